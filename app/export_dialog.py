@@ -1,0 +1,222 @@
+"""Export stems: format, sample rate, file-name template, residual, sidecar; asks before overwriting
+and shows errors (a read-only folder, ...) without closing, so nothing is lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+
+from .tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
+
+FORMATS = [("wav16", "WAV 16-bit", ".wav", "PCM_16"), ("wav24", "WAV 24-bit", ".wav", "PCM_24"),
+           ("wavf", "WAV 32-bit float", ".wav", "FLOAT"), ("flac16", "FLAC 16-bit", ".flac", "PCM_16"),
+           ("flac24", "FLAC 24-bit", ".flac", "PCM_24")]
+
+
+class ExportDialog(QDialog):
+    """Runs the export on the window's job runner (channel "export")."""
+
+    def __init__(self, window, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent or window)
+        self.window_ = window
+        self.session = window.session
+        self.settings = window.settings
+        self.setWindowTitle("Export stems")
+        self.setMinimumWidth(520)
+        opts = self.settings.export_options()
+
+        self.folder = QLineEdit(self)
+        folder = self.settings.last_folder("export") or (
+            str(self.session.path.parent) if self.session.path else str(Path.home()))
+        self.folder.setText(folder)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.format = QComboBox(self)
+        for key, label, _, _ in FORMATS:
+            self.format.addItem(label, key)
+        self.format.setCurrentIndex(max(0, self.format.findData(opts["format"])))
+        self.rate = QComboBox(self)
+        self.rate.addItem(f"original ({self.session.sample_rate} Hz)", "original")
+        self.rate.addItem("the model's rate", "model")
+        self.rate.setCurrentIndex(max(0, self.rate.findData(opts["rate"])))
+        self.template = QLineEdit(opts["template"], self)
+        self.template.setToolTip("Fields: {stem} (input name), {index} (1, 2, ...), {model}")
+        self.residual = QCheckBox("Residual track (mixture minus the sum of the sources)", self)
+        self.residual.setChecked(bool(opts["residual"]))
+        self.sidecar = QCheckBox("JSON sidecar (input hash, model, options, versions, metrics)", self)
+        self.sidecar.setChecked(bool(opts["sidecar"]))
+        self.results = QListWidget(self)
+        self.results.setMaximumHeight(110)
+        for key in self.session.results:
+            item = QListWidgetItem(key, self.results)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if key == self.session.selected
+                               else Qt.CheckState.Unchecked)
+        self.preview = QLabel("", self)
+        self.preview.setWordWrap(True)
+        self.preview.setStyleSheet("color: #a0a0a0;")
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Folder", folder_row)
+        form.addRow("Format", self.format)
+        form.addRow("Sample rate", self.rate)
+        form.addRow("File names", self.template)
+        form.addRow("Results", self.results)
+        self.buttons = QDialogButtonBox(self)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.buttons.accepted.connect(self.export)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.residual)
+        layout.addWidget(self.sidecar)
+        layout.addWidget(self.preview)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+        for w in (self.template, self.folder):
+            w.textChanged.connect(self._update_preview)
+        self.format.currentIndexChanged.connect(self._update_preview)
+        self.results.itemChanged.connect(self._update_preview)
+        self.residual.toggled.connect(self._update_preview)
+        self.job_id: Optional[int] = None
+        self.written: list[Path] = []
+        self.error: str = ""
+        runner = window.runner
+        runner.finished.connect(self._done)
+        runner.failed.connect(self._failed)
+        self._update_preview()
+
+    # --- plan ----------------------------------------------------------------------------------
+    def options(self) -> dict:
+        return {"format": self.format.currentData(), "rate": self.rate.currentData(),
+                "template": self.template.text(), "residual": self.residual.isChecked(),
+                "sidecar": self.sidecar.isChecked()}
+
+    def chosen_keys(self) -> list[str]:
+        return [self.results.item(i).text() for i in range(self.results.count())
+                if self.results.item(i).checkState() == Qt.CheckState.Checked]
+
+    def _format(self) -> tuple[str, str]:
+        _, _, ext, subtype = FORMATS[self.format.currentIndex()]
+        return ext, subtype
+
+    def items(self) -> list[ExportItem]:
+        s = self.session
+        keys = self.chosen_keys()
+        stem = s.path.stem if s.path else "mixture"
+        out = []
+        for key in keys:
+            rec = s.results[key]
+            out.append(ExportItem(
+                result=rec.result, entry=rec.entry,
+                input_stem=stem if len(keys) == 1 else f"{stem}_{key}",
+                options=dict(rec.options), metrics=evaluation_dict(rec.evaluation),
+                timings=dict(rec.result.timings),
+                sample_rate=rec.entry.sample_rate if self.rate.currentData() == "model" else None))
+        return out
+
+    def planned_paths(self) -> list[Path]:
+        """Every file the export would write (stems, residual, sidecar)."""
+        from separation_core.export import stem_paths
+
+        ext, _ = self._format()
+        out_dir = Path(self.folder.text()).expanduser()
+        paths = []
+        for item in self.items():
+            paths += stem_paths(out_dir, item.input_stem, item.result.n_src, template=self.template.text(),
+                                extension=ext, residual=self.residual.isChecked(), model=item.entry.id)
+            if self.sidecar.isChecked():
+                paths.append(out_dir / f"{item.input_stem}.json")
+        return paths
+
+    def _update_preview(self, *_args) -> None:
+        try:
+            paths = self.planned_paths()
+        except Exception as e:  # AudioSaveError from a bad template
+            self.preview.setText(str(e))
+            self.export_button.setEnabled(False)
+            return
+        self.export_button.setEnabled(bool(paths))
+        names = ", ".join(p.name for p in paths[:6]) + (" …" if len(paths) > 6 else "")
+        self.preview.setText(f"Will write: {names}" if paths else "Tick at least one result.")
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    # --- run -----------------------------------------------------------------------------------
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        names = "\n".join(str(p) for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
+        answer = QMessageBox.question(
+            self, "Overwrite files?", f"{len(existing)} file(s) already exist:\n{names}\n\nOverwrite them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def export(self) -> None:
+        try:
+            paths = self.planned_paths()
+        except Exception as e:
+            self._show_error(str(e))
+            return
+        existing = [p for p in paths if p.exists()]
+        overwrite = False
+        if existing:
+            if not self.confirm_overwrite(existing):
+                self.status.setText("Nothing written: the files exist and were kept.")
+                return
+            overwrite = True
+        ext, subtype = self._format()
+        s = self.session
+        job = ExportJob(items=tuple(self.items()), out_dir=Path(self.folder.text()).expanduser(),
+                        template=self.template.text(), subtype=subtype, extension=ext,
+                        residual_of=frozen_array(s.mixture) if self.residual.isChecked() else None,
+                        overwrite=overwrite, sidecar=self.sidecar.isChecked(), input_path=s.path,
+                        references=s.reference_paths)
+        self.settings.set_export_options(self.options())
+        self.settings.set_last_folder("export", self.folder.text())
+        self.error, self.written = "", []
+        self.status.setText("Exporting…")
+        self.export_button.setEnabled(False)
+        self.job_id = self.window_.runner.start("export", job.run)
+
+    def _done(self, channel: str, job_id: int, value) -> None:
+        if channel != "export" or job_id != self.job_id:
+            return
+        self.written = list(value)
+        self.export_button.setEnabled(True)
+        self.status.setText(f"Wrote {len(self.written)} file(s) to {self.folder.text()}")
+        self.window_.statusBar().showMessage(f"Exported {len(self.written)} file(s)", 5000)
+
+    def _failed(self, channel: str, job_id: int, message: str, details: str) -> None:
+        if channel != "export" or job_id != self.job_id:
+            return
+        self.export_button.setEnabled(True)
+        self._show_error(message)
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"<span style='color:#ff6b6b'>Export failed: {message}</span>")
+        if not self.window_.quiet:
+            QMessageBox.warning(self, "Export failed", message)
+
+    def done(self, r: int) -> None:
+        runner = self.window_.runner
+        for sig, slot in ((runner.finished, self._done), (runner.failed, self._failed)):
+            try:
+                sig.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        super().done(r)

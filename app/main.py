@@ -1,0 +1,136 @@
+"""Entry point of the desktop program: ``cocktail [FILE] [--refs R1 R2 ...] [--run MODEL[,MODEL...]]
+[--view listen|masks|embeddings|metrics] [--screenshot OUT.png]``.
+
+With ``--run`` or ``--screenshot`` it runs a script: open FILE (and the references), run the models
+through the same worker a click uses, wait, switch to the view, save a screenshot of the main window
+and exit 0; on failure it prints one line ``cocktail: error: ...`` and exits 2.
+Torch is imported only after the window is on screen (by the first background job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+VIEWS = ("listen", "masks", "embeddings", "metrics")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cocktail", description="Cocktail: speech source separation studio")
+    p.add_argument("file", nargs="?", help="a mixture to open")
+    p.add_argument("--refs", nargs="+", metavar="REF", help="reference sources, one file per speaker")
+    p.add_argument("--run", metavar="MODEL[,MODEL...]",
+                   help="run these models (ids, registry names or .pt paths), then continue the script")
+    p.add_argument("--view", choices=VIEWS, default=None, help="the view to show")
+    p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot of the window and exit")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds before a script gives up")
+    return p
+
+
+class ScriptError(Exception):
+    pass
+
+
+class Script:
+    """Drives the window like a user would, waiting on its signals with a nested event loop."""
+
+    def __init__(self, app, window, args) -> None:
+        self.app, self.window, self.args = app, window, args
+        self.deadline = time.monotonic() + args.timeout
+        self.rc = 0
+
+    def wait_for(self, done: Callable[[], bool], what: str) -> None:
+        from PySide6.QtCore import QEventLoop
+
+        while not done():
+            if self.window.errors:
+                raise ScriptError(self.window.errors[0].splitlines()[0])
+            if time.monotonic() > self.deadline:
+                raise ScriptError(f"timed out waiting for {what}")
+            self.app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.005)
+
+    def idle(self, *channels: str) -> Callable[[], bool]:
+        return lambda: not any(self.window.runner.is_busy(c) for c in channels)
+
+    def run(self) -> int:
+        w, a = self.window, self.args
+        try:
+            if not a.file:
+                raise ScriptError("a script (--run / --screenshot) needs a FILE to open")
+            if not Path(a.file).exists():
+                raise ScriptError(f"{a.file}: no such file")
+            w.open_file(a.file)
+            self.wait_for(lambda: w.session.loaded and self.idle("load")(), "the mixture")
+            if a.refs:
+                w.open_references(a.refs)
+                self.wait_for(lambda: w.session.references is not None, "the references")
+            self.wait_for(lambda: w.models_ready, "the model list")
+            if a.run:
+                specs = [m.strip() for m in a.run.split(",") if m.strip()]
+                w.separate(specs)
+                self.wait_for(self.idle("separate"), "the separation")
+                if w.failures:
+                    f = w.failures[0]
+                    raise ScriptError(f"{f.spec}: {f.message}")
+            self.wait_for(self.idle("separate", "oracle", "metrics", "references"), "background work")
+            if a.view:
+                w.set_view(a.view)
+            w.errors.clear()
+            self.settle(0.4)
+            if a.screenshot:
+                out = Path(a.screenshot).expanduser()
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if not w.grab().save(str(out)):
+                    raise ScriptError(f"{out}: cannot write the screenshot")
+        except ScriptError as e:
+            print(f"cocktail: error: {e}", file=sys.stderr)
+            self.rc = 2
+        return self.rc
+
+    def settle(self, seconds: float) -> None:
+        """Let debounced redraws happen."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.app.processEvents()
+            time.sleep(0.01)
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .views.style import setup_pyqtgraph
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cocktail"])
+    app.setApplicationName("Cocktail")
+    app.setOrganizationName("Cocktail")
+    setup_pyqtgraph()
+    from .main_window import MainWindow
+
+    scripted = bool(args.run or args.screenshot)
+    window = MainWindow(quiet=scripted)
+    window.show()
+    if scripted:
+        app.processEvents()
+        window.start_background()
+        rc = Script(app, window, args).run()
+        window.close()
+        return rc
+    QTimer.singleShot(0, window.start_background)
+    if args.file:
+        window._refs_after_load = tuple(args.refs or ())
+        QTimer.singleShot(0, lambda: window.open_file(args.file))
+        if args.view:
+            QTimer.singleShot(0, lambda: window.set_view(args.view))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,714 @@
+"""The main window: wires the session, the job runner, the transport and the views together.
+Only this thread touches widgets; long work goes to ``self.runner`` as job values from app.tasks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QTabWidget, QToolBar, QWidget)
+
+from .jobs import JobRunner
+from .mixer import TrackState
+from .model_panel import ModelPanel
+from .session import ResultRecord, Session
+from .settings import Settings
+from .tasks import (CatalogJob, LoadMixtureJob, LoadReferencesJob, MaskedSignalJob, MetricsJob,
+                    ModelDone, ModelFailed, ResolveModelJob, SeparationJob, frozen_array)
+from .transport import Transport
+from .views.embeddings import EmbeddingsView
+from .views.lanes import LanesView
+from .views.masks import MasksView
+from .views.metrics import MetricsView
+from .views.timeplot import TimeAxis
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("listen", "masks", "embeddings", "metrics")
+AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"
+ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
+SEPARATION_CHANNELS = ("separate", "oracle")
+
+
+def eta_text(elapsed: float, fraction: float) -> str:
+    """Remaining time from the elapsed time and the fraction done (empty until it means something)."""
+    if fraction < 0.02 or elapsed < 0.5:
+        return ""
+    remaining = elapsed * (1.0 - fraction) / fraction
+    m, s = divmod(int(round(remaining)), 60)
+    return f"ETA {m}:{s:02d}"
+
+
+class MainWindow(QMainWindow):
+    mixture_loaded = Signal()
+    references_loaded = Signal()
+    models_loaded = Signal()
+    run_finished = Signal(object)      # list of ModelDone / ModelFailed, or None when stopped / failed
+    metrics_finished = Signal()
+    error_shown = Signal(str)
+
+    def __init__(self, settings: Optional[Settings] = None, *, quiet: bool = False,
+                 player_factory=None) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.quiet = quiet                     # errors go to the log and self.errors, not dialogs
+        self.errors: list[str] = []
+        self.session = Session()
+        self.runner = JobRunner(self)
+        self.axis = TimeAxis(self)
+        self.transport = Transport(self, **({"player_factory": player_factory} if player_factory else {}))
+        self.extra_checkpoints: list[str] = []
+        self.failures: list[ModelFailed] = []
+        self.models_ready = False
+        self._job_started: dict[int, float] = {}
+        self._dirty_views: set[str] = set()
+        self.setWindowTitle("Cocktail")
+        self.setAcceptDrops(True)
+        self._build_views()
+        self._build_panel()
+        self._build_actions()
+        self._build_status()
+        self._connect()
+        self._restore_layout()
+        self._update_enabled()
+
+    # === construction ==========================================================================
+    def _build_views(self) -> None:
+        self.tabs = QTabWidget(self)
+        self.lanes = LanesView(self.axis)
+        self.masks = MasksView(self.axis)
+        self.embeddings = EmbeddingsView(self.axis)
+        self.metrics = MetricsView()
+        self.tabs.addTab(self.lanes, "Listen")
+        self.tabs.addTab(self.masks, "Masks")
+        self.tabs.addTab(self.embeddings, "Embeddings")
+        self.tabs.addTab(self.metrics, "Metrics")
+        self.setCentralWidget(self.tabs)
+
+    def _build_panel(self) -> None:
+        self.panel = ModelPanel()
+        self.panel.set_settings(self.settings.run_options() | {"device": self.settings.device()})
+        self.dock = QDockWidget("Models", self)
+        self.dock.setObjectName("models-dock")
+        self.dock.setWidget(self.panel)
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.dock.setMinimumWidth(300)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+
+    def _action(self, text: str, slot, shortcut=None, *, checkable=False, tip: str = "",
+                context=Qt.ShortcutContext.WindowShortcut) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            keys = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcutContext(context)
+        a.setCheckable(checkable)
+        if tip:
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        A = self._action
+        self.act_open = A("&Open…", self.choose_file, QKeySequence.StandardKey.Open, tip="Open a mixture")
+        self.act_refs = A("Open &references…", self.choose_references, "Ctrl+Shift+O",
+                          tip="Open the reference sources, one file per speaker")
+        self.act_ckpt = A("Open &checkpoint…", self.choose_checkpoint, tip="Add a model checkpoint (.pt)")
+        self.act_export = A("&Export stems…", self.show_export, "Ctrl+E", tip="Write the separated sources")
+        self.act_quit = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_separate = A("&Separate", self.separate, "Ctrl+R", tip="Run the ticked models")
+        self.act_stop = A("S&top", self.stop, "Esc", tip="Stop the separation")
+        self.act_play = A("Play", self.transport_toggle, "Space", tip="Play / pause (Space)")
+        self.act_loop = A("Loop", self.set_loop, "L", checkable=True,
+                          tip="Loop over the highlighted range (drag its edges on the mixture)")
+        central = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        self.act_zoom_in = A("Zoom in", lambda: self.axis.zoom(0.5), ["=", "+", "Ctrl+="], context=central)
+        self.act_zoom_out = A("Zoom out", lambda: self.axis.zoom(2.0), ["-", "Ctrl+-"], context=central)
+        self.act_pan_left = A("Pan left", lambda: self.axis.pan(-0.25), "Left", context=central)
+        self.act_pan_right = A("Pan right", lambda: self.axis.pan(0.25), "Right", context=central)
+        self.act_fit = A("Show all", self.axis.fit, "Home", context=central)
+        for a in (self.act_zoom_in, self.act_zoom_out, self.act_pan_left, self.act_pan_right, self.act_fit):
+            self.tabs.addAction(a)
+        self.view_actions = []
+        for i, name in enumerate(VIEWS):
+            self.view_actions.append(A(name.capitalize(), lambda _=False, n=name: self.set_view(n),
+                                       f"Ctrl+{i + 1}"))
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.act_open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction(self.act_refs)
+        file_menu.addAction(self.act_ckpt)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        run_menu = menu.addMenu("&Run")
+        run_menu.addAction(self.act_separate)
+        run_menu.addAction(self.act_stop)
+        play_menu = menu.addMenu("&Playback")
+        play_menu.addAction(self.act_play)
+        play_menu.addAction(self.act_loop)
+        view_menu = menu.addMenu("&View")
+        for a in self.view_actions:
+            view_menu.addAction(a)
+        view_menu.addSeparator()
+        for a in (self.act_zoom_in, self.act_zoom_out, self.act_pan_left, self.act_pan_right, self.act_fit):
+            view_menu.addAction(a)
+        view_menu.addAction(self.dock.toggleViewAction())
+        self._fill_recent()
+
+        tb = QToolBar("Main", self)
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        for a in (self.act_open, self.act_separate, self.act_stop):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.act_play)
+        tb.addAction(self.act_loop)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Result: "))
+        self.result_combo = QComboBox(self)
+        self.result_combo.setMinimumContentsLength(16)
+        self.result_combo.setToolTip("The result shown in the Listen view and heard")
+        tb.addWidget(self.result_combo)
+        tb.addSeparator()
+        tb.addAction(self.act_export)
+        self.addToolBar(tb)
+        self.toolbar = tb
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.stage_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(160)
+        self.progress.setTextVisible(False)
+        self.eta_label = QLabel("")
+        self.audio_label = QLabel("")
+        self.audio_label.setStyleSheet("color: #e0a030;")
+        sb.addPermanentWidget(self.stage_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.eta_label)
+        sb.addPermanentWidget(self.audio_label)
+        self.progress.hide()
+
+    def _connect(self) -> None:
+        r = self.runner
+        r.started.connect(self._job_started_at)
+        r.progress.connect(self._on_progress)
+        r.published.connect(self._on_published)
+        r.finished.connect(self._on_finished)
+        r.failed.connect(self._on_failed)
+        r.cancelled.connect(self._on_cancelled)
+        r.idle.connect(lambda *_: self._update_busy())
+        p = self.panel
+        p.separate_requested.connect(self.separate)
+        p.stop_requested.connect(self.stop)
+        p.open_checkpoint_requested.connect(self.choose_checkpoint)
+        p.selection_changed.connect(self._update_enabled)
+        self.result_combo.currentTextChanged.connect(self.select_result)
+        self.lanes.state_changed.connect(self._lane_state)
+        self.lanes.loop_region.sigRegionChanged.connect(self._loop_region_moved)
+        self.axis.seek_requested.connect(self.transport.seek)
+        self.transport.position_changed.connect(self._playhead)
+        self.transport.playing_changed.connect(self._playing_changed)
+        self.transport.unavailable.connect(self._playback_unavailable)
+        self.embeddings.play_requested.connect(self.play_selection)
+        self.metrics.compute_requested.connect(self.compute_metrics)
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    # === background start ======================================================================
+    def start_background(self) -> None:
+        """After the window is shown: list the models (imports torch) and probe the audio output."""
+        self.refresh_models()
+        QTimer.singleShot(0, self._probe_audio)
+
+    def _probe_audio(self) -> None:
+        if not self.transport.available:
+            reason = self.transport.player.unavailable_reason
+            self.audio_label.setText("Playback unavailable")
+            self.audio_label.setToolTip(reason)
+            log.warning("playback unavailable: %s", reason)
+
+    def refresh_models(self) -> None:
+        self.panel.status.setText("Loading models…")
+        self.runner.start("catalog", CatalogJob(tuple(self.extra_checkpoints)).run)
+
+    # === files =================================================================================
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a mixture", self.settings.last_folder("open"),
+                                              AUDIO_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path) -> int:
+        path = Path(path).expanduser()
+        self.settings.set_last_folder("open", path.parent)
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        self._pending_path = path
+        return self.runner.start("load", LoadMixtureJob(path).run)
+
+    def choose_references(self) -> None:
+        if not self.session.loaded:
+            self.show_error("Open a mixture first, then its reference sources.")
+            return
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open reference sources (one per speaker)",
+                                                self.settings.last_folder("refs")
+                                                or self.settings.last_folder("open"), AUDIO_FILTER)
+        if paths:
+            self.open_references(paths)
+
+    def open_references(self, paths) -> Optional[int]:
+        if not self.session.loaded:
+            self.show_error("Open a mixture first, then its reference sources.")
+            return None
+        paths = tuple(str(Path(p).expanduser()) for p in paths)
+        self.settings.set_last_folder("refs", Path(paths[0]).parent)
+        self._pending_refs = paths
+        job = LoadReferencesJob(paths, self.session.sample_rate, len(self.session.mixture))
+        return self.runner.start("references", job.run)
+
+    def choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model checkpoint",
+                                              self.settings.last_folder("checkpoint"),
+                                              "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.open_checkpoint(path)
+
+    def open_checkpoint(self, path) -> int:
+        self.settings.set_last_folder("checkpoint", Path(path).parent)
+        return self.runner.start("checkpoint", ResolveModelJob(str(path)).run)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for f in files:
+            a = self.recent_menu.addAction(Path(f).name)
+            a.setToolTip(f)
+            a.setStatusTip(f)
+            a.triggered.connect(lambda _=False, f=f: self.open_file(f))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", self._clear_recent)
+        self.recent_menu.setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        for f in self.settings.recent_files():
+            self.settings.remove_recent_file(f)
+        self._fill_recent()
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        """One file: the mixture. Several: the first is the mixture, the others its references."""
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not files:
+            return
+        event.acceptProposedAction()
+        self._refs_after_load = tuple(files[1:])
+        self.open_file(files[0])
+
+    # === job results ===========================================================================
+    def _job_started_at(self, channel: str, job_id: int) -> None:
+        self._job_started[job_id] = time.monotonic()
+        self._update_busy()
+
+    def _on_progress(self, channel: str, job_id: int, fraction: float, stage: str) -> None:
+        if channel in ("catalog", "checkpoint"):
+            return
+        self.progress.show()
+        self.progress.setValue(int(fraction * 1000))
+        self.stage_label.setText(stage)
+        started = self._job_started.get(job_id, time.monotonic())
+        self.eta_label.setText(eta_text(time.monotonic() - started, fraction))
+
+    def _on_published(self, channel: str, job_id: int, payload) -> None:
+        if channel in SEPARATION_CHANNELS:
+            if isinstance(payload, ModelDone):
+                self._add_result(payload)
+            elif isinstance(payload, ModelFailed):
+                self.failures.append(payload)
+                log.warning("model %s failed: %s\n%s", payload.spec, payload.message, payload.details)
+                self.statusBar().showMessage(f"{payload.spec} failed: {payload.message}", 10000)
+        elif channel == "metrics":
+            key, evaluation = payload
+            if key in self.session.results:
+                self.session.results[key].evaluation = evaluation
+                self.metrics.set_session(self.session)
+
+    def _on_finished(self, channel: str, job_id: int, value) -> None:
+        handler = getattr(self, f"_finished_{channel}", None)
+        if handler is not None:
+            handler(value)
+
+    def _on_failed(self, channel: str, job_id: int, message: str, details: str) -> None:
+        log.warning("%s job failed: %s\n%s", channel, message, details)
+        if channel in SEPARATION_CHANNELS:
+            self.run_finished.emit(None)
+        if channel == "export":
+            return  # the export dialog shows it
+        if channel == "catalog":
+            self.panel.status.setText(f"Cannot list models: {message}")
+        self.show_error(message)
+
+    def _on_cancelled(self, channel: str, job_id: int) -> None:
+        if channel in SEPARATION_CHANNELS and not self.runner.is_busy(channel):
+            self.statusBar().showMessage("Stopped", 5000)
+            self.run_finished.emit(None)
+
+    def _finished_catalog(self, value) -> None:
+        entries, problems = value
+        self.panel.set_entries(entries)
+        if not self.panel.checked_ids():
+            self._check_default()
+        if problems:
+            self.panel.status.setText(f"{len(entries)} models; skipped: " + "; ".join(problems))
+        self.models_ready = True
+        self._update_enabled()
+        self.models_loaded.emit()
+
+    def _check_default(self) -> None:
+        try:
+            from separation_core.catalog import default_model_id
+
+            default = default_model_id()
+        except Exception:  # no bundled default: tick the first model that needs no references
+            default = next((i for i, e in self.panel.entries.items() if not e.needs_references), None)
+        if default in self.panel.entries:
+            self.panel.set_checked([default])
+
+    def _finished_checkpoint(self, entry) -> None:
+        if entry.checkpoint and str(entry.checkpoint) not in self.extra_checkpoints:
+            self.extra_checkpoints.append(str(entry.checkpoint))
+        self.panel.add_entry(entry, checked=True)
+        self.statusBar().showMessage(f"Added model {entry.id}", 5000)
+
+    def _finished_load(self, audio) -> None:
+        path = getattr(self, "_pending_path", None) or audio.path
+        self.transport.pause()
+        self.session.set_mixture(audio, path)
+        self.failures.clear()
+        self.axis.set_duration(self.session.duration)
+        self.lanes.set_mixture(audio.samples, audio.sample_rate)
+        self.transport.load(audio.sample_rate, {"mixture": audio.samples})
+        self.lanes.set_mixture_state(TrackState())
+        if self.act_loop.isChecked():
+            self.act_loop.setChecked(False)
+            self.set_loop(False)
+        self.panel.set_has_references(False)
+        if path:
+            self.settings.add_recent_file(path)
+            self._fill_recent()
+        self.setWindowTitle(f"{Path(path).name if path else 'mixture'} — Cocktail")
+        self._results_changed()
+        info = f"{Path(path).name if path else ''}: {self.session.duration:.2f} s at {audio.sample_rate} Hz"
+        if getattr(audio, "channels", 1) > 1:
+            info += f", {audio.channels} channels downmixed"
+        warnings = list(getattr(audio, "warnings", ()) or ())
+        self.statusBar().showMessage(info + ("; " + "; ".join(warnings) if warnings else ""), 10000)
+        self.mixture_loaded.emit()
+        refs = getattr(self, "_refs_after_load", ())
+        self._refs_after_load = ()
+        if refs:
+            self.open_references(refs)
+
+    def _finished_references(self, refs) -> None:
+        self.session.set_references(refs, getattr(self, "_pending_refs", ()))
+        self.panel.set_has_references(True)
+        self.statusBar().showMessage(f"{refs.shape[0]} reference sources loaded", 5000)
+        self._results_changed()
+        self.references_loaded.emit()
+        self.run_oracle()
+        self.compute_metrics()
+
+    def _finished_separate(self, outcomes) -> None:
+        self._separation_done(outcomes)
+
+    def _finished_oracle(self, outcomes) -> None:
+        self._separation_done(outcomes)
+
+    def _separation_done(self, outcomes) -> None:
+        done = [o for o in outcomes if isinstance(o, ModelDone)]
+        failed = [o for o in outcomes if isinstance(o, ModelFailed)]
+        msg = f"Separated with {len(done)} model(s)"
+        if failed:
+            msg += f"; {len(failed)} failed"
+            self.show_error("\n".join(f"{f.spec}: {f.message}" for f in failed), title="Some models failed")
+        self.statusBar().showMessage(msg, 8000)
+        self.compute_metrics()
+        self.run_finished.emit(outcomes)
+
+    def _finished_metrics(self, value) -> None:
+        self.metrics.set_session(self.session)
+        self.metrics_finished.emit()
+
+    def _finished_selection(self, samples) -> None:
+        tracks = self._tracks()
+        tracks["selection"] = samples
+        self.transport.set_tracks(tracks)
+        self.transport.mixer.solo_only("selection")
+        self._sync_lane_states()
+        self.statusBar().showMessage("Playing the selected bins", 5000)
+        if not self.transport.is_playing:
+            self.transport.play()
+
+    # === separation ============================================================================
+    def separate(self, models=None) -> Optional[int]:
+        """Run ``models`` (ids, entries or specs; default: the ticked ones) on the background worker."""
+        if not self.session.loaded:
+            self.show_error("Open a mixture first.")
+            return None
+        if models is None:
+            models = [self.panel.entries[i] for i in self.panel.checked_ids()]
+        models = [self.panel.entries.get(m, m) if isinstance(m, str) else m for m in models]
+        if not models:
+            self.show_error("Tick at least one model to run.")
+            return None
+        settings = self.panel.settings()
+        self.settings.set_run_options(settings.to_dict())
+        self.settings.set_device(settings.device)
+        self.failures.clear()
+        s = self.session
+        job = SeparationJob(frozen_array(s.mixture), s.sample_rate, tuple(models), settings,
+                            frozen_array(s.references))
+        return self.runner.start("separate", job.run)
+
+    def run_oracle(self) -> Optional[int]:
+        """With references loaded, add the oracle masks (the ceiling) unless an oracle already ran."""
+        s = self.session
+        if s.references is None or any(r.entry.needs_references for r in s.results.values()):
+            return None
+        names = [n for n in ORACLE_PREFERENCE if not self.panel.entries or n in self.panel.entries]
+        if not names:
+            return None
+        job = SeparationJob(frozen_array(s.mixture), s.sample_rate, (names[0],), self.panel.settings(),
+                            frozen_array(s.references))
+        return self.runner.start("oracle", job.run)
+
+    def stop(self) -> None:
+        for channel in SEPARATION_CHANNELS + ("metrics",):
+            if self.runner.is_busy(channel):
+                self.runner.cancel(channel)
+                self.statusBar().showMessage("Stopping…", 5000)
+        self._update_busy()
+
+    def _add_result(self, done: ModelDone) -> None:
+        record = ResultRecord(done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds)
+        first = not self.session.results
+        self.session.add_result(record)
+        if first or self.session.selected == record.key:
+            self.session.selected = record.key
+        for note in done.result.notes:
+            self.statusBar().showMessage(f"{record.key}: {note}", 8000)
+        self._results_changed()
+
+    def compute_metrics(self) -> Optional[int]:
+        s = self.session
+        todo = tuple((k, frozen_array(r.result.waveforms)) for k, r in s.results.items()
+                     if r.evaluation is None)
+        if s.references is None or not todo:
+            return None
+        job = MetricsJob(todo, frozen_array(s.references), frozen_array(s.mixture), s.sample_rate)
+        self.metrics.set_status("Computing metrics…")
+        return self.runner.start("metrics", job.run)
+
+    # === views =================================================================================
+    def _results_changed(self) -> None:
+        keys = list(self.session.results)
+        self.result_combo.blockSignals(True)
+        self.result_combo.clear()
+        self.result_combo.addItems(keys)
+        if self.session.selected:
+            self.result_combo.setCurrentText(self.session.selected)
+        self.result_combo.blockSignals(False)
+        self._show_selected()
+        self._dirty_views = {"masks", "embeddings", "metrics"}
+        self._refresh_current_view()
+        self._update_enabled()
+
+    def _refresh_current_view(self) -> None:
+        name = VIEWS[self.tabs.currentIndex()]
+        if name in self._dirty_views:
+            self._dirty_views.discard(name)
+            getattr(self, name).set_session(self.session)
+
+    def _tab_changed(self, _index: int) -> None:
+        self._refresh_current_view()
+
+    def set_view(self, name: str) -> None:
+        self.tabs.setCurrentIndex(VIEWS.index(name))
+        self._refresh_current_view()
+
+    def select_result(self, key: str) -> None:
+        if key and key in self.session.results and key != self.session.selected:
+            self.session.selected = key
+            self._show_selected()
+
+    def _tracks(self) -> dict:
+        """What the mixer plays: the mixture and the selected result's sources in column order."""
+        s = self.session
+        tracks = {"mixture": s.mixture}
+        record = s.selected_record()
+        if record is not None:
+            for c, src in enumerate(s.order(record.key)):
+                if src >= 0:
+                    tracks[f"s{c + 1}"] = record.result.waveforms[src]
+        return tracks
+
+    def _show_selected(self) -> None:
+        """Lanes and mixer for the selected result; what is heard changes without stopping."""
+        s = self.session
+        if not s.loaded:
+            return
+        record = s.selected_record()
+        had_sources = any(n.startswith("s") for n in self.transport.mixer.track_names())
+        tracks = self._tracks()
+        states = {}
+        if record is not None and not had_sources:
+            states["mixture"] = TrackState(mute=True)  # sources add up to the mixture: hear them
+        self.transport.set_tracks(tracks, states)
+        if record is None:
+            self.lanes.set_sources([], [], s.sample_rate, "")
+        else:
+            order = s.order(record.key)
+            sources = [record.result.waveforms[i] if i >= 0 else None for i in order]
+            anchor = "references" if s.references is not None else next(iter(s.results))
+            caption = (f"{record.key}: {record.result.n_src} sources, {record.seconds:.1f} s "
+                       f"(aligned to {anchor} by PIT)")
+            titles = [f"Source {c + 1}" for c in range(len(order))]
+            self.lanes.set_sources(sources, titles, s.sample_rate, caption)
+        self._sync_lane_states()
+
+    def _sync_lane_states(self) -> None:
+        m = self.transport.mixer
+        names = m.track_names()
+        if "mixture" in names:
+            self.lanes.set_mixture_state(m.state("mixture"))
+        for lane in self.lanes.lanes:
+            if lane.name in names:
+                lane.set_state(m.state(lane.name))
+
+    def _lane_state(self, name: str, state: TrackState) -> None:
+        if "selection" in self.transport.mixer.track_names():
+            self.transport.set_tracks(self._tracks())  # leave the selection preview
+        self.transport.set_state(name, state)
+
+    # === playback ==============================================================================
+    def transport_toggle(self) -> None:
+        if self.session.loaded:
+            self.transport.toggle()
+
+    def _playing_changed(self, playing: bool) -> None:
+        self.act_play.setText("Pause" if playing else "Play")
+
+    def _playback_unavailable(self, reason: str) -> None:
+        self.audio_label.setText("Playback unavailable")
+        self.audio_label.setToolTip(reason)
+        self.statusBar().showMessage(f"Playback unavailable: {reason}", 8000)
+
+    def _playhead(self, t: float) -> None:
+        self.lanes.set_playhead(t)
+        self.masks.set_playhead(t)
+        self.embeddings.set_playhead(t)
+        a = self.axis
+        if self.transport.is_playing and not a.t0 <= t <= a.t1:
+            span = a.t1 - a.t0
+            a.set_range(t - 0.05 * span, t + 0.95 * span)  # follow the playhead page by page
+
+    def set_loop(self, on: bool) -> None:
+        region = self.lanes.loop_region
+        if on and self.session.loaded:
+            a = self.axis
+            span = a.t1 - a.t0
+            region.setRegion((a.t0 + 0.25 * span, a.t0 + 0.75 * span))
+            region.show()
+            self._loop_region_moved()
+        else:
+            region.hide()
+            self.transport.set_loop(None)
+
+    def _loop_region_moved(self, *_args) -> None:
+        if self.act_loop.isChecked():
+            t0, t1 = self.lanes.loop_region.getRegion()
+            self.transport.set_loop(t0, t1)
+
+    def play_selection(self, mask, stft) -> Optional[int]:
+        s = self.session
+        if not s.loaded:
+            return None
+        job = MaskedSignalJob(frozen_array(s.mixture), s.sample_rate, frozen_array(mask), stft)
+        return self.runner.start("selection", job.run)
+
+    # === export ================================================================================
+    def show_export(self) -> None:
+        if not self.session.results:
+            self.show_error("Nothing to export yet: run a model first.")
+            return
+        from .export_dialog import ExportDialog
+
+        dialog = ExportDialog(self)
+        dialog.exec()
+
+    # === state =================================================================================
+    def _update_busy(self) -> None:
+        running = any(self.runner.is_busy(c) for c in SEPARATION_CHANNELS)
+        self.panel.set_running(running)
+        self.act_stop.setEnabled(running or self.runner.is_busy("metrics"))
+        busy = any(self.runner.is_busy(c) for c in
+                   SEPARATION_CHANNELS + ("load", "references", "metrics", "export", "selection"))
+        if not busy:
+            self.progress.hide()
+            self.stage_label.setText("")
+            self.eta_label.setText("")
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        loaded = self.session.loaded
+        can_run = loaded and self.models_ready and bool(self.panel.checked_ids())
+        self.panel.set_can_run(can_run and not self.runner.is_busy("separate"))
+        self.act_separate.setEnabled(can_run)
+        self.act_refs.setEnabled(loaded)
+        self.act_export.setEnabled(bool(self.session.results))
+        self.act_play.setEnabled(loaded)
+        self.act_loop.setEnabled(loaded)
+        self.result_combo.setEnabled(bool(self.session.results))
+
+    def show_error(self, message: str, title: str = "Cocktail") -> None:
+        """A dialog (or, when quiet, the log) with a one-line message; never raises."""
+        self.errors.append(message)
+        self.error_shown.emit(message)
+        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        if self.quiet:
+            log.warning("%s", message)
+        else:
+            QMessageBox.warning(self, title, message)
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.window()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.set_run_options(self.panel.settings().to_dict())
+        self.settings.sync()
+        self.transport.close()
+        self.runner.cancel_all()
+        self.runner.wait(3000)
+        super().closeEvent(event)

@@ -1,0 +1,197 @@
+"""The model panel: every available model with its rate, speakers and size, a tick per model, the
+run options, and Separate / Stop."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QSpinBox, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from .tasks import RunSettings
+
+COLUMNS = ["Model", "Rate", "Spk", "Size", "Origin"]
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+NEEDS_REFS_TIP = "Needs the reference sources: open them with File > Open references"
+
+
+def human_size(n: int) -> str:
+    if n <= 0:
+        return "—"
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+class ModelPanel(QWidget):
+    separate_requested = Signal()
+    stop_requested = Signal()
+    open_checkpoint_requested = Signal()
+    selection_changed = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.entries: dict[str, object] = {}
+        self.has_references = False
+        self.tree = QTreeWidget(self)
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.itemChanged.connect(lambda *_: self.selection_changed.emit())
+        self.status = QLabel("Loading models…", self)
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #a0a0a0;")
+
+        options = QGroupBox("Run options", self)
+        form = QFormLayout(options)
+        form.setContentsMargins(6, 6, 6, 6)
+        self.speakers = QSpinBox(options)
+        self.speakers.setRange(0, 8)
+        self.speakers.setSpecialValueText("model default")
+        self.speakers.setToolTip("Number of speakers K for deep clustering / Chimera++ (k-means)")
+        self.clustering = QComboBox(options)
+        self.clustering.addItems(["kmeans", "meanshift"])
+        self.clustering.setToolTip("k-means with K speakers, or mean-shift (finds K from the data)")
+        self.chunk = QDoubleSpinBox(options)
+        self.chunk.setRange(0.0, 600.0)
+        self.chunk.setDecimals(1)
+        self.chunk.setSingleStep(1.0)
+        self.chunk.setSuffix(" s")
+        self.chunk.setSpecialValueText("model default")
+        self.chunk.setToolTip("Length of the chunks the input is cut into (overlapping, stitched)")
+        self.device = QComboBox(options)
+        self.device.addItems(DEVICES)
+        form.addRow("Speakers", self.speakers)
+        form.addRow("Clustering", self.clustering)
+        form.addRow("Chunk", self.chunk)
+        form.addRow("Device", self.device)
+
+        self.open_button = QPushButton("Open checkpoint…", self)
+        self.separate_button = QPushButton("Separate", self)
+        self.separate_button.setDefault(True)
+        self.separate_button.setToolTip("Run the ticked models on the mixture (Ctrl+R)")
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.separate_button, 1)
+        buttons.addWidget(self.stop_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(QLabel("<b>Models</b> (tick to run)", self))
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(self.open_button)
+        layout.addWidget(options)
+        layout.addLayout(buttons)
+        self.separate_button.clicked.connect(self.separate_requested)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.open_button.clicked.connect(self.open_checkpoint_requested)
+        self.set_can_run(False)
+
+    # --- models --------------------------------------------------------------------------------
+    def set_entries(self, entries: list, checked: tuple = ()) -> None:
+        keep = set(checked) | set(self.checked_ids())
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        self.entries = {}
+        for e in entries:
+            if e.id in self.entries:
+                continue
+            self.entries[e.id] = e
+            self._add_item(e, e.id in keep)
+        self.tree.blockSignals(False)
+        self._apply_reference_state()
+        self.status.setText(f"{len(self.entries)} models")
+        self.selection_changed.emit()
+
+    def add_entry(self, entry, checked: bool = True) -> None:
+        if entry.id in self.entries:
+            self.set_checked([entry.id] + self.checked_ids())
+            return
+        self.entries[entry.id] = entry
+        self.tree.blockSignals(True)
+        self._add_item(entry, checked)
+        self.tree.blockSignals(False)
+        self._apply_reference_state()
+        self.selection_changed.emit()
+
+    def _add_item(self, e, checked: bool) -> None:
+        trained = "" if e.trained else " (untrained)"
+        item = QTreeWidgetItem([f"{e.id}{trained}", f"{e.sample_rate // 1000}k" if e.sample_rate % 1000 == 0
+                                else str(e.sample_rate), str(e.n_src), human_size(e.num_parameters),
+                                e.origin])
+        item.setData(0, Qt.ItemDataRole.UserRole, e.id)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        tip = [f"{e.model_name} ({e.kind})", e.description or ""]
+        if e.checkpoint:
+            tip.append(str(e.checkpoint))
+        if e.metrics:
+            tip.append(", ".join(f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                 for k, v in list(e.metrics.items())[:4]))
+        item.setToolTip(0, "\n".join(t for t in tip if t))
+        for c in range(1, len(COLUMNS)):
+            item.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.tree.addTopLevelItem(item)
+
+    def items(self):
+        return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+
+    def item(self, model_id: str) -> Optional[QTreeWidgetItem]:
+        return next((it for it in self.items() if it.data(0, Qt.ItemDataRole.UserRole) == model_id), None)
+
+    def checked_ids(self) -> list[str]:
+        return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.items()
+                if it.checkState(0) == Qt.CheckState.Checked and not it.isDisabled()]
+
+    def set_checked(self, ids) -> None:
+        ids = set(ids)
+        self.tree.blockSignals(True)
+        for it in self.items():
+            on = it.data(0, Qt.ItemDataRole.UserRole) in ids
+            it.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.tree.blockSignals(False)
+        self.selection_changed.emit()
+
+    def set_has_references(self, has: bool) -> None:
+        self.has_references = has
+        self._apply_reference_state()
+        self.selection_changed.emit()
+
+    def _apply_reference_state(self) -> None:
+        for it in self.items():
+            e = self.entries[it.data(0, Qt.ItemDataRole.UserRole)]
+            if e.needs_references:
+                it.setDisabled(not self.has_references)
+                base = it.toolTip(0).split("\n\n")[0]
+                it.setToolTip(0, base if self.has_references else f"{base}\n\n{NEEDS_REFS_TIP}")
+
+    # --- options and state ---------------------------------------------------------------------
+    def settings(self) -> RunSettings:
+        return RunSettings(num_speakers=self.speakers.value() or None,
+                           clustering=self.clustering.currentText(),
+                           chunk_seconds=self.chunk.value() or None,
+                           device=self.device.currentText())
+
+    def set_settings(self, values: dict) -> None:
+        self.speakers.setValue(int(values.get("num_speakers") or 0))
+        if values.get("clustering") in ("kmeans", "meanshift"):
+            self.clustering.setCurrentText(values["clustering"])
+        self.chunk.setValue(float(values.get("chunk_seconds") or 0.0))
+        if values.get("device") in DEVICES:
+            self.device.setCurrentText(values["device"])
+
+    def set_can_run(self, can: bool) -> None:
+        self.separate_button.setEnabled(can)
+
+    def set_running(self, running: bool) -> None:
+        self.stop_button.setEnabled(running)

@@ -1,0 +1,125 @@
+"""The document: a mixture, optional reference sources, and the results of the models run on it.
+Plain Python (no widgets); the views read it, the main window changes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+ALIGN_MAX_SAMPLES = 400_000  # signals are decimated to about this length to solve the permutation
+
+
+@dataclass
+class ResultRecord:
+    key: str                 # the model's catalog id; one result per model
+    entry: Any               # separation_core.catalog.ModelEntry
+    result: Any              # separation_core.models.result.SeparationResult
+    options: dict            # run options as plain values (for the sidecar)
+    seconds: float = 0.0     # wall time of the run
+    evaluation: Any = None   # separation_core.metrics.Evaluation once computed
+
+    @property
+    def label(self) -> str:
+        return self.key
+
+
+def align_sources(estimates: np.ndarray, anchor: np.ndarray) -> list[int]:
+    """PIT order of ``estimates [n_est, T]`` against ``anchor [n_anchor, T]``.
+
+    Returns ``order`` of length ``max(n_est, n_anchor)``: column ``j`` shows estimate ``order[j]``
+    (-1: none). Columns past ``n_anchor`` hold the estimates left over, in their own order. Long
+    signals are decimated first (a strided subsample keeps the correlations the assignment needs).
+    """
+    from separation_core.metrics import pairwise_si_sdr, solve_permutation
+
+    n_est, n_anchor = estimates.shape[0], anchor.shape[0]
+    length = min(estimates.shape[1], anchor.shape[1])
+    step = max(1, length // ALIGN_MAX_SAMPLES)
+    scores = pairwise_si_sdr(estimates[:, :length:step], anchor[:, :length:step])
+    perm = [int(p) for p in solve_permutation(scores, maximize=True)]
+    rest = [k for k in range(n_est) if k not in perm]
+    return perm + rest
+
+
+@dataclass
+class Session:
+    path: Optional[Path] = None
+    audio: Any = None                      # separation_core.audio_io.Audio
+    reference_paths: tuple = ()
+    references: Optional[np.ndarray] = None  # [n_src, time] at the mixture's rate
+    results: dict = field(default_factory=dict)  # key -> ResultRecord, in run order
+    selected: Optional[str] = None
+    _orders: dict = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> bool:
+        return self.audio is not None
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.audio.sample_rate) if self.audio is not None else 0
+
+    @property
+    def mixture(self) -> Optional[np.ndarray]:
+        return self.audio.samples if self.audio is not None else None
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio.samples) / self.audio.sample_rate if self.audio is not None else 0.0
+
+    def set_mixture(self, audio, path: Optional[Path] = None) -> None:
+        self.path = Path(path) if path else getattr(audio, "path", None)
+        self.audio = audio
+        self.reference_paths, self.references = (), None
+        self.results.clear()
+        self.selected = None
+        self._orders.clear()
+
+    def set_references(self, references: Optional[np.ndarray], paths=()) -> None:
+        self.references = references
+        self.reference_paths = tuple(str(p) for p in paths)
+        for record in self.results.values():
+            record.evaluation = None
+        self._orders.clear()
+
+    def add_result(self, record: ResultRecord) -> None:
+        self.results.pop(record.key, None)
+        self.results[record.key] = record
+        if self.selected is None or self.selected == record.key:
+            self.selected = record.key
+        self._orders.clear()
+
+    def remove_result(self, key: str) -> None:
+        self.results.pop(key, None)
+        if self.selected == key:
+            self.selected = next(iter(self.results), None)
+        self._orders.clear()
+
+    def selected_record(self) -> Optional[ResultRecord]:
+        return self.results.get(self.selected) if self.selected else None
+
+    def anchor(self) -> Optional[np.ndarray]:
+        """What sources are aligned to: the references, else the first result's waveforms."""
+        if self.references is not None:
+            return self.references
+        first = next(iter(self.results.values()), None)
+        return first.result.waveforms if first is not None else None
+
+    def order(self, key: str) -> list[int]:
+        """Column -> source index of result ``key`` (-1: empty column); see ``align_sources``."""
+        if key not in self._orders:
+            record = self.results[key]
+            anchor = self.anchor()
+            waves = record.result.waveforms
+            if anchor is None or anchor is waves:
+                self._orders[key] = list(range(waves.shape[0]))
+            else:
+                self._orders[key] = align_sources(waves, anchor)
+        return self._orders[key]
+
+    def n_columns(self) -> int:
+        n = self.references.shape[0] if self.references is not None else 0
+        return max([n] + [len(self.order(k)) for k in self.results])

@@ -1,0 +1,283 @@
+"""The work the GUI hands to the job runner, as immutable job values with a ``run(ctx)`` method.
+No Qt here: each job drives separation_core and reports through ``ctx`` (see ``app.jobs``).
+Torch-heavy modules are imported inside the jobs, so the window shows before torch loads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from separation_core.errors import Cancelled
+
+MAX_EMBEDDING_POINTS = 60000  # enough for the scatter and for a dense selection mask
+
+
+def frozen_array(x: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """A read-only view: a job can never change the caller's arrays."""
+    if x is None:
+        return None
+    view = np.asarray(x).view()
+    view.setflags(write=False)
+    return view
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the model panel's run options mean (None: the model's default)."""
+
+    num_speakers: Optional[int] = None
+    clustering: str = "kmeans"
+    chunk_seconds: Optional[float] = None
+    device: str = "auto"
+
+    def engine_options(self):
+        from separation_core.inference import EngineOptions
+        from separation_core.models.base import RunOptions
+
+        return EngineOptions(chunk_seconds=self.chunk_seconds, device=self.device,
+                             run=RunOptions(num_speakers=self.num_speakers, clustering=self.clustering),
+                             max_embedding_points=MAX_EMBEDDING_POINTS)
+
+    def to_dict(self) -> dict:
+        return {"num_speakers": self.num_speakers, "clustering": self.clustering,
+                "chunk_seconds": self.chunk_seconds, "device": self.device}
+
+
+@dataclass(frozen=True)
+class LoadMixtureJob:
+    path: Path
+
+    def run(self, ctx) -> Any:
+        from separation_core.audio_io import load_audio
+
+        ctx.progress(0.0, f"reading {self.path.name}")
+        audio = load_audio(self.path)
+        ctx.progress(1.0, "loaded")
+        return audio
+
+
+@dataclass(frozen=True)
+class LoadReferencesJob:
+    paths: tuple
+    sample_rate: int
+    length: int
+
+    def run(self, ctx) -> np.ndarray:
+        from separation_core.audio_io import load_references
+
+        ctx.progress(0.0, "reading references")
+        return load_references([Path(p) for p in self.paths], sample_rate=self.sample_rate,
+                               length=self.length)
+
+
+@dataclass(frozen=True)
+class CatalogJob:
+    """Every available model (bundled, user folder, registry) plus ``extra`` checkpoint paths."""
+
+    extra: tuple = ()
+
+    def run(self, ctx) -> tuple[list, list]:
+        from separation_core import catalog
+
+        ctx.progress(0.0, "listing models")
+        problems: list = []
+        entries = catalog.list_models(problems)
+        for path in self.extra:
+            try:
+                entries.append(catalog.entry_from_checkpoint(path, "path"))
+            except Exception as e:  # a checkpoint that went away or broke since it was opened
+                problems.append(str(e))
+        return entries, problems
+
+
+@dataclass(frozen=True)
+class ResolveModelJob:
+    spec: str
+
+    def run(self, ctx):
+        from separation_core import catalog
+
+        return catalog.resolve(self.spec)
+
+
+@dataclass(frozen=True)
+class ModelDone:
+    entry: Any
+    result: Any
+    settings: RunSettings
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    spec: str
+    message: str
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class SeparationJob:
+    """Run several models one after the other; one that fails is reported and the others go on.
+    Publishes a ModelDone or ModelFailed per model; returns the list of those."""
+
+    mixture: np.ndarray
+    sample_rate: int
+    models: tuple            # ModelEntry or spec strings
+    settings: RunSettings = field(default_factory=RunSettings)
+    references: Optional[np.ndarray] = None
+
+    def run(self, ctx) -> list:
+        import traceback
+
+        from separation_core import catalog
+        from separation_core.inference import separate
+
+        outcomes = []
+        n = len(self.models)
+        for i, spec in enumerate(self.models):
+            name = getattr(spec, "id", str(spec))
+            prefix = f"{name} ({i + 1}/{n})" if n > 1 else name
+
+            def progress(fraction: float, stage: str, i=i, prefix=prefix) -> None:
+                ctx.progress((i + fraction) / n, f"{prefix}: {stage}")
+
+            ctx.cancel.raise_if_cancelled()
+            progress(0.0, "loading model")
+            try:
+                entry = catalog.resolve(spec)
+                model = catalog.load_model(entry)
+                refs = self.references if entry.needs_references else None
+                t0 = time.perf_counter()
+                result = separate(model, self.mixture, self.sample_rate,
+                                  self.settings.engine_options(), references=refs,
+                                  progress=progress, cancel=ctx.cancel)
+                outcome = ModelDone(entry, result, self.settings, time.perf_counter() - t0)
+            except Cancelled:
+                raise
+            except Exception as e:  # CocktailError, or a bug in one model: the others still run
+                outcome = ModelFailed(name, str(e) if str(e) else type(e).__name__,
+                                      traceback.format_exc())
+            outcomes.append(outcome)
+            ctx.publish(outcome)
+        return outcomes
+
+
+@dataclass(frozen=True)
+class MetricsJob:
+    """Score each result against the references; publishes ``(key, Evaluation)`` per result."""
+
+    results: tuple           # ((key, waveforms [n_src, T]), ...)
+    references: np.ndarray
+    mixture: np.ndarray
+    sample_rate: int
+
+    def run(self, ctx) -> dict:
+        from separation_core.metrics import evaluate_separation
+
+        out = {}
+        n = len(self.results)
+        for i, (key, waves) in enumerate(self.results):
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(i / n, f"metrics: {key}")
+            evaluation = evaluate_separation(waves, self.references, self.mixture, self.sample_rate)
+            out[key] = evaluation
+            ctx.publish((key, evaluation))
+        ctx.progress(1.0, "metrics done")
+        return out
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One result to write: its stems are named from ``input_stem`` and the template."""
+
+    result: Any
+    entry: Any
+    input_stem: str
+    options: dict
+    metrics: Optional[dict] = None
+    timings: Optional[dict] = None
+    sample_rate: Optional[int] = None   # None: the result's (the input's) rate
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Write the stems of each item (plus the residual and the JSON sidecar when asked);
+    returns every path written."""
+
+    items: tuple
+    out_dir: Path
+    template: str
+    subtype: str
+    extension: str
+    residual_of: Optional[np.ndarray] = None
+    overwrite: bool = False
+    sidecar: bool = True
+    input_path: Optional[Path] = None
+    references: tuple = ()
+
+    def run(self, ctx) -> list:
+        from separation_core.export import build_sidecar, write_stems
+
+        written = []
+        for i, item in enumerate(self.items):
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(i / len(self.items), f"exporting {item.entry.id}")
+            sidecar = None
+            if self.sidecar:
+                options = dict(item.options, format=self.extension.lstrip("."), subtype=self.subtype,
+                               template=self.template, residual=self.residual_of is not None)
+                sidecar = build_sidecar(self.input_path, item.entry, options, metrics=item.metrics,
+                                        timings=item.timings, references=self.references)
+            written += write_stems(item.result, self.out_dir, item.input_stem, template=self.template,
+                                   subtype=self.subtype, extension=self.extension,
+                                   sample_rate=item.sample_rate, residual_of=self.residual_of,
+                                   overwrite=self.overwrite, sidecar=sidecar,
+                                   model_label=item.entry.id)
+        ctx.progress(1.0, "exported")
+        return written
+
+
+def evaluation_dict(evaluation) -> Optional[dict]:
+    """A metrics Evaluation as plain JSON values."""
+    if evaluation is None:
+        return None
+    return {"permutation": [int(p) for p in evaluation.permutation],
+            "per_source": [dict(d) for d in evaluation.per_source], "mean": dict(evaluation.mean)}
+
+
+@dataclass(frozen=True)
+class MaskedSignalJob:
+    """The mixture through a mask ``[freq, frames]`` on an STFT grid, back at the mixture's rate."""
+
+    mixture: np.ndarray
+    sample_rate: int
+    mask: np.ndarray
+    stft: Any  # separation_core.transforms.StftParams
+
+    def run(self, ctx) -> np.ndarray:
+        return masked_signal(self.mixture, self.sample_rate, self.mask, self.stft)
+
+
+def masked_signal(mixture: np.ndarray, sample_rate: int, mask: np.ndarray, stft_params) -> np.ndarray:
+    """``mixture [time]`` at ``sample_rate`` -> ``istft(mask * stft(mixture))`` at the same rate and
+    length; the STFT runs at the grid's own rate (``stft_params.sample_rate``)."""
+    import torch
+
+    from separation_core.audio_io import resample
+    from separation_core.transforms import istft, stft
+
+    grid_rate = int(stft_params.sample_rate)
+    x = resample(mixture, sample_rate, grid_rate) if grid_rate != sample_rate else mixture
+    spec = stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), stft_params)
+    frames = min(spec.shape[-1], mask.shape[-1])
+    m = torch.zeros(spec.shape, dtype=torch.float32)
+    m[:, :frames] = torch.from_numpy(np.ascontiguousarray(mask[:, :frames], dtype=np.float32))
+    y = istft(spec * m, stft_params, len(x)).numpy()
+    if grid_rate != sample_rate:
+        y = resample(y, grid_rate, sample_rate)
+    n = len(mixture)
+    return np.pad(y, (0, max(0, n - len(y))))[:n].astype(np.float32)

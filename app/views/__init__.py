@@ -1,0 +1,1 @@
+"""Widgets that draw a session: waveforms, spectrograms, lanes, masks, embeddings, metrics."""

@@ -1,0 +1,180 @@
+"""The Listen view: the mixture lane on top, then one lane per separated source of the selected
+result (PIT-aligned columns), each with solo / mute / gain, a waveform and a spectrogram."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from ..mixer import TrackState
+from .spectrogram import SpectrogramView, spectrogram_levels
+from .style import MIXTURE_COLOUR, source_colour
+from .timeplot import TimeAxis
+from .waveform import WaveformView
+
+HEADER_WIDTH = 132
+
+
+class Lane(QWidget):
+    """Header (name, S, M, gain in dB) beside a waveform over a spectrogram."""
+
+    state_changed = Signal(str, object)  # track name, TrackState
+
+    def __init__(self, name: str, title: str, colour: str, axis: TimeAxis,
+                 parent: Optional[QWidget] = None, *, wave_height: int = 52, spec_height: int = 92,
+                 time_axis: bool = False) -> None:
+        super().__init__(parent)
+        self.name = name
+        header = QWidget(self)
+        header.setFixedWidth(HEADER_WIDTH)
+        hl = QVBoxLayout(header)
+        hl.setContentsMargins(4, 2, 4, 2)
+        hl.setSpacing(3)
+        self.title = QLabel(title, header)
+        self.title.setStyleSheet(f"font-weight: bold; color: {colour};")
+        self.title.setWordWrap(True)
+        hl.addWidget(self.title)
+        row = QHBoxLayout()
+        row.setSpacing(3)
+        self.solo = QToolButton(header)
+        self.solo.setText("S")
+        self.solo.setCheckable(True)
+        self.solo.setToolTip("Solo: hear only the soloed lanes")
+        self.mute = QToolButton(header)
+        self.mute.setText("M")
+        self.mute.setCheckable(True)
+        self.mute.setToolTip("Mute this lane")
+        for b in (self.solo, self.mute):
+            b.setFixedWidth(26)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            row.addWidget(b)
+        self.gain = QDoubleSpinBox(header)
+        self.gain.setRange(-60.0, 12.0)
+        self.gain.setSingleStep(1.0)
+        self.gain.setDecimals(0)
+        self.gain.setSuffix(" dB")
+        self.gain.setToolTip("Gain of this lane")
+        self.gain.setKeyboardTracking(False)
+        row.addWidget(self.gain)
+        hl.addLayout(row)
+        hl.addStretch(1)
+        self.solo.setStyleSheet("QToolButton:checked { background: #d4a017; color: black; }")
+        self.mute.setStyleSheet("QToolButton:checked { background: #c0392b; color: white; }")
+
+        plots = QWidget(self)
+        pl = QVBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.setSpacing(0)
+        self.wave = WaveformView(axis, colour, plots, height=wave_height)
+        self.spec = SpectrogramView(axis, plots, height=spec_height, show_time_axis=time_axis)
+        pl.addWidget(self.wave)
+        pl.addWidget(self.spec)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 1, 0, 1)
+        layout.setSpacing(2)
+        layout.addWidget(header)
+        layout.addWidget(plots, 1)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(wave_height + spec_height + (28 if time_axis else 4))
+        self.solo.toggled.connect(self._emit)
+        self.mute.toggled.connect(self._emit)
+        self.gain.valueChanged.connect(self._emit)
+
+    def plots(self) -> list:
+        return [self.wave, self.spec]
+
+    def set_signal(self, samples: Optional[np.ndarray], sample_rate: int, levels=None) -> None:
+        self.wave.set_signal(samples, sample_rate)
+        self.spec.set_signal(samples, sample_rate, levels)
+
+    def set_state(self, state: TrackState) -> None:
+        for w, v in ((self.solo, state.solo), (self.mute, state.mute), (self.gain, state.gain_db)):
+            w.blockSignals(True)
+            (w.setValue if w is self.gain else w.setChecked)(v)
+            w.blockSignals(False)
+
+    def state(self) -> TrackState:
+        return TrackState(gain_db=float(self.gain.value()), solo=self.solo.isChecked(),
+                          mute=self.mute.isChecked())
+
+    def _emit(self, *_args) -> None:
+        self.state_changed.emit(self.name, self.state())
+
+
+class LanesView(QWidget):
+    """Emits ``state_changed(track, TrackState)``; track names are "mixture" and "s1", "s2", ..."""
+
+    state_changed = Signal(str, object)
+
+    def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.axis = axis
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.mixture = Lane("mixture", "Mixture", MIXTURE_COLOUR, axis, self, wave_height=60,
+                            spec_height=110, time_axis=True)
+        self.mixture.state_changed.connect(self.state_changed)
+        layout.addWidget(self.mixture)
+        self.loop_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40),
+                                               pen=pg.mkPen("#ffd54a", width=1.5))
+        self.loop_region.setZValue(500)
+        self.loop_region.hide()
+        self.mixture.wave.addItem(self.loop_region, ignoreBounds=True)
+        self.caption = QLabel("", self)
+        self.caption.setStyleSheet("color: #a0a0a0; padding: 3px;")
+        layout.addWidget(self.caption)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.inner = QWidget(self.scroll)
+        self.inner_layout = QVBoxLayout(self.inner)
+        self.inner_layout.setContentsMargins(0, 0, 0, 0)
+        self.inner_layout.setSpacing(0)
+        self.inner_layout.addStretch(1)
+        self.scroll.setWidget(self.inner)
+        layout.addWidget(self.scroll, 1)
+        self.lanes: list[Lane] = []
+
+    def all_plots(self) -> list:
+        return self.mixture.plots() + [p for lane in self.lanes for p in lane.plots()]
+
+    def set_mixture(self, samples: Optional[np.ndarray], sample_rate: int) -> None:
+        self.levels = spectrogram_levels(samples, sample_rate) if samples is not None else None
+        self.mixture.set_signal(samples, sample_rate, self.levels)
+        self.set_sources(None, [], sample_rate, "")
+
+    def set_sources(self, sources: Optional[list], titles: list[str], sample_rate: int,
+                    caption: str, states: Optional[dict] = None) -> None:
+        """``sources``: one array (or None for an empty column) per lane, in column order."""
+        states = states or {}
+        sources = sources or []
+        while len(self.lanes) > len(sources):
+            lane = self.lanes.pop()
+            lane.setParent(None)
+            lane.deleteLater()
+        for i in range(len(self.lanes), len(sources)):
+            lane = Lane(f"s{i + 1}", "", source_colour(i), self.axis, self.inner)
+            lane.state_changed.connect(self.state_changed)
+            self.inner_layout.insertWidget(i, lane)
+            self.lanes.append(lane)
+        for i, (lane, x) in enumerate(zip(self.lanes, sources)):
+            lane.title.setText(titles[i] if i < len(titles) else f"Source {i + 1}")
+            lane.set_signal(x, sample_rate, self.levels)
+            lane.setEnabled(x is not None)
+            lane.set_state(states.get(lane.name, TrackState()))
+        self.caption.setText(caption)
+        self.caption.setVisible(bool(caption))
+
+    def set_mixture_state(self, state: TrackState) -> None:
+        self.mixture.set_state(state)
+
+    def set_playhead(self, t: float) -> None:
+        for plot in self.all_plots():
+            plot.link.set_playhead(t)

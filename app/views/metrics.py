@@ -1,0 +1,140 @@
+"""The Metrics view: per model and source SI-SDR, SI-SDRi, SDR, PESQ and STOI in a table (sources in
+reference order), with a bar chart of one chosen metric."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from .style import source_colour
+
+METRICS = [("si_sdr", "SI-SDR (dB)"), ("si_sdri", "SI-SDRi (dB)"), ("sdr", "SDR (dB)"),
+           ("pesq", "PESQ"), ("stoi", "STOI")]
+
+
+def fmt(value: float, key: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.3f}" if key == "stoi" else f"{value:.2f}"
+
+
+def metric_rows(session) -> list[tuple[str, str, dict]]:
+    """(model, source label, metrics) per source and a mean row per scored result."""
+    rows = []
+    for key, record in session.results.items():
+        ev = record.evaluation
+        if ev is None:
+            continue
+        for i, values in enumerate(ev.per_source):
+            rows.append((key, f"source {i + 1}", values))
+        rows.append((key, "mean", ev.mean))
+    return rows
+
+
+class MetricsView(QWidget):
+    compute_requested = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        bar = QHBoxLayout()
+        self.status = QLabel("Load the reference sources to score the results.", self)
+        self.status.setStyleSheet("color: #a0a0a0;")
+        self.compute_button = QPushButton("Compute metrics", self)
+        self.compute_button.setEnabled(False)
+        self.metric_combo = QComboBox(self)
+        for key, label in METRICS:
+            self.metric_combo.addItem(label, key)
+        bar.addWidget(self.status, 1)
+        bar.addWidget(QLabel("Chart:", self))
+        bar.addWidget(self.metric_combo)
+        bar.addWidget(self.compute_button)
+
+        self.table = QTableWidget(0, 2 + len(METRICS), self)
+        self.table.setHorizontalHeaderLabels(["Model", "Source"] + [m[1] for m in METRICS])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setAlternatingRowColors(True)
+
+        self.chart = pg.PlotWidget()
+        self.chart.hideButtons()
+        self.chart.setMenuEnabled(False)
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.showGrid(y=True, alpha=0.25)
+        self.legend = self.chart.addLegend(offset=(-10, 10))
+
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.table)
+        split.addWidget(self.chart)
+        split.setSizes([300, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        self.session = None
+        self.compute_button.clicked.connect(self.compute_requested)
+        self.metric_combo.currentIndexChanged.connect(self._draw_chart)
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def set_session(self, session) -> None:
+        self.session = session
+        can = bool(session is not None and session.references is not None and session.results)
+        self.compute_button.setEnabled(can)
+        rows = metric_rows(session) if session is not None else []
+        self.table.setRowCount(len(rows))
+        for r, (model, source, values) in enumerate(rows):
+            cells = [model, source] + [fmt(values.get(k, float("nan")), k) for k, _ in METRICS]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if source == "mean":
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.table.setItem(r, c, item)
+        if session is not None and session.references is None:
+            self.set_status("Load the reference sources (File > Open references) to score the results.")
+        elif rows:
+            self.set_status(f"{len(rows)} rows; sources in reference order (permutation solved by "
+                            "the Hungarian algorithm on pairwise SI-SDR).")
+        self._draw_chart()
+
+    def _draw_chart(self, *_args) -> None:
+        self.chart.clear()
+        self.legend.clear()
+        s = self.session
+        if s is None:
+            return
+        key = self.metric_combo.currentData()
+        scored = [(k, r.evaluation) for k, r in s.results.items() if r.evaluation is not None]
+        if not scored:
+            return
+        n_src = max(len(ev.per_source) for _, ev in scored)
+        width = 0.8 / (n_src + 1)
+        for i in range(n_src + 1):
+            xs, hs = [], []
+            for m, (_, ev) in enumerate(scored):
+                values = ev.mean if i == n_src else (ev.per_source[i] if i < len(ev.per_source) else {})
+                v = values.get(key, float("nan"))
+                if v is not None and math.isfinite(v):
+                    xs.append(m - 0.4 + (i + 0.5) * width)
+                    hs.append(v)
+            colour = "#e0e0e0" if i == n_src else source_colour(i)
+            bars = pg.BarGraphItem(x=np.array(xs), height=np.array(hs), width=width * 0.9,
+                                   brush=colour, pen=None)
+            self.chart.addItem(bars)
+            self.legend.addItem(bars, "mean" if i == n_src else f"source {i + 1}")
+        axis = self.chart.getAxis("bottom")
+        axis.setTicks([[(m, k) for m, (k, _) in enumerate(scored)]])
+        self.chart.setLabel("left", self.metric_combo.currentText())
+        self.chart.setXRange(-0.6, len(scored) - 0.4, padding=0)
+        self.chart.enableAutoRange(axis="y")

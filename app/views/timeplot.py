@@ -1,0 +1,164 @@
+"""One time axis shared by every time view, and the plumbing that keeps each plot in step with it.
+
+``TimeAxis`` holds the visible range ``[t0, t1]`` in seconds. ``TimeLink`` ties a pyqtgraph ViewBox
+to it both ways, redraws the plot's layers for the visible range (debounced, and only while the plot
+is visible), draws the playhead and turns a click into a seek. ``TimePlot`` is a PlotWidget with
+its TimeLink.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from .style import AXIS_WIDTH, PLAYHEAD_COLOUR
+
+MIN_SPAN = 0.02  # seconds: the narrowest view
+
+
+class TimeAxis(QObject):
+    changed = Signal(float, float)
+    seek_requested = Signal(float)
+
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.duration = 1.0
+        self.t0, self.t1 = 0.0, 1.0
+
+    def set_duration(self, duration: float) -> None:
+        self.duration = max(float(duration), MIN_SPAN)
+        self.set_range(0.0, self.duration)
+
+    def set_range(self, t0: float, t1: float) -> None:
+        span = min(max(t1 - t0, MIN_SPAN), self.duration)
+        t0 = min(max(t0, 0.0), self.duration - span)
+        t0, t1 = t0, t0 + span
+        if abs(t0 - self.t0) > 1e-9 or abs(t1 - self.t1) > 1e-9:
+            self.t0, self.t1 = t0, t1
+            self.changed.emit(t0, t1)
+
+    def zoom(self, factor: float, centre: Optional[float] = None) -> None:
+        """factor < 1 zooms in."""
+        centre = (self.t0 + self.t1) / 2 if centre is None else centre
+        span = (self.t1 - self.t0) * factor
+        frac = (centre - self.t0) / max(self.t1 - self.t0, 1e-12)
+        self.set_range(centre - frac * span, centre - frac * span + span)
+
+    def pan(self, fraction: float) -> None:
+        shift = (self.t1 - self.t0) * fraction
+        self.set_range(self.t0 + shift, self.t1 + shift)
+
+    def fit(self) -> None:
+        self.set_range(0.0, self.duration)
+
+
+class Layer(Protocol):
+    def refresh(self, t0: float, t1: float, width_px: int) -> None: ...
+
+
+class TimeLink(QObject):
+    """Keeps ``viewbox`` on ``axis``'s range and redraws ``layers`` for the visible range."""
+
+    def __init__(self, viewbox: pg.ViewBox, axis: TimeAxis, widget: QWidget) -> None:
+        super().__init__(widget)
+        self.vb, self.axis, self.widget = viewbox, axis, widget
+        self.layers: list[Layer] = []
+        self._syncing = False
+        self._duration = -1.0
+        self._dirty = True
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(15)
+        self._timer.timeout.connect(self.redraw)
+        self.playhead = pg.InfiniteLine(0.0, angle=90, movable=False,
+                                        pen=pg.mkPen(PLAYHEAD_COLOUR, width=1.5))
+        self.playhead.setZValue(1000)
+        self.vb.addItem(self.playhead, ignoreBounds=True)
+        self.vb.setMouseEnabled(x=True, y=False)
+        self.vb.setMenuEnabled(False)
+        self.vb.sigXRangeChanged.connect(self._from_view)
+        self.vb.sigResized.connect(self.schedule)
+        axis.changed.connect(self._from_axis)
+        widget.installEventFilter(self)
+        self._from_axis(axis.t0, axis.t1)
+
+    def add_layer(self, layer: Layer) -> None:
+        self.layers.append(layer)
+        self.schedule()
+
+    def _from_view(self, _vb, rng) -> None:
+        if not self._syncing:
+            self.axis.set_range(float(rng[0]), float(rng[1]))
+        self.schedule()
+
+    def _from_axis(self, t0: float, t1: float) -> None:
+        self._syncing = True
+        try:
+            if self.axis.duration != self._duration:
+                self._duration = self.axis.duration
+                self.vb.setLimits(xMin=0.0, xMax=self._duration, minXRange=0.01)
+            self.vb.setXRange(t0, t1, padding=0)
+        finally:
+            self._syncing = False
+        self.schedule()
+
+    def schedule(self, *_args) -> None:
+        self._dirty = True
+        if self.widget.isVisible() and not self._timer.isActive():
+            self._timer.start()
+
+    def redraw(self) -> None:
+        if not self.widget.isVisible():
+            return
+        self._dirty = False
+        width = max(int(self.vb.width()), 64)
+        for layer in self.layers:
+            layer.refresh(self.axis.t0, self.axis.t1, width)
+
+    def set_playhead(self, t: float) -> None:
+        self.playhead.setValue(t)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Show and self._dirty:
+            self._timer.start()
+        return False
+
+
+class TimePlot(pg.PlotWidget):
+    """A plot over time, linked to ``axis``; a left click asks the axis to seek there."""
+
+    def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None, *, height: int = 80,
+                 show_time_axis: bool = False) -> None:
+        super().__init__(parent)
+        self.axis_ = axis
+        self.setMinimumHeight(height)
+        item = self.getPlotItem()
+        item.hideButtons()
+        item.getAxis("left").setWidth(AXIS_WIDTH)
+        item.showAxis("bottom", show_time_axis)
+        if show_time_axis:
+            item.getAxis("bottom").setLabel("time", units="s")
+        item.layout.setContentsMargins(0, 2, 4, 2)
+        self.link = TimeLink(item.getViewBox(), axis, self)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def _clicked(self, event) -> None:
+        if event.button() != 1 or event.double():  # 1: left button
+            return
+        vb = self.getPlotItem().getViewBox()
+        if vb.sceneBoundingRect().contains(event.scenePos()):
+            t = vb.mapSceneToView(event.scenePos()).x()
+            self.axis_.seek_requested.emit(float(min(max(t, 0.0), self.axis_.duration)))
+
+
+def connect_refresh(layer_refresh: Callable[[float, float, int], None]) -> Layer:
+    """Wrap a function as a layer."""
+
+    class _FnLayer:
+        def refresh(self, t0: float, t1: float, width_px: int) -> None:
+            layer_refresh(t0, t1, width_px)
+
+    return _FnLayer()

@@ -1,0 +1,168 @@
+"""The checkpoint format: a plain dict saved with ``torch.save`` and loaded with ``weights_only=True``.
+
+Format (version 1)::
+
+    {
+      "format": "cocktail-checkpoint", "format_version": 1,
+      "model_name": "convtasnet",           # registry name
+      "model_args": {...},                   # plain types; rebuilds the model
+      "state_dict": {name: tensor},
+      "sample_rate": 16000, "n_src": 2,
+      "stft": {"n_fft", "hop", "win_length", "sample_rate"} | None,
+      "training": {...},                     # steps, data, hardware, hours, ...
+      "metrics": {...},                      # validation figures
+      "created": "2026-11-21T12:00:00+00:00", "cocktail_version": "0.1.0",
+    }
+
+Nothing in it is a pickled class, so it survives refactors and never runs code on load.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable, Dict, Union
+
+import torch
+
+from . import __version__
+from .errors import CheckpointError
+from .models.base import SeparationModel
+from .models.registry import get_model_class
+
+FORMAT_NAME = "cocktail-checkpoint"
+FORMAT_VERSION = 1
+_REQUIRED = ("model_name", "model_args", "state_dict", "sample_rate", "n_src")
+
+# Migrations: version N -> N+1, applied in order on load.
+_MIGRATIONS: Dict[int, Callable[[dict], dict]] = {}
+
+
+def _migrate_v0(ckpt: dict) -> dict:
+    """Version 0 (Asteroid-like ``{model_name, model_args, state_dict, infos}``) -> version 1."""
+    out = dict(ckpt)
+    args = dict(out.get("model_args", {}))
+    out.setdefault("sample_rate", args.get("sample_rate", 16000))
+    out.setdefault("n_src", args.get("n_src", 2))
+    infos = out.pop("infos", {}) or {}
+    out.setdefault("training", infos.get("training", {}))
+    out.setdefault("metrics", infos.get("metrics", {}))
+    out.setdefault("stft", None)
+    out["format"] = FORMAT_NAME
+    out["format_version"] = 1
+    return out
+
+
+_MIGRATIONS[0] = _migrate_v0
+
+
+def checkpoint_dict(model: SeparationModel, *, training=None, metrics=None, extra=None) -> dict:
+    stft = model.stft_params
+    ckpt = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model_name": model.name,
+        "model_args": model.model_args(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "sample_rate": model.sample_rate,
+        "n_src": model.n_src,
+        "stft": stft.to_dict() if stft is not None else None,
+        "training": dict(training or {}),
+        "metrics": dict(metrics or {}),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cocktail_version": __version__,
+    }
+    ckpt.update(extra or {})
+    return ckpt
+
+
+def save_checkpoint(path: Union[str, Path], model: SeparationModel, *, training=None, metrics=None,
+                    extra=None) -> Path:
+    """Write ``model`` atomically (temporary file in the same folder, then rename)."""
+    return save_checkpoint_dict(path, checkpoint_dict(model, training=training, metrics=metrics,
+                                                      extra=extra))
+
+
+def save_checkpoint_dict(path: Union[str, Path], ckpt: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(ckpt, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Union[str, Path]) -> dict:
+    """Read, validate and migrate a checkpoint; CheckpointError with a one-line reason otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).splitlines()[0] if str(e) else "unpickling error"
+        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            reason = "refused: it contains code or objects other than plain data (unsafe pickle)"
+        raise CheckpointError(f"{path}: {reason}") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
+    except Exception as e:  # any other loader failure is still a bad file, never a crash
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__})") from None
+    return validate_checkpoint(ckpt, path)
+
+
+def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: not a Cocktail checkpoint (found {type(ckpt).__name__})")
+    version = ckpt.get("format_version", 0)
+    if "format" in ckpt and ckpt["format"] != FORMAT_NAME:
+        raise CheckpointError(f"{path}: not a Cocktail checkpoint (format '{ckpt['format']}')")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this "
+                              f"program understands ({FORMAT_VERSION}); update Cocktail")
+    while version < FORMAT_VERSION:
+        ckpt = _MIGRATIONS[version](ckpt)
+        version = ckpt["format_version"]
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a Cocktail checkpoint (missing {', '.join(missing)})")
+    if not isinstance(ckpt["state_dict"], dict) or not isinstance(ckpt["model_args"], dict):
+        raise CheckpointError(f"{path}: malformed checkpoint (state_dict/model_args are not dicts)")
+    return ckpt
+
+
+def model_from_checkpoint(source: Union[str, Path, dict]) -> SeparationModel:
+    """Rebuild the model of a checkpoint (CPU, eval mode)."""
+    path = source if not isinstance(source, dict) else "<checkpoint>"
+    ckpt = load_checkpoint(source) if not isinstance(source, dict) else validate_checkpoint(source)
+    try:
+        cls = get_model_class(str(ckpt["model_name"]))
+    except Exception as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    try:
+        model = cls(**ckpt["model_args"])
+    except TypeError as e:
+        raise CheckpointError(f"{path}: model arguments do not fit '{cls.name}' ({e})") from None
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as e:
+        first = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{path}: weights do not fit the '{cls.name}' architecture ({first})") from None
+    model.eval()
+    return model

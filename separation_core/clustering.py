@@ -1,0 +1,103 @@
+"""Clustering and 2-D projection of time-frequency bin embeddings (scikit-learn).
+
+Clusterers are fitted on a seeded subsample for speed; every point is then assigned to its nearest
+centre, so labels and centres always agree and results are deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .errors import ModelError
+
+_BANDWIDTH_POINTS = 2000   # estimate_bandwidth is quadratic in its sample
+_MEANSHIFT_POINTS = 5000   # mean-shift costs (seeds x points) per iteration
+
+
+def _subsample(n: int, size: int, seed: int) -> np.ndarray:
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def nearest_centre(emb: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """``emb [N, D]``, ``centers [K, D]`` -> index of the nearest centre ``[N]`` (int64)."""
+    # |e - c|^2 = |e|^2 - 2 e.c + |c|^2; |e|^2 is the same for every centre.
+    d = (centers * centers).sum(axis=1)[None, :] - 2.0 * emb @ centers.T
+    return d.argmin(axis=1).astype(np.int64)
+
+
+def cluster_embeddings(emb: np.ndarray, method: str = "kmeans", k: int | None = None, seed: int = 0,
+                       max_fit_points: int = 20000,
+                       min_cluster_fraction: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster ``emb [N, D]`` -> (labels ``[N]`` int64, centres ``[K, D]`` float32).
+
+    method "kmeans": K = ``k`` (required), k-means++ with ``seed``.
+    method "meanshift": K found by the data; bandwidth estimated on a subsample, bin seeding.
+      Clusters holding less than ``min_cluster_fraction`` of the fitted points are dropped (their
+      points go to the nearest remaining centre), so a few stray bins do not become a "speaker".
+    """
+    x = np.ascontiguousarray(emb, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ModelError(f"cannot cluster embeddings of shape {x.shape}")
+    fit = x[_subsample(x.shape[0], max_fit_points, seed)]
+    if method == "kmeans":
+        centers = _kmeans(fit, k, seed)
+    elif method == "meanshift":
+        centers = _meanshift(fit, seed, min_cluster_fraction)
+    else:
+        raise ModelError(f"unknown clustering method '{method}' (known: kmeans, meanshift)")
+    return nearest_centre(x, centers), centers.astype(np.float32)
+
+
+def _kmeans(x: np.ndarray, k: int | None, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    if k is None or k < 1:
+        raise ModelError(f"k-means needs a number of clusters >= 1 (got {k})")
+    if x.shape[0] < k:
+        raise ModelError(f"cannot find {k} clusters in {x.shape[0]} points")
+    with warnings.catch_warnings():
+        # Fewer distinct points than k (e.g. silence) is not an error: some clusters stay empty.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+    return km.cluster_centers_
+
+
+def _meanshift(x: np.ndarray, seed: int, min_cluster_fraction: float) -> np.ndarray:
+    from sklearn.cluster import MeanShift, estimate_bandwidth
+
+    x = x[_subsample(x.shape[0], _MEANSHIFT_POINTS, seed)]
+    bw_sample = x[_subsample(x.shape[0], _BANDWIDTH_POINTS, seed + 1)]
+    bandwidth = float(estimate_bandwidth(bw_sample, quantile=0.2, random_state=seed))
+    if not np.isfinite(bandwidth) or bandwidth <= 1e-6:
+        return x.mean(axis=0, keepdims=True)   # all points (nearly) identical: one cluster
+    try:
+        ms = MeanShift(bandwidth=bandwidth, bin_seeding=True).fit(x)
+    except ValueError:   # sklearn: "No point was within bandwidth" of any seed
+        return x.mean(axis=0, keepdims=True)
+    centers = ms.cluster_centers_
+    counts = np.bincount(ms.labels_, minlength=len(centers))
+    keep = counts >= min_cluster_fraction * x.shape[0]
+    if not keep.any():
+        keep = counts == counts.max()
+    return centers[keep]
+
+
+def pca_2d(emb: np.ndarray) -> np.ndarray:
+    """``emb [N, D]`` -> ``[N, 2]`` float32 projection on the first two principal components.
+
+    Deterministic (full SVD, sklearn's sign convention). Missing components (D < 2, N < 2) are 0.
+    """
+    from sklearn.decomposition import PCA
+
+    x = np.asarray(emb, dtype=np.float64)
+    n = x.shape[0]
+    out = np.zeros((n, 2), dtype=np.float32)
+    n_comp = min(2, x.shape[1], n)
+    if n_comp >= 1 and n >= 2:
+        out[:, :n_comp] = PCA(n_components=n_comp, svd_solver="full").fit_transform(x)
+    return out

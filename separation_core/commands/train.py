@@ -1,0 +1,84 @@
+"""``cocktail train``: train a registry model on folders of speech (also under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import CocktailError
+from .common import float_pair
+
+
+def _value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_model_args(pairs) -> dict:
+    args = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CocktailError(f"--model-arg expects key=value, got '{pair}'")
+        args[key.replace("-", "_")] = _value(value)
+    return args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model on folders of speech",
+                       description="Train with dynamic mixing on the train split of the speakers in "
+                                   "--speech, validate on a fixed validation set of held-out speakers. "
+                                   "Run under `torchrun --nproc_per_node=N -m separation_core.cli train "
+                                   "...` for DistributedDataParallel.")
+    p.add_argument("--model", required=True, help="registry name (see `cocktail models`)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--speech", action="append", required=True, type=Path, metavar="DIR")
+    p.add_argument("--noise", action="append", default=[], type=Path, metavar="DIR")
+    p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=None)
+    budget.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--steps-per-epoch", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--segment-seconds", type=float, default=4.0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--clip-norm", type=float, default=5.0)
+    p.add_argument("--loss", choices=("si_sdr", "sa_sdr"), default="si_sdr",
+                   help="time-domain models' loss (convtasnet, dprnn)")
+    p.add_argument("--chimera-alpha", type=float, default=0.5)
+    p.add_argument("--sir-range", type=float_pair, default=(-5.0, 5.0), metavar="LO,HI")
+    p.add_argument("--snr-range", type=float_pair, default=None, metavar="LO,HI")
+    p.add_argument("--valid-num", type=int, default=16)
+    p.add_argument("--valid-every", type=int, default=None, metavar="STEPS")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
+    p.add_argument("--description", default="")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training.trainer import TrainConfig, Trainer
+
+    cfg = TrainConfig(model=args.model, out=str(args.out), speech_dirs=[str(d) for d in args.speech],
+                      noise_dirs=[str(d) for d in args.noise], model_args=parse_model_args(args.model_arg),
+                      steps=args.steps, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                      batch_size=args.batch_size, segment_seconds=args.segment_seconds, lr=args.lr,
+                      warmup_steps=args.warmup_steps, clip_norm=args.clip_norm, seed=args.seed,
+                      device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
+                      sir_range=args.sir_range, snr_range=args.snr_range, valid_num=args.valid_num,
+                      valid_every=args.valid_every, description=args.description)
+    result = Trainer(cfg, resume=args.resume, quiet=args.quiet).run()
+    if int(__import__("os").environ.get("RANK", 0)) == 0:
+        print(json.dumps(result, indent=2, default=float))
+    return 0

@@ -1,0 +1,136 @@
+"""Writing separated sources as stems, with a JSON sidecar that records how they were made."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from .audio_io import file_sha256, resample, save_audio
+from .errors import AudioSaveError
+from .models.result import SeparationResult
+
+SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
+DEFAULT_TEMPLATE = "{stem}_s{index}"
+
+
+def stem_paths(out_dir: Path, input_stem: str, n_src: int, *, template: str = DEFAULT_TEMPLATE,
+               extension: str = ".wav", residual: bool = False, model: str = "") -> list[Path]:
+    """File names from ``template`` (fields: stem, index (1-based), model); residual last."""
+    names = []
+    for i in range(n_src):
+        try:
+            names.append(template.format(stem=input_stem, index=i + 1, model=model))
+        except (KeyError, IndexError, ValueError) as e:
+            raise AudioSaveError(f"file-name template '{template}' is invalid ({e}); "
+                                 "use {stem}, {index} and {model}") from None
+    if residual:
+        names.append(f"{input_stem}_residual")
+    paths = [Path(out_dir) / f"{n}{extension}" for n in names]
+    if len(set(paths)) != len(paths):
+        raise AudioSaveError(f"file-name template '{template}' gives the same name to several "
+                             "sources; include {index}")
+    return paths
+
+
+def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template: str = DEFAULT_TEMPLATE,
+                subtype: str = "PCM_16", extension: str = ".wav", sample_rate: Optional[int] = None,
+                residual_of: Optional[np.ndarray] = None, overwrite: bool = False,
+                sidecar: Optional[dict] = None, model_label: str = "") -> list[Path]:
+    """Write each source (and the residual ``mixture - sum(sources)`` when ``residual_of`` is the
+    mixture ``[time]`` at ``result.sample_rate``) to ``out_dir``; then the sidecar
+    ``<input_stem>.json``. Nothing is written if any target exists and ``overwrite`` is False."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise AudioSaveError(f"{out_dir}: cannot create the folder ({e.strerror})") from None
+    paths = stem_paths(out_dir, input_stem, result.n_src, template=template, extension=extension,
+                       residual=residual_of is not None, model=model_label or result.model_name)
+    side_path = out_dir / f"{input_stem}.json"
+    targets = paths + ([side_path] if sidecar is not None else [])
+    existing = [p for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise AudioSaveError(f"{existing[0]}: already exists (not overwritten; use overwrite)")
+    signals = list(result.waveforms)
+    if residual_of is not None:
+        signals.append(np.asarray(residual_of, np.float32) - result.waveforms.sum(axis=0))
+    rate = int(sample_rate or result.sample_rate)
+    for path, signal in zip(paths, signals):
+        if rate != result.sample_rate:
+            signal = resample(signal, result.sample_rate, rate)
+        save_audio(path, signal, rate, subtype=subtype, overwrite=overwrite)
+    if sidecar is not None:
+        payload = dict(sidecar)
+        payload["outputs"] = [p.name for p in paths]
+        payload["output_sample_rate"] = rate
+        payload["output_subtype"] = subtype
+        write_json_atomic(side_path, payload)
+    return paths
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise AudioSaveError(f"{path}: cannot write ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def library_versions() -> dict:
+    versions = {"cocktail": __version__, "python": platform.python_version()}
+    for name in ("numpy", "torch", "soundfile", "soxr", "scipy", "sklearn"):
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            pass
+    return versions
+
+
+def build_sidecar(input_path, model_entry, options: dict, metrics=None, timings=None,
+                  references: Sequence = ()) -> dict:
+    """The record of how stems were made: input and its hash, model and checkpoint hash, options,
+    library versions, metrics and timings."""
+    input_path = Path(input_path) if input_path else None
+    checkpoint = getattr(model_entry, "checkpoint", None)
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "input": str(input_path) if input_path else None,
+        "input_sha256": file_sha256(input_path) if input_path and input_path.is_file() else None,
+        "references": [str(r) for r in references],
+        "model": {"id": getattr(model_entry, "id", str(model_entry)),
+                  "name": getattr(model_entry, "model_name", str(model_entry)),
+                  "checkpoint": str(checkpoint) if checkpoint else None,
+                  "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None},
+        "options": dict(options),
+        "versions": library_versions(),
+        "metrics": metrics,
+        "timings": timings,
+    }

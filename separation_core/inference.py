@@ -1,0 +1,329 @@
+"""The inference engine: chunking, continuous-speech-separation stitching, overlap-add, devices.
+
+The whole signal stays on the CPU; only the chunk goes to the device. Each chunk's sources are
+reordered to agree with the previous chunk on their overlap (Hungarian assignment on the squared
+error), then overlap-added with a trapezoid window and normalised by the summed window. Models see the
+mixture scaled to unit standard deviation (as in training); outputs are scaled back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .audio_io import resample
+from .errors import ModelError, ReferenceMismatchError
+from .jobs import CancelToken, ProgressFn, check_cancel, report
+from .models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
+from .models.result import MASK_EFFECTIVE, MASK_ESTIMATED, MASK_ORACLE, SeparationResult
+
+DEFAULT_CHUNK_SECONDS = 8.0
+MIN_CHUNK_SECONDS = 1.0
+MAX_MASK_BYTES = 768 * 2**20  # masks of longer inputs are not kept (an hour of 2 sources is ~1 GB)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """chunk_seconds None: the model's default; 0 or inf: the whole input in one chunk."""
+
+    chunk_seconds: Optional[float] = None
+    overlap_seconds: Optional[float] = None
+    device: str = "auto"
+    run: RunOptions = field(default_factory=RunOptions)
+    keep_masks: bool = True
+    max_embedding_points: int = 20000
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' was asked for but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("device 'mps' was asked for but Apple MPS is not available")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise ModelError(f"unknown device '{name}' (use auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def _is_oom(err: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(err, oom)) or "out of memory" in str(err).lower()
+
+
+@dataclass
+class _Plan:
+    chunk: int       # samples per chunk at the model's rate (multiple of hop)
+    overlap: int     # samples shared by neighbouring chunks
+    hop: int         # STFT hop of the model's mask grid
+
+
+def _plan(model: SeparationModel, n: int, options: EngineOptions, chunk_seconds: float) -> _Plan:
+    sr = model.sample_rate
+    hop = model.stft_params.hop if model.stft_params is not None else 1
+    if not chunk_seconds or math.isinf(chunk_seconds) or chunk_seconds * sr >= n:
+        return _Plan(chunk=n, overlap=0, hop=hop)
+    chunk = max(hop, int(round(chunk_seconds * sr / hop)) * hop)
+    ov_s = options.overlap_seconds if options.overlap_seconds is not None else min(2.0, chunk_seconds / 4)
+    overlap = int(round(ov_s * sr / hop)) * hop
+    overlap = min(max(overlap, hop), chunk // 2 // hop * hop)
+    return _Plan(chunk=chunk, overlap=overlap, hop=hop)
+
+
+def _window(length: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    """Trapezoid: linear ramps over the overlaps (none at the signal's ends), flat between."""
+    w = np.ones(length, dtype=np.float32)
+    if overlap > 0:
+        ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if not first:
+            w[:overlap] = ramp
+        if not last:
+            w[-overlap:] = ramp[::-1]
+    return w
+
+
+def stitch_permutation(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Order of ``current``'s sources that best matches ``previous`` on their shared samples.
+
+    previous [n_prev, overlap], current [n_cur, overlap] -> perm [n_cur]: ``current[perm]`` lines up
+    with ``previous`` (sources beyond ``n_prev`` come last, in their own order).
+    """
+    cost = ((previous[:, None, :] - current[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    order = [int(c) for _, c in sorted(zip(rows, cols))]
+    rest = [k for k in range(current.shape[0]) if k not in order]
+    return np.asarray(order + rest, dtype=np.int64)
+
+
+class _Accumulator:
+    """Overlap-adds chunk outputs (waveforms, masks, embedding samples) into the full signal."""
+
+    def __init__(self, n: int, plan: _Plan, n_chunks: int, keep_masks: bool, max_points: int):
+        self.n, self.plan, self.n_chunks = n, plan, n_chunks
+        self.wave: Optional[np.ndarray] = None
+        self.weight = np.zeros(n, dtype=np.float32)
+        self.keep_masks = keep_masks
+        self.masks: Optional[np.ndarray] = None
+        self.mask_weight: Optional[np.ndarray] = None
+        self.points_per_chunk = max(1, max_points // max(n_chunks, 1))
+        self.emb, self.emb_bins, self.emb_labels = [], [], []
+        self.prev_tail: Optional[np.ndarray] = None
+
+    def _grow(self, k: int) -> None:
+        if self.wave is None:
+            self.wave = np.zeros((k, self.n), dtype=np.float32)
+        elif k > self.wave.shape[0]:
+            self.wave = np.concatenate([self.wave, np.zeros((k - self.wave.shape[0], self.n), np.float32)])
+        if self.masks is not None and k > self.masks.shape[0]:
+            extra = np.zeros((k - self.masks.shape[0],) + self.masks.shape[1:], np.float32)
+            self.masks = np.concatenate([self.masks, extra])
+
+    def add(self, index: int, start: int, out, stitch: bool) -> None:
+        wav = out.waveforms.detach().float().cpu().numpy()
+        length = min(wav.shape[1], self.n - start)
+        wav = wav[:, :length]
+        ov = self.plan.overlap
+        perm = np.arange(wav.shape[0])
+        if stitch and self.prev_tail is not None and ov > 0:
+            perm = stitch_permutation(self.prev_tail, wav[:, :ov])
+        wav = wav[perm]
+        self._grow(wav.shape[0])
+        first, last = index == 0, index == self.n_chunks - 1
+        w = _window(length, ov, first, last)
+        self.wave[: wav.shape[0], start:start + length] += wav * w
+        self.weight[start:start + length] += w
+        step = self.plan.chunk - ov
+        self.prev_tail = wav[:, step:step + ov] if ov > 0 and length >= step + ov else None
+        if out.masks is not None and self.keep_masks:
+            self._add_masks(out.masks.detach().float().cpu().numpy()[perm], start, w)
+        if out.embeddings is not None:
+            self._add_embeddings(index, out, perm, start)
+
+    def _add_masks(self, masks: np.ndarray, start: int, w: np.ndarray) -> None:
+        hop = self.plan.hop
+        k, n_freq, frames = masks.shape
+        total_frames = self.n // hop + 1
+        if self.masks is None:
+            self.masks = np.zeros((max(k, self.wave.shape[0]), n_freq, total_frames), np.float32)
+            self.mask_weight = np.zeros(total_frames, np.float32)
+        f0 = start // hop
+        frames = min(frames, total_frames - f0)
+        fw = w[np.minimum(np.arange(frames) * hop, len(w) - 1)]
+        self.masks[:k, :, f0:f0 + frames] += masks[:, :, :frames] * fw
+        self.mask_weight[f0:f0 + frames] += fw
+
+    def _add_embeddings(self, index: int, out, perm: np.ndarray, start: int) -> None:
+        emb = out.embeddings.detach().float().cpu().numpy()
+        frames = emb.shape[0] // out_freqs(out)
+        labels = (out.labels.detach().cpu().numpy().astype(np.int64) if out.labels is not None
+                  else np.full(emb.shape[0], -1, np.int64))
+        inverse = np.full(max(len(perm), int(labels.max(initial=-1)) + 1), -1, np.int64)
+        inverse[perm] = np.arange(len(perm))  # chunk source perm[j] became stitched source j
+        mapped = np.where(labels >= 0, inverse[np.clip(labels, 0, None)], -1)
+        # Sample the bins this chunk owns (its middle), active bins first.
+        hop, ov = self.plan.hop, self.plan.overlap
+        lo = 0 if index == 0 else (ov // 2) // hop
+        hi = frames if index == self.n_chunks - 1 else max(lo + 1, (self.plan.chunk - ov // 2) // hop)
+        hi = min(hi, self.n // hop + 1 - start // hop)  # the last chunk may be padded past the end
+        t_idx = np.arange(emb.shape[0]) % frames
+        owned = np.flatnonzero((t_idx >= lo) & (t_idx < hi))
+        active = owned[mapped[owned] >= 0]
+        pool = active if len(active) >= self.points_per_chunk // 2 else owned
+        rng = np.random.default_rng(index)
+        take = np.sort(rng.choice(pool, size=min(len(pool), self.points_per_chunk), replace=False))
+        self.emb.append(emb[take])
+        self.emb_bins.append(np.stack([take // frames, take % frames + start // hop], axis=1))
+        self.emb_labels.append(mapped[take])
+
+    def result_arrays(self):
+        wave = self.wave / np.maximum(self.weight, 1e-8)
+        masks = None
+        if self.masks is not None:
+            masks = self.masks / np.maximum(self.mask_weight, 1e-8)
+        emb = bins = labels = None
+        if self.emb:
+            emb = np.concatenate(self.emb).astype(np.float32)
+            bins = np.concatenate(self.emb_bins).astype(np.int64)
+            labels = np.concatenate(self.emb_labels).astype(np.int64)
+        return wave, masks, emb, bins, labels
+
+
+def out_freqs(out) -> int:
+    """Number of frequency bins of a chunk output (from its masks, or its labels' grid)."""
+    if out.masks is not None:
+        return int(out.masks.shape[1])
+    raise ModelError("a model returned embeddings without masks; cannot place them on the STFT grid")
+
+
+def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], plan: _Plan, options: EngineOptions,
+                device: torch.device, progress, cancel):
+    n = len(x)
+    step = plan.chunk - plan.overlap
+    n_chunks = 1 if plan.chunk >= n else 1 + math.ceil(max(n - plan.chunk, 0) / step)
+    n_src_guess = refs.shape[0] if refs is not None else model.n_src
+    mask_bytes = 4 * n_src_guess * (model.stft_params.n_freq if model.stft_params else 0) * (n // plan.hop + 1)
+    keep_masks = options.keep_masks and mask_bytes <= MAX_MASK_BYTES
+    acc = _Accumulator(n, plan, n_chunks, keep_masks, options.max_embedding_points)
+    stitch = not model.needs_references
+    with torch.inference_mode():
+        for i in range(n_chunks):
+            check_cancel(cancel)
+            start = i * step
+            seg = x[start:start + plan.chunk]
+            if len(seg) < plan.chunk and n_chunks > 1:  # pad the last chunk to the common length
+                seg = np.pad(seg, (0, plan.chunk - len(seg)))
+            ref_seg = None
+            if refs is not None:
+                ref_seg = refs[:, start:start + len(seg)]
+                if ref_seg.shape[1] < len(seg):
+                    ref_seg = np.pad(ref_seg, ((0, 0), (0, len(seg) - ref_seg.shape[1])))
+                ref_seg = torch.from_numpy(np.ascontiguousarray(ref_seg)).to(device)
+            out = model.separate_chunk(torch.from_numpy(np.ascontiguousarray(seg)).to(device),
+                                       references=ref_seg, options=options.run)
+            acc.add(i, start, out, stitch)
+            report(progress, 0.95 * (i + 1) / n_chunks, f"separating: chunk {i + 1}/{n_chunks}")
+            del out
+    if not keep_masks and options.keep_masks:
+        acc.masks = None
+    return acc
+
+
+def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
+             options: EngineOptions = EngineOptions(), references: Optional[np.ndarray] = None,
+             progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> SeparationResult:
+    """Separate ``mixture [time]`` (at ``sample_rate``) with ``model``.
+
+    Returns waveforms ``[n_src, time]`` at ``sample_rate`` with exactly the input's length; masks on
+    the model's STFT grid (``result.stft``). ``references [n_src, time]`` at ``sample_rate`` feed
+    oracle models. Raises Cancelled when ``cancel`` is set (checked between chunks).
+    """
+    t0 = time.perf_counter()
+    mixture = np.asarray(mixture, dtype=np.float32)
+    if mixture.ndim != 1:
+        raise ModelError(f"the mixture must be mono [time], got shape {tuple(mixture.shape)}")
+    if model.needs_references and references is None:
+        raise ModelError(f"model '{model.name}' needs reference sources (load them first)")
+    n_in = len(mixture)
+    report(progress, 0.0, "preparing")
+    msr = model.sample_rate
+    x = resample(mixture, sample_rate, msr) if sample_rate != msr else mixture
+    refs = None
+    if references is not None:
+        references = np.asarray(references, dtype=np.float32)
+        if references.ndim != 2 or abs(references.shape[1] - n_in) > 0:
+            raise ReferenceMismatchError(
+                f"references of shape {tuple(references.shape)} do not match the mixture's {n_in} samples")
+        refs = resample(references, sample_rate, msr) if sample_rate != msr else references
+        refs = refs[:, : len(x)]
+    scale = float(np.std(x)) or 1.0
+    x = x / scale
+    if refs is not None:
+        refs = refs / scale
+    t_prep = time.perf_counter()
+
+    chunk_s = options.chunk_seconds
+    if chunk_s is None:
+        chunk_s = getattr(model, "default_chunk_seconds", DEFAULT_CHUNK_SECONDS)
+    device = resolve_device(options.device)
+    notes = []
+    while True:
+        try:
+            model.to(device)
+            plan = _plan(model, len(x), options, chunk_s)
+            acc = _run_chunks(model, x, refs, plan, options, device, progress, cancel)
+            break
+        except Exception as err:
+            if not _is_oom(err) or device.type == "cpu":
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            current = plan.chunk / msr
+            if current / 2 >= MIN_CHUNK_SECONDS:
+                chunk_s = current / 2
+                notes.append(f"out of memory on {device.type}: retried with {chunk_s:.1f} s chunks")
+            else:
+                notes.append(f"out of memory on {device.type}: retried on the CPU")
+                device = torch.device("cpu")
+            report(progress, 0.0, notes[-1])
+    t_sep = time.perf_counter()
+
+    report(progress, 0.96, "finishing")
+    wave, masks, emb, bins, labels = acc.result_arrays()
+    wave *= scale
+    if msr != sample_rate:
+        wave = resample(wave, msr, sample_rate)
+    wave = _fit_length(wave, n_in).astype(np.float32, copy=False)
+    if model.kind == KIND_ORACLE:
+        kind = MASK_ORACLE
+    elif model.kind == KIND_TIME_DOMAIN:
+        kind = MASK_EFFECTIVE
+    else:
+        kind = MASK_ESTIMATED
+    result = SeparationResult(
+        waveforms=wave, sample_rate=int(sample_rate), model_name=model.name,
+        masks=masks, mask_kind=kind if masks is not None else None, stft=model.stft_params,
+        embeddings=emb, embedding_bins=bins, embedding_labels=labels, notes=notes,
+        timings={"prepare": t_prep - t0, "separate": t_sep - t_prep,
+                 "finish": time.perf_counter() - t_sep, "total": time.perf_counter() - t0,
+                 "chunks": acc.n_chunks, "chunk_seconds": plan.chunk / msr,
+                 "overlap_seconds": plan.overlap / msr, "device": device.type})
+    report(progress, 1.0, "done")
+    return result
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])

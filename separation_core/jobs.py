@@ -1,0 +1,39 @@
+"""Cancel tokens and progress callbacks for long work (no threads, no Qt)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+from .errors import Cancelled
+
+# progress(fraction in [0, 1], stage name)
+ProgressFn = Callable[[float, str], None]
+
+
+class CancelToken:
+    """A flag set by one thread and checked by the worker between units of work."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled by the user")
+
+
+def check_cancel(token: Optional[CancelToken]) -> None:
+    if token is not None:
+        token.raise_if_cancelled()
+
+
+def report(progress: Optional[ProgressFn], fraction: float, stage: str) -> None:
+    if progress is not None:
+        progress(min(max(float(fraction), 0.0), 1.0), stage)

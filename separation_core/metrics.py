@@ -1,0 +1,207 @@
+"""Separation metrics on numpy signals: SNR, SI-SDR(i), BSS Eval SDR, PESQ, STOI, permutations.
+
+All functions take ``[..., time]`` float arrays (cast to float64) and return dB values as float64.
+The permutation between estimates and references is solved once, on the pairwise SI-SDR matrix,
+and every other metric is computed on the matched pairs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .errors import ReferenceMismatchError
+
+_EPS = np.finfo(np.float64).eps
+ALL_METRICS = ("snr", "si_sdr", "si_sdri", "sdr", "pesq", "stoi")
+DEFAULT_METRICS = ("si_sdr", "si_sdri", "sdr", "pesq", "stoi")
+_PESQ_RATE = {8000: "nb", 16000: "wb"}
+_SDR_CLAMP_DB = 150.0  # fast_bss_eval gives -inf/NaN for a perfect estimate unless clamped
+
+
+def _f64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _ratio_db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``10 log10(num / den)`` with an eps on both sides, so 0/0 gives 0 dB and nothing is inf."""
+    return 10.0 * np.log10((num + _EPS) / (den + _EPS))
+
+
+def snr(est, ref) -> np.ndarray:
+    """Plain SNR ``[..., time] -> [...]``: ``||ref||^2 / ||ref - est||^2`` in dB (not scale invariant)."""
+    est, ref = _f64(est), _f64(ref)
+    return _ratio_db(np.sum(ref**2, axis=-1), np.sum((ref - est) ** 2, axis=-1))
+
+
+def si_sdr(est, ref) -> np.ndarray:
+    """Scale-invariant SDR ``[..., time] -> [...]`` (Le Roux et al. 2019), both signals zero-meaned."""
+    est, ref = _f64(est), _f64(ref)
+    est = est - est.mean(axis=-1, keepdims=True)
+    ref = ref - ref.mean(axis=-1, keepdims=True)
+    alpha = np.sum(est * ref, axis=-1, keepdims=True) / (np.sum(ref**2, axis=-1, keepdims=True) + _EPS)
+    target = alpha * ref
+    return _ratio_db(np.sum(target**2, axis=-1), np.sum((est - target) ** 2, axis=-1))
+
+
+def si_sdri(est, ref, mixture) -> np.ndarray:
+    """SI-SDR improvement over the unprocessed mixture: ``si_sdr(est, ref) - si_sdr(mixture, ref)``."""
+    return si_sdr(est, ref) - si_sdr(np.broadcast_to(_f64(mixture), np.shape(ref)), ref)
+
+
+def pairwise_si_sdr(est, ref) -> np.ndarray:
+    """``est [n_est, T]``, ``ref [n_ref, T]`` -> ``[n_ref, n_est]`` SI-SDR of every pair (row = reference)."""
+    est = _f64(est)
+    return np.stack([si_sdr(est, r[None, :]) for r in _f64(ref)]).reshape(len(ref), len(est))
+
+
+def solve_permutation(scores, maximize: bool = True) -> np.ndarray:
+    """Hungarian assignment on ``scores [n_ref, n_est]`` -> ``perm [n_ref]``: ``est[perm[i]]`` matches ``ref[i]``.
+
+    With more estimates than references the best subset is picked; with fewer, the references left
+    without an estimate get ``-1``. Non-finite scores count as the worst possible match.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    margin = (high - low + 1.0) * max(scores.shape)  # worse than any assignment of finite scores
+    scores = np.where(np.isfinite(scores), scores, low - margin if maximize else high + margin)
+    rows, cols = linear_sum_assignment(scores, maximize=maximize)
+    perm = np.full(scores.shape[0], -1, dtype=np.int64)
+    perm[rows] = cols
+    return perm
+
+
+def sdr(est, ref, filter_length: int = 512) -> np.ndarray:
+    """BSS Eval SDR (fast_bss_eval, 512-tap distortion filter) of matched pairs ``[..., time] -> [...]``.
+
+    Pairs are scored one at a time, so fast_bss_eval's own permutation search has nothing to
+    permute (pairing is the caller's, via ``solve_permutation``) and a degenerate pair (a silent
+    signal makes its system singular) gives NaN without spoiling the others.
+    """
+    est, ref = np.broadcast_arrays(_f64(est), _f64(ref))
+    flat_est, flat_ref = est.reshape(-1, est.shape[-1]), ref.reshape(-1, ref.shape[-1])
+    out = [_sdr_pair(e, r, min(filter_length, r.shape[-1])) for e, r in zip(flat_est, flat_ref)]
+    return np.asarray(out, dtype=np.float64).reshape(est.shape[:-1])
+
+
+def _sdr_pair(est: np.ndarray, ref: np.ndarray, filter_length: int) -> float:
+    import fast_bss_eval
+
+    try:
+        with np.errstate(all="ignore"):
+            value = fast_bss_eval.sdr(ref[None, :], est[None, :], filter_length=filter_length,
+                                      clamp_db=_SDR_CLAMP_DB)
+        return float(np.asarray(value).reshape(-1)[0])
+    except (ValueError, np.linalg.LinAlgError):
+        return float("nan")
+
+
+def pesq_score(est, ref, sample_rate: int) -> float:
+    """PESQ MOS-LQO of a pair ``[time]``: wide band at 16 kHz, narrow band at 8 kHz; other rates are
+    resampled to 16 kHz (wide band). NaN when PESQ cannot score the pair (silence, too short)."""
+    from pesq import pesq
+
+    est, ref = _f64(est), _f64(ref)
+    if sample_rate not in _PESQ_RATE:
+        import soxr
+
+        est, ref = (soxr.resample(x, sample_rate, 16000) for x in (est, ref))
+        sample_rate = 16000
+    try:
+        with np.errstate(all="ignore"):  # pesq divides by the peak: 0/0 on silence
+            return float(pesq(sample_rate, ref, est, _PESQ_RATE[sample_rate]))
+    except Exception:  # pesq raises its own types (NoUtterancesError, BufferTooShortError, ...)
+        return float("nan")
+
+
+def stoi_score(est, ref, sample_rate: int) -> float:
+    """STOI (pystoi, 0..1) of a pair ``[time]``; NaN when the signal is too short or silent to score."""
+    from pystoi import stoi
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = float(stoi(_f64(ref), _f64(est), sample_rate, extended=False))
+        except Exception:
+            return float("nan")
+    # pystoi only warns (and returns 1e-5) when too few non-silent frames are left to score.
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return float("nan")
+    return value
+
+
+def segmental_si_sdr(est, ref, sample_rate: int, segment_seconds: float = 1.0,
+                     silence_db: float = -60.0) -> tuple[np.ndarray, np.ndarray]:
+    """SI-SDR over consecutive windows: ``[..., time] -> (times [n_seg], values [..., n_seg])``.
+
+    ``times`` are window centres in seconds; the last window may be shorter. Windows where the
+    reference is more than ``silence_db`` below its overall power get NaN (SI-SDR is meaningless there).
+    """
+    est, ref = np.broadcast_arrays(_f64(est), _f64(ref))
+    n = ref.shape[-1]
+    seg = max(1, int(round(segment_seconds * sample_rate)))
+    starts = np.arange(0, n, seg)
+    ends = np.minimum(starts + seg, n)
+    power = np.mean(ref**2, axis=-1)
+    values = []
+    for s, e in zip(starts, ends):
+        v = si_sdr(est[..., s:e], ref[..., s:e])
+        quiet = np.mean(ref[..., s:e] ** 2, axis=-1) <= power * 10 ** (silence_db / 10)
+        values.append(np.where(quiet, np.nan, v))
+    times = (starts + ends) / 2.0 / sample_rate
+    return times, np.stack(values, axis=-1)
+
+
+@dataclass
+class Evaluation:
+    """Result of ``evaluate_separation``: ``estimates[permutation[i]]`` was scored against reference ``i``."""
+
+    permutation: np.ndarray
+    per_source: list[dict[str, float]]
+    mean: dict[str, float]
+
+
+def _pair_metrics(est, ref, mixture, sample_rate, metrics) -> dict[str, float]:
+    funcs = {
+        "snr": lambda: snr(est, ref),
+        "si_sdr": lambda: si_sdr(est, ref),
+        "si_sdri": lambda: si_sdri(est, ref, mixture),
+        "sdr": lambda: sdr(est, ref),
+        "pesq": lambda: pesq_score(est, ref, sample_rate),
+        "stoi": lambda: stoi_score(est, ref, sample_rate),
+    }
+    return {m: float(funcs[m]()) for m in metrics}
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def evaluate_separation(estimates, references, mixture, sample_rate: int,
+                        metrics=DEFAULT_METRICS) -> Evaluation:
+    """Score ``estimates [n_est, T]`` against ``references [n_ref, T]`` (``mixture [T]`` for SI-SDRi).
+
+    The permutation is solved once on the pairwise SI-SDR; ``per_source[i]`` holds the requested
+    metrics of reference ``i`` (NaN when no estimate is left for it); ``mean`` averages the finite ones.
+    """
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {ALL_METRICS}")
+    est, ref, mix = np.atleast_2d(_f64(estimates)), np.atleast_2d(_f64(references)), _f64(mixture)
+    if not (est.shape[-1] == ref.shape[-1] == mix.shape[-1]):
+        raise ReferenceMismatchError(
+            f"lengths differ: estimates {est.shape[-1]}, references {ref.shape[-1]}, "
+            f"mixture {mix.shape[-1]} samples")
+    perm = solve_permutation(pairwise_si_sdr(est, ref), maximize=True)
+    per_source = [
+        _pair_metrics(est[j], ref[i], mix, sample_rate, metrics) if j >= 0
+        else {m: float("nan") for m in metrics}
+        for i, j in enumerate(perm)
+    ]
+    mean = {m: _nanmean([d[m] for d in per_source]) for m in metrics}
+    return Evaluation(permutation=perm, per_source=per_source, mean=mean)

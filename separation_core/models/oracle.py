@@ -1,0 +1,115 @@
+"""Oracle masks: the separation ceiling computed from the reference sources.
+
+Each model computes its mask from the references' STFTs (and the mixture's, for the PSM), applies
+it to the MIXTURE's STFT and inverts it. No parameters, nothing to train.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from .. import masks as M
+from ..errors import ModelError
+from ..transforms import StftParams, istft, stft
+from .base import KIND_ORACLE, RunOptions, SeparationModel
+from .registry import register
+from .result import ChunkOutput
+
+
+def stft_params_for_rate(sample_rate: int) -> StftParams:
+    """The mask grid shared by the oracle, time-domain and denoising models.
+
+    A window of about 32 ms (the power of two nearest to it) and a hop of a quarter window:
+    512 / 128 samples at 16 kHz, 256 / 64 at 8 kHz.
+    """
+    n_fft = 2 ** max(4, round(math.log2(0.032 * int(sample_rate))))
+    return StftParams(n_fft=n_fft, hop=n_fft // 4, win_length=n_fft, sample_rate=int(sample_rate))
+
+
+class OracleModel(SeparationModel):
+    """Base of the oracle models: ``_masks(sources [n_src,F,T], mixture [F,T]) -> [n_src,F,T]``.
+
+    ``n_src`` is only a default for display: the models separate into as many sources as
+    references are given.
+    """
+
+    kind = KIND_ORACLE
+    needs_references = True
+    trainable = False
+
+    def __init__(self, sample_rate: int = 16000, n_src: int = 2) -> None:
+        super().__init__(sample_rate=sample_rate, n_src=n_src)
+        self._stft = stft_params_for_rate(self.sample_rate)
+
+    @property
+    def stft_params(self) -> StftParams:
+        return self._stft
+
+    def forward(self, mixture: torch.Tensor, references: Optional[torch.Tensor] = None) -> dict:
+        """``mixture [batch, time]``, ``references [batch, n_src, time]`` -> {"masks", "waveforms"}."""
+        if references is None:
+            raise ModelError(f"{self.name} needs the reference sources (one per speaker)")
+        mix_spec = stft(mixture, self._stft)                      # [B, F, T]
+        src_spec = stft(references.to(mixture.dtype), self._stft)  # [B, S, F, T]
+        masks = torch.stack([self._masks(s, m) for s, m in zip(src_spec, mix_spec)])
+        waves = istft(masks * mix_spec.unsqueeze(1), self._stft, mixture.shape[-1])
+        return {"masks": masks, "waveforms": waves}
+
+    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
+                       options: RunOptions = RunOptions()) -> ChunkOutput:
+        if references is None:
+            raise ModelError(f"{self.name} needs the reference sources: load one file per speaker "
+                             "beside the mixture")
+        if mixture.dim() != 1:
+            raise ModelError(f"{self.name} expects a mono mixture [time], got shape "
+                             f"{tuple(mixture.shape)}")
+        if references.dim() != 2 or references.shape[-1] != mixture.shape[-1]:
+            raise ModelError(f"{self.name} expects references [n_src, {mixture.shape[-1]}], got "
+                             f"shape {tuple(references.shape)}")
+        with torch.no_grad():
+            x = mixture.float()
+            refs = references.to(device=x.device, dtype=x.dtype)
+            mix_spec = stft(x, self._stft)        # [F, T]
+            src_spec = stft(refs, self._stft)     # [n_src, F, T]
+            masks = self._masks(src_spec, mix_spec)
+            waves = istft(M.apply_masks(masks, mix_spec), self._stft, x.shape[-1])
+        return ChunkOutput(waveforms=waves, masks=masks)
+
+    def _masks(self, sources: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@register("oracle-ibm")
+class OracleIBM(OracleModel):
+    description = "Ideal binary mask: each bin goes to the loudest reference source (oracle)."
+
+    def _masks(self, sources, mixture):
+        return M.ideal_binary_mask(sources)
+
+
+@register("oracle-irm")
+class OracleIRM(OracleModel):
+    description = "Ideal ratio mask |S_k| / sum |S_j| from the references (oracle)."
+
+    def _masks(self, sources, mixture):
+        return M.ideal_ratio_mask(sources)
+
+
+@register("oracle-wiener")
+class OracleWiener(OracleModel):
+    description = "Wiener-like mask |S_k|^2 / sum |S_j|^2 from the references (oracle)."
+
+    def _masks(self, sources, mixture):
+        return M.wiener_like_mask(sources)
+
+
+@register("oracle-psm")
+class OraclePSM(OracleModel):
+    description = ("Phase-sensitive mask |S_k| cos(theta_S - theta_Y) / |Y|, truncated to [0, 1] "
+                   "(oracle).")
+
+    def _masks(self, sources, mixture):
+        return M.phase_sensitive_mask(sources, mixture)

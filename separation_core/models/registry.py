@@ -1,0 +1,41 @@
+"""Model registry: names are registered once and looked up case-insensitively."""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+from ..errors import ModelError
+
+_REGISTRY: Dict[str, type] = {}
+
+
+def register(name: str):
+    """Class decorator: ``@register("convtasnet")``. A name taken twice is refused."""
+
+    def deco(cls: Type) -> Type:
+        key = name.lower()
+        if key in _REGISTRY:
+            raise ModelError(f"model name '{name}' is already registered by {_REGISTRY[key].__name__}")
+        cls.name = key
+        _REGISTRY[key] = cls
+        return cls
+
+    return deco
+
+
+def get_model_class(name: str) -> type:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name.lower()]
+    except KeyError:
+        raise ModelError(f"unknown model '{name}' (known: {', '.join(sorted(_REGISTRY))})") from None
+
+
+def model_names() -> list[str]:
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def _ensure_loaded() -> None:
+    # Importing the package registers every built-in model.
+    from . import builtin  # noqa: F401

@@ -1,0 +1,62 @@
+"""What every model returns: separated waveforms, and masks / embeddings where it has them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..transforms import StftParams
+
+# Labels of ``masks``: what the numbers mean for the user.
+MASK_ESTIMATED = "estimated"   # the model's own time-frequency masks
+MASK_EFFECTIVE = "effective"   # |S_k| / sum_j |S_j| from a time-domain model's outputs
+MASK_ORACLE = "oracle"         # computed from the reference sources
+
+
+@dataclass
+class ChunkOutput:
+    """A model's output on one chunk (torch tensors, any device).
+
+    waveforms  [n_src, time]           separated signals at the model's rate
+    masks      [n_src, freq, frames]   optional, values in [0, 1] (may exceed 1 for PSM-like heads)
+    embeddings [freq * frames, dim]    optional, one unit vector per bin, freq-major
+                                       (bin index = f * frames + t)
+    labels     [freq * frames]         optional cluster (= source) index of each bin, -1 if unused
+    """
+
+    waveforms: torch.Tensor
+    masks: Optional[torch.Tensor] = None
+    embeddings: Optional[torch.Tensor] = None
+    labels: Optional[torch.Tensor] = None
+
+
+@dataclass
+class SeparationResult:
+    """A whole separation, as the CLI writes it and the GUI draws it (numpy arrays on the CPU).
+
+    waveforms        [n_src, time] float32 at ``sample_rate``, same length as the input
+    masks            [n_src, freq, frames] float32 on the grid of ``stft`` (None if not kept)
+    mask_kind        one of MASK_ESTIMATED, MASK_EFFECTIVE, MASK_ORACLE
+    embeddings       [points, dim] float32, a subsample of bin embeddings (None if the model has none)
+    embedding_bins   [points, 2] int64 (freq index, frame index) of each embedding on the ``stft`` grid
+    embedding_labels [points] int64 source index of each point after stitching (-1: unassigned)
+    """
+
+    waveforms: np.ndarray
+    sample_rate: int
+    model_name: str
+    masks: Optional[np.ndarray] = None
+    mask_kind: Optional[str] = None
+    stft: Optional[StftParams] = None
+    embeddings: Optional[np.ndarray] = None
+    embedding_bins: Optional[np.ndarray] = None
+    embedding_labels: Optional[np.ndarray] = None
+    notes: list = field(default_factory=list)  # e.g. "out of memory on cuda: retried on cpu"
+    timings: dict = field(default_factory=dict)  # seconds per stage
+
+    @property
+    def n_src(self) -> int:
+        return int(self.waveforms.shape[0])

@@ -1,0 +1,1 @@
+"""Training: the loss of each model family, the trainer loop, torchrun scale-out."""

@@ -1,0 +1,50 @@
+"""The training loss of each model family, computed from a batch of mixtures and sources.
+
+deep clustering -> deep clustering loss (low-rank form, silent bins weighted out)
+chimera         -> alpha * deep clustering + (1 - alpha) * uPIT phase-sensitive mask loss
+mask estimators -> uPIT phase-sensitive mask loss
+time domain     -> SI-SDR with PIT (negated), or sa-SDR
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ModelError
+from ..losses import deep_clustering_loss, pit_si_sdr_loss, sa_sdr_loss, upit_mask_loss
+from ..models.base import (KIND_CHIMERA, KIND_DEEP_CLUSTERING, KIND_MASK, KIND_TIME_DOMAIN,
+                           SeparationModel)
+from ..transforms import stft
+
+TIME_LOSSES = ("si_sdr", "sa_sdr")
+
+
+def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
+    return {KIND_DEEP_CLUSTERING: "deep clustering", KIND_CHIMERA: "chimera++ (dc + uPIT-PSA)",
+            KIND_MASK: "uPIT-PSA", KIND_TIME_DOMAIN: f"PIT {time_loss.replace('_', '-')}"}[model.kind]
+
+
+def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: torch.Tensor, *,
+                time_loss: str = "si_sdr", chimera_alpha: float = 0.5) -> torch.Tensor:
+    """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``."""
+    if not model.trainable:
+        raise ModelError(f"model '{model.name}' has nothing to train")
+    out = net(mixture)
+    if model.kind == KIND_TIME_DOMAIN:
+        if time_loss not in TIME_LOSSES:
+            raise ModelError(f"unknown time-domain loss '{time_loss}' (use {' or '.join(TIME_LOSSES)})")
+        fn = pit_si_sdr_loss if time_loss == "si_sdr" else sa_sdr_loss
+        return fn(out["waveforms"], sources)
+    p = model.stft_params
+    mix_spec, src_specs = stft(mixture, p), stft(sources, p)
+    if model.kind == KIND_MASK:
+        return upit_mask_loss(out["masks"], mix_spec, src_specs, phase_sensitive=True)
+    from ..models.deep_clustering import dc_targets
+    assign, weights = dc_targets(mix_spec, src_specs)
+    dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
+    if model.kind == KIND_DEEP_CLUSTERING:
+        return dc
+    if model.kind == KIND_CHIMERA:
+        mi = upit_mask_loss(out["masks"], mix_spec, src_specs, phase_sensitive=True)
+        return chimera_alpha * dc + (1 - chimera_alpha) * mi
+    raise ModelError(f"no training loss for model kind '{model.kind}'")

@@ -1,0 +1,322 @@
+"""The trainer: dynamic mixing, the family's loss, validation, best/last checkpoints, exact resume,
+learning-rate warm-up and plateau halving, gradient clipping, CSV and TensorBoard logs, and
+DistributedDataParallel under torchrun (gloo on CPU, NCCL on GPU; only rank 0 writes).
+
+Batch ``i`` of the run is items ``[i*B, (i+1)*B)`` of epoch ``i // steps_per_epoch`` of the dynamic
+dataset, which is a pure function of (seed, epoch, index, rank): resuming at step ``i`` replays
+exactly what an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..checkpoints import checkpoint_dict, load_checkpoint, model_from_checkpoint, save_checkpoint_dict
+from ..errors import CocktailError
+from ..inference import EngineOptions, resolve_device, separate
+from ..jobs import CancelToken, check_cancel
+from ..metrics import evaluate_separation
+from ..models.registry import get_model_class
+from .objectives import family_loss, loss_name
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    out: str
+    speech_dirs: list = field(default_factory=list)
+    noise_dirs: list = field(default_factory=list)
+    model_args: dict = field(default_factory=dict)
+    steps: Optional[int] = None
+    epochs: Optional[int] = None
+    steps_per_epoch: int = 500
+    batch_size: int = 4
+    segment_seconds: float = 4.0
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    plateau_patience: int = 3      # validations without improvement before the rate is halved
+    clip_norm: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    time_loss: str = "si_sdr"
+    chimera_alpha: float = 0.5
+    sir_range: tuple = (-5.0, 5.0)
+    snr_range: Optional[tuple] = None
+    valid_num: int = 16
+    valid_every: Optional[int] = None  # steps; default: once per epoch
+    save_every_seconds: float = 300.0
+    rule: str = "auto"
+    description: str = ""
+
+    def total_steps(self) -> int:
+        if self.steps is not None:
+            return int(self.steps)
+        return int(self.epochs or 1) * self.steps_per_epoch
+
+
+def _write_csv_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+class _Logs:
+    """CSV files always; TensorBoard when it is installed (rank 0 only)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except Exception:  # tensorboard is optional (the "train" extra)
+            self.tb = None
+
+    def scalars(self, name: str, step: int, values: dict) -> None:
+        _write_csv_row(self.run_dir / f"{name}.csv", {"step": step, **values})
+        if self.tb is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self.tb.add_scalar(f"{name}/{key}", value, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank = int(os.environ.get("RANK", 0))
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    return rank, world, local
+
+
+def _init_process_group(world: int, device: torch.device) -> None:
+    import torch.distributed as dist
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+
+
+def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] = None) -> dict:
+    """Mean SI-SDR / SI-SDRi of ``model`` over mixture-set items, through the inference engine."""
+    si_sdr, si_sdri = [], []
+    model.eval()
+    for item in items:
+        check_cancel(cancel)
+        res = separate(model, item.mixture, item.sample_rate,
+                       EngineOptions(device=device, keep_masks=False, max_embedding_points=0),
+                       references=item.sources if model.needs_references else None)
+        ev = evaluate_separation(res.waveforms, item.sources, item.mixture, item.sample_rate,
+                                 metrics=("si_sdr", "si_sdri"))
+        si_sdr.append(ev.mean["si_sdr"])
+        si_sdri.append(ev.mean["si_sdri"])
+    return {"si_sdr": float(np.mean(si_sdr)), "si_sdri": float(np.mean(si_sdri)), "mixtures": len(items)}
+
+
+def oracle_reference(items, sample_rate: int) -> dict:
+    """The oracle IRM's SI-SDRi on the validation items: the ceiling to compare against."""
+    oracle = get_model_class("oracle-irm")(sample_rate=sample_rate, n_src=items[0].sources.shape[0])
+    return validation_metrics(oracle, items, "cpu")
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, *, resume: bool = False,
+                 cancel: Optional[CancelToken] = None, quiet: bool = False):
+        self.cfg, self.resume, self.cancel, self.quiet = config, resume, cancel, quiet
+        self.rank, self.world, self.local_rank = _distributed()
+        self.run_dir = Path(config.out)
+        self.is_main = self.rank == 0
+
+    # -- setup -------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        device = resolve_device(self.cfg.device)
+        if device.type == "cuda" and self.world > 1:
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        return device
+
+    def _build(self):
+        last = self.run_dir / "last.pt"
+        state = None
+        if self.resume:
+            if not last.exists():
+                raise CocktailError(f"{last}: nothing to resume from (no last.pt in the run folder)")
+            ckpt = load_checkpoint(last)
+            state = ckpt.get("trainer")
+            if not state:
+                raise CocktailError(f"{last}: holds no trainer state to resume from")
+            model = model_from_checkpoint(ckpt)
+        else:
+            if (self.run_dir / "last.pt").exists():
+                raise CocktailError(f"{self.run_dir}: already holds a run (use --resume to continue it, "
+                                    "or another --out)")
+            torch.manual_seed(self.cfg.seed)
+            model = get_model_class(self.cfg.model)(**self.cfg.model_args)
+        if not model.trainable:
+            raise CocktailError(f"model '{model.name}' has no parameters to train")
+        return model, state
+
+    def _datasets(self, model):
+        from ..data.dynamic import DynamicMixDataset
+        from ..data.mixing import build_mixture_set, load_mixture_set
+        cfg = self.cfg
+        train = DynamicMixDataset(cfg.speech_dirs, split="train", speakers=model.n_src,
+                                  sample_rate=model.sample_rate, segment_seconds=cfg.segment_seconds,
+                                  sir_range=cfg.sir_range, noise_dirs=cfg.noise_dirs or None,
+                                  snr_range=cfg.snr_range,
+                                  epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
+                                  seed=cfg.seed, rank=self.rank, world_size=self.world, rule=cfg.rule)
+        valid_dir = self.run_dir / "valid"
+        if self.is_main and not (valid_dir / "metadata.json").exists():
+            build_mixture_set(cfg.speech_dirs, valid_dir, num=cfg.valid_num, speakers=model.n_src,
+                              mode="min", sir_range=cfg.sir_range, snr_range=cfg.snr_range,
+                              noise_dirs=cfg.noise_dirs or None, split="valid", seed=1000 + cfg.seed,
+                              sample_rate=model.sample_rate, rule=cfg.rule, overwrite=True)
+        _barrier(self.world)
+        valid = load_mixture_set(valid_dir, sample_rate=model.sample_rate) if self.is_main else []
+        return train, valid
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.cfg
+        device = self._device()
+        _init_process_group(self.world, device)
+        if device.type == "cpu" and self.world > 1:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", self.world))))
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        _barrier(self.world)
+        model, state = self._build()
+        if state:  # a resumed run keeps its recorded configuration, except the step budget
+            saved = TrainConfig(**{**state["config"], "steps": cfg.steps, "epochs": cfg.epochs,
+                                   "out": cfg.out, "device": cfg.device})
+            saved.sir_range = tuple(saved.sir_range)
+            saved.snr_range = tuple(saved.snr_range) if saved.snr_range else None
+            self.cfg = cfg = saved
+        train, valid = self._datasets(model)
+        model.to(device)
+        net = model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        step, best, lr_factor, bad, elapsed0 = 0, -math.inf, 1.0, 0, 0.0
+        if state:
+            optimizer.load_state_dict(state["optimizer"])
+            step, best = int(state["step"]), float(state["best"])
+            lr_factor, bad, elapsed0 = float(state["lr_factor"]), int(state["bad"]), float(state["seconds"])
+        logs = _Logs(self.run_dir) if self.is_main else None
+        if self.is_main:
+            (self.run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
+        oracle = self._oracle(valid, model) if self.is_main else {}
+        total = cfg.total_steps()
+        valid_every = cfg.valid_every or cfg.steps_per_epoch
+        bar = None
+        if self.is_main and not self.quiet:
+            from tqdm import tqdm
+            bar = tqdm(total=total, initial=step, desc=f"train {model.name}", dynamic_ncols=True)
+        t_start, last_save = time.perf_counter(), time.perf_counter()
+        metrics = {}
+        model.train()
+        while step < total:
+            check_cancel(self.cancel)
+            epoch, index = divmod(step, cfg.steps_per_epoch)
+            train.set_epoch(epoch)
+            items = [train[index * cfg.batch_size + b] for b in range(cfg.batch_size)]
+            mix = torch.stack([m for m, _ in items])
+            src = torch.stack([s for _, s in items])
+            scale = mix.std(dim=-1, keepdim=True).clamp_min(1e-5)  # as the inference engine does
+            mix, src = (mix / scale).to(device), (src / scale.unsqueeze(1)).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            loss = family_loss(model, net, mix, src, time_loss=cfg.time_loss, chimera_alpha=cfg.chimera_alpha)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+            optimizer.step()
+            step += 1
+            if self.is_main:
+                logs.scalars("train", step, {"loss": float(loss), "grad_norm": float(grad_norm),
+                                             "lr": optimizer.param_groups[0]["lr"], "epoch": epoch})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss):.3f}")
+            finished = step == total
+            if step % valid_every == 0 or finished:
+                if self.is_main:
+                    metrics = validation_metrics(model, valid, str(device), self.cancel)
+                    model.train()
+                    improved = metrics["si_sdri"] > best
+                    if improved:
+                        best, bad = metrics["si_sdri"], 0
+                    else:
+                        bad += 1
+                        if bad >= cfg.plateau_patience:
+                            lr_factor, bad = lr_factor * 0.5, 0
+                    logs.scalars("valid", step, {**metrics, "oracle_irm_si_sdri": oracle.get("si_sdri")})
+                    seconds = elapsed0 + time.perf_counter() - t_start
+                    self._save(model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle,
+                               improved)
+                    last_save = time.perf_counter()
+                _barrier(self.world)
+            elif self.is_main and time.perf_counter() - last_save > cfg.save_every_seconds:
+                seconds = elapsed0 + time.perf_counter() - t_start
+                self._save(model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, False)
+                last_save = time.perf_counter()
+        if bar is not None:
+            bar.close()
+        if logs is not None:
+            logs.close()
+        _barrier(self.world)
+        return {"step": step, "best_si_sdri": best, "last": metrics, "oracle_irm": oracle}
+
+    def _oracle(self, valid, model) -> dict:
+        path = self.run_dir / "valid_oracle_irm.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        result = oracle_reference(valid, model.sample_rate)
+        path.write_text(json.dumps(result, indent=2))
+        return result
+
+    def _summary(self, model, step: int, seconds: float) -> dict:
+        cfg = self.cfg
+        hardware = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and cfg.device != "cpu"
+                    else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads")
+        return {"steps": step, "epochs": step / cfg.steps_per_epoch, "batch_size": cfg.batch_size,
+                "segment_seconds": cfg.segment_seconds, "lr": cfg.lr, "loss": loss_name(model, cfg.time_loss),
+                "speech": [Path(d).name for d in cfg.speech_dirs],
+                "noise": [Path(d).name for d in cfg.noise_dirs], "split": "train (speaker-disjoint)",
+                "seed": cfg.seed, "world_size": self.world, "hardware": hardware,
+                "hours": seconds / 3600, "description": cfg.description}
+
+    def _save(self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved):
+        summary = self._summary(model, step, seconds)
+        report = {f"valid_{k}": v for k, v in metrics.items()}
+        report.update({f"valid_oracle_irm_{k}": v for k, v in oracle.items() if k != "mixtures"})
+        report["step"] = step
+        ckpt = checkpoint_dict(model, training=summary, metrics=report)
+        if improved:
+            save_checkpoint_dict(self.run_dir / "best.pt", ckpt)
+        ckpt["trainer"] = {"step": step, "best": best, "lr_factor": lr_factor, "bad": bad,
+                           "seconds": seconds, "optimizer": optimizer.state_dict(),
+                           "config": asdict(self.cfg)}
+        save_checkpoint_dict(self.run_dir / "last.pt", ckpt)

@@ -1,0 +1,23 @@
+"""Puts tests/ on sys.path so test modules can ``from helpers import ...``; a ``synth`` fixture."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+import helpers  # noqa: E402
+
+
+@pytest.fixture
+def synth() -> SimpleNamespace:
+    """Synthetic signal generators: ``synth.voice(...)``, ``synth.noise(...)``, ``synth.tone(...)``,
+    ``synth.two_voices(...)`` (see tests/helpers.py)."""
+    return SimpleNamespace(voice=helpers.voice, noise=helpers.noise, tone=helpers.tone,
+                           two_voices=helpers.two_voices)

@@ -1,0 +1,160 @@
+"""The headless command line, run in-process through ``cli.main`` and once as a real process."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from helpers import LIBRISPEECH_DIR, needs_data, si_sdr_reference, two_voices
+
+from separation_core.checkpoints import save_checkpoint
+from separation_core.cli import main
+from separation_core.models import get_model_class, model_names
+
+SR = 16000
+
+
+@pytest.fixture
+def mixture_files(tmp_path):
+    sources, mixture = two_voices(3.0, SR, seed=2)
+    paths = {"mix": tmp_path / "in" / "talk.wav"}
+    paths["mix"].parent.mkdir()
+    sf.write(paths["mix"], mixture, SR, subtype="FLOAT")
+    for k, s in enumerate(sources):
+        paths[f"s{k + 1}"] = tmp_path / "in" / f"ref{k + 1}.wav"
+        sf.write(paths[f"s{k + 1}"], s, SR, subtype="FLOAT")
+    return paths, sources, mixture
+
+
+def test_separate_with_oracle_writes_stems_and_sidecar(mixture_files, tmp_path, capsys):
+    paths, sources, mixture = mixture_files
+    out = tmp_path / "out"
+    code = main(["separate", str(paths["mix"]), "--model", "oracle-irm", "--out", str(out),
+                 "--refs", str(paths["s1"]), str(paths["s2"]), "--subtype", "FLOAT", "--quiet"])
+    assert code == 0
+    stems = [out / "talk_s1.wav", out / "talk_s2.wav"]
+    for k, stem in enumerate(stems):
+        est, sr = sf.read(stem, dtype="float32")
+        assert sr == SR and len(est) == len(mixture)
+        assert si_sdr_reference(est, sources[k]) > si_sdr_reference(mixture, sources[k]) + 8
+    side = json.loads((out / "talk.json").read_text())
+    assert side["model"]["id"] == "oracle-irm" and len(side["input_sha256"]) == 64
+    assert side["outputs"] == ["talk_s1.wav", "talk_s2.wav"] and side["samples"] == len(mixture)
+    assert {"torch", "numpy", "cocktail"} <= set(side["versions"]) and side["timings"]["total"] > 0
+
+    # A second run refuses to overwrite; --overwrite replaces.
+    before = stems[0].stat().st_mtime_ns
+    assert main(["separate", str(paths["mix"]), "--model", "oracle-irm", "--out", str(out), "--refs",
+                 str(paths["s1"]), str(paths["s2"]), "--quiet"]) == 1
+    assert "already exists" in capsys.readouterr().err and stems[0].stat().st_mtime_ns == before
+    assert main(["separate", str(paths["mix"]), "--model", "oracle-irm", "--out", str(out), "--refs",
+                 str(paths["s1"]), str(paths["s2"]), "--quiet", "--overwrite"]) == 0
+
+
+def test_resampled_input_keeps_rate_and_length(tmp_path):
+    sources, mixture = two_voices(2.0, 22050, seed=3)
+    path = tmp_path / "odd.flac"
+    sf.write(path, np.stack([mixture, mixture * 0.5], axis=1), 22050, subtype="PCM_24")
+    model = get_model_class("convtasnet")(n_filters=16, filter_length=16, bottleneck=8, hidden=16,
+                                          skip=8, n_blocks=2, n_repeats=1)
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", model)
+    assert main(["separate", str(path), "--model", str(ckpt), "--out", str(tmp_path / "o"),
+                 "--quiet", "--chunk-seconds", "0.5"]) == 0
+    for k in (1, 2):
+        info = sf.info(tmp_path / "o" / f"odd_s{k}.wav")
+        assert info.samplerate == 22050 and info.frames == len(mixture)
+
+
+def test_bad_input_is_one_line_and_the_others_still_run(mixture_files, tmp_path, capsys):
+    paths, _, _ = mixture_files
+    garbage = tmp_path / "in" / "garbage.wav"
+    garbage.write_bytes(b"RIFF\x00\x00not really a wav file at all" * 10)
+    code = main(["separate", str(garbage), str(paths["mix"]), "--model", "denoise-wiener",
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and "garbage.wav" in lines[0] and "Traceback" not in err
+    assert (tmp_path / "o" / "talk_s1.wav").exists() and (tmp_path / "o" / "talk_s2.wav").exists()
+
+
+def test_errors_exit_nonzero_without_traceback(tmp_path):
+    missing = tmp_path / "nope.wav"
+    proc = subprocess.run([sys.executable, "-m", "separation_core.cli", "separate", str(missing),
+                           "--model", "denoise-wiener", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "nope.wav" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "separation_core.cli", "separate", str(missing),
+                           "--model", "no-such-model", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown model" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_oracle_without_refs_is_refused(mixture_files, tmp_path, capsys):
+    paths, _, _ = mixture_files
+    assert main(["separate", str(paths["mix"]), "--model", "oracle-ibm", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 1
+    assert "reference" in capsys.readouterr().err
+
+
+def test_models_lists_registry_and_user_checkpoints(tmp_path, monkeypatch, capsys):
+    user = tmp_path / "user-models"
+    monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(user))
+    model = get_model_class("ff-mask")()
+    save_checkpoint(user / "my-ff.pt", model, training={"steps": 7})
+    (user / "broken.pt").write_bytes(b"not a checkpoint")
+    assert main(["models", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    ids = {m["id"]: m for m in payload["models"]}
+    assert set(model_names()) <= set(ids)
+    assert ids["my-ff"]["origin"] == "user" and ids["my-ff"]["trained"] is True
+    assert ids["my-ff"]["parameters"] == model.num_parameters()
+    assert ids["oracle-irm"]["needs_references"] is True
+    assert any("broken.pt" in p for p in payload["problems"])
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "my-ff" in text and "convtasnet" in text
+
+
+def test_evaluate_json_solves_the_permutation(mixture_files, tmp_path, capsys):
+    paths, sources, mixture = mixture_files
+    est = [tmp_path / "e1.wav", tmp_path / "e2.wav"]
+    sf.write(est[0], sources[1] + 0.01 * np.random.default_rng(0).standard_normal(len(mixture)), SR,
+             subtype="FLOAT")
+    sf.write(est[1], sources[0], SR, subtype="FLOAT")
+    assert main(["evaluate", "--mixture", str(paths["mix"]), "--refs", str(paths["s1"]),
+                 str(paths["s2"]), "--estimates", *map(str, est), "--metrics", "si_sdr,si_sdri",
+                 "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["permutation"] == [1, 0]
+    assert payload["per_source"][0]["si_sdr"] > 100
+    expected = si_sdr_reference(np.asarray(sf.read(est[0])[0]), sources[1])
+    assert payload["per_source"][1]["si_sdr"] == pytest.approx(expected, abs=0.01)
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(model_names()))
+def test_every_model_separates_real_speech(name, tmp_path):
+    from separation_core.audio_io import load_audio
+    files = sorted(LIBRISPEECH_DIR.glob("*.flac"))[:2]
+    a, b = (load_audio(f).samples[: 6 * SR] for f in files)
+    n = min(len(a), len(b))
+    refs = np.stack([a[:n], b[:n] * 0.7])
+    mix = tmp_path / "mix.wav"
+    sf.write(mix, refs.sum(0), SR, subtype="FLOAT")
+    for k in range(2):
+        sf.write(tmp_path / f"r{k}.wav", refs[k], SR, subtype="FLOAT")
+    torch.manual_seed(0)
+    args = ["separate", str(mix), "--model", name, "--out", str(tmp_path / "o"), "--quiet",
+            "--subtype", "FLOAT", "--refs", str(tmp_path / "r0.wav"), str(tmp_path / "r1.wav")]
+    assert main(args) == 0
+    outs = [sf.read(p, dtype="float32") for p in sorted((tmp_path / "o").glob("mix_s*.wav"))]
+    assert len(outs) == 2 and all(sr == SR and len(x) == n for x, sr in outs)
+    if name.startswith("oracle-"):
+        imp = [max(si_sdr_reference(x, r) for x, _ in outs) - si_sdr_reference(refs.sum(0), r)
+               for r in refs]
+        assert 8 < np.mean(imp) < 25, imp

@@ -1,0 +1,259 @@
+"""Deep clustering (dc-blstm) and Chimera++ (chimera)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from separation_core.errors import ModelError
+from separation_core.losses import deep_clustering_loss, upit_mask_loss
+from separation_core.masks import ideal_binary_mask
+from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from separation_core.models.deep_clustering import (ChimeraPlusPlus, DeepClusteringBlstm,
+                                                    cluster_masks, dc_targets)
+from separation_core.transforms import stft
+
+SR = 8000
+TINY = dict(sample_rate=SR, n_fft=64, hop=16, hidden=16, layers=2, embedding_dim=6, dropout=0.0)
+N_FREQ = 33
+MODELS = [(DeepClusteringBlstm, TINY), (ChimeraPlusPlus, TINY)]
+IDS = ["dc-blstm", "chimera"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and lose a lot to contention on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make(cls, **extra):
+    torch.manual_seed(0)
+    return cls(**{**TINY, **extra}).eval()
+
+
+def two_source_batch(batch=3, length=1600, seed=0):
+    """Low harmonic source vs high harmonic source, random phases and levels: [B, 2, time]."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(length) / SR
+    srcs = []
+    for freqs in ((250.0, 500.0, 750.0), (1800.0, 2600.0, 3300.0)):
+        phase = 2 * math.pi * torch.rand(batch, len(freqs), 1, generator=g)
+        level = 0.5 + torch.rand(batch, 1, generator=g)
+        srcs.append(level * torch.sin(2 * math.pi * torch.tensor(freqs)[:, None] * t + phase).sum(1))
+    return torch.stack(srcs, 1)
+
+
+def same_partition(a, b):
+    return len(set(zip(a.tolist(), b.tolist()))) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+# ---- targets and clustering ------------------------------------------------------------------
+
+def test_dc_targets_are_the_ideal_binary_assignment():
+    src = two_source_batch(batch=2, length=800)
+    p = make(DeepClusteringBlstm).stft_params
+    src_specs, mix_spec = stft(src, p), stft(src.sum(1), p)
+    assign, weights = dc_targets(mix_spec, src_specs)
+    f, t = mix_spec.shape[-2:]
+    assert assign.shape == (2, f * t, 2) and weights.shape == (2, f * t)
+    for b in range(2):
+        ibm = ideal_binary_mask(src_specs[b])                     # [S, F, T]
+        torch.testing.assert_close(assign[b], ibm.reshape(2, -1).T)   # bin = f * T + t
+        db = 20 * np.log10(np.maximum(mix_spec[b].abs().numpy(), 1e-10)).reshape(-1)
+        np.testing.assert_array_equal(weights[b].numpy(), (db >= db.max() - 40).astype(np.float32))
+    _, mag_w = dc_targets(mix_spec, src_specs, weighting="magnitude")
+    torch.testing.assert_close(mag_w.mean(dim=1), torch.ones(2))
+    torch.testing.assert_close(mag_w[0] / mag_w[0].max(),
+                               mix_spec[0].abs().reshape(-1) / mix_spec[0].abs().max())
+    with pytest.raises(ModelError):
+        dc_targets(mix_spec, src_specs, weighting="loud")
+
+
+def test_cluster_masks_reads_bins_freq_major():
+    f, t = 8, 5
+    # Low half of the spectrum points one way, high half the other.
+    emb = torch.zeros(f * t, 3)
+    emb[: (f // 2) * t, 0] = 1.0
+    emb[(f // 2) * t:, 1] = 1.0
+    masks, labels = cluster_masks(emb, torch.ones(f, t), k=2)
+    assert masks.shape == (2, f, t)
+    low = masks[:, : f // 2].mean(dim=(1, 2))
+    assert sorted(low.tolist()) == [0.0, 1.0]
+    torch.testing.assert_close(masks.sum(0), torch.ones(f, t))
+    torch.testing.assert_close(labels, masks.argmax(0).reshape(-1))
+
+
+def test_oracle_embeddings_give_the_ideal_binary_mask():
+    src = two_source_batch(batch=1, length=1200)[0]
+    p = make(DeepClusteringBlstm).stft_params
+    src_specs = stft(src, p)
+    ibm = ideal_binary_mask(src_specs)
+    emb = ibm.reshape(2, -1).T.contiguous()                       # one-hot of the owner of each bin
+    masks, _ = cluster_masks(emb, stft(src.sum(0), p).abs(), k=2)
+    assert torch.equal(masks, ibm) or torch.equal(masks, ibm.flip(0))
+
+
+def test_silent_bins_do_not_shape_the_clusters():
+    f, t = 4, 10
+    mag = torch.full((f, t), 1e-6)
+    mag[:, :5] = 1.0                                              # loud half (frames 0-4)
+    emb = torch.zeros(f * t, 2)
+    idx = torch.arange(f * t)
+    loud = (idx % t) < 5
+    emb[loud & (idx // t < 2), 0] = 1.0                           # two groups among loud bins
+    emb[loud & (idx // t >= 2), 1] = 1.0
+    emb[~loud] = torch.tensor([0.6, 0.8])                         # silent bins form a third group
+    masks, labels = cluster_masks(emb, mag, k=2, threshold_db=40.0)
+    loud_labels = labels[loud]
+    assert same_partition(loud_labels, (idx[loud] // t >= 2).long())
+    assert (labels >= 0).all() and masks.sum(0).eq(1).all()
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+def test_registered_names_and_kinds():
+    assert DeepClusteringBlstm.name == "dc-blstm" and DeepClusteringBlstm.kind == KIND_DEEP_CLUSTERING
+    assert ChimeraPlusPlus.name == "chimera" and ChimeraPlusPlus.kind == KIND_CHIMERA
+
+
+@pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
+def test_forward_embeddings_are_unit_vectors(cls, kwargs):
+    m = make(cls, embedding_activation="linear")
+    out = m(torch.randn(3, 1000))
+    frames = 1000 // 16 + 1
+    assert out["embeddings"].shape == (3, N_FREQ * frames, 6)
+    torch.testing.assert_close(out["embeddings"].norm(dim=-1), torch.ones(3, N_FREQ * frames))
+    if cls is ChimeraPlusPlus:
+        assert out["masks"].shape == (3, 2, N_FREQ, frames)
+        assert out["masks"].min() >= 0 and out["masks"].max() <= 1
+
+
+def test_embedding_bin_order_is_freq_major():
+    m = make(DeepClusteringBlstm)
+    with torch.no_grad():
+        # Embedding of frequency f: the unit vector e_(f mod D), whatever the input.
+        m.embed.proj.weight.zero_()
+        m.embed.proj.bias.copy_(10.0 * F.one_hot(torch.arange(N_FREQ) % 6, 6).reshape(-1).float())
+        emb = m(torch.randn(1, 500))["embeddings"][0]
+    frames = 500 // 16 + 1
+    np.testing.assert_array_equal(emb.argmax(-1).numpy(), (np.arange(N_FREQ * frames) // frames) % 6)
+
+
+@pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
+@pytest.mark.parametrize("length", [1201, 37])   # odd, and shorter than one window
+def test_separate_chunk_exact_length_and_outputs(cls, kwargs, length):
+    m = make(cls)
+    out = m.separate_chunk(torch.randn(length))
+    frames = m.stft_params.n_frames(length)
+    assert out.waveforms.shape == (2, length)
+    assert out.masks.shape == (2, N_FREQ, frames)
+    assert out.masks.min() >= 0 and out.masks.max() <= 1
+    assert out.embeddings.shape == (N_FREQ * frames, 6)
+    torch.testing.assert_close(out.embeddings.norm(dim=-1), torch.ones(N_FREQ * frames))
+    assert out.labels.shape == (N_FREQ * frames,) and out.labels.dtype == torch.int64
+    torch.testing.assert_close(out.labels, out.masks.argmax(0).reshape(-1))
+
+
+def test_dc_masks_are_binary_and_k_follows_options():
+    m = make(DeepClusteringBlstm)
+    x = torch.randn(2001)
+    out = m.separate_chunk(x)
+    assert set(out.masks.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(out.masks.sum(0), torch.ones_like(out.masks[0]))
+    # Binary masks partition the mixture: the sources add back up to it.
+    torch.testing.assert_close(out.waveforms.sum(0), x, atol=1e-5, rtol=0)
+    three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
+    assert three.waveforms.shape == (3, 2001) and three.masks.shape[0] == 3
+    again = m.separate_chunk(x, options=RunOptions(num_speakers=3))
+    assert torch.equal(again.labels, three.labels)                # deterministic
+
+
+@pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
+def test_meanshift_path_runs(cls, kwargs):
+    m = make(cls)
+    out = m.separate_chunk(torch.randn(1601), options=RunOptions(clustering="meanshift"))
+    k = out.waveforms.shape[0]
+    assert k >= 1 and out.waveforms.shape == (k, 1601)
+    assert out.masks.shape[0] == k and int(out.labels.max()) < k
+
+
+def test_chimera_uses_mask_head_unless_asked_otherwise():
+    m = make(ChimeraPlusPlus)
+    x = torch.randn(1601)
+    out = m.separate_chunk(x)
+    with torch.no_grad():
+        expected = m(x[None])["masks"][0]
+    torch.testing.assert_close(out.masks, expected)                # the MI head's soft masks
+    assert out.embeddings is not None
+    three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
+    assert three.waveforms.shape == (3, 1601)
+    assert set(three.masks.unique().tolist()) <= {0.0, 1.0}        # clustered: binary
+
+
+@pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
+def test_bad_run_options_refused(cls, kwargs):
+    m = make(cls)
+    with pytest.raises(ModelError):
+        m.separate_chunk(torch.randn(500), options=RunOptions(clustering="spectral"))
+    with pytest.raises(ModelError):
+        m.separate_chunk(torch.randn(500), options=RunOptions(num_speakers=0))
+    with pytest.raises(ModelError):
+        cls(**{**TINY, "embedding_activation": "relu"})
+
+
+@pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
+def test_rebuilt_from_model_args_gives_same_output(cls, kwargs):
+    m = make(cls, n_src=3, silence_db=30.0)
+    torch.manual_seed(99)
+    twin = cls(**m.model_args()).eval()
+    twin.load_state_dict(m.state_dict())
+    x = torch.randn(1200)
+    a, b = m.separate_chunk(x), twin.separate_chunk(x)
+    torch.testing.assert_close(a.waveforms, b.waveforms)
+    torch.testing.assert_close(a.embeddings, b.embeddings)
+    assert twin.model_args() == m.model_args()
+
+
+# ---- training --------------------------------------------------------------------------------
+
+def _train(m, loss_fn, steps=20, lr=1e-2):
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
+    with torch.no_grad():
+        first = float(loss_fn())
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn().backward()
+        opt.step()
+    with torch.no_grad():
+        return first, float(loss_fn())
+
+
+def test_a_few_steps_lower_the_deep_clustering_loss():
+    m = make(DeepClusteringBlstm)
+    src = two_source_batch()
+    mix = src.sum(1)
+    assign, weights = dc_targets(stft(mix, m.stft_params), stft(src, m.stft_params))
+    first, last = _train(m, lambda: deep_clustering_loss(m(mix)["embeddings"], assign, weights).mean())
+    assert last < 0.7 * first
+
+
+def test_a_few_steps_lower_the_chimera_loss():
+    m = make(ChimeraPlusPlus)
+    src = two_source_batch()
+    mix = src.sum(1)
+    src_specs = stft(src, m.stft_params)
+    assign, weights = dc_targets(stft(mix, m.stft_params), src_specs)
+
+    def loss():
+        out = m(mix)
+        dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
+        return 0.5 * dc + 0.5 * upit_mask_loss(out["masks"], out["mix_spec"], src_specs)
+
+    first, last = _train(m, loss)
+    assert last < 0.7 * first

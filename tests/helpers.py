@@ -1,0 +1,77 @@
+"""Shared test helpers: where the real data lives, and small synthetic signals.
+
+Import as ``from helpers import ...`` (tests/conftest.py puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LIBRISPEECH_DIR = DATA_DIR / "speech" / "librispeech-train-clean-100"
+FSDD_DIR = DATA_DIR / "speech" / "fsdd" / "recordings"
+NOISE_DIR = DATA_DIR / "noise" / "speech-commands"
+
+needs_data = pytest.mark.skipif(not DATA_DIR.exists(), reason=f"shared data not found at {DATA_DIR}")
+
+
+def tone(freq: float, seconds: float = 1.0, sample_rate: int = 16000,
+         amplitude: float = 0.5, phase: float = 0.0) -> np.ndarray:
+    """Sine ``[time]`` float32."""
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+
+
+def voice(f0: float = 140.0, seconds: float = 1.0, sample_rate: int = 16000, *,
+          vibrato_hz: float = 5.0, vibrato_depth: float = 0.03, n_harmonics: int = 20,
+          syllable_hz: float = 3.0, seed: int = 0, amplitude: float = 0.3) -> np.ndarray:
+    """Voice-like harmonic tone ``[time]`` float32: a vibrato f0 with harmonics falling 6 dB per
+    octave (only those below Nyquist), a random formant-like tilt, and syllable-rate
+    amplitude modulation. Peak is ``amplitude``."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    f_inst = f0 * (1.0 + vibrato_depth * np.sin(2 * np.pi * vibrato_hz * t + rng.uniform(0, 2 * np.pi)))
+    phase = 2 * np.pi * np.cumsum(f_inst) / sample_rate
+    x = np.zeros(n)
+    for k in range(1, n_harmonics + 1):
+        if k * f0 * (1 + vibrato_depth) >= sample_rate / 2:
+            break
+        x += rng.uniform(0.5, 1.0) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * syllable_hz * t + rng.uniform(0, 2 * np.pi))
+    x *= envelope
+    return (amplitude * x / np.abs(x).max()).astype(np.float32)
+
+
+def noise(seconds: float = 1.0, sample_rate: int = 16000, *, seed: int = 0,
+          color: str = "white", rms: float = 0.1) -> np.ndarray:
+    """White or pink (1/f power) Gaussian noise ``[time]`` float32 with the given RMS."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * sample_rate)
+    x = rng.standard_normal(n)
+    if color == "pink":
+        spec = np.fft.rfft(x)
+        f = np.fft.rfftfreq(n)
+        f[0] = f[1] if n > 1 else 1.0
+        x = np.fft.irfft(spec / np.sqrt(f), n)
+    elif color != "white":
+        raise ValueError(f"unknown noise color {color!r}")
+    return (rms * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+
+
+def two_voices(seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two voice-like sources ``[2, time]`` with distinct pitch, and their sum ``[time]``."""
+    s = np.stack([voice(120.0, seconds, sample_rate, seed=seed, syllable_hz=3.0),
+                  voice(210.0, seconds, sample_rate, seed=seed + 1, syllable_hz=4.3)])
+    return s, s.sum(axis=0)
+
+
+def si_sdr_reference(est: np.ndarray, ref: np.ndarray) -> float:
+    """SI-SDR in dB written out from its definition (float64), for checking other code."""
+    est = np.asarray(est, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    target = (est @ ref) / (ref @ ref) * ref
+    return float(10 * np.log10((target @ target) / ((est - target) @ (est - target))))
