@@ -106,12 +106,14 @@ def main(argv: Optional[list] = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from .theme import apply_dark_theme
     from .views.style import setup_pyqtgraph
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cocktail"])
     app.setApplicationName("Cocktail")
     app.setOrganizationName("Cocktail")
     setup_pyqtgraph()
+    apply_dark_theme(app)
     from .main_window import MainWindow
 
     scripted = bool(args.run or args.screenshot)

@@ -323,6 +323,9 @@ class MainWindow(QMainWindow):
     # === job results ===========================================================================
     def _job_started_at(self, channel: str, job_id: int) -> None:
         self._job_started[job_id] = time.monotonic()
+        if channel not in ("catalog", "checkpoint"):
+            self.progress.setValue(0)
+            self.eta_label.setText("")
         self._update_busy()
 
     def _on_progress(self, channel: str, job_id: int, fraction: float, stage: str) -> None:
@@ -506,10 +509,10 @@ class MainWindow(QMainWindow):
 
     def _add_result(self, done: ModelDone) -> None:
         record = ResultRecord(done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds)
-        first = not self.session.results
+        previous = self.session.selected_record()
         self.session.add_result(record)
-        if first or self.session.selected == record.key:
-            self.session.selected = record.key
+        if previous is not None and previous.entry.needs_references and not record.entry.needs_references:
+            self.session.selected = record.key  # show a model's result rather than the oracle's
         for note in done.result.notes:
             self.statusBar().showMessage(f"{record.key}: {note}", 8000)
         self._results_changed()
@@ -584,9 +587,11 @@ class MainWindow(QMainWindow):
         else:
             order = s.order(record.key)
             sources = [record.result.waveforms[i] if i >= 0 else None for i in order]
-            anchor = "references" if s.references is not None else next(iter(s.results))
-            caption = (f"{record.key}: {record.result.n_src} sources, {record.seconds:.1f} s "
-                       f"(aligned to {anchor} by PIT)")
+            anchor = "the references" if s.references is not None else next(iter(s.results))
+            aligned = ("in the model's order" if anchor == record.key
+                       else f"aligned to {anchor} by PIT")
+            caption = (f"{record.key}: {record.result.n_src} sources in {record.seconds:.1f} s, "
+                       f"{aligned}")
             titles = [f"Source {c + 1}" for c in range(len(order))]
             self.lanes.set_sources(sources, titles, s.sample_rate, caption)
         self._sync_lane_states()

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
 
 from .tasks import RunSettings
 
-COLUMNS = ["Model", "Rate", "Spk", "Size", "Origin"]
+COLUMNS = ["Model", "Rate", "Spk", "Size"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 NEEDS_REFS_TIP = "Needs the reference sources: open them with File > Open references"
 
@@ -86,7 +86,9 @@ class ModelPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(QLabel("<b>Models</b> (tick to run)", self))
+        hint = QLabel("Tick the models to run. <i>Italic</i>: untrained.", self)
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.open_button)
@@ -125,14 +127,17 @@ class ModelPanel(QWidget):
         self.selection_changed.emit()
 
     def _add_item(self, e, checked: bool) -> None:
-        trained = "" if e.trained else " (untrained)"
-        item = QTreeWidgetItem([f"{e.id}{trained}", f"{e.sample_rate // 1000}k" if e.sample_rate % 1000 == 0
-                                else str(e.sample_rate), str(e.n_src), human_size(e.num_parameters),
-                                e.origin])
+        rate = f"{e.sample_rate // 1000}k" if e.sample_rate % 1000 == 0 else str(e.sample_rate)
+        item = QTreeWidgetItem([e.id, rate, str(e.n_src), human_size(e.num_parameters)])
+        if not e.trained:
+            font = item.font(0)
+            font.setItalic(True)
+            item.setFont(0, font)
         item.setData(0, Qt.ItemDataRole.UserRole, e.id)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        tip = [f"{e.model_name} ({e.kind})", e.description or ""]
+        tip = [f"{e.model_name} ({e.kind}), {e.origin}" + ("" if e.trained else ", untrained weights"),
+               e.description or ""]
         if e.checkpoint:
             tip.append(str(e.checkpoint))
         if e.metrics:

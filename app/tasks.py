@@ -25,6 +25,17 @@ def frozen_array(x: Optional[np.ndarray]) -> Optional[np.ndarray]:
     return view
 
 
+def leave_core_for_gui() -> None:
+    """Let torch use every core but one, so the GUI thread always has one to draw with."""
+    import os
+
+    import torch
+
+    wanted = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() > wanted:
+        torch.set_num_threads(wanted)
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """What the model panel's run options mean (None: the model's default)."""
@@ -135,6 +146,8 @@ class SeparationJob:
 
         from separation_core import catalog
         from separation_core.inference import separate
+
+        leave_core_for_gui()
 
         outcomes = []
         n = len(self.models)
@@ -272,7 +285,7 @@ def masked_signal(mixture: np.ndarray, sample_rate: int, mask: np.ndarray, stft_
 
     grid_rate = int(stft_params.sample_rate)
     x = resample(mixture, sample_rate, grid_rate) if grid_rate != sample_rate else mixture
-    spec = stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), stft_params)
+    spec = stft(torch.from_numpy(np.array(x, dtype=np.float32)), stft_params)  # a writable copy
     frames = min(spec.shape[-1], mask.shape[-1])
     m = torch.zeros(spec.shape, dtype=torch.float32)
     m[:, :frames] = torch.from_numpy(np.ascontiguousarray(mask[:, :frames], dtype=np.float32))

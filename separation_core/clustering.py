@@ -12,8 +12,10 @@ import numpy as np
 
 from .errors import ModelError
 
-_BANDWIDTH_POINTS = 2000   # estimate_bandwidth is quadratic in its sample
-_MEANSHIFT_POINTS = 5000   # mean-shift costs (seeds x points) per iteration
+# Mean-shift is the slow path: sklearn runs one radius query per seed and iteration.
+_BANDWIDTH_POINTS = 1000   # estimate_bandwidth is quadratic in its sample
+_MEANSHIFT_POINTS = 3000
+_MEANSHIFT_SEEDS = 150     # a cluster of 3 % of the bins misses every seed with probability 1 %
 
 
 def _subsample(n: int, size: int, seed: int) -> np.ndarray:
@@ -35,7 +37,9 @@ def cluster_embeddings(emb: np.ndarray, method: str = "kmeans", k: int | None = 
     """Cluster ``emb [N, D]`` -> (labels ``[N]`` int64, centres ``[K, D]`` float32).
 
     method "kmeans": K = ``k`` (required), k-means++ with ``seed``.
-    method "meanshift": K found by the data; bandwidth estimated on a subsample, bin seeding.
+    method "meanshift": K found by the data; bandwidth estimated on a subsample; seeds are a seeded
+      subsample of the points. (Bin seeding rounds points to a grid of cell ``bandwidth``: for unit
+      vectors in 20 dimensions the grid nodes lie far from the sphere, so it loses or splits clusters.)
       Clusters holding less than ``min_cluster_fraction`` of the fitted points are dropped (their
       points go to the nearest remaining centre), so a few stray bins do not become a "speaker".
     """
@@ -72,13 +76,12 @@ def _meanshift(x: np.ndarray, seed: int, min_cluster_fraction: float) -> np.ndar
 
     x = x[_subsample(x.shape[0], _MEANSHIFT_POINTS, seed)]
     bw_sample = x[_subsample(x.shape[0], _BANDWIDTH_POINTS, seed + 1)]
-    bandwidth = float(estimate_bandwidth(bw_sample, quantile=0.2, random_state=seed))
+    bandwidth = float(estimate_bandwidth(bw_sample, quantile=0.3, random_state=seed))
     if not np.isfinite(bandwidth) or bandwidth <= 1e-6:
         return x.mean(axis=0, keepdims=True)   # all points (nearly) identical: one cluster
-    try:
-        ms = MeanShift(bandwidth=bandwidth, bin_seeding=True).fit(x)
-    except ValueError:   # sklearn: "No point was within bandwidth" of any seed
-        return x.mean(axis=0, keepdims=True)
+    # Seeds are data points, so every seed has at least itself within the bandwidth.
+    seeds = x[_subsample(x.shape[0], _MEANSHIFT_SEEDS, seed + 2)]
+    ms = MeanShift(bandwidth=bandwidth, seeds=seeds).fit(x)
     centers = ms.cluster_centers_
     counts = np.bincount(ms.labels_, minlength=len(centers))
     keep = counts >= min_cluster_fraction * x.shape[0]

@@ -126,7 +126,9 @@ class EmbeddingsView(QWidget):
         self.scatter_plot.hideButtons()
         self.scatter_plot.setLabel("bottom", "PC 1")
         self.scatter_plot.setLabel("left", "PC 2")
-        self.scatter_plot.setTitle("Bin embeddings (PCA), coloured by cluster")
+        self.scatter_plot.setTitle("PCA of the bin embeddings")
+        for name in ("left", "bottom"):
+            self.scatter_plot.getAxis(name).enableAutoSIPrefix(False)
         self.scatter = pg.ScatterPlotItem(size=3, pen=None)
         self.highlight = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*HIGHLIGHT, 230))
         self.vb.addItem(self.scatter)
@@ -215,7 +217,9 @@ class EmbeddingsView(QWidget):
         brushes = {int(k): pg.mkBrush(source_colour(int(k)) if k >= 0 else "#7a7a7a")
                    for k in np.unique(labels)}
         self.scatter.setData(pos=self.points[shown], brush=[brushes[int(k)] for k in labels[shown]])
-        self.vb.autoRange()
+        lo, hi = self.points.min(axis=0), self.points.max(axis=0)
+        self.vb.setRange(xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])),
+                         padding=0.05)
         parts = [f"<span style='color:{source_colour(int(k)) if k >= 0 else '#7a7a7a'}'>■</span> "
                  f"{'cluster ' + str(int(k) + 1) if k >= 0 else 'unassigned'}" for k in np.unique(labels)]
         self.legend.setText("&nbsp;&nbsp;".join(parts) +

@@ -115,6 +115,7 @@ class LanesView(QWidget):
     def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.axis = axis
+        self.levels = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)

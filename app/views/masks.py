@@ -84,7 +84,8 @@ class MasksView(QWidget):
                             self)
         self.empty.setStyleSheet("color: #a0a0a0; padding: 12px;")
         self.glw = pg.GraphicsLayoutWidget()
-        self.glw.ci.layout.setSpacing(4)
+        self.glw.ci.layout.setHorizontalSpacing(6)
+        self.glw.ci.layout.setVerticalSpacing(12)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.glw)
@@ -250,8 +251,8 @@ class MasksView(QWidget):
                     return
                 name = (f"{self.combo_a.currentText()} − {self.combo_b.currentText()}"
                         if cell.key == "A-B" else cell.key)
-                self.readout.setText(f"t {t:7.3f} s   f {f:6.0f} Hz   "
-                                     f"{'diff' if cell.key == 'A-B' else 'mask'} {value:+.3f}   "
+                what = f"diff {value:+.3f}" if cell.key == "A-B" else f"mask {value:.3f}"
+                self.readout.setText(f"t {t:7.3f} s   f {f:6.0f} Hz   {what}   "
                                      f"{name} · source {cell.column + 1}")
                 return
         self.readout.setText("")

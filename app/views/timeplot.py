@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Protocol
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from .style import AXIS_WIDTH, PLAYHEAD_COLOUR
@@ -146,7 +146,7 @@ class TimePlot(pg.PlotWidget):
         self.scene().sigMouseClicked.connect(self._clicked)
 
     def _clicked(self, event) -> None:
-        if event.button() != 1 or event.double():  # 1: left button
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
             return
         vb = self.getPlotItem().getViewBox()
         if vb.sceneBoundingRect().contains(event.scenePos()):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import sys
 from typing import Optional
 
@@ -45,3 +47,21 @@ def float_pair(text: str) -> tuple[float, float]:
 
 def optional_int(value: Optional[str]) -> Optional[int]:
     return None if value is None else int(value)
+
+
+# argparse takes "-5,5" for an option flag (only "-5" and "-.5" look like negative numbers to it), so
+# "--sir-range -5,5" would fail with "expected one argument". This matcher also counts "low,high"
+# pairs with a leading minus as values; no option of ours starts with a digit.
+_NUMBER_OR_PAIR = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+(e-?\d+)?\s*,\s*-?\d*\.?\d+(e-?\d+)?$")
+
+
+def allow_negative_ranges(parser: argparse.ArgumentParser) -> None:
+    parser._negative_number_matcher = _NUMBER_OR_PAIR
+
+
+def range_arg(text: str) -> tuple[float, float]:
+    """argparse type for 'LO,HI'."""
+    try:
+        return float_pair(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

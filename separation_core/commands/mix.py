@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-from .common import ProgressBar, float_pair
-
-# argparse takes "-5,5" for an option flag (only "-5" and "-.5" look like negative numbers to it), so
-# "--sir-range -5,5" would fail with "expected one argument". This parser also counts "low,high"
-# pairs with a leading minus as values; no option of the command starts with a digit.
-_NUMBER_OR_PAIR = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+(e-?\d+)?\s*,\s*-?\d*\.?\d+(e-?\d+)?$")
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        return float_pair(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
+from .common import ProgressBar, allow_negative_ranges, range_arg
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "mix", help="build a seeded mixture set from speech folders",
-        description="Writes OUT/mix, OUT/s1.. OUT/sN (and OUT/noise) as float WAV and OUT/metadata.json. "
+        description="Writes OUT/mix, OUT/s1.. OUT/sN (and OUT/noise) as 24-bit WAV and OUT/metadata.json. "
                     "Speakers come from the file names (LibriSpeech, VCTK, spoken digits; --rule folder "
                     "for one folder per speaker) and are split train/valid/test by a hash of their id.")
-    p._negative_number_matcher = _NUMBER_OR_PAIR
+    allow_negative_ranges(p)
     p.add_argument("--speech", required=True, action="append", type=Path, metavar="DIR",
                    help="folder of speech files (repeatable)")
     p.add_argument("--noise", action="append", type=Path, metavar="DIR",
@@ -38,9 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--speakers", type=int, choices=(2, 3), default=2)
     p.add_argument("--mode", choices=("min", "max"), default="min",
                    help="min: cut to the shortest utterance; max: pad to the longest")
-    p.add_argument("--sir-range", type=_range, default=(-5.0, 5.0), metavar="LOW,HIGH",
+    p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LOW,HIGH",
                    help="level of speaker 1 over each other speaker, dB (default -5,5)")
-    p.add_argument("--snr-range", type=_range, default=None, metavar="LOW,HIGH",
+    p.add_argument("--snr-range", type=range_arg, default=None, metavar="LOW,HIGH",
                    help="speech-to-noise ratio, dB (needs --noise)")
     p.add_argument("--split", choices=("train", "valid", "test"), default="test")
     p.add_argument("--seed", type=int, default=0)

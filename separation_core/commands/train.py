@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import CocktailError
-from .common import float_pair
+from .common import allow_negative_ranges, range_arg
 
 
 def _value(text: str):
@@ -38,6 +38,7 @@ def add_parser(sub) -> None:
                                    "--speech, validate on a fixed validation set of held-out speakers. "
                                    "Run under `torchrun --nproc_per_node=N -m separation_core.cli train "
                                    "...` for DistributedDataParallel.")
+    allow_negative_ranges(p)
     p.add_argument("--model", required=True, help="registry name (see `cocktail models`)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--speech", action="append", required=True, type=Path, metavar="DIR")
@@ -55,8 +56,8 @@ def add_parser(sub) -> None:
     p.add_argument("--loss", choices=("si_sdr", "sa_sdr"), default="si_sdr",
                    help="time-domain models' loss (convtasnet, dprnn)")
     p.add_argument("--chimera-alpha", type=float, default=0.5)
-    p.add_argument("--sir-range", type=float_pair, default=(-5.0, 5.0), metavar="LO,HI")
-    p.add_argument("--snr-range", type=float_pair, default=None, metavar="LO,HI")
+    p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
+    p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
     p.add_argument("--valid-num", type=int, default=16)
     p.add_argument("--valid-every", type=int, default=None, metavar="STEPS")
     p.add_argument("--seed", type=int, default=0)

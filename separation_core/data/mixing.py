@@ -17,9 +17,11 @@ One mixture of S speakers (different speakers, one utterance each, resampled wit
   is scaled by one common factor if any of them would peak above ``PEAK_LIMIT``.
 
 Sets on disk: ``out/mix/<id>.wav``, ``out/s1/<id>.wav``.. ``out/sS/<id>.wav``, ``out/noise/<id>.wav``
-(32-bit float WAV, so that mix = s1 + ... + sS + noise to float precision) and ``out/metadata.json``
-(written last; a folder without it is an unfinished set). Sample positions in the metadata count
-samples at the set's sample rate.
+and ``out/metadata.json`` (written last; a folder without it is an unfinished set). The WAVs are 24-bit
+PCM with every signal rounded to the 24-bit grid before the mixture is summed, so mix = s1 + ... + sS
++ noise holds exactly in the files. (Not float WAV: libsndfile stamps those with the time of writing,
+and a set must be the same bytes for the same seed.) Sample positions in the metadata count samples
+at the set's sample rate.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ TARGET_DBFS = -25.0          # RMS of the speech sum before the clip-safe scalin
 PEAK_LIMIT = 0.9             # no written sample above this magnitude
 SILENT_SEGMENT_DB = -30.0    # a segment this far below its utterance's RMS is levelled as if at it
 DEFAULT_SNR_RANGE = (0.0, 10.0)
+SUBTYPE = "PCM_24"
+PCM24_SCALE = 2.0 ** 23
 FORMAT_NAME = "cocktail-mixture-set"
 FORMAT_VERSION = 1
 
@@ -130,6 +134,17 @@ def compose(placed: np.ndarray, levels_db: np.ndarray, utterance_rms: Sequence[f
     if noise32 is not None:
         mixture = mixture + noise32
     return Composition(mixture, sources, noise32, gains, float(noise_gain))
+
+
+def on_pcm24_grid(comp: Composition) -> Composition:
+    """``comp`` with sources and noise rounded to 24-bit PCM steps and the mixture their exact sum."""
+    def grid(x: np.ndarray) -> np.ndarray:
+        return np.round(x.astype(np.float64) * PCM24_SCALE) / PCM24_SCALE
+    sources = grid(comp.sources)
+    noise = grid(comp.noise) if comp.noise is not None else None
+    mixture = sources.sum(axis=0) + (noise if noise is not None else 0.0)
+    return Composition(mixture.astype(np.float32), sources.astype(np.float32),
+                       None if noise is None else noise.astype(np.float32), comp.source_gains, comp.noise_gain)
 
 
 def check_mix_options(speakers: int, mode: str, sir_range: Sequence[float], noise_dirs, snr_range,
@@ -260,21 +275,21 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
             snr = float(rng.uniform(*snr_range))
             excerpt = noise_excerpt(noise_cache[npath], region, start, length)
             noise_info = {"path": str(npath.resolve()), "region": list(region), "crop_start": start}
-        comp = compose(placed, levels, [rms(a) for a in audio], excerpt, snr)
+        comp = on_pcm24_grid(compose(placed, levels, [rms(a) for a in audio], excerpt, snr))
 
         mid = f"{i:05d}"
-        save_audio(out / "mix" / f"{mid}.wav", comp.mixture, sample_rate, subtype="FLOAT", overwrite=True)
+        save_audio(out / "mix" / f"{mid}.wav", comp.mixture, sample_rate, subtype=SUBTYPE, overwrite=True)
         sources = []
         for k, s in enumerate(chosen):
             save_audio(out / f"s{k + 1}" / f"{mid}.wav", comp.sources[k], sample_rate,
-                       subtype="FLOAT", overwrite=True)
+                       subtype=SUBTYPE, overwrite=True)
             c, o = crops[k]
             sources.append({"speaker": s, "path": str(paths[k].resolve()), "crop_start": c, "offset": o,
                             "frames": min(lengths[k] - c, length - o),
                             "gain_db": _round(db(comp.source_gains[k])),
                             "level_db": _round(db(rms(comp.sources[k])))})
         if comp.noise is not None:
-            save_audio(out / "noise" / f"{mid}.wav", comp.noise, sample_rate, subtype="FLOAT", overwrite=True)
+            save_audio(out / "noise" / f"{mid}.wav", comp.noise, sample_rate, subtype=SUBTYPE, overwrite=True)
             noise_info.update(gain_db=_round(db(comp.noise_gain)), level_db=_round(db(rms(comp.noise))),
                               snr_db=_round(snr))
         entries.append({"id": mid, "frames": length, "seconds": _round(length / sample_rate),
@@ -292,7 +307,7 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
             "fractions": [float(f) for f in fractions],
             "speech_dirs": [str(d.resolve()) for d in speech_list],
             "noise_dirs": [str(d.resolve()) for d in _paths(noise_dirs)] if noise_dirs else [],
-            "target_dbfs": TARGET_DBFS, "peak_limit": PEAK_LIMIT, "subtype": "FLOAT",
+            "target_dbfs": TARGET_DBFS, "peak_limit": PEAK_LIMIT, "subtype": SUBTYPE,
             "mixtures": entries}
     path = out / "metadata.json"
     _write_json(path, meta)

@@ -36,22 +36,23 @@ class DualPathBlock(nn.Module):
 
     def __init__(self, features: int, hidden: int, inter_bidirectional: bool) -> None:
         super().__init__()
-        self.intra_rnn = nn.LSTM(features, hidden, batch_first=True, bidirectional=True)
+        self.intra_rnn = nn.LSTM(features, hidden, bidirectional=True)
         self.intra_fc = nn.Linear(2 * hidden, features)
         self.intra_norm = global_layer_norm(features)
         n_dir = 2 if inter_bidirectional else 1
-        self.inter_rnn = nn.LSTM(features, hidden, batch_first=True, bidirectional=inter_bidirectional)
+        self.inter_rnn = nn.LSTM(features, hidden, bidirectional=inter_bidirectional)
         self.inter_fc = nn.Linear(n_dir * hidden, features)
         self.inter_norm = global_layer_norm(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The LSTMs take time-major input [steps, sequences, C]; building it directly saves a copy.
         b, c, k, s = x.shape
-        y = x.permute(0, 3, 2, 1).reshape(b * s, k, c)          # one sequence per chunk
-        y = self.intra_fc(self.intra_rnn(y)[0])
-        x = x + self.intra_norm(y.view(b, s, k, c).permute(0, 3, 2, 1))
-        y = x.permute(0, 2, 3, 1).reshape(b * k, s, c)          # one sequence per chunk position
-        y = self.inter_fc(self.inter_rnn(y)[0])
-        return x + self.inter_norm(y.view(b, k, s, c).permute(0, 3, 1, 2))
+        y = x.permute(2, 0, 3, 1).reshape(k, b * s, c)          # one sequence per chunk
+        y = self.intra_fc(self.intra_rnn(y)[0])                 # [K, B * S, C]
+        x = x + self.intra_norm(y.view(k, b, s, c).permute(1, 3, 0, 2))
+        y = x.permute(3, 0, 2, 1).reshape(s, b * k, c)          # one sequence per chunk position
+        y = self.inter_fc(self.inter_rnn(y)[0])                 # [S, B * K, C]
+        return x + self.inter_norm(y.view(s, b, k, c).permute(1, 3, 2, 0))
 
 
 @register("dprnn")

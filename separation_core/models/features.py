@@ -17,7 +17,8 @@ from ..errors import ModelError
 from ..transforms import StftParams, istft, stft
 from .base import SeparationModel
 
-LOG_EPS = 1e-8
+LOG_EPS = 1e-10      # absolute floor, for all-zero input
+FLOOR_RATIO = 1e-6   # log-magnitude floor relative to the peak: 120 dB of range
 
 
 def stft_params_for(sample_rate: int, n_fft: Optional[int] = None,
@@ -40,10 +41,13 @@ def stft_params_for(sample_rate: int, n_fft: Optional[int] = None,
 def log_magnitude_features(spec: torch.Tensor) -> torch.Tensor:
     """Complex ``spec [B, F, T]`` -> normalised log-magnitude ``[B, T, F]`` (time-major for RNNs).
 
-    ``log(|X| + eps)`` standardised per utterance by one mean and one standard deviation over all
-    its bins: the gain of the input drops out and the spectral shape (speaker cues) is kept.
+    ``log(|X| + floor)`` with a floor 120 dB below the utterance's loudest bin, standardised per
+    utterance by one mean and one standard deviation over all its bins: the gain of the input drops
+    out exactly and the spectral shape (speaker cues) is kept.
     """
-    logmag = torch.log(spec.abs() + LOG_EPS)
+    mag = spec.abs()
+    floor = (FLOOR_RATIO * mag.amax(dim=(-2, -1), keepdim=True)).clamp_min(LOG_EPS)
+    logmag = torch.log(mag + floor)
     mean = logmag.mean(dim=(-2, -1), keepdim=True)
     std = logmag.std(dim=(-2, -1), keepdim=True).clamp_min(1e-5)
     return ((logmag - mean) / std).transpose(-2, -1)

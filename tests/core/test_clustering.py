@@ -45,6 +45,19 @@ def test_meanshift_finds_three_blobs():
     assert same_partition(labels, truth)
 
 
+def test_meanshift_on_the_unit_sphere_with_unequal_clusters():
+    # Deep clustering's geometry: one direction per speaker, orthogonal, unit norm.
+    rng = np.random.default_rng(6)
+    sizes = [1200, 600, 300, 150]
+    x = np.concatenate([np.eye(20)[i] + 0.08 * rng.standard_normal((n, 20))
+                        for i, n in enumerate(sizes)]).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    truth = np.repeat(np.arange(4), sizes)
+    labels, centres = cluster_embeddings(x, method="meanshift")
+    assert len(centres) == 4
+    assert same_partition(labels, truth)
+
+
 def test_subsampled_fit_still_assigns_every_point():
     x, truth = blobs(TWO, 1500, 0.05, seed=2)
     labels, centres = cluster_embeddings(x, method="kmeans", k=2, max_fit_points=200)

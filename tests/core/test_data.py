@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,7 @@ def _energy_db(a: np.ndarray, b: np.ndarray) -> float:
 def test_build_mixture_set_reproducible_and_seed_dependent(corpus, tmp_path):
     kw = dict(num=3, split="test", noise_dirs=corpus["noise"], snr_range=(0, 10))
     build_mixture_set(corpus["speech"], tmp_path / "a", seed=4, **kw)
+    time.sleep(1.05)  # nothing in the files may depend on the time of writing
     build_mixture_set(corpus["speech"], tmp_path / "b", seed=4, **kw)
     build_mixture_set(corpus["speech"], tmp_path / "c", seed=5, **kw)
     a, b, c = (_files(tmp_path / n) for n in "abc")
@@ -181,7 +183,7 @@ def test_mixture_set_matches_metadata(corpus, tmp_path, mode, speakers, split):
         assert sr == 16000 and len(mix) == entry["frames"]
         srcs = np.stack([sf.read(out / rel, dtype="float32")[0] for rel in entry["files"]["sources"]])
         noise = sf.read(out / entry["files"]["noise"], dtype="float32")[0]
-        np.testing.assert_allclose(mix, srcs.sum(0) + noise, atol=1e-6)
+        np.testing.assert_array_equal(mix, srcs.astype(np.float64).sum(0) + noise)  # exact on the 24-bit grid
         assert max(np.abs(mix).max(), np.abs(srcs).max(), np.abs(noise).max()) <= PEAK_LIMIT + 1e-6
         spk = [s["speaker"] for s in entry["sources"]]
         assert len(set(spk)) == speakers and set(spk) <= allowed

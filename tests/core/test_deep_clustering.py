@@ -13,6 +13,7 @@ from separation_core.masks import ideal_binary_mask
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
 from separation_core.models.deep_clustering import (ChimeraPlusPlus, DeepClusteringBlstm,
                                                     cluster_masks, dc_targets)
+from separation_core.models.features import active_bins
 from separation_core.transforms import stft
 
 SR = 8000
@@ -234,6 +235,16 @@ def _train(m, loss_fn, steps=20, lr=1e-2):
         return first, float(loss_fn())
 
 
+def ibm_agreement(m):
+    """Fraction of the non-silent bins of an unseen mixture whose label is the IBM's owner."""
+    test = two_source_batch(batch=1, length=2001, seed=5)[0]
+    out = m.separate_chunk(test.sum(0))
+    owner = ideal_binary_mask(stft(test, m.stft_params)).argmax(0).reshape(-1)
+    active = active_bins(stft(test.sum(0), m.stft_params).abs()).reshape(-1)
+    same = (out.labels == owner)[active].float().mean()
+    return float(max(same, 1 - same))
+
+
 def test_a_few_steps_lower_the_deep_clustering_loss():
     m = make(DeepClusteringBlstm)
     src = two_source_batch()
@@ -241,6 +252,10 @@ def test_a_few_steps_lower_the_deep_clustering_loss():
     assign, weights = dc_targets(stft(mix, m.stft_params), stft(src, m.stft_params))
     first, last = _train(m, lambda: deep_clustering_loss(m(mix)["embeddings"], assign, weights).mean())
     assert last < 0.7 * first
+    assert ibm_agreement(m.eval()) > 0.9
+    # Mean-shift finds the two sources by itself.
+    test = two_source_batch(batch=1, length=2001, seed=5)[0].sum(0)
+    assert m.separate_chunk(test, options=RunOptions(clustering="meanshift")).waveforms.shape == (2, 2001)
 
 
 def test_a_few_steps_lower_the_chimera_loss():
@@ -257,3 +272,4 @@ def test_a_few_steps_lower_the_chimera_loss():
 
     first, last = _train(m, loss)
     assert last < 0.7 * first
+    assert ibm_agreement(m.eval()) > 0.9

@@ -1,0 +1,95 @@
+"""The job runner: results on the GUI thread, throttled progress, cancel, stale results dropped,
+errors reported without taking anything down."""
+
+import threading
+import time
+
+import pytest
+
+from app.jobs import JobRunner
+from separation_core.errors import AudioLoadError
+
+
+@pytest.fixture
+def runner(qtbot):
+    r = JobRunner()
+    events = []
+    r.finished.connect(lambda ch, i, v: events.append(("finished", ch, i, v)))
+    r.failed.connect(lambda ch, i, m, d: events.append(("failed", ch, i, m)))
+    r.cancelled.connect(lambda ch, i: events.append(("cancelled", ch, i)))
+    r.progress.connect(lambda ch, i, f, s: events.append(("progress", ch, i, f)))
+    r.published.connect(lambda ch, i, p: events.append(("published", ch, i, p)))
+    r.events = events
+    yield r
+    r.cancel_all()
+    r.wait(5000)
+
+
+def test_result_arrives_on_gui_thread_with_throttled_progress(qtbot, runner):
+    threads = []
+
+    def job(ctx):
+        for k in range(2000):
+            ctx.progress(k / 2000, "working")
+        ctx.publish("partial")
+        return threading.get_ident()
+
+    gui = threading.get_ident()
+    runner.finished.connect(lambda *a: threads.append(threading.get_ident()))
+    job_id = runner.start("work", job)
+    qtbot.waitUntil(lambda: any(e[0] == "finished" for e in runner.events), timeout=5000)
+    done = [e for e in runner.events if e[0] == "finished"][0]
+    assert done[2] == job_id and done[3] != gui and threads == [gui]
+    progress = [e for e in runner.events if e[0] == "progress"]
+    assert 1 <= len(progress) < 50  # 2000 calls, throttled
+    assert ("published", "work", job_id, "partial") in runner.events
+
+
+def test_cancel_stops_quickly_and_reports(qtbot, runner):
+    def job(ctx):
+        while True:
+            ctx.cancel.raise_if_cancelled()
+            time.sleep(0.01)
+
+    job_id = runner.start("work", job)
+    qtbot.wait(100)
+    t0 = time.monotonic()
+    runner.cancel("work")
+    qtbot.waitUntil(lambda: ("cancelled", "work", job_id) in runner.events, timeout=2000)
+    assert time.monotonic() - t0 < 1.0
+    assert not runner.is_busy("work")
+
+
+def test_new_job_drops_stale_results(qtbot, runner):
+    release = threading.Event()
+
+    def slow(ctx):  # ignores its cancel token on purpose
+        release.wait(5)
+        return "stale"
+
+    first = runner.start("view", slow)
+    second = runner.start("view", lambda ctx: "fresh")
+    qtbot.waitUntil(lambda: any(e[0] == "finished" for e in runner.events), timeout=5000)
+    release.set()
+    assert runner.wait(5000)
+    qtbot.wait(50)
+    finished = [e for e in runner.events if e[0] == "finished"]
+    assert finished == [("finished", "view", second, "fresh")]
+    assert ("cancelled", "view", first) in runner.events  # the superseded job says it was stopped
+
+
+def test_errors_are_reported_not_raised(qtbot, runner):
+    def bad(ctx):
+        raise AudioLoadError("x.wav: not an audio file")
+
+    def bug(ctx):
+        return 1 / 0
+
+    a = runner.start("a", bad)
+    b = runner.start("b", bug)
+    qtbot.waitUntil(lambda: len([e for e in runner.events if e[0] == "failed"]) == 2, timeout=5000)
+    failed = {e[2]: e[3] for e in runner.events if e[0] == "failed"}
+    assert failed[a] == "x.wav: not an audio file"
+    assert failed[b].startswith("ZeroDivisionError")
+    c = runner.start("a", lambda ctx: 42)  # the runner still works
+    qtbot.waitUntil(lambda: ("finished", "a", c, 42) in runner.events, timeout=5000)

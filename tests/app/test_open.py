@@ -1,0 +1,98 @@
+"""Item 1: open a mixture (call, menu's recent files, drag and drop), references, bad files,
+one time axis with zoom and pan."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from conftest import SR, open_mixture
+
+
+def test_open_shows_mixture_on_one_time_axis(qtbot, window, audio_files, sources):
+    mix, _ = audio_files
+    open_mixture(qtbot, window, mix)
+    s = window.session
+    np.testing.assert_allclose(s.mixture, sources.sum(0), atol=1e-6)
+    assert s.sample_rate == SR and window.axis.duration == pytest.approx(len(s.mixture) / SR)
+    assert "mix.wav" in window.windowTitle()
+    lane = window.lanes.mixture
+    assert lane.wave.layer.envelope is not None and lane.spec.layer.provider is not None
+    qtbot.waitUntil(lambda: lane.spec.layer.last is not None, timeout=3000)
+    assert lane.spec.layer.last.data.shape[0] == 257  # n_fft 512 display STFT
+    # remembered as a recent file, offered in the menu
+    assert window.settings.recent_files()[0] == str(mix.resolve())
+    assert [a.text() for a in window.recent_menu.actions()][0] == "mix.wav"
+
+
+def test_zoom_and_pan_keep_every_view_in_step(qtbot, window, audio_files):
+    open_mixture(qtbot, window, audio_files[0])
+    a = window.axis
+    full = a.t1 - a.t0
+    window.act_zoom_in.trigger()
+    assert a.t1 - a.t0 == pytest.approx(full / 2)
+    window.act_pan_right.trigger()
+    window.tabs.setFocus()
+    qtbot.keyClick(window.tabs, Qt.Key.Key_Minus)  # zoom out with the keyboard
+    assert a.t1 - a.t0 == pytest.approx(full)
+    a.set_range(0.3, 0.7)
+    for plot in window.lanes.all_plots():
+        x0, x1 = plot.getPlotItem().getViewBox().viewRange()[0]
+        assert (x0, x1) == pytest.approx((0.3, 0.7))
+    # dragging one plot (pan) moves the shared axis
+    window.lanes.mixture.spec.getPlotItem().getViewBox().setXRange(0.5, 0.9, padding=0)
+    assert (a.t0, a.t1) == pytest.approx((0.5, 0.9))
+    window.act_fit.trigger()
+    assert (a.t0, a.t1) == pytest.approx((0.0, a.duration))
+
+
+def test_bad_file_gives_one_line_error_and_keeps_running(qtbot, window, tmp_path, audio_files):
+    bad = tmp_path / "garbage.wav"
+    bad.write_bytes(b"RIFF\x00\x00garbage" * 10)
+    window.open_file(bad)
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=10000)
+    assert "garbage.wav" in window.errors[0] and "\n" not in window.errors[0]
+    assert not window.session.loaded
+    open_mixture(qtbot, window, audio_files[0])  # still works
+    assert window.session.loaded
+
+
+def test_drop_opens_mixture_then_references(qtbot, window, audio_files):
+    mix, refs = audio_files
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in [mix, *refs]])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
+    assert window.session.references.shape == (2, len(window.session.mixture))
+    # references make the oracle models runnable, and the oracle row appears
+    item = window.panel.item("oracle-irm")
+    assert not item.isDisabled()
+    qtbot.waitUntil(lambda: "oracle-irm" in window.session.results, timeout=30000)
+
+
+def test_oracle_models_need_references(qtbot, window, audio_files):
+    open_mixture(qtbot, window, audio_files[0])
+    item = window.panel.item("oracle-ibm")
+    assert item.isDisabled() and "reference" in item.toolTip(0)
+    window.panel.set_checked(["oracle-ibm"])
+    assert window.panel.checked_ids() == []  # a disabled model is never run
+
+
+def test_reference_length_mismatch_is_reported(qtbot, window, audio_files, tmp_path, sources):
+    open_mixture(qtbot, window, audio_files[0])
+    short = tmp_path / "short.wav"
+    sf.write(short, sources[0][: SR // 2], SR)
+    window.open_references([short, audio_files[1][1]])
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=10000)
+    assert window.session.references is None
+    assert "short.wav" in window.errors[0] or "length" in window.errors[0]
+
+
+def test_recent_file_action_reopens(qtbot, window, audio_files):
+    open_mixture(qtbot, window, audio_files[0])
+    window.session.set_mixture(None)
+    window.recent_menu.actions()[0].trigger()
+    qtbot.waitUntil(lambda: window.session.loaded, timeout=10000)

@@ -1,0 +1,37 @@
+"""Settings persist per user, and tests never touch the real user's."""
+
+import os
+from pathlib import Path
+
+from app.settings import EXPORT_DEFAULTS, MAX_RECENT, Settings
+
+
+def test_settings_live_in_the_overridden_folder(isolated_user_dirs):
+    s = Settings()
+    s.set_device("cpu")
+    s.sync()
+    folder = Path(os.environ["COCKTAIL_SETTINGS_DIR"])
+    assert Path(s.file_name) == folder / "cocktail.ini"
+    assert folder.is_relative_to(isolated_user_dirs)
+    assert (folder / "cocktail.ini").read_text().count("cpu") == 1
+
+
+def test_values_persist_across_instances(tmp_path):
+    s = Settings(tmp_path / "cfg")
+    for i in range(MAX_RECENT + 3):
+        f = tmp_path / f"f{i}.wav"
+        f.touch()
+        s.add_recent_file(f)
+    s.add_recent_file(tmp_path / "f5.wav")  # moves to the top, no duplicate
+    s.set_last_folder("open", tmp_path)
+    s.set_export_options({"format": "flac24", "residual": True, "bogus": 1})
+    s.set_run_options({"num_speakers": 3, "clustering": "meanshift"})
+    s.sync()
+    t = Settings(tmp_path / "cfg")
+    recent = t.recent_files()
+    assert len(recent) == MAX_RECENT and recent[0] == str((tmp_path / "f5.wav").resolve())
+    assert len(set(recent)) == MAX_RECENT
+    assert t.last_folder("open") == str(tmp_path)
+    assert t.export_options() == {**EXPORT_DEFAULTS, "format": "flac24", "residual": True}
+    assert t.run_options() == {"num_speakers": 3, "clustering": "meanshift"}
+    assert t.device() == "auto"
