@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
 
     def _build_panel(self) -> None:
         self.panel = ModelPanel()
-        self.panel.set_settings(self.settings.run_options() | {"device": self.settings.device()})
+        self.panel.set_settings({"device": self.settings.device()} | self.settings.run_options())
         self.dock = QDockWidget("Models", self)
         self.dock.setObjectName("models-dock")
         self.dock.setWidget(self.panel)
@@ -422,10 +422,17 @@ class MainWindow(QMainWindow):
         warnings = list(getattr(audio, "warnings", ()) or ())
         self.statusBar().showMessage(info + ("; " + "; ".join(warnings) if warnings else ""), 10000)
         self.mixture_loaded.emit()
+        QTimer.singleShot(0, self._prepare_lanes)
         refs = getattr(self, "_refs_after_load", ())
         self._refs_after_load = ()
         if refs:
             self.open_references(refs)
+
+    def _prepare_lanes(self, n: int = 2) -> None:
+        """Build the lanes of a two-source result ahead, one per event-loop turn."""
+        if len(self.lanes.lanes) < n:
+            self.lanes.prepare(len(self.lanes.lanes) + 1)
+            QTimer.singleShot(0, lambda: self._prepare_lanes(n))
 
     def _finished_references(self, refs) -> None:
         self.session.set_references(refs, getattr(self, "_pending_refs", ()))
@@ -711,7 +718,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.settings.save_window(self.saveGeometry(), self.saveState())
-        self.settings.set_run_options(self.panel.settings().to_dict())
+        run = self.panel.settings()
+        self.settings.set_run_options(run.to_dict())
+        self.settings.set_device(run.device)
         self.settings.sync()
         self.transport.close()
         self.runner.cancel_all()

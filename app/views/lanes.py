@@ -144,34 +144,46 @@ class LanesView(QWidget):
         self.lanes: list[Lane] = []
 
     def all_plots(self) -> list:
-        return self.mixture.plots() + [p for lane in self.lanes for p in lane.plots()]
+        return self.mixture.plots() + [p for lane in self.visible_lanes() for p in lane.plots()]
 
     def set_mixture(self, samples: Optional[np.ndarray], sample_rate: int) -> None:
         self.levels = spectrogram_levels(samples, sample_rate) if samples is not None else None
         self.mixture.set_signal(samples, sample_rate, self.levels)
         self.set_sources(None, [], sample_rate, "")
 
+    def prepare(self, n: int) -> None:
+        """Build hidden lanes ahead of time (a lane costs tens of milliseconds to build), so that
+        showing a result does not stall the event loop."""
+        while len(self.lanes) < n:
+            i = len(self.lanes)
+            lane = Lane(f"s{i + 1}", f"Source {i + 1}", source_colour(i), self.axis, self.inner)
+            lane.hide()
+            lane.state_changed.connect(self.state_changed)
+            self.inner_layout.insertWidget(i, lane)
+            self.lanes.append(lane)
+
     def set_sources(self, sources: Optional[list], titles: list[str], sample_rate: int,
                     caption: str, states: Optional[dict] = None) -> None:
         """``sources``: one array (or None for an empty column) per lane, in column order."""
         states = states or {}
         sources = sources or []
-        while len(self.lanes) > len(sources):
-            lane = self.lanes.pop()
-            lane.setParent(None)
-            lane.deleteLater()
-        for i in range(len(self.lanes), len(sources)):
-            lane = Lane(f"s{i + 1}", "", source_colour(i), self.axis, self.inner)
-            lane.state_changed.connect(self.state_changed)
-            self.inner_layout.insertWidget(i, lane)
-            self.lanes.append(lane)
-        for i, (lane, x) in enumerate(zip(self.lanes, sources)):
+        self.prepare(len(sources))
+        for i, lane in enumerate(self.lanes):
+            if i >= len(sources):
+                lane.hide()
+                lane.set_signal(None, sample_rate)
+                continue
+            x = sources[i]
             lane.title.setText(titles[i] if i < len(titles) else f"Source {i + 1}")
             lane.set_signal(x, sample_rate, self.levels)
             lane.setEnabled(x is not None)
             lane.set_state(states.get(lane.name, TrackState()))
+            lane.show()
         self.caption.setText(caption)
         self.caption.setVisible(bool(caption))
+
+    def visible_lanes(self) -> list[Lane]:
+        return [lane for lane in self.lanes if not lane.isHidden()]
 
     def set_mixture_state(self, state: TrackState) -> None:
         self.mixture.set_state(state)

@@ -132,7 +132,7 @@ class TimePlot(pg.PlotWidget):
 
     def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None, *, height: int = 80,
                  show_time_axis: bool = False) -> None:
-        super().__init__(parent)
+        super().__init__(parent, viewBox=pg.ViewBox(enableMenu=False))  # no menu: cheaper to build
         self.axis_ = axis
         self.setMinimumHeight(height)
         item = self.getPlotItem()

@@ -15,7 +15,7 @@ from ..errors import ModelError
 from ..masks import effective_masks
 from ..transforms import StftParams, stft
 from .base import KIND_TIME_DOMAIN, RunOptions, SeparationModel
-from .oracle import stft_params_for_rate
+from .features import stft_params_for
 from .registry import register
 from .result import ChunkOutput
 
@@ -74,7 +74,7 @@ class TimeDomainModel(SeparationModel):
 
     @property
     def stft_params(self) -> StftParams:
-        return stft_params_for_rate(self.sample_rate)
+        return stft_params_for(self.sample_rate)
 
     def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
                        options: RunOptions = RunOptions()) -> ChunkOutput:

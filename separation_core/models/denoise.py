@@ -22,7 +22,7 @@ from scipy.signal import lfilter
 from ..errors import ModelError
 from ..transforms import StftParams, istft, stft
 from .base import KIND_CLASSICAL, RunOptions, SeparationModel
-from .oracle import stft_params_for_rate
+from .features import stft_params_for
 from .registry import register
 from .result import ChunkOutput
 
@@ -94,7 +94,7 @@ class WienerDenoiser(SeparationModel):
                              f"got {n_src}")
         if not 0.0 <= dd_alpha < 1.0:
             raise ModelError(f"dd_alpha must be in [0, 1), got {dd_alpha}")
-        self._stft = stft_params_for_rate(self.sample_rate)
+        self._stft = stft_params_for(self.sample_rate)
         frame_seconds = self._stft.hop / self.sample_rate
         self.alpha = math.exp(-frame_seconds / smoothing_seconds)
         self.window = max(3, round(noise_window_seconds / frame_seconds))

@@ -6,7 +6,6 @@ it to the MIXTURE's STFT and inverts it. No parameters, nothing to train.
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -15,18 +14,9 @@ from .. import masks as M
 from ..errors import ModelError
 from ..transforms import StftParams, istft, stft
 from .base import KIND_ORACLE, RunOptions, SeparationModel
+from .features import stft_params_for
 from .registry import register
 from .result import ChunkOutput
-
-
-def stft_params_for_rate(sample_rate: int) -> StftParams:
-    """The mask grid shared by the oracle, time-domain and denoising models.
-
-    A window of about 32 ms (the power of two nearest to it) and a hop of a quarter window:
-    512 / 128 samples at 16 kHz, 256 / 64 at 8 kHz.
-    """
-    n_fft = 2 ** max(4, round(math.log2(0.032 * int(sample_rate))))
-    return StftParams(n_fft=n_fft, hop=n_fft // 4, win_length=n_fft, sample_rate=int(sample_rate))
 
 
 class OracleModel(SeparationModel):
@@ -42,7 +32,7 @@ class OracleModel(SeparationModel):
 
     def __init__(self, sample_rate: int = 16000, n_src: int = 2) -> None:
         super().__init__(sample_rate=sample_rate, n_src=n_src)
-        self._stft = stft_params_for_rate(self.sample_rate)
+        self._stft = stft_params_for(self.sample_rate)   # 32 ms / 8 ms, as the mask models
 
     @property
     def stft_params(self) -> StftParams:

@@ -25,7 +25,7 @@ def test_one_lane_per_source_and_solo_mute_gain_mix(qtbot, separated):
     w = separated
     player = w.transport.ensure_player()
     srcs = aligned(w, "ff-mask")
-    assert len(w.lanes.lanes) == 2 and w.lanes.mixture.mute.isChecked()  # sources sum to the mixture
+    assert len(w.lanes.visible_lanes()) == 2 and w.lanes.mixture.mute.isChecked()  # sources sum to the mixture
     qtbot.mouseClick(w.lanes.lanes[1].solo, Qt.MouseButton.LeftButton)
     w.transport.seek(0.0)
     np.testing.assert_allclose(player.pull(4000)[w.transport.mixer.fade:],

@@ -39,7 +39,7 @@ def test_run_several_models_keeps_each_result(qtbot, window, audio_files):
     assert not any(window.runner.is_busy(c) for c in ("separate", "load"))
     rec = window.session.results["lstm-mask"]
     order = window.session.order("lstm-mask")
-    for lane, src in zip(window.lanes.lanes, order):
+    for lane, src in zip(window.lanes.visible_lanes(), order):
         np.testing.assert_array_equal(lane.wave.layer.envelope.samples, rec.result.waveforms[src])
 
 
@@ -107,4 +107,4 @@ def test_run_options_reach_the_engine(qtbot, window, audio_files):
     assert result.waveforms.shape[0] == 3  # K chosen at run time
     assert outcomes[0].settings.device == "cpu" and result.timings["device"] == "cpu"
     assert window.settings.run_options()["num_speakers"] == 3
-    assert len(window.lanes.lanes) == 3
+    assert len(window.lanes.visible_lanes()) == 3

@@ -35,3 +35,20 @@ def test_values_persist_across_instances(tmp_path):
     assert t.export_options() == {**EXPORT_DEFAULTS, "format": "flac24", "residual": True}
     assert t.run_options() == {"num_speakers": 3, "clustering": "meanshift"}
     assert t.device() == "auto"
+
+
+def test_window_layout_and_run_options_persist(qtbot):
+    from app.main_window import MainWindow
+
+    w = MainWindow(Settings(), quiet=True)
+    qtbot.addWidget(w)
+    w.show()
+    w.resize(1000, 700)
+    w.panel.device.setCurrentText("cpu")
+    w.panel.chunk.setValue(4.0)
+    w.close()
+    again = MainWindow(Settings(), quiet=True)
+    qtbot.addWidget(again)
+    assert again.panel.device.currentText() == "cpu" and again.panel.chunk.value() == 4.0
+    geometry, state = Settings().window()
+    assert geometry is not None and state is not None

@@ -158,3 +158,21 @@ def test_every_model_separates_real_speech(name, tmp_path):
         imp = [max(si_sdr_reference(x, r) for x, _ in outs) - si_sdr_reference(refs.sum(0), r)
                for r in refs]
         assert 8 < np.mean(imp) < 25, imp
+
+
+def test_bench_smoke(tmp_path, capsys):
+    """Seconds-long smoke of `cocktail bench` (the benchmark itself is not a test)."""
+    from separation_core.data.mixing import build_mixture_set
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for k in range(9):
+        sf.write(speech / f"{200 + k}-1-0000.wav", two_voices(1.0, SR, seed=k)[0][k % 2], SR)
+    build_mixture_set([speech], tmp_path / "test", num=1, split="test", seed=0)
+    assert main(["bench", "--models", "denoise-wiener,oracle-irm", "--seconds", "1",
+                 "--long-minutes", "0.05", "--test-set", str(tmp_path / "test"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row = report["models"]["denoise-wiener"]
+    assert row["cpu"]["speed_x_realtime"] > 0 and row["long"]["peak_mb"] > 10
+    assert {"si_sdri", "sdri", "pesq", "stoi"} <= set(row["quality"])
+    assert report["models"]["oracle-irm"]["quality"]["si_sdri"] > row["quality"]["si_sdri"]
+    assert "oracle-ibm" in report["models"]

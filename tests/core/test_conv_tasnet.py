@@ -13,6 +13,15 @@ TINY = dict(n_filters=32, filter_length=8, bottleneck=16, hidden=32, skip=16, ke
             n_blocks=3, n_repeats=1)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny tensors: extra threads only add synchronisation, which is slow on a busy machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny(**kw) -> ConvTasNet:
     torch.manual_seed(0)
     return ConvTasNet(**{**TINY, **kw})
@@ -125,4 +134,4 @@ def test_training_on_fixed_example_improves_si_sdr():
         opt.step()
     with torch.no_grad():
         after = pit_si_sdr(m(mixture)["waveforms"], sources).item()
-    assert after > before + 3.0, (before, after)
+    assert after > before + 8.0, (before, after)

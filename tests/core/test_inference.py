@@ -142,3 +142,44 @@ def test_bad_inputs_and_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="cuda"):
             resolve_device("cuda")
+
+
+class FussyGpuModel(SeparationModel):
+    """Raises out-of-memory for chunks longer than ``max_seconds`` unless its input is on the CPU;
+    returns the mixture and silence (so only the engine's retries are under test)."""
+
+    kind: ClassVar[str] = KIND_MASK
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, sample_rate=16000, n_src=2, max_seconds=1.5):
+        super().__init__(sample_rate=sample_rate, n_src=n_src, max_seconds=max_seconds)
+        self.max_seconds = max_seconds
+        self.seen = []
+
+    @property
+    def stft_params(self):
+        return StftParams(sample_rate=self.sample_rate)
+
+    def separate_chunk(self, mixture, *, references=None, options=None):
+        self.seen.append((mixture.device.type, len(mixture)))
+        if mixture.device.type != "cpu" and len(mixture) > self.max_seconds * self.sample_rate:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        n = len(mixture)
+        return ChunkOutput(waveforms=torch.stack([torch.zeros(n), torch.zeros(n)]))
+
+
+def test_out_of_memory_retries_smaller_chunks_then_cpu(monkeypatch):
+    import separation_core.inference as inference
+    monkeypatch.setattr(inference, "resolve_device", lambda name: torch.device("meta"))
+    x = np.random.default_rng(0).standard_normal(16000 * 10).astype(np.float32)
+    model = FussyGpuModel(max_seconds=1.5)
+    res = separate(model, x, 16000, EngineOptions(chunk_seconds=4.0, device="cuda"))
+    assert res.waveforms.shape == (2, len(x))
+    assert [n.split(":")[0] for n in res.notes] == ["out of memory on meta"] * 2
+    assert "2.0 s" in res.notes[0] and "1.0 s" in res.notes[1]
+    assert res.timings["chunk_seconds"] == pytest.approx(1.0) and res.timings["device"] == "meta"
+
+    model = FussyGpuModel(max_seconds=0.1)  # even 1 s chunks do not fit: fall back to the CPU
+    res = separate(model, x, 16000, EngineOptions(chunk_seconds=4.0, device="cuda"))
+    assert "retried on the CPU" in res.notes[-1] and res.timings["device"] == "cpu"
+    assert model.seen[-1][0] == "cpu"

@@ -1,0 +1,54 @@
+"""The GUI package imports no torch before the window is shown (fast launch), app/__init__ imports
+no Qt, and the scripted mode: open, run, view, screenshot, exit status."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def python(code: str, *args, env=None, timeout=120):
+    full_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})}
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_app_package_imports_no_qt_and_window_imports_no_torch():
+    code = ("import sys, app; assert 'PySide6' not in sys.modules, 'Qt'\n"
+            "import app.main_window, app.main\n"
+            "heavy = [m for m in ('torch', 'sklearn', 'separation_core.inference', "
+            "'separation_core.catalog') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    r = python(code)
+    assert r.returncode == 0, r.stderr
+
+
+def test_scripted_run_saves_a_screenshot(tmp_path, audio_files):
+    mix, refs = audio_files
+    shot = tmp_path / "shot.png"
+    code = "import sys; from app.main import main; sys.exit(main(sys.argv[1:]))"
+    r = python(code, mix, "--refs", *refs, "--run", "ff-mask", "--view", "masks", "--screenshot", shot,
+               env={"COCKTAIL_SETTINGS_DIR": str(tmp_path / "s"), "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(shot))
+    assert image.width() >= 800 and image.height() >= 600
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--run", "no-such-model"], "no-such-model"),
+    (["--run", "ff-mask", "--refs", "missing.wav"], "missing.wav"),
+])
+def test_scripted_failure_prints_one_line_and_exits_nonzero(tmp_path, audio_files, args, needle):
+    code = "import sys; from app.main import main; sys.exit(main(sys.argv[1:]))"
+    r = python(code, audio_files[0], *args, "--screenshot", tmp_path / "x.png",
+               env={"COCKTAIL_SETTINGS_DIR": str(tmp_path / "s"), "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2
+    errors = [line for line in r.stderr.splitlines() if line.startswith("cocktail: error:")]
+    assert len(errors) == 1 and needle in errors[0]
+    assert not (tmp_path / "x.png").exists()
