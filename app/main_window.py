@@ -9,18 +9,18 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QTabWidget, QToolBar, QWidget)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from .jobs import JobRunner
 from .mixer import TrackState
 from .model_panel import ModelPanel
 from .session import ResultRecord, Session
+from .qt_compat import ensure_signal_refcount_fix
 from .settings import Settings
 from .tasks import (CatalogJob, LoadMixtureJob, LoadReferencesJob, MaskedSignalJob, MetricsJob,
                     ModelDone, ModelFailed, ResolveModelJob, SeparationJob, frozen_array)
 from .transport import Transport
+from .window_chrome import VIEWS, build_actions, build_menus, build_status, build_toolbar
 from .views.embeddings import EmbeddingsView
 from .views.lanes import LanesView
 from .views.masks import MasksView
@@ -29,7 +29,6 @@ from .views.timeplot import TimeAxis
 
 log = logging.getLogger(__name__)
 
-VIEWS = ("listen", "masks", "embeddings", "metrics")
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"
 ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
 SEPARATION_CHANNELS = ("separate", "oracle")
@@ -54,6 +53,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Optional[Settings] = None, *, quiet: bool = False,
                  player_factory=None) -> None:
+        ensure_signal_refcount_fix()
         super().__init__()
         self.settings = settings or Settings()
         self.quiet = quiet                     # errors go to the log and self.errors, not dialogs
@@ -67,15 +67,20 @@ class MainWindow(QMainWindow):
         self.models_ready = False
         self._job_started: dict[int, float] = {}
         self._dirty_views: set[str] = set()
+        self._pending_path: Optional[Path] = None      # the file being opened
+        self._pending_refs: tuple = ()                 # the references being opened
+        self._refs_after_load: tuple = ()              # references to open once the mixture is in
         self.setWindowTitle("Cocktail")
         self.setAcceptDrops(True)
         self._build_views()
         self._build_panel()
-        self._build_actions()
-        self._build_status()
+        build_actions(self)
+        build_menus(self)
+        build_toolbar(self)
+        build_status(self)
         self._connect()
         self._restore_layout()
-        self._update_enabled()
+        self._update_busy()
 
     # === construction ==========================================================================
     def _build_views(self) -> None:
@@ -98,109 +103,8 @@ class MainWindow(QMainWindow):
         self.dock.setWidget(self.panel)
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.dock.setMinimumWidth(300)
+        self.dock.setMinimumWidth(310)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
-
-    def _action(self, text: str, slot, shortcut=None, *, checkable=False, tip: str = "",
-                context=Qt.ShortcutContext.WindowShortcut) -> QAction:
-        a = QAction(text, self)
-        if shortcut:
-            keys = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
-            a.setShortcuts([QKeySequence(k) for k in keys])
-            a.setShortcutContext(context)
-        a.setCheckable(checkable)
-        if tip:
-            a.setToolTip(tip)
-            a.setStatusTip(tip)
-        a.triggered.connect(slot)
-        self.addAction(a)
-        return a
-
-    def _build_actions(self) -> None:
-        A = self._action
-        self.act_open = A("&Open…", self.choose_file, QKeySequence.StandardKey.Open, tip="Open a mixture")
-        self.act_refs = A("Open &references…", self.choose_references, "Ctrl+Shift+O",
-                          tip="Open the reference sources, one file per speaker")
-        self.act_ckpt = A("Open &checkpoint…", self.choose_checkpoint, tip="Add a model checkpoint (.pt)")
-        self.act_export = A("&Export stems…", self.show_export, "Ctrl+E", tip="Write the separated sources")
-        self.act_quit = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_separate = A("&Separate", self.separate, "Ctrl+R", tip="Run the ticked models")
-        self.act_stop = A("S&top", self.stop, "Esc", tip="Stop the separation")
-        self.act_play = A("Play", self.transport_toggle, "Space", tip="Play / pause (Space)")
-        self.act_loop = A("Loop", self.set_loop, "L", checkable=True,
-                          tip="Loop over the highlighted range (drag its edges on the mixture)")
-        central = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        self.act_zoom_in = A("Zoom in", lambda: self.axis.zoom(0.5), ["=", "+", "Ctrl+="], context=central)
-        self.act_zoom_out = A("Zoom out", lambda: self.axis.zoom(2.0), ["-", "Ctrl+-"], context=central)
-        self.act_pan_left = A("Pan left", lambda: self.axis.pan(-0.25), "Left", context=central)
-        self.act_pan_right = A("Pan right", lambda: self.axis.pan(0.25), "Right", context=central)
-        self.act_fit = A("Show all", self.axis.fit, "Home", context=central)
-        for a in (self.act_zoom_in, self.act_zoom_out, self.act_pan_left, self.act_pan_right, self.act_fit):
-            self.tabs.addAction(a)
-        self.view_actions = []
-        for i, name in enumerate(VIEWS):
-            self.view_actions.append(A(name.capitalize(), lambda _=False, n=name: self.set_view(n),
-                                       f"Ctrl+{i + 1}"))
-
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction(self.act_open)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        file_menu.addAction(self.act_refs)
-        file_menu.addAction(self.act_ckpt)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_export)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_quit)
-        run_menu = menu.addMenu("&Run")
-        run_menu.addAction(self.act_separate)
-        run_menu.addAction(self.act_stop)
-        play_menu = menu.addMenu("&Playback")
-        play_menu.addAction(self.act_play)
-        play_menu.addAction(self.act_loop)
-        view_menu = menu.addMenu("&View")
-        for a in self.view_actions:
-            view_menu.addAction(a)
-        view_menu.addSeparator()
-        for a in (self.act_zoom_in, self.act_zoom_out, self.act_pan_left, self.act_pan_right, self.act_fit):
-            view_menu.addAction(a)
-        view_menu.addAction(self.dock.toggleViewAction())
-        self._fill_recent()
-
-        tb = QToolBar("Main", self)
-        tb.setObjectName("main-toolbar")
-        tb.setMovable(False)
-        for a in (self.act_open, self.act_separate, self.act_stop):
-            tb.addAction(a)
-        tb.addSeparator()
-        tb.addAction(self.act_play)
-        tb.addAction(self.act_loop)
-        tb.addSeparator()
-        tb.addWidget(QLabel(" Result: "))
-        self.result_combo = QComboBox(self)
-        self.result_combo.setMinimumContentsLength(16)
-        self.result_combo.setToolTip("The result shown in the Listen view and heard")
-        tb.addWidget(self.result_combo)
-        tb.addSeparator()
-        tb.addAction(self.act_export)
-        self.addToolBar(tb)
-        self.toolbar = tb
-
-    def _build_status(self) -> None:
-        sb = self.statusBar()
-        self.stage_label = QLabel("")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(160)
-        self.progress.setTextVisible(False)
-        self.eta_label = QLabel("")
-        self.audio_label = QLabel("")
-        self.audio_label.setStyleSheet("color: #e0a030;")
-        sb.addPermanentWidget(self.stage_label)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.eta_label)
-        sb.addPermanentWidget(self.audio_label)
-        self.progress.hide()
 
     def _connect(self) -> None:
         r = self.runner
@@ -290,6 +194,7 @@ class MainWindow(QMainWindow):
         return self.runner.start("checkpoint", ResolveModelJob(str(path)).run)
 
     def _fill_recent(self) -> None:
+        """The File > Open recent menu from the settings."""
         self.recent_menu.clear()
         files = self.settings.recent_files()
         for f in files:
@@ -399,7 +304,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Added model {entry.id}", 5000)
 
     def _finished_load(self, audio) -> None:
-        path = getattr(self, "_pending_path", None) or audio.path
+        path = self._pending_path or audio.path
+        for channel in SEPARATION_CHANNELS + ("metrics", "references", "selection", "export"):
+            self.runner.cancel(channel)  # their results belong to the previous mixture
         self.transport.pause()
         self.session.set_mixture(audio, path)
         self.failures.clear()
@@ -423,8 +330,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(info + ("; " + "; ".join(warnings) if warnings else ""), 10000)
         self.mixture_loaded.emit()
         QTimer.singleShot(0, self._prepare_lanes)
-        refs = getattr(self, "_refs_after_load", ())
-        self._refs_after_load = ()
+        refs, self._refs_after_load = self._refs_after_load, ()
         if refs:
             self.open_references(refs)
 
@@ -435,7 +341,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self._prepare_lanes(n))
 
     def _finished_references(self, refs) -> None:
-        self.session.set_references(refs, getattr(self, "_pending_refs", ()))
+        self.session.set_references(refs, self._pending_refs)
         self.panel.set_has_references(True)
         self.statusBar().showMessage(f"{refs.shape[0]} reference sources loaded", 5000)
         self._results_changed()

@@ -288,7 +288,7 @@ def masked_signal(mixture: np.ndarray, sample_rate: int, mask: np.ndarray, stft_
     spec = stft(torch.from_numpy(np.array(x, dtype=np.float32)), stft_params)  # a writable copy
     frames = min(spec.shape[-1], mask.shape[-1])
     m = torch.zeros(spec.shape, dtype=torch.float32)
-    m[:, :frames] = torch.from_numpy(np.ascontiguousarray(mask[:, :frames], dtype=np.float32))
+    m[:, :frames] = torch.from_numpy(np.array(mask[:, :frames], dtype=np.float32))
     y = istft(spec * m, stft_params, len(x)).numpy()
     if grid_rate != sample_rate:
         y = resample(y, grid_rate, sample_rate)

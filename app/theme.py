@@ -23,3 +23,18 @@ def apply_dark_theme(app: QApplication) -> None:
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
         p.setColor(QPalette.ColorGroup.Disabled, role, dim)
     app.setPalette(p)
+    app.setStyleSheet(INDICATORS)
+
+
+# Fusion draws check boxes with the palette's dark colours: invisible on a dark theme.
+INDICATORS = """
+QCheckBox::indicator, QTreeView::indicator, QListView::indicator, QGroupBox::indicator {
+    width: 12px; height: 12px; border: 1px solid #9a9da3; border-radius: 2px; background: #1e1f22; }
+QCheckBox::indicator:checked, QTreeView::indicator:checked, QListView::indicator:checked {
+    background: #3574f0; border-color: #6b9bff; }
+QCheckBox::indicator:disabled, QTreeView::indicator:disabled, QListView::indicator:disabled {
+    border-color: #4a4d52; background: #26282b; }
+QRadioButton::indicator { width: 12px; height: 12px; border: 1px solid #9a9da3; border-radius: 7px;
+    background: #1e1f22; }
+QRadioButton::indicator:checked { background: #3574f0; border-color: #6b9bff; }
+"""

@@ -122,12 +122,18 @@ class LanesView(QWidget):
         self.mixture = Lane("mixture", "Mixture", MIXTURE_COLOUR, axis, self, wave_height=60,
                             spec_height=110, time_axis=True)
         self.mixture.state_changed.connect(self.state_changed)
+        self.mixture.hide()
         layout.addWidget(self.mixture)
         self.loop_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40),
                                                pen=pg.mkPen("#ffd54a", width=1.5))
         self.loop_region.setZValue(500)
         self.loop_region.hide()
         self.mixture.wave.addItem(self.loop_region, ignoreBounds=True)
+        self.hint = QLabel("Open a mixture: File > Open (Ctrl+O), File > Open recent, or drop an audio "
+                           "file on the window. Drop several files to add their reference sources.", self)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #a0a0a0; padding: 16px; font-size: 11pt;")
+        layout.addWidget(self.hint)
         self.caption = QLabel("", self)
         self.caption.setStyleSheet("color: #a0a0a0; padding: 3px;")
         layout.addWidget(self.caption)
@@ -148,6 +154,8 @@ class LanesView(QWidget):
 
     def set_mixture(self, samples: Optional[np.ndarray], sample_rate: int) -> None:
         self.levels = spectrogram_levels(samples, sample_rate) if samples is not None else None
+        self.hint.setVisible(samples is None)
+        self.mixture.setVisible(samples is not None)
         self.mixture.set_signal(samples, sample_rate, self.levels)
         self.set_sources(None, [], sample_rate, "")
 

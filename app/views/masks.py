@@ -9,13 +9,12 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout,
                                QWidget)
 
 from .spectrogram import ImageLayer, TFImage, grid_slice
 from .style import AXIS_WIDTH, DIFF_CMAP, MASK_CMAP, colormap
-from .timeplot import TimeAxis, TimeLink
+from .timeplot import TimeAxis, TimeAxisItem, TimeLink
 
 ROW_HEIGHT = 118
 
@@ -95,6 +94,7 @@ class MasksView(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(self.scroll, 1)
         self.cells: list[Cell] = []
+        self.playhead = 0.0
         self.links: list[TimeLink] = []
         self.images: list = []
         self.glw.scene().sigMouseMoved.connect(self._hover)
@@ -126,9 +126,7 @@ class MasksView(QWidget):
 
     def _clear(self) -> None:
         for link in self.links:
-            self.axis.changed.disconnect(link._from_axis)
-            self.glw.removeEventFilter(link)
-            link.deleteLater()
+            link.dispose()
         self.glw.clear()
         self.cells, self.links, self.images = [], [], []
 
@@ -172,7 +170,7 @@ class MasksView(QWidget):
         self.glw.setMinimumHeight(30 + ROW_HEIGHT * (len(rows) + int(diff)))
 
     def _new_plot(self, row: int, col: int, last: bool, f_max: float) -> pg.PlotItem:
-        plot = self.glw.addPlot(row=row, col=col)
+        plot = self.glw.addPlot(row=row, col=col, axisItems={"bottom": TimeAxisItem("bottom")})
         plot.hideButtons()
         plot.setMenuEnabled(False)
         left = plot.getAxis("left")
@@ -183,7 +181,7 @@ class MasksView(QWidget):
             left.setStyle(showValues=False)
         plot.showAxis("bottom", last)
         if last:
-            plot.getAxis("bottom").setLabel("time", units="s")
+            plot.getAxis("bottom").setLabel("time")
         plot.setYRange(0.0, f_max, padding=0)
         plot.getViewBox().setLimits(yMin=0.0, yMax=f_max)
         return plot
@@ -191,6 +189,7 @@ class MasksView(QWidget):
     def _link(self, plot: pg.PlotItem, layer) -> None:
         link = TimeLink(plot.getViewBox(), self.axis, self.glw)
         link.add_layer(layer)
+        link.set_playhead(self.playhead)
         self.links.append(link)
 
     def _add_cell(self, row, col, key, column, src, record, last) -> None:
@@ -258,5 +257,6 @@ class MasksView(QWidget):
         self.readout.setText("")
 
     def set_playhead(self, t: float) -> None:
+        self.playhead = t
         for link in self.links:
             link.set_playhead(t)

@@ -24,10 +24,17 @@ def fmt(value: float, key: str) -> str:
     return f"{value:.3f}" if key == "stoi" else f"{value:.2f}"
 
 
+def ordered_results(session) -> list:
+    """Models in run order, then the oracles (as in the masks grid)."""
+    items = list(session.results.items())
+    return ([(k, r) for k, r in items if not r.entry.needs_references]
+            + [(k, r) for k, r in items if r.entry.needs_references])
+
+
 def metric_rows(session) -> list[tuple[str, str, dict]]:
     """(model, source label, metrics) per source and a mean row per scored result."""
     rows = []
-    for key, record in session.results.items():
+    for key, record in ordered_results(session):
         ev = record.evaluation
         if ev is None:
             continue
@@ -68,7 +75,8 @@ class MetricsView(QWidget):
         self.chart.setMenuEnabled(False)
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.showGrid(y=True, alpha=0.25)
-        self.legend = self.chart.addLegend(offset=(-10, 10))
+        self.legend = self.chart.addLegend(offset=(-10, 4), colCount=3,
+                                           brush=pg.mkBrush(43, 45, 48, 220))
 
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
@@ -116,11 +124,12 @@ class MetricsView(QWidget):
         if s is None:
             return
         key = self.metric_combo.currentData()
-        scored = [(k, r.evaluation) for k, r in s.results.items() if r.evaluation is not None]
+        scored = [(k, r.evaluation) for k, r in ordered_results(s) if r.evaluation is not None]
         if not scored:
             return
         n_src = max(len(ev.per_source) for _, ev in scored)
         width = 0.8 / (n_src + 1)
+        heights = [0.0]
         for i in range(n_src + 1):
             xs, hs = [], []
             for m, (_, ev) in enumerate(scored):
@@ -129,6 +138,7 @@ class MetricsView(QWidget):
                 if v is not None and math.isfinite(v):
                     xs.append(m - 0.4 + (i + 0.5) * width)
                     hs.append(v)
+            heights += hs
             colour = "#e0e0e0" if i == n_src else source_colour(i)
             bars = pg.BarGraphItem(x=np.array(xs), height=np.array(hs), width=width * 0.9,
                                    brush=colour, pen=None)
@@ -138,4 +148,6 @@ class MetricsView(QWidget):
         axis.setTicks([[(m, k) for m, (k, _) in enumerate(scored)]])
         self.chart.setLabel("left", self.metric_combo.currentText())
         self.chart.setXRange(-0.6, len(scored) - 0.4, padding=0)
-        self.chart.enableAutoRange(axis="y")
+        lo, hi = min(heights), max(heights)
+        span = (hi - lo) or 1.0
+        self.chart.setYRange(lo - 0.05 * span, hi + 0.22 * span, padding=0)  # room for the legend

@@ -17,6 +17,50 @@ from PySide6.QtWidgets import QWidget
 from .style import AXIS_WIDTH, PLAYHEAD_COLOUR
 
 MIN_SPAN = 0.02  # seconds: the narrowest view
+# Tick spacings (seconds) for views longer than a minute: whole seconds, minutes, hours.
+CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 18000, 36000)
+
+
+def clock(seconds: float, with_fraction: bool = False) -> str:
+    """``75.5 -> "1:15"`` (``"1:15.5"`` with the fraction), ``3725 -> "1:02:05"``."""
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    whole = int(seconds)
+    h, rem = divmod(whole, 3600)
+    m, s = divmod(rem, 60)
+    frac = f"{seconds - whole:.1f}"[1:] if with_fraction else ""
+    return f"{sign}{h}:{m:02d}:{s:02d}{frac}" if h else f"{sign}{m}:{s:02d}{frac}"
+
+
+class TimeAxisItem(pg.AxisItem):
+    """A time axis in seconds below a minute, else in m:ss or h:mm:ss with clock-like steps."""
+
+    def __init__(self, orientation: str = "bottom", **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+        self._unit = ""
+
+    def _set_unit(self, unit: str) -> None:
+        if unit != self._unit and self.label.isVisible():
+            self._unit = unit
+            self.setLabel(f"time ({unit})")
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):
+        span = maxVal - minVal
+        if span < 60 and maxVal < 60:
+            return super().tickSpacing(minVal, maxVal, size)
+        wanted = span / max(size / 90.0, 1.0)  # about one label per 90 pixels
+        major = next((s for s in CLOCK_STEPS if s >= wanted), CLOCK_STEPS[-1])
+        minor = next((s for s in reversed(CLOCK_STEPS) if s <= major / 4), major / 5)
+        return [(float(major), 0.0), (float(minor), 0.0)]
+
+    def tickStrings(self, values, scale, spacing):
+        top = max((abs(v) for v in values), default=0.0)
+        if top < 60:
+            self._set_unit("s")
+            return super().tickStrings(values, scale, spacing)
+        self._set_unit("h:mm:ss" if top >= 3600 else "m:ss")
+        return [clock(v, with_fraction=spacing < 1) for v in values]
 
 
 class TimeAxis(QObject):
@@ -121,6 +165,14 @@ class TimeLink(QObject):
     def set_playhead(self, t: float) -> None:
         self.playhead.setValue(t)
 
+    def dispose(self) -> None:
+        """Before the plot goes away: no more redraws, no more axis updates."""
+        self._timer.stop()
+        self.layers = []
+        self.axis.changed.disconnect(self._from_axis)
+        self.widget.removeEventFilter(self)
+        self.deleteLater()
+
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.Show and self._dirty:
             self._timer.start()
@@ -132,7 +184,8 @@ class TimePlot(pg.PlotWidget):
 
     def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None, *, height: int = 80,
                  show_time_axis: bool = False) -> None:
-        super().__init__(parent, viewBox=pg.ViewBox(enableMenu=False))  # no menu: cheaper to build
+        super().__init__(parent, viewBox=pg.ViewBox(enableMenu=False),  # no menu: cheaper to build
+                         axisItems={"bottom": TimeAxisItem("bottom")})
         self.axis_ = axis
         self.setMinimumHeight(height)
         item = self.getPlotItem()
@@ -140,8 +193,8 @@ class TimePlot(pg.PlotWidget):
         item.getAxis("left").setWidth(AXIS_WIDTH)
         item.showAxis("bottom", show_time_axis)
         if show_time_axis:
-            item.getAxis("bottom").setLabel("time", units="s")
-        item.layout.setContentsMargins(0, 2, 4, 2)
+            item.getAxis("bottom").setLabel("time")
+        item.layout.setContentsMargins(0, 6, 4, 2)  # room for the top tick label
         self.link = TimeLink(item.getViewBox(), axis, self)
         self.scene().sigMouseClicked.connect(self._clicked)
 

@@ -39,14 +39,13 @@ class OracleModel(SeparationModel):
         return self._stft
 
     def forward(self, mixture: torch.Tensor, references: Optional[torch.Tensor] = None) -> dict:
-        """``mixture [batch, time]``, ``references [batch, n_src, time]`` -> {"masks", "waveforms"}."""
+        """``mixture [B, time]``, ``references [B, n_src, time]`` ->
+        ``{"waveforms": [B, n_src, time], "masks": [B, n_src, F, frames]}``."""
         if references is None:
             raise ModelError(f"{self.name} needs the reference sources (one per speaker)")
-        mix_spec = stft(mixture, self._stft)                      # [B, F, T]
-        src_spec = stft(references.to(mixture.dtype), self._stft)  # [B, S, F, T]
-        masks = torch.stack([self._masks(s, m) for s, m in zip(src_spec, mix_spec)])
-        waves = istft(masks * mix_spec.unsqueeze(1), self._stft, mixture.shape[-1])
-        return {"masks": masks, "waveforms": waves}
+        outs = [self.separate_chunk(x, references=r) for x, r in zip(mixture, references)]
+        return {"waveforms": torch.stack([o.waveforms for o in outs]),
+                "masks": torch.stack([o.masks for o in outs])}
 
     def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
                        options: RunOptions = RunOptions()) -> ChunkOutput:

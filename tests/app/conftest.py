@@ -7,7 +7,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -17,10 +16,20 @@ SR = 16000
 
 
 def pytest_configure(config):
-    # Other test runs share this machine's few cores: one torch thread avoids oversubscription.
+    from app.qt_compat import ensure_signal_refcount_fix
+
+    ensure_signal_refcount_fix()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Other test runs share this machine's few cores: one torch thread avoids oversubscription."""
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ switching what is heard while playing, and playback unavailable."""
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 
 from conftest import open_mixture, run_models
 

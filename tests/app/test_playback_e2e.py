@@ -63,9 +63,10 @@ wait(lambda: "oracle-irm" in w.session.results, "oracle result")
 lane = w.lanes.lanes[1]
 lane.solo.setChecked(True)                      # solo source 2, as a click would
 w.transport.seek(0.0)
-w.act_play.trigger()
-wait(lambda: w.transport.is_playing, "playback start", 10)
-wait(lambda: not w.transport.is_playing, "playback end", 60)
+w.act_play.trigger()                            # the null sink plays faster than real time
+if not w.transport.player.wait(60):
+    sys.exit("timed out: playback end")
+wait(lambda: not w.transport.is_playing, "playback end", 10)
 w.close()
 rec = w.session.results["oracle-irm"]
 np.save(out, rec.result.waveforms[w.session.order("oracle-irm")[1]])

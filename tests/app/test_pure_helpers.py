@@ -81,3 +81,14 @@ def test_align_sources_recovers_permutation():
     extra = np.concatenate([est, rng.standard_normal((1, 8000))])
     assert align_sources(extra, refs) == [1, 2, 0, 3]
     assert align_sources(est[:2], refs) == [1, -1, 0]
+
+
+def test_clock_labels_and_steps(qtbot):
+    from app.views.timeplot import TimeAxisItem, clock
+
+    assert clock(75.5) == "1:15" and clock(75.5, with_fraction=True) == "1:15.5"
+    assert clock(3725) == "1:02:05"
+    axis = TimeAxisItem()
+    (major, _), (minor, _) = axis.tickSpacing(0.0, 3600.0, 900)
+    assert major == 600 and minor == 120  # an hour over 900 px: every 10 minutes
+    assert axis.tickStrings([600.0, 900.0], 1.0, 300.0) == ["10:00", "15:00"]

@@ -2,6 +2,7 @@
 model, results kept per model and switched instantly; every registered model works."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,8 +52,9 @@ def test_stop_cancels_within_a_second(qtbot, window, tmp_path):
     outcomes = []
     window.run_finished.connect(outcomes.append)
     window.separate(["convtasnet"])
-    qtbot.waitUntil(lambda: "chunk" in window.stage_label.text(), timeout=30000)
+    qtbot.waitUntil(lambda: window.eta_label.text().startswith("ETA"), timeout=30000)
     assert window.progress.isVisible() and window.progress.value() > 0
+    assert "convtasnet: separating: chunk" in window.stage_label.text()
     t0 = time.monotonic()
     window.stop()
     qtbot.waitUntil(lambda: outcomes == [None], timeout=3000)
@@ -108,3 +110,50 @@ def test_run_options_reach_the_engine(qtbot, window, audio_files):
     assert outcomes[0].settings.device == "cpu" and result.timings["device"] == "cpu"
     assert window.settings.run_options()["num_speakers"] == 3
     assert len(window.lanes.visible_lanes()) == 3
+
+
+def _tiny_checkpoint(path, model_name="ff-mask"):
+    from separation_core.checkpoints import save_checkpoint
+    from separation_core.models.registry import get_model_class
+
+    model = get_model_class(model_name)()
+    save_checkpoint(path, model, training={"steps": 0})
+    return path
+
+
+def test_checkpoints_from_the_user_folder_and_by_path(qtbot, window, audio_files, tmp_path):
+    import os
+
+    folder = Path(os.environ["COCKTAIL_MODELS_DIR"])
+    folder.mkdir(parents=True)
+    _tiny_checkpoint(folder / "my-ffmask.pt")
+    window.refresh_models()
+    qtbot.waitUntil(lambda: "my-ffmask" in window.panel.entries, timeout=30000)
+    assert window.panel.entries["my-ffmask"].origin == "user"
+    assert window.panel.item("my-ffmask").font(0).italic()           # untrained (0 steps)
+    (tmp_path / "elsewhere").mkdir()
+    loose = _tiny_checkpoint(tmp_path / "elsewhere" / "loose.pt")
+    window.open_checkpoint(loose)
+    qtbot.waitUntil(lambda: "loose" in window.panel.entries, timeout=30000)
+    assert "loose" in window.panel.checked_ids() and window.panel.entries["loose"].origin == "path"
+    open_mixture(qtbot, window, audio_files[0])
+    outcomes = run_models(qtbot, window, ["loose", "my-ffmask"])
+    assert [type(o) for o in outcomes] == [ModelDone, ModelDone]
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"\x80\x02garbage")
+    window.open_checkpoint(broken)
+    qtbot.waitUntil(lambda: any("broken.pt" in e for e in window.errors), timeout=30000)
+
+
+def test_opening_another_file_drops_the_running_separation(qtbot, window, audio_files, tmp_path):
+    long = tmp_path / "long.wav"
+    sf.write(long, synthetic_sources(seconds=20.0).sum(0), SR)
+    open_mixture(qtbot, window, long)
+    window.panel.chunk.setValue(1.0)
+    window.separate(["convtasnet"])
+    qtbot.waitUntil(lambda: "chunk" in window.stage_label.text(), timeout=30000)
+    open_mixture(qtbot, window, audio_files[0])
+    window.runner.wait(30000)
+    qtbot.wait(50)
+    assert window.session.results == {} and window.errors == []
+    assert len(window.session.mixture) == len(synthetic_sources()[0])

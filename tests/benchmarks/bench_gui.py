@@ -33,7 +33,7 @@ def show(self):
     print("SHOWN", time.time(), flush=True)
     os._exit(0)
 mw.MainWindow.show = show
-from app.main import main
+from app.launcher import main   # the `cocktail` console script
 main([])
 """
 

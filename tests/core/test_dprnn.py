@@ -87,6 +87,15 @@ def test_batch_items_are_independent():
     torch.testing.assert_close(batch, single, rtol=1e-4, atol=1e-5)
 
 
+def test_output_scales_with_input():
+    # gLN before the bottleneck makes the masks invariant to the input gain.
+    m = tiny()
+    x = torch.randn(1, 3001)
+    with torch.no_grad():
+        torch.testing.assert_close(m(5 * x)["waveforms"], 5 * m(x)["waveforms"],
+                                   rtol=1e-4, atol=1e-5)
+
+
 def test_rebuild_from_model_args_and_state_dict():
     m = tiny(n_src=3, inter_bidirectional=False, mask_activation="relu", sample_rate=8000)
     rebuilt = DPRNN(**m.model_args())

@@ -126,6 +126,14 @@ def test_oracle_takes_as_many_sources_as_references():
     assert out.waveforms.shape == (3, 9001) and out.masks.shape[0] == 3
 
 
+def test_oracle_batch_forward():
+    refs = torch.from_numpy(np.stack([two_speakers(4001), two_speakers(4001)[::-1].copy()]))
+    out = OracleWiener()(refs.sum(1), references=refs)
+    assert out["waveforms"].shape == (2, 2, 4001) and out["masks"].shape == (2, 2, 257, 32)
+    single = OracleWiener().separate_chunk(refs[1].sum(0), references=refs[1])
+    torch.testing.assert_close(out["waveforms"][1], single.waveforms)
+
+
 def test_oracle_at_8khz_uses_its_grid():
     refs = two_speakers(8001, 8000)
     out = run_oracle(OracleIRM, refs, sample_rate=8000)

@@ -1,0 +1,109 @@
+"""The main window's actions, menus, toolbar and status bar (built here, handled by the window)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolBar
+
+VIEWS = ("listen", "masks", "embeddings", "metrics")
+
+
+def _action(w, text: str, slot, shortcut=None, *, checkable=False, tip: str = "",
+            context=Qt.ShortcutContext.WindowShortcut) -> QAction:
+    a = QAction(text, w)
+    if shortcut:
+        keys = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
+        a.setShortcuts([QKeySequence(k) for k in keys])
+        a.setShortcutContext(context)
+    a.setCheckable(checkable)
+    if tip:
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+    a.triggered.connect(slot)
+    w.addAction(a)
+    return a
+
+
+def build_actions(w) -> None:
+    """``w.act_*`` and ``w.view_actions``. Zoom and pan keys act while the focus is in the views,
+    so the arrow keys still move through the model list."""
+    w.act_open = _action(w, "&Open…", w.choose_file, QKeySequence.StandardKey.Open, tip="Open a mixture")
+    w.act_refs = _action(w, "Open &references…", w.choose_references, "Ctrl+Shift+O",
+                         tip="Open the reference sources, one file per speaker")
+    w.act_ckpt = _action(w, "Open &checkpoint…", w.choose_checkpoint, tip="Add a model checkpoint (.pt)")
+    w.act_export = _action(w, "&Export stems…", w.show_export, "Ctrl+E", tip="Write the separated sources")
+    w.act_quit = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
+    w.act_separate = _action(w, "&Separate", w.separate, "Ctrl+R", tip="Run the ticked models")
+    w.act_stop = _action(w, "S&top", w.stop, "Esc", tip="Stop the separation")
+    w.act_play = _action(w, "Play", w.transport_toggle, "Space", tip="Play / pause (Space)")
+    w.act_loop = _action(w, "Loop", w.set_loop, "L", checkable=True,
+                         tip="Loop over the highlighted range (drag its edges on the mixture)")
+    views = Qt.ShortcutContext.WidgetWithChildrenShortcut
+    a = w.axis
+    w.act_zoom_in = _action(w, "Zoom in", lambda: a.zoom(0.5), ["=", "+", "Ctrl+="], context=views)
+    w.act_zoom_out = _action(w, "Zoom out", lambda: a.zoom(2.0), ["-", "Ctrl+-"], context=views)
+    w.act_pan_left = _action(w, "Pan left", lambda: a.pan(-0.25), "Left", context=views)
+    w.act_pan_right = _action(w, "Pan right", lambda: a.pan(0.25), "Right", context=views)
+    w.act_fit = _action(w, "Show all", a.fit, "Home", context=views)
+    w.navigation_actions = [w.act_zoom_in, w.act_zoom_out, w.act_pan_left, w.act_pan_right, w.act_fit]
+    for act in w.navigation_actions:
+        w.tabs.addAction(act)
+    w.view_actions = [_action(w, name.capitalize(), lambda _=False, n=name: w.set_view(n), f"Ctrl+{i + 1}")
+                      for i, name in enumerate(VIEWS)]
+
+
+def build_menus(w) -> None:
+    menu = w.menuBar()
+    file_menu = menu.addMenu("&File")
+    file_menu.addAction(w.act_open)
+    w.recent_menu = file_menu.addMenu("Open &recent")
+    for act in (w.act_refs, w.act_ckpt, None, w.act_export, None, w.act_quit):
+        file_menu.addSeparator() if act is None else file_menu.addAction(act)
+    run_menu = menu.addMenu("&Run")
+    run_menu.addAction(w.act_separate)
+    run_menu.addAction(w.act_stop)
+    play_menu = menu.addMenu("&Playback")
+    play_menu.addAction(w.act_play)
+    play_menu.addAction(w.act_loop)
+    view_menu = menu.addMenu("&View")
+    for act in w.view_actions:
+        view_menu.addAction(act)
+    view_menu.addSeparator()
+    for act in w.navigation_actions:
+        view_menu.addAction(act)
+    view_menu.addAction(w.dock.toggleViewAction())
+    w._fill_recent()
+
+
+def build_toolbar(w) -> None:
+    tb = QToolBar("Main", w)
+    tb.setObjectName("main-toolbar")
+    tb.setMovable(False)
+    for act in (w.act_open, w.act_separate, w.act_stop, None, w.act_play, w.act_loop, None):
+        tb.addSeparator() if act is None else tb.addAction(act)
+    tb.addWidget(QLabel(" Result: "))
+    w.result_combo = QComboBox(w)
+    w.result_combo.setMinimumContentsLength(16)
+    w.result_combo.setToolTip("The result shown in the Listen view and heard")
+    tb.addWidget(w.result_combo)
+    tb.addSeparator()
+    tb.addAction(w.act_export)
+    w.addToolBar(tb)
+    w.toolbar = tb
+
+
+def build_status(w) -> None:
+    """Stage, progress and ETA of the running job; whether playback works."""
+    sb = w.statusBar()
+    w.stage_label = QLabel("")
+    w.progress = QProgressBar()
+    w.progress.setRange(0, 1000)
+    w.progress.setFixedWidth(160)
+    w.progress.setTextVisible(False)
+    w.eta_label = QLabel("")
+    w.audio_label = QLabel("")
+    w.audio_label.setStyleSheet("color: #e0a030;")
+    for widget in (w.stage_label, w.progress, w.eta_label, w.audio_label):
+        sb.addPermanentWidget(widget)
+    w.progress.hide()
