@@ -19,7 +19,6 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from separation_core.errors import Cancelled, CocktailError
 
-from .qt_compat import ensure_signal_refcount_fix
 from separation_core.jobs import CancelToken
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,6 @@ class JobRunner(QObject):
     idle = Signal(str, int)               # after finished / failed / cancelled, current or stale
 
     def __init__(self, parent: Optional[QObject] = None, max_threads: int = 2) -> None:
-        ensure_signal_refcount_fix()
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)

@@ -109,9 +109,6 @@ def main(argv: Optional[list] = None) -> int:
     from .theme import apply_dark_theme
     from .views.style import setup_pyqtgraph
 
-    from .qt_compat import ensure_signal_refcount_fix
-
-    ensure_signal_refcount_fix()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cocktail"])
     app.setApplicationName("Cocktail")
     app.setOrganizationName("Cocktail")

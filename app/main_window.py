@@ -15,7 +15,6 @@ from .jobs import JobRunner
 from .mixer import TrackState
 from .model_panel import ModelPanel
 from .session import ResultRecord, Session
-from .qt_compat import ensure_signal_refcount_fix
 from .settings import Settings
 from .tasks import (CatalogJob, LoadMixtureJob, LoadReferencesJob, MaskedSignalJob, MetricsJob,
                     ModelDone, ModelFailed, ResolveModelJob, SeparationJob, frozen_array)
@@ -53,7 +52,6 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Optional[Settings] = None, *, quiet: bool = False,
                  player_factory=None) -> None:
-        ensure_signal_refcount_fix()
         super().__init__()
         self.settings = settings or Settings()
         self.quiet = quiet                     # errors go to the log and self.errors, not dialogs

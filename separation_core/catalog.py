@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
+import torch
+
 from .checkpoints import load_checkpoint, model_from_checkpoint
 from .errors import CheckpointError, ModelError
 from .models.base import SeparationModel
@@ -155,6 +157,9 @@ def load_model(spec: Union[str, Path, ModelEntry, None]) -> SeparationModel:
     entry = resolve(spec)
     if entry.checkpoint is not None:
         return model_from_checkpoint(entry.checkpoint)
-    model = get_model_class(entry.model_name)()
+    # Untrained registry models get the same weights on every load (deterministic results).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = get_model_class(entry.model_name)()
     model.eval()
     return model

@@ -15,12 +15,6 @@ import soundfile as sf  # noqa: E402
 SR = 16000
 
 
-def pytest_configure(config):
-    from app.qt_compat import ensure_signal_refcount_fix
-
-    ensure_signal_refcount_fix()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
     """Other test runs share this machine's few cores: one torch thread avoids oversubscription."""
