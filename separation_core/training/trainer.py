@@ -255,11 +255,11 @@ class Trainer:
             optimizer.step()
             step += 1
             if self.is_main:
-                logs.scalars("train", step, {"loss": float(loss), "grad_norm": float(grad_norm),
+                logs.scalars("train", step, {"loss": loss.item(), "grad_norm": float(grad_norm),
                                              "lr": optimizer.param_groups[0]["lr"], "epoch": epoch})
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss):.3f}")
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
             finished = step == total
             if step % valid_every == 0 or finished:
                 if self.is_main:
