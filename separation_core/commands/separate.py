@@ -89,7 +89,7 @@ def _separate_one(path, args, entry, model, options, extension, load_seconds) ->
     if args.refs:
         refs = load_references(args.refs, sample_rate=audio.sample_rate, length=len(audio.samples))
     for warning in audio.warnings:
-        print(f"cocktail: warning: {path}: {warning}", file=sys.stderr)
+        print(f"cocktail: warning: {warning}", file=sys.stderr)
     bar = ProgressBar(path.name, enabled=not args.quiet)
     try:
         result = separate(model, audio.samples, audio.sample_rate, options, references=refs,
