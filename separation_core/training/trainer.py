@@ -228,6 +228,9 @@ class Trainer:
         if self.is_main:
             (self.run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
         oracle = self._oracle(valid, model) if self.is_main else {}
+        if self.is_main and step == 0:  # the untrained baseline, logged as step 0
+            logs.scalars("valid", 0, {**validation_metrics(model, valid, str(device), self.cancel),
+                                      "oracle_irm_si_sdri": oracle.get("si_sdri")})
         total = cfg.total_steps()
         valid_every = cfg.valid_every or cfg.steps_per_epoch
         bar = None

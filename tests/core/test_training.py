@@ -91,7 +91,7 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     for name in ("best.pt", "last.pt", "train.csv", "valid.csv", "config.json", "valid_oracle_irm.json"):
         assert (straight / name).exists(), name
     rows = list(csv.DictReader((straight / "valid.csv").open()))
-    assert [int(r["step"]) for r in rows] == [3, 6]
+    assert [int(r["step"]) for r in rows] == [0, 3, 6]
     last = load_checkpoint(straight / "last.pt")
     assert last["training"]["steps"] == 6 and "valid_si_sdri" in last["metrics"]
     assert "valid_oracle_irm_si_sdri" in last["metrics"]
