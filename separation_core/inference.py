@@ -188,7 +188,10 @@ class _Accumulator:
         self.emb_labels.append(mapped[take])
 
     def result_arrays(self):
-        wave = self.wave / np.maximum(self.weight, 1e-8)
+        # In place: for an hour of audio each full-length copy costs hundreds of megabytes.
+        np.maximum(self.weight, 1e-8, out=self.weight)
+        wave = np.divide(self.wave, self.weight, out=self.wave)
+        self.weight = None
         masks = None
         if self.masks is not None:
             masks = self.masks / np.maximum(self.mask_weight, 1e-8)
@@ -207,8 +210,8 @@ def out_freqs(out) -> int:
     raise ModelError("a model returned embeddings without masks; cannot place them on the STFT grid")
 
 
-def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], plan: _Plan, options: EngineOptions,
-                device: torch.device, progress, cancel):
+def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], scale: float, plan: _Plan,
+                options: EngineOptions, device: torch.device, progress, cancel):
     n = len(x)
     step = plan.chunk - plan.overlap
     n_chunks = 1 if plan.chunk >= n else 1 + math.ceil(max(n - plan.chunk, 0) / step)
@@ -221,12 +224,12 @@ def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], plan: _Plan, o
         for i in range(n_chunks):
             check_cancel(cancel)
             start = i * step
-            seg = x[start:start + plan.chunk]
+            seg = x[start:start + plan.chunk] / scale
             if len(seg) < plan.chunk and n_chunks > 1:  # pad the last chunk to the common length
                 seg = np.pad(seg, (0, plan.chunk - len(seg)))
             ref_seg = None
             if refs is not None:
-                ref_seg = refs[:, start:start + len(seg)]
+                ref_seg = refs[:, start:start + len(seg)] / scale
                 if ref_seg.shape[1] < len(seg):
                     ref_seg = np.pad(ref_seg, ((0, 0), (0, len(seg) - ref_seg.shape[1])))
                 ref_seg = torch.from_numpy(np.ascontiguousarray(ref_seg)).to(device)
@@ -267,10 +270,7 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
                 f"references of shape {tuple(references.shape)} do not match the mixture's {n_in} samples")
         refs = resample(references, sample_rate, msr) if sample_rate != msr else references
         refs = refs[:, : len(x)]
-    scale = float(np.std(x)) or 1.0
-    x = x / scale
-    if refs is not None:
-        refs = refs / scale
+    scale = float(np.std(x)) or 1.0  # applied chunk by chunk (no full-length copy)
     t_prep = time.perf_counter()
 
     chunk_s = options.chunk_seconds
@@ -282,7 +282,7 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
         try:
             model.to(device)
             plan = _plan(model, len(x), options, chunk_s)
-            acc = _run_chunks(model, x, refs, plan, options, device, progress, cancel)
+            acc = _run_chunks(model, x, refs, scale, plan, options, device, progress, cancel)
             break
         except Exception as err:
             if not _is_oom(err) or device.type == "cpu":
