@@ -35,7 +35,7 @@ def align_sources(estimates: np.ndarray, anchor: np.ndarray) -> list[int]:
     """
     from separation_core.metrics import pairwise_si_sdr, solve_permutation
 
-    n_est, n_anchor = estimates.shape[0], anchor.shape[0]
+    n_est = estimates.shape[0]
     length = min(estimates.shape[1], anchor.shape[1])
     step = max(1, length // ALIGN_MAX_SAMPLES)
     scores = pairwise_si_sdr(estimates[:, :length:step], anchor[:, :length:step])

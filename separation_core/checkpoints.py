@@ -20,9 +20,7 @@ Nothing in it is a pickled class, so it survives refactors and never runs code o
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable, Dict, Union
@@ -31,6 +29,7 @@ import torch
 
 from . import __version__
 from .errors import CheckpointError
+from .fileutil import atomic_write
 from .models.base import SeparationModel
 from .models.registry import get_model_class
 
@@ -90,16 +89,8 @@ def save_checkpoint(path: Union[str, Path], model: SeparationModel, *, training=
 def save_checkpoint_dict(path: Union[str, Path], ckpt: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(ckpt, f)
     return path
 
 

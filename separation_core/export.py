@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -15,6 +13,7 @@ import numpy as np
 from . import __version__
 from .audio_io import file_sha256, resample, save_audio
 from .errors import AudioSaveError
+from .fileutil import atomic_write
 from .models.result import SeparationResult
 
 SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
@@ -78,19 +77,12 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise AudioSaveError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "w") as f:
+        with atomic_write(path, "w") as f:
             json.dump(payload, f, indent=2, default=_json_default)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise AudioSaveError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _json_default(obj):

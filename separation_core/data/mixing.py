@@ -35,6 +35,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..fileutil import atomic_write
 from ..errors import CocktailError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .speakers import PathLike, find_audio
@@ -212,9 +213,8 @@ def _prepare_out(out: Path, speech_dirs: list[Path], overwrite: bool) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=1) + "\n")
 
 
 def _round(x: Optional[float]) -> Optional[float]:
