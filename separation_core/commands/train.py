@@ -56,6 +56,8 @@ def add_parser(sub) -> None:
     p.add_argument("--loss", choices=("si_sdr", "sa_sdr"), default="si_sdr",
                    help="time-domain models' loss (convtasnet, dprnn)")
     p.add_argument("--chimera-alpha", type=float, default=0.5)
+    p.add_argument("--dc-weighting", choices=("threshold", "magnitude"), default="threshold",
+                   help="deep clustering bin weights (dc-blstm, chimera)")
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
     p.add_argument("--valid-num", type=int, default=16)
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, segment_seconds=args.segment_seconds, lr=args.lr,
                       warmup_steps=args.warmup_steps, clip_norm=args.clip_norm, seed=args.seed,
                       device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
+                      dc_weighting=args.dc_weighting,
                       sir_range=args.sir_range, snr_range=args.snr_range, valid_num=args.valid_num,
                       valid_every=args.valid_every, description=args.description)
     result = Trainer(cfg, resume=args.resume, quiet=args.quiet).run()

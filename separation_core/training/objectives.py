@@ -25,8 +25,12 @@ def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
 
 
 def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: torch.Tensor, *,
-                time_loss: str = "si_sdr", chimera_alpha: float = 0.5) -> torch.Tensor:
-    """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``."""
+                time_loss: str = "si_sdr", chimera_alpha: float = 0.5,
+                dc_weighting: str = "threshold") -> torch.Tensor:
+    """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
+
+    ``dc_weighting`` weights the deep clustering bins: "threshold" (silent bins out, Hershey et al.)
+    or "magnitude" (loud bins count more, Wang et al. 2018)."""
     if not model.trainable:
         raise ModelError(f"model '{model.name}' has nothing to train")
     out = net(mixture)
@@ -40,7 +44,7 @@ def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: tor
     if model.kind == KIND_MASK:
         return upit_mask_loss(out["masks"], mix_spec, src_specs, phase_sensitive=True)
     from ..models.deep_clustering import dc_targets
-    assign, weights = dc_targets(mix_spec, src_specs)
+    assign, weights = dc_targets(mix_spec, src_specs, weighting=dc_weighting)
     dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
     if model.kind == KIND_DEEP_CLUSTERING:
         return dc

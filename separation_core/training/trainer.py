@@ -51,6 +51,7 @@ class TrainConfig:
     device: str = "auto"
     time_loss: str = "si_sdr"
     chimera_alpha: float = 0.5
+    dc_weighting: str = "threshold"
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
     valid_num: int = 16
@@ -251,7 +252,8 @@ class Trainer:
             mix, src = (mix / scale).to(device), (src / scale.unsqueeze(1)).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-            loss = family_loss(model, net, mix, src, time_loss=cfg.time_loss, chimera_alpha=cfg.chimera_alpha)
+            loss = family_loss(model, net, mix, src, time_loss=cfg.time_loss, chimera_alpha=cfg.chimera_alpha,
+                               dc_weighting=cfg.dc_weighting)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
