@@ -15,6 +15,18 @@ if _TESTS not in sys.path:
 import helpers  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tests use small tensors, and CI or other jobs share few cores: one torch thread avoids
+    oversubscription (with two threads on a busy machine tiny models ran up to 100x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def synth() -> SimpleNamespace:
     """Synthetic signal generators: ``synth.voice(...)``, ``synth.noise(...)``, ``synth.tone(...)``,

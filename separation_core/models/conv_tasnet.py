@@ -68,7 +68,9 @@ class TimeDomainModel(SeparationModel):
     """Shared inference of the time-domain models: ``forward`` gives ``{"waveforms": [B, S, T]}``;
     the masks shown to the user are the effective masks |S_k| / sum_j |S_j| of the outputs' STFTs.
 
-    ``RunOptions.num_speakers`` is ignored: the number of outputs is fixed by training.
+    Subclasses build ``self.encoder`` / ``self.decoder`` and implement ``masks(w [B, N, frames]) ->
+    [B, n_src, N, frames]``. ``RunOptions.num_speakers`` is ignored: the number of outputs is fixed
+    by training.
     """
 
     kind = KIND_TIME_DOMAIN
@@ -76,6 +78,17 @@ class TimeDomainModel(SeparationModel):
     @property
     def stft_params(self) -> StftParams:
         return stft_params_for(self.sample_rate)
+
+    def forward(self, mixture: torch.Tensor) -> dict:
+        """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
+        if mixture.dim() != 2:
+            raise ModelError(f"{self.name} expects a batch of mixtures [batch, time], got shape "
+                             f"{tuple(mixture.shape)}")
+        batch, length = mixture.shape
+        w = self.encoder(mixture)                          # [B, N, frames]
+        masked = self.masks(w) * w.unsqueeze(1)            # [B, n_src, N, frames]
+        y = self.decoder(masked.flatten(0, 1), length)     # [B * n_src, T]
+        return {"waveforms": y.view(batch, self.n_src, length)}
 
     def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
                        options: RunOptions = RunOptions()) -> ChunkOutput:
@@ -178,13 +191,3 @@ class ConvTasNet(TimeDomainModel):
         m = self._mask_fn(self.output(skips))              # [B, n_src * N, frames]
         return m.view(w.shape[0], self.n_src, w.shape[1], w.shape[2])
 
-    def forward(self, mixture: torch.Tensor) -> dict:
-        """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
-        if mixture.dim() != 2:
-            raise ModelError(f"convtasnet expects a batch of mixtures [batch, time], got shape "
-                             f"{tuple(mixture.shape)}")
-        batch, length = mixture.shape
-        w = self.encoder(mixture)                          # [B, N, frames]
-        masked = self.masks(w) * w.unsqueeze(1)            # [B, n_src, N, frames]
-        y = self.decoder(masked.flatten(0, 1), length)     # [B * n_src, T]
-        return {"waveforms": y.view(batch, self.n_src, length)}

@@ -117,13 +117,3 @@ class DPRNN(TimeDomainModel):
         m = self._mask_fn(self.mask_conv(x))                     # [B * n_src, N, frames]
         return m.view(b, self.n_src, n, frames)
 
-    def forward(self, mixture: torch.Tensor) -> dict:
-        """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
-        if mixture.dim() != 2:
-            raise ModelError(f"dprnn expects a batch of mixtures [batch, time], got shape "
-                             f"{tuple(mixture.shape)}")
-        batch, length = mixture.shape
-        w = self.encoder(mixture)                                # [B, N, frames]
-        masked = self.masks(w) * w.unsqueeze(1)                  # [B, n_src, N, frames]
-        y = self.decoder(masked.flatten(0, 1), length)           # [B * n_src, T]
-        return {"waveforms": y.view(batch, self.n_src, length)}

@@ -15,17 +15,6 @@ import soundfile as sf  # noqa: E402
 SR = 16000
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Other test runs share this machine's few cores: one torch thread avoids oversubscription."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path, monkeypatch):
     """Tests never touch the real user's settings or models folder."""

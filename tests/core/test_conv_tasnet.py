@@ -13,13 +13,6 @@ TINY = dict(n_filters=32, filter_length=8, bottleneck=16, hidden=32, skip=16, ke
             n_blocks=3, n_repeats=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: extra threads only add synchronisation, which is slow on a busy machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(**kw) -> ConvTasNet:

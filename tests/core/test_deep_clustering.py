@@ -23,13 +23,6 @@ MODELS = [(DeepClusteringBlstm, TINY), (ChimeraPlusPlus, TINY)]
 IDS = ["dc-blstm", "chimera"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and lose a lot to contention on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make(cls, **extra):

@@ -12,13 +12,6 @@ from separation_core.models.dprnn import DPRNN, overlap_add, segment
 TINY = dict(n_filters=32, filter_length=8, features=16, hidden=16, chunk=20, n_blocks=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: extra threads only add synchronisation, which is slow on a busy machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(**kw) -> DPRNN:

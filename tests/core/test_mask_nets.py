@@ -21,13 +21,6 @@ MODELS = [(FeedForwardMask, TINY_FF), (LstmMask, TINY), (BlstmMask, TINY)]
 IDS = ["ff-mask", "lstm-mask", "blstm-mask"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and lose a lot to contention on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make(cls, kwargs, **extra):

@@ -16,13 +16,6 @@ LIBRI = DATA / "speech" / "librispeech-train-clean-100"
 ORACLES = [OracleIBM, OracleIRM, OracleWiener, OraclePSM]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small tensors: extra threads only add synchronisation, which is slow on a busy machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
