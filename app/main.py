@@ -112,6 +112,12 @@ def main(argv: Optional[list] = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cocktail"])
     app.setApplicationName("Cocktail")
     app.setOrganizationName("Cocktail")
+    app.setDesktopFileName("cocktail")  # matches packaging/cocktail.desktop
+    from PySide6.QtGui import QIcon
+
+    from separation_core.paths import app_icon_path
+    if (icon := app_icon_path()) is not None:
+        app.setWindowIcon(QIcon(str(icon)))
     setup_pyqtgraph()
     apply_dark_theme(app)
     from .main_window import MainWindow

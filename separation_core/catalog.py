@@ -7,8 +7,6 @@ A model is named on the command line and in the GUI by an id: a checkpoint's fil
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +18,7 @@ from .checkpoints import load_checkpoint, model_from_checkpoint
 from .errors import CheckpointError, ModelError
 from .models.base import SeparationModel
 from .models.registry import get_model_class, model_names
+from .paths import bundled_models_dir, user_models_dir
 
 CHECKPOINT_SUFFIX = ".pt"
 DEFAULT_FILE = "DEFAULT"  # resources/models/DEFAULT holds the default model's id
@@ -47,26 +46,6 @@ class ModelEntry:
                 "checkpoint": str(self.checkpoint) if self.checkpoint else None,
                 "origin": self.origin, "needs_references": self.needs_references,
                 "trained": self.trained, "description": self.description, "metrics": self.metrics}
-
-
-def resources_dir() -> Path:
-    if os.environ.get("COCKTAIL_RESOURCES"):
-        return Path(os.environ["COCKTAIL_RESOURCES"])
-    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller one-folder build
-    if frozen:
-        return Path(frozen) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
-
-
-def bundled_models_dir() -> Path:
-    return resources_dir() / "models"
-
-
-def user_models_dir() -> Path:
-    if os.environ.get("COCKTAIL_MODELS_DIR"):
-        return Path(os.environ["COCKTAIL_MODELS_DIR"])
-    from platformdirs import user_data_dir
-    return Path(user_data_dir("cocktail", appauthor=False)) / "models"
 
 
 @lru_cache(maxsize=64)
