@@ -57,16 +57,19 @@ class _Signals(QObject):
 
 class _Worker(QRunnable):
     def __init__(self, job_id: int, fn: Callable[[JobContext], Any], token: CancelToken,
-                 signals: _Signals) -> None:
+                 signals: _Signals, prepare: Optional[Callable[[], None]]) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self.job_id, self.fn, self.token, self.signals = job_id, fn, token, signals
+        self.prepare = prepare
 
     def run(self) -> None:
         s = self.signals
         ctx = JobContext(self.job_id, self.token, lambda f, st: s.progress.emit(self.job_id, f, st),
                          lambda p: s.published.emit(self.job_id, p))
         try:
+            if self.prepare is not None:
+                self.prepare()
             value = self.fn(ctx)
         except Cancelled:
             s.cancelled.emit(self.job_id)
@@ -99,8 +102,11 @@ class JobRunner(QObject):
     cancelled = Signal(str, int)
     idle = Signal(str, int)               # after finished / failed / cancelled, current or stale
 
-    def __init__(self, parent: Optional[QObject] = None, max_threads: int = 2) -> None:
+    def __init__(self, parent: Optional[QObject] = None, max_threads: int = 2,
+                 prepare: Optional[Callable[[], None]] = None) -> None:
+        """``prepare()`` runs on the pool thread before each job (a failure there fails the job)."""
         super().__init__(parent)
+        self.prepare = prepare
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
         self._next_id = 1
@@ -121,7 +127,7 @@ class JobRunner(QObject):
         signals.cancelled.connect(self._on_cancelled)
         self._current[channel] = job_id
         self._running[job_id] = _Running(channel, token, signals, time.monotonic())
-        self.pool.start(_Worker(job_id, fn, token, signals))
+        self.pool.start(_Worker(job_id, fn, token, signals, self.prepare))
         self.started.emit(channel, job_id)
         return job_id
 

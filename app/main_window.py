@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 from .jobs import JobRunner
 from .mixer import TrackState
 from .model_panel import ModelPanel
+from .science import load_science
 from .session import ResultRecord, Session
 from .settings import Settings
 from .tasks import (CatalogJob, LoadMixtureJob, LoadReferencesJob, MaskedSignalJob, MetricsJob,
@@ -57,7 +58,7 @@ class MainWindow(QMainWindow):
         self.quiet = quiet                     # errors go to the log and self.errors, not dialogs
         self.errors: list[str] = []
         self.session = Session()
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self, prepare=load_science)
         self.axis = TimeAxis(self)
         self.transport = Transport(self, **({"player_factory": player_factory} if player_factory else {}))
         self.extra_checkpoints: list[str] = []
@@ -287,6 +288,7 @@ class MainWindow(QMainWindow):
 
     def _check_default(self) -> None:
         try:
+            load_science()
             from separation_core.catalog import default_model_id
 
             default = default_model_id()

@@ -93,3 +93,20 @@ def test_errors_are_reported_not_raised(qtbot, runner):
     assert failed[b].startswith("ZeroDivisionError")
     c = runner.start("a", lambda ctx: 42)  # the runner still works
     qtbot.waitUntil(lambda: ("finished", "a", c, 42) in runner.events, timeout=5000)
+
+
+def test_prepare_runs_on_the_pool_thread_before_each_job_and_its_failure_fails_the_job(qtbot, runner):
+    calls = []
+    runner.prepare = lambda: calls.append(("prepare", threading.get_ident()))
+    job_id = runner.start("work", lambda ctx: calls.append(("job", threading.get_ident())) or 1)
+    qtbot.waitUntil(lambda: ("finished", "work", job_id, 1) in runner.events, timeout=5000)
+    assert [c[0] for c in calls] == ["prepare", "job"] and calls[0][1] == calls[1][1] != threading.get_ident()
+
+    def broken():
+        raise ImportError("cannot import name 'x'")
+
+    runner.prepare = broken
+    job_id = runner.start("work", lambda ctx: calls.append("not run"))
+    qtbot.waitUntil(lambda: any(e[:3] == ("failed", "work", job_id) for e in runner.events), timeout=5000)
+    assert "not run" not in calls
+    assert any("cannot import name" in e[3] for e in runner.events if e[0] == "failed")

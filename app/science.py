@@ -1,0 +1,40 @@
+"""Import the science stack (torch, scipy, scikit-learn, separation_core) once, under a lock.
+
+Two threads importing scipy at the same moment in a fresh process break its import ("KeyError:
+'scipy'", "partially initialized module"), so every job and every GUI-side lazy import goes
+through ``load_science()`` first: the first caller imports, the others wait, later calls are free.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+MODULES = (
+    "torch",
+    "scipy", "scipy.optimize", "scipy.ndimage", "scipy.signal",
+    "sklearn.cluster", "sklearn.decomposition", "sklearn.exceptions",
+    "soundfile", "soxr", "pesq", "pystoi", "fast_bss_eval",
+    "separation_core.audio_io", "separation_core.transforms", "separation_core.metrics",
+    "separation_core.clustering", "separation_core.inference", "separation_core.export",
+    "separation_core.catalog",
+)
+
+_lock = threading.Lock()
+_loaded = False
+
+
+def load_science() -> None:
+    """Import every module of ``MODULES`` and the model registry; a no-op after the first call."""
+    global _loaded
+    if _loaded:
+        return
+    with _lock:
+        if _loaded:
+            return
+        for name in MODULES:
+            importlib.import_module(name)
+        from separation_core.models.registry import model_names
+
+        model_names()  # imports every built-in model module
+        _loaded = True
