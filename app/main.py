@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run these models (ids, registry names or .pt paths), then continue the script")
     p.add_argument("--view", choices=VIEWS, default=None, help="the view to show")
     p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot of the window and exit")
+    p.add_argument("--export-dialog", action="store_true",
+                   help="with --screenshot: open the export dialog and save a screenshot of it")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before a script gives up")
     return p
 
@@ -85,7 +87,12 @@ class Script:
             if a.screenshot:
                 out = Path(a.screenshot).expanduser()
                 out.parent.mkdir(parents=True, exist_ok=True)
-                if not w.grab().save(str(out)):
+                shown = w
+                if a.export_dialog:
+                    shown = w.export_dialog()
+                    shown.show()
+                    self.settle(0.3)
+                if not shown.grab().save(str(out)):
                     raise ScriptError(f"{out}: cannot write the screenshot")
         except ScriptError as e:
             print(f"cocktail: error: {e}", file=sys.stderr)

@@ -574,10 +574,13 @@ class MainWindow(QMainWindow):
         if not self.session.results:
             self.show_error("Nothing to export yet: run a model first.")
             return
+        self.export_dialog().exec()
+
+    def export_dialog(self):
+        """The export dialog for the current session (not yet shown)."""
         from .export_dialog import ExportDialog
 
-        dialog = ExportDialog(self)
-        dialog.exec()
+        return ExportDialog(self)
 
     # === state =================================================================================
     def _update_busy(self) -> None:

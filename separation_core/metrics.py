@@ -157,6 +157,53 @@ def segmental_si_sdr(est, ref, sample_rate: int, segment_seconds: float = 1.0,
 
 
 @dataclass
+class PermutationConsistency:
+    """How well one output order holds over a long file (see ``permutation_consistency``)."""
+
+    global_si_sdr: float          # mean SI-SDR over the whole file, one permutation for all of it
+    chunk_best_si_sdr: float      # mean over windows of each window's best-permutation SI-SDR
+    chunk_fixed_si_sdr: float     # mean over windows of their SI-SDR under the global permutation
+    windows: int
+    swapped_windows: int          # windows whose best permutation is not the global one
+
+    @property
+    def gap_db(self) -> float:
+        """``chunk_best - global``: near 0 when no speaker swaps, large when outputs swap."""
+        return self.chunk_best_si_sdr - self.global_si_sdr
+
+
+def permutation_consistency(est, ref, sample_rate: int,
+                            window_seconds: float = 8.0) -> PermutationConsistency:
+    """Speaker swaps of a long separation ``est [S, T]`` against ``ref [S, T]``.
+
+    The global permutation is the Hungarian one on whole-file SI-SDR; each non-overlapping window of
+    ``window_seconds`` also gets its own best permutation. Windows where a reference is silent are
+    skipped (their SI-SDR is meaningless).
+    """
+    est, ref = _f64(est), _f64(ref)
+    if est.shape != ref.shape or est.ndim != 2:
+        raise ValueError(f"expected two [S, T] arrays of one shape, got {est.shape} and {ref.shape}")
+    perm = solve_permutation(pairwise_si_sdr(est, ref))
+    global_value = float(np.mean(si_sdr(est[perm], ref)))
+    seg = max(1, int(round(window_seconds * sample_rate)))
+    power = np.mean(ref**2, axis=-1)
+    best, fixed, swapped = [], [], 0
+    for s in range(0, ref.shape[-1] - seg + 1, seg):
+        e_win, r_win = est[:, s:s + seg], ref[:, s:s + seg]
+        if np.any(np.mean(r_win**2, axis=-1) <= power * 1e-6):
+            continue
+        scores = pairwise_si_sdr(e_win, r_win)
+        local = solve_permutation(scores)
+        best.append(float(np.mean(scores[np.arange(len(ref)), local])))
+        fixed.append(float(np.mean(scores[np.arange(len(ref)), perm])))
+        swapped += int(np.any(local != perm))
+    if not best:
+        raise ValueError(f"no window of {window_seconds} s with every reference active")
+    return PermutationConsistency(global_value, float(np.mean(best)), float(np.mean(fixed)),
+                                  len(best), swapped)
+
+
+@dataclass
 class Evaluation:
     """Result of ``evaluate_separation``: ``estimates[permutation[i]]`` was scored against reference ``i``."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from ..errors import CocktailError
@@ -60,6 +61,8 @@ def add_parser(sub) -> None:
                    help="deep clustering bin weights (dc-blstm, chimera)")
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
+    p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
+                   help="how file names give the speaker (folder: one folder per speaker)")
     p.add_argument("--valid-num", type=int, default=16)
     p.add_argument("--valid-every", type=int, default=None, metavar="STEPS")
     p.add_argument("--seed", type=int, default=0)
@@ -81,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
                       dc_weighting=args.dc_weighting,
                       sir_range=args.sir_range, snr_range=args.snr_range, valid_num=args.valid_num,
-                      valid_every=args.valid_every, description=args.description)
+                      valid_every=args.valid_every, rule=args.rule, description=args.description)
     result = Trainer(cfg, resume=args.resume, quiet=args.quiet).run()
-    if int(__import__("os").environ.get("RANK", 0)) == 0:
+    if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(result, indent=2, default=float))
     return 0

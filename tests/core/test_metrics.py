@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import lfilter
 
+from helpers import si_sdr_reference
 from separation_core import metrics as M
 from separation_core.errors import ReferenceMismatchError
 
@@ -201,3 +202,36 @@ def test_segmental_si_sdr_silent_reference_is_nan_and_tail_is_kept():
     times, values = M.segmental_si_sdr(ref + 0.01 * rng.standard_normal(2500), ref, 1000, 1.0)
     np.testing.assert_allclose(times, [0.5, 1.5, 2.25])
     assert np.isfinite(values[0]) and np.isnan(values[1]) and np.isfinite(values[2])
+
+
+def _swapping_estimates(refs: np.ndarray, window: int, swapped: set[int]) -> np.ndarray:
+    """Slightly noisy copies of ``refs [2, T]`` whose order flips in the given windows."""
+    rng = np.random.default_rng(3)
+    est = refs + 0.05 * rng.standard_normal(refs.shape)
+    for w in swapped:
+        est[:, w * window:(w + 1) * window] = est[::-1, w * window:(w + 1) * window]
+    return est
+
+
+def test_permutation_consistency_without_swaps_has_no_gap():
+    from separation_core.metrics import permutation_consistency
+
+    refs = np.random.default_rng(0).standard_normal((2, 16000 * 40))
+    est = _swapping_estimates(refs, 16000 * 8, set())[::-1]  # a global swap is not a chunk swap
+    c = permutation_consistency(est, refs, 16000, window_seconds=8.0)
+    assert c.windows == 5 and c.swapped_windows == 0
+    assert abs(c.gap_db) < 0.1 and abs(c.chunk_fixed_si_sdr - c.chunk_best_si_sdr) < 1e-9
+    assert c.global_si_sdr == pytest.approx(si_sdr_reference(est[1], refs[0]), abs=0.2)
+
+
+def test_permutation_consistency_sees_swapped_chunks():
+    from separation_core.metrics import permutation_consistency
+
+    refs = np.random.default_rng(1).standard_normal((2, 16000 * 40))
+    est = _swapping_estimates(refs, 16000 * 8, {1, 3})
+    c = permutation_consistency(est, refs, 16000, window_seconds=8.0)
+    assert c.swapped_windows == 2 and c.windows == 5
+    assert c.gap_db > 5.0                                   # two of five windows wrong
+    assert c.chunk_best_si_sdr == pytest.approx(26.0, abs=0.5)  # 0.05 noise on unit variance
+    with pytest.raises(ValueError, match="shape"):
+        permutation_consistency(est[:, :100], refs, 16000)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -116,6 +117,22 @@ def test_trained_checkpoint_separates_at_once(tmp_path, speech_dir):
     assert main(["separate", str(wav), "--model", str(run / "best.pt"), "--out", str(tmp_path / "o"),
                  "--quiet"]) == 0
     assert len(list((tmp_path / "o").glob("*_s*.wav"))) == 2
+
+
+def test_train_command_reads_one_folder_per_speaker(tmp_path, speech_dir, capsys):
+    from separation_core.cli import main
+    root = tmp_path / "by-speaker"
+    for k, path in enumerate(sorted(speech_dir.glob("*.flac"))):
+        folder = root / f"talker{path.name.split('-')[0]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / f"take{k}.flac")  # names that say nothing of the speaker
+    args = ["train", "--model", "ff-mask", "--model-arg", "hidden=16", "--model-arg", "layers=1",
+            "--speech", str(root), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
+            "--segment-seconds", "1", "--valid-num", "2", "--quiet"]
+    assert main(args) == 2  # the default rule finds no speaker in these names
+    assert "no audio file with a speaker id found (rule 'auto')" in capsys.readouterr().err
+    assert main(args + ["--rule", "folder", "--out", str(tmp_path / "run2")]) == 0
+    assert (tmp_path / "run2" / "best.pt").is_file()
 
 
 def test_model_args_parse():

@@ -1,0 +1,72 @@
+"""Regenerate the user's guide screenshots in docs/screenshots/ from real speech.
+
+    python scripts/screenshots.py [--speech DIR] [--out docs/screenshots]
+
+Builds one two-speaker mixture of held-out LibriSpeech speakers with `cocktail mix --split test`
+(in a temporary folder: the audio is never written into the repository), then drives the desktop
+program in its scripted mode (`--run`, `--view`, `--screenshot`) once per picture, with a fresh
+settings folder so window size and choices are the defaults. Runs headless (Qt's offscreen platform).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SPEECH = ROOT.parent / "shared" / "data" / "speech" / "librispeech-train-clean-100"
+
+# (file name, models to run, view, extra arguments): one picture each, in the guide's order.
+SHOTS = [
+    ("01-open.png", None, "listen", []),
+    ("02-separate-listen.png", "convtasnet-libri-16k,chimera-libri-16k", "listen", []),
+    ("03-masks.png", "convtasnet-libri-16k,chimera-libri-16k,dc-blstm-libri-16k,oracle-irm", "masks", []),
+    ("04-embeddings.png", "dc-blstm-libri-16k", "embeddings", []),
+    ("05-metrics.png", "convtasnet-libri-16k,chimera-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
+     "metrics", []),
+    ("06-export.png", "convtasnet-libri-16k", "listen", ["--export-dialog"]),
+]
+
+
+def run(args: list, env: dict) -> None:
+    print("$", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], check=True, env=env, cwd=ROOT)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--speech", type=Path, default=DEFAULT_SPEECH, help="LibriSpeech-style speech folder")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    p.add_argument("--seed", type=int, default=3, help="which test-split mixture to show")
+    a = p.parse_args()
+    if not a.speech.is_dir():
+        print(f"screenshots: error: {a.speech}: speech folder not found", file=sys.stderr)
+        return 2
+    a.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cocktail-shots-") as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, COCKTAIL_SETTINGS_DIR=str(tmp / "settings"))
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        mixset = tmp / "mix"
+        run([sys.executable, "-m", "separation_core.cli", "mix", "--speech", a.speech, "--out", mixset,
+             "--num", "1", "--speakers", "2", "--mode", "min", "--split", "test", "--seed", a.seed], env)
+        item = json.loads((mixset / "metadata.json").read_text())["mixtures"][0]["files"]
+        mixture = mixset / item["mix"]
+        refs = [mixset / r for r in item["sources"]]
+        for name, models, view, extra in SHOTS:
+            cmd = [sys.executable, "-m", "app.main", mixture, "--refs", *refs, "--view", view,
+                   "--screenshot", a.out / name, *extra]
+            if models:
+                cmd += ["--run", models]
+            run(cmd, env)
+    print(f"screenshots written to {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
