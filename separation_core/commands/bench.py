@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
+import os
 from pathlib import Path
 
 from ..errors import CocktailError
+from ..hardware import cpu_name
 
 
 def add_parser(sub) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import benchmark
     from ..catalog import load_model, resolve
 
-    report = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
                           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                           "torch": torch.__version__}, "models": {}}
     items = []
@@ -83,7 +84,7 @@ def _fmt(value, spec=".2f") -> str:
 
 def _print_table(report: dict) -> None:
     m = report["machine"]
-    print(f"machine: {m['cpu']}, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}, torch {m['torch']}")
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}, torch {m['torch']}")
     cols = ("cpu x RT", "gpu x RT", "peak MB", "SI-SDRi", "SDRi", "PESQ", "STOI")
     print(f"{'model':<28}" + "".join(f"{c:>10}" for c in cols))
     for name, row in report["models"].items():

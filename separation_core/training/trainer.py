@@ -13,7 +13,6 @@ import csv
 import json
 import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from ..checkpoints import checkpoint_dict, load_checkpoint, model_from_checkpoint, save_checkpoint_dict
 from ..errors import CocktailError
+from ..hardware import cpu_name
 from ..inference import EngineOptions, resolve_device, separate
 from ..jobs import CancelToken, check_cancel
 from ..metrics import evaluate_separation
@@ -305,7 +305,7 @@ class Trainer:
     def _summary(self, model, step: int, seconds: float) -> dict:
         cfg = self.cfg
         hardware = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and cfg.device != "cpu"
-                    else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads")
+                    else f"{cpu_name()} CPU, {torch.get_num_threads()} threads")
         return {"steps": step, "epochs": step / cfg.steps_per_epoch, "batch_size": cfg.batch_size,
                 "segment_seconds": cfg.segment_seconds, "lr": cfg.lr, "loss": loss_name(model, cfg.time_loss),
                 "speech": [Path(d).name for d in cfg.speech_dirs],

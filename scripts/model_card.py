@@ -1,0 +1,144 @@
+"""Write a bundled model's card (Markdown) from its checkpoint and `cocktail bench --json` output.
+
+    python scripts/model_card.py resources/models/ID.pt bench.json [--out resources/models/ID.md]
+
+Every number on the card comes from one of the two files: training facts and validation figures from
+the checkpoint's `training` and `metrics`, test-set quality, speed and memory from the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from separation_core.checkpoints import load_checkpoint  # noqa: E402
+from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
+from separation_core.models.registry import get_model_class  # noqa: E402
+
+
+def fmt(value, spec: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, spec)
+
+
+def quality_rows(bench: dict, model_id: str) -> list[str]:
+    rows = ["| system | SI-SDRi (dB) | SDRi (dB) | PESQ | STOI |", "|---|---|---|---|---|"]
+    for name in (model_id, "oracle-ibm", "oracle-irm"):
+        q = bench["models"].get(name, {}).get("quality")
+        if q:
+            label = f"**{name}**" if name == model_id else name
+            rows.append(f"| {label} | {fmt(q['si_sdri'])} | {fmt(q['sdri'])} | {fmt(q['pesq'])} "
+                        f"| {fmt(q['stoi'], '.3f')} |")
+    return rows
+
+
+def train_command(ckpt: dict) -> str:
+    t, args = ckpt["training"], dict(ckpt["model_args"])
+    defaults = get_model_class(ckpt["model_name"])().model_args()
+    changed = {k: v for k, v in args.items() if defaults.get(k) != v}
+    parts = [f"cocktail train --model {ckpt['model_name']} "
+             + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))]
+    parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
+    parts += [f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
+              f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)} --out RUN_DIR"]
+    return " \\\n    ".join(parts)
+
+
+def card(path: Path, bench: dict) -> str:
+    ckpt = load_checkpoint(path)
+    model_id, t, m = path.stem, ckpt["training"], ckpt.get("metrics") or {}
+    row = bench["models"][model_id]
+    machine = bench["machine"]
+    cls = get_model_class(ckpt["model_name"])
+    test = bench.get("test_set", {})
+    cpu, long = row.get("cpu", {}), row.get("long", {})
+    lines = [
+        f"# {model_id}",
+        "",
+        f"{t.get('description') or cls.description}",
+        "",
+        "| | |", "|---|---|",
+        f"| model | `{ckpt['model_name']}`: {cls.description} |",
+        f"| arguments | `{json.dumps(ckpt['model_args'], sort_keys=True)}` |",
+        f"| parameters | {row['parameters']:,} |",
+        f"| sample rate, speakers | {ckpt['sample_rate']} Hz, {ckpt['n_src']} |",
+        f"| file | `{path.name}`, {path.stat().st_size / 2**20:.1f} MiB |",
+        "",
+        "## Training",
+        "",
+        f"- Data: {', '.join(t.get('speech', []))} from `../shared/data/speech/` (real read speech, "
+        f"one utterance per speaker), {t.get('split', 'train split')}: speakers are split train / valid / "
+        "test by a hash of their id, so validation and test speakers were never heard in training. "
+        "Dynamic mixing: two random train speakers per mixture, random crops, relative level "
+        "-5..5 dB, fresh every epoch.",
+        f"- Loss: {t.get('loss')}; {t['steps']:,} steps of batch {t['batch_size']} x "
+        f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g}, seed {t.get('seed', 0)}.",
+        f"- Hardware: {t.get('hardware')}, {t.get('hours', 0):.2f} hours of training "
+        f"({t.get('world_size', 1)} process(es)).",
+        f"- Validation at the kept step ({m.get('step', t['steps'])}): SI-SDRi "
+        f"{fmt(m.get('valid_si_sdri'))} dB on {m.get('valid_mixtures', '?')} held-out-speaker mixtures, "
+        f"where the oracle IRM reaches {fmt(m.get('valid_oracle_irm_si_sdri'))} dB.",
+        "",
+        "Reproduce (the run's main options; the kept checkpoint is the best validation step):",
+        "",
+        "```",
+        train_command(ckpt),
+        "```",
+        "",
+        "## Quality on held-out speakers",
+        "",
+        f"`cocktail bench` on `{Path(test.get('path', '?')).name}`: {test.get('mixtures', '?')} two-speaker "
+        "mixtures of the **test** split (speakers in neither training nor validation), 16 kHz, "
+        "made with `cocktail mix --split test`; oracle masks computed on the same mixtures.",
+        "",
+        *quality_rows(bench, model_id),
+        "",
+        "## Speed and memory",
+        "",
+        f"- {fmt(cpu.get('speed_x_realtime'), '.1f')}x faster than real time on the CPU "
+        f"({machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('threads')} torch threads; {fmt(cpu.get('seconds'), '.0f')} s input, "
+        "through the chunked engine).",
+    ]
+    if row.get("gpu"):
+        lines.append(f"- {fmt(row['gpu'].get('speed_x_realtime'), '.1f')}x real time on {machine.get('gpu')}.")
+    if long.get("peak_mb"):
+        lines.append(f"- Peak memory of `cocktail separate` on a {long['minutes']:g}-minute input: "
+                     f"{long['peak_mb']:.0f} MB.")
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on clean read English speech from a few hundred speakers; noisy, reverberant or "
+        "far-field recordings, music and other languages are outside what it has seen.",
+        (f"- Trained on {ckpt['n_src']}-speaker mixtures; the number of speakers K can be asked at run time "
+         "(k-means) or estimated (mean-shift), but more than two were never seen in training."
+         if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA) else
+         f"- Always gives {ckpt['n_src']} outputs, whatever the number of speakers."),
+        "- Other sample rates are resampled to the model's on the way in and back on the way out.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("bench", type=Path, help="output of `cocktail bench --json` naming this model")
+    p.add_argument("--out", type=Path, default=None, help="default: the checkpoint's path with .md")
+    a = p.parse_args()
+    text = card(a.checkpoint, json.loads(a.bench.read_text()))
+    out = a.out or a.checkpoint.with_suffix(".md")
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
