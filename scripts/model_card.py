@@ -80,6 +80,8 @@ def card(path: Path, bench: dict) -> str:
         "-5..5 dB, fresh every epoch.",
         f"- Loss: {t.get('loss')}; {t['steps']:,} steps of batch {t['batch_size']} x "
         f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g}, seed {t.get('seed', 0)}.",
+        *([f"- Initialised from `{t['initialised_from']}` (fine-tuned); the figures below count this run only."]
+          if t.get("initialised_from") else []),
         f"- Hardware: {t.get('hardware')}, {t.get('hours', 0):.2f} hours of training "
         f"({t.get('world_size', 1)} process(es)).",
         f"- Validation at the kept step ({m.get('step', t['steps'])}): SI-SDRi "

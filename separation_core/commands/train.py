@@ -68,6 +68,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
+    p.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights and architecture (fine-tuning a trained model)")
     p.add_argument("--description", default="")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
                       dc_weighting=args.dc_weighting,
                       sir_range=args.sir_range, snr_range=args.snr_range, valid_num=args.valid_num,
-                      valid_every=args.valid_every, rule=args.rule, description=args.description)
+                      valid_every=args.valid_every, rule=args.rule, description=args.description,
+                      init=str(args.init) if args.init else None)
     result = Trainer(cfg, resume=args.resume, quiet=args.quiet).run()
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(result, indent=2, default=float))

@@ -59,6 +59,7 @@ class TrainConfig:
     save_every_seconds: float = 300.0
     rule: str = "auto"
     description: str = ""
+    init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning), not at random
 
     def total_steps(self) -> int:
         if self.steps is not None:
@@ -171,10 +172,22 @@ class Trainer:
                 raise CocktailError(f"{self.run_dir}: already holds a run (use --resume to continue it, "
                                     "or another --out)")
             torch.manual_seed(self.cfg.seed)
-            model = get_model_class(self.cfg.model)(**self.cfg.model_args)
+            if self.cfg.init:
+                model = self._initial_weights(self.cfg.init)
+            else:
+                model = get_model_class(self.cfg.model)(**self.cfg.model_args)
         if not model.trainable:
             raise CocktailError(f"model '{model.name}' has no parameters to train")
         return model, state
+
+    def _initial_weights(self, path: str):
+        """The model of checkpoint ``path`` (its architecture and weights), for fine-tuning."""
+        model = model_from_checkpoint(path)
+        if model.name != get_model_class(self.cfg.model).name:
+            raise CocktailError(f"{path}: holds a '{model.name}' model, not '{self.cfg.model}'")
+        if self.cfg.model_args:
+            raise CocktailError("--init takes the architecture from the checkpoint; drop --model-arg")
+        return model
 
     def _datasets(self, model):
         from ..data.dynamic import DynamicMixDataset
@@ -311,7 +324,8 @@ class Trainer:
                 "speech": [Path(d).name for d in cfg.speech_dirs],
                 "noise": [Path(d).name for d in cfg.noise_dirs], "split": "train (speaker-disjoint)",
                 "seed": cfg.seed, "world_size": self.world, "hardware": hardware,
-                "hours": seconds / 3600, "description": cfg.description}
+                "hours": seconds / 3600, "description": cfg.description,
+                "initialised_from": Path(cfg.init).name if cfg.init else None}
 
     def _save(self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved):
         summary = self._summary(model, step, seconds)

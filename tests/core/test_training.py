@@ -135,6 +135,27 @@ def test_train_command_reads_one_folder_per_speaker(tmp_path, speech_dir, capsys
     assert (tmp_path / "run2" / "best.pt").is_file()
 
 
+def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
+    from separation_core.checkpoints import load_checkpoint
+    first = tmp_path / "first"
+    Trainer(_config(first, speech_dir, 3), quiet=True).run()
+    source = load_checkpoint(first / "last.pt")
+    tuned = tmp_path / "tuned"
+    cfg = _config(tuned, speech_dir, 1, init=str(first / "last.pt"))
+    cfg.model_args, cfg.lr = {}, 0.0  # a zero rate keeps the starting weights
+    Trainer(cfg, quiet=True).run()
+    out = load_checkpoint(tuned / "last.pt")
+    assert out["model_args"] == source["model_args"]
+    assert out["training"]["steps"] == 1 and out["training"]["initialised_from"] == "last.pt"
+    for name, value in source["state_dict"].items():
+        assert torch.equal(out["state_dict"][name], value), name
+    with pytest.raises(CocktailError, match="not 'dprnn'"):
+        Trainer(TrainConfig(model="dprnn", out=str(tmp_path / "x"), speech_dirs=[str(speech_dir)], steps=1,
+                            init=str(first / "last.pt")), quiet=True).run()
+    with pytest.raises(CocktailError, match="drop --model-arg"):
+        Trainer(_config(tmp_path / "y", speech_dir, 1, init=str(first / "last.pt")), quiet=True).run()
+
+
 def test_model_args_parse():
     assert parse_model_args(["hidden=64", "dropout=0.5", "inter-bidirectional=false", "x=abc"]) == \
         {"hidden": 64, "dropout": 0.5, "inter_bidirectional": False, "x": "abc"}
