@@ -117,8 +117,12 @@ def card(path: Path, bench: dict) -> str:
         "",
         "## Limits",
         "",
-        "- Trained on clean read English speech from a few hundred speakers; noisy, reverberant or "
-        "far-field recordings, music and other languages are outside what it has seen.",
+        ("- Trained on clean read English speech (LibriSpeech train-clean-100 excerpts: 199 train-split "
+         "speakers, one utterance each, about 40 minutes)"
+         if t.get("speech") == ["librispeech-train-clean-100"] else
+         f"- Trained on {', '.join(t.get('speech', []))} only")
+        + "; noisy, reverberant or far-field recordings, music and other languages are outside what it "
+        "has seen.",
         (f"- Trained on {ckpt['n_src']}-speaker mixtures; the number of speakers K can be asked at run time "
          "(k-means) or estimated (mean-shift), but more than two were never seen in training."
          if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA) else

@@ -24,10 +24,10 @@ DEFAULT_SPEECH = ROOT.parent / "shared" / "data" / "speech" / "librispeech-train
 # (file name, models to run, view, extra arguments): one picture each, in the guide's order.
 SHOTS = [
     ("01-open.png", None, "listen", []),
-    ("02-separate-listen.png", "convtasnet-libri-16k,chimera-libri-16k", "listen", []),
-    ("03-masks.png", "convtasnet-libri-16k,chimera-libri-16k,dc-blstm-libri-16k,oracle-irm", "masks", []),
+    ("02-separate-listen.png", "convtasnet-libri-16k,blstm-mask-libri-16k", "listen", []),
+    ("03-masks.png", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-irm", "masks", []),
     ("04-embeddings.png", "dc-blstm-libri-16k", "embeddings", []),
-    ("05-metrics.png", "convtasnet-libri-16k,chimera-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
+    ("05-metrics.png", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
      "metrics", []),
     ("06-export.png", "convtasnet-libri-16k", "listen", ["--export-dialog"]),
 ]

@@ -1,0 +1,53 @@
+"""The models shipped in resources/models: a default, within the size budget, each trained, with a
+card whose figures are the checkpoint's own, each separating speech faster than real time."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from helpers import two_voices
+from separation_core.paths import bundled_models_dir
+
+MODELS = bundled_models_dir()
+CHECKPOINTS = sorted(MODELS.glob("*.pt"))
+
+
+def test_default_model_is_bundled_and_everything_fits_in_50_mb():
+    from separation_core.catalog import default_model_id, resolve
+
+    entry = resolve(None)
+    assert entry.id == default_model_id() and entry.origin == "bundled"
+    assert entry.model_name in ("convtasnet", "dprnn") and entry.sample_rate == 16000 and entry.n_src == 2
+    total = sum(p.stat().st_size for p in MODELS.iterdir() if p.is_file())
+    assert total <= 50 * 2**20, f"resources/models holds {total / 2**20:.1f} MiB"
+    names = {resolve(p.stem).model_name for p in CHECKPOINTS}
+    assert "dc-blstm" in names and names & {"chimera", "blstm-mask"}
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+def test_bundled_model_is_trained_and_its_card_tells_its_checkpoint(path):
+    from separation_core.checkpoints import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    training, metrics = ckpt["training"], ckpt["metrics"]
+    assert training["steps"] > 0 and training["hours"] > 0
+    card = path.with_suffix(".md").read_text()
+    assert f"{training['steps']:,} steps" in card
+    assert f"SI-SDRi {metrics['valid_si_sdri']:.2f} dB" in card
+    assert re.search(r"\| \*\*" + re.escape(path.stem) + r"\*\* \| -?\d+\.\d\d \|", card), "no test-set row"
+    for oracle in ("oracle-ibm", "oracle-irm"):
+        assert f"| {oracle} |" in card
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+def test_bundled_model_separates_two_voices(path):
+    from separation_core.catalog import load_model
+    from separation_core.inference import separate
+
+    sources, mixture = two_voices(3.0)
+    result = separate(load_model(path.stem), mixture, 16000)
+    assert result.waveforms.shape == (2, len(mixture))
+    assert np.all(np.isfinite(result.waveforms))
