@@ -128,9 +128,6 @@ class ExportDialog(QDialog):
 
     def planned_paths(self) -> list[Path]:
         """Every file the export would write (stems, residual, sidecar)."""
-        from .science import load_science
-
-        load_science()
         from separation_core.export import stem_paths
 
         ext, _ = self._format()

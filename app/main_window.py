@@ -288,7 +288,6 @@ class MainWindow(QMainWindow):
 
     def _check_default(self) -> None:
         try:
-            load_science()
             from separation_core.catalog import default_model_id
 
             default = default_model_id()

@@ -1,8 +1,9 @@
 """Import the science stack (torch, scipy, scikit-learn, separation_core) once, under a lock.
 
 Two threads importing scipy at the same moment in a fresh process break its import ("KeyError:
-'scipy'", "partially initialized module"), so every job and every GUI-side lazy import goes
-through ``load_science()`` first: the first caller imports, the others wait, later calls are free.
+'scipy'", "partially initialized module"), so the job runner calls ``load_science()`` on the
+pool thread before every job: the first job imports, the others wait, later calls are free. GUI-thread
+code touches these modules only once a job has returned results, so after they are loaded.
 """
 
 from __future__ import annotations

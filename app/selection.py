@@ -41,9 +41,6 @@ def selection_mask(bins: np.ndarray, selected: np.ndarray, shape: tuple[int, int
     subsample of the bins, so a bin's value is the fraction of selected points among the sampled
     points in a small box around it (sized to hold about four of them); bins with none get 0.
     """
-    from .science import load_science
-
-    load_science()
     from scipy.ndimage import uniform_filter
 
     n_freq, n_frames = shape

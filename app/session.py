@@ -33,9 +33,6 @@ def align_sources(estimates: np.ndarray, anchor: np.ndarray) -> list[int]:
     (-1: none). Columns past ``n_anchor`` hold the estimates left over, in their own order. Long
     signals are decimated first (a strided subsample keeps the correlations the assignment needs).
     """
-    from .science import load_science
-
-    load_science()
     from separation_core.metrics import pairwise_si_sdr, solve_permutation
 
     n_est = estimates.shape[0]

@@ -203,9 +203,6 @@ class EmbeddingsView(QWidget):
             return
         res = self.session.results[key].result
         if key not in self._pca_cache:
-            from ..science import load_science
-
-            load_science()
             from separation_core.clustering import pca_2d
 
             self._pca_cache[key] = pca_2d(res.embeddings)

@@ -182,11 +182,11 @@ class Trainer:
 
     def _initial_weights(self, path: str):
         """The model of checkpoint ``path`` (its architecture and weights), for fine-tuning."""
+        if self.cfg.model_args:
+            raise CocktailError("--init takes the architecture from the checkpoint; drop --model-arg")
         model = model_from_checkpoint(path)
         if model.name != get_model_class(self.cfg.model).name:
             raise CocktailError(f"{path}: holds a '{model.name}' model, not '{self.cfg.model}'")
-        if self.cfg.model_args:
-            raise CocktailError("--init takes the architecture from the checkpoint; drop --model-arg")
         return model
 
     def _datasets(self, model):
