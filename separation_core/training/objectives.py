@@ -17,6 +17,7 @@ from ..models.base import (KIND_CHIMERA, KIND_DEEP_CLUSTERING, KIND_MASK, KIND_T
 from ..transforms import stft
 
 TIME_LOSSES = ("si_sdr", "sa_sdr")
+PRECISIONS = ("fp32", "bf16")
 
 
 def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
@@ -26,14 +27,19 @@ def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
 
 def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: torch.Tensor, *,
                 time_loss: str = "si_sdr", chimera_alpha: float = 0.5,
-                dc_weighting: str = "threshold") -> torch.Tensor:
+                dc_weighting: str = "threshold", precision: str = "fp32") -> torch.Tensor:
     """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
 
     ``dc_weighting`` weights the deep clustering bins: "threshold" (silent bins out, Hershey et al.)
-    or "magnitude" (loud bins count more, Wang et al. 2018)."""
+    or "magnitude" (loud bins count more, Wang et al. 2018). ``precision="bf16"`` runs the
+    network's forward pass under bfloat16 autocast (weights, gradients and the loss stay float32)."""
     if not model.trainable:
         raise ModelError(f"model '{model.name}' has nothing to train")
-    out = net(mixture)
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision '{precision}' (use {' or '.join(PRECISIONS)})")
+    with torch.autocast(mixture.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = net(mixture)
+    out = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
     if model.kind == KIND_TIME_DOMAIN:
         if time_loss not in TIME_LOSSES:
             raise ModelError(f"unknown time-domain loss '{time_loss}' (use {' or '.join(TIME_LOSSES)})")

@@ -60,6 +60,7 @@ class TrainConfig:
     rule: str = "auto"
     description: str = ""
     init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning), not at random
+    precision: str = "fp32"     # "bf16": forward pass under bfloat16 autocast (about 1.8x on AVX512-BF16 CPUs)
 
     def total_steps(self) -> int:
         if self.steps is not None:
@@ -220,9 +221,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         _barrier(self.world)
         model, state = self._build()
-        if state:  # a resumed run keeps its recorded configuration, except the step budget
+        if state:  # a resumed run keeps its recorded configuration, except budget and hardware choices
             saved = TrainConfig(**{**state["config"], "steps": cfg.steps, "epochs": cfg.epochs,
-                                   "out": cfg.out, "device": cfg.device})
+                                   "out": cfg.out, "device": cfg.device, "precision": cfg.precision})
             saved.sir_range = tuple(saved.sir_range)
             saved.snr_range = tuple(saved.snr_range) if saved.snr_range else None
             self.cfg = cfg = saved
@@ -266,7 +267,7 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
             loss = family_loss(model, net, mix, src, time_loss=cfg.time_loss, chimera_alpha=cfg.chimera_alpha,
-                               dc_weighting=cfg.dc_weighting)
+                               dc_weighting=cfg.dc_weighting, precision=cfg.precision)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)

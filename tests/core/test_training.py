@@ -15,7 +15,7 @@ from helpers import voice
 
 from separation_core.checkpoints import load_checkpoint
 from separation_core.commands.train import parse_model_args
-from separation_core.errors import CocktailError
+from separation_core.errors import CocktailError, ModelError
 from separation_core.models import get_model_class
 from separation_core.training.objectives import family_loss
 from separation_core.training.trainer import TrainConfig, Trainer
@@ -71,6 +71,29 @@ def test_each_family_lowers_its_loss(name):
     assert np.mean(losses[-5:]) < np.mean(losses[:3]) - 0.05 * abs(np.mean(losses[:3])), losses
 
 
+@pytest.mark.parametrize("name", ["convtasnet", "chimera"])
+def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(name):
+    torch.manual_seed(0)
+    model = get_model_class(name)(sample_rate=SR, **TINY[name])
+    mix, src = fixed_batch()
+    exact = float(family_loss(model, model, mix, src).detach())
+    half = family_loss(model, model, mix, src, precision="bf16")
+    assert half.dtype == torch.float32
+    assert abs(float(half) - exact) < 0.05 * abs(exact) + 0.05, (float(half), exact)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = family_loss(model, model, mix, src, precision="bf16")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert np.mean(losses[-5:]) < np.mean(losses[:3]) - 0.05 * abs(np.mean(losses[:3])), losses
+    with pytest.raises(ModelError, match="unknown precision 'fp8'"):
+        family_loss(model, model, mix, src, precision="fp8")
+
+
 def test_untrainable_models_are_refused(tmp_path, speech_dir):
     cfg = TrainConfig(model="oracle-irm", out=str(tmp_path / "r"), speech_dirs=[str(speech_dir)], steps=2)
     with pytest.raises(CocktailError, match="nothing to train|no parameters"):
@@ -107,6 +130,17 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [int(r["step"]) for r in csv.DictReader((split / "train.csv").open())]
     assert steps == list(range(1, 7))
+
+
+def test_resume_may_switch_precision_and_keeps_the_rest_of_the_config(tmp_path, speech_dir):
+    run = tmp_path / "run"
+    Trainer(_config(run, speech_dir, 3), quiet=True).run()
+    other = _config(run, speech_dir, 6, precision="bf16")
+    other.lr = 1.0  # ignored on resume: the recorded configuration wins
+    result = Trainer(other, resume=True, quiet=True).run()
+    assert result["step"] == 6
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["precision"] == "bf16" and saved["lr"] == 5e-3
 
 
 def test_trained_checkpoint_separates_at_once(tmp_path, speech_dir):
