@@ -47,7 +47,8 @@ def train_command(ckpt: dict) -> str:
              + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))]
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
     parts += [f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
-              f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)} --out RUN_DIR"]
+              f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
+              + (" --precision bf16" if t.get("precision") == "bf16" else "") + " --out RUN_DIR"]
     return " \\\n    ".join(parts)
 
 

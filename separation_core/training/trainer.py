@@ -326,7 +326,7 @@ class Trainer:
                 "noise": [Path(d).name for d in cfg.noise_dirs], "split": "train (speaker-disjoint)",
                 "seed": cfg.seed, "world_size": self.world, "hardware": hardware,
                 "hours": seconds / 3600, "description": cfg.description,
-                "initialised_from": Path(cfg.init).name if cfg.init else None}
+                "initialised_from": Path(cfg.init).name if cfg.init else None, "precision": cfg.precision}
 
     def _save(self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved):
         summary = self._summary(model, step, seconds)

@@ -141,6 +141,7 @@ def test_resume_may_switch_precision_and_keeps_the_rest_of_the_config(tmp_path, 
     assert result["step"] == 6
     saved = json.loads((run / "config.json").read_text())
     assert saved["precision"] == "bf16" and saved["lr"] == 5e-3
+    assert load_checkpoint(run / "last.pt")["training"]["precision"] == "bf16"
 
 
 def test_trained_checkpoint_separates_at_once(tmp_path, speech_dir):
