@@ -79,7 +79,7 @@ def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(na
     exact = float(family_loss(model, model, mix, src).detach())
     half = family_loss(model, model, mix, src, precision="bf16")
     assert half.dtype == torch.float32
-    assert abs(float(half) - exact) < 0.05 * abs(exact) + 0.05, (float(half), exact)
+    assert abs(float(half.detach()) - exact) < 0.05 * abs(exact) + 0.05, (float(half.detach()), exact)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(30):
