@@ -60,7 +60,7 @@ class TrainConfig:
     rule: str = "auto"
     description: str = ""
     init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning), not at random
-    precision: str = "fp32"     # "bf16": forward pass under bfloat16 autocast (about 1.8x on AVX512-BF16 CPUs)
+    precision: str = "fp32"     # "bf16": forward pass under bfloat16 autocast (1.8x per step on the AVX512-BF16 dev CPU)
 
     def total_steps(self) -> int:
         if self.steps is not None:
