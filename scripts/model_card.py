@@ -48,7 +48,9 @@ def train_command(ckpt: dict) -> str:
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
     parts += [f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
               f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
-              + (" --precision bf16" if t.get("precision") == "bf16" else "") + " --out RUN_DIR"]
+              + (" --precision bf16" if t.get("precision") == "bf16" else "")
+              + (" --speed-range {:g},{:g}".format(*t["speed_range"]) if t.get("speed_range") else "")
+              + " --out RUN_DIR"]
     return " \\\n    ".join(parts)
 
 

@@ -61,6 +61,9 @@ def add_parser(sub) -> None:
                    help="deep clustering bin weights (dc-blstm, chimera)")
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
+    p.add_argument("--speed-range", type=range_arg, default=None, metavar="LO,HI",
+                   help="speed perturbation: each training source is played at a random speed factor in "
+                        "[LO, HI] (tempo and pitch, by resampling), e.g. 0.9,1.1; may be added on --resume")
     p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
                    help="how file names give the speaker (folder: one folder per speaker)")
     p.add_argument("--valid-num", type=int, default=16)
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                       warmup_steps=args.warmup_steps, clip_norm=args.clip_norm, seed=args.seed,
                       device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
                       dc_weighting=args.dc_weighting,
-                      sir_range=args.sir_range, snr_range=args.snr_range, valid_num=args.valid_num,
+                      sir_range=args.sir_range, snr_range=args.snr_range, speed_range=args.speed_range,
+                      valid_num=args.valid_num,
                       valid_every=args.valid_every, rule=args.rule, description=args.description,
                       init=str(args.init) if args.init else None, precision=args.precision)
     result = Trainer(cfg, resume=args.resume, quiet=args.quiet).run()

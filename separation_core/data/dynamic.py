@@ -13,9 +13,9 @@ from torch.utils.data import Dataset
 
 from ..errors import AudioLoadError, CocktailError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .mixing import (Composition, MixtureItem, check_mix_options, compose, draw_crop, draw_levels,
-                     load_mixture_set, noise_excerpt, noise_files, noise_region, place, rms,
-                     split_speakers_files)
+from .mixing import (Composition, MixtureItem, check_mix_options, check_speed_range, compose, draw_crop,
+                     draw_levels, load_mixture_set, noise_excerpt, noise_files, noise_region, place,
+                     place_at_speed, rms, split_speakers_files)
 from .speakers import PathLike
 from .splits import DEFAULT_FRACTIONS
 
@@ -28,7 +28,9 @@ class DynamicMixDataset(Dataset):
     and the union over ranks of an epoch does not depend on the world size. Each mixture takes
     ``speakers`` different speakers (uniformly), one of their files (uniformly), a random excerpt of
     ``segment_seconds`` (shorter utterances are zero-padded at a random offset), levels and noise as
-    in ``separation_core.data.mixing``. All audio is decoded once, at ``sample_rate``, and kept in
+    in ``separation_core.data.mixing``. With ``speed_range = (lo, hi)`` each source is first played at
+    a speed factor drawn uniformly from it (tempo and pitch together: new voices from the same
+    speakers; the draws of a run without it are unchanged). All audio is decoded once, at ``sample_rate``, and kept in
     memory. Call ``set_epoch`` before each epoch (DataLoader workers copy the dataset when an
     iteration starts, so do not use ``persistent_workers``).
 
@@ -40,13 +42,15 @@ class DynamicMixDataset(Dataset):
                  speakers: int = 2, sample_rate: int = 16000, segment_seconds: float = 4.0,
                  sir_range: Sequence[float] = (-5.0, 5.0),
                  noise_dirs: PathLike | Iterable[PathLike] | None = None,
-                 snr_range: Optional[Sequence[float]] = None, epoch_size: int = 2000, seed: int = 0,
+                 snr_range: Optional[Sequence[float]] = None,
+                 speed_range: Optional[Sequence[float]] = None, epoch_size: int = 2000, seed: int = 0,
                  rank: int = 0, world_size: int = 1, rule: str = "auto",
                  fractions: Sequence[float] = DEFAULT_FRACTIONS, progress: Optional[ProgressFn] = None,
                  cancel: Optional[CancelToken] = None) -> None:
         from ..audio_io import load_audio
 
         self.snr_range = check_mix_options(speakers, "min", sir_range, noise_dirs, snr_range, split)
+        self.speed_range = check_speed_range(speed_range)
         if not 0 <= rank < world_size:
             raise CocktailError(f"rank {rank} is outside the world of {world_size} process(es)")
         if epoch_size < world_size:
@@ -110,9 +114,13 @@ class DynamicMixDataset(Dataset):
         chosen = [self.speakers[j] for j in rng.choice(len(self.speakers), self.n_src, replace=False)]
         picks = [int(rng.integers(len(self._audio[s]))) for s in chosen]
         utterances = [self._audio[s][k] for s, k in zip(chosen, picks)]
-        crops = [draw_crop(rng, len(u), self.segment) for u in utterances]
+        if self.speed_range:
+            factors = rng.uniform(*self.speed_range, size=self.n_src)
+            placed = np.stack([place_at_speed(rng, u, self.segment, f) for u, f in zip(utterances, factors)])
+        else:
+            crops = [draw_crop(rng, len(u), self.segment) for u in utterances]
+            placed = np.stack([place(u, self.segment, c, o) for u, (c, o) in zip(utterances, crops)])
         levels = draw_levels(rng, self.n_src, self.sir_range)
-        placed = np.stack([place(u, self.segment, c, o) for u, (c, o) in zip(utterances, crops)])
         excerpt, snr = None, None
         if self._noise:
             noise, region = self._noise[int(rng.integers(len(self._noise)))]

@@ -95,6 +95,31 @@ def place(x: np.ndarray, length: int, crop_start: int, offset: int) -> np.ndarra
     return out
 
 
+SPEED_MARGIN = 256  # input samples resampled either side of an excerpt, so soxr's filter edges fall outside it
+
+
+def check_speed_range(speed_range: Optional[Sequence[float]]) -> Optional[tuple[float, float]]:
+    """``(lo, hi)`` speed factors with 0 < lo <= hi, or None (no speed perturbation)."""
+    if speed_range is None:
+        return None
+    if len(speed_range) != 2 or not 0 < speed_range[0] <= speed_range[1]:
+        raise CocktailError(f"speed range must be two factors low,high with 0 < low <= high, got {speed_range}")
+    return float(speed_range[0]), float(speed_range[1])
+
+
+def place_at_speed(rng: np.random.Generator, x: np.ndarray, length: int, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times faster (tempo and pitch together, by soxr resampling), then a
+    random excerpt of it placed in ``length`` samples as ``draw_crop`` and ``place`` do. Only the
+    excerpt (and ``SPEED_MARGIN`` samples either side) is resampled.  -> float32 ``[length]``"""
+    import soxr
+
+    crop, offset = draw_crop(rng, int(round(len(x) / factor)), length)
+    lo = max(int(math.floor(crop * factor)) - SPEED_MARGIN, 0)
+    hi = min(int(math.ceil((crop + length - offset) * factor)) + SPEED_MARGIN, len(x))
+    y = soxr.resample(np.ascontiguousarray(x[lo:hi], dtype=np.float32), factor, 1.0, quality="HQ")
+    return place(y, length, max(int(round(crop - lo / factor)), 0), offset)
+
+
 def noise_region(frames: int, split: str, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> tuple[int, int]:
     """``[start, stop)`` of a noise file (``frames`` long) that ``split`` draws from."""
     edges = np.concatenate([[0.0], np.cumsum(fractions)])

@@ -54,6 +54,7 @@ class TrainConfig:
     dc_weighting: str = "threshold"
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
+    speed_range: Optional[tuple] = None  # speed perturbation factors (lo, hi) for the training mixtures
     valid_num: int = 16
     valid_every: Optional[int] = None  # steps; default: once per epoch
     save_every_seconds: float = 300.0
@@ -197,7 +198,7 @@ class Trainer:
         train = DynamicMixDataset(cfg.speech_dirs, split="train", speakers=model.n_src,
                                   sample_rate=model.sample_rate, segment_seconds=cfg.segment_seconds,
                                   sir_range=cfg.sir_range, noise_dirs=cfg.noise_dirs or None,
-                                  snr_range=cfg.snr_range,
+                                  snr_range=cfg.snr_range, speed_range=cfg.speed_range,
                                   epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
                                   seed=cfg.seed, rank=self.rank, world_size=self.world, rule=cfg.rule)
         valid_dir = self.run_dir / "valid"
@@ -221,11 +222,14 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         _barrier(self.world)
         model, state = self._build()
-        if state:  # a resumed run keeps its recorded configuration, except budget and hardware choices
-            saved = TrainConfig(**{**state["config"], "steps": cfg.steps, "epochs": cfg.epochs,
-                                   "out": cfg.out, "device": cfg.device, "precision": cfg.precision})
+        if state:  # a resumed run keeps its recorded configuration, except budget, hardware and a new speed range
+            recorded = state["config"]
+            saved = TrainConfig(**{**recorded, "steps": cfg.steps, "epochs": cfg.epochs,
+                                   "out": cfg.out, "device": cfg.device, "precision": cfg.precision,
+                                   "speed_range": cfg.speed_range or recorded.get("speed_range")})
             saved.sir_range = tuple(saved.sir_range)
             saved.snr_range = tuple(saved.snr_range) if saved.snr_range else None
+            saved.speed_range = tuple(saved.speed_range) if saved.speed_range else None
             self.cfg = cfg = saved
         train, valid = self._datasets(model)
         model.to(device)
@@ -326,7 +330,8 @@ class Trainer:
                 "noise": [Path(d).name for d in cfg.noise_dirs], "split": "train (speaker-disjoint)",
                 "seed": cfg.seed, "world_size": self.world, "hardware": hardware,
                 "hours": seconds / 3600, "description": cfg.description,
-                "initialised_from": Path(cfg.init).name if cfg.init else None, "precision": cfg.precision}
+                "initialised_from": Path(cfg.init).name if cfg.init else None, "precision": cfg.precision,
+                "speed_range": list(cfg.speed_range) if cfg.speed_range else None}
 
     def _save(self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved):
         summary = self._summary(model, step, seconds)

@@ -18,7 +18,7 @@ from separation_core.commands import mix as mix_command
 from separation_core.data import (DynamicMixDataset, MixtureSetDataset, assign_splits, build_mixture_set,
                                   corpus_splits, hash_split, identify, load_mixture_set, scan_speech,
                                   select_split, speaker_of, split_speakers)
-from separation_core.data.mixing import PEAK_LIMIT, place
+from separation_core.data.mixing import PEAK_LIMIT, draw_crop, place, place_at_speed
 from separation_core.errors import CocktailError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -272,6 +272,47 @@ def test_dynamic_mixing_speakers_padding_levels_and_noise(corpus):
         np.testing.assert_allclose(comp.mixture, comp.sources.sum(0) + comp.noise, atol=1e-6)
     with pytest.raises(CocktailError, match="outside the world"):
         _dataset(corpus, rank=2, world_size=2)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.0, 1.13])
+def test_place_at_speed_is_the_sped_up_signal(factor):
+    sr, f0, length = 16000, 180.0, 6000
+    x = np.sin(2 * np.pi * f0 * np.arange(3 * sr) / sr).astype(np.float32)
+    for seed in range(4):
+        y = place_at_speed(np.random.default_rng(seed), x, length, factor)
+        crop, offset = draw_crop(np.random.default_rng(seed), int(round(len(x) / factor)), length)
+        n = np.arange(length)
+        expected = np.sin(2 * np.pi * f0 * factor * (n - offset + crop) / sr)  # x(factor * t)
+        inner = slice(300, length - 300)  # away from the utterance's own ends
+        assert y.shape == (length,) and y.dtype == np.float32
+        # the excerpt starts on the input's sample grid: up to half an output sample from crop
+        half_sample = np.pi * f0 * factor / sr
+        np.testing.assert_allclose(y[inner], expected[inner], atol=half_sample + 2e-3)
+
+
+def test_place_at_speed_pads_short_utterances():
+    x = np.ones(1000, dtype=np.float32)
+    y = place_at_speed(np.random.default_rng(0), x, 4000, 0.8)  # 1250 samples once slowed down
+    assert y.shape == (4000,)
+    assert abs(np.count_nonzero(np.abs(y) > 0.5) - 1250) <= 20
+    assert np.count_nonzero(y == 0) >= 2700
+
+
+def test_dynamic_mixing_speed_perturbation(corpus):
+    plain, slow = _dataset(corpus), _dataset(corpus, speed_range=(0.8, 0.8))
+    fast = _dataset(corpus, speed_range=(1.25, 1.25))
+    # the 8 kHz digit voices are 0.3-0.7 s: padded inside 0.5 s, their voiced length scales by 1/factor
+    voiced = [np.mean([np.count_nonzero(s) for i in range(len(ds)) for s in ds.draw(i)[0].sources])
+              for ds in (slow, plain, fast)]
+    assert voiced[0] > voiced[1] > voiced[2]
+    for ds in (slow, fast):
+        comp, _ = ds.draw(0)
+        np.testing.assert_allclose(comp.mixture, comp.sources.sum(0), atol=1e-6)
+        assert torch.equal(ds[3][0], _dataset(corpus, speed_range=ds.speed_range)[3][0])
+    assert plain.speed_range is None and not torch.equal(plain[0][0], fast[0][0])
+    for bad in ((0.0, 1.1), (1.1, 0.9), (1.0,)):
+        with pytest.raises(CocktailError, match="speed range"):
+            _dataset(corpus, speed_range=bad)
 
 
 # ---- the `mix` command ---------------------------------------------------------------------------

@@ -132,16 +132,20 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     assert steps == list(range(1, 7))
 
 
-def test_resume_may_switch_precision_and_keeps_the_rest_of_the_config(tmp_path, speech_dir):
+def test_resume_may_switch_precision_add_speed_perturbation_and_keeps_the_rest(tmp_path, speech_dir):
     run = tmp_path / "run"
     Trainer(_config(run, speech_dir, 3), quiet=True).run()
-    other = _config(run, speech_dir, 6, precision="bf16")
+    assert load_checkpoint(run / "last.pt")["training"]["speed_range"] is None
+    other = _config(run, speech_dir, 6, precision="bf16", speed_range=(0.9, 1.1))
     other.lr = 1.0  # ignored on resume: the recorded configuration wins
     result = Trainer(other, resume=True, quiet=True).run()
     assert result["step"] == 6
     saved = json.loads((run / "config.json").read_text())
-    assert saved["precision"] == "bf16" and saved["lr"] == 5e-3
-    assert load_checkpoint(run / "last.pt")["training"]["precision"] == "bf16"
+    assert saved["precision"] == "bf16" and saved["lr"] == 5e-3 and saved["speed_range"] == [0.9, 1.1]
+    training = load_checkpoint(run / "last.pt")["training"]
+    assert training["precision"] == "bf16" and training["speed_range"] == [0.9, 1.1]
+    Trainer(_config(run, speech_dir, 7, precision="bf16"), resume=True, quiet=True).run()
+    assert json.loads((run / "config.json").read_text())["speed_range"] == [0.9, 1.1]
 
 
 def test_trained_checkpoint_separates_at_once(tmp_path, speech_dir):
