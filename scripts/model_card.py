@@ -80,9 +80,12 @@ def card(path: Path, bench: dict) -> str:
         f"one utterance per speaker), {t.get('split', 'train split')}: speakers are split train / valid / "
         "test by a hash of their id, so validation and test speakers were never heard in training. "
         "Dynamic mixing: two random train speakers per mixture, random crops, relative level "
-        "-5..5 dB, fresh every epoch.",
+        "-5..5 dB, fresh every epoch"
+        + (", each source played at a random speed factor in {:g}..{:g} (tempo and pitch).".format(*t["speed_range"])
+           if t.get("speed_range") else "."),
         f"- Loss: {t.get('loss')}; {t['steps']:,} steps of batch {t['batch_size']} x "
-        f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g}, seed {t.get('seed', 0)}.",
+        f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g} (halved after 3 "
+        f"validations without a new best), seed {t.get('seed', 0)}.",
         *([f"- Initialised from `{t['initialised_from']}` (fine-tuned); the figures below count this run only."]
           if t.get("initialised_from") else []),
         f"- Hardware: {t.get('hardware')}, {t.get('hours', 0):.2f} hours of training "
@@ -90,8 +93,11 @@ def card(path: Path, bench: dict) -> str:
         f"- Validation at the kept step ({m.get('step', t['steps'])}): SI-SDRi "
         f"{fmt(m.get('valid_si_sdri'))} dB on {m.get('valid_mixtures', '?')} held-out-speaker mixtures, "
         f"where the oracle IRM reaches {fmt(m.get('valid_oracle_irm_si_sdri'))} dB.",
+        *([f"- Kept step chosen among the run's checkpoints by SI-SDRi {fmt(m['selection_si_sdri'])} dB on "
+           f"{m['selection_set']}."] if "selection_si_sdri" in m else []),
         "",
-        "Reproduce (the run's main options; the kept checkpoint is the best validation step):",
+        "Reproduce (the run's main options; the kept checkpoint is "
+        + ("the one chosen above):" if "selection_si_sdri" in m else "the best validation step):"),
         "",
         "```",
         train_command(ckpt),
