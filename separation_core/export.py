@@ -18,6 +18,7 @@ from .models.result import SeparationResult
 
 SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
 DEFAULT_TEMPLATE = "{stem}_s{index}"
+PCM_PEAK = 10.0 ** (-0.1 / 20.0)  # integer stems that would clip are scaled together to peak here (-0.1 dBFS)
 
 
 def stem_paths(out_dir: Path, input_stem: str, n_src: int, *, template: str = DEFAULT_TEMPLATE,
@@ -45,7 +46,10 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
                 sidecar: Optional[dict] = None, model_label: str = "") -> list[Path]:
     """Write each source (and the residual ``mixture - sum(sources)`` when ``residual_of`` is the
     mixture ``[time]`` at ``result.sample_rate``) to ``out_dir``; then the sidecar
-    ``<input_stem>.json``. Nothing is written if any target exists and ``overwrite`` is False."""
+    ``<input_stem>.json``. Nothing is written if any target exists and ``overwrite`` is False.
+    Scale-invariant models may give stems at or beyond full scale: integer-subtype stems peaking above
+    ``PCM_PEAK`` are all scaled by one common gain (their balance and sum kept) to peak there instead
+    of clipping; the sidecar records it as ``output_gain_db``."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         try:
@@ -63,12 +67,16 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
     if residual_of is not None:
         signals.append(np.asarray(residual_of, np.float32) - result.waveforms.sum(axis=0))
     rate = int(sample_rate or result.sample_rate)
+    if rate != result.sample_rate:
+        signals = [resample(signal, result.sample_rate, rate) for signal in signals]
+    peak = max((float(np.max(np.abs(signal))) for signal in signals if signal.size), default=0.0)
+    gain = PCM_PEAK / peak if subtype != "FLOAT" and peak > PCM_PEAK else 1.0
     for path, signal in zip(paths, signals):
-        if rate != result.sample_rate:
-            signal = resample(signal, result.sample_rate, rate)
-        save_audio(path, signal, rate, subtype=subtype, overwrite=overwrite)
+        save_audio(path, signal * np.float32(gain) if gain != 1.0 else signal, rate, subtype=subtype,
+                   overwrite=overwrite)
     if sidecar is not None:
         payload = dict(sidecar)
+        payload["output_gain_db"] = round(20.0 * np.log10(gain), 3)
         payload["outputs"] = [p.name for p in paths]
         payload["output_sample_rate"] = rate
         payload["output_subtype"] = subtype
