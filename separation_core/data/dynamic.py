@@ -30,8 +30,8 @@ class DynamicMixDataset(Dataset):
     ``segment_seconds`` (shorter utterances are zero-padded at a random offset), levels and noise as
     in ``separation_core.data.mixing``. With ``speed_range = (lo, hi)`` each source is first played at
     a speed factor drawn uniformly from it (tempo and pitch together: new voices from the same
-    speakers; the draws of a run without it are unchanged). All audio is decoded once, at ``sample_rate``, and kept in
-    memory. Call ``set_epoch`` before each epoch (DataLoader workers copy the dataset when an
+    speakers; the draws of a run without it are unchanged). All audio is decoded once, at
+    ``sample_rate``, and kept in memory. Call ``set_epoch`` before each epoch (DataLoader workers copy the dataset when an
     iteration starts, so do not use ``persistent_workers``).
 
     ``__getitem__`` -> ``(mixture [T], sources [S, T])`` float32 tensors, ``T = segment`` samples.
