@@ -31,8 +31,8 @@ class DynamicMixDataset(Dataset):
     in ``separation_core.data.mixing``. With ``speed_range = (lo, hi)`` each source is first played at
     a speed factor drawn uniformly from it (tempo and pitch together: new voices from the same
     speakers; the draws of a run without it are unchanged). All audio is decoded once, at
-    ``sample_rate``, and kept in memory. Call ``set_epoch`` before each epoch (DataLoader workers copy the dataset when an
-    iteration starts, so do not use ``persistent_workers``).
+    ``sample_rate``, and kept in memory. Call ``set_epoch`` before each epoch (DataLoader workers copy
+    the dataset when an iteration starts, so do not use ``persistent_workers``).
 
     ``__getitem__`` -> ``(mixture [T], sources [S, T])`` float32 tensors, ``T = segment`` samples.
     Files that cannot be loaded are skipped and listed in ``skipped`` (one line each).

@@ -111,12 +111,12 @@ def place_at_speed(rng: np.random.Generator, x: np.ndarray, length: int, factor:
     """``x`` played ``factor`` times faster (tempo and pitch together, by soxr resampling), then a
     random excerpt of it placed in ``length`` samples as ``draw_crop`` and ``place`` do. Only the
     excerpt (and ``SPEED_MARGIN`` samples either side) is resampled.  -> float32 ``[length]``"""
-    import soxr
+    from ..audio_io import resample
 
     crop, offset = draw_crop(rng, int(round(len(x) / factor)), length)
     lo = max(int(math.floor(crop * factor)) - SPEED_MARGIN, 0)
     hi = min(int(math.ceil((crop + length - offset) * factor)) + SPEED_MARGIN, len(x))
-    y = soxr.resample(np.ascontiguousarray(x[lo:hi], dtype=np.float32), factor, 1.0, quality="HQ")
+    y = resample(x[lo:hi], factor, 1.0)  # only the ratio of the two rates matters
     return place(y, length, max(int(round(crop - lo / factor)), 0), offset)
 
 
