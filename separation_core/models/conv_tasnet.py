@@ -13,6 +13,7 @@ from torch import nn
 
 from ..errors import ModelError
 from ..masks import effective_masks
+from ..mixture_fit import fit_to_mixture
 from ..transforms import StftParams, stft
 from .base import KIND_TIME_DOMAIN, RunOptions, SeparationModel
 from .features import stft_params_for
@@ -67,6 +68,7 @@ class WaveDecoder(nn.Module):
 class TimeDomainModel(SeparationModel):
     """Shared inference of the time-domain models: ``forward`` gives ``{"waveforms": [B, S, T]}``;
     the masks shown to the user are the effective masks |S_k| / sum_j |S_j| of the outputs' STFTs.
+    Each chunk's outputs are first fitted to the mixture (``fit_to_mixture``): level and polarity.
 
     Subclasses build ``self.encoder`` / ``self.decoder`` and implement ``masks(w [B, N, frames]) ->
     [B, n_src, N, frames]``. ``RunOptions.num_speakers`` is ignored: the number of outputs is fixed
@@ -99,6 +101,7 @@ class TimeDomainModel(SeparationModel):
         with torch.no_grad():
             x = mixture.to(device=param.device, dtype=param.dtype)
             waves = self.forward(x.unsqueeze(0))["waveforms"][0]      # [S, T]
+            waves = fit_to_mixture(waves.float(), x.float())
             masks = effective_masks(stft(waves, self.stft_params))     # [S, F, frames]
         return ChunkOutput(waveforms=waves, masks=masks)
 
