@@ -21,15 +21,15 @@ def mixture_gains(estimates: torch.Tensor, mixture: torch.Tensor) -> torch.Tenso
     """``estimates [S, T]``, ``mixture [T]`` -> gains ``[S]`` minimising
     ``||mixture - sum_k g_k estimates_k||^2 + ridge * mean_k ||estimates_k||^2 * ||g||^2`` (gains 1
     when every output is zero)."""
-    s = estimates.double()
-    gram = s @ s.T                                           # [S, S]
+    s = estimates.float()
+    # The S x S solve runs in float64 on the CPU (MPS has no float64).
+    gram = (s @ s.T).double().cpu()                          # [S, S]
     energy = torch.diagonal(gram).mean()
     if not torch.isfinite(energy) or energy <= 0:
         return torch.ones(estimates.shape[0], dtype=estimates.dtype, device=estimates.device)
-    rhs = s @ mixture.double()                               # [S]
-    eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
-    gains = torch.linalg.solve(gram + RIDGE * energy * eye, rhs)
-    return gains.to(estimates.dtype)
+    rhs = (s @ mixture.float()).double().cpu()               # [S]
+    gains = torch.linalg.solve(gram + RIDGE * energy * torch.eye(len(gram), dtype=gram.dtype), rhs)
+    return gains.to(device=estimates.device, dtype=estimates.dtype)
 
 
 def fit_to_mixture(estimates: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
