@@ -47,7 +47,7 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
     """Write each source (and the residual ``mixture - sum(sources)`` when ``residual_of`` is the
     mixture ``[time]`` at ``result.sample_rate``) to ``out_dir``; then the sidecar
     ``<input_stem>.json``. Nothing is written if any target exists and ``overwrite`` is False.
-    Scale-invariant models may give stems at or beyond full scale: integer-subtype stems peaking above
+    Stems of a loud mixture may reach full scale: integer-subtype stems peaking above
     ``PCM_PEAK`` are all scaled by one common gain (their balance and sum kept) to peak there instead
     of clipping; the sidecar records it as ``output_gain_db``."""
     out_dir = Path(out_dir)

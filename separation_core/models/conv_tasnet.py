@@ -101,7 +101,7 @@ class TimeDomainModel(SeparationModel):
         with torch.no_grad():
             x = mixture.to(device=param.device, dtype=param.dtype)
             waves = self.forward(x.unsqueeze(0))["waveforms"][0]      # [S, T]
-            waves = fit_to_mixture(waves.float(), x.float())
+            waves = fit_to_mixture(waves, x)
             masks = effective_masks(stft(waves, self.stft_params))     # [S, F, frames]
         return ChunkOutput(waveforms=waves, masks=masks)
 
