@@ -6,21 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import ProgressBar, allow_negative_ranges, range_arg
+from .common import ProgressBar, allow_negative_ranges, number_arg, range_arg
+from .room_args import add_room_arguments, reverb_from_args
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "mix", help="build a seeded mixture set from speech folders",
         description="Writes OUT/mix, OUT/s1.. OUT/sN (and OUT/noise) as 24-bit WAV and OUT/metadata.json. "
                     "Speakers come from the file names (LibriSpeech, VCTK, spoken digits; --rule folder "
-                    "for one folder per speaker) and are split train/valid/test by a hash of their id.")
+                    "for one folder per speaker, detected by auto) and are split train/valid/test by a "
+                    "hash of their id, within every speech folder. --rooms simulated / --rir DIR make "
+                    "the mixtures reverberant (each speaker's target is its reverberant image).")
     allow_negative_ranges(p)
     p.add_argument("--speech", required=True, action="append", type=Path, metavar="DIR",
                    help="folder of speech files (repeatable)")
     p.add_argument("--noise", action="append", type=Path, metavar="DIR",
                    help="folder of noise files (repeatable; SNR from --snr-range, default 0,10)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--num", required=True, type=int, help="number of mixtures")
+    p.add_argument("--num", required=True, type=number_arg(int, 1), help="number of mixtures")
     p.add_argument("--speakers", type=int, choices=(2, 3), default=2)
     p.add_argument("--mode", choices=("min", "max"), default="min",
                    help="min: cut to the shortest utterance; max: pad to the longest")
@@ -29,10 +32,11 @@ def add_parser(sub) -> None:
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LOW,HIGH",
                    help="speech-to-noise ratio, dB (needs --noise)")
     p.add_argument("--split", choices=("train", "valid", "test"), default="test")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--seed", type=number_arg(int, 0), default=0)
+    p.add_argument("--sample-rate", type=number_arg(int, 1000, 384000), default=16000)
     p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
                    help="how speaker ids are read from file names")
+    add_room_arguments(p, bank=False)
     p.add_argument("--overwrite", action="store_true", help="replace a mixture set in a non-empty OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -40,13 +44,16 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.mixing import build_mixture_set, read_metadata
+    from ..filesets import ensure_writable_folder
 
+    ensure_writable_folder(args.out, create=False)  # before the speech folders are read
     bar = ProgressBar("mix", enabled=not args.quiet)
     try:
         path = build_mixture_set(args.speech, args.out, num=args.num, speakers=args.speakers, mode=args.mode,
                                  sir_range=args.sir_range, snr_range=args.snr_range, noise_dirs=args.noise,
                                  split=args.split, seed=args.seed, sample_rate=args.sample_rate,
-                                 rule=args.rule, overwrite=args.overwrite, progress=bar)
+                                 rule=args.rule, overwrite=args.overwrite, noise_prob=args.noise_prob,
+                                 reverb=reverb_from_args(args, args.sample_rate), progress=bar)
     finally:
         bar.close()
     meta = read_metadata(path.parent)

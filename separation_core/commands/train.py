@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from ..errors import CocktailError
-from .common import allow_negative_ranges, range_arg
+from .common import allow_negative_ranges, number_arg, range_arg
+from .room_args import add_room_arguments
 
 
 def _value(text: str):
@@ -46,17 +47,17 @@ def add_parser(sub) -> None:
     p.add_argument("--noise", action="append", default=[], type=Path, metavar="DIR")
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, default=None)
-    budget.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--steps-per-epoch", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--segment-seconds", type=float, default=4.0)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup-steps", type=int, default=100)
-    p.add_argument("--clip-norm", type=float, default=5.0)
+    budget.add_argument("--steps", type=number_arg(int, 1), default=None)
+    budget.add_argument("--epochs", type=number_arg(int, 1), default=None)
+    p.add_argument("--steps-per-epoch", type=number_arg(int, 1), default=500)
+    p.add_argument("--batch-size", type=number_arg(int, 1), default=4)
+    p.add_argument("--segment-seconds", type=number_arg(float, 0, above=True), default=4.0)
+    p.add_argument("--lr", type=number_arg(float, 0, above=True), default=1e-3)
+    p.add_argument("--warmup-steps", type=number_arg(int, 0), default=100)
+    p.add_argument("--clip-norm", type=number_arg(float, 0, above=True), default=5.0)
     p.add_argument("--loss", choices=("si_sdr", "sa_sdr"), default="si_sdr",
                    help="time-domain models' loss (convtasnet, dprnn)")
-    p.add_argument("--chimera-alpha", type=float, default=0.5)
+    p.add_argument("--chimera-alpha", type=number_arg(float, 0, 1), default=0.5)
     p.add_argument("--dc-weighting", choices=("threshold", "magnitude"), default="threshold",
                    help="deep clustering bin weights (dc-blstm, chimera)")
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
@@ -64,11 +65,21 @@ def add_parser(sub) -> None:
     p.add_argument("--speed-range", type=range_arg, default=None, metavar="LO,HI",
                    help="speed perturbation: each training source is played at a random speed factor in "
                         "[LO, HI] (tempo and pitch, by resampling), e.g. 0.9,1.1; may be added on --resume")
+    add_room_arguments(p, bank=True)
+    p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine",
+                   help="cosine: warm-up, then cosine decay to lr x --min-lr-ratio over the planned steps "
+                        "(default); plateau: halve after 3 validations without a new best")
+    p.add_argument("--min-lr-ratio", type=number_arg(float, 0, 1), default=0.02, metavar="R",
+                   help="the cosine schedule's final learning rate as a share of --lr (default 0.02)")
+    p.add_argument("--schedule-steps", type=int, default=None, metavar="N",
+                   help="the cosine schedule's horizon (default: --steps at the run's start; kept on "
+                        "--resume unless given again, e.g. to extend a run)")
     p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
                    help="how file names give the speaker (folder: one folder per speaker)")
-    p.add_argument("--valid-num", type=int, default=16)
-    p.add_argument("--valid-every", type=int, default=None, metavar="STEPS")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--valid-num", type=number_arg(int, 1), default=40,
+                   help="validation mixtures (fixed set of valid-split speakers, same augmentation)")
+    p.add_argument("--valid-every", type=number_arg(int, 1), default=None, metavar="STEPS")
+    p.add_argument("--seed", type=number_arg(int, 0), default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: bfloat16 autocast for the forward pass (faster on CPUs with AVX512-BF16 "
@@ -92,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
                       dc_weighting=args.dc_weighting,
                       sir_range=args.sir_range, snr_range=args.snr_range, speed_range=args.speed_range,
+                      noise_prob=args.noise_prob, rir_dirs=[str(d) for d in args.rir], rooms=args.rooms,
+                      reverb_prob=args.reverb_prob, measured_prob=args.measured_prob,
+                      rt60_range=tuple(args.rt60_range), schedule=args.schedule, min_lr_ratio=args.min_lr_ratio,
+                      schedule_steps=args.schedule_steps,
                       valid_num=args.valid_num,
                       valid_every=args.valid_every, rule=args.rule, description=args.description,
                       init=str(args.init) if args.init else None, precision=args.precision)

@@ -16,6 +16,7 @@ from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .mixing import (Composition, MixtureItem, check_mix_options, check_speed_range, compose, draw_crop,
                      draw_levels, load_mixture_set, noise_excerpt, noise_files, noise_region, place,
                      place_at_speed, rms, split_speakers_files)
+from .rooms import ReverbOptions, check_probability, reverberate
 from .speakers import PathLike
 from .splits import DEFAULT_FRACTIONS
 
@@ -30,7 +31,10 @@ class DynamicMixDataset(Dataset):
     ``segment_seconds`` (shorter utterances are zero-padded at a random offset), levels and noise as
     in ``separation_core.data.mixing``. With ``speed_range = (lo, hi)`` each source is first played at
     a speed factor drawn uniformly from it (tempo and pitch together: new voices from the same
-    speakers; the draws of a run without it are unchanged). All audio is decoded once, at
+    speakers; the draws of a run without it are unchanged). With ``noise_prob < 1`` only that share
+    of the mixtures gets noise; with ``reverb`` (see ``separation_core.data.rooms``) each source is
+    convolved with the response of its own position in a drawn room, and its target is that
+    reverberant image. All audio is decoded once, at
     ``sample_rate``, and kept in memory. Call ``set_epoch`` before each epoch (DataLoader workers copy
     the dataset when an iteration starts, so do not use ``persistent_workers``).
 
@@ -43,7 +47,8 @@ class DynamicMixDataset(Dataset):
                  sir_range: Sequence[float] = (-5.0, 5.0),
                  noise_dirs: PathLike | Iterable[PathLike] | None = None,
                  snr_range: Optional[Sequence[float]] = None,
-                 speed_range: Optional[Sequence[float]] = None, epoch_size: int = 2000, seed: int = 0,
+                 speed_range: Optional[Sequence[float]] = None, noise_prob: float = 1.0,
+                 reverb: Optional[ReverbOptions] = None, epoch_size: int = 2000, seed: int = 0,
                  rank: int = 0, world_size: int = 1, rule: str = "auto",
                  fractions: Sequence[float] = DEFAULT_FRACTIONS, progress: Optional[ProgressFn] = None,
                  cancel: Optional[CancelToken] = None) -> None:
@@ -51,6 +56,8 @@ class DynamicMixDataset(Dataset):
 
         self.snr_range = check_mix_options(speakers, "min", sir_range, noise_dirs, snr_range, split)
         self.speed_range = check_speed_range(speed_range)
+        self.noise_prob = check_probability("the noise probability", noise_prob)
+        self.reverb = reverb or ReverbOptions()
         if not 0 <= rank < world_size:
             raise CocktailError(f"rank {rank} is outside the world of {world_size} process(es)")
         if epoch_size < world_size:
@@ -122,11 +129,14 @@ class DynamicMixDataset(Dataset):
             placed = np.stack([place(u, self.segment, c, o) for u, (c, o) in zip(utterances, crops)])
         levels = draw_levels(rng, self.n_src, self.sir_range)
         excerpt, snr = None, None
-        if self._noise:
+        if self._noise and (self.noise_prob >= 1.0 or rng.uniform() < self.noise_prob):
             noise, region = self._noise[int(rng.integers(len(self._noise)))]
             start = int(rng.integers(region[0], region[1]))
             snr = float(rng.uniform(*self.snr_range))
             excerpt = noise_excerpt(noise, region, start, self.segment)
+        room, positions = self.reverb.draw(rng, self.n_src)
+        if room is not None:
+            placed = reverberate(placed, room, positions)
         comp = compose(placed, levels, [self._rms[s][k] for s, k in zip(chosen, picks)], excerpt, snr)
         return comp, tuple(chosen)
 

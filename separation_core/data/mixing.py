@@ -38,6 +38,7 @@ import numpy as np
 from ..fileutil import atomic_write
 from ..errors import CocktailError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
+from .rooms import ReverbOptions, check_probability, reverberate
 from .speakers import PathLike, find_audio
 from .splits import DEFAULT_FRACTIONS, SPLITS, select_split
 
@@ -237,6 +238,30 @@ def _prepare_out(out: Path, speech_dirs: list[Path], overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _readable(files: dict[str, list[Path]], sample_rate: int, decoded: dict,
+              cancel: Optional[CancelToken]) -> dict[str, list[Path]]:
+    """``files`` without those that do not decode (warned about once); fills ``decoded``."""
+    import warnings
+    from ..audio_io import load_audio
+    from ..errors import AudioLoadError
+
+    kept, skipped = {}, []
+    for speaker, paths in files.items():
+        good = []
+        for path in paths:
+            check_cancel(cancel)
+            try:
+                decoded[path] = load_audio(path, sample_rate=sample_rate).samples
+                good.append(path)
+            except AudioLoadError as err:
+                skipped.append(str(err))
+        if good:
+            kept[speaker] = good
+    if skipped:
+        warnings.warn(f"{len(skipped)} audio file(s) skipped; first: {skipped[0]}", stacklevel=3)
+    return kept
+
+
 def _write_json(path: Path, data: dict) -> None:
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(json.dumps(data, indent=1) + "\n")
@@ -252,14 +277,23 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
                       noise_dirs: PathLike | Iterable[PathLike] | None = None, split: str = "test",
                       seed: int = 0, sample_rate: int = 16000, rule: str = "auto",
                       fractions: Sequence[float] = DEFAULT_FRACTIONS, overwrite: bool = False,
-                      progress: Optional[ProgressFn] = None,
+                      noise_prob: float = 1.0, reverb: Optional[ReverbOptions] = None,
+                      skip_unreadable: bool = False, progress: Optional[ProgressFn] = None,
                       cancel: Optional[CancelToken] = None) -> Path:
     """Write ``num`` mixtures of ``speakers`` speakers of ``split`` to ``out_dir``; returns the path
     of its metadata.json. Mixture i depends only on (inputs, options, seed, i): the same call writes
     the same bytes, and a larger ``num`` extends a smaller set. Raises CocktailError (bad options,
-    too few speakers, a non-empty ``out_dir`` without ``overwrite``) or AudioLoadError."""
+    too few speakers, a non-empty ``out_dir`` without ``overwrite``) or AudioLoadError.
+
+    ``noise_prob`` and ``reverb`` (see ``separation_core.data.rooms``) are drawn from a second
+    generator, ``default_rng([seed, i, 1])``: the speakers, excerpts and levels of mixture i are the
+    same with and without them, so the clean, noisy and reverberant sets of one seed differ only in
+    the condition. With ``skip_unreadable`` every file of the split is decoded first and the ones
+    that fail are left out with a warning (what training does), instead of stopping the set."""
     from ..audio_io import load_audio, save_audio
 
+    noise_prob = check_probability("the noise probability", noise_prob)
+    reverb = reverb or ReverbOptions()
     if int(num) < 1:
         raise CocktailError(f"the number of mixtures must be at least 1, got {num}")
     if int(seed) < 0:
@@ -267,6 +301,12 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
     snr_range = check_mix_options(speakers, mode, sir_range, noise_dirs, snr_range, split)
     speech_list = _paths(speech_dirs)
     files = split_speakers_files(speech_list, split, speakers, rule, fractions)
+    decoded: dict[Path, np.ndarray] = {}
+    if skip_unreadable:
+        files = _readable(files, sample_rate, decoded, cancel)
+        if len(files) < speakers:
+            raise CocktailError(f"the {split} split has {len(files)} speaker(s) with readable audio; "
+                                f"{speakers} are needed per mixture")
     ids = sorted(files)
     noises = noise_files(noise_dirs) if noise_dirs else []
     out = Path(out_dir)
@@ -280,9 +320,10 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
     for i in range(int(num)):
         check_cancel(cancel)
         rng = np.random.default_rng([int(seed), i])
+        condition_rng = np.random.default_rng([int(seed), i, 1])
         chosen = [ids[j] for j in rng.choice(len(ids), size=speakers, replace=False)]
         paths = [files[s][int(rng.integers(len(files[s])))] for s in chosen]
-        audio = [load_audio(p, sample_rate=sample_rate).samples for p in paths]
+        audio = [decoded[p] if p in decoded else load_audio(p, sample_rate=sample_rate).samples for p in paths]
         lengths = [len(a) for a in audio]
         length = min(lengths) if mode == "min" else max(lengths)
         crops = [draw_crop(rng, n, length) for n in lengths]
@@ -300,6 +341,11 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
             snr = float(rng.uniform(*snr_range))
             excerpt = noise_excerpt(noise_cache[npath], region, start, length)
             noise_info = {"path": str(npath.resolve()), "region": list(region), "crop_start": start}
+            if noise_prob < 1.0 and condition_rng.uniform() >= noise_prob:
+                noise_info, excerpt, snr = None, None, None
+        room, positions = reverb.draw(condition_rng, speakers)
+        if room is not None:
+            placed = reverberate(placed, room, positions)
         comp = on_pcm24_grid(compose(placed, levels, [rms(a) for a in audio], excerpt, snr))
 
         mid = f"{i:05d}"
@@ -320,9 +366,10 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
         entries.append({"id": mid, "frames": length, "seconds": _round(length / sample_rate),
                         "files": {"mix": f"mix/{mid}.wav",
                                   "sources": [f"s{k + 1}/{mid}.wav" for k in range(speakers)],
-                                  "noise": f"noise/{mid}.wav" if noises else None},
+                                  "noise": f"noise/{mid}.wav" if comp.noise is not None else None},
                         "relative_levels_db": [_round(v) for v in levels],
-                        "sources": sources, "noise": noise_info})
+                        "sources": sources, "noise": noise_info,
+                        "room": None if room is None else {**room.info, "positions": positions}})
         report(progress, (i + 1) / num, "mixing")
 
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sample_rate": int(sample_rate),
@@ -332,6 +379,7 @@ def build_mixture_set(speech_dirs: PathLike | Iterable[PathLike], out_dir: PathL
             "fractions": [float(f) for f in fractions],
             "speech_dirs": [str(d.resolve()) for d in speech_list],
             "noise_dirs": [str(d.resolve()) for d in _paths(noise_dirs)] if noise_dirs else [],
+            "noise_prob": noise_prob if noises else None, "reverb": reverb.describe(),
             "target_dbfs": TARGET_DBFS, "peak_limit": PEAK_LIMIT, "subtype": SUBTYPE,
             "mixtures": entries}
     path = out / "metadata.json"

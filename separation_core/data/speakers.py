@@ -5,8 +5,10 @@ Naming rules (``rule=``):
   "vctk"         ``p225_003.wav``, ``p225_003_mic1.flac`` or any file under a ``p225/`` folder -> ``p225``
   "digits"       the spoken-digit corpus (fsdd): ``7_george_12.wav`` -> ``george``
   "folder"       one folder per speaker: ``ROOT/<speaker>/.../file.wav`` -> ``<speaker>``
-  "auto"         the first of librispeech, vctk, digits that matches; other files are skipped
-                 (pass rule="folder" for speaker-per-folder layouts).
+  "auto"         the first of librispeech, vctk, digits that matches; files none of them knows
+                 are read as one folder per speaker when a scanned folder holds them all in
+                 sub-folders (at least two: speechocean762, Common Voice, CMU ARCTIC layouts), and
+                 skipped otherwise.
 """
 
 from __future__ import annotations
@@ -124,15 +126,56 @@ def find_audio(dirs: Union[PathLike, Iterable[PathLike]]) -> list[tuple[Path, Pa
     return sorted(set(found))
 
 
-def scan_families(dirs: Union[PathLike, Iterable[PathLike]],
-                  rule: str = "auto") -> dict[tuple[str, str], list[Path]]:
-    """``{(family, speaker): sorted files}`` for the audio files whose speaker the rule finds."""
+def _speaker_folder_corpus(root: Path, unmatched: list[Path]) -> bool:
+    """Whether the files no name rule knows make ``root`` a one-folder-per-speaker corpus: all of
+    them inside sub-folders of ``root``, spread over at least two of them."""
+    parts = [_relative(p, root).parts for p in unmatched]
+    return bool(parts) and all(len(q) >= 2 for q in parts) and len({q[0] for q in parts}) >= 2
+
+
+def corpus_names(roots: list[Path]) -> dict[Path, str]:
+    """A unique name per scanned folder (its name; ``name#2``... when two folders share one)."""
+    names: dict[Path, str] = {}
+    for root in roots:
+        name, k = root.name or str(root), 1
+        while name in names.values():
+            k += 1
+            name = f"{root.name}#{k}"
+        names[root] = name
+    return names
+
+
+def scan_corpora(dirs: Union[PathLike, Iterable[PathLike]],
+                 rule: str = "auto") -> dict[tuple[str, str, str], list[Path]]:
+    """``{(corpus, family, speaker): sorted files}``: each folder of ``dirs`` is one corpus.
+
+    With rule "auto", a folder whose files no name rule knows, all in sub-folders (at least two),
+    is read as one folder per speaker (family "folder")."""
     rule = _check_rule(rule)
-    out: dict[tuple[str, str], list[Path]] = {}
-    for root, path in find_audio(dirs):
+    roots = _as_dirs(dirs)
+    names = corpus_names(sorted(set(roots), key=roots.index))
+    out: dict[tuple[str, str, str], list[Path]] = {}
+    unmatched: dict[Path, list[Path]] = {}
+    for root, path in find_audio(roots):
         key = identify(path, rule, root)
         if key is not None:
-            out.setdefault(key, []).append(path)
+            out.setdefault((names[root], *key), []).append(path)
+        elif rule == "auto":
+            unmatched.setdefault(root, []).append(path)
+    for root, paths in unmatched.items():
+        if _speaker_folder_corpus(root, paths):
+            for path in paths:
+                out.setdefault((names[root], "folder", _relative(path, root).parts[0]), []).append(path)
+    return {key: sorted(out[key]) for key in sorted(out)}
+
+
+def scan_families(dirs: Union[PathLike, Iterable[PathLike]],
+                  rule: str = "auto") -> dict[tuple[str, str], list[Path]]:
+    """``{(family, speaker): sorted files}`` for the audio files whose speaker the rule finds
+    (all corpora together; see ``scan_corpora``)."""
+    out: dict[tuple[str, str], list[Path]] = {}
+    for (_, family, speaker), files in scan_corpora(dirs, rule).items():
+        out.setdefault((family, speaker), []).extend(files)
     return {key: sorted(out[key]) for key in sorted(out)}
 
 

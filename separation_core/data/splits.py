@@ -13,19 +13,22 @@ Rule (deterministic, documented, the same everywhere):
    ``max(m, round(n * f_valid))`` before them to valid, the rest (at least one) to train. This depends
    on the whole speaker set of that corpus, which is why it applies only where rule 1 falls short.
 
-Rule 2 is applied per naming family (LibriSpeech, VCTK, digits, folder) by ``select_split``, so the
-digit corpus is split the same way whether it is scanned alone or beside LibriSpeech. A speaker id
-found in two families with different assignments falls back to rule 1.
+Rule 2 is applied per corpus (scanned folder) and naming family (LibriSpeech, VCTK, digits, folder)
+by ``select_split``, so the digit corpus is split the same way whether it is scanned alone or beside
+LibriSpeech. A speaker id found in two families with different assignments falls back to rule 1.
+Speakers of different corpora are different people: with several folders their keys are
+``corpus/id``, and the split holds within every corpus.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import CocktailError
-from .speakers import PathLike, scan_families
+from .speakers import PathLike, scan_corpora
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -97,20 +100,28 @@ def split_speakers(speakers: Iterable[str], split: str,
 
 def corpus_splits(speech_dirs: PathLike | Iterable[PathLike], *, rule: str = "auto",
                   fractions: Sequence[float] = DEFAULT_FRACTIONS) -> tuple[dict[str, str], dict[str, list[Path]]]:
-    """``({speaker: split}, {speaker: files})`` over folders, rule 2 applied per naming family."""
-    families = scan_families(speech_dirs, rule)
-    by_family: dict[str, list[str]] = {}
+    """``({speaker: split}, {speaker: files})`` over folders, rule 2 applied per corpus and naming
+    family. Each folder is one corpus; with several folders a speaker's key is ``corpus/id`` (two
+    corpora may both have a "p225"), with one folder the bare id. The split depends on the bare id."""
+    corpora = scan_corpora(speech_dirs, rule)
+    qualify = len({corpus for corpus, _, _ in corpora}) > 1 or len(_dirs(speech_dirs)) > 1
+    groups: dict[tuple[str, str], list[str]] = {}
     files: dict[str, list[Path]] = {}
-    for (family, speaker), paths in families.items():
-        by_family.setdefault(family, []).append(speaker)
-        files.setdefault(speaker, []).extend(paths)
+    for (corpus, family, speaker), paths in corpora.items():
+        groups.setdefault((corpus, family), []).append(speaker)
+        files.setdefault(f"{corpus}/{speaker}" if qualify else speaker, []).extend(paths)
     assignment: dict[str, str] = {}
-    for family in sorted(by_family):
-        for speaker, name in assign_splits(by_family[family], fractions).items():
-            if assignment.get(speaker, name) != name:
+    for (corpus, _family), speakers in sorted(groups.items()):
+        for speaker, name in assign_splits(speakers, fractions).items():
+            key = f"{corpus}/{speaker}" if qualify else speaker
+            if assignment.get(key, name) != name:
                 name = hash_split(speaker, fractions)
-            assignment[speaker] = name
+            assignment[key] = name
     return dict(sorted(assignment.items())), {s: sorted(files[s]) for s in sorted(files)}
+
+
+def _dirs(speech_dirs) -> list:
+    return [speech_dirs] if isinstance(speech_dirs, (str, os.PathLike)) else list(speech_dirs)
 
 
 def select_split(speech_dirs: PathLike | Iterable[PathLike], split: str, *, rule: str = "auto",

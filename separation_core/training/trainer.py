@@ -1,6 +1,6 @@
 """The trainer: dynamic mixing, the family's loss, validation, best/last checkpoints, exact resume,
-learning-rate warm-up and plateau halving, gradient clipping, CSV and TensorBoard logs, and
-DistributedDataParallel under torchrun (gloo on CPU, NCCL on GPU; only rank 0 writes).
+learning-rate warm-up then cosine decay (or plateau halving, for older runs), gradient clipping,
+CSV and TensorBoard logs with the run's CPU time, and DistributedDataParallel under torchrun (gloo on CPU, NCCL on GPU; only rank 0 writes).
 
 Batch ``i`` of the run is items ``[i*B, (i+1)*B)`` of epoch ``i // steps_per_epoch`` of the dynamic
 dataset, which is a pure function of (seed, epoch, index, rank): resuming at step ``i`` replays
@@ -55,7 +55,18 @@ class TrainConfig:
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
     speed_range: Optional[tuple] = None  # speed perturbation factors (lo, hi) for the training mixtures
-    valid_num: int = 16
+    noise_prob: float = 1.0              # share of the mixtures that get noise (when noise_dirs are given)
+    rir_dirs: list = field(default_factory=list)  # measured room responses (each folder one room)
+    rooms: int = 0                       # simulated rooms in the bank (0: none)
+    reverb_prob: float = 1.0             # share of the mixtures made reverberant (when there are rooms)
+    measured_prob: float = 0.3           # share of the reverberant ones that take a measured room
+    rt60_range: tuple = (0.1, 0.8)
+    schedule: str = "cosine"             # "cosine": warm-up then cosine decay over the planned steps;
+                                         # "plateau": halve after plateau_patience validations (old runs)
+    min_lr_ratio: float = 0.02           # the cosine schedule's final rate, as a share of lr
+    schedule_steps: Optional[int] = None # the cosine's horizon: the planned steps at the run's start,
+                                         # kept on resume unless given again
+    valid_num: int = 40
     valid_every: Optional[int] = None  # steps; default: once per epoch
     save_every_seconds: float = 300.0
     rule: str = "auto"
@@ -67,6 +78,35 @@ class TrainConfig:
         if self.steps is not None:
             return int(self.steps)
         return int(self.epochs or 1) * self.steps_per_epoch
+
+
+def learning_rate(cfg: "TrainConfig", step: int, lr_factor: float = 1.0) -> float:
+    """The rate of update ``step`` (0-based): linear warm-up, then the cosine decay from ``lr`` to
+    ``lr * min_lr_ratio`` over the planned steps, or the plateau schedule's ``lr * lr_factor``."""
+    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+    if cfg.schedule == "plateau":
+        return cfg.lr * lr_factor * warm
+    total = max((cfg.schedule_steps or cfg.total_steps()) - cfg.warmup_steps, 1)
+    progress = min(max(step - cfg.warmup_steps, 0) / total, 1.0)
+    cosine = cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cfg.lr * warm * cosine
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop the rows of a CSV log written after ``step`` (a resumed run replays them)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or all(float(r["step"]) <= step for r in rows):
+        return
+    kept = [r for r in rows if float(r["step"]) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    os.replace(tmp, path)
 
 
 def _write_csv_row(path: Path, row: dict) -> None:
@@ -191,6 +231,20 @@ class Trainer:
             raise CocktailError(f"{path}: holds a '{model.name}' model, not '{self.cfg.model}'")
         return model
 
+    def _reverb(self, sample_rate: int, *, fixed_set: bool):
+        """The run's rooms: a cached bank of simulated rooms for training; for the validation set a
+        fresh simulated room per mixture. Measured rooms are the same for both."""
+        from ..data.rooms import ReverbOptions, measured_rooms, simulated_bank
+        cfg = self.cfg
+        measured = tuple(measured_rooms(cfg.rir_dirs, sample_rate)) if cfg.rir_dirs else ()
+        bank = ()
+        if cfg.rooms > 0 and not fixed_set:
+            bank = tuple(simulated_bank(cfg.rooms, sample_rate, cfg.seed, cfg.rt60_range,
+                                        cache_dir=self.run_dir / "rooms"))
+        return ReverbOptions(simulated=bank, measured=measured, prob=cfg.reverb_prob,
+                             measured_prob=cfg.measured_prob, simulate_each=fixed_set and cfg.rooms > 0,
+                             sample_rate=sample_rate, rt60_range=tuple(cfg.rt60_range))
+
     def _datasets(self, model):
         from ..data.dynamic import DynamicMixDataset
         from ..data.mixing import build_mixture_set, load_mixture_set
@@ -199,6 +253,8 @@ class Trainer:
                                   sample_rate=model.sample_rate, segment_seconds=cfg.segment_seconds,
                                   sir_range=cfg.sir_range, noise_dirs=cfg.noise_dirs or None,
                                   snr_range=cfg.snr_range, speed_range=cfg.speed_range,
+                                  noise_prob=cfg.noise_prob,
+                                  reverb=self._reverb(model.sample_rate, fixed_set=False),
                                   epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
                                   seed=cfg.seed, rank=self.rank, world_size=self.world, rule=cfg.rule)
         valid_dir = self.run_dir / "valid"
@@ -206,7 +262,9 @@ class Trainer:
             build_mixture_set(cfg.speech_dirs, valid_dir, num=cfg.valid_num, speakers=model.n_src,
                               mode="min", sir_range=cfg.sir_range, snr_range=cfg.snr_range,
                               noise_dirs=cfg.noise_dirs or None, split="valid", seed=1000 + cfg.seed,
-                              sample_rate=model.sample_rate, rule=cfg.rule, overwrite=True)
+                              sample_rate=model.sample_rate, rule=cfg.rule, overwrite=True,
+                              noise_prob=cfg.noise_prob, reverb=self._reverb(model.sample_rate, fixed_set=True),
+                              skip_unreadable=True)
         _barrier(self.world)
         valid = load_mixture_set(valid_dir, sample_rate=model.sample_rate) if self.is_main else []
         return train, valid
@@ -223,14 +281,18 @@ class Trainer:
         _barrier(self.world)
         model, state = self._build()
         if state:  # a resumed run keeps its recorded configuration, except budget, hardware and a new speed range
-            recorded = state["config"]
+            recorded = {"schedule": "plateau", **state["config"]}  # runs from before the cosine schedule
             saved = TrainConfig(**{**recorded, "steps": cfg.steps, "epochs": cfg.epochs,
                                    "out": cfg.out, "device": cfg.device, "precision": cfg.precision,
-                                   "speed_range": cfg.speed_range or recorded.get("speed_range")})
+                                   "speed_range": cfg.speed_range or recorded.get("speed_range"),
+                                   "schedule_steps": cfg.schedule_steps or recorded.get("schedule_steps")})
             saved.sir_range = tuple(saved.sir_range)
             saved.snr_range = tuple(saved.snr_range) if saved.snr_range else None
             saved.speed_range = tuple(saved.speed_range) if saved.speed_range else None
+            saved.rt60_range = tuple(saved.rt60_range)
             self.cfg = cfg = saved
+        if cfg.schedule_steps is None:
+            cfg.schedule_steps = cfg.total_steps()
         train, valid = self._datasets(model)
         model.to(device)
         net = model
@@ -238,18 +300,23 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        step, best, lr_factor, bad, elapsed0 = 0, -math.inf, 1.0, 0, 0.0
+        step, best, lr_factor, bad, elapsed0, cpu0 = 0, -math.inf, 1.0, 0, 0.0, 0.0
         if state:
             optimizer.load_state_dict(state["optimizer"])
             step, best = int(state["step"]), float(state["best"])
             lr_factor, bad, elapsed0 = float(state["lr_factor"]), int(state["bad"]), float(state["seconds"])
+            cpu0 = float(state.get("cpu_seconds", 0.0))
+            if self.is_main:
+                for name in ("train.csv", "valid.csv"):
+                    truncate_log(self.run_dir / name, step)
+        self._cpu0, self._cpu_start = cpu0, time.process_time()
         logs = _Logs(self.run_dir) if self.is_main else None
         if self.is_main:
             (self.run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
         oracle = self._oracle(valid, model) if self.is_main else {}
         if self.is_main and step == 0:  # the untrained baseline, logged as step 0
             logs.scalars("valid", 0, {**validation_metrics(model, valid, str(device), self.cancel),
-                                      "oracle_irm_si_sdri": oracle.get("si_sdri")})
+                                      "oracle_irm_si_sdri": oracle.get("si_sdri"), "cpu_hours": 0.0})
         total = cfg.total_steps()
         valid_every = cfg.valid_every or cfg.steps_per_epoch
         bar = None
@@ -269,7 +336,7 @@ class Trainer:
             scale = mix.std(dim=-1, keepdim=True).clamp_min(1e-5)  # as the inference engine does
             mix, src = (mix / scale).to(device), (src / scale.unsqueeze(1)).to(device)
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+                group["lr"] = learning_rate(cfg, step, lr_factor)
             loss = family_loss(model, net, mix, src, time_loss=cfg.time_loss, chimera_alpha=cfg.chimera_alpha,
                                dc_weighting=cfg.dc_weighting, precision=cfg.precision)
             optimizer.zero_grad(set_to_none=True)
@@ -293,9 +360,10 @@ class Trainer:
                         best, bad = metrics["si_sdri"], 0
                     else:
                         bad += 1
-                        if bad >= cfg.plateau_patience:
+                        if bad >= cfg.plateau_patience and cfg.schedule == "plateau":
                             lr_factor, bad = lr_factor * 0.5, 0
-                    logs.scalars("valid", step, {**metrics, "oracle_irm_si_sdri": oracle.get("si_sdri")})
+                    logs.scalars("valid", step, {**metrics, "oracle_irm_si_sdri": oracle.get("si_sdri"),
+                                                 "cpu_hours": self._cpu_seconds() / 3600})
                     seconds = elapsed0 + time.perf_counter() - t_start
                     self._save(model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle,
                                improved)
@@ -311,6 +379,10 @@ class Trainer:
             logs.close()
         _barrier(self.world)
         return {"step": step, "best_si_sdri": best, "last": metrics, "oracle_irm": oracle}
+
+    def _cpu_seconds(self) -> float:
+        """CPU time of this process over the whole run (all threads, across resumes)."""
+        return self._cpu0 + time.process_time() - self._cpu_start
 
     def _oracle(self, valid, model) -> dict:
         path = self.run_dir / "valid_oracle_irm.json"
@@ -331,7 +403,20 @@ class Trainer:
                 "seed": cfg.seed, "world_size": self.world, "hardware": hardware,
                 "hours": seconds / 3600, "description": cfg.description,
                 "initialised_from": Path(cfg.init).name if cfg.init else None, "precision": cfg.precision,
-                "speed_range": list(cfg.speed_range) if cfg.speed_range else None}
+                "speed_range": list(cfg.speed_range) if cfg.speed_range else None,
+                "cpu_hours": self._cpu_seconds() / 3600, "schedule": cfg.schedule,
+                "noise_prob": cfg.noise_prob if cfg.noise_dirs else None,
+                "reverb": self._reverb_summary()}
+
+    def _reverb_summary(self) -> Optional[dict]:
+        cfg = self.cfg
+        if not (cfg.rooms or cfg.rir_dirs):
+            return None
+        return {"prob": cfg.reverb_prob, "simulated_rooms": cfg.rooms,
+                "rt60_range": list(cfg.rt60_range) if cfg.rooms else None,
+                "measured_rooms": [Path(d).name for d in cfg.rir_dirs],
+                "measured_prob": cfg.measured_prob if cfg.rir_dirs else None,
+                "target": "reverberant image of each speaker"}
 
     def _save(self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved):
         summary = self._summary(model, step, seconds)
@@ -342,6 +427,6 @@ class Trainer:
         if improved:
             save_checkpoint_dict(self.run_dir / "best.pt", ckpt)
         ckpt["trainer"] = {"step": step, "best": best, "lr_factor": lr_factor, "bad": bad,
-                           "seconds": seconds, "optimizer": optimizer.state_dict(),
+                           "seconds": seconds, "cpu_seconds": self._cpu_seconds(), "optimizer": optimizer.state_dict(),
                            "config": asdict(self.cfg)}
         save_checkpoint_dict(self.run_dir / "last.pt", ckpt)

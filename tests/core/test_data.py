@@ -138,11 +138,46 @@ def test_corpus_split_stable_with_files_and_other_corpora(corpus, tmp_path):
     for k in range(40):  # a LibriSpeech corpus beside it: hash rule, digits still split alone
         (extra / f"{200 + k}-1-0.flac").write_bytes(b"")
     after, files_after = corpus_splits([corpus["speech"], extra])
-    assert all(after[s] == before[s] for s in NAMES)
-    assert len(files_after["alice"]) == 3
-    assert all(after[str(200 + k)] == hash_split(str(200 + k)) for k in range(40))
+    # several folders: each is one corpus and keys are corpus/id; the split of each id is unchanged
+    assert all(after[f"digits/{s}"] == before[s] for s in NAMES)
+    assert len(files_after["digits/alice"]) == 2 and len(files_after["extra/alice"]) == 1  # two people
+    assert all(after[f"extra/{200 + k}"] == hash_split(str(200 + k)) for k in range(40))
     test = select_split(corpus["speech"], "test")
     assert sorted(test) == sorted(s for s in NAMES if before[s] == "test")
+
+
+def test_auto_reads_one_folder_per_speaker_corpora_and_keeps_corpora_apart(tmp_path):
+    for corpus, speakers in (("ocean", ["so0001", "so0002", "so0003"]), ("voices", ["cv_a", "cv_b", "so0001"])):
+        for speaker in speakers:
+            for u in range(2):
+                (tmp_path / corpus / speaker).mkdir(parents=True, exist_ok=True)
+                (tmp_path / corpus / speaker / f"{u:09d}.ogg").write_bytes(b"")
+    assert sorted(scan_speech(tmp_path / "ocean")) == ["so0001", "so0002", "so0003"]
+    split, files = corpus_splits([tmp_path / "ocean", tmp_path / "voices"])
+    assert sorted(split) == ["ocean/so0001", "ocean/so0002", "ocean/so0003",
+                             "voices/cv_a", "voices/cv_b", "voices/so0001"]
+    assert files["ocean/so0001"] != files["voices/so0001"]
+    for corpus in ("ocean", "voices"):  # small corpora: rule 2 gives each split a speaker, per corpus
+        assert sorted(v for k, v in split.items() if k.startswith(corpus)) == ["test", "train", "valid"]
+    # a folder with unknown files at its top level is not a speaker-per-folder corpus
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "a").mkdir()
+    (tmp_path / "loose" / "a" / "x.wav").write_bytes(b"")
+    (tmp_path / "loose" / "b.wav").write_bytes(b"")
+    with pytest.raises(CocktailError, match="no audio file with a speaker id"):
+        scan_speech(tmp_path / "loose")
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not (DATA / "speech").is_dir(), reason="needs ../shared/data")
+def test_every_shared_corpus_is_split_within_itself():
+    dirs = sorted(p for p in (DATA / "speech").iterdir() if p.is_dir())
+    split, _ = corpus_splits(dirs)
+    corpora = {key.split("/")[0] for key in split}
+    assert corpora == {d.name for d in dirs}
+    for corpus in ("librispeech-train-clean-100", "speechocean762"):
+        names = [v for k, v in split.items() if k.startswith(corpus + "/")]
+        assert {"train", "valid", "test"} <= set(names), corpus
 
 
 # ---- mixture sets --------------------------------------------------------------------------------
