@@ -16,6 +16,15 @@ from .tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
 FORMATS = [("wav16", "WAV 16-bit", ".wav", "PCM_16"), ("wav24", "WAV 24-bit", ".wav", "PCM_24"),
            ("wavf", "WAV 32-bit float", ".wav", "FLOAT"), ("flac16", "FLAC 16-bit", ".flac", "PCM_16"),
            ("flac24", "FLAC 24-bit", ".flac", "PCM_24")]
+EXPORT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def default_export_folder(settings) -> str:
+    """The last export folder, else Documents/Cocktail (made when the export writes to it)."""
+    from PySide6.QtCore import QStandardPaths
+
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return settings.last_folder("export") or str(Path(docs or Path.home()) / "Cocktail")
 
 
 class ExportDialog(QDialog):
@@ -31,9 +40,7 @@ class ExportDialog(QDialog):
         opts = self.settings.export_options()
 
         self.folder = QLineEdit(self)
-        folder = self.settings.last_folder("export") or (
-            str(self.session.path.parent) if self.session.path else str(Path.home()))
-        self.folder.setText(folder)
+        self.folder.setText(default_export_folder(self.settings))
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
@@ -46,6 +53,9 @@ class ExportDialog(QDialog):
         self.rate = QComboBox(self)
         self.rate.addItem(f"original ({self.session.sample_rate} Hz)", "original")
         self.rate.addItem("the model's rate", "model")
+        for rate in EXPORT_RATES:
+            if rate != self.session.sample_rate:
+                self.rate.addItem(f"{rate} Hz", rate)
         self.rate.setCurrentIndex(max(0, self.rate.findData(opts["rate"])))
         self.template = QLineEdit(opts["template"], self)
         self.template.setToolTip("Fields: {stem} (input name), {index} (1, 2, ...), {model}")
@@ -123,22 +133,30 @@ class ExportDialog(QDialog):
                 input_stem=stem if len(keys) == 1 else f"{stem}_{key}",
                 options=dict(rec.options), metrics=evaluation_dict(rec.evaluation),
                 timings=dict(rec.result.timings),
-                sample_rate=rec.entry.sample_rate if self.rate.currentData() == "model" else None))
+                sample_rate=self._rate_for(rec)))
         return out
+
+    def _rate_for(self, record) -> Optional[int]:
+        """The chosen output rate (None: the input's)."""
+        rate = self.rate.currentData()
+        return record.entry.sample_rate if rate == "model" else rate if isinstance(rate, int) else None
+
+    def plan(self) -> list:
+        """The core's export plan (one ExportTarget per chosen result); two results that would
+        write the same file raise AudioSaveError naming both."""
+        from separation_core.export_plan import ExportRequest, plan_exports
+
+        ext, _ = self._format()
+        requests = [ExportRequest(key, item.input_stem, item.result.n_src, item.entry.id)
+                    for key, item in zip(self.chosen_keys(), self.items())]
+        return plan_exports(requests, Path(self.folder.text()).expanduser(), template=self.template.text(),
+                            extension=ext, residual=self.residual.isChecked(),
+                            sidecar=self.sidecar.isChecked(),
+                            collision_hint="put {stem} or {model} in the file names")
 
     def planned_paths(self) -> list[Path]:
         """Every file the export would write (stems, residual, sidecar)."""
-        from separation_core.export import stem_paths
-
-        ext, _ = self._format()
-        out_dir = Path(self.folder.text()).expanduser()
-        paths = []
-        for item in self.items():
-            paths += stem_paths(out_dir, item.input_stem, item.result.n_src, template=self.template.text(),
-                                extension=ext, residual=self.residual.isChecked(), model=item.entry.id)
-            if self.sidecar.isChecked():
-                paths.append(out_dir / f"{item.input_stem}.json")
-        return paths
+        return [path for target in self.plan() for path in target.paths]
 
     def _update_preview(self, *_args) -> None:
         try:
@@ -166,12 +184,13 @@ class ExportDialog(QDialog):
         return answer == QMessageBox.StandardButton.Yes
 
     def export(self) -> None:
+        from separation_core.export_plan import existing_outputs
+
         try:
-            paths = self.planned_paths()
+            existing = existing_outputs(self.plan())
         except Exception as e:
             self._show_error(str(e))
             return
-        existing = [p for p in paths if p.exists()]
         overwrite = False
         if existing:
             if not self.confirm_overwrite(existing):

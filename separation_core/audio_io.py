@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
-import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import soundfile as sf
 import soxr
 
 from .errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
+from .fileutil import unreadable_reason
 
 RESAMPLE_QUALITY = "HQ"
 BLOCK_SAMPLES = 1 << 20          # samples (frames x channels) per read/write block: 4 MiB of float32
@@ -115,20 +114,12 @@ def _sniff(path: Path) -> tuple[str | None, str | None]:
 
 
 def _check_file(path: Path) -> None:
-    """Refuse what libsndfile must never be handed: missing, folder, FIFO, unreadable, empty."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise _load_error(path, "file not found") from None
-    except OSError as err:
-        raise _load_error(path, f"cannot access the file ({err.strerror or err})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise _load_error(path, "is a folder, not an audio file")
-    if not stat.S_ISREG(st.st_mode):
-        raise _load_error(path, "is not a regular file (device, pipe or socket)")
-    if not os.access(path, os.R_OK):
-        raise _load_error(path, "cannot be read: permission denied")
-    if st.st_size == 0:
+    """Refuse what libsndfile must never be handed: missing, folder, FIFO, /proc or /sys file,
+    unreadable (tried, not guessed from the mode bits, which root ignores), empty."""
+    problem = unreadable_reason(path, "an audio file")
+    if problem:
+        raise _load_error(path, problem)
+    if os.stat(path).st_size == 0:
         raise _load_error(path, "empty file (0 bytes)")
 
 
@@ -334,15 +325,16 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def load_references(paths: Sequence[str | os.PathLike], *, sample_rate: int, length: int,
-                    tolerance_seconds: float = 0.05) -> np.ndarray:
-    """Reference sources as float32 ``[n_src, length]`` at ``sample_rate``.
+                    tolerance_seconds: float = 0.05, role: str = "reference") -> np.ndarray:
+    """Reference sources (or, with ``role="estimate"``, estimates) as float32 ``[n_src, length]``
+    at ``sample_rate``.
 
     Each file is loaded mono and resampled; one whose length differs from ``length`` by more
-    than ``tolerance_seconds`` raises ReferenceMismatchError, smaller differences are
-    zero-padded or cropped.
+    than ``tolerance_seconds`` raises ReferenceMismatchError (calling the file by its ``role``),
+    smaller differences are zero-padded or cropped.
     """
     if not paths:
-        raise ReferenceMismatchError("no reference files given")
+        raise ReferenceMismatchError(f"no {role} files given")
     tolerance = round(tolerance_seconds * sample_rate)
     refs = np.zeros((len(paths), length), dtype=np.float32)
     for i, p in enumerate(paths):
@@ -350,7 +342,7 @@ def load_references(paths: Sequence[str | os.PathLike], *, sample_rate: int, len
         n = len(audio.samples)
         if abs(n - length) > tolerance:
             raise ReferenceMismatchError(_one_line(
-                f"{p}: reference is {n / sample_rate:.3f} s long but the mixture is "
+                f"{p}: {role} is {n / sample_rate:.3f} s long but the mixture is "
                 f"{length / sample_rate:.3f} s (difference above the {tolerance_seconds:.3f} s "
                 "tolerance)"))
         refs[i, : min(n, length)] = audio.samples[:length]
@@ -374,9 +366,28 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *
     (PCM_16, PCM_24) file atomically; returns the path.
 
     PCM values are clipped to full scale. Raises AudioSaveError (one line) if the file exists
-    and not ``overwrite``, the folder is missing or read-only, or the request is invalid.
+    and not ``overwrite``, the folder is missing or read-only, the disk is full (the system's
+    reason is named), or the request is invalid.
     """
+    from .filesets import write_file_set
+
     path = Path(path)
+    fmt, subtype, x = prepare_audio(path, samples, sample_rate, subtype)
+    folder = path.parent
+    if not folder.is_dir():
+        raise _save_error(path, f"folder {folder} does not exist")
+    if path.is_dir():
+        raise _save_error(path, "is a folder")
+    if path.exists() and not overwrite:
+        raise _save_error(path, "already exists; not overwritten")
+    write_file_set([(path, lambda tmp: encode_audio(tmp, x, sample_rate, subtype, fmt))],
+                   overwrite=overwrite)
+    return path
+
+
+def prepare_audio(path: Path, samples: np.ndarray, sample_rate: int,
+                  subtype: str) -> tuple[str, str, np.ndarray]:
+    """The checks of a save on the request alone -> (format, subtype, samples ``[n_ch, time]``)."""
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise _save_error(path, f"unsupported extension {path.suffix or '(none)'!r}; use .wav or .flac")
@@ -396,60 +407,60 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *
         raise _save_error(path, "samples contain NaN or infinite values")
     if int(sample_rate) <= 0:
         raise _save_error(path, f"invalid sample rate {sample_rate}")
-    folder = path.parent
-    if not folder.is_dir():
-        raise _save_error(path, f"folder {folder} does not exist")
-    if path.is_dir():
-        raise _save_error(path, "is a folder")
-    if path.exists() and not overwrite:
-        raise _save_error(path, "already exists; not overwritten")
+    return fmt, subtype, x
 
-    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    fd = -1
-    try:
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        n_ch, n = x.shape
-        block = max(MIN_BLOCK_FRAMES, BLOCK_SAMPLES // n_ch)
-        with sf.SoundFile(fd, "w", int(sample_rate), n_ch, subtype, format=fmt, closefd=False) as f:
-            for start in range(0, n, block):
-                f.write(_to_file_dtype(x[:, start:start + block].T.astype(np.float64), subtype))
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        if path.exists() and not overwrite:    # appeared while we were writing
-            raise _save_error(path, "already exists; not overwritten")
-        os.replace(tmp, path)
-    except BaseException as err:
-        if fd >= 0:
-            os.close(fd)
+
+class _KeepOSError:
+    """A file object for libsndfile that keeps the first OSError of the disk (full, quota, I/O):
+    libsndfile itself reports only "System error"."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def _call(self, fn, *args):
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, AudioSaveError):
+            return fn(*args)
+        except OSError as err:
+            self.error = self.error or err
             raise
-        if isinstance(err, PermissionError):
-            raise _save_error(path, f"folder {folder} is not writable (permission denied)") from None
-        if isinstance(err, (OSError, RuntimeError, ValueError)):
-            msg = err.strerror if isinstance(err, OSError) and err.strerror else _sf_message(err)
-            raise _save_error(path, f"cannot write the file ({msg})") from None
-        raise
-    _fsync_folder(folder)
-    return path
+
+    def write(self, data):
+        try:
+            return self._call(self.fh.write, data)
+        except OSError:
+            return 0
+
+    def seek(self, *args):
+        return self._call(self.fh.seek, *args)
+
+    def tell(self):
+        return self._call(self.fh.tell)
+
+    def read(self, n=-1):
+        return self._call(self.fh.read, n)
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable where the OS allows opening a folder (POSIX); best effort."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def encode_audio(path: Path, x: np.ndarray, sample_rate: int, subtype: str, fmt: str) -> None:
+    """Write ``x [n_ch, time]`` (from ``prepare_audio``) into the existing file ``path``, block by
+    block, and fsync it. A failing disk raises its own OSError (errno kept, e.g. ENOSPC)."""
+    n_ch, n = x.shape
+    block = max(MIN_BLOCK_FRAMES, BLOCK_SAMPLES // n_ch)
+    with open(path, "r+b") as fh:
+        out = _KeepOSError(fh)
+        try:
+            with sf.SoundFile(out, "w", int(sample_rate), n_ch, subtype, format=fmt) as f:
+                for start in range(0, n, block):
+                    f.write(_to_file_dtype(x[:, start:start + block].T.astype(np.float64), subtype))
+        except OSError:
+            raise
+        except Exception as err:
+            if out.error is not None:
+                raise out.error from None
+            raise RuntimeError(_sf_message(err)) from None
+        if out.error is not None:
+            raise out.error
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def file_sha256(path: str | os.PathLike) -> str:

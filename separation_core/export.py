@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Optional, Sequence
@@ -11,33 +12,15 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import __version__
-from .audio_io import file_sha256, resample, save_audio
+from .audio_io import encode_audio, file_sha256, prepare_audio, resample
 from .errors import AudioSaveError
+from .export_plan import DEFAULT_TEMPLATE, ExportRequest, plan_one, refuse_existing, stem_paths  # noqa: F401
+from .filesets import ensure_writable_folder, write_file_set
 from .fileutil import atomic_write
 from .models.result import SeparationResult
 
 SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
-DEFAULT_TEMPLATE = "{stem}_s{index}"
 PCM_PEAK = 10.0 ** (-0.1 / 20.0)  # integer stems that would clip are scaled together to peak here (-0.1 dBFS)
-
-
-def stem_paths(out_dir: Path, input_stem: str, n_src: int, *, template: str = DEFAULT_TEMPLATE,
-               extension: str = ".wav", residual: bool = False, model: str = "") -> list[Path]:
-    """File names from ``template`` (fields: stem, index (1-based), model); residual last."""
-    names = []
-    for i in range(n_src):
-        try:
-            names.append(template.format(stem=input_stem, index=i + 1, model=model))
-        except (KeyError, IndexError, ValueError) as e:
-            raise AudioSaveError(f"file-name template '{template}' is invalid ({e}); "
-                                 "use {stem}, {index} and {model}") from None
-    if residual:
-        names.append(f"{input_stem}_residual")
-    paths = [Path(out_dir) / f"{n}{extension}" for n in names]
-    if len(set(paths)) != len(paths):
-        raise AudioSaveError(f"file-name template '{template}' gives the same name to several "
-                             "sources; include {index}")
-    return paths
 
 
 def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template: str = DEFAULT_TEMPLATE,
@@ -45,24 +28,33 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
                 residual_of: Optional[np.ndarray] = None, overwrite: bool = False,
                 sidecar: Optional[dict] = None, model_label: str = "") -> list[Path]:
     """Write each source (and the residual ``mixture - sum(sources)`` when ``residual_of`` is the
-    mixture ``[time]`` at ``result.sample_rate``) to ``out_dir``; then the sidecar
-    ``<input_stem>.json``. Nothing is written if any target exists and ``overwrite`` is False.
+    mixture ``[time]`` at ``result.sample_rate``) to ``out_dir``, then the sidecar
+    ``<input_stem>.json``, as one unit: on any failure none of the set is left and replaced files
+    are restored. Nothing is written if any target exists and ``overwrite`` is False.
     Stems of a loud mixture may reach full scale: integer-subtype stems peaking above
     ``PCM_PEAK`` are all scaled by one common gain (their balance and sum kept) to peak there instead
     of clipping; the sidecar records it as ``output_gain_db``."""
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise AudioSaveError(f"{out_dir}: cannot create the folder ({e.strerror})") from None
-    paths = stem_paths(out_dir, input_stem, result.n_src, template=template, extension=extension,
-                       residual=residual_of is not None, model=model_label or result.model_name)
-    side_path = out_dir / f"{input_stem}.json"
-    targets = paths + ([side_path] if sidecar is not None else [])
-    existing = [p for p in targets if p.exists()]
-    if existing and not overwrite:
-        raise AudioSaveError(f"{existing[0]}: already exists (not overwritten; use overwrite)")
+    out_dir = ensure_writable_folder(out_dir)
+    request = ExportRequest(input_stem, input_stem, result.n_src, model_label or result.model_name)
+    target = plan_one(request, out_dir, template=template, extension=extension,
+                      residual=residual_of is not None, sidecar=sidecar is not None)
+    refuse_existing([target], overwrite)
+    signals, rate, gain = _stem_signals(result, residual_of, sample_rate, subtype)
+    writers = [(path, _audio_writer(path, signal, rate, subtype, gain))
+               for path, signal in zip(target.stems, signals)]
+    if sidecar is not None:
+        payload = dict(sidecar)
+        payload["output_gain_db"] = round(20.0 * np.log10(gain), 3)
+        payload["outputs"] = [p.name for p in target.stems]
+        payload["output_sample_rate"] = rate
+        payload["output_subtype"] = subtype
+        writers.append((target.sidecar, lambda tmp: _write_json(tmp, payload)))
+    write_file_set(writers, overwrite=overwrite, clean_stale=True)
+    return list(target.stems)
+
+
+def _stem_signals(result: SeparationResult, residual_of, sample_rate, subtype) -> tuple[list, int, float]:
+    """(signals at the output rate, that rate, the common gain that keeps PCM stems from clipping)."""
     signals = list(result.waveforms)
     if residual_of is not None:
         signals.append(np.asarray(residual_of, np.float32) - result.waveforms.sum(axis=0))
@@ -71,17 +63,24 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
         signals = [resample(signal, result.sample_rate, rate) for signal in signals]
     peak = max((float(np.max(np.abs(signal))) for signal in signals if signal.size), default=0.0)
     gain = PCM_PEAK / peak if subtype != "FLOAT" and peak > PCM_PEAK else 1.0
-    for path, signal in zip(paths, signals):
-        save_audio(path, signal * np.float32(gain) if gain != 1.0 else signal, rate, subtype=subtype,
-                   overwrite=overwrite)
-    if sidecar is not None:
-        payload = dict(sidecar)
-        payload["output_gain_db"] = round(20.0 * np.log10(gain), 3)
-        payload["outputs"] = [p.name for p in paths]
-        payload["output_sample_rate"] = rate
-        payload["output_subtype"] = subtype
-        write_json_atomic(side_path, payload)
-    return paths
+    return signals, rate, gain
+
+
+def _audio_writer(path: Path, signal: np.ndarray, rate: int, subtype: str, gain: float):
+    """Checks the stem now; returns the writer that encodes it (scaled by ``gain``) into a temporary."""
+    fmt, subtype, x = prepare_audio(path, signal, rate, subtype)
+
+    def write(tmp: Path) -> None:
+        encode_audio(tmp, x * np.float32(gain) if gain != 1.0 else x, rate, subtype, fmt)
+    return write
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, default=_json_default)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
@@ -128,7 +127,8 @@ def build_sidecar(input_path, model_entry, options: dict, metrics=None, timings=
         "model": {"id": getattr(model_entry, "id", str(model_entry)),
                   "name": getattr(model_entry, "model_name", str(model_entry)),
                   "checkpoint": str(checkpoint) if checkpoint else None,
-                  "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None},
+                  "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+                  "imported_from": getattr(model_entry, "imported_from", "") or None},
         "options": dict(options),
         "versions": library_versions(),
         "metrics": metrics,

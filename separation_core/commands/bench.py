@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import CocktailError
 from ..hardware import cpu_name
+from .common import number_arg
 
 
 def add_parser(sub) -> None:
@@ -19,12 +20,12 @@ def add_parser(sub) -> None:
                                    "set (a `cocktail mix` folder) SI-SDRi / SDRi / PESQ / STOI beside "
                                    "the oracle IBM and IRM.")
     p.add_argument("--models", default=None, help="comma-separated ids (default: the bundled models)")
-    p.add_argument("--seconds", type=float, default=60.0, help="input length for the real-time factor")
-    p.add_argument("--long-minutes", type=float, default=60.0,
+    p.add_argument("--seconds", type=number_arg(float, 0, above=True), default=60.0, help="input length for the real-time factor")
+    p.add_argument("--long-minutes", type=number_arg(float, 0), default=60.0,
                    help="length of the long input for peak memory (0: skip)")
     p.add_argument("--test-set", type=Path, default=None, metavar="DIR",
                    help="mixture set for quality (`cocktail mix --split test ...`); none: skip")
-    p.add_argument("--limit", type=int, default=None, help="use the first N mixtures of the test set")
+    p.add_argument("--limit", type=number_arg(int, 1), default=None, help="use the first N mixtures of the test set")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 

@@ -1,12 +1,14 @@
-"""Pieces shared by subcommands: progress bars on stderr, distributed rank, float lists."""
+"""Pieces shared by subcommands: progress bars on stderr, distributed rank, float lists, argparse
+types that refuse non-finite and out-of-range numbers in one line."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 
 class ProgressBar:
@@ -40,6 +42,8 @@ def float_pair(text: str) -> tuple[float, float]:
     if len(parts) != 2:
         raise ValueError(f"expected two numbers like -5,5, got '{text}'")
     lo, hi = float(parts[0]), float(parts[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"expected two finite numbers like -5,5, got '{text}'")
     if lo > hi:
         raise ValueError(f"range '{text}' has its low end above its high end")
     return lo, hi
@@ -47,6 +51,32 @@ def float_pair(text: str) -> tuple[float, float]:
 
 def optional_int(value: Optional[str]) -> Optional[int]:
     return None if value is None else int(value)
+
+
+def number_arg(kind: type = float, low: Optional[float] = None, high: Optional[float] = None, *,
+               above: bool = False, or_zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` (int or float) at least ``low`` (``above``: more than
+    ``low``) and at most ``high``; ``or_zero`` also takes 0 (e.g. "0: the whole input")."""
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got '{text}'") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+        if or_zero and value == 0:
+            return value
+        if low is not None and (value <= low if above else value < low):
+            bound = f"above {low:g}" if above else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}{' (or 0)' if or_zero else ''}, got '{text}'")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got '{text}'")
+        return value
+
+    parse.__name__ = "integer" if kind is int else "number"
+    return parse
 
 
 # argparse takes "-5,5" for an option flag (only "-5" and "-.5" look like negative numbers to it), so

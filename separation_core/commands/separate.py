@@ -6,33 +6,50 @@ Under torchrun each rank separates its share of the inputs (inputs[rank::world_s
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
 from ..errors import CocktailError
+from .common import number_arg
 
 FORMATS = {"wav": ".wav", "flac": ".flac"}
+MAX_SPEAKERS = 8                # clustering models: the most speakers asked for
+MIN_CHUNK_SECONDS = 0.25        # shorter chunks are too short for the models' STFT windows
+CLUSTERING_KINDS = ("deep-clustering", "chimera")   # models.base.KIND_DEEP_CLUSTERING, KIND_CHIMERA
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("separate", help="separate audio files into one file per speaker",
                        description="Separate each INPUT into OUT/<stem>_s1.wav, _s2.wav, ... at the "
-                                   "input's sample rate and length, plus OUT/<stem>.json.")
+                                   "input's sample rate and length, plus OUT/<stem>.json. Every output "
+                                   "is planned before any work: inputs that would write the same "
+                                   "files (good.wav and good.ogg, a/take.wav and b/take.wav) are "
+                                   "refused (give them different --out folders), OUT must be "
+                                   "writable, and existing files are kept unless --overwrite. An "
+                                   "input that fails is reported in one line, the others still run, "
+                                   "and the exit status is then 1.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path)
     p.add_argument("--model", default=None,
                    help="model id, registry name or checkpoint path (default: the bundled default)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--refs", nargs="+", type=Path, default=None, metavar="REF",
                    help="reference sources (one file per speaker; one input only): needed by oracle-*")
-    p.add_argument("--num-speakers", type=int, default=None, metavar="K",
-                   help="number of speakers for clustering models (dc-blstm, chimera)")
+    p.add_argument("--num-speakers", type=number_arg(int, 1, MAX_SPEAKERS), default=None, metavar="K",
+                   help=f"number of speakers (1..{MAX_SPEAKERS}) for clustering models (dc-blstm, "
+                        "chimera, with kmeans); other models only take their own count")
     p.add_argument("--clustering", choices=("kmeans", "meanshift"), default="kmeans")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument("--chunk-seconds", type=float, default=None, metavar="S",
-                   help="chunk length (0: whole input at once; default: the model's)")
-    p.add_argument("--overlap-seconds", type=float, default=None, metavar="O")
-    p.add_argument("--channel", type=int, default=None, help="use this channel instead of a downmix")
+    p.add_argument("--chunk-seconds", type=number_arg(float, MIN_CHUNK_SECONDS, or_zero=True),
+                   default=None, metavar="S",
+                   help=f"chunk length, at least {MIN_CHUNK_SECONDS:g} (0: whole input at once; "
+                        "default: the model's)")
+    p.add_argument("--overlap-seconds", type=number_arg(float, 0.0), default=None, metavar="O",
+                   help="overlap of neighbouring chunks (at most half a chunk)")
+    p.add_argument("--channel", type=number_arg(int, 0), default=None, metavar="C",
+                   help="use this channel (0-based) instead of a downmix")
     p.add_argument("--format", choices=sorted(FORMATS), default="wav")
     p.add_argument("--subtype", choices=("PCM_16", "PCM_24", "FLOAT"), default="PCM_16")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -42,47 +59,101 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..catalog import load_model, resolve
+    from ..export_plan import refuse_existing
+    from ..filesets import ensure_writable_folder
     from ..inference import EngineOptions
     from ..models.base import RunOptions
     from .common import dist_rank_world
 
+    _check_options(args)
+    entry = resolve(args.model)
+    targets = plan_outputs(args, output_count(entry, args.num_speakers, args.refs, args.clustering))
+    ensure_writable_folder(args.out)
+    rank, world = dist_rank_world()
+    mine = list(zip(args.inputs, targets))[rank::world]
+    failures, ready = 0, []
+    for path, target in mine:
+        try:
+            refuse_existing([target], args.overwrite, "use --overwrite to replace it")
+            ready.append(path)
+        except CocktailError as e:
+            failures += _report(path, e)
+    if ready:
+        t_load = time.perf_counter()
+        model = load_model(entry)
+        load_seconds = time.perf_counter() - t_load
+        options = EngineOptions(chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
+                                device=args.device, keep_masks=False, max_embedding_points=0,
+                                run=RunOptions(num_speakers=args.num_speakers, clustering=args.clustering))
+        for path in ready:
+            failures += _run_one(path, args, entry, model, options, load_seconds)
+    if failures:
+        print(f"cocktail: {failures} of {len(mine)} input(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
     if args.refs and len(args.inputs) > 1:
         raise CocktailError("--refs can only be given with a single input")
-    if args.num_speakers is not None and args.num_speakers < 1:
-        raise CocktailError(f"--num-speakers must be at least 1, got {args.num_speakers}")
     if args.format == "flac" and args.subtype == "FLOAT":
         raise CocktailError("FLAC cannot hold 32-bit float samples; use --subtype PCM_16 or PCM_24")
-    rank, world = dist_rank_world()
-    inputs = args.inputs[rank::world]
-    entry = resolve(args.model)
-    t_load = time.perf_counter()
-    model = load_model(entry)
-    load_seconds = time.perf_counter() - t_load
-    options = EngineOptions(chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
-                            device=args.device, keep_masks=False, max_embedding_points=0,
-                            run=RunOptions(num_speakers=args.num_speakers, clustering=args.clustering))
-    extension = FORMATS[args.format]
-    failures = 0
-    for path in inputs:
-        try:
-            _separate_one(path, args, entry, model, options, extension, load_seconds)
-        except CocktailError as e:
-            failures += 1
-            print(f"cocktail: error: {e}", file=sys.stderr)
-    return 1 if failures else 0
+    chunk, overlap = args.chunk_seconds, args.overlap_seconds
+    if chunk and overlap is not None and 2 * overlap > chunk:
+        raise CocktailError(f"--overlap-seconds {args.overlap_seconds:g} is more than half of "
+                            f"--chunk-seconds {args.chunk_seconds:g}")
+
+
+def output_count(entry, num_speakers, refs, clustering: str = "kmeans") -> int:
+    """How many stems ``entry`` gives; refuses a --num-speakers the model cannot honour."""
+    if entry.kind in CLUSTERING_KINDS:
+        if num_speakers is not None and clustering == "meanshift":
+            raise CocktailError("--num-speakers cannot be used with --clustering meanshift, which finds "
+                                "the number of speakers itself")
+        return num_speakers or entry.n_src
+    n = len(refs) if entry.needs_references and refs else entry.n_src
+    if num_speakers is not None and num_speakers != n:
+        gives = f"one source per reference ({n})" if entry.needs_references else f"always gives {n} sources"
+        raise CocktailError(f"model '{entry.id}' {gives}, so --num-speakers "
+                            f"{num_speakers} cannot be honoured (clustering models such as dc-blstm "
+                            "take a number of speakers)")
+    return n
+
+
+def plan_outputs(args: argparse.Namespace, n_out: int) -> list:
+    """The files of every input (all ranks' inputs, so that no two collide)."""
+    from ..export_plan import ExportRequest, plan_exports
+
+    requests = [ExportRequest(str(path), path.stem, n_out) for path in args.inputs]
+    return plan_exports(requests, args.out, extension=FORMATS[args.format],
+                        collision_hint="give them different --out folders")
+
+
+def _run_one(path: Path, args, entry, model, options, load_seconds) -> int:
+    """Separate one input; a failure is reported in one line and counted (returns 0 or 1)."""
+    try:
+        _separate_one(path, args, entry, model, options, FORMATS[args.format], load_seconds)
+        return 0
+    except CocktailError as e:
+        return _report(path, e)
+    except Exception as e:  # a bug or the system (memory, ...): the other inputs still run
+        log.debug("separating %s failed", path, exc_info=True)
+        return _report(path, f"{type(e).__name__}: {e}")
+
+
+def _report(path: Path, error) -> int:
+    text = " ".join(str(error).split())
+    if str(path) not in text and path.name not in text:
+        text = f"{path}: {text}"
+    print(f"cocktail: error: {text}", file=sys.stderr)
+    return 1
 
 
 def _separate_one(path, args, entry, model, options, extension, load_seconds) -> None:
     from ..audio_io import load_audio, load_references
-    from ..export import build_sidecar, stem_paths, write_stems
+    from ..export import build_sidecar, write_stems
     from ..inference import separate
     from .common import ProgressBar
 
-    n_out = args.num_speakers or (len(args.refs) if args.refs else model.n_src)
-    planned = stem_paths(args.out, path.stem, n_out, extension=extension)
-    existing = [p for p in planned + [args.out / f"{path.stem}.json"] if p.exists()]
-    if existing and not args.overwrite:
-        raise CocktailError(f"{existing[0]}: already exists (use --overwrite to replace it)")
     t0 = time.perf_counter()
     audio = load_audio(path, channel=args.channel)
     refs = None

@@ -179,6 +179,48 @@ def test_channel_out_of_range(tmp_path):
         assert str(path) in msg and f"channel {bad}" in msg and "2 channels" in msg and "\n" not in msg
 
 
+def _write_only_sysfs_file():
+    """A /sys attribute that can be written but not read (root too), or None."""
+    for root, _, files in os.walk("/sys/bus"):
+        for name in files:
+            path = os.path.join(root, name)
+            if name in ("uevent", "drivers_probe", "drivers_autoprobe") and not os.stat(path).st_mode & 0o444:
+                return path
+    return None
+
+
+@pytest.mark.parametrize("path", ["/proc/self/mem", "sysfs"])
+def test_kernel_pseudo_files_are_not_regular_files(path):
+    path = _write_only_sysfs_file() if path == "sysfs" else path
+    if path is None or not os.path.exists(path):
+        pytest.skip("needs Linux /proc and /sys")
+    with pytest.raises(AudioLoadError) as info:
+        load_audio(path)
+    msg = str(info.value)
+    assert "not a regular file" in msg and path in msg
+    assert "empty" not in msg and "unrecognised data" not in msg
+
+
+def test_file_that_refuses_to_open_says_it_cannot_be_read(tmp_path, monkeypatch):
+    from separation_core import fileutil
+
+    path = _write(tmp_path / "locked.wav", voice(seconds=0.5))
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(fileutil, "open", denied, raising=False)  # root ignores chmod 000
+    with pytest.raises(AudioLoadError, match="locked.wav: cannot be read: permission denied"):
+        load_audio(path)
+
+    def io_error(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(fileutil, "open", io_error, raising=False)
+    with pytest.raises(AudioLoadError, match=r"cannot be read \(Input/output error\)"):
+        load_audio(path)
+
+
 def test_libsndfile_multiline_message_is_flattened(tmp_path, monkeypatch):
     path = tmp_path / "odd.wav"
     path.write_bytes(b"RIFF" + bytes(100))
@@ -522,7 +564,7 @@ def test_save_permission_denied_is_reported(tmp_path, monkeypatch):
     real_open = os.open
 
     def deny(path, *args, **kwargs):
-        if str(path).startswith(str(tmp_path / ".x.wav.")):
+        if str(path).startswith(str(tmp_path / ".cocktail-")):
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 

@@ -1,6 +1,7 @@
 """The headless command line, run in-process through ``cli.main`` and once as a real process."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -136,6 +137,17 @@ def test_evaluate_json_solves_the_permutation(mixture_files, tmp_path, capsys):
     assert payload["per_source"][1]["si_sdr"] == pytest.approx(expected, abs=0.01)
 
 
+def test_evaluate_calls_an_estimate_an_estimate(mixture_files, tmp_path, capsys):
+    paths, sources, _ = mixture_files
+    long = tmp_path / "long_estimate.wav"
+    sf.write(long, np.concatenate([sources[0], sources[0]]), SR, subtype="FLOAT")
+    assert main(["evaluate", "--mixture", str(paths["mix"]), "--refs", str(paths["s1"]),
+                 "--estimates", str(long)]) == 2
+    err = capsys.readouterr().err
+    assert f"{long}: estimate is 6.000 s long but the mixture is 3.000 s" in err
+    assert "reference is" not in err
+
+
 @needs_data
 @pytest.mark.parametrize("name", sorted(model_names()))
 def test_every_model_separates_real_speech(name, tmp_path):
@@ -176,3 +188,165 @@ def test_bench_smoke(tmp_path, capsys):
     assert {"si_sdri", "sdri", "pesq", "stoi"} <= set(row["quality"])
     assert report["models"]["oracle-irm"]["quality"]["si_sdri"] > row["quality"]["si_sdri"]
     assert "oracle-ibm" in report["models"]
+
+
+# ---------------------------------------------------------------- issue 13: plan first, then work
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fails the test if a model is loaded: the run was expected to stop before any work."""
+    import separation_core.catalog as catalog
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+    monkeypatch.setattr(catalog, "load_model", refuse)
+
+
+def _talk(folder, name, seed=2):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, two_voices(1.0, SR, seed=seed)[1], SR, format="OGG" if name.endswith(".ogg") else None)
+    return path
+
+
+@pytest.mark.parametrize("names", [("good.wav", "good.ogg"), ("a/take.wav", "b/take.wav")])
+def test_inputs_writing_the_same_stems_are_refused_before_any_work(tmp_path, capsys, no_model, names):
+    first, second = (_talk(tmp_path / "in", n) for n in names)
+    out = tmp_path / "out"
+    assert main(["separate", str(first), str(second), "--model", "denoise-wiener", "--out", str(out),
+                 "--quiet", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(first) in err and str(second) in err
+    assert str(out / f"{first.stem}_s1.wav") in err and "--out" in err
+    assert not out.exists() or not list(out.iterdir())
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_an_unwritable_out_fails_before_the_model_runs(mixture_files, tmp_path, capsys, no_model, where):
+    paths, _, _ = mixture_files
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = blocker if where == "file" else blocker / "sub"
+    assert main(["separate", str(paths["mix"]), "--model", "denoise-wiener", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"cocktail: error: {out}: ")
+    assert ("is a file, not a folder" if where == "file" else "a-file is a file") in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_a_read_only_out_fails_before_the_model_runs(mixture_files, tmp_path, capsys, no_model):
+    paths, _, _ = mixture_files
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        assert main(["separate", str(paths["mix"]), "--model", "denoise-wiener", "--out", str(out)]) == 2
+    finally:
+        out.chmod(0o700)
+    assert f"{out}: cannot write in this folder" in capsys.readouterr().err
+
+
+def test_existing_outputs_are_found_before_the_model_loads(mixture_files, tmp_path, capsys, no_model):
+    paths, _, _ = mixture_files
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "talk.json").write_text("{}")
+    assert main(["separate", str(paths["mix"]), "--model", "denoise-wiener", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'talk.json'}: already exists (use --overwrite" in err
+    assert sorted(p.name for p in out.iterdir()) == ["talk.json"]
+
+
+def test_a_crash_on_one_input_does_not_stop_the_batch(mixture_files, tmp_path, capsys, monkeypatch):
+    import separation_core.inference as inference
+
+    paths, _, _ = mixture_files
+    other = _talk(tmp_path / "in", "other.wav", seed=5)
+    real = inference.separate
+
+    def crash_on_talk(model, samples, *args, **kwargs):
+        if len(samples) == 3 * SR:
+            raise RuntimeError("boom\nsecond line")
+        return real(model, samples, *args, **kwargs)
+    monkeypatch.setattr(inference, "separate", crash_on_talk)
+    code = main(["separate", str(paths["mix"]), str(other), "--model", "denoise-wiener",
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert errors == [f"cocktail: error: {paths['mix']}: RuntimeError: boom second line"]
+    assert "1 of 2 input(s) failed" in err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["other.json", "other_s1.wav",
+                                                                   "other_s2.wav"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["separate", "x.wav", "--out", "o", "--chunk-seconds", "nan"],
+    ["separate", "x.wav", "--out", "o", "--chunk-seconds", "-1"],
+    ["separate", "x.wav", "--out", "o", "--chunk-seconds", "0.001"],
+    ["separate", "x.wav", "--out", "o", "--overlap-seconds", "nan"],
+    ["separate", "x.wav", "--out", "o", "--overlap-seconds", "-0.5"],
+    ["separate", "x.wav", "--out", "o", "--num-speakers", "100"],
+    ["separate", "x.wav", "--out", "o", "--num-speakers", "0"],
+    ["separate", "x.wav", "--out", "o", "--channel", "-1"],
+    ["bench", "--seconds", "nan"],
+    ["bench", "--long-minutes", "-1"],
+    ["bench", "--limit", "0"],
+    ["mix", "--speech", "s", "--out", "o", "--num", "0"],
+    ["mix", "--speech", "s", "--out", "o", "--num", "1", "--seed", "-1"],
+    ["mix", "--speech", "s", "--out", "o", "--num", "1", "--sample-rate", "0"],
+    ["mix", "--speech", "s", "--out", "o", "--num", "1", "--sir-range", "nan,5"],
+    ["train", "--model", "ff-mask", "--speech", "s", "--out", "o", "--lr", "nan"],
+    ["train", "--model", "ff-mask", "--speech", "s", "--out", "o", "--batch-size", "0"],
+    ["train", "--model", "ff-mask", "--speech", "s", "--out", "o", "--steps", "-5"],
+    ["train", "--model", "ff-mask", "--speech", "s", "--out", "o", "--segment-seconds", "inf"],
+    ["train", "--model", "ff-mask", "--speech", "s", "--out", "o", "--chimera-alpha", "2"],
+    ["train", "--model", "ff-mask", "--speech", "s", "--out", "o", "--clip-norm", "0"],
+])
+def test_numeric_arguments_are_refused_in_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert info.value.code == 2 and "Traceback" not in err
+    assert len(errors) == 1 and f"argument {argv[-2]}: " in errors[0]
+
+
+def test_overlap_longer_than_half_a_chunk_is_refused(tmp_path, capsys, no_model):
+    assert main(["separate", "x.wav", "--out", str(tmp_path), "--chunk-seconds", "2",
+                 "--overlap-seconds", "1.5"]) == 2
+    assert "--overlap-seconds 1.5 is more than half of --chunk-seconds 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model,extra,message", [
+    ("denoise-wiener", ["--num-speakers", "3"], "model 'denoise-wiener' always gives 2 sources"),
+    ("dc-blstm", ["--num-speakers", "3", "--clustering", "meanshift"], "meanshift"),
+])
+def test_num_speakers_the_model_cannot_honour_is_refused_before_loading_audio(
+        tmp_path, capsys, no_model, model, extra, message):
+    missing = tmp_path / "missing.wav"
+    assert main(["separate", str(missing), "--model", model, "--out", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "missing.wav" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_clustering_models_give_the_speakers_asked_for(mixture_files, tmp_path):
+    from separation_core.commands.separate import CLUSTERING_KINDS
+    from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING
+
+    assert set(CLUSTERING_KINDS) == {KIND_CHIMERA, KIND_DEEP_CLUSTERING}
+    paths, _, _ = mixture_files
+    out = tmp_path / "o"
+    assert main(["separate", str(paths["mix"]), "--model", "dc-blstm", "--num-speakers", "3",
+                 "--out", str(out), "--quiet", "--chunk-seconds", "0"]) == 0
+    assert sorted(p.name for p in out.glob("talk_s*.wav")) == ["talk_s1.wav", "talk_s2.wav", "talk_s3.wav"]
+
+
+def test_mix_checks_its_out_folder_before_reading_speech(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["mix", "--speech", str(tmp_path / "no-speech-yet"), "--out", str(blocker / "set"),
+                 "--num", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"cocktail: error: {blocker / 'set'}: cannot create the folder ({blocker} is a file)"
