@@ -7,7 +7,9 @@ A model is named on the command line and in the GUI by an id: a checkpoint's fil
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
@@ -21,7 +23,13 @@ from .models.registry import get_model_class, model_names
 from .paths import bundled_models_dir, user_models_dir
 
 CHECKPOINT_SUFFIX = ".pt"
+# Model files a folder or a path may hold: Cocktail's .pt, Asteroid's serialize() dict (.pth, .ckpt,
+# a hub's pytorch_model.bin), ONNX graphs. Ids are file stems for .pt, whole file names otherwise.
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".onnx")
 DEFAULT_FILE = "DEFAULT"  # resources/models/DEFAULT holds the default model's id
+_CACHE_SIZE = 256         # checkpoint files remembered, good or refused
+_ENTRY_CACHE: "OrderedDict[tuple, object]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class ModelEntry:
     trained: bool
     description: str = ""
     metrics: dict = field(default_factory=dict, compare=False, hash=False)
+    imported_from: str = ""  # e.g. "Asteroid ConvTasNet (asteroid 0.7.0)", "ONNX graph"; "" if native
 
     def to_dict(self) -> dict:
         return {"id": self.id, "model": self.model_name, "kind": self.kind,
@@ -45,29 +54,77 @@ class ModelEntry:
                 "parameters": self.num_parameters,
                 "checkpoint": str(self.checkpoint) if self.checkpoint else None,
                 "origin": self.origin, "needs_references": self.needs_references,
-                "trained": self.trained, "description": self.description, "metrics": self.metrics}
+                "trained": self.trained, "description": self.description, "metrics": self.metrics,
+                "imported_from": self.imported_from}
 
 
-@lru_cache(maxsize=64)
-def _entry_from_checkpoint(path: Path, origin: str, mtime: float) -> ModelEntry:
+def _read_entry(path: Path) -> ModelEntry:
+    """Load and validate ``path`` and summarise it as an entry (origin "path")."""
+    if path.suffix.lower() == ".onnx":
+        from .models.onnx_model import onnx_entry_fields
+        return ModelEntry(checkpoint=path, origin="path", **onnx_entry_fields(path))
     ckpt = load_checkpoint(path)
-    cls = get_model_class(str(ckpt["model_name"]))
-    n_params = int(sum(t.numel() for t in ckpt["state_dict"].values()
-                       if hasattr(t, "numel") and t.is_floating_point()))
+    cls = get_model_class(ckpt["model_name"])
+    n_params = int(sum(t.numel() for t in ckpt["state_dict"].values() if t.is_floating_point()))
     training = ckpt.get("training") or {}
-    return ModelEntry(id=path.stem, model_name=cls.name, kind=cls.kind,
-                      sample_rate=int(ckpt["sample_rate"]), n_src=int(ckpt["n_src"]),
-                      num_parameters=n_params, checkpoint=path, origin=origin,
-                      needs_references=cls.needs_references, trained=bool(training.get("steps", 0)),
-                      description=str(training.get("description", cls.description)),
-                      metrics=dict(ckpt.get("metrics") or {}))
+    return ModelEntry(id=entry_id(path), model_name=cls.name, kind=cls.kind,
+                      sample_rate=ckpt["sample_rate"], n_src=ckpt["n_src"],
+                      num_parameters=n_params, checkpoint=path, origin="path",
+                      needs_references=cls.needs_references,
+                      trained=bool(training.get("steps", 0)) or "imported" in ckpt,
+                      description=str(training.get("description") or cls.description),
+                      metrics=dict(ckpt.get("metrics") or {}),
+                      imported_from=_imported_label(ckpt))
+
+
+def entry_id(path: Path) -> str:
+    """A model file's id: its stem for a .pt, its whole name otherwise (``model.onnx`` beside
+    ``model.pt`` are two models)."""
+    return path.stem if path.suffix == CHECKPOINT_SUFFIX else path.name
+
+
+def _imported_label(ckpt: dict) -> str:
+    imported = ckpt.get("imported")
+    if not isinstance(imported, dict):
+        return ""
+    version = imported.get(f"{imported.get('from')}_version")
+    return (f"{str(imported.get('from', '?')).capitalize()} {imported.get('model_name', '?')}"
+            + (f" ({imported.get('from')} {version})" if version else ""))
+
+
+def _entry_or_error(path: Path) -> Union[ModelEntry, CheckpointError]:
+    """The entry of ``path``, or the CheckpointError naming it: one bad file never breaks a listing."""
+    try:
+        return _read_entry(path)
+    except CheckpointError as e:
+        return e
+    except Exception as e:  # noqa: BLE001 - a fault not foreseen still names the file, one line
+        detail = " ".join(str(e).split())[:160]
+        return CheckpointError(f"{path}: cannot be listed ({type(e).__name__}: {detail})")
 
 
 def entry_from_checkpoint(path: Union[str, Path], origin: str = "path") -> ModelEntry:
+    """Catalog entry of a checkpoint file. Each file is read once per (path, inode, size, mtime,
+    ctime): an unchanged file, good or refused, is answered from a cache at the next listing."""
     path = Path(path).expanduser().resolve()
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    return _entry_from_checkpoint(path, origin, path.stat().st_mtime)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot access the file ({e.strerror or e})") from None
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _CACHE_LOCK:
+        found = _ENTRY_CACHE.get(key)
+    if found is None:
+        found = _entry_or_error(path)
+        with _CACHE_LOCK:
+            _ENTRY_CACHE[key] = found
+            while len(_ENTRY_CACHE) > _CACHE_SIZE:
+                _ENTRY_CACHE.popitem(last=False)
+    if isinstance(found, CheckpointError):
+        raise CheckpointError(str(found))
+    return replace(found, origin=origin, metrics=dict(found.metrics))
 
 
 @lru_cache(maxsize=None)
@@ -84,10 +141,11 @@ def _scan(folder: Path, origin: str, problems: Optional[list]) -> list[ModelEntr
     if not folder.is_dir():
         return []
     entries = []
-    for path in sorted(folder.glob(f"*{CHECKPOINT_SUFFIX}")):
+    for path in sorted(p for p in folder.iterdir()
+                       if p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".")):
         try:
             entries.append(entry_from_checkpoint(path, origin))
-        except (CheckpointError, ModelError) as e:
+        except CheckpointError as e:
             if problems is not None:
                 problems.append(str(e))
     return entries
@@ -118,12 +176,14 @@ def resolve(spec: Union[str, Path, ModelEntry, None]) -> ModelEntry:
         spec = default_model_id()
     text = str(spec)
     path = Path(text).expanduser()
-    if text.endswith(CHECKPOINT_SUFFIX) or path.is_file():
+    if path.is_file():
         return entry_from_checkpoint(path, "path")
     for folder, origin in ((bundled_models_dir(), "bundled"), (user_models_dir(), "user")):
-        candidate = folder / f"{text}{CHECKPOINT_SUFFIX}"
-        if candidate.is_file():
-            return entry_from_checkpoint(candidate, origin)
+        for candidate in (folder / f"{text}{CHECKPOINT_SUFFIX}", folder / text):
+            if candidate.suffix.lower() in MODEL_SUFFIXES and "/" not in text and candidate.is_file():
+                return entry_from_checkpoint(candidate, origin)
+    if path.suffix.lower() in MODEL_SUFFIXES:
+        return entry_from_checkpoint(path, "path")
     lowered = text.lower()
     if lowered in model_names():
         return _builtin_entry(lowered)
@@ -135,6 +195,9 @@ def load_model(spec: Union[str, Path, ModelEntry, None]) -> SeparationModel:
     """Build the model of an entry or spec on the CPU, in eval mode."""
     entry = resolve(spec)
     if entry.checkpoint is not None:
+        if Path(entry.checkpoint).suffix.lower() == ".onnx":
+            from .models.onnx_model import load_onnx_model
+            return load_onnx_model(entry.checkpoint)
         return model_from_checkpoint(entry.checkpoint)
     # Untrained registry models get the same weights on every load (deterministic results).
     with torch.random.fork_rng(devices=[]):

@@ -28,6 +28,7 @@ from typing import Callable, Dict, Union
 import torch
 
 from . import __version__
+from . import checkpoint_checks as checks
 from .errors import CheckpointError
 from .fileutil import atomic_write
 from .models.base import SeparationModel
@@ -44,7 +45,7 @@ _MIGRATIONS: Dict[int, Callable[[dict], dict]] = {}
 def _migrate_v0(ckpt: dict) -> dict:
     """Version 0 (Asteroid-like ``{model_name, model_args, state_dict, infos}``) -> version 1."""
     out = dict(ckpt)
-    args = dict(out.get("model_args", {}))
+    args = dict(out.get("model_args") or {})
     out.setdefault("sample_rate", args.get("sample_rate", 16000))
     out.setdefault("n_src", args.get("n_src", 2))
     infos = out.pop("infos", {}) or {}
@@ -95,21 +96,19 @@ def save_checkpoint_dict(path: Union[str, Path], ckpt: dict) -> Path:
 
 
 def load_checkpoint(path: Union[str, Path]) -> dict:
-    """Read, validate and migrate a checkpoint; CheckpointError with a one-line reason otherwise."""
+    """Read, validate and migrate a checkpoint; CheckpointError with a one-line reason otherwise.
+
+    The file is vetted before torch reads it (see ``checkpoint_checks``): a regular readable file,
+    a zip archive of sane declared size or a legacy torch pickle, and nothing else."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file")
+    checks.check_file(path)
+    checks.check_container(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        from .importers.asteroid import safe_globals  # torch.__version__, numpy scalars: no code
+        with torch.serialization.safe_globals(safe_globals()):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        reason = str(e).splitlines()[0] if str(e) else "unpickling error"
-        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            reason = "refused: it contains code or objects other than plain data (unsafe pickle)"
-        raise CheckpointError(f"{path}: {reason}") from None
+        raise CheckpointError(f"{path}: {checks.unpickling_reason(e)}") from None
     except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
         msg = " ".join(str(e).split()) or type(e).__name__
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
@@ -119,22 +118,40 @@ def load_checkpoint(path: Union[str, Path]) -> dict:
 
 
 def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:
+    """Migrate ``ckpt`` to the current format and check every field and that its weights fit the
+    architecture it declares; CheckpointError naming the file and the first bad field."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a Cocktail checkpoint (found {type(ckpt).__name__})")
-    version = ckpt.get("format_version", 0)
-    if "format" in ckpt and ckpt["format"] != FORMAT_NAME:
-        raise CheckpointError(f"{path}: not a Cocktail checkpoint (format '{ckpt['format']}')")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this "
-                              f"program understands ({FORMAT_VERSION}); update Cocktail")
-    while version < FORMAT_VERSION:
-        ckpt = _MIGRATIONS[version](ckpt)
-        version = ckpt["format_version"]
+    from .importers import asteroid as _asteroid  # an Asteroid serialize() dict: converted here
+    if _asteroid.is_asteroid_file(ckpt):
+        ckpt = _asteroid.to_cocktail(ckpt, path)
+    ckpt = _migrate(ckpt, path)
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: not a Cocktail checkpoint (missing {', '.join(missing)})")
-    if not isinstance(ckpt["state_dict"], dict) or not isinstance(ckpt["model_args"], dict):
-        raise CheckpointError(f"{path}: malformed checkpoint (state_dict/model_args are not dicts)")
+    checks.check_fields(ckpt, path)
+    checks.check_architecture(ckpt, path)
+    return ckpt
+
+
+def _migrate(ckpt: dict, path: Union[str, Path]) -> dict:
+    """Apply the migrations from the checkpoint's format version up to FORMAT_VERSION."""
+    if "format" in ckpt and ckpt["format"] != FORMAT_NAME:
+        raise CheckpointError(f"{path}: not a Cocktail checkpoint (format {str(ckpt['format'])[:40]!r})")
+    version = ckpt.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CheckpointError(f"{path}: field 'format_version' must be a version number, "
+                              f"not {str(version)[:40]!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this "
+                              f"program understands ({FORMAT_VERSION}); update Cocktail")
+    for field in ("model_args", "infos"):
+        if version == 0 and ckpt.get(field) is not None and not isinstance(ckpt[field], dict):
+            raise CheckpointError(f"{path}: field '{field}' must be a dict, not a "
+                                  f"{type(ckpt[field]).__name__}")
+    while version < FORMAT_VERSION:
+        ckpt = _MIGRATIONS[version](ckpt)
+        version = ckpt["format_version"]
     return ckpt
 
 
@@ -142,13 +159,10 @@ def model_from_checkpoint(source: Union[str, Path, dict]) -> SeparationModel:
     """Rebuild the model of a checkpoint (CPU, eval mode)."""
     path = source if not isinstance(source, dict) else "<checkpoint>"
     ckpt = load_checkpoint(source) if not isinstance(source, dict) else validate_checkpoint(source)
-    try:
-        cls = get_model_class(str(ckpt["model_name"]))
-    except Exception as e:
-        raise CheckpointError(f"{path}: {e}") from None
+    cls = get_model_class(ckpt["model_name"])  # known: validated above
     try:
         model = cls(**ckpt["model_args"])
-    except TypeError as e:
+    except Exception as e:
         raise CheckpointError(f"{path}: model arguments do not fit '{cls.name}' ({e})") from None
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)

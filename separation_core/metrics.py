@@ -1,4 +1,5 @@
-"""Separation metrics on numpy signals: SNR, SI-SDR(i), BSS Eval SDR, PESQ, STOI, permutations.
+"""Separation metrics on numpy signals: SNR, SI-SDR(i), BSS Eval SDR, PESQ (mean over 30 s
+segments), STOI, permutations.
 
 All functions take ``[..., time]`` float arrays (cast to float64) and return dB values as float64.
 The permutation between estimates and references is solved once, on the pairwise SI-SDR matrix,
@@ -7,6 +8,7 @@ and every other metric is computed on the matched pairs.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -14,11 +16,15 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .errors import ReferenceMismatchError
+from .jobs import check_current_cancel
 
 _EPS = np.finfo(np.float64).eps
 ALL_METRICS = ("snr", "si_sdr", "si_sdri", "sdr", "pesq", "stoi")
 DEFAULT_METRICS = ("si_sdr", "si_sdri", "sdr", "pesq", "stoi")
 _PESQ_RATE = {8000: "nb", 16000: "wb"}
+PESQ_SEGMENT_SECONDS = 30.0  # pesq (the C library) crashes the process on inputs of ~150 s and more
+_PESQ_SILENT_DB = -50.0      # a segment this far below the whole reference's power is silence
+_log = logging.getLogger(__name__)
 _SDR_CLAMP_DB = 150.0  # fast_bss_eval gives -inf/NaN for a perfect estimate unless clamped
 
 
@@ -101,21 +107,55 @@ def _sdr_pair(est: np.ndarray, ref: np.ndarray, filter_length: int) -> float:
 
 
 def pesq_score(est, ref, sample_rate: int) -> float:
-    """PESQ MOS-LQO of a pair ``[time]``: wide band at 16 kHz, narrow band at 8 kHz; other rates are
-    resampled to 16 kHz (wide band). NaN when PESQ cannot score the pair (silence, too short)."""
+    """PESQ MOS-LQO of a pair ``[time]`` (mean over 30 s segments): wide band at 16 kHz, narrow band
+    at 8 kHz; other rates are resampled to 16 kHz (wide band).
+
+    The pesq C library crashes the whole process on inputs of about 150 s and more, so the pair is
+    cut into equal non-overlapping segments of at most ``PESQ_SEGMENT_SECONDS``; segments where the
+    reference is silent are skipped and the others' scores averaged, weighted by their length.
+    NaN, with a one-line note in the log, when no segment can be scored (silence, too short):
+    pesq's own errors never reach the caller."""
     from pesq import pesq
 
     est, ref = _f64(est), _f64(ref)
+    if not (np.isfinite(est).all() and np.isfinite(ref).all()):
+        return _pesq_nan("the signals hold NaN or infinite samples")
     if sample_rate not in _PESQ_RATE:
         import soxr
 
         est, ref = (soxr.resample(x, sample_rate, 16000) for x in (est, ref))
         sample_rate = 16000
-    try:
-        with np.errstate(all="ignore"):  # pesq divides by the peak: 0/0 on silence
-            return float(pesq(sample_rate, ref, est, _PESQ_RATE[sample_rate]))
-    except Exception:  # pesq raises its own types (NoUtterancesError, BufferTooShortError, ...)
-        return float("nan")
+    scores, weights, errors = [], [], []
+    for s, e in _pesq_segments(ref, sample_rate):
+        try:
+            with np.errstate(all="ignore"):  # pesq divides by the peak: 0/0 on silence
+                scores.append(float(pesq(sample_rate, ref[s:e], est[s:e], _PESQ_RATE[sample_rate])))
+            weights.append(e - s)
+        except Exception as err:  # pesq raises its own types (NoUtterancesError, BufferTooShortError, ...)
+            errors.append(type(err).__name__)
+    if not weights:
+        why = f"pesq refused it ({', '.join(sorted(set(errors)))})" if errors else "the reference is silent"
+        return _pesq_nan(why)
+    if errors:
+        _log.info("PESQ: %d segment(s) could not be scored (%s); mean of the others",
+                  len(errors), ", ".join(sorted(set(errors))))
+    return float(np.average(scores, weights=weights))
+
+
+def _pesq_segments(ref: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of equal segments of at most PESQ_SEGMENT_SECONDS covering ``ref``, less
+    those where the reference is silent (power ``_PESQ_SILENT_DB`` below the whole signal's)."""
+    n = ref.shape[-1]
+    count = max(1, int(np.ceil(n / (PESQ_SEGMENT_SECONDS * sample_rate))))
+    bounds = np.linspace(0, n, count + 1).round().astype(int)
+    floor = np.mean(ref**2) * 10 ** (_PESQ_SILENT_DB / 10) if n else 0.0
+    return [(int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:])
+            if e > s and np.mean(ref[s:e] ** 2) > floor]
+
+
+def _pesq_nan(why: str) -> float:
+    _log.warning("PESQ not scored: %s", why)
+    return float("nan")
 
 
 def stoi_score(est, ref, sample_rate: int) -> float:
@@ -221,7 +261,11 @@ def _pair_metrics(est, ref, mixture, sample_rate, metrics) -> dict[str, float]:
         "pesq": lambda: pesq_score(est, ref, sample_rate),
         "stoi": lambda: stoi_score(est, ref, sample_rate),
     }
-    return {m: float(funcs[m]()) for m in metrics}
+    out = {}
+    for m in metrics:
+        check_current_cancel()  # metrics of long signals take seconds each: Stop between them
+        out[m] = float(funcs[m]())
+    return out
 
 
 def _nanmean(values: list[float]) -> float:

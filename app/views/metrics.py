@@ -12,10 +12,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from .elided import ElidedLabel
 from .style import source_colour
 
 METRICS = [("si_sdr", "SI-SDR (dB)"), ("si_sdri", "SI-SDRi (dB)"), ("sdr", "SDR (dB)"),
            ("pesq", "PESQ"), ("stoi", "STOI")]
+HEADER_TIPS = {"pesq": "PESQ (mean over 30 s segments): long signals are scored in segments of at "
+                       "most 30 s, silent ones skipped, and averaged by length"}
 
 
 def fmt(value: float, key: str) -> str:
@@ -50,7 +53,7 @@ class MetricsView(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         bar = QHBoxLayout()
-        self.status = QLabel("Load the reference sources to score the results.", self)
+        self.status = ElidedLabel("Load the reference sources to score the results.", self)
         self.status.setStyleSheet("color: #a0a0a0;")
         self.compute_button = QPushButton("Compute metrics", self)
         self.compute_button.setEnabled(False)
@@ -64,9 +67,15 @@ class MetricsView(QWidget):
 
         self.table = QTableWidget(0, 2 + len(METRICS), self)
         self.table.setHorizontalHeaderLabels(["Model", "Source"] + [m[1] for m in METRICS])
+        for c, (key, _) in enumerate(METRICS, start=2):
+            if key in HEADER_TIPS:
+                self.table.horizontalHeaderItem(c).setToolTip(HEADER_TIPS[key])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for c in (0, 1):  # model ids and source labels are never cut
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setDefaultSectionSize(22)
 
@@ -103,6 +112,8 @@ class MetricsView(QWidget):
             cells = [model, source] + [fmt(values.get(k, float("nan")), k) for k, _ in METRICS]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                if c == 0:
+                    item.setToolTip(text)
                 if c >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if source == "mean":

@@ -23,11 +23,26 @@ def add_parser(sub) -> None:
     p.add_argument("--seconds", type=number_arg(float, 0, above=True), default=60.0, help="input length for the real-time factor")
     p.add_argument("--long-minutes", type=number_arg(float, 0), default=60.0,
                    help="length of the long input for peak memory (0: skip)")
-    p.add_argument("--test-set", type=Path, default=None, metavar="DIR",
-                   help="mixture set for quality (`cocktail mix --split test ...`); none: skip")
+    p.add_argument("--test-set", action="append", type=_named_set, default=[], metavar="[NAME=]DIR",
+                   help="mixture set for quality (`cocktail mix --split test ...`), repeatable: one "
+                        "condition each (clean, reverberant, noisy...), named NAME or by its folder; "
+                        "none: skip")
     p.add_argument("--limit", type=number_arg(int, 1), default=None, help="use the first N mixtures of the test set")
+    p.add_argument("--onnx", action="store_true",
+                   help="also time each time-domain model and mask estimator exported to ONNX and run "
+                        "by onnxruntime on the CPU, beside torch (same engine, same input)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
+
+
+def _named_set(text: str) -> tuple[str, Path]:
+    """'NAME=DIR' or 'DIR' (named by its folder) -> (name, path)."""
+    name, sep, path = text.partition("=")
+    if not sep:
+        return Path(text).name, Path(text)
+    if not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR or DIR, got '{text}'")
+    return name, Path(path)
 
 
 def _model_ids(spec):
@@ -49,34 +64,64 @@ def run(args: argparse.Namespace) -> int:
     report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
                           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                           "torch": torch.__version__}, "models": {}}
-    items = []
-    if args.test_set is not None:
+    sets = {}
+    if len({name for name, _ in args.test_set}) < len(args.test_set):
+        raise CocktailError("two --test-set share one name; name them NAME=DIR")
+    if args.test_set:
         from ..data.mixing import load_mixture_set
-        items = load_mixture_set(args.test_set, limit=args.limit)
-        report["test_set"] = {"path": str(args.test_set), "mixtures": len(items)}
+        sets = {name: load_mixture_set(path, limit=args.limit) for name, path in args.test_set}
+        report["test_sets"] = {name: {"path": str(path), "mixtures": len(sets[name])}
+                               for name, path in args.test_set}
+        first = args.test_set[0]
+        report["test_set"] = {"path": str(first[1]), "mixtures": len(sets[first[0]])}
         for oracle in ("oracle-ibm", "oracle-irm"):
-            model = load_model(oracle)
-            report["models"][oracle] = {"quality": benchmark.quality(model, items)}
+            report["models"][oracle] = _quality_rows(benchmark, load_model(oracle), sets)
     for model_id in _model_ids(args.models):
         entry = resolve(model_id)
         model = load_model(entry)
         row = {"parameters": entry.num_parameters, "sample_rate": entry.sample_rate, "n_src": entry.n_src}
         if not model.needs_references:
             row["cpu"] = benchmark.real_time_factor(model, args.seconds, "cpu")
+            if args.onnx:
+                row["onnx_cpu"] = _onnx_speed(model, args.seconds)
             if torch.cuda.is_available():
                 row["gpu"] = benchmark.real_time_factor(model, args.seconds, "cuda")
                 model.to("cpu")
             if args.long_minutes > 0:
                 row["long"] = benchmark.long_input_peak_memory(
                     str(entry.checkpoint) if entry.checkpoint else entry.id, args.long_minutes)
-        if items:
-            row["quality"] = benchmark.quality(model, items)
+        if sets:
+            row.update(_quality_rows(benchmark, model, sets))
         report["models"][entry.id] = row
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
         _print_table(report)
     return 0
+
+
+def _quality_rows(benchmark, model, sets: dict) -> dict:
+    """``{"quality": first set's figures, "quality_by_set": {name: figures}}``."""
+    by_set = {name: benchmark.quality(model, items) for name, items in sets.items()}
+    return {"quality": next(iter(by_set.values())), "quality_by_set": by_set}
+
+
+def _onnx_speed(model, seconds: float) -> dict:
+    """Real-time factor of ``model`` exported to ONNX and run by onnxruntime on the CPU (or why not)."""
+    import tempfile
+
+    from .. import benchmark
+    from ..errors import CocktailError
+    from ..models.onnx_model import load_onnx_model
+    from ..onnx_export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            export_onnx(model, Path(tmp) / "model.onnx")
+            onnx_model = load_onnx_model(Path(tmp) / "model.onnx")
+        except CocktailError as err:
+            return {"error": str(err)}
+        return benchmark.real_time_factor(onnx_model, seconds, "cpu")
 
 
 def _fmt(value, spec=".2f") -> str:
@@ -86,14 +131,23 @@ def _fmt(value, spec=".2f") -> str:
 def _print_table(report: dict) -> None:
     m = report["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}, torch {m['torch']}")
-    cols = ("cpu x RT", "gpu x RT", "peak MB", "SI-SDRi", "SDRi", "PESQ", "STOI")
+    cols = ("cpu x RT", "ort x RT", "gpu x RT", "peak MB", "SI-SDRi", "SDRi", "PESQ", "STOI")
     print(f"{'model':<28}" + "".join(f"{c:>10}" for c in cols))
     for name, row in report["models"].items():
         q = row.get("quality", {})
-        cells = [row.get("cpu", {}).get("speed_x_realtime"), row.get("gpu", {}).get("speed_x_realtime"),
+        cells = [row.get("cpu", {}).get("speed_x_realtime"), row.get("onnx_cpu", {}).get("speed_x_realtime"),
+                 row.get("gpu", {}).get("speed_x_realtime"),
                  row.get("long", {}).get("peak_mb"), q.get("si_sdri"), q.get("sdri"), q.get("pesq"),
                  q.get("stoi")]
-        specs = (".1f", ".1f", ".0f", ".2f", ".2f", ".2f", ".3f")
+        specs = (".1f", ".1f", ".1f", ".0f", ".2f", ".2f", ".2f", ".3f")
         print(f"{name:<28}" + "".join(f"{_fmt(c, s):>10}" for c, s in zip(cells, specs)))
     if "test_set" in report:
         print(f"test set: {report['test_set']['path']} ({report['test_set']['mixtures']} mixtures)")
+    if len(report.get("test_sets", {})) > 1:
+        names = list(report["test_sets"])
+        print(f"\nSI-SDRi (dB) per test set\n{'model':<28}" + "".join(f"{n[:14]:>15}" for n in names))
+        for name, row in report["models"].items():
+            by_set = row.get("quality_by_set", {})
+            print(f"{name:<28}" + "".join(f"{_fmt(by_set.get(n, {}).get('si_sdri')):>15}" for n in names))
+        for name, info in report["test_sets"].items():
+            print(f"{name}: {info['path']} ({info['mixtures']} mixtures)")

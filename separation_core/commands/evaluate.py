@@ -1,4 +1,5 @@
-"""``cocktail evaluate``: PIT-aligned SI-SDR, SI-SDRi, SDR, PESQ and STOI of estimates."""
+"""``cocktail evaluate``: PIT-aligned SI-SDR, SI-SDRi, SDR, PESQ (mean over 30 s segments) and STOI
+of estimates."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--refs", required=True, nargs="+", type=Path)
     p.add_argument("--estimates", required=True, nargs="+", type=Path)
     p.add_argument("--metrics", default=",".join(ALL_METRICS),
-                   help=f"comma-separated subset of {','.join(ALL_METRICS)}")
+                   help=f"comma-separated subset of {','.join(ALL_METRICS)} (pesq: the mean over "
+                        "segments of at most 30 s, silent ones skipped)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     mix = load_audio(args.mixture)
     n = len(mix.samples)
     refs = load_references(args.refs, sample_rate=mix.sample_rate, length=n)
-    ests = load_references(args.estimates, sample_rate=mix.sample_rate, length=n)
+    ests = load_references(args.estimates, sample_rate=mix.sample_rate, length=n, role="estimate")
     ev = evaluate_separation(ests, refs, mix.samples, mix.sample_rate, metrics=metrics)
     if args.json:
         print(json.dumps({

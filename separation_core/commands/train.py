@@ -83,7 +83,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: bfloat16 autocast for the forward pass (faster on CPUs with AVX512-BF16 "
-                        "and on recent GPUs; may be changed on --resume)")
+                        "and on recent GPUs; falls back to fp32 with one warning where bf16 kernels are "
+                        "missing; may be changed on --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
     p.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights and architecture (fine-tuning a trained model)")

@@ -15,9 +15,26 @@ from ..losses import deep_clustering_loss, pit_si_sdr_loss, sa_sdr_loss, upit_ma
 from ..models.base import (KIND_CHIMERA, KIND_DEEP_CLUSTERING, KIND_MASK, KIND_TIME_DOMAIN,
                            SeparationModel)
 from ..transforms import stft
+from .precision import effective_precision, mark_bf16_unsupported, one_line_reason
 
 TIME_LOSSES = ("si_sdr", "sa_sdr")
 PRECISIONS = ("fp32", "bf16")
+
+
+def _forward(net, mixture: torch.Tensor, precision: str) -> dict:
+    """``net(mixture)``, under bf16 autocast for "bf16". A RuntimeError there (a kernel the probe
+    did not cover, e.g. oneDNN's "could not create a primitive descriptor") is retried in float32;
+    if that works, bf16 is marked unsupported on the device (one warning) and never tried again."""
+    if precision != "bf16":
+        return net(mixture)
+    device = mixture.device.type
+    try:
+        with torch.autocast(device, dtype=torch.bfloat16):
+            return net(mixture)
+    except RuntimeError as err:
+        out = net(mixture)  # a fault of the model itself raises again here, in float32
+        mark_bf16_unsupported(device, one_line_reason(err))
+        return out
 
 
 def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
@@ -32,13 +49,13 @@ def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: tor
 
     ``dc_weighting`` weights the deep clustering bins: "threshold" (silent bins out, Hershey et al.)
     or "magnitude" (loud bins count more, Wang et al. 2018). ``precision="bf16"`` runs the
-    network's forward pass under bfloat16 autocast (weights, gradients and the loss stay float32)."""
+    network's forward pass under bfloat16 autocast (weights, gradients and the loss stay float32);
+    where the device lacks bf16 kernels it runs in float32 instead, with one warning line."""
     if not model.trainable:
         raise ModelError(f"model '{model.name}' has nothing to train")
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision '{precision}' (use {' or '.join(PRECISIONS)})")
-    with torch.autocast(mixture.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        out = net(mixture)
+    out = _forward(net, mixture, effective_precision(precision, mixture.device.type))
     out = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
     if model.kind == KIND_TIME_DOMAIN:
         if time_loss not in TIME_LOSSES:

@@ -29,6 +29,7 @@ from ..jobs import CancelToken, check_cancel
 from ..metrics import evaluate_separation
 from ..models.registry import get_model_class
 from .objectives import family_loss, loss_name
+from .precision import effective_precision
 
 
 @dataclass
@@ -293,6 +294,7 @@ class Trainer:
             self.cfg = cfg = saved
         if cfg.schedule_steps is None:
             cfg.schedule_steps = cfg.total_steps()
+        cfg.precision = effective_precision(cfg.precision, device.type)  # bf16 falls back where unsupported
         train, valid = self._datasets(model)
         model.to(device)
         net = model

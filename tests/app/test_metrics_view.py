@@ -41,6 +41,7 @@ def test_metrics_table_and_chart(qtbot, window, audio_files, sources, monkeypatc
             ("oracle-irm", "mean")} <= set(rows)
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers == ["Model", "Source", "SI-SDR (dB)", "SI-SDRi (dB)", "SDR (dB)", "PESQ", "STOI"]
+    assert "mean over 30 s segments" in table.horizontalHeaderItem(headers.index("PESQ")).toolTip()
     # SI-SDR of each source under the best permutation, by an independent formula
     est = window.session.results["ff-mask"].result.waveforms.astype(np.float64)
     ref = sources.astype(np.float64)

@@ -76,7 +76,7 @@ def test_truncated_corrupt_empty_and_missing(tmp_path):
         assert name in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(CheckpointError, match="no such"):
         load_checkpoint(tmp_path / "missing.pt")
-    with pytest.raises(CheckpointError, match="directory"):
+    with pytest.raises(CheckpointError, match="is a folder"):
         load_checkpoint(tmp_path)
 
 

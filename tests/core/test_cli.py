@@ -188,6 +188,18 @@ def test_bench_smoke(tmp_path, capsys):
     assert {"si_sdri", "sdri", "pesq", "stoi"} <= set(row["quality"])
     assert report["models"]["oracle-irm"]["quality"]["si_sdri"] > row["quality"]["si_sdri"]
     assert "oracle-ibm" in report["models"]
+    # one row per condition: the same set twice under two names gives the same figures twice
+    assert main(["bench", "--models", "denoise-wiener", "--seconds", "1", "--long-minutes", "0",
+                 "--test-set", f"clean={tmp_path / 'test'}", "--test-set", f"again={tmp_path / 'test'}",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_set = report["models"]["denoise-wiener"]["quality_by_set"]
+    assert list(by_set) == ["clean", "again"] and list(report["test_sets"]) == ["clean", "again"]
+    assert by_set["clean"]["si_sdri"] == pytest.approx(by_set["again"]["si_sdri"])
+    assert set(report["models"]["oracle-irm"]["quality_by_set"]) == {"clean", "again"}
+    assert main(["bench", "--models", "denoise-wiener", "--seconds", "1", "--long-minutes", "0",
+                 "--test-set", str(tmp_path / "test"), "--test-set", str(tmp_path / "test")]) == 2
+    assert "share one name" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- issue 13: plan first, then work

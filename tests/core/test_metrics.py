@@ -165,6 +165,66 @@ def test_pesq_and_stoi_unscorable_give_nan():
     assert np.isnan(M.stoi_score(short, short, 16000))
 
 
+_PESQ_CHILD = """
+import sys
+import numpy as np
+from separation_core.metrics import pesq_score
+est, ref = np.load(sys.argv[1])
+print(pesq_score(est, ref, 16000))
+"""
+
+
+def test_pesq_on_three_minutes_returns_a_finite_score(tmp_path):
+    """The pesq C library segfaults on ~150 s and more; scored in a child process so a regression
+    cannot take the test session down with it."""
+    import sys
+    from pathlib import Path
+
+    ref = speech_like(180.0, 16000, 21)
+    np.save(tmp_path / "pair.npy", np.stack([ref + orthogonal_noise(ref, 20.0, 22), ref]))
+    repo = Path(__file__).resolve().parents[2]           # importable from a fresh clone too
+    done = subprocess.run([sys.executable, "-c", _PESQ_CHILD, str(tmp_path / "pair.npy")],
+                          capture_output=True, text=True, timeout=120, cwd=repo)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert 1.0 < float(done.stdout.strip().splitlines()[-1]) <= 4.65
+
+
+def test_pesq_segments_are_bounded_silence_skipped_and_length_weighted(monkeypatch):
+    import pesq
+
+    seen = []
+
+    def fake(rate, ref, est, mode):
+        seen.append(len(ref))
+        return 2.0 if len(seen) == 1 else 4.0
+
+    monkeypatch.setattr(pesq, "pesq", fake)
+    sr = 8000
+    ref = np.concatenate([speech_like(50.0, sr, 23), np.zeros(25 * sr), speech_like(50.0, sr, 24)])
+    value = M.pesq_score(ref, ref, sr)          # 125 s: five 25 s segments, the 3rd silent
+    assert seen == [25 * sr] * 4
+    assert value == pytest.approx((2.0 + 3 * 4.0) / 4)
+    seen.clear()
+    short = speech_like(3.0, sr, 25)
+    assert M.pesq_score(short, short, sr) == 2.0 and seen == [3 * sr]
+
+
+def test_pesq_errors_give_nan_with_a_note(monkeypatch, caplog):
+    import pesq
+
+    def refuse(rate, ref, est, mode):
+        raise pesq.NoUtterancesError(b"No utterances detected")
+
+    monkeypatch.setattr(pesq, "pesq", refuse)
+    ref = speech_like(2.0, 16000, 26)
+    with caplog.at_level("WARNING", logger="separation_core.metrics"):
+        assert np.isnan(M.pesq_score(ref, ref, 16000))
+    assert "PESQ not scored: pesq refused it (NoUtterancesError)" in caplog.text
+    bad = ref.copy()
+    bad[5] = np.nan
+    assert np.isnan(M.pesq_score(bad, ref, 16000))
+
+
 def test_stoi_identical_is_one_and_noise_lowers_it():
     ref = speech_like(3.0, 16000, 14)
     assert M.stoi_score(ref, ref, 16000) > 0.99

@@ -15,10 +15,13 @@ from helpers import voice
 
 from separation_core.checkpoints import load_checkpoint
 from separation_core.commands.train import parse_model_args
+from separation_core.data import select_split
 from separation_core.errors import CocktailError, ModelError
 from separation_core.models import get_model_class
 from separation_core.training.objectives import family_loss
-from separation_core.training.trainer import TrainConfig, Trainer
+from separation_core.training import precision
+from separation_core.training.precision import bf16_supported, effective_precision
+from separation_core.training.trainer import TrainConfig, Trainer, learning_rate, truncate_log
 
 SR = 8000
 TINY = {
@@ -77,13 +80,12 @@ def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(na
     model = get_model_class(name)(sample_rate=SR, **TINY[name])
     mix, src = fixed_batch()
     exact = float(family_loss(model, model, mix, src).detach())
-    half = family_loss(model, model, mix, src, precision="bf16")
-    assert half.dtype == torch.float32
-    assert abs(float(half.detach()) - exact) < 0.05 * abs(exact) + 0.05, (float(half.detach()), exact)
+    half = float(family_loss(model, model, mix, src, precision="bf16").detach())
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(30):
         loss = family_loss(model, model, mix, src, precision="bf16")
+        assert loss.dtype == torch.float32
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -92,6 +94,92 @@ def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(na
     assert np.mean(losses[-5:]) < np.mean(losses[:3]) - 0.05 * abs(np.mean(losses[:3])), losses
     with pytest.raises(ModelError, match="unknown precision 'fp8'"):
         family_loss(model, model, mix, src, precision="fp8")
+    if not bf16_supported("cpu"):
+        pytest.skip("this CPU has no bfloat16 kernels: 'bf16' ran in float32, nothing to compare")
+    assert abs(half - exact) < 0.05 * abs(exact) + 0.05, (half, exact)
+
+
+ONEDNN = "could not create a primitive descriptor for the LSTM forward propagation primitive"
+
+
+@pytest.fixture
+def bf16_state(monkeypatch):
+    """The bf16 probe's cache, emptied for the test and restored after it."""
+    monkeypatch.setattr(precision, "_SUPPORT", {})
+    monkeypatch.setattr(precision, "_WARNED", set())
+    return precision
+
+
+def _bf16_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == precision.__name__ and r.levelname == "WARNING"]
+
+
+def _tiny_chimera():
+    torch.manual_seed(0)
+    return get_model_class("chimera")(sample_rate=SR, **TINY["chimera"]), *fixed_batch(n=2)
+
+
+def test_bf16_on_a_cpu_without_it_trains_in_fp32_with_one_warning(bf16_state, monkeypatch, caplog):
+    monkeypatch.setattr(bf16_state, "_probe", lambda device: (False, ONEDNN))
+    model, mix, src = _tiny_chimera()
+    exact = family_loss(model, model, mix, src)
+    with caplog.at_level("WARNING"):
+        losses = [family_loss(model, model, mix, src, precision="bf16") for _ in range(3)]
+    assert all(torch.equal(loss, exact) for loss in losses)
+    assert _bf16_warnings(caplog) == [f"bf16 is not supported on this CPU ({ONEDNN}); training in "
+                                      "float32 instead"]
+
+
+def test_a_bf16_forward_that_fails_is_retried_in_fp32_once_and_for_all(bf16_state, monkeypatch, caplog):
+    monkeypatch.setattr(bf16_state, "_probe", lambda device: (True, ""))
+    model, mix, src = _tiny_chimera()
+    exact = family_loss(model, model, mix, src)
+    under_autocast = []
+
+    def net(x):
+        under_autocast.append(torch.is_autocast_enabled("cpu"))
+        if under_autocast[-1]:
+            raise RuntimeError(ONEDNN)
+        return model(x)
+
+    with caplog.at_level("WARNING"):
+        losses = [family_loss(model, net, mix, src, precision="bf16") for _ in range(2)]
+    assert under_autocast == [True, False, False]       # bf16 tried at the first step only
+    assert all(torch.equal(loss, exact) for loss in losses)
+    assert len(_bf16_warnings(caplog)) == 1 and ONEDNN in _bf16_warnings(caplog)[0]
+    assert not bf16_supported("cpu")
+
+
+def test_a_model_fault_under_bf16_is_not_taken_for_missing_support(bf16_state, monkeypatch):
+    monkeypatch.setattr(bf16_state, "_probe", lambda device: (True, ""))
+    model, mix, src = _tiny_chimera()
+
+    def broken(x):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        family_loss(model, broken, mix, src, precision="bf16")
+    assert bf16_supported("cpu")
+
+
+def test_the_probe_catches_a_missing_bf16_lstm_kernel(bf16_state, monkeypatch, caplog):
+    real = torch.nn.LSTM.forward
+
+    def no_bf16_lstm(self, *args, **kwargs):
+        if torch.is_autocast_enabled("cpu"):
+            raise RuntimeError(ONEDNN)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", no_bf16_lstm)
+    with caplog.at_level("WARNING"):
+        assert effective_precision("bf16", "cpu") == "fp32"
+        assert effective_precision("bf16", "cpu") == "fp32"
+    assert effective_precision("fp32", "cpu") == "fp32"
+    assert len(_bf16_warnings(caplog)) == 1 and ONEDNN in _bf16_warnings(caplog)[0]
+    monkeypatch.setattr(torch.nn.LSTM, "forward", real)
+    monkeypatch.setattr(bf16_state, "_SUPPORT", {})
+    assert bf16_supported("cpu") in (True, False)       # the real probe never raises, whatever the CPU
 
 
 def test_untrainable_models_are_refused(tmp_path, speech_dir):
@@ -121,15 +209,52 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     assert "trainer" not in load_checkpoint(straight / "best.pt")
 
     split = tmp_path / "split"
-    Trainer(_config(split, speech_dir, 3), quiet=True).run()
+    Trainer(_config(split, speech_dir, 3, schedule_steps=6), quiet=True).run()  # the same cosine plan
     with pytest.raises(CocktailError, match="--resume"):
         Trainer(_config(split, speech_dir, 6), quiet=True).run()
+    with (split / "train.csv").open("a") as f:  # rows a killed process wrote after its last save
+        f.write("4,0.0,0.0,0.0,1\n5,0.0,0.0,0.0,1\n")
     Trainer(_config(split, speech_dir, 6), resume=True, quiet=True).run()
     a = load_checkpoint(straight / "last.pt")["state_dict"]
     b = load_checkpoint(split / "last.pt")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [int(r["step"]) for r in csv.DictReader((split / "train.csv").open())]
     assert steps == list(range(1, 7))
+
+
+def test_cosine_schedule_warms_up_then_decays_to_its_floor_and_plateau_is_kept_for_old_runs():
+    cfg = TrainConfig(model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, min_lr_ratio=0.1)
+    rates = [learning_rate(cfg, k) for k in range(1000)]
+    assert rates[0] == pytest.approx(1e-5) and rates[99] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[99:], rates[100:]))  # no rise after the warm-up
+    mid = 100 + (1000 - 100) // 2
+    assert rates[mid] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5), rel=1e-6)  # half way: cos = 0
+    assert rates[-1] == pytest.approx(1e-4, rel=1e-3)
+    longer = TrainConfig(model="convtasnet", out="x", steps=2000, lr=1e-3, warmup_steps=100,
+                         min_lr_ratio=0.1, schedule_steps=1000)
+    assert learning_rate(longer, 1500) == pytest.approx(1e-4)  # past its horizon: the floor
+    plateau = TrainConfig(model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, schedule="plateau")
+    assert learning_rate(plateau, 500, lr_factor=0.25) == pytest.approx(2.5e-4)
+
+
+def test_truncate_log_drops_rows_after_the_resumed_step(tmp_path):
+    log = tmp_path / "train.csv"
+    log.write_text("step,loss\n1,0.5\n2,0.4\n3,0.3\n")
+    truncate_log(log, 2)
+    assert log.read_text().splitlines() == ["step,loss", "1,0.5", "2,0.4"]
+    truncate_log(tmp_path / "missing.csv", 2)  # nothing to do
+
+
+def test_a_corrupt_validation_file_is_skipped_not_fatal(tmp_path, speech_dir):
+    speech = tmp_path / "speech"
+    shutil.copytree(speech_dir, speech)
+    valid = select_split(speech, "valid")
+    assert valid, "the fixture needs a valid-split speaker"
+    for files in valid.values():  # one of the two files of every valid speaker
+        files[0].write_bytes(b"RIFF garbage, not audio" * 10)
+    with pytest.warns(UserWarning, match="skipped"):
+        result = Trainer(_config(tmp_path / "run", speech, 2), quiet=True).run()
+    assert result["step"] == 2
 
 
 def test_resume_may_switch_precision_add_speed_perturbation_and_keeps_the_rest(tmp_path, speech_dir):
@@ -168,10 +293,12 @@ def test_train_command_reads_one_folder_per_speaker(tmp_path, speech_dir, capsys
     args = ["train", "--model", "ff-mask", "--model-arg", "hidden=16", "--model-arg", "layers=1",
             "--speech", str(root), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
             "--segment-seconds", "1", "--valid-num", "2", "--quiet"]
-    assert main(args) == 2  # the default rule finds no speaker in these names
-    assert "no audio file with a speaker id found (rule 'auto')" in capsys.readouterr().err
+    assert main(args) == 0  # auto: names that say nothing, all in sub-folders -> one folder per speaker
+    assert (tmp_path / "run" / "best.pt").is_file()
     assert main(args + ["--rule", "folder", "--out", str(tmp_path / "run2")]) == 0
     assert (tmp_path / "run2" / "best.pt").is_file()
+    assert main(args + ["--rule", "librispeech", "--out", str(tmp_path / "run3")]) == 2
+    assert "no audio file with a speaker id found (rule 'librispeech')" in capsys.readouterr().err
 
 
 def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
