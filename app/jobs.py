@@ -5,16 +5,20 @@ token and may publish partial results; it knows nothing of Qt. ``JobRunner`` run
 QThreadPool and turns the callbacks into queued signals delivered on the GUI thread. Jobs run on
 named channels ("separate", "metrics", ...): starting a job cancels the channel's previous one, and
 anything a superseded job still sends is dropped (each job has an id). Progress is throttled.
+``shutdown()`` (when the window closes) cancels every job, silences their signals and waits briefly:
+a worker never emits into a deleted signals object.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from separation_core.errors import Cancelled, CocktailError
@@ -47,6 +51,26 @@ class JobContext:
         self._emit_publish(payload)
 
 
+_libc = None
+
+
+def release_freed_memory() -> None:
+    """Return the heap a job freed to the system. glibc keeps freed blocks in the worker thread's
+    arena: after a separation that is a hundred megabytes or more of model intermediates, held
+    for nothing. No-op where there is no glibc."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
 class _Signals(QObject):
     progress = Signal(int, float, str)
     published = Signal(int, object)
@@ -57,30 +81,46 @@ class _Signals(QObject):
 
 class _Worker(QRunnable):
     def __init__(self, job_id: int, fn: Callable[[JobContext], Any], token: CancelToken,
-                 signals: _Signals, prepare: Optional[Callable[[], None]]) -> None:
+                 signals: _Signals, prepare: Optional[Callable[[], None]],
+                 closed: threading.Event) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self.job_id, self.fn, self.token, self.signals = job_id, fn, token, signals
         self.prepare = prepare
+        self.closed = closed  # set by JobRunner.shutdown: nobody listens any more
+
+    def _send(self, name: str, *args) -> None:
+        """Emit unless the runner shut down or the signals object is gone (the window closed and
+        Qt is tearing down): a worker finishing late stays silent."""
+        s = self.signals
+        if self.closed.is_set() or not shiboken6.isValid(s):
+            return
+        try:
+            getattr(s, name).emit(self.job_id, *args)
+        except RuntimeError:  # deleted between the check and the emit
+            pass
 
     def run(self) -> None:
-        s = self.signals
-        ctx = JobContext(self.job_id, self.token, lambda f, st: s.progress.emit(self.job_id, f, st),
-                         lambda p: s.published.emit(self.job_id, p))
+        ctx = JobContext(self.job_id, self.token, lambda f, st: self._send("progress", f, st),
+                         lambda p: self._send("published", p))
         try:
+            self.token.raise_if_cancelled()  # cancelled while queued: do not start
             if self.prepare is not None:
                 self.prepare()
             value = self.fn(ctx)
         except Cancelled:
-            s.cancelled.emit(self.job_id)
+            self._send("cancelled")
         except CocktailError as e:
             log.info("job %d failed: %s", self.job_id, e)
-            s.failed.emit(self.job_id, str(e), traceback.format_exc())
+            self._send("failed", str(e), traceback.format_exc())
         except BaseException as e:  # a bug in a job must not take the program down
-            log.exception("job %d crashed", self.job_id)
-            s.failed.emit(self.job_id, f"{type(e).__name__}: {e}", traceback.format_exc())
+            if not self.closed.is_set():
+                log.exception("job %d crashed", self.job_id)
+            self._send("failed", f"{type(e).__name__}: {e}", traceback.format_exc())
         else:
-            s.done.emit(self.job_id, value)
+            self._send("done", value)
+        finally:
+            release_freed_memory()
 
 
 @dataclass
@@ -112,12 +152,17 @@ class JobRunner(QObject):
         self._next_id = 1
         self._current: dict[str, int] = {}
         self._running: dict[int, _Running] = {}
+        self._closed = threading.Event()
 
     def start(self, channel: str, fn: Callable[[JobContext], Any]) -> int:
-        """Run ``fn(ctx)`` on a pool thread; cancels the channel's previous job. Returns the job id."""
+        """Run ``fn(ctx)`` on a pool thread; cancels the channel's previous job. Returns the job id
+        (after ``shutdown`` nothing runs: the id is returned and nothing is ever reported)."""
         self.cancel(channel)
         job_id = self._next_id
         self._next_id += 1
+        if self._closed.is_set():
+            log.info("job runner shut down: %s job not started", channel)
+            return job_id
         token = CancelToken()
         signals = _Signals()
         signals.progress.connect(self._on_progress)
@@ -127,7 +172,7 @@ class JobRunner(QObject):
         signals.cancelled.connect(self._on_cancelled)
         self._current[channel] = job_id
         self._running[job_id] = _Running(channel, token, signals, time.monotonic())
-        self.pool.start(_Worker(job_id, fn, token, signals, self.prepare))
+        self.pool.start(_Worker(job_id, fn, token, signals, self.prepare, self._closed))
         self.started.emit(channel, job_id)
         return job_id
 
@@ -140,6 +185,25 @@ class JobRunner(QObject):
     def cancel_all(self) -> None:
         for channel in list(self._current):
             self.cancel(channel)
+
+    def shutdown(self, msecs: int = 2000) -> bool:
+        """For closing: cancel every job (queued ones never start), stop all signals from every
+        worker, and wait up to ``msecs`` for the running ones to end. True when none is left.
+        A job still running after that ends silently in the background."""
+        self._closed.set()
+        self.pool.clear()  # queued, not started
+        for run in self._running.values():
+            run.token.cancel()
+        self._current.clear()
+        self._running.clear()
+        done = self.pool.waitForDone(msecs)
+        if not done:
+            log.warning("a background job did not stop within %d ms; it ends in the background", msecs)
+        return done
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._closed.is_set()
 
     def is_busy(self, channel: str) -> bool:
         return channel in self._current

@@ -1,9 +1,10 @@
 """Entry point of the desktop program: ``cocktail [FILE] [--refs R1 R2 ...] [--run MODEL[,MODEL...]]
 [--view listen|masks|embeddings|metrics] [--screenshot OUT.png]``.
 
-With ``--run`` or ``--screenshot`` it runs a script: open FILE (and the references), run the models
+With ``--screenshot`` it runs a script: open FILE (and the references), run the ``--run`` models
 through the same worker a click uses, wait, switch to the view, save a screenshot of the main window
-and exit 0; on failure it prints one line ``cocktail: error: ...`` and exits 2.
+and exit 0; on failure it prints one line ``cocktail: error: ...`` and exits 2. Without
+``--screenshot`` the window opens and stays, and ``--run`` starts the models once FILE is loaded.
 Torch is imported only after the window is on screen (by the first background job).
 """
 
@@ -16,17 +17,26 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from separation_core.cli import COMMANDS  # light: argparse only, the commands load on use
+
 VIEWS = ("listen", "masks", "embeddings", "metrics")
+EPILOG = ("Without --screenshot the window opens and stays open (--run starts the models once FILE "
+          "is loaded). With --screenshot the run is scripted and headless-friendly: it exits 0, or "
+          "prints 'cocktail: error: ...' and exits 2. "
+          "Headless subcommands (no window): " + ", ".join(COMMANDS)
+          + ". 'cocktail COMMAND --help' describes each; 'cocktail --version' prints the version.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cocktail", description="Cocktail: speech source separation studio")
+    p = argparse.ArgumentParser(prog="cocktail", description="Cocktail: speech source separation studio",
+                                epilog=EPILOG)
     p.add_argument("file", nargs="?", help="a mixture to open")
     p.add_argument("--refs", nargs="+", metavar="REF", help="reference sources, one file per speaker")
     p.add_argument("--run", metavar="MODEL[,MODEL...]",
-                   help="run these models (ids, registry names or .pt paths), then continue the script")
+                   help="run these models (ids, registry names or .pt paths) on FILE")
     p.add_argument("--view", choices=VIEWS, default=None, help="the view to show")
-    p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot of the window and exit")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="script: open FILE, do --run, save a screenshot of the window and exit")
     p.add_argument("--export-dialog", action="store_true",
                    help="with --screenshot: open the export dialog and save a screenshot of it")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before a script gives up")
@@ -73,8 +83,7 @@ class Script:
                 self.wait_for(lambda: w.session.references is not None, "the references")
             self.wait_for(lambda: w.models_ready, "the model list")
             if a.run:
-                specs = [m.strip() for m in a.run.split(",") if m.strip()]
-                w.separate(specs)
+                w.separate(run_specs(a.run))
                 self.wait_for(self.idle("separate"), "the separation")
                 if w.failures:
                     f = w.failures[0]
@@ -107,8 +116,43 @@ class Script:
             time.sleep(0.01)
 
 
+def run_specs(text: Optional[str]) -> list[str]:
+    return [m.strip() for m in (text or "").split(",") if m.strip()]
+
+
+def start_interactive(window, args) -> None:
+    """The window stays: open FILE (with its references), switch to the view, and with ``--run``
+    start the models once the mixture, its references and the model list are in."""
+    from PySide6.QtCore import QTimer
+
+    if not args.file:
+        return
+    window._refs_after_load = tuple(args.refs or ())
+    QTimer.singleShot(0, lambda: window.open_file(args.file))
+    if args.view:
+        QTimer.singleShot(0, lambda: window.set_view(args.view))
+    specs = run_specs(args.run)
+    if not specs:
+        return
+    signals = (window.mixture_loaded, window.references_loaded, window.models_loaded)
+
+    def ready() -> None:
+        s = window.session
+        if not (s.loaded and window.models_ready) or (args.refs and s.references is None):
+            return
+        for signal in signals:
+            signal.disconnect(ready)
+        window.separate(specs)
+
+    for signal in signals:
+        signal.connect(ready)
+
+
 def main(argv: Optional[list] = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.run and not args.file:
+        parser.error("--run needs a FILE to open")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -129,7 +173,7 @@ def main(argv: Optional[list] = None) -> int:
     apply_dark_theme(app)
     from .main_window import MainWindow
 
-    scripted = bool(args.run or args.screenshot)
+    scripted = bool(args.screenshot)
     window = MainWindow(quiet=scripted)
     window.show()
     if scripted:
@@ -139,11 +183,7 @@ def main(argv: Optional[list] = None) -> int:
         window.close()
         return rc
     QTimer.singleShot(0, window.start_background)
-    if args.file:
-        window._refs_after_load = tuple(args.refs or ())
-        QTimer.singleShot(0, lambda: window.open_file(args.file))
-        if args.view:
-            QTimer.singleShot(0, lambda: window.set_view(args.view))
+    start_interactive(window, args)
     return app.exec()
 
 

@@ -11,10 +11,12 @@ from typing import Optional
 from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
+from .help import show_about_box, show_guide_dialog
 from .jobs import JobRunner
 from .mixer import TrackState
-from .model_panel import ModelPanel
+from .model_panel import ModelPanel, is_untrained_builtin
 from .science import load_science
+from .selection import selection_start
 from .session import ResultRecord, Session
 from .settings import Settings
 from .tasks import (CatalogJob, LoadMixtureJob, LoadReferencesJob, MaskedSignalJob, MetricsJob,
@@ -30,8 +32,18 @@ from .views.timeplot import TimeAxis
 log = logging.getLogger(__name__)
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"
+# Cocktail .pt, Asteroid serialize() files (.pth, .ckpt, a hub's pytorch_model.bin), ONNX graphs.
+MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
 ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
 SEPARATION_CHANNELS = ("separate", "oracle")
+DOCK_WIDTH, DOCK_MIN_WIDTH = 360, 240  # the model panel's width at first start, and its least
+
+
+def recent_label(path: str) -> str:
+    """``folder/name`` for the Open recent menu (``&`` kept literal)."""
+    p = Path(path)
+    label = f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+    return label.replace("&", "&&")
 
 
 def eta_text(elapsed: float, fraction: float) -> str:
@@ -64,6 +76,9 @@ class MainWindow(QMainWindow):
         self.extra_checkpoints: list[str] = []
         self.failures: list[ModelFailed] = []
         self.models_ready = False
+        self.default_model_id: Optional[str] = None    # the bundled default, once the models are listed
+        self._user_chose_result = False                # the Listen view shows the user's pick
+        self._selection_start: Optional[float] = None  # where "Play selection" starts (seconds)
         self._job_started: dict[int, float] = {}
         self._dirty_views: set[str] = set()
         self._pending_path: Optional[Path] = None      # the file being opened
@@ -74,6 +89,7 @@ class MainWindow(QMainWindow):
         self._build_views()
         self._build_panel()
         build_actions(self)
+        self.act_untrained.setChecked(self.panel.show_untrained.isChecked())
         build_menus(self)
         build_toolbar(self)
         build_status(self)
@@ -97,12 +113,14 @@ class MainWindow(QMainWindow):
     def _build_panel(self) -> None:
         self.panel = ModelPanel()
         self.panel.set_settings({"device": self.settings.device()} | self.settings.run_options())
+        self.panel.set_show_untrained(self.settings.show_untrained())
         self.dock = QDockWidget("Models", self)
         self.dock.setObjectName("models-dock")
         self.dock.setWidget(self.panel)
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.dock.setMinimumWidth(360)
+        # Narrow enough for a 1024-pixel window; it opens wider (see _restore_layout).
+        self.dock.setMinimumWidth(DOCK_MIN_WIDTH)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
 
     def _connect(self) -> None:
@@ -119,6 +137,8 @@ class MainWindow(QMainWindow):
         p.stop_requested.connect(self.stop)
         p.open_checkpoint_requested.connect(self.choose_checkpoint)
         p.selection_changed.connect(self._update_enabled)
+        p.selection_changed.connect(self._remember_ticks)
+        p.show_untrained_changed.connect(self.set_show_untrained)
         self.result_combo.currentTextChanged.connect(self.select_result)
         self.lanes.state_changed.connect(self._lane_state)
         self.lanes.loop_region.sigRegionChanged.connect(self._loop_region_moved)
@@ -152,7 +172,26 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open a mixture", self.settings.last_folder("open"),
                                               AUDIO_FILTER)
         if path:
-            self.open_file(path)
+            self.ask_open(path)
+
+    def ask_open(self, path, refs=()) -> Optional[int]:
+        """Open ``path`` (then ``refs``) as the user asked: first ask before results are lost."""
+        if not self.confirm_discard():
+            return None
+        self._refs_after_load = tuple(refs)
+        return self.open_file(path)
+
+    def confirm_discard(self) -> bool:
+        """True when no model result would be lost unexported, or the user chose Discard."""
+        keys = self.session.unexported()
+        if not keys:
+            return True
+        answer = QMessageBox.question(
+            self, "Discard the results?",
+            f"The results of {', '.join(keys)} have not been exported and will be lost.",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Discard
 
     def open_file(self, path) -> int:
         path = Path(path).expanduser()
@@ -184,7 +223,7 @@ class MainWindow(QMainWindow):
     def choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a model checkpoint",
                                               self.settings.last_folder("checkpoint"),
-                                              "Checkpoints (*.pt);;All files (*)")
+                                              MODEL_FILTER)
         if path:
             self.open_checkpoint(path)
 
@@ -197,10 +236,10 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         files = self.settings.recent_files()
         for f in files:
-            a = self.recent_menu.addAction(Path(f).name)
+            a = self.recent_menu.addAction(recent_label(f))
             a.setToolTip(f)
             a.setStatusTip(f)
-            a.triggered.connect(lambda _=False, f=f: self.open_file(f))
+            a.triggered.connect(lambda _=False, f=f: self.ask_open(f))
         if files:
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear", self._clear_recent)
@@ -212,17 +251,34 @@ class MainWindow(QMainWindow):
         self._fill_recent()
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
             event.acceptProposedAction()
+            kind, paths = self.drop_plan(files)
+            self.statusBar().showMessage(
+                f"Drop to add {len(paths)} reference sources" if kind == "references"
+                else f"Drop to open {Path(paths[0]).name}"
+                + (f" with {len(paths) - 1} reference sources" if len(paths) > 1 else ""), 3000)
+
+    def drop_plan(self, files: list) -> tuple[str, list]:
+        """What a drop does (the rule the Listen view's hint states): with a mixture open, several
+        files are its references (the open mixture itself among them is skipped); otherwise the first
+        file is opened as the mixture and the others become its references."""
+        if self.session.loaded and len(files) > 1:
+            here = self.session.path.resolve() if self.session.path else None
+            return "references", [f for f in files if Path(f).resolve() != here]
+        return "open", list(files)
 
     def dropEvent(self, event) -> None:
-        """One file: the mixture. Several: the first is the mixture, the others its references."""
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if not files:
             return
         event.acceptProposedAction()
-        self._refs_after_load = tuple(files[1:])
-        self.open_file(files[0])
+        kind, paths = self.drop_plan(files)
+        if kind == "references":
+            self.open_references(paths)
+        else:
+            self.ask_open(paths[0], paths[1:])
 
     # === job results ===========================================================================
     def _job_started_at(self, channel: str, job_id: int) -> None:
@@ -249,11 +305,14 @@ class MainWindow(QMainWindow):
                 self.failures.append(payload)
                 log.warning("model %s failed: %s\n%s", payload.spec, payload.message, payload.details)
                 self.statusBar().showMessage(f"{payload.spec} failed: {payload.message}", 10000)
+        elif channel == "export":
+            self.session.mark_exported([payload])
         elif channel == "metrics":
             key, evaluation = payload
             if key in self.session.results:
                 self.session.results[key].evaluation = evaluation
                 self.metrics.set_session(self.session)
+                self._auto_select()
 
     def _on_finished(self, channel: str, job_id: int, value) -> None:
         handler = getattr(self, f"_finished_{channel}", None)
@@ -262,6 +321,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, channel: str, job_id: int, message: str, details: str) -> None:
         log.warning("%s job failed: %s\n%s", channel, message, details)
+        self._update_busy()  # its stage ("reading x.wav") and progress go before the message shows
         if channel in SEPARATION_CHANNELS:
             self.run_finished.emit(None)
         if channel == "export":
@@ -277,24 +337,37 @@ class MainWindow(QMainWindow):
 
     def _finished_catalog(self, value) -> None:
         entries, problems = value
+        first = not self.models_ready
         self.panel.set_entries(entries)
-        if not self.panel.checked_ids():
-            self._check_default()
+        self.default_model_id = self._default_id()
+        remembered = [i for i in (self.settings.checked_models() or []) if i in self.panel.entries]
+        if first and remembered:
+            self.panel.set_checked(remembered)
+        if not self.panel.checked_ids() and self.default_model_id in self.panel.entries:
+            self.panel.set_checked([self.default_model_id])
         if problems:
             self.panel.status.setText(f"{len(entries)} models; skipped: " + "; ".join(problems))
         self.models_ready = True
         self._update_enabled()
         self.models_loaded.emit()
 
-    def _check_default(self) -> None:
+    def _default_id(self) -> Optional[str]:
+        """The bundled default model, else the first listed model that needs no references."""
         try:
             from separation_core.catalog import default_model_id
 
             default = default_model_id()
-        except Exception:  # no bundled default: tick the first model that needs no references
-            default = next((i for i, e in self.panel.entries.items() if not e.needs_references), None)
+        except Exception:  # no bundled default
+            default = None
         if default in self.panel.entries:
-            self.panel.set_checked([default])
+            return default
+        usable = [i for i, e in self.panel.entries.items() if not e.needs_references]
+        return next((i for i in usable if not is_untrained_builtin(self.panel.entries[i])),
+                    usable[0] if usable else None)
+
+    def _remember_ticks(self) -> None:
+        if self.models_ready:
+            self.settings.set_checked_models(self.panel.ticked_ids())
 
     def _finished_checkpoint(self, entry) -> None:
         if entry.checkpoint and str(entry.checkpoint) not in self.extra_checkpoints:
@@ -308,6 +381,7 @@ class MainWindow(QMainWindow):
             self.runner.cancel(channel)  # their results belong to the previous mixture
         self.transport.pause()
         self.session.set_mixture(audio, path)
+        self._user_chose_result = False
         self.failures.clear()
         self.axis.set_duration(self.session.duration)
         self.lanes.set_mixture(audio.samples, audio.sample_rate)
@@ -375,22 +449,28 @@ class MainWindow(QMainWindow):
         self.transport.set_tracks(tracks)
         self.transport.mixer.solo_only("selection")
         self._sync_lane_states()
+        if self._selection_start is not None:
+            self.transport.seek(self._selection_start)  # from where the selected bins begin
         self.statusBar().showMessage("Playing the selected bins", 5000)
         if not self.transport.is_playing:
             self.transport.play()
 
     # === separation ============================================================================
     def separate(self, models=None) -> Optional[int]:
-        """Run ``models`` (ids, entries or specs; default: the ticked ones) on the background worker."""
+        """Run ``models`` (ids, entries or specs; default: the ticked ones, asking first when some
+        are untrained) on the background worker."""
         if not self.session.loaded:
             self.show_error("Open a mixture first.")
             return None
-        if models is None:
+        if models is None or isinstance(models, bool):  # a QAction's ``checked`` is no model list
             models = [self.panel.entries[i] for i in self.panel.checked_ids()]
+            if not self.confirm_untrained(models):
+                return None
         models = [self.panel.entries.get(m, m) if isinstance(m, str) else m for m in models]
         if not models:
             self.show_error("Tick at least one model to run.")
             return None
+        self._user_chose_result = False
         settings = self.panel.settings()
         self.settings.set_run_options(settings.to_dict())
         self.settings.set_device(settings.device)
@@ -399,6 +479,19 @@ class MainWindow(QMainWindow):
         job = SeparationJob(frozen_array(s.mixture), s.sample_rate, tuple(models), settings,
                             frozen_array(s.references))
         return self.runner.start("separate", job.run)
+
+    def confirm_untrained(self, entries) -> bool:
+        """Ask before running built-in models that have no trained weights."""
+        names = [e.id for e in entries if is_untrained_builtin(e)]
+        if not names:
+            return True
+        answer = QMessageBox.question(
+            self, "Run untrained models?",
+            f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no trained weights: the "
+            "output is close to noise, and a run can take long (tens of seconds). Run anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def run_oracle(self) -> Optional[int]:
         """With references loaded, add the oracle masks (the ceiling) unless an oracle already ran."""
@@ -421,10 +514,10 @@ class MainWindow(QMainWindow):
 
     def _add_result(self, done: ModelDone) -> None:
         record = ResultRecord(done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds)
-        previous = self.session.selected_record()
-        self.session.add_result(record)
-        if previous is not None and previous.entry.needs_references and not record.entry.needs_references:
-            self.session.selected = record.key  # show a model's result rather than the oracle's
+        s = self.session
+        s.add_result(record)
+        if not self._user_chose_result:
+            s.selected = s.preferred(self.default_model_id, self.panel.checked_ids()) or s.selected
         for note in done.result.notes:
             self.statusBar().showMessage(f"{record.key}: {note}", 8000)
         self._results_changed()
@@ -467,9 +560,23 @@ class MainWindow(QMainWindow):
         self._refresh_current_view()
 
     def select_result(self, key: str) -> None:
+        """The user's pick in the "Listen to" box; kept until the next run or file."""
         if key and key in self.session.results and key != self.session.selected:
+            self._user_chose_result = True
             self.session.selected = key
             self._show_selected()
+
+    def _auto_select(self) -> None:
+        """Unless the user picked one, show the preferred result (see ``Session.preferred``)."""
+        s = self.session
+        key = s.preferred(self.default_model_id, self.panel.checked_ids())
+        if self._user_chose_result or key is None or key == s.selected:
+            return
+        s.selected = key
+        self.result_combo.blockSignals(True)
+        self.result_combo.setCurrentText(key)
+        self.result_combo.blockSignals(False)
+        self._show_selected()
 
     def _tracks(self) -> dict:
         """What the mixer plays: the mixture and the selected result's sources in column order."""
@@ -565,8 +672,22 @@ class MainWindow(QMainWindow):
         s = self.session
         if not s.loaded:
             return None
+        self._selection_start = selection_start(mask, stft.hop, stft.win_length, stft.sample_rate)
         job = MaskedSignalJob(frozen_array(s.mixture), s.sample_rate, frozen_array(mask), stft)
         return self.runner.start("selection", job.run)
+
+    # === help and options ======================================================================
+    def show_guide(self) -> None:
+        show_guide_dialog(self)
+
+    def show_about(self) -> None:
+        show_about_box(self)
+
+    def set_show_untrained(self, show: bool) -> None:
+        """The panel's toggle and Run ▸ Show untrained architectures, kept in step and remembered."""
+        self.panel.set_show_untrained(show)
+        self.act_untrained.setChecked(show)
+        self.settings.set_show_untrained(show)
 
     # === export ================================================================================
     def show_export(self) -> None:
@@ -623,6 +744,8 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         if state is not None:
             self.restoreState(state)
+        else:
+            self.resizeDocks([self.dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         self.settings.save_window(self.saveGeometry(), self.saveState())
@@ -631,6 +754,7 @@ class MainWindow(QMainWindow):
         self.settings.set_device(run.device)
         self.settings.sync()
         self.transport.close()
-        self.runner.cancel_all()
-        self.runner.wait(3000)
+        # Jobs check their token within a chunk (every model layer), so they end well within this;
+        # whatever they still send is dropped, and nothing is emitted into deleted objects.
+        self.runner.shutdown(2000)
         super().closeEvent(event)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QSpinBox, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -15,6 +15,12 @@ from .tasks import RunSettings
 COLUMNS = ["Model", "Rate", "Spk", "Size"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 NEEDS_REFS_TIP = "Needs the reference sources: open them with File > Open references"
+UNTRAINED_TIP = "Built-in architectures without trained weights: their output is close to noise"
+
+
+def is_untrained_builtin(entry) -> bool:
+    """A registry model with random weights (hidden unless asked for; running one asks first)."""
+    return entry.origin == "builtin" and not entry.trained
 
 
 def human_size(n: int) -> str:
@@ -31,6 +37,7 @@ class ModelPanel(QWidget):
     stop_requested = Signal()
     open_checkpoint_requested = Signal()
     selection_changed = Signal()
+    show_untrained_changed = Signal(bool)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -41,10 +48,10 @@ class ModelPanel(QWidget):
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)  # ids are never cut: scroll instead
         header = self.tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, len(COLUMNS)):
+        header.setStretchLastSection(False)
+        for c in range(len(COLUMNS)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(lambda *_: self.selection_changed.emit())
         self.status = QLabel("Loading models…", self)
@@ -90,6 +97,10 @@ class ModelPanel(QWidget):
         hint = QLabel("Tick the models to run. <i>Italic</i>: untrained.", self)
         hint.setWordWrap(True)
         layout.addWidget(hint)
+        self.show_untrained = QCheckBox("Show untrained architectures", self)
+        self.show_untrained.setToolTip(UNTRAINED_TIP)
+        self.show_untrained.toggled.connect(self._untrained_toggled)
+        layout.addWidget(self.show_untrained)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.open_button)
@@ -137,7 +148,7 @@ class ModelPanel(QWidget):
         item.setData(0, Qt.ItemDataRole.UserRole, e.id)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        tip = [f"{e.model_name} ({e.kind}), {e.origin}" + ("" if e.trained else ", untrained weights"),
+        tip = [e.id, f"{e.model_name} ({e.kind}), {e.origin}" + ("" if e.trained else ", untrained weights"),
                e.description or ""]
         if e.checkpoint:
             tip.append(str(e.checkpoint))
@@ -148,6 +159,7 @@ class ModelPanel(QWidget):
         for c in range(1, len(COLUMNS)):
             item.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.tree.addTopLevelItem(item)
+        item.setHidden(is_untrained_builtin(e) and not self.show_untrained.isChecked())
 
     def items(self):
         return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
@@ -156,8 +168,25 @@ class ModelPanel(QWidget):
         return next((it for it in self.items() if it.data(0, Qt.ItemDataRole.UserRole) == model_id), None)
 
     def checked_ids(self) -> list[str]:
+        """The models a run uses: ticked, enabled and shown."""
         return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.items()
-                if it.checkState(0) == Qt.CheckState.Checked and not it.isDisabled()]
+                if it.checkState(0) == Qt.CheckState.Checked and not it.isDisabled()
+                and not it.isHidden()]
+
+    def ticked_ids(self) -> list[str]:
+        """Every ticked model, runnable now or not (what the settings remember)."""
+        return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.items()
+                if it.checkState(0) == Qt.CheckState.Checked]
+
+    def set_show_untrained(self, show: bool) -> None:
+        self.show_untrained.setChecked(show)
+
+    def _untrained_toggled(self, show: bool) -> None:
+        for it in self.items():
+            if is_untrained_builtin(self.entries[it.data(0, Qt.ItemDataRole.UserRole)]):
+                it.setHidden(not show)
+        self.show_untrained_changed.emit(show)
+        self.selection_changed.emit()
 
     def set_checked(self, ids) -> None:
         ids = set(ids)

@@ -58,3 +58,12 @@ def selection_mask(bins: np.ndarray, selected: np.ndarray, shape: tuple[int, int
     with np.errstate(divide="ignore", invalid="ignore"):
         mask = np.where(sampled > 1e-9, chosen / sampled, 0.0)
     return np.clip(mask, 0.0, 1.0).astype(np.float32)
+
+
+def selection_start(mask: np.ndarray, hop: int, win_length: int, sample_rate: int) -> float:
+    """Seconds where the first selected frame of ``mask [freq, frames]`` begins (0 when empty):
+    the frame's centre minus half a window."""
+    frames = np.flatnonzero(np.asarray(mask).max(axis=0) > 0) if np.size(mask) else []
+    if len(frames) == 0:
+        return 0.0
+    return max(0.0, (int(frames[0]) * hop - win_length / 2) / sample_rate)

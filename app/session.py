@@ -52,6 +52,7 @@ class Session:
     references: Optional[np.ndarray] = None  # [n_src, time] at the mixture's rate
     results: dict = field(default_factory=dict)  # key -> ResultRecord, in run order
     selected: Optional[str] = None
+    exported: set = field(default_factory=set)    # keys whose stems were written since they ran
     _orders: dict = field(default_factory=dict)
 
     @property
@@ -76,6 +77,7 @@ class Session:
         self.reference_paths, self.references = (), None
         self.results.clear()
         self.selected = None
+        self.exported.clear()
         self._orders.clear()
 
     def set_references(self, references: Optional[np.ndarray], paths=()) -> None:
@@ -88,6 +90,7 @@ class Session:
     def add_result(self, record: ResultRecord) -> None:
         self.results.pop(record.key, None)
         self.results[record.key] = record
+        self.exported.discard(record.key)
         if self.selected is None or self.selected == record.key:
             self.selected = record.key
         self._orders.clear()
@@ -97,6 +100,29 @@ class Session:
         if self.selected == key:
             self.selected = next(iter(self.results), None)
         self._orders.clear()
+
+    def mark_exported(self, keys) -> None:
+        self.exported.update(k for k in keys if k in self.results)
+
+    def unexported(self) -> list[str]:
+        """Model results (not the oracles, made again from the references) never exported."""
+        return [k for k, r in self.results.items()
+                if k not in self.exported and not r.entry.needs_references]
+
+    def preferred(self, default_id: Optional[str] = None, ticked=()) -> Optional[str]:
+        """The result to show first: the default model's, else the best mean SI-SDR once scored,
+        else the first ticked model's, else the first model's (an oracle's only when alone)."""
+        models = [k for k, r in self.results.items() if not r.entry.needs_references]
+        if not models:
+            return next(iter(self.results), None)
+        if default_id in models:
+            return default_id
+        scores = {k: self.results[k].evaluation.mean.get("si_sdr", float("nan")) for k in models
+                  if self.results[k].evaluation is not None}
+        scores = {k: v for k, v in scores.items() if v == v}
+        if scores:
+            return max(scores, key=scores.get)
+        return next((k for k in ticked if k in models), models[0])
 
     def selected_record(self) -> Optional[ResultRecord]:
         return self.results.get(self.selected) if self.selected else None

@@ -84,6 +84,20 @@ class Settings:
     def set_run_options(self, options: dict) -> None:
         self._set_json("run/options", options)
 
+    def checked_models(self) -> Optional[list[str]]:
+        """The ticked models' ids (None: never saved, tick the default)."""
+        value = self._get_json("run/checked_models", None)
+        return [str(v) for v in value] if isinstance(value, list) else None
+
+    def set_checked_models(self, ids) -> None:
+        self._set_json("run/checked_models", list(ids))
+
+    def show_untrained(self) -> bool:
+        return self._get_json("models/show_untrained", False) is True
+
+    def set_show_untrained(self, show: bool) -> None:
+        self._set_json("models/show_untrained", bool(show))
+
     def export_options(self) -> dict:
         value = self._get_json("export/options", {})
         merged = dict(EXPORT_DEFAULTS)

@@ -25,6 +25,21 @@ def frozen_array(x: Optional[np.ndarray]) -> Optional[np.ndarray]:
     return view
 
 
+def compact_for_display(result):
+    """The result as the GUI keeps it: waveforms stay float32 (heard, scored, exported); masks and
+    embeddings, only drawn and read on hover, become float16 (3 significant digits, as shown);
+    bin indices int32 and labels int16. Halves what a result holds beyond its waveforms."""
+    from dataclasses import replace
+
+    def cast(x, dtype):
+        return None if x is None else np.asarray(x).astype(dtype, copy=False)
+
+    return replace(result, masks=cast(result.masks, np.float16),
+                   embeddings=cast(result.embeddings, np.float16),
+                   embedding_bins=cast(result.embedding_bins, np.int32),
+                   embedding_labels=cast(result.embedding_labels, np.int16))
+
+
 def leave_core_for_gui() -> None:
     """Let torch use every core but one, so the GUI thread always has one to draw with."""
     import os
@@ -168,6 +183,8 @@ class SeparationJob:
                 result = separate(model, self.mixture, self.sample_rate,
                                   self.settings.engine_options(), references=refs,
                                   progress=progress, cancel=ctx.cancel)
+                del model  # its weights and buffers go before the next model loads
+                result = compact_for_display(result)
                 outcome = ModelDone(entry, result, self.settings, time.perf_counter() - t0)
             except Cancelled:
                 raise
@@ -189,18 +206,38 @@ class MetricsJob:
     sample_rate: int
 
     def run(self, ctx) -> dict:
-        from separation_core.metrics import evaluate_separation
+        from separation_core.jobs import cancel_scope
 
         out = {}
         n = len(self.results)
         for i, (key, waves) in enumerate(self.results):
             ctx.cancel.raise_if_cancelled()
-            ctx.progress(i / n, f"metrics: {key}")
-            evaluation = evaluate_separation(waves, self.references, self.mixture, self.sample_rate)
+
+            def progress(fraction: float, metric: str, i=i, key=key) -> None:
+                ctx.progress((i + fraction) / n, f"metrics: {key} ({metric})")
+
+            with cancel_scope(ctx.cancel):  # checked between the metrics of each source, too
+                evaluation = evaluate_in_steps(waves, self.references, self.mixture,
+                                               self.sample_rate, progress)
             out[key] = evaluation
             ctx.publish((key, evaluation))
         ctx.progress(1.0, "metrics done")
         return out
+
+
+def evaluate_in_steps(estimates, references, mixture, sample_rate: int, progress):
+    """``evaluate_separation`` one metric at a time, calling ``progress(fraction, metric)`` before
+    each, so a progress bar moves while the slow metrics (SDR, PESQ) run."""
+    from separation_core.metrics import DEFAULT_METRICS, Evaluation, evaluate_separation
+
+    parts = []
+    for k, metric in enumerate(DEFAULT_METRICS):
+        progress(k / len(DEFAULT_METRICS), metric)
+        parts.append(evaluate_separation(estimates, references, mixture, sample_rate, metrics=(metric,)))
+    per_source = [{m: v for p in parts for m, v in p.per_source[i].items()}
+                  for i in range(len(parts[0].per_source))]
+    mean = {m: v for p in parts for m, v in p.mean.items()}
+    return Evaluation(permutation=parts[0].permutation, per_source=per_source, mean=mean)
 
 
 @dataclass(frozen=True)
@@ -218,8 +255,8 @@ class ExportItem:
 
 @dataclass(frozen=True)
 class ExportJob:
-    """Write the stems of each item (plus the residual and the JSON sidecar when asked);
-    returns every path written."""
+    """Write the stems of each item (plus the residual and the JSON sidecar when asked); publishes
+    each item's model id once written; returns every path written."""
 
     items: tuple
     out_dir: Path
@@ -245,11 +282,15 @@ class ExportJob:
                                template=self.template, residual=self.residual_of is not None)
                 sidecar = build_sidecar(self.input_path, item.entry, options, metrics=item.metrics,
                                         timings=item.timings, references=self.references)
-            written += write_stems(item.result, self.out_dir, item.input_stem, template=self.template,
-                                   subtype=self.subtype, extension=self.extension,
-                                   sample_rate=item.sample_rate, residual_of=self.residual_of,
-                                   overwrite=self.overwrite, sidecar=sidecar,
-                                   model_label=item.entry.id)
+            paths = write_stems(item.result, self.out_dir, item.input_stem, template=self.template,
+                                subtype=self.subtype, extension=self.extension,
+                                sample_rate=item.sample_rate, residual_of=self.residual_of,
+                                overwrite=self.overwrite, sidecar=sidecar, model_label=item.entry.id)
+            side = Path(self.out_dir).expanduser() / f"{item.input_stem}.json"
+            if sidecar is not None and side not in paths:  # write_stems lists the audio it wrote
+                paths = list(paths) + [side]
+            written += paths
+            ctx.publish(item.entry.id)  # this result is saved
         ctx.progress(1.0, "exported")
         return written
 

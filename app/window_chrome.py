@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolBar
 
+from .views.elided import ElidedLabel
+
 VIEWS = ("listen", "masks", "embeddings", "metrics")
 
 
@@ -20,7 +22,9 @@ def _action(w, text: str, slot, shortcut=None, *, checkable=False, tip: str = ""
     if tip:
         a.setToolTip(tip)
         a.setStatusTip(tip)
-    a.triggered.connect(slot)
+    # QAction.triggered sends ``checked``: only checkable actions pass it on, so a slot's optional
+    # first argument never receives a bool
+    a.triggered.connect(slot if checkable else (lambda _checked=False: slot()))
     w.addAction(a)
     return a
 
@@ -31,9 +35,11 @@ def build_actions(w) -> None:
     w.act_open = _action(w, "&Open…", w.choose_file, QKeySequence.StandardKey.Open, tip="Open a mixture")
     w.act_refs = _action(w, "Open &references…", w.choose_references, "Ctrl+Shift+O",
                          tip="Open the reference sources, one file per speaker")
-    w.act_ckpt = _action(w, "Open &checkpoint…", w.choose_checkpoint, tip="Add a model checkpoint (.pt)")
+    w.act_ckpt = _action(w, "Open &checkpoint…", w.choose_checkpoint,
+                         tip="Add a model: a Cocktail checkpoint (.pt), an Asteroid model (.pth, .ckpt, "
+                             ".bin) or an ONNX graph (.onnx)")
     w.act_export = _action(w, "&Export stems…", w.show_export, "Ctrl+E", tip="Write the separated sources")
-    w.act_quit = _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
+    w.act_quit = _action(w, "&Quit", w.close, "Ctrl+Q")  # StandardKey.Quit is empty on some platforms
     w.act_separate = _action(w, "&Separate", w.separate, "Ctrl+R", tip="Run the ticked models")
     w.act_stop = _action(w, "S&top", w.stop, "Esc", tip="Stop the separation")
     w.act_play = _action(w, "Play", w.transport_toggle, "Space", tip="Play / pause (Space)")
@@ -51,6 +57,11 @@ def build_actions(w) -> None:
         w.tabs.addAction(act)
     w.view_actions = [_action(w, name.capitalize(), lambda _=False, n=name: w.set_view(n), f"Ctrl+{i + 1}")
                       for i, name in enumerate(VIEWS)]
+    w.act_untrained = _action(w, "Show &untrained architectures", w.set_show_untrained, checkable=True,
+                              tip="List the built-in models that have no trained weights")
+    w.act_guide = _action(w, "&User's guide", w.show_guide, "F1", tip="Open the user's guide (F1)")
+    w.act_about = _action(w, "&About Cocktail", w.show_about)
+    w.act_about.setMenuRole(QAction.MenuRole.AboutRole)
 
 
 def build_menus(w) -> None:
@@ -63,6 +74,8 @@ def build_menus(w) -> None:
     run_menu = menu.addMenu("&Run")
     run_menu.addAction(w.act_separate)
     run_menu.addAction(w.act_stop)
+    run_menu.addSeparator()
+    run_menu.addAction(w.act_untrained)
     play_menu = menu.addMenu("&Playback")
     play_menu.addAction(w.act_play)
     play_menu.addAction(w.act_loop)
@@ -73,6 +86,10 @@ def build_menus(w) -> None:
     for act in w.navigation_actions:
         view_menu.addAction(act)
     view_menu.addAction(w.dock.toggleViewAction())
+    help_menu = menu.addMenu("&Help")
+    help_menu.addAction(w.act_guide)
+    help_menu.addAction(w.act_about)
+    w.recent_menu.setToolTipsVisible(True)
     w._fill_recent()
 
 
@@ -82,10 +99,11 @@ def build_toolbar(w) -> None:
     tb.setMovable(False)
     for act in (w.act_open, w.act_separate, w.act_stop, None, w.act_play, w.act_loop, None):
         tb.addSeparator() if act is None else tb.addAction(act)
-    tb.addWidget(QLabel(" Result: "))
+    tb.addWidget(QLabel(" Listen to: "))
     w.result_combo = QComboBox(w)
     w.result_combo.setMinimumContentsLength(16)
-    w.result_combo.setToolTip("The result shown in the Listen view and heard")
+    w.result_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    w.result_combo.setToolTip("The result shown in the Listen view, heard and exported first")
     tb.addWidget(w.result_combo)
     tb.addSeparator()
     tb.addAction(w.act_export)
@@ -96,7 +114,7 @@ def build_toolbar(w) -> None:
 def build_status(w) -> None:
     """Stage, progress and ETA of the running job; whether playback works."""
     sb = w.statusBar()
-    w.stage_label = QLabel("")
+    w.stage_label = ElidedLabel("")  # "model (1/3): separating: chunk 2/40" never widens the window
     w.progress = QProgressBar()
     w.progress.setRange(0, 1000)
     w.progress.setFixedWidth(160)

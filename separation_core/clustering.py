@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .errors import ModelError
+from .jobs import check_current_cancel
 
 # Mean-shift is the slow path: sklearn runs one radius query per seed and iteration.
 _BANDWIDTH_POINTS = 1000   # estimate_bandwidth is quadratic in its sample
@@ -24,11 +25,20 @@ def _subsample(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
+_NEAREST_BLOCK = 131072  # points per step of nearest_centre (a cancel check between steps)
+
+
 def nearest_centre(emb: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """``emb [N, D]``, ``centers [K, D]`` -> index of the nearest centre ``[N]`` (int64)."""
+    """``emb [N, D]``, ``centers [K, D]`` -> index of the nearest centre ``[N]`` (int64).
+    Works in blocks of points, checking the current cancel token between them."""
     # |e - c|^2 = |e|^2 - 2 e.c + |c|^2; |e|^2 is the same for every centre.
-    d = (centers * centers).sum(axis=1)[None, :] - 2.0 * emb @ centers.T
-    return d.argmin(axis=1).astype(np.int64)
+    c2 = (centers * centers).sum(axis=1)[None, :]
+    out = np.empty(emb.shape[0], dtype=np.int64)
+    for i in range(0, emb.shape[0], _NEAREST_BLOCK):
+        check_current_cancel()
+        block = emb[i:i + _NEAREST_BLOCK]
+        out[i:i + len(block)] = (c2 - 2.0 * block @ centers.T).argmin(axis=1)
+    return out
 
 
 def cluster_embeddings(emb: np.ndarray, method: str = "kmeans", k: int | None = None, seed: int = 0,
@@ -47,12 +57,14 @@ def cluster_embeddings(emb: np.ndarray, method: str = "kmeans", k: int | None = 
     if x.ndim != 2 or x.shape[0] == 0:
         raise ModelError(f"cannot cluster embeddings of shape {x.shape}")
     fit = x[_subsample(x.shape[0], max_fit_points, seed)]
+    check_current_cancel()
     if method == "kmeans":
         centers = _kmeans(fit, k, seed)
     elif method == "meanshift":
         centers = _meanshift(fit, seed, min_cluster_fraction)
     else:
         raise ModelError(f"unknown clustering method '{method}' (known: kmeans, meanshift)")
+    check_current_cancel()
     return nearest_centre(x, centers), centers.astype(np.float32)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .audio_io import resample
 from .errors import ModelError, ReferenceMismatchError
-from .jobs import CancelToken, ProgressFn, check_cancel, report
+from .jobs import CancelToken, ProgressFn, cancel_scope, check_cancel, check_current_cancel, report
 from .models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
 from .models.result import MASK_EFFECTIVE, MASK_ESTIMATED, MASK_ORACLE, SeparationResult
 
@@ -194,7 +195,8 @@ class _Accumulator:
         self.weight = None
         masks = None
         if self.masks is not None:
-            masks = self.masks / np.maximum(self.mask_weight, 1e-8)
+            masks = np.divide(self.masks, np.maximum(self.mask_weight, 1e-8), out=self.masks)
+            self.masks = self.mask_weight = None
         emb = bins = labels = None
         if self.emb:
             emb = np.concatenate(self.emb).astype(np.float32)
@@ -210,6 +212,34 @@ def out_freqs(out) -> int:
     raise ModelError("a model returned embeddings without masks; cannot place them on the STFT grid")
 
 
+@contextmanager
+def cancel_checks(model: torch.nn.Module, cancel: Optional[CancelToken]) -> Iterator[None]:
+    """Within the block, ``cancel`` is checked before and after every layer's forward (torch hooks)
+    and by the clustering: Stop is honoured within a chunk, the unit of work being one layer, not
+    one chunk. The hooks check this thread's token only (see ``cancel_scope``) and are removed on
+    exit."""
+    if cancel is None:
+        yield
+        return
+
+    def hook(*_args) -> None:
+        check_current_cancel()
+
+    handles = []
+    for module in model.modules():
+        try:
+            handles.append(module.register_forward_pre_hook(hook))
+            handles.append(module.register_forward_hook(hook))
+        except RuntimeError:  # a scripted module takes no hooks: it is checked around, not within
+            pass
+    try:
+        with cancel_scope(cancel):
+            yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], scale: float, plan: _Plan,
                 options: EngineOptions, device: torch.device, progress, cancel):
     n = len(x)
@@ -220,7 +250,7 @@ def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], scale: float, 
     keep_masks = options.keep_masks and mask_bytes <= MAX_MASK_BYTES
     acc = _Accumulator(n, plan, n_chunks, keep_masks, options.max_embedding_points)
     stitch = not model.needs_references
-    with torch.inference_mode():
+    with torch.inference_mode(), cancel_checks(model, cancel):
         for i in range(n_chunks):
             check_cancel(cancel)
             start = i * step
@@ -250,7 +280,8 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
 
     Returns waveforms ``[n_src, time]`` at ``sample_rate`` with exactly the input's length; masks on
     the model's STFT grid (``result.stft``). ``references [n_src, time]`` at ``sample_rate`` feed
-    oracle models. Raises Cancelled when ``cancel`` is set (checked between chunks).
+    oracle models. Raises Cancelled when ``cancel`` is set (checked between chunks and, within a
+    chunk, around every layer of the model and between clustering steps: see ``cancel_checks``).
     """
     t0 = time.perf_counter()
     mixture = np.asarray(mixture, dtype=np.float32)
@@ -299,6 +330,7 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
             report(progress, 0.0, notes[-1])
     t_sep = time.perf_counter()
 
+    check_cancel(cancel)
     report(progress, 0.96, "finishing")
     wave, masks, emb, bins, labels = acc.result_arrays()
     wave *= scale

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 from .errors import Cancelled
 
@@ -32,6 +33,27 @@ class CancelToken:
 def check_cancel(token: Optional[CancelToken]) -> None:
     if token is not None:
         token.raise_if_cancelled()
+
+
+_scope = threading.local()
+
+
+@contextmanager
+def cancel_scope(token: Optional[CancelToken]) -> Iterator[None]:
+    """Make ``token`` this thread's current token for the block: code deep inside a unit of work
+    (model layers, clustering) calls ``check_current_cancel()`` without the token being passed down.
+    Other threads keep their own tokens."""
+    previous = getattr(_scope, "token", None)
+    _scope.token = token
+    try:
+        yield
+    finally:
+        _scope.token = previous
+
+
+def check_current_cancel() -> None:
+    """Raise Cancelled when this thread's current token (see ``cancel_scope``) is set."""
+    check_cancel(getattr(_scope, "token", None))
 
 
 def report(progress: Optional[ProgressFn], fraction: float, stage: str) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGraphicsPathItem, QHBox
                                QPushButton, QRadioButton, QSplitter, QVBoxLayout, QWidget)
 
 from ..selection import points_in_polygon, points_in_rect, selection_mask
+from .elided import ElidedLabel
 from .spectrogram import ImageLayer, SpectrogramView, grid_slice
 from .style import source_colour
 from .timeplot import TimeAxis
@@ -101,9 +102,11 @@ class EmbeddingsView(QWidget):
         self._pca_cache: dict = {}
 
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Result:", self))
+        bar.addWidget(QLabel("Embeddings of:", self))
         self.combo = QComboBox(self)
         self.combo.setMinimumContentsLength(14)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.combo.setToolTip("The deep clustering / Chimera++ result whose embeddings are shown")
         bar.addWidget(self.combo)
         self.rect_button, self.lasso_button = QRadioButton("Rectangle", self), QRadioButton("Lasso", self)
         self.rect_button.setChecked(True)
@@ -118,7 +121,7 @@ class EmbeddingsView(QWidget):
         bar.addWidget(self.clear_button)
         bar.addWidget(self.play_button)
         bar.addStretch(1)
-        self.info = QLabel("", self)
+        self.info = ElidedLabel("", self)
         bar.addWidget(self.info)
 
         self.vb = SelectViewBox()
@@ -159,6 +162,7 @@ class EmbeddingsView(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setSizes([420, 560])
         self.empty = QLabel("Run a deep clustering or Chimera++ model to explore its embeddings.", self)
+        self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #a0a0a0; padding: 12px;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -12,12 +12,17 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QScrollArea,
                                QToolButton, QVBoxLayout, QWidget)
 
 from ..mixer import TrackState
+from .elided import ElidedLabel
 from .spectrogram import SpectrogramView, spectrogram_levels
 from .style import MIXTURE_COLOUR, source_colour
 from .timeplot import TimeAxis
 from .waveform import WaveformView
 
 HEADER_WIDTH = 132
+DROP_HINT = ("Open a mixture: File > Open (Ctrl+O), File > Open recent, or drop an audio file on the "
+             "window. Drop the mixture together with its reference sources (the mixture first) to "
+             "open both. With a mixture open, drop one file to open it instead, or several files "
+             "(one per speaker) to add them as the mixture's reference sources.")
 
 
 class Lane(QWidget):
@@ -72,16 +77,17 @@ class Lane(QWidget):
         pl.setSpacing(0)
         self.wave = WaveformView(axis, colour, plots, height=wave_height)
         self.spec = SpectrogramView(axis, plots, height=spec_height, show_time_axis=time_axis)
-        pl.addWidget(self.wave)
-        pl.addWidget(self.spec)
+        pl.addWidget(self.wave, 1)  # a taller lane gives a third to the waveform, two to the spectrogram
+        pl.addWidget(self.spec, 2)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 1, 0, 1)
         layout.setSpacing(2)
         layout.addWidget(header)
         layout.addWidget(plots, 1)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(wave_height + spec_height + (28 if time_axis else 4))
+        # At least this tall; lanes share out whatever height the window has beyond that.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(wave_height + spec_height + (28 if time_axis else 4))
         self.solo.toggled.connect(self._emit)
         self.mute.toggled.connect(self._emit)
         self.gain.valueChanged.connect(self._emit)
@@ -116,6 +122,7 @@ class LanesView(QWidget):
         super().__init__(parent)
         self.axis = axis
         self.levels = None
+        self.playhead = 0.0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -123,18 +130,17 @@ class LanesView(QWidget):
                             spec_height=110, time_axis=True)
         self.mixture.state_changed.connect(self.state_changed)
         self.mixture.hide()
-        layout.addWidget(self.mixture)
+        layout.addWidget(self.mixture, 1)
         self.loop_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40),
                                                pen=pg.mkPen("#ffd54a", width=1.5))
         self.loop_region.setZValue(500)
         self.loop_region.hide()
         self.mixture.wave.addItem(self.loop_region, ignoreBounds=True)
-        self.hint = QLabel("Open a mixture: File > Open (Ctrl+O), File > Open recent, or drop an audio "
-                           "file on the window. Drop several files to add their reference sources.", self)
+        self.hint = QLabel(DROP_HINT, self)
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #a0a0a0; padding: 16px; font-size: 11pt;")
         layout.addWidget(self.hint)
-        self.caption = QLabel("", self)
+        self.caption = ElidedLabel("", self)
         self.caption.setStyleSheet("color: #a0a0a0; padding: 3px;")
         layout.addWidget(self.caption)
         self.scroll = QScrollArea(self)
@@ -144,7 +150,7 @@ class LanesView(QWidget):
         self.inner_layout = QVBoxLayout(self.inner)
         self.inner_layout.setContentsMargins(0, 0, 0, 0)
         self.inner_layout.setSpacing(0)
-        self.inner_layout.addStretch(1)
+        self.inner_layout.addStretch(0)  # takes the height only while there are no lanes
         self.scroll.setWidget(self.inner)
         layout.addWidget(self.scroll, 1)
         self.lanes: list[Lane] = []
@@ -167,7 +173,9 @@ class LanesView(QWidget):
             lane = Lane(f"s{i + 1}", f"Source {i + 1}", source_colour(i), self.axis, self.inner)
             lane.hide()
             lane.state_changed.connect(self.state_changed)
-            self.inner_layout.insertWidget(i, lane)
+            for plot in lane.plots():
+                plot.link.set_playhead(self.playhead)
+            self.inner_layout.insertWidget(i, lane, 1)
             self.lanes.append(lane)
 
     def set_sources(self, sources: Optional[list], titles: list[str], sample_rate: int,
@@ -189,6 +197,8 @@ class LanesView(QWidget):
             lane.show()
         self.caption.setText(caption)
         self.caption.setVisible(bool(caption))
+        # the mixture lane and each source lane get equal shares of the height
+        self.layout().setStretchFactor(self.scroll, max(1, len(sources)))
 
     def visible_lanes(self) -> list[Lane]:
         return [lane for lane in self.lanes if not lane.isHidden()]
@@ -197,5 +207,7 @@ class LanesView(QWidget):
         self.mixture.set_state(state)
 
     def set_playhead(self, t: float) -> None:
-        for plot in self.all_plots():
+        """Every lane's line, hidden ones too: they show again with the next result."""
+        self.playhead = t
+        for plot in self.mixture.plots() + [p for lane in self.lanes for p in lane.plots()]:
             plot.link.set_playhead(t)

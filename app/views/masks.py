@@ -9,14 +9,18 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout,
                                QWidget)
 
+from .elided import ElidedLabel
 from .spectrogram import ImageLayer, TFImage, grid_slice
 from .style import AXIS_WIDTH, DIFF_CMAP, MASK_CMAP, colormap
 from .timeplot import TimeAxis, TimeAxisItem, TimeLink
 
-ROW_HEIGHT = 118
+ROW_HEIGHT = 118   # the least height of a row of cells; rows share what the view has beyond that
+HEADER_HEIGHT = 24  # the "Source k" titles
+TIME_AXIS_HEIGHT = 40
 
 
 @dataclass
@@ -69,18 +73,20 @@ class MasksView(QWidget):
         self.combo_a, self.combo_b = QComboBox(self), QComboBox(self)
         for c in (self.combo_a, self.combo_b):
             c.setMinimumContentsLength(12)
-            c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # ids are never cut
         bar.addWidget(self.diff_box)
         bar.addWidget(self.combo_a)
         bar.addWidget(QLabel("−", self))
         bar.addWidget(self.combo_b)
         bar.addStretch(1)
-        self.readout = QLabel("", self)
-        self.readout.setMinimumWidth(420)
+        # The hover readout has a line of its own, as wide as the view: never cut off, never widening
+        # the window (elided, whole in its tooltip, when the view is very narrow).
+        self.readout = ElidedLabel("", self)
         self.readout.setStyleSheet("font-family: monospace;")
-        bar.addWidget(self.readout)
+        self.readout.setMinimumHeight(self.readout.fontMetrics().height() + 2)
         self.empty = QLabel("Run a model to see its masks here. Load references to add the oracle.",
                             self)
+        self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #a0a0a0; padding: 12px;")
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.layout.setHorizontalSpacing(6)
@@ -91,8 +97,12 @@ class MasksView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.readout)
         layout.addWidget(self.empty)
         layout.addWidget(self.scroll, 1)
+        self._viewport = self.scroll.viewport()
+        self._viewport.installEventFilter(self)  # rows follow the view's height
+        self.plot_rows: list[int] = []  # layout rows holding cells (the last one has the time axis)
         self.cells: list[Cell] = []
         self.playhead = 0.0
         self.links: list[TimeLink] = []
@@ -128,7 +138,11 @@ class MasksView(QWidget):
         for link in self.links:
             link.dispose()
         self.glw.clear()
-        self.cells, self.links, self.images = [], [], []
+        layout = self.glw.ci.layout
+        for r in [0] + self.plot_rows:  # free the rows' heights for the next grid
+            layout.setRowMinimumHeight(r, 0)
+            layout.setRowMaximumHeight(r, 16777215)
+        self.cells, self.links, self.images, self.plot_rows = [], [], [], []
 
     def rebuild(self, *_args) -> None:
         self._clear()
@@ -166,8 +180,36 @@ class MasksView(QWidget):
                                        interactive=False, width=14, label="A − B")
             diff_bar.setImageItem([d.item for d in diff_images if d is not None])
             self.glw.addItem(diff_bar, row=r, col=n_cols + 1)
-        self.glw.ci.layout.setColumnFixedWidth(0, 110)
-        self.glw.setMinimumHeight(30 + ROW_HEIGHT * (len(rows) + int(diff)))
+        self.glw.ci.layout.setColumnFixedWidth(0, self._label_width(keys))
+        self.plot_rows = list(range(1, len(rows) + 1 + int(diff)))
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Every row of cells gets the same height: the view's height shared out, or ROW_HEIGHT
+        when that is more (then the grid scrolls). The last row is taller by its time axis only.
+        (Left to the grid layout, the row beside the colour bar took most of the height.)"""
+        n = len(self.plot_rows)
+        if not n:
+            return
+        layout = self.glw.ci.layout
+        _left, top, _right, bottom = layout.getContentsMargins()
+        overhead = (top + bottom + HEADER_HEIGHT + layout.verticalSpacing() * n + TIME_AXIS_HEIGHT
+                    + 2 * self.glw.frameWidth())
+        height = max(ROW_HEIGHT, int((self.scroll.viewport().height() - overhead) // n))
+        layout.setRowFixedHeight(0, HEADER_HEIGHT)
+        for r in self.plot_rows:
+            layout.setRowFixedHeight(r, height + (TIME_AXIS_HEIGHT if r == self.plot_rows[-1] else 0))
+        self.glw.setMinimumHeight(int(overhead + n * height))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self._viewport and event.type() == QEvent.Type.Resize:
+            self._fit_rows()
+        return False
+
+    def _label_width(self, keys) -> int:
+        """The row labels' column: wide enough for the longest model id."""
+        metrics = self.fontMetrics()
+        return max([110] + [metrics.horizontalAdvance(k) + 24 for k in keys])
 
     def _new_plot(self, row: int, col: int, last: bool, f_max: float) -> pg.PlotItem:
         plot = self.glw.addPlot(row=row, col=col, axisItems={"bottom": TimeAxisItem("bottom")})
@@ -182,6 +224,7 @@ class MasksView(QWidget):
         plot.showAxis("bottom", last)
         if last:
             plot.getAxis("bottom").setLabel("time")
+            plot.getAxis("bottom").setHeight(TIME_AXIS_HEIGHT)  # known, so rows can be equal
         plot.setYRange(0.0, f_max, padding=0)
         plot.getViewBox().setLimits(yMin=0.0, yMax=f_max)
         return plot

@@ -79,6 +79,11 @@ def add_parser(sub) -> None:
     p.add_argument("--valid-num", type=number_arg(int, 1), default=40,
                    help="validation mixtures (fixed set of valid-split speakers, same augmentation)")
     p.add_argument("--valid-every", type=number_arg(int, 1), default=None, metavar="STEPS")
+    p.add_argument("--max-minutes", type=number_arg(float, 0, above=True), default=None, metavar="M",
+                   help="stop after M minutes of wall time, validated and saved (resume later)")
+    p.add_argument("--workers", type=number_arg(int, 0, 64), default=0, metavar="N",
+                   help="processes that draw the training mixtures (0: in the training loop; a GPU run "
+                        "wants several); the mixtures are the same either way")
     p.add_argument("--seed", type=number_arg(int, 0), default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                       noise_prob=args.noise_prob, rir_dirs=[str(d) for d in args.rir], rooms=args.rooms,
                       reverb_prob=args.reverb_prob, measured_prob=args.measured_prob,
                       rt60_range=tuple(args.rt60_range), schedule=args.schedule, min_lr_ratio=args.min_lr_ratio,
-                      schedule_steps=args.schedule_steps,
+                      schedule_steps=args.schedule_steps, workers=args.workers, max_minutes=args.max_minutes,
                       valid_num=args.valid_num,
                       valid_every=args.valid_every, rule=args.rule, description=args.description,
                       init=str(args.init) if args.init else None, precision=args.precision)

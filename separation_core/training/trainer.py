@@ -68,6 +68,8 @@ class TrainConfig:
     schedule_steps: Optional[int] = None # the cosine's horizon: the planned steps at the run's start,
                                          # kept on resume unless given again
     valid_num: int = 40
+    max_minutes: Optional[float] = None  # stop (validated and saved) after this much wall time
+    workers: int = 0                     # processes drawing training mixtures (0: in the training loop)
     valid_every: Optional[int] = None  # steps; default: once per epoch
     save_every_seconds: float = 300.0
     rule: str = "auto"
@@ -108,6 +110,37 @@ def truncate_log(path: Path, step: int) -> None:
         writer.writeheader()
         writer.writerows(kept)
     os.replace(tmp, path)
+
+
+def world_size_agrees(flag: bool, world: int, device) -> bool:
+    """``flag`` of any rank, for all ranks (so that they stop together)."""
+    if world <= 1:
+        return flag
+    import torch.distributed as dist
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def _stack(items):
+    return torch.stack([m for m, _ in items]), torch.stack([s for _, s in items])
+
+
+def training_batches(train, steps_per_epoch: int, batch_size: int, step: int, workers: int = 0):
+    """Batches ``(mixture [B, T], sources [B, S, T])`` from update ``step`` on: batch ``i`` is items
+    ``[i*B, (i+1)*B)`` of epoch ``i // steps_per_epoch``, drawn inline or by ``workers`` processes
+    (the same tensors either way: every item is a pure function of its epoch and index)."""
+    from torch.utils.data import DataLoader
+    while True:
+        epoch, index = divmod(step, steps_per_epoch)
+        train.set_epoch(epoch)
+        sampler = [list(range(i * batch_size, (i + 1) * batch_size)) for i in range(index, steps_per_epoch)]
+        if workers > 0:
+            yield from DataLoader(train, batch_sampler=sampler, num_workers=workers, collate_fn=_stack)
+        else:
+            for indices in sampler:
+                yield _stack([train[i] for i in indices])
+        step += len(sampler)
 
 
 def _write_csv_row(path: Path, row: dict) -> None:
@@ -281,12 +314,13 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         _barrier(self.world)
         model, state = self._build()
-        if state:  # a resumed run keeps its recorded configuration, except budget, hardware and a new speed range
+        if state:  # a resumed run keeps its recorded configuration, except budget, hardware, a new speed range or schedule horizon
             recorded = {"schedule": "plateau", **state["config"]}  # runs from before the cosine schedule
             saved = TrainConfig(**{**recorded, "steps": cfg.steps, "epochs": cfg.epochs,
                                    "out": cfg.out, "device": cfg.device, "precision": cfg.precision,
                                    "speed_range": cfg.speed_range or recorded.get("speed_range"),
-                                   "schedule_steps": cfg.schedule_steps or recorded.get("schedule_steps")})
+                                   "schedule_steps": cfg.schedule_steps or recorded.get("schedule_steps"),
+                                   "max_minutes": cfg.max_minutes, "workers": cfg.workers})
             saved.sir_range = tuple(saved.sir_range)
             saved.snr_range = tuple(saved.snr_range) if saved.snr_range else None
             saved.speed_range = tuple(saved.speed_range) if saved.speed_range else None
@@ -328,13 +362,11 @@ class Trainer:
         t_start, last_save = time.perf_counter(), time.perf_counter()
         metrics = {}
         model.train()
+        batches = training_batches(train, cfg.steps_per_epoch, cfg.batch_size, step, cfg.workers)
         while step < total:
             check_cancel(self.cancel)
-            epoch, index = divmod(step, cfg.steps_per_epoch)
-            train.set_epoch(epoch)
-            items = [train[index * cfg.batch_size + b] for b in range(cfg.batch_size)]
-            mix = torch.stack([m for m, _ in items])
-            src = torch.stack([s for _, s in items])
+            epoch = step // cfg.steps_per_epoch
+            mix, src = next(batches)
             scale = mix.std(dim=-1, keepdim=True).clamp_min(1e-5)  # as the inference engine does
             mix, src = (mix / scale).to(device), (src / scale.unsqueeze(1)).to(device)
             for group in optimizer.param_groups:
@@ -352,6 +384,9 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss.item():.3f}")
+            out_of_time = cfg.max_minutes is not None and time.perf_counter() - t_start > 60 * cfg.max_minutes
+            if world_size_agrees(out_of_time, self.world, device):
+                total = step  # stop here: validate and save as at the planned end
             finished = step == total
             if step % valid_every == 0 or finished:
                 if self.is_main:

@@ -3,13 +3,13 @@ a mask highlighted on the spectrogram and is played as a masked signal."""
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from conftest import SR, open_mixture
 from fakes import add_records, record
 
 
-@pytest.fixture
-def embedded(qtbot, window, audio_files, sources):
+def embed(qtbot, window, audio_files, sources, by_time=False):
     from separation_core.transforms import StftParams
 
     open_mixture(qtbot, window, audio_files[0])
@@ -17,7 +17,10 @@ def embedded(qtbot, window, audio_files, sources):
     n_freq, frames = st.n_freq, st.n_frames(sources.shape[1])
     f, t = np.meshgrid(np.arange(n_freq), np.arange(frames), indexing="ij")
     bins = np.stack([f.ravel(), t.ravel()], 1).astype(np.int64)
-    labels = (bins[:, 0] >= n_freq // 2).astype(np.int64)      # cluster 1: the upper half band
+    if by_time:  # cluster 1: the second half of the recording
+        labels = (bins[:, 1] >= frames // 2).astype(np.int64)
+    else:        # cluster 1: the upper half band
+        labels = (bins[:, 0] >= n_freq // 2).astype(np.int64)
     rng = np.random.default_rng(0)
     centres = np.array([[-3.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
     emb = (centres[labels] + 0.3 * rng.standard_normal((len(bins), 3))).astype(np.float32)
@@ -26,6 +29,24 @@ def embedded(qtbot, window, audio_files, sources):
     add_records(window, rec)
     window.set_view("embeddings")
     return window, rec, labels.reshape(n_freq, frames)
+
+
+@pytest.fixture
+def embedded(qtbot, window, audio_files, sources):
+    return embed(qtbot, window, audio_files, sources)
+
+
+def test_play_selection_starts_where_the_selected_bins_begin(qtbot, window, audio_files, sources):
+    w, rec, labels = embed(qtbot, window, audio_files, sources, by_time=True)
+    view = w.embeddings
+    w.transport.seek(0.1)                                        # the play head is elsewhere
+    side = np.sign(view.points[rec.result.embedding_labels == 1, 0].mean())
+    view._on_selected("rect", (0.0, -50.0, side * 50.0, 50.0))   # the second half
+    st = rec.result.stft
+    start = (labels.shape[1] // 2 * st.hop - st.win_length / 2) / SR
+    qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.transport.is_playing, timeout=10000)
+    assert w.transport.mixer.position_seconds == pytest.approx(start, abs=1.0 / SR)
 
 
 def test_scatter_is_pca_coloured_by_cluster(embedded):

@@ -110,3 +110,64 @@ def test_prepare_runs_on_the_pool_thread_before_each_job_and_its_failure_fails_t
     qtbot.waitUntil(lambda: any(e[:3] == ("failed", "work", job_id) for e in runner.events), timeout=5000)
     assert "not run" not in calls
     assert any("cannot import name" in e[3] for e in runner.events if e[0] == "failed")
+
+
+def test_shutdown_cancels_waits_and_silences_every_job(qtbot, runner, capfd):
+    """Issue 13, item 10: closing cancels the jobs, waits briefly, and whatever a job still sends
+    afterwards goes nowhere, without a word on stderr."""
+    release = threading.Event()
+    checks = []
+
+    def polite(ctx):
+        while True:
+            checks.append(1)
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(0.5, "working")
+            release.wait(0.01)
+
+    def stubborn(ctx):  # ignores its token, then reports
+        release.wait(10)
+        ctx.progress(1.0, "late")
+        ctx.publish("late")
+        return "late"
+
+    runner.start("a", polite)
+    runner.start("b", stubborn)
+    qtbot.waitUntil(lambda: len(checks) > 2, timeout=5000)
+    queued = runner.start("c", lambda ctx: checks.append("queued job ran"))
+    with qtbot.captureExceptions() as exceptions:
+        assert runner.shutdown(200) is False      # the stubborn one is still running
+        before = list(runner.events)
+        release.set()
+        assert runner.wait(5000)
+        qtbot.wait(50)
+    assert runner.events == before and not any(e[0] == "finished" for e in runner.events)
+    assert "queued job ran" not in checks and queued > 0
+    assert runner.start("d", lambda ctx: checks.append("after shutdown")) > 0
+    assert runner.wait(1000) and "after shutdown" not in checks
+    assert exceptions == []
+    err = capfd.readouterr().err
+    assert "RuntimeError" not in err and "Traceback" not in err
+
+
+def test_a_worker_outliving_its_signals_object_stays_silent(qtbot, runner, capfd):
+    """At exit Qt may delete the signals object while a job still runs: its last emits are dropped."""
+    import shiboken6
+
+    release = threading.Event()
+
+    def job(ctx):
+        release.wait(10)
+        ctx.progress(1.0, "late")
+        return "late"
+
+    job_id = runner.start("a", job)
+    signals = runner._running[job_id].signals
+    shiboken6.delete(signals)
+    with qtbot.captureExceptions() as exceptions:
+        release.set()
+        assert runner.wait(5000)
+        qtbot.wait(50)
+    assert exceptions == []
+    err = capfd.readouterr().err
+    assert "RuntimeError" not in err and "Signal source has been deleted" not in err

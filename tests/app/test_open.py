@@ -23,7 +23,8 @@ def test_open_shows_mixture_on_one_time_axis(qtbot, window, audio_files, sources
     assert lane.spec.layer.last.data.shape[0] == 257  # n_fft 512 display STFT
     # remembered as a recent file, offered in the menu
     assert window.settings.recent_files()[0] == str(mix.resolve())
-    assert [a.text() for a in window.recent_menu.actions()][0] == "mix.wav"
+    first = window.recent_menu.actions()[0]
+    assert first.text() == "audio/mix.wav" and first.toolTip() == str(mix.resolve())
 
 
 def test_zoom_and_pan_keep_every_view_in_step(qtbot, window, audio_files):
@@ -96,3 +97,123 @@ def test_recent_file_action_reopens(qtbot, window, audio_files):
     window.session.set_mixture(None)
     window.recent_menu.actions()[0].trigger()
     qtbot.waitUntil(lambda: window.session.loaded, timeout=10000)
+
+
+def drop(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def test_drop_of_several_files_on_an_open_mixture_adds_them_as_references(qtbot, window, audio_files):
+    mix, refs = audio_files
+    open_mixture(qtbot, window, mix)
+    drop(window, refs)
+    qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
+    assert window.session.path == mix and window.session.references.shape[0] == 2
+    assert not window.runner.is_busy("load")
+    qtbot.waitUntil(lambda: "oracle-irm" in window.session.results, timeout=30000)
+    assert window.session.results["oracle-irm"].result.n_src == 2
+    # the hint states the rule
+    assert "several files" in window.lanes.hint.text() and "reference sources" in window.lanes.hint.text()
+
+
+def test_drop_of_one_file_opens_it(qtbot, window, audio_files, tmp_path, sources):
+    mix, refs = audio_files
+    drop(window, [mix])                                   # no mixture yet: it becomes the mixture
+    qtbot.waitUntil(lambda: window.session.loaded, timeout=20000)
+    assert window.session.path == mix and window.session.references is None
+    other = tmp_path / "other.wav"
+    sf.write(other, sources[0], SR)
+    drop(window, [other])                                  # one file on a mixture: open it instead
+    qtbot.waitUntil(lambda: window.session.path == other, timeout=20000)
+
+
+def unexported_result(window, key="fake"):
+    from fakes import add_records, record
+
+    add_records(window, record(key, np.stack([window.session.mixture] * 2), None, None))
+
+
+@pytest.mark.parametrize("answer", ["Discard", "Cancel"])
+def test_opening_another_file_asks_before_unexported_results_are_lost(
+        qtbot, window, audio_files, tmp_path, sources, monkeypatch, answer):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    mix, refs = audio_files
+    open_mixture(qtbot, window, mix)
+    unexported_result(window)
+    other = tmp_path / "other.wav"
+    sf.write(other, sources[0], SR)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
+        QMessageBox.StandardButton, answer))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(other), ""))
+    window.act_open.trigger()
+    assert len(asked) == 1 and "fake" in asked[0]
+    if answer == "Cancel":
+        qtbot.wait(100)
+        assert window.session.path == mix and "fake" in window.session.results
+        assert not window.runner.is_busy("load")
+    else:
+        qtbot.waitUntil(lambda: window.session.path == other, timeout=20000)
+        assert window.session.results == {}
+    # the same question guards the recent files and drops
+    asked.clear()
+    if answer == "Discard":
+        unexported_result(window)
+    window.recent_menu.actions()[1 if answer == "Discard" else 0].trigger()
+    drop(window, [other])
+    assert len(asked) == 2
+
+
+def test_no_question_once_the_results_are_exported(qtbot, window, audio_files, tmp_path, sources,
+                                                   monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.export_dialog import ExportDialog
+
+    open_mixture(qtbot, window, audio_files[0])
+    unexported_result(window)
+    dialog = ExportDialog(window)
+    qtbot.addWidget(dialog)
+    dialog.folder.setText(str(tmp_path / "stems"))
+    dialog.export()
+    qtbot.waitUntil(lambda: bool(dialog.written), timeout=20000)
+    assert window.session.unexported() == []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("asked"))
+    other = tmp_path / "other.wav"
+    sf.write(other, sources[0], SR)
+    window.ask_open(other)
+    qtbot.waitUntil(lambda: window.session.path == other, timeout=20000)
+
+
+def test_the_play_head_starts_over_on_another_file(qtbot, window, audio_files, tmp_path, sources):
+    from conftest import run_models
+
+    open_mixture(qtbot, window, audio_files[0])
+    run_models(qtbot, window, ["ff-mask"])
+    window.transport.seek(1.0)
+    assert all(p.link.playhead.value() == pytest.approx(1.0) for p in window.lanes.all_plots())
+    other = tmp_path / "other.wav"
+    sf.write(other, sources.sum(0)[: SR], SR)
+    open_mixture(qtbot, window, other)
+    run_models(qtbot, window, ["ff-mask"])
+    plots = window.lanes.all_plots()
+    assert len(plots) == 6 and all(p.link.playhead.value() == 0.0 for p in plots)
+
+
+def test_a_failed_open_leaves_no_stale_stage(qtbot, window, audio_files, tmp_path):
+    data = audio_files[0].read_bytes()
+    trunc = tmp_path / "trunc.wav"
+    trunc.write_bytes(data[:40])
+    seen = []
+    window.error_shown.connect(
+        lambda m: seen.append((window.stage_label.text(), window.progress.isVisible())))
+    window.open_file(trunc)
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=10000)
+    assert seen == [("", False)]
+    assert "reading" not in window.statusBar().currentMessage()
+    assert "trunc.wav" in window.statusBar().currentMessage()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from PySide6.QtCore import Qt
 
 from app.tasks import ModelDone, ModelFailed
 from conftest import SR, open_mixture, run_models, synthetic_sources
@@ -25,6 +26,7 @@ def test_run_several_models_keeps_each_result(qtbot, window, audio_files):
     open_mixture(qtbot, window, audio_files[0])
     stages = []
     window.runner.progress.connect(lambda ch, i, f, st: stages.append((f, st)))
+    window.set_show_untrained(True)
     window.panel.set_checked(["ff-mask", "lstm-mask"])
     outcomes = run_models(qtbot, window, window.panel.checked_ids())
     assert [type(o) for o in outcomes] == [ModelDone, ModelDone]
@@ -157,3 +159,159 @@ def test_opening_another_file_drops_the_running_separation(qtbot, window, audio_
     qtbot.wait(50)
     assert window.session.results == {} and window.errors == []
     assert len(window.session.mixture) == len(synthetic_sources()[0])
+
+
+def test_untrained_builtins_are_hidden_until_asked_for(qtbot, window):
+    from app.settings import Settings
+
+    panel = window.panel
+    assert not panel.show_untrained.isChecked() and not window.act_untrained.isChecked()
+    assert panel.item("dprnn").isHidden() and panel.item("ff-mask").isHidden()
+    assert not panel.item(window.default_model_id).isHidden()      # trained
+    assert not panel.item("oracle-irm").isHidden()                  # parameter-free
+    panel.set_checked(["dprnn"])
+    assert panel.checked_ids() == []                                # hidden models never run
+    qtbot.mouseClick(panel.show_untrained, Qt.MouseButton.LeftButton)
+    assert not panel.item("dprnn").isHidden() and panel.checked_ids() == ["dprnn"]
+    assert window.act_untrained.isChecked() and Settings().show_untrained()
+    window.act_untrained.trigger()                                  # the menu entry hides them again
+    assert panel.item("dprnn").isHidden() and not Settings().show_untrained()
+
+
+@pytest.mark.parametrize("answer", ["Yes", "No"])
+def test_running_an_untrained_model_asks_first(qtbot, window, audio_files, monkeypatch, answer):
+    from PySide6.QtWidgets import QMessageBox
+
+    open_mixture(qtbot, window, audio_files[0])
+    window.set_show_untrained(True)
+    window.panel.set_checked(["ff-mask"])
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
+        QMessageBox.StandardButton, answer))
+    outcomes = []
+    window.run_finished.connect(outcomes.append)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert len(asked) == 1 and "ff-mask" in asked[0] and "trained" in asked[0]
+    if answer == "No":
+        assert not window.runner.is_busy("separate")
+        return
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=30000)
+    assert "ff-mask" in window.session.results
+    asked.clear()
+    window.panel.set_checked([window.default_model_id])              # a trained model: no question
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert asked == [] and window.runner.is_busy("separate")
+
+
+def test_ticked_models_are_remembered(qtbot, window):
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    from conftest import FakePlayer
+
+    window.panel.item("blstm-mask-libri-16k").setCheckState(0, Qt.CheckState.Checked)
+    ticked = set(window.panel.checked_ids())
+    assert ticked == {window.default_model_id, "blstm-mask-libri-16k"}
+    again = MainWindow(Settings(), quiet=True, player_factory=FakePlayer)
+    qtbot.addWidget(again)
+    again.start_background()
+    qtbot.waitUntil(lambda: again.models_ready, timeout=60000)
+    assert set(again.panel.checked_ids()) == ticked
+
+
+def test_listen_view_shows_the_default_models_result(qtbot, window, audio_files):
+    open_mixture(qtbot, window, audio_files[0])
+    run_models(qtbot, window, ["ff-mask", window.default_model_id])  # the weak one finishes first
+    assert list(window.session.results)[0] == "ff-mask"
+    assert window.session.selected == window.default_model_id
+    assert window.result_combo.currentText() == window.default_model_id
+    assert window.lanes.caption.text().startswith(window.default_model_id)
+    window.result_combo.setCurrentText("ff-mask")                    # the user's pick is kept
+    run_models(qtbot, window, ["lstm-mask"])
+    assert window.session.selected == window.default_model_id        # a new run: preferred again
+
+
+def test_listen_view_shows_the_best_result_with_references(qtbot, window, audio_files):
+    mix, refs = audio_files
+    open_mixture(qtbot, window, mix, refs)
+    run_models(qtbot, window, ["lstm-mask", "ff-mask"])  # the weaker one first
+    qtbot.waitUntil(lambda: all(r.evaluation is not None for r in window.session.results.values()),
+                    timeout=60000)
+    models = {k: r.evaluation.mean["si_sdr"] for k, r in window.session.results.items()
+              if not r.entry.needs_references}
+    assert window.session.selected == max(models, key=models.get)
+    assert window.result_combo.currentText() == window.session.selected
+
+
+def test_preferred_result_rule():
+    from types import SimpleNamespace as NS
+
+    from app.session import Session
+
+    def rec(key, refs=False, si_sdr=None):
+        ev = None if si_sdr is None else NS(mean={"si_sdr": si_sdr})
+        return NS(key=key, entry=NS(needs_references=refs), evaluation=ev)
+
+    s = Session()
+    for r in (rec("oracle-irm", refs=True, si_sdr=20.0), rec("a"), rec("b")):
+        s.results[r.key] = r
+    assert s.preferred("default", ticked=["b", "a"]) == "b"
+    s.results["a"].evaluation = NS(mean={"si_sdr": 5.0})
+    s.results["b"].evaluation = NS(mean={"si_sdr": 2.0})
+    assert s.preferred("default", ticked=["b", "a"]) == "a"
+    s.results["default"] = rec("default", si_sdr=1.0)
+    assert s.preferred("default") == "default"
+    assert Session(results={"oracle-irm": rec("oracle-irm", refs=True)}).preferred() == "oracle-irm"
+
+
+def test_model_names_are_never_cut(qtbot, window, audio_files):
+    from fakes import add_records, record
+
+    tree = window.panel.tree
+    longest = max(window.panel.entries, key=len)
+    window.set_show_untrained(True)
+    qtbot.wait(50)
+    assert tree.columnWidth(0) >= tree.sizeHintForColumn(0)
+    assert tree.textElideMode() == Qt.TextElideMode.ElideNone and longest in tree.findItems(
+        longest, Qt.MatchFlag.MatchExactly)[0].toolTip(0)
+    open_mixture(qtbot, window, audio_files[0])
+    r = record(window.default_model_id, np.stack([window.session.mixture] * 2), None, None)
+    r.evaluation = __import__("types").SimpleNamespace(
+        per_source=[{"si_sdr": 1.0}, {"si_sdr": 2.0}], mean={"si_sdr": 1.5})
+    add_records(window, r)
+    window.resize(900, 700)
+    window.set_view("metrics")
+    table = window.metrics.table
+    qtbot.wait(50)
+    assert table.item(0, 0).text() == window.default_model_id
+    assert table.columnWidth(0) >= table.sizeHintForColumn(0)
+    combo = window.result_combo
+    assert combo.width() >= combo.fontMetrics().horizontalAdvance(window.default_model_id)
+
+
+def test_one_listen_box_and_one_embeddings_box(window):
+    from PySide6.QtWidgets import QLabel
+
+    labels = [label.text().strip() for label in window.findChildren(QLabel)]
+    assert "Result:" not in labels and labels.count("Listen to:") == 1
+    assert labels.count("Embeddings of:") == 1
+
+
+def test_metrics_progress_moves(qtbot, window, audio_files):
+    mix, refs = audio_files
+    open_mixture(qtbot, window, mix)
+    fractions, bar = [], []
+
+    def seen(channel, job_id, fraction, stage):
+        if channel == "metrics":
+            fractions.append(fraction)
+            bar.append(window.progress.value())
+
+    window.runner.progress.connect(seen)
+    window.open_references(refs)
+    qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
+    qtbot.waitUntil(lambda: not window.runner.is_busy("oracle") and not window.runner.is_busy("metrics")
+                    and any(r.evaluation for r in window.session.results.values()), timeout=60000)
+    assert any(0.0 < f < 1.0 for f in fractions) and any(0 < v < 1000 for v in bar)
+    assert fractions == sorted(fractions)

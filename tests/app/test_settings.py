@@ -52,3 +52,13 @@ def test_window_layout_and_run_options_persist(qtbot):
     assert again.panel.device.currentText() == "cpu" and again.panel.chunk.value() == 4.0
     geometry, state = Settings().window()
     assert geometry is not None and state is not None
+
+
+def test_ticked_models_and_untrained_toggle_persist(tmp_path):
+    s = Settings(tmp_path / "cfg")
+    assert s.checked_models() is None and s.show_untrained() is False
+    s.set_checked_models(["convtasnet-libri-16k", "oracle-irm"])
+    s.set_show_untrained(True)
+    s.sync()
+    t = Settings(tmp_path / "cfg")
+    assert t.checked_models() == ["convtasnet-libri-16k", "oracle-irm"] and t.show_untrained() is True

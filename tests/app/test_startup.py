@@ -52,3 +52,51 @@ def test_scripted_failure_prints_one_line_and_exits_nonzero(tmp_path, audio_file
     errors = [line for line in r.stderr.splitlines() if line.startswith("cocktail: error:")]
     assert len(errors) == 1 and needle in errors[0]
     assert not (tmp_path / "x.png").exists()
+
+
+def test_help_lists_the_window_options_and_the_subcommands(capsys):
+    from app.launcher import main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("--refs", "--run", "--screenshot", "--view", "separate", "train", "--version"):
+        assert needle in out
+
+
+def test_run_without_screenshot_keeps_the_window_open_and_runs(qtbot, monkeypatch, audio_files,
+                                                               tmp_path):
+    """`cocktail FILE --refs R1 R2 --run MODEL`: the window opens, the models run, it stays open."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app import main as app_main
+    from app.main_window import MainWindow
+
+    app = QApplication.instance()
+    palette, style_sheet, style = app.palette(), app.styleSheet(), app.style().name()
+    seen = {}
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: seen.setdefault("errors", []).append(a))
+
+    def exec_():  # stands in for the event loop: wait for the run, then look at the window
+        w = next(t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow))
+        qtbot.waitUntil(lambda: "ff-mask" in w.session.results, timeout=60000)
+        seen.update(visible=w.isVisible(), refs=w.session.references is not None)
+        w.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", staticmethod(exec_))
+    try:
+        mix, refs = audio_files
+        assert app_main.main([str(mix), "--refs", *map(str, refs), "--run", "ff-mask"]) == 0
+    finally:
+        app.setStyle(style)  # main() applies the dark theme to the whole application
+        app.setPalette(palette)
+        app.setStyleSheet(style_sheet)
+    assert seen == {"visible": True, "refs": True}
+
+
+def test_run_needs_a_file(capsys):
+    from app.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--run", "ff-mask"])
+    assert e.value.code == 2 and "--run needs a FILE" in capsys.readouterr().err

@@ -21,7 +21,8 @@ from separation_core.models import get_model_class
 from separation_core.training.objectives import family_loss
 from separation_core.training import precision
 from separation_core.training.precision import bf16_supported, effective_precision
-from separation_core.training.trainer import TrainConfig, Trainer, learning_rate, truncate_log
+from separation_core.training.trainer import (TrainConfig, Trainer, learning_rate, training_batches,
+                                                truncate_log)
 
 SR = 8000
 TINY = {
@@ -235,6 +236,26 @@ def test_cosine_schedule_warms_up_then_decays_to_its_floor_and_plateau_is_kept_f
     assert learning_rate(longer, 1500) == pytest.approx(1e-4)  # past its horizon: the floor
     plateau = TrainConfig(model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, schedule="plateau")
     assert learning_rate(plateau, 500, lr_factor=0.25) == pytest.approx(2.5e-4)
+
+
+def test_worker_processes_draw_the_same_batches_as_the_loop(speech_dir):
+    from separation_core.data import DynamicMixDataset
+    train = DynamicMixDataset(speech_dir, sample_rate=SR, segment_seconds=0.25, epoch_size=6, seed=2)
+    inline = training_batches(train, 3, 2, step=2, workers=0)
+    pooled = training_batches(train, 3, 2, step=2, workers=2)
+    for _ in range(4):  # crosses an epoch boundary
+        (ma, sa), (mb, sb) = next(inline), next(pooled)
+        assert ma.shape == (2, 2000) and sa.shape == (2, 2, 2000)
+        assert torch.equal(ma, mb) and torch.equal(sa, sb)
+
+
+def test_a_time_limit_stops_the_run_validated_and_resumable(tmp_path, speech_dir):
+    run = tmp_path / "run"
+    result = Trainer(_config(run, speech_dir, 50, max_minutes=1e-9), quiet=True).run()
+    assert result["step"] == 1  # the first update outlasts the limit
+    assert load_checkpoint(run / "last.pt")["trainer"]["step"] == 1
+    assert [int(r["step"]) for r in csv.DictReader((run / "valid.csv").open())] == [0, 1]
+    assert Trainer(_config(run, speech_dir, 3), resume=True, quiet=True).run()["step"] == 3
 
 
 def test_truncate_log_drops_rows_after_the_resumed_step(tmp_path):

@@ -1,0 +1,179 @@
+"""Every action of the main window, through its shortcut (keys sent to the window), through its menu
+entry (a click on the open menu) and, for Separate, through its toolbar button: no exception, and
+the action does what it says. Dialogs are patched."""
+
+import logging
+
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+from conftest import SR, open_mixture, synthetic_sources
+
+# every shortcut of every action: (action attribute, key sequence)
+SHORTCUTS = [
+    ("act_open", "Ctrl+O"), ("act_refs", "Ctrl+Shift+O"), ("act_export", "Ctrl+E"),
+    ("act_quit", "Ctrl+Q"), ("act_separate", "Ctrl+R"), ("act_stop", "Esc"), ("act_play", "Space"),
+    ("act_loop", "L"), ("act_zoom_in", "="), ("act_zoom_in", "+"), ("act_zoom_in", "Ctrl+="),
+    ("act_zoom_out", "-"), ("act_zoom_out", "Ctrl+-"), ("act_pan_left", "Left"),
+    ("act_pan_right", "Right"), ("act_fit", "Home"), ("view:0", "Ctrl+1"), ("view:1", "Ctrl+2"),
+    ("view:2", "Ctrl+3"), ("view:3", "Ctrl+4"), ("act_guide", "F1"),
+]
+MENU_ENTRIES = sorted({name for name, _ in SHORTCUTS} | {"act_ckpt", "act_about", "act_untrained"})
+
+
+def action(window, name: str) -> QAction:
+    if name.startswith("view:"):
+        return window.view_actions[int(name[5:])]
+    return getattr(window, name)
+
+
+class Scenario:
+    """Prepares the window for one action and checks its effect afterwards."""
+
+    def __init__(self, qtbot, window, tmp_path, monkeypatch):
+        self.qtbot, self.w, self.tmp, self.mp = qtbot, window, tmp_path, monkeypatch
+        self.calls: list = []
+
+    def mixture(self, path=None):
+        if path is None:
+            path = self.tmp / "first.wav"
+            sf.write(path, synthetic_sources(seconds=2.0).sum(0), SR)
+        open_mixture(self.qtbot, self.w, path)
+        self.w.axis.set_range(0.5, 1.5)
+
+    def prepare(self, name: str, audio_files) -> None:
+        w = self.w
+        mix, refs = audio_files
+        if name not in ("act_quit", "act_ckpt", "act_about", "act_guide", "act_untrained"):
+            self.mixture(mix if name == "act_refs" else None)
+        if name == "act_open":
+            self.mp.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(mix), ""))
+        elif name == "act_refs":
+            self.mp.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(r) for r in refs], ""))
+        elif name == "act_ckpt":
+            self.mp.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
+        elif name == "act_export":
+            from fakes import add_records, record
+
+            n = len(w.session.mixture)
+            add_records(w, record("fake", synthetic_sources(seconds=n / SR), None, None))
+            from app.export_dialog import ExportDialog
+
+            self.mp.setattr(ExportDialog, "exec", lambda dialog: self.calls.append(dialog) or 0)
+        elif name == "act_stop":
+            w.separate([w.default_model_id])
+            assert w.runner.is_busy("separate")
+            w.run_finished.connect(self.calls.append)
+        elif name in ("act_about", "act_guide"):
+            import app.main_window as mw
+
+            self.mp.setattr(mw, "show_about_box", lambda parent: self.calls.append("about"))
+            self.mp.setattr(mw, "show_guide_dialog", lambda parent: self.calls.append("guide"))
+        elif name == "act_separate":
+            w.run_finished.connect(self.calls.append)
+
+    def check(self, name: str, audio_files) -> None:
+        w, qtbot = self.w, self.qtbot
+        span = w.axis.t1 - w.axis.t0
+        if name == "act_open":
+            qtbot.waitUntil(lambda: w.session.path == audio_files[0], timeout=10000)
+        elif name == "act_refs":
+            qtbot.waitUntil(lambda: w.session.references is not None, timeout=10000)
+        elif name == "act_export":
+            assert len(self.calls) == 1
+        elif name == "act_quit":
+            assert not w.isVisible()
+        elif name == "act_separate":
+            assert w.runner.is_busy("separate")
+            qtbot.waitUntil(lambda: bool(self.calls), timeout=60000)
+            assert w.default_model_id in w.session.results
+        elif name == "act_stop":
+            qtbot.waitUntil(lambda: self.calls == [None], timeout=5000)
+            assert w.session.results == {}
+        elif name == "act_play":
+            assert w.transport.is_playing
+            action(w, name).trigger()
+            assert not w.transport.is_playing
+        elif name == "act_loop":
+            assert w.act_loop.isChecked() and w.lanes.loop_region.isVisible()
+        elif name in ("act_zoom_in", "act_zoom_out"):
+            assert span == pytest.approx(0.5 if name == "act_zoom_in" else 2.0)
+        elif name in ("act_pan_left", "act_pan_right"):
+            assert w.axis.t0 == pytest.approx(0.25 if name == "act_pan_left" else 0.75)
+        elif name == "act_fit":
+            assert (w.axis.t0, w.axis.t1) == pytest.approx((0.0, 2.0))
+        elif name.startswith("view:"):
+            assert w.tabs.currentIndex() == int(name[5:])
+        elif name == "act_guide":
+            assert self.calls == ["guide"]
+        elif name == "act_about":
+            assert self.calls == ["about"]
+        elif name == "act_untrained":
+            assert w.panel.show_untrained.isChecked() and not w.panel.item("dprnn").isHidden()
+
+
+def no_errors(caplog, window) -> None:
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [] and window.errors == []
+
+
+def test_every_shortcut_is_tested(window):
+    found = {(a, k.toString()) for a in window.findChildren(QAction) for k in a.shortcuts()}
+    expected = {(action(window, n), QKeySequence(k).toString()) for n, k in SHORTCUTS}
+    assert found == expected
+
+
+@pytest.mark.parametrize("name, keys", SHORTCUTS, ids=[f"{n}-{k}" for n, k in SHORTCUTS])
+def test_shortcut(qtbot, window, audio_files, tmp_path, monkeypatch, caplog, name, keys):
+    if name.startswith("view:"):
+        window.set_view("masks" if name == "view:0" else "listen")
+    s = Scenario(qtbot, window, tmp_path, monkeypatch)
+    s.prepare(name, audio_files)
+    window.activateWindow()
+    target = window.tabs if action(window, name) in window.navigation_actions else window
+    target.setFocus()
+    with qtbot.captureExceptions() as exceptions:
+        QTest.keySequence(target, QKeySequence(keys))
+        qtbot.wait(20)
+    assert exceptions == []
+    s.check(name, audio_files)
+    no_errors(caplog, window)
+
+
+def menu_of(window, act: QAction) -> QMenu:
+    for top in window.menuBar().actions():
+        if act in top.menu().actions():
+            return top.menu()
+    raise AssertionError(f"{act.text()} is in no menu")
+
+
+@pytest.mark.parametrize("name", MENU_ENTRIES)
+def test_menu_entry(qtbot, window, audio_files, tmp_path, monkeypatch, caplog, name):
+    if name.startswith("view:"):
+        window.set_view("masks" if name == "view:0" else "listen")
+    s = Scenario(qtbot, window, tmp_path, monkeypatch)
+    s.prepare(name, audio_files)
+    act = action(window, name)
+    menu = menu_of(window, act)
+    with qtbot.captureExceptions() as exceptions:
+        menu.popup(window.mapToGlobal(QPoint(10, 10)))
+        qtbot.waitUntil(menu.isVisible)
+        QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(act).center())
+        qtbot.wait(20)
+    assert exceptions == []
+    s.check(name, audio_files)
+    no_errors(caplog, window)
+
+
+def test_toolbar_separate_runs_the_ticked_models(qtbot, window, audio_files, tmp_path, monkeypatch):
+    s = Scenario(qtbot, window, tmp_path, monkeypatch)
+    s.prepare("act_separate", audio_files)
+    button = window.toolbar.widgetForAction(window.act_separate)
+    with qtbot.captureExceptions() as exceptions:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert exceptions == []
+    s.check("act_separate", audio_files)
