@@ -748,6 +748,9 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
+        if not self.quiet and not self.confirm_discard():  # quiet (scripted) windows never ask
+            event.ignore()
+            return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         run = self.panel.settings()
         self.settings.set_run_options(run.to_dict())

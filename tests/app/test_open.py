@@ -217,3 +217,19 @@ def test_a_failed_open_leaves_no_stale_stage(qtbot, window, audio_files, tmp_pat
     assert seen == [("", False)]
     assert "reading" not in window.statusBar().currentMessage()
     assert "trunc.wav" in window.statusBar().currentMessage()
+
+
+def test_closing_the_window_asks_before_unexported_results_are_lost(qtbot, window, audio_files, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    open_mixture(qtbot, window, audio_files[0])
+    unexported_result(window)
+    window.quiet = False  # a user's window (scripted, quiet ones never ask)
+    answers = ["Cancel", "Discard"]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
+        QMessageBox.StandardButton, answers[len(asked) - 1]))
+    assert window.close() is False and window.isVisible()
+    assert window.close() is True and not window.isVisible()
+    assert len(asked) == 2 and "fake" in asked[0]
+    window.quiet = True
