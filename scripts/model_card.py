@@ -1,6 +1,10 @@
 """Write a bundled model's card (Markdown) from its checkpoint and `cocktail bench --json` output.
 
     python scripts/model_card.py resources/models/ID.pt bench.json [--out resources/models/ID.md]
+    python scripts/model_card.py downloaded/model.pth [--out model.md]     # an imported model
+
+An imported file (an Asteroid model) gets a card of what the file says of itself, marked as
+imported, with no benchmark.
 
 Every number on the card comes from one of the two files: training facts and validation figures from
 the checkpoint's `training` and `metrics`, test-set quality, speed and memory from the benchmark.
@@ -18,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from separation_core.checkpoints import load_checkpoint  # noqa: E402
+from separation_core.importers.asteroid import imported_card  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
 from separation_core.models.registry import get_model_class  # noqa: E402
 
@@ -145,10 +150,17 @@ def card(path: Path, bench: dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("bench", type=Path, help="output of `cocktail bench --json` naming this model")
+    p.add_argument("bench", type=Path, nargs="?", default=None,
+                   help="output of `cocktail bench --json` naming this model (not for imported models)")
     p.add_argument("--out", type=Path, default=None, help="default: the checkpoint's path with .md")
     a = p.parse_args()
-    text = card(a.checkpoint, json.loads(a.bench.read_text()))
+    ckpt = load_checkpoint(a.checkpoint)
+    if ckpt.get("imported"):
+        text = imported_card(ckpt, a.checkpoint)
+    elif a.bench is None:
+        p.error("a Cocktail checkpoint's card needs the bench JSON")
+    else:
+        text = card(a.checkpoint, json.loads(a.bench.read_text()))
     out = a.out or a.checkpoint.with_suffix(".md")
     out.write_text(text)
     print(f"wrote {out}")

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from .errors import CocktailError
 
-COMMANDS = ("separate", "evaluate", "models", "mix", "train", "bench")
+COMMANDS = ("separate", "evaluate", "models", "mix", "train", "bench", "export_onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
             notes.append("needs references")
         if not e.trained:
             notes.append("untrained")
+        if getattr(e, "imported_from", ""):
+            notes.append(f"imported: {e.imported_from}")
         if e.checkpoint:
             notes.append(str(e.checkpoint))
         print(f"{e.id:<28} {e.kind:<16} {e.sample_rate:>6} {e.n_src:>3} {_size(e.num_parameters):>8}"

@@ -18,7 +18,10 @@ def segment(x: torch.Tensor, chunk: int) -> torch.Tensor:
     every frame lies in exactly two chunks."""
     hop = chunk // 2
     xp = F.pad(x, (hop, hop + (-x.shape[-1]) % hop))
-    return xp.unfold(-1, chunk, hop).transpose(-1, -2)
+    # As xp.unfold(-1, chunk, hop), from hop-long blocks (chunk j = blocks j and j+1), which also
+    # exports to ONNX with a dynamic length.
+    blocks = xp.reshape(*xp.shape[:-1], -1, hop)                          # [B, C, S+1, hop]
+    return torch.cat([blocks[..., :-1, :], blocks[..., 1:, :]], dim=-1).transpose(-1, -2)
 
 
 def overlap_add(chunks: torch.Tensor, length: int) -> torch.Tensor:

@@ -99,7 +99,9 @@ class FeedForwardMask(_MaskModel):
         c = self.context
         # Edge frames repeat so every frame sees a full window: [B, T, F] -> [B, T, F * (2c+1)].
         padded = F.pad(feats.transpose(1, 2), (c, c), mode="replicate").transpose(1, 2) if c else feats
-        windows = padded.unfold(1, 2 * c + 1, 1)                      # [B, T, F, 2c+1]
+        # As padded.unfold(1, 2c+1, 1), in slices (which export to ONNX with a dynamic length).
+        frames = feats.shape[1]
+        windows = torch.stack([padded[:, j:j + frames] for j in range(2 * c + 1)], dim=-1)  # [B, T, F, 2c+1]
         return self.net(windows.reshape(*windows.shape[:2], -1))
 
 

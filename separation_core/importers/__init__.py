@@ -1,0 +1,1 @@
+"""Converters from other toolkits' model files to Cocktail checkpoints (in memory, plain dicts)."""
