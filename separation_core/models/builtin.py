@@ -1,3 +1,4 @@
 """Imports every built-in model module so that each registers its names."""
 
-from . import conv_tasnet, deep_clustering, denoise, dprnn, mask_nets, oracle  # noqa: F401
+from . import conv_tasnet, deep_clustering, denoise, dprnn, mask_nets, oracle, sudormrf  # noqa: F401
+from . import asteroid_port  # noqa: F401,E402  (ports that imported Asteroid checkpoints run on)
