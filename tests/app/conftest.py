@@ -16,6 +16,17 @@ SR = 16000
 
 
 @pytest.fixture(autouse=True)
+def no_unexpected_questions(monkeypatch):
+    """A question box that a test did not patch would wait forever for a click: fail at once instead."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"unexpected question dialog: {args[1:3]}")
+
+    monkeypatch.setattr(QMessageBox, "question", refuse)
+
+
+@pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path, monkeypatch):
     """Tests never touch the real user's settings or models folder."""
     monkeypatch.setenv("COCKTAIL_SETTINGS_DIR", str(tmp_path / "settings"))

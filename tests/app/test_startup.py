@@ -75,6 +75,9 @@ def test_run_without_screenshot_keeps_the_window_open_and_runs(qtbot, monkeypatc
     palette, style_sheet, style = app.palette(), app.styleSheet(), app.style().name()
     seen = {}
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: seen.setdefault("errors", []).append(a))
+    # closing a user's window with unexported results asks first
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: seen.setdefault("asked", True)
+                        and QMessageBox.StandardButton.Discard)
 
     def exec_():  # stands in for the event loop: wait for the run, then look at the window
         w = next(t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow))
@@ -91,7 +94,7 @@ def test_run_without_screenshot_keeps_the_window_open_and_runs(qtbot, monkeypatc
         app.setStyle(style)  # main() applies the dark theme to the whole application
         app.setPalette(palette)
         app.setStyleSheet(style_sheet)
-    assert seen == {"visible": True, "refs": True}
+    assert seen == {"visible": True, "refs": True, "asked": True}
 
 
 def test_run_needs_a_file(capsys):
