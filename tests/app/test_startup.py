@@ -80,7 +80,8 @@ def test_run_without_screenshot_keeps_the_window_open_and_runs(qtbot, monkeypatc
                         and QMessageBox.StandardButton.Discard)
 
     def exec_():  # stands in for the event loop: wait for the run, then look at the window
-        w = next(t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow))
+        # the window main() opened: closed windows of earlier tests may still exist, hidden
+        w = next(t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow) and t.isVisible())
         qtbot.waitUntil(lambda: "ff-mask" in w.session.results, timeout=60000)
         seen.update(visible=w.isVisible(), refs=w.session.references is not None)
         w.close()
