@@ -1,5 +1,6 @@
 """Entry point of the desktop program: ``cocktail [FILE] [--refs R1 R2 ...] [--run MODEL[,MODEL...]]
-[--view listen|masks|embeddings|metrics] [--screenshot OUT.png]``.
+[--view listen|masks|embeddings|metrics] [--screenshot OUT.png] [--show-chunks] [--chunk-seconds S]
+[--tick MODEL[,MODEL...]] [--abx-dialog]``.
 
 With ``--screenshot`` it runs a script: open FILE (and the references), run the ``--run`` models
 through the same worker a click uses, wait, switch to the view, save a screenshot of the main window
@@ -39,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="script: open FILE, do --run, save a screenshot of the window and exit")
     p.add_argument("--export-dialog", action="store_true",
                    help="with --screenshot: open the export dialog and save a screenshot of it")
+    p.add_argument("--abx-dialog", action="store_true",
+                   help="with --screenshot: open the blind A/B/X dialog on the first two results, start "
+                        "a test and save a screenshot of it")
+    p.add_argument("--show-chunks", action="store_true",
+                   help="with --screenshot: show the chunks the engine used (View > Show chunks)")
+    p.add_argument("--chunk-seconds", type=float, metavar="S",
+                   help="with --screenshot: the run option 'chunk length' for --run")
+    p.add_argument("--tick", metavar="MODEL[,MODEL...]",
+                   help="with --screenshot: tick these models in the model panel (their estimates show)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before a script gives up")
     return p
 
@@ -82,15 +92,22 @@ class Script:
                 w.open_references(a.refs)
                 self.wait_for(lambda: w.session.references is not None, "the references")
             self.wait_for(lambda: w.models_ready, "the model list")
+            if a.tick:
+                w.panel.set_checked(run_specs(a.tick))
+            if a.chunk_seconds:
+                w.panel.chunk.setValue(a.chunk_seconds)
             if a.run:
                 w.separate(run_specs(a.run))
                 self.wait_for(self.idle("separate"), "the separation")
                 if w.failures:
                     f = w.failures[0]
                     raise ScriptError(f"{f.spec}: {f.message}")
-            self.wait_for(self.idle("separate", "oracle", "metrics", "references"), "background work")
+            self.wait_for(self.idle("separate", "oracle", "metrics", "references", "quality"),
+                          "background work")
             if a.view:
                 w.set_view(a.view)
+            if a.show_chunks and not w.act_chunks.isChecked():
+                w.act_chunks.trigger()
             w.errors.clear()
             self.settle(0.4)
             if a.screenshot:
@@ -100,6 +117,12 @@ class Script:
                 if a.export_dialog:
                     shown = w.export_dialog()
                     shown.show()
+                    self.settle(0.3)
+                elif a.abx_dialog:
+                    shown = w.abx_dialog()
+                    shown.show()
+                    shown.start()
+                    shown.answer("A")
                     self.settle(0.3)
                 if not shown.grab().save(str(out)):
                     raise ScriptError(f"{out}: cannot write the screenshot")

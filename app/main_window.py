@@ -11,10 +11,12 @@ from typing import Optional
 from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
+from .estimate_view import RunEstimatesLabel
 from .help import show_about_box, show_guide_dialog
 from .jobs import JobRunner
 from .mixer import TrackState
 from .model_panel import ModelPanel, is_untrained_builtin
+from .quality import QualityController
 from .science import load_science
 from .selection import selection_start
 from .session import ResultRecord, Session
@@ -23,10 +25,12 @@ from .tasks import (CatalogJob, LoadMixtureJob, LoadReferencesJob, MaskedSignalJ
                     ModelDone, ModelFailed, ResolveModelJob, SeparationJob, frozen_array)
 from .transport import Transport
 from .window_chrome import VIEWS, build_actions, build_menus, build_status, build_toolbar
+from .views.chunks import ChunkOverlay
 from .views.embeddings import EmbeddingsView
 from .views.lanes import LanesView
 from .views.masks import MasksView
 from .views.metrics import MetricsView
+from .views.timeline import QualityTimeline
 from .views.timeplot import TimeAxis
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.
 MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
 ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
 SEPARATION_CHANNELS = ("separate", "oracle")
+QUIET_CHANNELS = ("catalog", "checkpoint", "quality")  # no progress in the status bar (the timeline has its own)
 DOCK_WIDTH, DOCK_MIN_WIDTH = 360, 240  # the model panel's width at first start, and its least
 
 
@@ -100,7 +105,12 @@ class MainWindow(QMainWindow):
     # === construction ==========================================================================
     def _build_views(self) -> None:
         self.tabs = QTabWidget(self)
+        self.chunks = ChunkOverlay(self.axis)  # first: every time plot made from now on gets it
         self.lanes = LanesView(self.axis)
+        self.timeline = QualityTimeline(self.axis)
+        self.lanes.layout().addWidget(self.timeline)  # under the lanes, on the same time axis
+        self.quality = QualityController(self.runner, self.session, self.timeline)
+        self.transport.position_changed.connect(self.timeline.set_playhead)
         self.masks = MasksView(self.axis)
         self.embeddings = EmbeddingsView(self.axis)
         self.metrics = MetricsView()
@@ -114,6 +124,8 @@ class MainWindow(QMainWindow):
         self.panel = ModelPanel()
         self.panel.set_settings({"device": self.settings.device()} | self.settings.run_options())
         self.panel.set_show_untrained(self.settings.show_untrained())
+        self.estimates = RunEstimatesLabel(self.panel, lambda: self.session.duration)
+        self.mixture_loaded.connect(self.estimates.refresh)
         self.dock = QDockWidget("Models", self)
         self.dock.setObjectName("models-dock")
         self.dock.setWidget(self.panel)
@@ -283,13 +295,13 @@ class MainWindow(QMainWindow):
     # === job results ===========================================================================
     def _job_started_at(self, channel: str, job_id: int) -> None:
         self._job_started[job_id] = time.monotonic()
-        if channel not in ("catalog", "checkpoint"):
+        if channel not in QUIET_CHANNELS:
             self.progress.setValue(0)
             self.eta_label.setText("")
         self._update_busy()
 
     def _on_progress(self, channel: str, job_id: int, fraction: float, stage: str) -> None:
-        if channel in ("catalog", "checkpoint"):
+        if channel in QUIET_CHANNELS:
             return
         self.progress.show()
         self.progress.setValue(int(fraction * 1000))
@@ -545,6 +557,7 @@ class MainWindow(QMainWindow):
         self._dirty_views = {"masks", "embeddings", "metrics"}
         self._refresh_current_view()
         self._update_enabled()
+        self.quality.refresh()
 
     def _refresh_current_view(self) -> None:
         name = VIEWS[self.tabs.currentIndex()]
@@ -613,6 +626,7 @@ class MainWindow(QMainWindow):
                        f"{aligned}")
             titles = [f"Source {c + 1}" for c in range(len(order))]
             self.lanes.set_sources(sources, titles, s.sample_rate, caption)
+        self.chunks.set_result(record.key if record else "", record.result if record else None)
         self._sync_lane_states()
 
     def _sync_lane_states(self) -> None:
@@ -689,6 +703,23 @@ class MainWindow(QMainWindow):
         self.act_untrained.setChecked(show)
         self.settings.set_show_untrained(show)
 
+    def show_chunks(self, on: bool) -> None:
+        self.chunks.set_visible(on)
+        self.statusBar().showMessage(self.chunks.summary() if on else "Chunks hidden", 8000)
+
+    def show_abx(self) -> None:
+        if len(self.session.results) < 2:
+            self.show_error("A blind A/B/X test compares two results: run two models first.")
+            return
+        self.abx_dialog().exec()
+
+    def abx_dialog(self):
+        """The A/B/X dialog for the current session (not yet shown); it borrows the transport."""
+        from .abx_dialog import AbxDialog
+
+        return AbxDialog(self.session, self.transport, self._tracks, self.transport.mixer.position_seconds,
+                         self)
+
     # === export ================================================================================
     def show_export(self) -> None:
         if not self.session.results:
@@ -722,6 +753,7 @@ class MainWindow(QMainWindow):
         self.act_separate.setEnabled(can_run)
         self.act_refs.setEnabled(loaded)
         self.act_export.setEnabled(bool(self.session.results))
+        self.act_abx.setEnabled(len(self.session.results) >= 2)
         self.act_play.setEnabled(loaded)
         self.act_loop.setEnabled(loaded)
         self.result_combo.setEnabled(bool(self.session.results))

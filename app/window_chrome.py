@@ -57,6 +57,13 @@ def build_actions(w) -> None:
         w.tabs.addAction(act)
     w.view_actions = [_action(w, name.capitalize(), lambda _=False, n=name: w.set_view(n), f"Ctrl+{i + 1}")
                       for i, name in enumerate(VIEWS)]
+    w.act_chunks = _action(w, "Show &chunks", w.show_chunks, "Ctrl+K", checkable=True,
+                           tip="Show the chunks the engine cut the recording into, and how it joined them")
+    w.act_timeline = _action(w, "&Quality timeline", w.timeline.set_wanted, checkable=True,
+                             tip="Show the quality over time under the Listen lanes")
+    w.act_timeline.setChecked(True)
+    w.act_abx = _action(w, "&Blind A/B/X test…", w.show_abx, "Ctrl+B",
+                        tip="Tell two results apart by ear, blind, for one source")
     w.act_untrained = _action(w, "Show &untrained architectures", w.set_show_untrained, checkable=True,
                               tip="List the built-in models that have no trained weights")
     w.act_guide = _action(w, "&User's guide", w.show_guide, "F1", tip="Open the user's guide (F1)")
@@ -79,12 +86,17 @@ def build_menus(w) -> None:
     play_menu = menu.addMenu("&Playback")
     play_menu.addAction(w.act_play)
     play_menu.addAction(w.act_loop)
+    play_menu.addSeparator()
+    play_menu.addAction(w.act_abx)
     view_menu = menu.addMenu("&View")
     for act in w.view_actions:
         view_menu.addAction(act)
     view_menu.addSeparator()
     for act in w.navigation_actions:
         view_menu.addAction(act)
+    view_menu.addSeparator()
+    view_menu.addAction(w.act_chunks)
+    view_menu.addAction(w.act_timeline)
     view_menu.addAction(w.dock.toggleViewAction())
     help_menu = menu.addMenu("&Help")
     help_menu.addAction(w.act_guide)

@@ -1,6 +1,6 @@
 """Regenerate the user's guide screenshots in docs/screenshots/ from real speech.
 
-    python scripts/screenshots.py [--speech DIR] [--out docs/screenshots]
+    python scripts/screenshots.py [--speech DIR] [--out docs/screenshots] [--only NAME.png ...]
 
 Builds one two-speaker mixture of held-out LibriSpeech speakers with `cocktail mix --split test`
 (in a temporary folder: the audio is never written into the repository), then drives the desktop
@@ -30,7 +30,14 @@ SHOTS = [
     ("05-metrics.png", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
      "metrics", []),
     ("06-export.png", "convtasnet-libri-16k", "listen", ["--export-dialog"]),
+    ("07-timeline.png", "convtasnet-libri-16k,blstm-mask-libri-16k", "listen", []),
+    ("08-chunks.png", "convtasnet-libri-16k", "listen",
+     ["--no-refs", "--show-chunks", "--chunk-seconds", "4"]),
+    ("09-abx.png", "convtasnet-libri-16k,blstm-mask-libri-16k", "listen", ["--abx-dialog"]),
+    ("10-estimates.png", None, "listen",
+     ["--no-refs", "--tick", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k"]),
 ]
+ONLY_HERE = ("--no-refs",)  # options of this script: the mixture is opened without its references
 
 
 def run(args: list, env: dict) -> None:
@@ -43,6 +50,7 @@ def main() -> int:
     p.add_argument("--speech", type=Path, default=DEFAULT_SPEECH, help="LibriSpeech-style speech folder")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     p.add_argument("--seed", type=int, default=3, help="which test-split mixture to show")
+    p.add_argument("--only", nargs="+", metavar="NAME.png", help="make only these pictures")
     a = p.parse_args()
     if not a.speech.is_dir():
         print(f"screenshots: error: {a.speech}: speech folder not found", file=sys.stderr)
@@ -50,7 +58,7 @@ def main() -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cocktail-shots-") as tmp:
         tmp = Path(tmp)
-        env = dict(os.environ, COCKTAIL_SETTINGS_DIR=str(tmp / "settings"))
+        env = dict(os.environ)
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
         mixset = tmp / "mix"
         run([sys.executable, "-m", "separation_core.cli", "mix", "--speech", a.speech, "--out", mixset,
@@ -59,11 +67,15 @@ def main() -> int:
         mixture = mixset / item["mix"]
         refs = [mixset / r for r in item["sources"]]
         for name, models, view, extra in SHOTS:
-            cmd = [sys.executable, "-m", "app.main", mixture, "--refs", *refs, "--view", view,
-                   "--screenshot", a.out / name, *extra]
+            if a.only and name not in a.only:
+                continue
+            with_refs = ["--refs", *refs] if "--no-refs" not in extra else []
+            cmd = [sys.executable, "-m", "app.main", mixture, *with_refs, "--view", view,
+                   "--screenshot", a.out / name, *[x for x in extra if x not in ONLY_HERE]]
             if models:
                 cmd += ["--run", models]
-            run(cmd, env)
+            # a fresh settings folder per picture: default window size and options, none remembered
+            run(cmd, dict(env, COCKTAIL_SETTINGS_DIR=str(tmp / f"settings-{Path(name).stem}")))
     print(f"screenshots written to {a.out}")
     return 0
 

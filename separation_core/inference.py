@@ -4,6 +4,12 @@ The whole signal stays on the CPU; only the chunk goes to the device. Each chunk
 reordered to agree with the previous chunk on their overlap (Hungarian assignment on the squared
 error), then overlap-added with a trapezoid window and normalised by the summed window. Models see the
 mixture scaled to unit standard deviation (as in training); outputs are scaled back.
+
+That overlap cue says nothing after a pause longer than the overlap, and the model may swap its
+outputs inside a chunk, so on inputs of ``stitching.MIN_REORDER_SECONDS`` and more the overlap-added
+signal is then re-ordered in short blocks (``stitching.BLOCK_SECONDS``) by who each output sounds
+like, solved over the whole recording at once (``separation_core.stitching``). Each chunk's decision
+is kept in ``SeparationResult.stitching``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from .errors import ModelError, ReferenceMismatchError
 from .jobs import CancelToken, ProgressFn, cancel_scope, check_cancel, check_current_cancel, report
 from .models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
 from .models.result import MASK_EFFECTIVE, MASK_ESTIMATED, MASK_ORACLE, SeparationResult
+from . import stitching
 
 DEFAULT_CHUNK_SECONDS = 8.0
 MIN_CHUNK_SECONDS = 1.0
@@ -31,7 +38,9 @@ MAX_MASK_BYTES = 768 * 2**20  # masks of longer inputs are not kept (an hour of 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """chunk_seconds None: the model's default; 0 or inf: the whole input in one chunk."""
+    """chunk_seconds None: the model's default; 0 or inf: the whole input in one chunk.
+    speaker_order: re-order the outputs block by block by speaker profiles over the whole input
+    (see ``separation_core.stitching``); False keeps the overlap cue's order alone."""
 
     chunk_seconds: Optional[float] = None
     overlap_seconds: Optional[float] = None
@@ -39,6 +48,7 @@ class EngineOptions:
     run: RunOptions = field(default_factory=RunOptions)
     keep_masks: bool = True
     max_embedding_points: int = 20000
+    speaker_order: bool = True
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -108,6 +118,35 @@ def stitch_permutation(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     return np.asarray(order + rest, dtype=np.int64)
 
 
+OVERLAP_ACTIVE = 10 ** (-35 / 10)  # power, relative to the unit-variance chunk input, of speech
+
+
+def overlap_confidence(previous: np.ndarray, current: np.ndarray, perm: np.ndarray, hop: int = 256) -> float:
+    """How sure the overlap cue is of ``perm`` (0..1): the relative margin of its squared error over
+    the next best order's, times the share of ``hop`` frames of the overlap where an output is active
+    (silence says nothing, whatever the margin)."""
+    import itertools
+
+    k = min(previous.shape[0], current.shape[0])
+    if k < 2 or previous.shape[1] == 0:
+        return 1.0
+    cost = ((previous[:k, None, :] - current[None, :k, :]) ** 2).sum(-1)
+    best = float(sum(cost[i, perm[i]] for i in range(k) if perm[i] < k))
+    if k <= 4:
+        others = [float(cost[np.arange(k), list(p)].sum()) for p in itertools.permutations(range(k))
+                  if list(p) != [int(v) for v in perm[:k]]]
+        second = min(others) if others else best
+    else:
+        second = best * 2
+    margin = max(second - best, 0.0) / max(second + best, 1e-20)
+    frames = previous.shape[1] // hop
+    if frames == 0:
+        return float(margin)
+    power = np.concatenate([previous, current])[:, :frames * hop].reshape(-1, frames, hop)
+    active = np.mean((power ** 2).mean(-1).max(0) > OVERLAP_ACTIVE)
+    return float(margin * active)
+
+
 class _Accumulator:
     """Overlap-adds chunk outputs (waveforms, masks, embedding samples) into the full signal."""
 
@@ -121,6 +160,7 @@ class _Accumulator:
         self.points_per_chunk = max(1, max_points // max(n_chunks, 1))
         self.emb, self.emb_bins, self.emb_labels = [], [], []
         self.prev_tail: Optional[np.ndarray] = None
+        self.chunks: list[dict] = []  # per chunk: start, stop, perm (outputs in working order), overlap cue
 
     def _grow(self, k: int) -> None:
         if self.wave is None:
@@ -137,8 +177,13 @@ class _Accumulator:
         wav = wav[:, :length]
         ov = self.plan.overlap
         perm = np.arange(wav.shape[0])
+        confidence = None
         if stitch and self.prev_tail is not None and ov > 0:
             perm = stitch_permutation(self.prev_tail, wav[:, :ov])
+            confidence = overlap_confidence(self.prev_tail, wav[perm, :ov], np.arange(len(perm)))
+        elif index > 0:
+            confidence = 0.0
+        self.chunks.append({"start": start, "stop": start + length, "perm": perm.tolist(), "overlap": confidence})
         wav = wav[perm]
         self._grow(wav.shape[0])
         first, last = index == 0, index == self.n_chunks - 1
@@ -333,6 +378,21 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
     check_cancel(cancel)
     report(progress, 0.96, "finishing")
     wave, masks, emb, bins, labels = acc.result_arrays()
+    solution, block = None, 0
+    stitched = not model.needs_references
+    if stitched and options.speaker_order and len(x) >= stitching.MIN_REORDER_SECONDS * msr:
+        report(progress, 0.97, "ordering speakers")
+        with cancel_scope(cancel):  # checked between groups of blocks and between solver rounds
+            profiles = stitching.block_profiles(wave, msr)
+            solution, block = stitching.solve_orders(profiles), profiles.block
+        check_cancel(cancel)
+        stitching.apply_orders(wave, solution.orders, block, int(stitching.FADE_SECONDS * msr))
+        if masks is not None:
+            stitching.apply_orders_frames(masks, solution.orders, block, plan.hop)
+        if labels is not None:
+            labels = stitching.relabel_points(labels, bins[:, 1], solution.orders, block, plan.hop)
+    records = (stitching.chunk_records(acc.chunks, solution, block, sample_rate / msr, wave.shape[0], n_in)
+               if stitched else [])
     wave *= scale
     if msr != sample_rate:
         wave = resample(wave, msr, sample_rate)
@@ -346,7 +406,7 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
     result = SeparationResult(
         waveforms=wave, sample_rate=int(sample_rate), model_name=model.name,
         masks=masks, mask_kind=kind if masks is not None else None, stft=model.stft_params,
-        embeddings=emb, embedding_bins=bins, embedding_labels=labels, notes=notes,
+        embeddings=emb, embedding_bins=bins, embedding_labels=labels, notes=notes, stitching=records,
         timings={"prepare": t_prep - t0, "separate": t_sep - t_prep,
                  "finish": time.perf_counter() - t_sep, "total": time.perf_counter() - t0,
                  "chunks": acc.n_chunks, "chunk_seconds": plan.chunk / msr,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -198,49 +199,73 @@ def segmental_si_sdr(est, ref, sample_rate: int, segment_seconds: float = 1.0,
 
 @dataclass
 class PermutationConsistency:
-    """How well one output order holds over a long file (see ``permutation_consistency``)."""
+    """How well one output order holds over a long file (see ``permutation_consistency``).
+
+    The ``*_si_sdri`` fields (None without the mixture) are the same figures as improvements over
+    the unprocessed mixture, windows scored against the mixture's SI-SDR in the same window."""
 
     global_si_sdr: float          # mean SI-SDR over the whole file, one permutation for all of it
     chunk_best_si_sdr: float      # mean over windows of each window's best-permutation SI-SDR
     chunk_fixed_si_sdr: float     # mean over windows of their SI-SDR under the global permutation
     windows: int
     swapped_windows: int          # windows whose best permutation is not the global one
+    global_si_sdri: Optional[float] = None
+    chunk_best_si_sdri: Optional[float] = None
+    chunk_fixed_si_sdri: Optional[float] = None
 
     @property
     def gap_db(self) -> float:
         """``chunk_best - global``: near 0 when no speaker swaps, large when outputs swap."""
         return self.chunk_best_si_sdr - self.global_si_sdr
 
+    @property
+    def swapped_share(self) -> float:
+        """Share of the scored time (windows are equally long) whose best permutation is not the
+        global one."""
+        return self.swapped_windows / self.windows
 
-def permutation_consistency(est, ref, sample_rate: int,
-                            window_seconds: float = 8.0) -> PermutationConsistency:
+
+def permutation_consistency(est, ref, sample_rate: int, window_seconds: float = 8.0, *,
+                            mixture=None, active_db: float = -60.0) -> PermutationConsistency:
     """Speaker swaps of a long separation ``est [S, T]`` against ``ref [S, T]``.
 
     The global permutation is the Hungarian one on whole-file SI-SDR; each non-overlapping window of
-    ``window_seconds`` also gets its own best permutation. Windows where a reference is silent are
-    skipped (their SI-SDR is meaningless).
+    ``window_seconds`` also gets its own best permutation. Only windows where every reference is
+    active are scored: a reference's power in the window must exceed its whole-file mean power by
+    ``active_db`` dB (-60: skip silence only; about -20: windows where every speaker talks). With
+    ``mixture [T]`` the SI-SDRi fields are filled too.
     """
     est, ref = _f64(est), _f64(ref)
     if est.shape != ref.shape or est.ndim != 2:
         raise ValueError(f"expected two [S, T] arrays of one shape, got {est.shape} and {ref.shape}")
+    mix = None if mixture is None else _f64(mixture)
+    if mix is not None and mix.shape != ref.shape[1:]:
+        raise ValueError(f"the mixture's shape {mix.shape} does not match the references' {ref.shape}")
     perm = solve_permutation(pairwise_si_sdr(est, ref))
     global_value = float(np.mean(si_sdr(est[perm], ref)))
     seg = max(1, int(round(window_seconds * sample_rate)))
     power = np.mean(ref**2, axis=-1)
-    best, fixed, swapped = [], [], 0
+    rows = np.arange(len(ref))
+    best, fixed, base, swapped = [], [], [], 0
     for s in range(0, ref.shape[-1] - seg + 1, seg):
         e_win, r_win = est[:, s:s + seg], ref[:, s:s + seg]
-        if np.any(np.mean(r_win**2, axis=-1) <= power * 1e-6):
+        if np.any(np.mean(r_win**2, axis=-1) <= power * 10 ** (active_db / 10)):
             continue
         scores = pairwise_si_sdr(e_win, r_win)
         local = solve_permutation(scores)
-        best.append(float(np.mean(scores[np.arange(len(ref)), local])))
-        fixed.append(float(np.mean(scores[np.arange(len(ref)), perm])))
+        best.append(float(np.mean(scores[rows, local])))
+        fixed.append(float(np.mean(scores[rows, perm])))
+        if mix is not None:
+            base.append(float(np.mean(si_sdr(np.broadcast_to(mix[s:s + seg], r_win.shape), r_win))))
         swapped += int(np.any(local != perm))
     if not best:
         raise ValueError(f"no window of {window_seconds} s with every reference active")
-    return PermutationConsistency(global_value, float(np.mean(best)), float(np.mean(fixed)),
-                                  len(best), swapped)
+    out = PermutationConsistency(global_value, float(np.mean(best)), float(np.mean(fixed)), len(best), swapped)
+    if mix is not None:
+        out.global_si_sdri = global_value - float(np.mean(si_sdr(np.broadcast_to(mix, ref.shape), ref)))
+        out.chunk_best_si_sdri = out.chunk_best_si_sdr - float(np.mean(base))
+        out.chunk_fixed_si_sdri = out.chunk_fixed_si_sdr - float(np.mean(base))
+    return out
 
 
 @dataclass

@@ -71,6 +71,9 @@ class TimeAxis(QObject):
         super().__init__(parent)
         self.duration = 1.0
         self.t0, self.t1 = 0.0, 1.0
+        # drawn on every plot of this axis: objects with attach(link) / detach(link), called for
+        # each TimeLink made after they are added (see views.chunks.ChunkOverlay)
+        self.overlays: list = []
 
     def set_duration(self, duration: float) -> None:
         self.duration = max(float(duration), MIN_SPAN)
@@ -128,6 +131,8 @@ class TimeLink(QObject):
         axis.changed.connect(self._from_axis)
         widget.installEventFilter(self)
         self._from_axis(axis.t0, axis.t1)
+        for overlay in axis.overlays:
+            overlay.attach(self)
 
     def add_layer(self, layer: Layer) -> None:
         self.layers.append(layer)
@@ -169,6 +174,8 @@ class TimeLink(QObject):
         """Before the plot goes away: no more redraws, no more axis updates."""
         self._timer.stop()
         self.layers = []
+        for overlay in self.axis.overlays:
+            overlay.detach(self)
         self.axis.changed.disconnect(self._from_axis)
         self.widget.removeEventFilter(self)
         self.deleteLater()

@@ -37,6 +37,16 @@ def add_parser(sub) -> None:
     p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
                    help="how speaker ids are read from file names")
     add_room_arguments(p, bank=False)
+    p.add_argument("--conversation", type=number_arg(float, 0.01, 600.0), default=None, metavar="MINUTES",
+                   help="long-form recordings instead: two speakers of one corpus taking turns for MINUTES "
+                        "each (pauses, short overlaps; see separation_core/data/conversation.py); "
+                        "--mode and --speakers do not apply, --noise is not taken")
+    p.add_argument("--pause-range", type=range_arg, default=(0.3, 3.0), metavar="LO,HI",
+                   help="with --conversation: pause between turns, seconds (default 0.3,3)")
+    p.add_argument("--overlap-range", type=range_arg, default=(0.5, 2.5), metavar="LO,HI",
+                   help="with --conversation: overlap at a change of speaker, seconds (default 0.5,2.5)")
+    p.add_argument("--overlap-prob", type=number_arg(float, 0.0, 1.0), default=0.5, metavar="P",
+                   help="with --conversation: share of the changes of speaker that overlap (default 0.5)")
     p.add_argument("--overwrite", action="store_true", help="replace a mixture set in a non-empty OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -48,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     ensure_writable_folder(args.out, create=False)  # before the speech folders are read
     bar = ProgressBar("mix", enabled=not args.quiet)
+    if args.conversation is not None:
+        return _run_conversation(args, bar)
     try:
         path = build_mixture_set(args.speech, args.out, num=args.num, speakers=args.speakers, mode=args.mode,
                                  sir_range=args.sir_range, snr_range=args.snr_range, noise_dirs=args.noise,
@@ -61,4 +73,31 @@ def run(args: argparse.Namespace) -> int:
     speakers = {s["speaker"] for m in meta["mixtures"] for s in m["sources"]}
     print(f"wrote {len(meta['mixtures'])} mixtures ({seconds / 60:.1f} min, {len(speakers)} speakers of "
           f"the {args.split} split) to {path.parent}", file=sys.stdout)
+    return 0
+
+
+def _run_conversation(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from ..data.conversation import build_conversation_set
+    from ..data.mixing import read_metadata
+    from ..errors import CocktailError
+
+    if args.noise:
+        raise CocktailError("--conversation does not take --noise")
+    if args.speakers != 2:
+        raise CocktailError("--conversation makes two-speaker recordings (--speakers 2)")
+    try:
+        path = build_conversation_set(args.speech, args.out, num=args.num, minutes=args.conversation,
+                                      split=args.split, seed=args.seed, sample_rate=args.sample_rate,
+                                      sir_range=args.sir_range, pause_range=args.pause_range,
+                                      overlap_range=args.overlap_range, overlap_prob=args.overlap_prob,
+                                      rule=args.rule, overwrite=args.overwrite,
+                                      reverb=reverb_from_args(args, args.sample_rate), progress=bar)
+    finally:
+        bar.close()
+    meta = read_metadata(path.parent)
+    both = sum(m["activity"]["both"] for m in meta["mixtures"]) / len(meta["mixtures"])
+    speakers = {s["speaker"] for m in meta["mixtures"] for s in m["sources"]}
+    print(f"wrote {len(meta['mixtures'])} conversations of {args.conversation:g} min ({len(speakers)} speakers "
+          f"of the {args.split} split, both talking {100 * both:.0f}% of the time) to {path.parent}",
+          file=sys.stdout)
     return 0

@@ -43,6 +43,18 @@ class SeparationResult:
     embeddings       [points, dim] float32, a subsample of bin embeddings (None if the model has none)
     embedding_bins   [points, 2] int64 (freq index, frame index) of each embedding on the ``stft`` grid
     embedding_labels [points] int64 source index of each point after stitching (-1: unassigned)
+    stitching        one dict per chunk of the chunked engine, in time order (empty for models
+                     that take references, and for results not made by the engine):
+                     ``start``, ``stop`` (int, samples at ``sample_rate``) the chunk's span;
+                     ``order`` (list[int]) the permutation applied to the chunk's outputs: output j
+                     of the result is the chunk's output ``order[j]``;
+                     ``confidence`` (float in [0, 1], None for the first chunk) how sure the
+                     decision is; ``cue`` what decided it: "first", "overlap" (agreement with the
+                     previous chunk on their shared samples), "profile" (who each output sounds
+                     like, against the speakers learnt over the whole recording), "global" (no
+                     evidence in this chunk: the order follows from the solve over all chunks);
+                     ``sub_orders`` (list of ``[start, stop, order]``) parts of the chunk where the
+                     order differs from ``order`` (the model swapped inside the chunk).
     """
 
     waveforms: np.ndarray
@@ -56,6 +68,7 @@ class SeparationResult:
     embedding_labels: Optional[np.ndarray] = None
     notes: list = field(default_factory=list)  # e.g. "out of memory on cuda: retried on cpu"
     timings: dict = field(default_factory=dict)  # seconds per stage
+    stitching: list = field(default_factory=list)  # list[dict], one per chunk (see above)
 
     @property
     def n_src(self) -> int:

@@ -21,8 +21,10 @@ SHORTCUTS = [
     ("act_zoom_out", "-"), ("act_zoom_out", "Ctrl+-"), ("act_pan_left", "Left"),
     ("act_pan_right", "Right"), ("act_fit", "Home"), ("view:0", "Ctrl+1"), ("view:1", "Ctrl+2"),
     ("view:2", "Ctrl+3"), ("view:3", "Ctrl+4"), ("act_guide", "F1"),
+    ("act_chunks", "Ctrl+K"), ("act_abx", "Ctrl+B"),
 ]
-MENU_ENTRIES = sorted({name for name, _ in SHORTCUTS} | {"act_ckpt", "act_about", "act_untrained"})
+MENU_ENTRIES = sorted({name for name, _ in SHORTCUTS}
+                      | {"act_ckpt", "act_about", "act_untrained", "act_timeline"})
 
 
 def action(window, name: str) -> QAction:
@@ -75,6 +77,15 @@ class Scenario:
             self.mp.setattr(mw, "show_guide_dialog", lambda parent: self.calls.append("guide"))
         elif name == "act_separate":
             w.run_finished.connect(self.calls.append)
+        elif name in ("act_abx", "act_chunks"):
+            from fakes import add_records, record
+
+            n = len(w.session.mixture)
+            add_records(w, *[record(k, synthetic_sources(seconds=n / SR, seed=i), None, None)
+                             for i, k in enumerate(("fake1", "fake2"))])
+            from app.abx_dialog import AbxDialog
+
+            self.mp.setattr(AbxDialog, "exec", lambda dialog: self.calls.append(dialog) or 0)
 
     def check(self, name: str, audio_files) -> None:
         w, qtbot = self.w, self.qtbot
@@ -114,6 +125,14 @@ class Scenario:
             assert self.calls == ["about"]
         elif name == "act_untrained":
             assert w.panel.show_untrained.isChecked() and not w.panel.item("dprnn").isHidden()
+        elif name == "act_chunks":
+            assert w.act_chunks.isChecked() and w.chunks.visible
+        elif name == "act_abx":
+            from app.abx_dialog import AbxDialog
+
+            assert len(self.calls) == 1 and isinstance(self.calls[0], AbxDialog)
+        elif name == "act_timeline":
+            assert not w.act_timeline.isChecked() and not w.timeline.wanted
 
 
 def no_errors(caplog, window) -> None:

@@ -1,0 +1,147 @@
+"""Quality over time for the timeline under the Listen lanes: the job that computes it (on the job
+runner, channel "quality") and the controller that keeps one track per result up to date.
+
+With references each result gets its segmental SI-SDR per source, in the columns of the Listen view,
+with the windows where its speakers swap; without, the similarity of its outputs (leakage). See
+``separation_core.segmental``. A result is computed once; new results, new references or a new
+order of the columns compute it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from .tasks import frozen_array
+
+CHANNEL = "quality"
+WINDOW_SECONDS = 1.0
+HOP_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class QualityTrack:
+    """``kind`` "si_sdr": ``values [S, W]`` in dB per column, ``swapped [W]``; "leakage": ``values
+    [1, W]`` in [0, 1], ``swapped`` None. ``times [W]``: window centres in seconds."""
+
+    kind: str
+    times: np.ndarray
+    values: np.ndarray
+    swapped: Optional[np.ndarray]
+    window: float
+    hop: float
+
+
+@dataclass(frozen=True)
+class QualityJob:
+    items: tuple                          # ((key, waveforms [S, T], order or None), ...)
+    references: Optional[np.ndarray]
+    sample_rate: int
+    window: float = WINDOW_SECONDS
+    hop: float = HOP_SECONDS
+
+    def run(self, ctx) -> dict:
+        from separation_core.segmental import output_leakage, segmental_si_sdr
+
+        out = {}
+        n = len(self.items)
+        for i, (key, waves, order) in enumerate(self.items):
+            ctx.cancel.raise_if_cancelled()
+
+            def progress(fraction: float, stage: str, i=i, key=key) -> None:
+                ctx.progress((i + fraction) / n, f"{key}: {stage}")
+
+            if self.references is not None:
+                times, values, swapped = segmental_si_sdr(
+                    waves, self.references, self.sample_rate, self.window, self.hop, order=order,
+                    progress=progress, cancel=ctx.cancel)
+                track = QualityTrack("si_sdr", times, values, swapped, self.window, self.hop)
+            else:
+                times, values = output_leakage(waves, self.sample_rate, self.window, self.hop,
+                                               progress=progress, cancel=ctx.cancel)
+                track = QualityTrack("leakage", times, values[None, :], None, self.window, self.hop)
+            out[key] = track
+            ctx.publish((key, track))
+        return out
+
+
+class QualityController(QObject):
+    """Starts the quality job for the results that need it and hands the tracks to the timeline."""
+
+    updated = Signal()  # after a job's results are shown (tests wait on it)
+
+    def __init__(self, runner, session, view, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent or view)
+        self.runner, self.session, self.view = runner, session, view
+        # key -> (the result, the references, the columns' order, its track) it was computed from
+        self.cache: dict[str, tuple[Any, Any, tuple, QualityTrack]] = {}
+        self._pending: dict[str, tuple] = {}
+        runner.published.connect(self._published)
+        runner.finished.connect(self._finished)
+        runner.failed.connect(self._ended)
+        runner.cancelled.connect(self._ended)
+
+    def _basis(self, key: str) -> tuple:
+        s = self.session
+        record = s.results[key]
+        order = tuple(s.order(key)[: s.references.shape[0]]) if s.references is not None else ()
+        return record.result, s.references, order
+
+    def _fresh(self, key: str) -> bool:
+        cached = self.cache.get(key)
+        if cached is None:
+            return False
+        result, refs, order = self._basis(key)
+        return cached[0] is result and cached[1] is refs and cached[2] == order
+
+    def refresh(self) -> Optional[int]:
+        """Show what is known; compute what is missing (cancels a job for an older state)."""
+        s = self.session
+        self.cache = {k: v for k, v in self.cache.items() if k in s.results and self._fresh(k)}
+        todo = [k for k in s.results if k not in self.cache]
+        self._show()
+        if not todo:
+            if self.runner.is_busy(CHANNEL):
+                self.runner.cancel(CHANNEL)
+            return None
+        self._pending = {k: self._basis(k) for k in todo}
+        items = tuple((k, frozen_array(s.results[k].result.waveforms), self._pending[k][2] or None)
+                      for k in todo)
+        job = QualityJob(items, frozen_array(s.references), s.sample_rate)
+        self.view.set_status("Computing quality over time…")
+        return self.runner.start(CHANNEL, job.run)
+
+    def _published(self, channel: str, job_id: int, payload) -> None:
+        if channel != CHANNEL:
+            return
+        key, track = payload
+        basis = self._pending.get(key)
+        if basis is not None and key in self.session.results and self._basis(key)[0] is basis[0]:
+            self.cache[key] = (*basis, track)
+            self._show()
+
+    def _finished(self, channel: str, job_id: int, _value) -> None:
+        if channel == CHANNEL:
+            self._ended(channel, job_id)
+
+    def _ended(self, channel: str, _job_id: int, *_args) -> None:
+        if channel == CHANNEL and not self.runner.is_busy(CHANNEL):
+            self._pending = {}
+            self.view.set_status("")
+            self.updated.emit()
+
+    def track(self, key: str) -> Optional[QualityTrack]:
+        cached = self.cache.get(key)
+        return cached[3] if cached else None
+
+    def _show(self) -> None:
+        from separation_core.chunk_report import result_chunks
+
+        from .views.metrics import ordered_results
+
+        s = self.session
+        rows = [(k, self.track(k), result_chunks(r.result)) for k, r in ordered_results(s)]
+        self.view.set_rows(rows, s.references is not None)

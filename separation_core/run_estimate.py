@@ -1,0 +1,184 @@
+"""How long a run will take, and how much memory it will need, before it starts.
+
+From a ``cocktail bench`` report (``docs/bench.json``): per model, the real-time factor on the CPU
+(``cpu``: a short input, ``long``: a long one) and the peak memory of a long input (``long.peak_mb``).
+
+- time = the file's length / the real-time factor, the factor interpolated (on a log scale of the
+  length) between the short and the long measurement, and clamped to them outside. CPU figures are
+  used as measured (on the bench machine, which the report names). On a GPU, a model's ``gpu``
+  figure is used when the report has one; otherwise there is no GPU figure, and the estimate says so.
+- memory = the long input's peak, plus or minus the audio the engine holds per minute of input
+  (the mixture and one output per source, float32, at the model's rate) for the difference in length.
+- a model the report does not list is scaled from the benchmarked model of the same kind nearest in
+  size, by parameter count and sample rate (rough); without one there is no estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+LONG_RUN_SECONDS = 600.0  # a run longer than this gets a warning
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    model_id: str
+    seconds: Optional[float] = None      # None: no estimate
+    peak_mb: Optional[float] = None
+    basis: str = ""                      # "" measured; else e.g. "scaled from X by size"
+    note: str = ""                       # why there is no figure, e.g. "no GPU figure"
+
+    @property
+    def warn(self) -> bool:
+        return self.seconds is not None and self.seconds > LONG_RUN_SECONDS
+
+    def text(self) -> str:
+        if self.seconds is None:
+            return self.note or "no estimate"
+        out = "< 1 s" if self.seconds < 1 else f"≈ {human_duration(self.seconds)}"
+        if self.peak_mb is not None:
+            out += f", ≈ {human_mb(self.peak_mb)}"
+        if self.basis:
+            out += f" (rough: {self.basis})"
+        if self.warn:
+            out += " — over 10 min"
+        return out
+
+
+def human_duration(seconds: float) -> str:
+    if seconds < 1:
+        return "< 1 s"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        m, s = divmod(int(round(seconds)), 60)
+        return f"{m} min {s:02d} s"
+    h, rem = divmod(int(round(seconds)), 3600)
+    return f"{h} h {rem // 60:02d} min"
+
+
+def human_mb(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+def bench_candidates() -> list[Path]:
+    """Where a bench report is looked for: ``COCKTAIL_BENCH``, the bundled resources, the checkout's
+    ``docs/bench.json``."""
+    from .paths import resources_dir
+
+    out = [Path(os.environ["COCKTAIL_BENCH"])] if os.environ.get("COCKTAIL_BENCH") else []
+    checkout = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
+    return out + [resources_dir() / "bench.json", checkout]
+
+
+def load_bench(path=None) -> dict:
+    """The bench report as a dict ({} when there is none or it cannot be read)."""
+    for p in ([Path(path)] if path else bench_candidates()):
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
+def bench_machine(bench: Mapping) -> str:
+    m = bench.get("machine") or {}
+    if not m:
+        return ""
+    threads = m.get("threads") or m.get("cores")
+    return f"{m.get('cpu', 'CPU')}" + (f", {threads} threads" if threads else "")
+
+
+def gpu_present() -> bool:
+    """A CUDA GPU torch can use; False while torch is not loaded yet (the window never imports it
+    on the GUI thread for this)."""
+    torch = sys.modules.get("torch")
+    try:
+        return bool(torch is not None and torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def uses_gpu(device: str) -> bool:
+    return device in ("cuda", "mps") or device.startswith("cuda:") or (device == "auto" and gpu_present())
+
+
+def _speed(figures: Mapping, duration: float) -> Optional[float]:
+    """Real-time factor for an input of ``duration`` s from the short (``cpu``) and long measurements."""
+    points = []
+    for key, length_key, scale in (("cpu", "seconds", 1.0), ("long", "minutes", 60.0)):
+        f = figures.get(key) or {}
+        if f.get("speed_x_realtime") and f.get(length_key):
+            points.append((float(f[length_key]) * scale, float(f["speed_x_realtime"])))
+    if not points:
+        return None
+    points.sort()
+    if duration <= points[0][0] or len(points) == 1:
+        return points[0][1] if duration <= points[0][0] else points[-1][1]
+    if duration >= points[-1][0]:
+        return points[-1][1]
+    (l0, s0), (l1, s1) = points[0], points[-1]
+    a = (math.log(duration) - math.log(l0)) / (math.log(l1) - math.log(l0))
+    return math.exp((1 - a) * math.log(s0) + a * math.log(s1))
+
+
+def _audio_mb_per_minute(sample_rate: int, n_src: int) -> float:
+    return (1 + n_src) * 4 * sample_rate * 60 / 2**20
+
+
+def _peak(figures: Mapping, duration: float) -> Optional[float]:
+    long = figures.get("long") or {}
+    if not long.get("peak_mb") or not long.get("minutes"):
+        return None
+    per_min = _audio_mb_per_minute(int(figures.get("sample_rate") or 16000), int(figures.get("n_src") or 2))
+    peak = float(long["peak_mb"]) + per_min * (duration / 60.0 - float(long["minutes"]))
+    return max(peak, 0.5 * float(long["peak_mb"]))
+
+
+def _measured(model_id: str, figures: Mapping, duration: float, gpu: bool) -> RunEstimate:
+    if gpu:
+        g = figures.get("gpu") or figures.get("cuda")
+        if g and g.get("speed_x_realtime"):
+            return RunEstimate(model_id, duration / float(g["speed_x_realtime"]), _peak(figures, duration))
+        speed = _speed(figures, duration)
+        cpu = f" (on the CPU ≈ {human_duration(duration / speed)})" if speed else ""
+        return RunEstimate(model_id, note="no GPU figure" + cpu)
+    speed = _speed(figures, duration)
+    if speed is None:
+        return RunEstimate(model_id, note="no estimate")
+    return RunEstimate(model_id, duration / speed, _peak(figures, duration))
+
+
+def estimate_run(entry, duration: float, bench: Mapping, *, device: str = "cpu",
+                 known: Optional[Mapping] = None) -> RunEstimate:
+    """The estimate for ``entry`` (a catalog ModelEntry: id, kind, num_parameters, sample_rate) on
+    ``duration`` seconds of input on ``device``. ``known`` maps model ids to entries, to learn the
+    kind of the benchmarked models (a model the report lists is used as measured)."""
+    models = bench.get("models") or {}
+    gpu = uses_gpu(device)
+    figures = models.get(entry.id)
+    if figures and (figures.get("cpu") or figures.get("long")):
+        return _measured(entry.id, figures, duration, gpu)
+    # scale from the benchmarked model of the same kind nearest in size
+    params = int(getattr(entry, "num_parameters", 0) or 0)
+    known = known or {}
+    same = [(mid, f) for mid, f in models.items() if mid in known and known[mid].kind == entry.kind
+            and f.get("parameters") and (f.get("cpu") or f.get("long"))]
+    if params <= 0 or not same:
+        return RunEstimate(entry.id, note="no estimate")
+    ref_id, ref = min(same, key=lambda m: abs(math.log(params / float(m[1]["parameters"]))))
+    base = _measured(entry.id, ref, duration, gpu)
+    if base.seconds is None:
+        return base
+    rate = float(entry.sample_rate) / float(ref.get("sample_rate") or entry.sample_rate)
+    factor = params / float(ref["parameters"]) * rate
+    return RunEstimate(entry.id, base.seconds * factor, base.peak_mb,
+                       basis=f"scaled from {ref_id} by size")
