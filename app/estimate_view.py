@@ -4,13 +4,19 @@ list (see ``separation_core.run_estimate``), with a warning when a run would tak
 from __future__ import annotations
 
 import html
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from separation_core.run_estimate import (LONG_RUN_SECONDS, bench_machine, estimate_run, human_duration,
-                                          load_bench)
+from separation_core.run_estimate import (
+    LONG_RUN_SECONDS,
+    bench_machine,
+    estimate_run,
+    human_duration,
+    load_bench,
+)
 
 WARN_COLOUR = "#e0a030"
 

@@ -7,9 +7,23 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
 
@@ -28,7 +42,8 @@ def default_export_folder(settings) -> str:
 
 
 class ExportDialog(QDialog):
-    """Runs the export on the window's job runner (channel "export")."""
+    """Runs the export on the window's job runner, in the window's export slot (a new mixture drops
+    it), with the dialog's own callbacks."""
 
     def __init__(self, window, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent or window)
@@ -99,12 +114,9 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._update_preview)
         self.results.itemChanged.connect(self._update_preview)
         self.residual.toggled.connect(self._update_preview)
-        self.job_id: Optional[int] = None
+        self.job = None  # the running export's app.jobs.JobHandle
         self.written: list[Path] = []
         self.error: str = ""
-        runner = window.runner
-        runner.finished.connect(self._done)
-        runner.failed.connect(self._failed)
         self._update_preview()
 
     # --- plan ----------------------------------------------------------------------------------
@@ -122,18 +134,16 @@ class ExportDialog(QDialog):
         return ext, subtype
 
     def items(self) -> list[ExportItem]:
+        """One item per chosen result, each with its planned files (see ``plan``)."""
         s = self.session
-        keys = self.chosen_keys()
-        stem = s.path.stem if s.path else "mixture"
         out = []
-        for key in keys:
+        for key, (request, target) in zip(self.chosen_keys(), self._planned()):
             rec = s.results[key]
             out.append(ExportItem(
-                result=rec.result, entry=rec.entry,
-                input_stem=stem if len(keys) == 1 else f"{stem}_{key}",
+                result=rec.result, entry=rec.entry, input_stem=request.input_stem,
                 options=dict(rec.options), metrics=evaluation_dict(rec.evaluation),
                 timings=dict(rec.result.timings),
-                sample_rate=self._rate_for(rec)))
+                sample_rate=self._rate_for(rec), target=target))
         return out
 
     def _rate_for(self, record) -> Optional[int]:
@@ -144,15 +154,22 @@ class ExportDialog(QDialog):
     def plan(self) -> list:
         """The core's export plan (one ExportTarget per chosen result); two results that would
         write the same file raise AudioSaveError naming both."""
-        from separation_core.export_plan import ExportRequest, plan_exports
+        return [target for _, target in self._planned()]
 
+    def _planned(self) -> list:
+        """``(ExportRequest, ExportTarget)`` per chosen result, from the core's planner."""
+        from separation_core.export_plan import plan_exports, result_requests
+
+        s = self.session
         ext, _ = self._format()
-        requests = [ExportRequest(key, item.input_stem, item.result.n_src, item.entry.id)
-                    for key, item in zip(self.chosen_keys(), self.items())]
-        return plan_exports(requests, Path(self.folder.text()).expanduser(), template=self.template.text(),
-                            extension=ext, residual=self.residual.isChecked(),
-                            sidecar=self.sidecar.isChecked(),
-                            collision_hint="put {stem} or {model} in the file names")
+        requests = result_requests(s.path.stem if s.path else "mixture",
+                                   [(key, s.results[key].result.n_src, s.results[key].entry.id)
+                                    for key in self.chosen_keys()])
+        targets = plan_exports(requests, Path(self.folder.text()).expanduser(),
+                               template=self.template.text(), extension=ext,
+                               residual=self.residual.isChecked(), sidecar=self.sidecar.isChecked(),
+                               collision_hint="put {stem} or {model} in the file names")
+        return list(zip(requests, targets))
 
     def planned_paths(self) -> list[Path]:
         """Every file the export would write (stems, residual, sidecar)."""
@@ -209,19 +226,16 @@ class ExportDialog(QDialog):
         self.error, self.written = "", []
         self.status.setText("Exporting…")
         self.export_button.setEnabled(False)
-        self.job_id = self.window_.runner.start("export", job.run)
+        self.job = self.window_.exports.job.start(
+            job, on_publish=lambda key: s.mark_exported([key]), on_done=self._done, on_error=self._failed)
 
-    def _done(self, channel: str, job_id: int, value) -> None:
-        if channel != "export" or job_id != self.job_id:
-            return
+    def _done(self, value) -> None:
         self.written = list(value)
         self.export_button.setEnabled(True)
         self.status.setText(f"Wrote {len(self.written)} file(s) to {self.folder.text()}")
         self.window_.statusBar().showMessage(f"Exported {len(self.written)} file(s)", 5000)
 
-    def _failed(self, channel: str, job_id: int, message: str, details: str) -> None:
-        if channel != "export" or job_id != self.job_id:
-            return
+    def _failed(self, message: str, details: str) -> None:
         self.export_button.setEnabled(True)
         self._show_error(message)
 
@@ -231,11 +245,3 @@ class ExportDialog(QDialog):
         if not self.window_.quiet:
             QMessageBox.warning(self, "Export failed", message)
 
-    def done(self, r: int) -> None:
-        runner = self.window_.runner
-        for sig, slot in ((runner.finished, self._done), (runner.failed, self._failed)):
-            try:
-                sig.disconnect(slot)
-            except (RuntimeError, TypeError):
-                pass
-        super().done(r)

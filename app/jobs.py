@@ -2,9 +2,11 @@
 
 A job is a plain function ``fn(ctx)`` (``ctx: JobContext``) that reports progress, checks the cancel
 token and may publish partial results; it knows nothing of Qt. ``JobRunner`` runs it on a
-QThreadPool and turns the callbacks into queued signals delivered on the GUI thread. Jobs run on
-named channels ("separate", "metrics", ...): starting a job cancels the channel's previous one, and
-anything a superseded job still sends is dropped (each job has an id). Progress is throttled.
+QThreadPool and turns its reports into queued signals; ``JobRunner.start(job, on_done=...,
+on_progress=..., on_error=..., on_cancelled=...)`` calls the caller's callbacks on the GUI thread.
+A ``JobSlot`` holds one kind of work of one owner: starting a job there cancels the previous one, and
+anything a cancelled job still sends is dropped (it only says, when it ends, that it was cancelled:
+``Cancelled`` never reaches ``on_error``). Progress is throttled.
 ``shutdown()`` (when the window closes) cancels every job, silences their signals and waits briefly:
 a worker never emits into a deleted signals object.
 """
@@ -15,14 +17,14 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from separation_core.errors import Cancelled, CocktailError
-
 from separation_core.jobs import CancelToken
 
 log = logging.getLogger(__name__)
@@ -123,24 +125,43 @@ class _Worker(QRunnable):
             release_freed_memory()
 
 
-@dataclass
-class _Running:
-    channel: str
-    token: CancelToken
-    signals: _Signals
-    started: float
+class JobHandle:
+    """One started job: ``id``, the job value (``job``), ``running``, ``cancel()``. Once cancelled,
+    nothing it sends is delivered except, when it ends, its ``on_cancelled``."""
+
+    def __init__(self, runner: JobRunner, job_id: int, job: Any, quiet: bool, callbacks: dict) -> None:
+        self.runner, self.id, self.job, self.quiet = runner, job_id, job, quiet
+        self.callbacks = callbacks
+        self.token = CancelToken()
+        self.signals: Optional[_Signals] = None
+        self.started = time.monotonic()
+        self.ended = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
+
+    @property
+    def running(self) -> bool:
+        """Started, not ended and not cancelled: its results will be delivered."""
+        return not self.ended and not self.token.cancelled
+
+    def cancel(self) -> None:
+        """Ask the job to stop; whatever it sends from now on is dropped."""
+        self.token.cancel()
+
+    def __repr__(self) -> str:
+        return f"<job {self.id} {type(self.job).__name__}{' running' if self.running else ''}>"
 
 
 class JobRunner(QObject):
-    """Signals carry (channel, job id, ...); only the current job of a channel gets through."""
+    """``start(job, on_done=..., ...)`` runs a job and calls its callbacks on the GUI thread.
 
-    started = Signal(str, int)
-    progress = Signal(str, int, float, str)
-    published = Signal(str, int, object)
-    finished = Signal(str, int, object)
-    failed = Signal(str, int, str, str)   # message (one line), details (traceback)
-    cancelled = Signal(str, int)
-    idle = Signal(str, int)               # after finished / failed / cancelled, current or stale
+    The signals are for observers of all the work (the status bar): they carry the JobHandle."""
+
+    started = Signal(object)                # JobHandle
+    progress = Signal(object, float, str)   # JobHandle, fraction, stage (running jobs only)
+    ended = Signal(object)                  # JobHandle, after its last callback (done, error, cancelled)
 
     def __init__(self, parent: Optional[QObject] = None, max_threads: int = 2,
                  prepare: Optional[Callable[[], None]] = None) -> None:
@@ -150,41 +171,59 @@ class JobRunner(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
         self._next_id = 1
-        self._current: dict[str, int] = {}
-        self._running: dict[int, _Running] = {}
+        self._running: dict[int, JobHandle] = {}
         self._closed = threading.Event()
 
-    def start(self, channel: str, fn: Callable[[JobContext], Any]) -> int:
-        """Run ``fn(ctx)`` on a pool thread; cancels the channel's previous job. Returns the job id
-        (after ``shutdown`` nothing runs: the id is returned and nothing is ever reported)."""
-        self.cancel(channel)
-        job_id = self._next_id
+    def start(self, job: Any, *, on_done: Optional[Callable[[Any], None]] = None,
+              on_progress: Optional[Callable[[float, str], None]] = None,
+              on_publish: Optional[Callable[[Any], None]] = None,
+              on_error: Optional[Callable[[str, str], None]] = None,
+              on_cancelled: Optional[Callable[[], None]] = None, quiet: bool = False) -> JobHandle:
+        """Run ``job`` (a job value with ``run(ctx)``, or a function ``fn(ctx)``) on a pool thread.
+
+        On the GUI thread, while the job is not cancelled: ``on_progress(fraction, stage)``,
+        ``on_publish(payload)``, then ``on_done(value)`` or ``on_error(message, details)`` (message:
+        one line; details: the traceback; without ``on_error`` the failure is logged). A job that was
+        cancelled calls ``on_cancelled()`` when it ends, whatever it returned. ``quiet``: the status
+        bar shows nothing of it. After ``shutdown`` nothing runs and nothing is ever reported."""
+        return self._launch(self._handle(job, on_done=on_done, on_progress=on_progress,
+                                         on_publish=on_publish, on_error=on_error,
+                                         on_cancelled=on_cancelled, quiet=quiet))
+
+    def _handle(self, job: Any, *, quiet: bool = False, **callbacks) -> JobHandle:
+        names = ("on_done", "on_progress", "on_publish", "on_error", "on_cancelled")
+        unknown = set(callbacks) - set(names)
+        if unknown:
+            raise TypeError(f"unknown job callback(s) {sorted(unknown)}; known: {names}")
+        handle = JobHandle(self, self._next_id, job, quiet, {k[3:]: callbacks.get(k) for k in names})
         self._next_id += 1
+        return handle
+
+    def _launch(self, handle: JobHandle) -> JobHandle:
+        job = handle.job
         if self._closed.is_set():
-            log.info("job runner shut down: %s job not started", channel)
-            return job_id
-        token = CancelToken()
-        signals = _Signals()
+            log.info("job runner shut down: %r not started", handle)
+            handle.ended = True
+            return handle
+        fn = job.run if hasattr(job, "run") else job
+        signals = handle.signals = _Signals()
         signals.progress.connect(self._on_progress)
         signals.published.connect(self._on_published)
         signals.done.connect(self._on_done)
         signals.failed.connect(self._on_failed)
         signals.cancelled.connect(self._on_cancelled)
-        self._current[channel] = job_id
-        self._running[job_id] = _Running(channel, token, signals, time.monotonic())
-        self.pool.start(_Worker(job_id, fn, token, signals, self.prepare, self._closed))
-        self.started.emit(channel, job_id)
-        return job_id
+        self._running[handle.id] = handle
+        self.pool.start(_Worker(handle.id, fn, handle.token, signals, self.prepare, self._closed))
+        self.started.emit(handle)
+        return handle
 
-    def cancel(self, channel: str) -> None:
-        """Ask the channel's job to stop; whatever it sends from now on is dropped."""
-        job_id = self._current.pop(channel, None)
-        if job_id is not None and job_id in self._running:
-            self._running[job_id].token.cancel()
+    def running(self) -> list[JobHandle]:
+        """The jobs whose results will be delivered."""
+        return [h for h in self._running.values() if h.running]
 
     def cancel_all(self) -> None:
-        for channel in list(self._current):
-            self.cancel(channel)
+        for handle in list(self._running.values()):
+            handle.cancel()
 
     def shutdown(self, msecs: int = 2000) -> bool:
         """For closing: cancel every job (queued ones never start), stop all signals from every
@@ -192,9 +231,8 @@ class JobRunner(QObject):
         A job still running after that ends silently in the background."""
         self._closed.set()
         self.pool.clear()  # queued, not started
-        for run in self._running.values():
-            run.token.cancel()
-        self._current.clear()
+        for handle in self._running.values():
+            handle.cancel()
         self._running.clear()
         done = self.pool.waitForDone(msecs)
         if not done:
@@ -205,58 +243,76 @@ class JobRunner(QObject):
     def is_shut_down(self) -> bool:
         return self._closed.is_set()
 
-    def is_busy(self, channel: str) -> bool:
-        return channel in self._current
-
-    def current(self, channel: str) -> Optional[int]:
-        return self._current.get(channel)
-
-    def started_at(self, job_id: int) -> Optional[float]:
-        run = self._running.get(job_id)
-        return run.started if run else None
-
     def wait(self, msecs: int = 5000) -> bool:
         """Block until every pool thread is idle (shutdown, tests)."""
         return self.pool.waitForDone(msecs)
 
-    def _channel_if_current(self, job_id: int) -> Optional[str]:
-        run = self._running.get(job_id)
-        if run is not None and self._current.get(run.channel) == job_id:
-            return run.channel
-        return None
+    def _live(self, job_id: int) -> Optional[JobHandle]:
+        handle = self._running.get(job_id)
+        return handle if handle is not None and handle.running else None
 
     def _on_progress(self, job_id: int, fraction: float, stage: str) -> None:
-        channel = self._channel_if_current(job_id)
-        if channel:
-            self.progress.emit(channel, job_id, fraction, stage)
+        handle = self._live(job_id)
+        if handle is not None:
+            self.progress.emit(handle, fraction, stage)
+            if handle.callbacks["progress"]:
+                handle.callbacks["progress"](fraction, stage)
 
     def _on_published(self, job_id: int, payload: object) -> None:
-        channel = self._channel_if_current(job_id)
-        if channel:
-            self.published.emit(channel, job_id, payload)
+        handle = self._live(job_id)
+        if handle is not None and handle.callbacks["publish"]:
+            handle.callbacks["publish"](payload)
 
-    def _end(self, job_id: int) -> tuple[Optional[str], Optional[str], bool]:
-        """(channel if the job was current, its channel, whether it was cancelled); forgets it."""
-        current = self._channel_if_current(job_id)
-        run = self._running.pop(job_id, None)
-        if current:
-            del self._current[current]
-        return current, (run.channel if run else None), bool(run and run.token.cancelled)
-
-    def _ended(self, job_id: int, emit) -> None:
-        current, channel, was_cancelled = self._end(job_id)
-        if current:
-            emit(current)
-        elif channel and was_cancelled:
-            self.cancelled.emit(channel, job_id)  # it ended after Stop: say it was stopped
-        if channel:
-            self.idle.emit(channel, job_id)
+    def _end(self, job_id: int, kind: str, *args) -> None:
+        """The job ended: its callback (``on_cancelled`` when it was cancelled), then ``ended``."""
+        handle = self._running.pop(job_id, None)
+        if handle is None:
+            return
+        handle.ended = True
+        if handle.cancelled:
+            kind, args = "cancelled", ()
+        callback = handle.callbacks[kind]
+        try:
+            if callback is not None:
+                callback(*args)
+            elif kind == "error":
+                log.warning("%r failed: %s\n%s", handle, *args)
+        finally:
+            self.ended.emit(handle)
 
     def _on_done(self, job_id: int, value: object) -> None:
-        self._ended(job_id, lambda ch: self.finished.emit(ch, job_id, value))
+        self._end(job_id, "done", value)
 
     def _on_failed(self, job_id: int, message: str, details: str) -> None:
-        self._ended(job_id, lambda ch: self.failed.emit(ch, job_id, message, details))
+        self._end(job_id, "error", message, details)
 
     def _on_cancelled(self, job_id: int) -> None:
-        self._ended(job_id, lambda ch: self.cancelled.emit(ch, job_id))
+        self._end(job_id, "cancelled")
+
+
+class JobSlot:
+    """One kind of work of one owner (a controller's separation, the export dialog's export):
+    starting a job in the slot cancels the slot's previous one, whose results are then dropped."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
+        self.handle: Optional[JobHandle] = None
+
+    def start(self, job: Any, **callbacks) -> JobHandle:
+        """``runner.start(job, **callbacks)`` after cancelling the slot's previous job (the slot holds
+        the new one before anyone hears that it started)."""
+        self.cancel()
+        self.handle = self.runner._handle(job, **callbacks)
+        return self.runner._launch(self.handle)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+    @property
+    def busy(self) -> bool:
+        """Its job runs and its results will be delivered."""
+        return self.handle is not None and self.handle.running
+
+    def owns(self, handle: Optional[JobHandle]) -> bool:
+        return handle is not None and handle is self.handle

@@ -4,7 +4,8 @@ desktop program (``cocktail [FILE] [options]``)."""
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,12 +15,14 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from separation_core.cli import COMMANDS  # light: argparse only, the commands load on use
 
-VIEWS = ("listen", "masks", "embeddings", "metrics")
+from .view_registry import names as view_names  # Qt-free
+
 EPILOG = ("Without --screenshot the window opens and stays open (--run starts the models once FILE "
           "is loaded). With --screenshot the run is scripted and headless-friendly: it exits 0, or "
           "prints 'cocktail: error: ...' and exits 2. "
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refs", nargs="+", metavar="REF", help="reference sources, one file per speaker")
     p.add_argument("--run", metavar="MODEL[,MODEL...]",
                    help="run these models (ids, registry names or .pt paths) on FILE")
-    p.add_argument("--view", choices=VIEWS, default=None, help="the view to show")
+    p.add_argument("--view", choices=view_names(), default=None, help="the view to show")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="script: open FILE, do --run, save a screenshot of the window and exit")
     p.add_argument("--export-dialog", action="store_true",
@@ -76,8 +78,10 @@ class Script:
             self.app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
             time.sleep(0.005)
 
-    def idle(self, *channels: str) -> Callable[[], bool]:
-        return lambda: not any(self.window.runner.is_busy(c) for c in channels)
+    @staticmethod
+    def idle(*jobs) -> Callable[[], bool]:
+        """True once none of ``jobs`` (app.jobs.JobSlot) runs."""
+        return lambda: not any(job.busy for job in jobs)
 
     def run(self) -> int:
         w, a = self.window, self.args
@@ -87,23 +91,23 @@ class Script:
             if not Path(a.file).exists():
                 raise ScriptError(f"{a.file}: no such file")
             w.open_file(a.file)
-            self.wait_for(lambda: w.session.loaded and self.idle("load")(), "the mixture")
+            self.wait_for(lambda: w.session.loaded and self.idle(w.files.load_job)(), "the mixture")
             if a.refs:
                 w.open_references(a.refs)
                 self.wait_for(lambda: w.session.references is not None, "the references")
-            self.wait_for(lambda: w.models_ready, "the model list")
+            self.wait_for(lambda: w.models.ready, "the model list")
             if a.tick:
                 w.panel.set_checked(run_specs(a.tick))
             if a.chunk_seconds:
                 w.panel.chunk.setValue(a.chunk_seconds)
             if a.run:
                 w.separate(run_specs(a.run))
-                self.wait_for(self.idle("separate"), "the separation")
-                if w.failures:
-                    f = w.failures[0]
+                self.wait_for(self.idle(w.separation.run_job), "the separation")
+                if w.separation.failures:
+                    f = w.separation.failures[0]
                     raise ScriptError(f"{f.spec}: {f.message}")
-            self.wait_for(self.idle("separate", "oracle", "metrics", "references", "quality"),
-                          "background work")
+            self.wait_for(self.idle(w.separation.run_job, w.separation.oracle_job, w.scoring.job,
+                                    w.files.refs_job, w.quality.job), "background work")
             if a.view:
                 w.set_view(a.view)
             if a.show_chunks and not w.act_chunks.isChecked():
@@ -150,7 +154,7 @@ def start_interactive(window, args) -> None:
 
     if not args.file:
         return
-    window._refs_after_load = tuple(args.refs or ())
+    window.files.refs_after_load = tuple(args.refs or ())
     QTimer.singleShot(0, lambda: window.open_file(args.file))
     if args.view:
         QTimer.singleShot(0, lambda: window.set_view(args.view))
@@ -161,7 +165,7 @@ def start_interactive(window, args) -> None:
 
     def ready() -> None:
         s = window.session
-        if not (s.loaded and window.models_ready) or (args.refs and s.references is None):
+        if not (s.loaded and window.models.ready) or (args.refs and s.references is None):
             return
         for signal in signals:
             signal.disconnect(ready)

@@ -9,8 +9,9 @@ over ``fade`` samples from the old mix to the new one: no gap, no click, the pos
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping, Optional
+from typing import Optional
 
 import numpy as np
 

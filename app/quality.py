@@ -1,5 +1,5 @@
 """Quality over time for the timeline under the Listen lanes: the job that computes it (on the job
-runner, channel "quality") and the controller that keeps one track per result up to date.
+runner, quietly) and the controller that keeps one track per result up to date.
 
 With references each result gets its segmental SI-SDR per source, in the columns of the Listen view,
 with the windows where its speakers swap; without, the similarity of its outputs (leakage). See
@@ -15,9 +15,9 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from .jobs import JobSlot
 from .tasks import frozen_array
 
-CHANNEL = "quality"
 WINDOW_SECONDS = 1.0
 HOP_SECONDS = 0.5
 
@@ -73,16 +73,15 @@ class QualityController(QObject):
 
     updated = Signal()  # after a job's results are shown (tests wait on it)
 
-    def __init__(self, runner, session, view, parent: Optional[QObject] = None) -> None:
+    def __init__(self, runner, session, view, parent: Optional[QObject] = None, on_error=None) -> None:
+        """``on_error(message, details)``: shows a failed job's error (the window's)."""
         super().__init__(parent or view)
         self.runner, self.session, self.view = runner, session, view
+        self.on_error = on_error
         # key -> (the result, the references, the columns' order, its track) it was computed from
         self.cache: dict[str, tuple[Any, Any, tuple, QualityTrack]] = {}
         self._pending: dict[str, tuple] = {}
-        runner.published.connect(self._published)
-        runner.finished.connect(self._finished)
-        runner.failed.connect(self._ended)
-        runner.cancelled.connect(self._ended)
+        self.job = JobSlot(runner)
 
     def _basis(self, key: str) -> tuple:
         s = self.session
@@ -97,38 +96,37 @@ class QualityController(QObject):
         result, refs, order = self._basis(key)
         return cached[0] is result and cached[1] is refs and cached[2] == order
 
-    def refresh(self) -> Optional[int]:
+    def refresh(self):
         """Show what is known; compute what is missing (cancels a job for an older state)."""
         s = self.session
         self.cache = {k: v for k, v in self.cache.items() if k in s.results and self._fresh(k)}
         todo = [k for k in s.results if k not in self.cache]
         self._show()
         if not todo:
-            if self.runner.is_busy(CHANNEL):
-                self.runner.cancel(CHANNEL)
+            self.job.cancel()
             return None
         self._pending = {k: self._basis(k) for k in todo}
         items = tuple((k, frozen_array(s.results[k].result.waveforms), self._pending[k][2] or None)
                       for k in todo)
         job = QualityJob(items, frozen_array(s.references), s.sample_rate)
         self.view.set_status("Computing quality over time…")
-        return self.runner.start(CHANNEL, job.run)
+        return self.job.start(job, quiet=True, on_publish=self._published, on_done=self._ended,
+                              on_error=self._failed, on_cancelled=self._ended)
 
-    def _published(self, channel: str, job_id: int, payload) -> None:
-        if channel != CHANNEL:
-            return
+    def _published(self, payload) -> None:
         key, track = payload
         basis = self._pending.get(key)
         if basis is not None and key in self.session.results and self._basis(key)[0] is basis[0]:
             self.cache[key] = (*basis, track)
             self._show()
 
-    def _finished(self, channel: str, job_id: int, _value) -> None:
-        if channel == CHANNEL:
-            self._ended(channel, job_id)
+    def _failed(self, message: str, details: str) -> None:
+        self._ended()
+        if self.on_error is not None:
+            self.on_error(message, details)
 
-    def _ended(self, channel: str, _job_id: int, *_args) -> None:
-        if channel == CHANNEL and not self.runner.is_busy(CHANNEL):
+    def _ended(self, *_args) -> None:
+        if not self.job.busy:
             self._pending = {}
             self.view.set_status("")
             self.updated.emit()

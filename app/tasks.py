@@ -87,17 +87,33 @@ class LoadMixtureJob:
 
 
 @dataclass(frozen=True)
+class LoadedReferences:
+    references: np.ndarray   # [n_ref, T] at the mixture's rate and length
+    orders: dict             # result key -> its order against them (see app.session.align_sources)
+
+
+@dataclass(frozen=True)
 class LoadReferencesJob:
+    """Read the references; solve the speaker order of each of ``results`` against them."""
+
     paths: tuple
     sample_rate: int
     length: int
+    results: tuple = ()      # ((key, waveforms [n_src, T]), ...)
 
-    def run(self, ctx) -> np.ndarray:
+    def run(self, ctx) -> LoadedReferences:
         from separation_core.audio_io import load_references
 
+        from .session import align_sources
+
         ctx.progress(0.0, "reading references")
-        return load_references([Path(p) for p in self.paths], sample_rate=self.sample_rate,
+        refs = load_references([Path(p) for p in self.paths], sample_rate=self.sample_rate,
                                length=self.length)
+        orders = {}
+        for key, waves in self.results:
+            ctx.cancel.raise_if_cancelled()
+            orders[key] = tuple(align_sources(waves, refs))
+        return LoadedReferences(refs, orders)
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,7 @@ class ModelDone:
     result: Any
     settings: RunSettings
     seconds: float
+    order: Optional[tuple] = None  # against the job's anchor (see SeparationJob)
 
 
 @dataclass(frozen=True)
@@ -148,13 +165,17 @@ class ModelFailed:
 @dataclass(frozen=True)
 class SeparationJob:
     """Run several models one after the other; one that fails is reported and the others go on.
-    Publishes a ModelDone or ModelFailed per model; returns the list of those."""
+    Publishes a ModelDone or ModelFailed per model; returns the list of those.
+
+    Each ModelDone carries its speaker order solved on the full signals against ``anchor`` (the
+    session's references or first result); without one, the first result is the anchor."""
 
     mixture: np.ndarray
     sample_rate: int
     models: tuple            # ModelEntry or spec strings
     settings: RunSettings = field(default_factory=RunSettings)
     references: Optional[np.ndarray] = None
+    anchor: Optional[np.ndarray] = None
 
     def run(self, ctx) -> list:
         import traceback
@@ -162,9 +183,12 @@ class SeparationJob:
         from separation_core import catalog
         from separation_core.inference import separate
 
+        from .session import align_sources
+
         leave_core_for_gui()
 
         outcomes = []
+        anchor = self.anchor
         n = len(self.models)
         for i, spec in enumerate(self.models):
             name = getattr(spec, "id", str(spec))
@@ -185,7 +209,12 @@ class SeparationJob:
                                   progress=progress, cancel=ctx.cancel)
                 del model  # its weights and buffers go before the next model loads
                 result = compact_for_display(result)
-                outcome = ModelDone(entry, result, self.settings, time.perf_counter() - t0)
+                seconds = time.perf_counter() - t0
+                if anchor is None:
+                    anchor, order = result.waveforms, tuple(range(result.n_src))
+                else:
+                    order = tuple(align_sources(result.waveforms, anchor))
+                outcome = ModelDone(entry, result, self.settings, seconds, order)
             except Cancelled:
                 raise
             except Exception as e:  # CocktailError, or a bug in one model: the others still run
@@ -198,9 +227,10 @@ class SeparationJob:
 
 @dataclass(frozen=True)
 class MetricsJob:
-    """Score each result against the references; publishes ``(key, Evaluation)`` per result."""
+    """Score each result against the references; publishes ``(key, Evaluation)`` per result. A
+    result's permutation is its speaker order when given (the one the views show), else solved."""
 
-    results: tuple           # ((key, waveforms [n_src, T]), ...)
+    results: tuple           # ((key, waveforms [n_src, T], permutation [n_ref] or None), ...)
     references: np.ndarray
     mixture: np.ndarray
     sample_rate: int
@@ -210,7 +240,7 @@ class MetricsJob:
 
         out = {}
         n = len(self.results)
-        for i, (key, waves) in enumerate(self.results):
+        for i, (key, waves, permutation) in enumerate(self.results):
             ctx.cancel.raise_if_cancelled()
 
             def progress(fraction: float, metric: str, i=i, key=key) -> None:
@@ -218,22 +248,25 @@ class MetricsJob:
 
             with cancel_scope(ctx.cancel):  # checked between the metrics of each source, too
                 evaluation = evaluate_in_steps(waves, self.references, self.mixture,
-                                               self.sample_rate, progress)
+                                               self.sample_rate, progress, permutation)
             out[key] = evaluation
             ctx.publish((key, evaluation))
         ctx.progress(1.0, "metrics done")
         return out
 
 
-def evaluate_in_steps(estimates, references, mixture, sample_rate: int, progress):
+def evaluate_in_steps(estimates, references, mixture, sample_rate: int, progress, permutation=None):
     """``evaluate_separation`` one metric at a time, calling ``progress(fraction, metric)`` before
-    each, so a progress bar moves while the slow metrics (SDR, PESQ) run."""
+    each, so a progress bar moves while the slow metrics (SDR, PESQ) run. The permutation is solved
+    once (unless given), then used by every metric."""
     from separation_core.metrics import DEFAULT_METRICS, Evaluation, evaluate_separation
 
     parts = []
     for k, metric in enumerate(DEFAULT_METRICS):
         progress(k / len(DEFAULT_METRICS), metric)
-        parts.append(evaluate_separation(estimates, references, mixture, sample_rate, metrics=(metric,)))
+        parts.append(evaluate_separation(estimates, references, mixture, sample_rate, metrics=(metric,),
+                                         permutation=permutation))
+        permutation = parts[0].permutation
     per_source = [{m: v for p in parts for m, v in p.per_source[i].items()}
                   for i in range(len(parts[0].per_source))]
     mean = {m: v for p in parts for m, v in p.mean.items()}
@@ -242,7 +275,8 @@ def evaluate_in_steps(estimates, references, mixture, sample_rate: int, progress
 
 @dataclass(frozen=True)
 class ExportItem:
-    """One result to write: its stems are named from ``input_stem`` and the template."""
+    """One result to write to its planned files (``target``: an ExportTarget of the core's
+    ``export_plan``, named from ``input_stem`` and the template)."""
 
     result: Any
     entry: Any
@@ -251,6 +285,7 @@ class ExportItem:
     metrics: Optional[dict] = None
     timings: Optional[dict] = None
     sample_rate: Optional[int] = None   # None: the result's (the input's) rate
+    target: Any = None                  # None: planned by the job
 
 
 @dataclass(frozen=True)
@@ -270,26 +305,33 @@ class ExportJob:
     references: tuple = ()
 
     def run(self, ctx) -> list:
-        from separation_core.export import build_sidecar, write_stems
+        from separation_core import export
+        from separation_core.export_plan import ExportRequest, plan_exports
 
+        residual = self.residual_of is not None
+        targets = [item.target for item in self.items]
+        if None in targets:  # not planned by the dialog: plan them all here, collisions refused
+            targets = plan_exports(
+                [ExportRequest(it.entry.id, it.input_stem, it.result.n_src, it.entry.id) for it in self.items],
+                self.out_dir, template=self.template, extension=self.extension, residual=residual,
+                sidecar=self.sidecar)
+        source = None
+        if self.sidecar and self.items:  # one input: hashed once, whatever the number of results
+            first = self.items[0].result
+            source = export.describe_input(self.input_path, first.sample_rate, first.waveforms.shape[-1])
         written = []
-        for i, item in enumerate(self.items):
+        for i, (item, target) in enumerate(zip(self.items, targets)):
             ctx.cancel.raise_if_cancelled()
             ctx.progress(i / len(self.items), f"exporting {item.entry.id}")
             sidecar = None
             if self.sidecar:
-                options = dict(item.options, format=self.extension.lstrip("."), subtype=self.subtype,
-                               template=self.template, residual=self.residual_of is not None)
-                sidecar = build_sidecar(self.input_path, item.entry, options, metrics=item.metrics,
-                                        timings=item.timings, references=self.references)
-            paths = write_stems(item.result, self.out_dir, item.input_stem, template=self.template,
-                                subtype=self.subtype, extension=self.extension,
-                                sample_rate=item.sample_rate, residual_of=self.residual_of,
-                                overwrite=self.overwrite, sidecar=sidecar, model_label=item.entry.id)
-            side = Path(self.out_dir).expanduser() / f"{item.input_stem}.json"
-            if sidecar is not None and side not in paths:  # write_stems lists the audio it wrote
-                paths = list(paths) + [side]
-            written += paths
+                options = dict(item.options, **export.output_options(self.extension, self.subtype,
+                                                                     self.template, residual))
+                sidecar = export.build_sidecar(source, item.entry, options, metrics=item.metrics,
+                                               timings=item.timings, references=self.references)
+            written += export.write_target(item.result, target, subtype=self.subtype,
+                                           sample_rate=item.sample_rate, residual_of=self.residual_of,
+                                           overwrite=self.overwrite, sidecar=sidecar)
             ctx.publish(item.entry.id)  # this result is saved
         ctx.progress(1.0, "exported")
         return written

@@ -3,7 +3,8 @@ seeks, loops, and changes what is heard without stopping."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal
 

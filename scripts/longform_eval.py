@@ -102,8 +102,8 @@ def score(est, ref, mix, sr) -> dict:
 
 
 def evaluate(args) -> None:
-    from separation_core.catalog import load_model
     from separation_core import inference as new
+    from separation_core.catalog import load_model
 
     engines = {"after": new}
     if args.old:
@@ -133,22 +133,22 @@ def evaluate(args) -> None:
 
 def table(rows, labels) -> str:
     head = "| recording | " + " | ".join(
-        f"{l}: swapped share | {l}: global SI-SDRi | {l}: fixed-order / best window SI-SDRi" for l in labels) + " |"
+        f"{lab}: swapped share | {lab}: global SI-SDRi | {lab}: fixed-order / best window SI-SDRi" for lab in labels) + " |"
     lines = [head, "|" + "---|" * (1 + 3 * len(labels))]
 
     def cells(r):
-        return " | ".join(f"{100 * r[l]['swapped_share']:.0f}% ({r[l]['swapped']}/{r[l]['windows']}) | "
-                          f"{r[l]['global_si_sdri']:.2f} | {r[l]['fixed_si_sdri']:.2f} / {r[l]['best_si_sdri']:.2f}"
-                          for l in labels)
+        return " | ".join(f"{100 * r[lab]['swapped_share']:.0f}% ({r[lab]['swapped']}/{r[lab]['windows']}) | "
+                          f"{r[lab]['global_si_sdri']:.2f} | {r[lab]['fixed_si_sdri']:.2f} / {r[lab]['best_si_sdri']:.2f}"
+                          for lab in labels)
     for r in rows:
         lines.append(f"| {r['set']}/{r['id']} | {cells(r)} |")
     for name in sorted({r["set"] for r in rows}) + ["all"]:
         sel = [r for r in rows if name in ("all", r["set"])]
-        mean = {l: {k: float(np.mean([r[l][k] for r in sel])) for k in
+        mean = {lab: {k: float(np.mean([r[lab][k] for r in sel])) for k in
                     ("swapped_share", "global_si_sdri", "fixed_si_sdri", "best_si_sdri", "swapped", "windows")}
-                for l in labels}
-        mean = {l: {**v, "swapped": int(sum(r[l]["swapped"] for r in sel)),
-                    "windows": int(sum(r[l]["windows"] for r in sel))} for l, v in mean.items()}
+                for lab in labels}
+        mean = {lab: {**v, "swapped": int(sum(r[lab]["swapped"] for r in sel)),
+                    "windows": int(sum(r[lab]["windows"] for r in sel))} for lab, v in mean.items()}
         lines.append(f"| **mean {name}** ({len(sel)}) | {cells(mean)} |")
     return "\n".join(lines)
 

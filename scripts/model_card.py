@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from separation_core.checkpoints import load_checkpoint  # noqa: E402
 from separation_core.importers.asteroid import imported_card  # noqa: E402
+from separation_core.metrics import metric_specs  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
 from separation_core.models.registry import get_model_class  # noqa: E402
 
@@ -34,13 +35,15 @@ def fmt(value, spec: str = ".2f") -> str:
 
 
 def quality_rows(bench: dict, model_id: str) -> list[str]:
-    rows = ["| system | SI-SDRi (dB) | SDRi (dB) | PESQ | STOI |", "|---|---|---|---|---|"]
+    """The test-set table: one column per headline metric of the registry."""
+    metrics = metric_specs(headline=True)
+    rows = ["| system | " + " | ".join(m.heading for m in metrics) + " |",
+            "|---|" + "---|" * len(metrics)]
     for name in (model_id, "oracle-ibm", "oracle-irm"):
         q = bench["models"].get(name, {}).get("quality")
         if q:
             label = f"**{name}**" if name == model_id else name
-            rows.append(f"| {label} | {fmt(q['si_sdri'])} | {fmt(q['sdri'])} | {fmt(q['pesq'])} "
-                        f"| {fmt(q['stoi'], '.3f')} |")
+            rows.append(f"| {label} | " + " | ".join(fmt(q.get(m.name), m.fmt) for m in metrics) + " |")
     return rows
 
 

@@ -19,7 +19,11 @@ import torch
 from .inference import EngineOptions, separate
 from .models.base import RunOptions
 
-QUALITY_METRICS = ("si_sdr", "si_sdri", "sdr", "sdri", "pesq", "stoi")
+
+def quality_metrics() -> tuple[str, ...]:
+    """The registered metrics ``quality`` reports: the default ones and the headline ones."""
+    from .metrics import metric_specs
+    return tuple(m.name for m in metric_specs() if m.default or m.headline)
 
 
 def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
@@ -85,19 +89,19 @@ _PEAK_WRAPPER = (
 
 
 def quality(model, items, run: RunOptions = RunOptions(), device: str = "cpu") -> dict:
-    """Mean SI-SDR, SI-SDRi, SDR, SDRi, PESQ, STOI over mixture-set items (PIT per mixture)."""
-    from .metrics import evaluate_separation, sdr
+    """Mean of each of ``quality_metrics()`` (SI-SDR, SI-SDRi, SDR, SDRi, PESQ, STOI, ...) over
+    the sources of mixture-set items (PIT per mixture)."""
+    from .metrics import evaluate_separation
+    names = quality_metrics()
     rows = []
     for item in items:
         res = separate(model, item.mixture, item.sample_rate,
                        EngineOptions(device=device, keep_masks=False, max_embedding_points=0, run=run),
                        references=item.sources)
         ev = evaluate_separation(res.waveforms, item.sources, item.mixture, item.sample_rate,
-                                 metrics=("si_sdr", "si_sdri", "sdr", "pesq", "stoi"))
-        mix_sdr = sdr(np.stack([item.mixture] * len(item.sources)), item.sources)
-        for src, base in zip(ev.per_source, mix_sdr):
-            rows.append({**src, "sdri": src["sdr"] - float(base)})
-    return {k: float(np.nanmean([r[k] for r in rows])) for k in QUALITY_METRICS} | {"mixtures": len(items)}
+                                 metrics=names)
+        rows += ev.per_source
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in names} | {"mixtures": len(items)}
 
 
 def gpu_available() -> bool:
@@ -112,7 +116,8 @@ def cpu_threads() -> int:
     return torch.get_num_threads() or os.cpu_count() or 1
 
 
-__all__ = ["real_time_factor", "long_input_peak_memory", "quality", "speech_like", "gpu_available",
+__all__ = ["real_time_factor", "long_input_peak_memory", "quality", "quality_metrics", "speech_like",
+           "gpu_available",
            "to_json", "cpu_threads"]
 
 

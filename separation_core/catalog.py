@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Optional, Union
 
@@ -28,7 +28,7 @@ CHECKPOINT_SUFFIX = ".pt"
 MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".onnx")
 DEFAULT_FILE = "DEFAULT"  # resources/models/DEFAULT holds the default model's id
 _CACHE_SIZE = 256         # checkpoint files remembered, good or refused
-_ENTRY_CACHE: "OrderedDict[tuple, object]" = OrderedDict()
+_ENTRY_CACHE: OrderedDict[tuple, object] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
@@ -127,7 +127,7 @@ def entry_from_checkpoint(path: Union[str, Path], origin: str = "path") -> Model
     return replace(found, origin=origin, metrics=dict(found.metrics))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_entry(name: str) -> ModelEntry:
     cls = get_model_class(name)
     model = cls()

@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as _dt
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, Union
+from typing import Union
 
 import torch
 
@@ -39,7 +40,7 @@ FORMAT_VERSION = 1
 _REQUIRED = ("model_name", "model_args", "state_dict", "sample_rate", "n_src")
 
 # Migrations: version N -> N+1, applied in order on load.
-_MIGRATIONS: Dict[int, Callable[[dict], dict]] = {}
+_MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
 
 def _migrate_v0(ckpt: dict) -> dict:
@@ -73,7 +74,7 @@ def checkpoint_dict(model: SeparationModel, *, training=None, metrics=None, extr
         "stft": stft.to_dict() if stft is not None else None,
         "training": dict(training or {}),
         "metrics": dict(metrics or {}),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "cocktail_version": __version__,
     }
     ckpt.update(extra or {})

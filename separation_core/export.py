@@ -6,15 +6,17 @@ import datetime as _dt
 import json
 import os
 import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from . import __version__
 from .audio_io import encode_audio, file_sha256, prepare_audio, resample
 from .errors import AudioSaveError
-from .export_plan import DEFAULT_TEMPLATE, ExportRequest, plan_one, refuse_existing, stem_paths  # noqa: F401
+from .export_plan import DEFAULT_TEMPLATE, ExportRequest, ExportTarget, plan_one, refuse_existing
 from .filesets import ensure_writable_folder, write_file_set
 from .fileutil import atomic_write
 from .models.result import SeparationResult
@@ -27,17 +29,34 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
                 subtype: str = "PCM_16", extension: str = ".wav", sample_rate: Optional[int] = None,
                 residual_of: Optional[np.ndarray] = None, overwrite: bool = False,
                 sidecar: Optional[dict] = None, model_label: str = "") -> list[Path]:
-    """Write each source (and the residual ``mixture - sum(sources)`` when ``residual_of`` is the
-    mixture ``[time]`` at ``result.sample_rate``) to ``out_dir``, then the sidecar
-    ``<input_stem>.json``, as one unit: on any failure none of the set is left and replaced files
-    are restored. Nothing is written if any target exists and ``overwrite`` is False.
-    Stems of a loud mixture may reach full scale: integer-subtype stems peaking above
-    ``PCM_PEAK`` are all scaled by one common gain (their balance and sum kept) to peak there instead
-    of clipping; the sidecar records it as ``output_gain_db``."""
-    out_dir = ensure_writable_folder(out_dir)
+    """Plan (``plan_one``) and write one result's stems to ``out_dir`` with ``write_target``;
+    returns the stems' paths (the residual's too, not the sidecar's)."""
     request = ExportRequest(input_stem, input_stem, result.n_src, model_label or result.model_name)
-    target = plan_one(request, out_dir, template=template, extension=extension,
+    target = plan_one(request, Path(out_dir).expanduser(), template=template, extension=extension,
                       residual=residual_of is not None, sidecar=sidecar is not None)
+    write_target(result, target, subtype=subtype, sample_rate=sample_rate, residual_of=residual_of,
+                 overwrite=overwrite, sidecar=sidecar)
+    return list(target.stems)
+
+
+def write_target(result: SeparationResult, target: ExportTarget, *, subtype: str = "PCM_16",
+                 sample_rate: Optional[int] = None, residual_of: Optional[np.ndarray] = None,
+                 overwrite: bool = False, sidecar: Optional[dict] = None) -> list[Path]:
+    """Write the planned ``target`` (see ``export_plan``): each source (and the residual
+    ``mixture - sum(sources)`` when ``residual_of`` is the mixture ``[time]`` at
+    ``result.sample_rate``), then the ``sidecar`` JSON, as one unit: on any failure none of the set
+    is left and replaced files are restored. The folder is created and proved writable first;
+    nothing is written if any target exists and ``overwrite`` is False. Returns every path written.
+
+    Stems of a loud mixture may reach full scale: integer-subtype stems peaking above ``PCM_PEAK``
+    are all scaled by one common gain (their balance and sum kept) to peak there instead of
+    clipping; the sidecar records it as ``output_gain_db``."""
+    n_stems = result.n_src + (residual_of is not None)
+    if len(target.stems) != n_stems or (sidecar is None) != (target.sidecar is None):
+        raise ValueError(f"the plan of {target.source} does not match what is written: "
+                         f"{len(target.stems)} stems planned for {n_stems}, sidecar "
+                         f"{'planned' if target.sidecar else 'not planned'}")
+    ensure_writable_folder(target.paths[0].parent)
     refuse_existing([target], overwrite)
     signals, rate, gain = _stem_signals(result, residual_of, sample_rate, subtype)
     writers = [(path, _audio_writer(path, signal, rate, subtype, gain))
@@ -50,7 +69,7 @@ def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template:
         payload["output_subtype"] = subtype
         writers.append((target.sidecar, lambda tmp: _write_json(tmp, payload)))
     write_file_set(writers, overwrite=overwrite, clean_stale=True)
-    return list(target.stems)
+    return list(target.paths)
 
 
 def _stem_signals(result: SeparationResult, residual_of, sample_rate, subtype) -> tuple[list, int, float]:
@@ -113,16 +132,46 @@ def library_versions() -> dict:
     return versions
 
 
-def build_sidecar(input_path, model_entry, options: dict, metrics=None, timings=None,
+@dataclass(frozen=True)
+class InputFile:
+    """The input of an export as its sidecars record it: made once per file (``describe_input``),
+    so a file exported with several results is hashed once."""
+
+    path: Optional[Path]
+    sha256: Optional[str]
+    sample_rate: Optional[int] = None   # the input's rate and length (the stems' before resampling)
+    samples: Optional[int] = None
+
+
+def describe_input(path, sample_rate: Optional[int] = None, samples: Optional[int] = None) -> InputFile:
+    """``path`` (None: an input with no file) and its SHA-256, read once here."""
+    path = Path(path) if path else None
+    digest = file_sha256(path) if path is not None and path.is_file() else None
+    return InputFile(path, digest, None if sample_rate is None else int(sample_rate),
+                     None if samples is None else int(samples))
+
+
+def output_options(extension: str, subtype: str, template: str = DEFAULT_TEMPLATE,
+                   residual: bool = False) -> dict:
+    """The file options every sidecar records beside the run options."""
+    return {"format": extension.lstrip("."), "subtype": subtype, "template": template,
+            "residual": bool(residual)}
+
+
+def build_sidecar(source, model_entry, options: dict, metrics=None, timings=None,
                   references: Sequence = ()) -> dict:
-    """The record of how stems were made: input and its hash, model and checkpoint hash, options,
-    library versions, metrics and timings."""
-    input_path = Path(input_path) if input_path else None
+    """The record of how stems were made, the same for the command line and the desktop program:
+    the input (``source``: an ``InputFile``, or a path hashed here), its hash, rate and length,
+    model and checkpoint hash, options, library versions, metrics and timings (seconds)."""
+    if not isinstance(source, InputFile):
+        source = describe_input(source)
     checkpoint = getattr(model_entry, "checkpoint", None)
     return {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "input": str(input_path) if input_path else None,
-        "input_sha256": file_sha256(input_path) if input_path and input_path.is_file() else None,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "input": str(source.path) if source.path else None,
+        "input_sha256": source.sha256,
+        "sample_rate": source.sample_rate,
+        "samples": source.samples,
         "references": [str(r) for r in references],
         "model": {"id": getattr(model_entry, "id", str(model_entry)),
                   "name": getattr(model_entry, "model_name", str(model_entry)),

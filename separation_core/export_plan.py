@@ -1,15 +1,19 @@
 """The plan of every file an export writes (stems, residual, sidecar), made before any work.
 
-The command line and the desktop program both plan with ``plan_exports``: two inputs that would
-write the same file are refused there (names that differ only in case count as the same: they
-collide on macOS and Windows), and ``refuse_existing`` is the one overwrite check.
+The command line and the desktop program both plan with ``plan_exports`` (the desktop program's
+requests from ``result_requests``): two inputs that would write the same file are refused there
+(names that differ only in case count as the same: they collide on macOS and Windows),
+``refuse_existing`` is the one overwrite check, ``filesets.ensure_writable_folder`` the one
+writability check, and ``export.write_target`` writes a planned target with the sidecar of
+``export.build_sidecar``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from .errors import AudioSaveError
 
@@ -58,10 +62,17 @@ def stem_paths(out_dir: Path, input_stem: str, n_src: int, *, template: str = DE
     return paths
 
 
+def result_requests(input_stem: str, results: Sequence[tuple[str, int, str]]) -> list[ExportRequest]:
+    """The requests of several results ``(key, n_src, model)`` of one input: named by the input's
+    stem when there is one result, ``<stem>_<key>`` each when there are several."""
+    return [ExportRequest(key, input_stem if len(results) == 1 else f"{input_stem}_{key}", n_src, model)
+            for key, n_src, model in results]
+
+
 def plan_one(request: ExportRequest, out_dir, *, template: str = DEFAULT_TEMPLATE,
              extension: str = ".wav", residual: bool = False, sidecar: bool = True) -> ExportTarget:
-    """The files ``request`` writes to ``out_dir``."""
-    out_dir = Path(out_dir)
+    """The files ``request`` writes to ``out_dir`` (``~`` expanded)."""
+    out_dir = Path(out_dir).expanduser()
     stems = stem_paths(out_dir, request.input_stem, request.n_src, template=template,
                        extension=extension, residual=residual, model=request.model)
     side = out_dir / f"{request.input_stem}.json" if sidecar else None

@@ -11,9 +11,10 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Optional, Union
 
 from .errors import AudioSaveError
 

@@ -7,8 +7,9 @@ import contextlib
 import functools
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 from .filesets import temp_name
 

@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from . import stitching
 from .audio_io import resample
 from .errors import ModelError, ReferenceMismatchError
 from .jobs import CancelToken, ProgressFn, cancel_scope, check_cancel, check_current_cancel, report
 from .models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
 from .models.result import MASK_EFFECTIVE, MASK_ESTIMATED, MASK_ORACLE, SeparationResult
-from . import stitching
 
 DEFAULT_CHUNK_SECONDS = 8.0
 MIN_CHUNK_SECONDS = 1.0

@@ -14,8 +14,9 @@ import copy
 import io
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -25,8 +26,15 @@ from . import __version__
 from .errors import CocktailError, ModelError
 from .fileutil import atomic_write
 from .models.base import KIND_MASK, KIND_TIME_DOMAIN, SeparationModel
-from .models.onnx_model import (CONTRACT_MASK, CONTRACT_TIME, FEATURES, OUTPUTS, OnnxTimeDomainModel,
-                                OnnxMaskModel, session)
+from .models.onnx_model import (
+    CONTRACT_MASK,
+    CONTRACT_TIME,
+    FEATURES,
+    OUTPUTS,
+    OnnxMaskModel,
+    OnnxTimeDomainModel,
+    session,
+)
 
 OPSET = 17
 TOLERANCE = 1e-4          # max |torch - onnxruntime| relative to the torch output's peak
@@ -82,7 +90,7 @@ class _ExplicitGroupNorm(nn.Module):
 def _for_export(model: SeparationModel) -> SeparationModel:
     """A copy of ``model`` whose GroupNorms are ``_ExplicitGroupNorm`` (same weights)."""
     model = copy.deepcopy(model)
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.GroupNorm):
                 setattr(module, child_name, _ExplicitGroupNorm(child))

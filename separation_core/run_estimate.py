@@ -19,9 +19,10 @@ import json
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 LONG_RUN_SECONDS = 600.0  # a run longer than this gets a warning
 

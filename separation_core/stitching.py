@@ -85,7 +85,7 @@ class FeatureGrid:
     bank: np.ndarray
 
     @classmethod
-    def at(cls, sample_rate: int) -> "FeatureGrid":
+    def at(cls, sample_rate: int) -> FeatureGrid:
         hop = max(1, int(round(FRAME_SECONDS * sample_rate)))
         n_fft = 1 << max(4, int(math.ceil(math.log2(2 * hop))))
         return cls(sample_rate, hop, n_fft, _mel_bank(sample_rate, n_fft))
@@ -368,11 +368,11 @@ def apply_orders(wave: np.ndarray, orders: np.ndarray, block: int, fade: int) ->
         e = b * block
         if e < n and not np.array_equal(orders[b], orders[b - 1]):
             lo, hi = max(e - fade, (b - 1) * block), min(e + fade, n, (b + 1) * block)
-            edges.append((b, lo, e, hi, wave[:, lo:hi].copy()))
+            edges.append((b, lo, hi, wave[:, lo:hi].copy()))
     for b, order in enumerate(orders):
         if not np.array_equal(order, np.arange(s)):
             wave[:, b * block:(b + 1) * block] = wave[order, b * block:(b + 1) * block]
-    for b, lo, e, hi, orig in edges:
+    for b, lo, hi, orig in edges:
         ramp = ((np.arange(hi - lo) + 0.5) / (hi - lo)).astype(wave.dtype)
         wave[:, lo:hi] = (1 - ramp) * orig[orders[b - 1]] + ramp * orig[orders[b]]
 

@@ -39,7 +39,7 @@ class StftParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StftParams":
+    def from_dict(cls, d: dict) -> StftParams:
         return cls(**{k: int(d[k]) for k in ("n_fft", "hop", "win_length", "sample_rate")})
 
 

@@ -47,7 +47,7 @@ def joints_of(chunks: list[Chunk]) -> list[Joint]:
 class ChunkLinesItem(pg.GraphicsObject):
     """Every visible joint of the overlay, across the whole height of its view box."""
 
-    def __init__(self, overlay: "ChunkOverlay") -> None:
+    def __init__(self, overlay: ChunkOverlay) -> None:
         super().__init__()
         self.overlay = overlay
         self.setZValue(900)  # above the loop range, below the playhead

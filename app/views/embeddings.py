@@ -9,9 +9,19 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QPainterPath, QPen, QColor
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGraphicsPathItem, QHBoxLayout, QLabel,
-                               QPushButton, QRadioButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QGraphicsPathItem,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..selection import points_in_polygon, points_in_rect, selection_mask
 from .elided import ElidedLabel

@@ -8,8 +8,16 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..mixer import TrackState
 from .elided import ElidedLabel
@@ -199,6 +207,24 @@ class LanesView(QWidget):
         self.caption.setVisible(bool(caption))
         # the mixture lane and each source lane get equal shares of the height
         self.layout().setStretchFactor(self.scroll, max(1, len(sources)))
+
+    def set_session(self, session) -> None:
+        """The selected result's sources, a lane per column of its speaker order (``Session.order``);
+        a lane keeps its solo / mute / gain (the mixer's, see app.controllers.playback)."""
+        if session is None or not session.loaded:
+            return
+        record = session.selected_record()
+        if record is None:
+            self.set_sources([], [], session.sample_rate, "")
+            return
+        order = session.order(record.key)
+        sources = [record.result.waveforms[i] if i >= 0 else None for i in order]
+        anchor = "the references" if session.references is not None else next(iter(session.results))
+        aligned = "in the model's order" if anchor == record.key else f"aligned to {anchor} by PIT"
+        caption = f"{record.key}: {record.result.n_src} sources in {record.seconds:.1f} s, {aligned}"
+        states = {lane.name: lane.state() for lane, x in zip(self.lanes, sources) if x is not None}
+        self.set_sources(sources, [f"Source {c + 1}" for c in range(len(order))], session.sample_rate,
+                         caption, states)
 
     def visible_lanes(self) -> list[Lane]:
         return [lane for lane in self.lanes if not lane.isHidden()]

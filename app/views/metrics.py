@@ -1,5 +1,6 @@
-"""The Metrics view: per model and source SI-SDR, SI-SDRi, SDR, PESQ and STOI in a table (sources in
-reference order), with a bar chart of one chosen metric."""
+"""The Metrics view: per model and source the default metrics of the core's registry (SI-SDR,
+SI-SDRi, SDR, PESQ, STOI, ...) in a table (sources in reference order), with a bar chart of one
+chosen metric."""
 
 from __future__ import annotations
 
@@ -9,22 +10,32 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from separation_core.metrics import get_metric, metric_specs
 
 from .elided import ElidedLabel
 from .style import source_colour
 
-METRICS = [("si_sdr", "SI-SDR (dB)"), ("si_sdri", "SI-SDRi (dB)"), ("sdr", "SDR (dB)"),
-           ("pesq", "PESQ"), ("stoi", "STOI")]
-HEADER_TIPS = {"pesq": "PESQ (mean over 30 s segments): long signals are scored in segments of at "
-                       "most 30 s, silent ones skipped, and averaged by length"}
+
+def shown_metrics() -> list:
+    """The registry's default metrics (``separation_core.metrics.Metric``), in its order."""
+    return metric_specs(default=True)
 
 
 def fmt(value: float, key: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:.3f}" if key == "stoi" else f"{value:.2f}"
+    return get_metric(key).format(value, missing="—")
 
 
 def ordered_results(session) -> list:
@@ -50,7 +61,7 @@ def metric_rows(session) -> list[tuple[str, str, dict]]:
 class MetricsView(QWidget):
     compute_requested = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, axis=None, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         bar = QHBoxLayout()
         self.status = ElidedLabel("Load the reference sources to score the results.", self)
@@ -58,18 +69,19 @@ class MetricsView(QWidget):
         self.compute_button = QPushButton("Compute metrics", self)
         self.compute_button.setEnabled(False)
         self.metric_combo = QComboBox(self)
-        for key, label in METRICS:
-            self.metric_combo.addItem(label, key)
+        self.metrics = shown_metrics()
+        for metric in self.metrics:
+            self.metric_combo.addItem(metric.heading, metric.name)
         bar.addWidget(self.status, 1)
         bar.addWidget(QLabel("Chart:", self))
         bar.addWidget(self.metric_combo)
         bar.addWidget(self.compute_button)
 
-        self.table = QTableWidget(0, 2 + len(METRICS), self)
-        self.table.setHorizontalHeaderLabels(["Model", "Source"] + [m[1] for m in METRICS])
-        for c, (key, _) in enumerate(METRICS, start=2):
-            if key in HEADER_TIPS:
-                self.table.horizontalHeaderItem(c).setToolTip(HEADER_TIPS[key])
+        self.table = QTableWidget(0, 2 + len(self.metrics), self)
+        self.table.setHorizontalHeaderLabels(["Model", "Source"] + [m.heading for m in self.metrics])
+        for c, metric in enumerate(self.metrics, start=2):
+            if metric.description:
+                self.table.horizontalHeaderItem(c).setToolTip(metric.description)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
@@ -102,6 +114,9 @@ class MetricsView(QWidget):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
+    def set_playhead(self, seconds: float) -> None:
+        """A table and a chart: no play head to follow."""
+
     def set_session(self, session) -> None:
         self.session = session
         can = bool(session is not None and session.references is not None and session.results)
@@ -109,7 +124,7 @@ class MetricsView(QWidget):
         rows = metric_rows(session) if session is not None else []
         self.table.setRowCount(len(rows))
         for r, (model, source, values) in enumerate(rows):
-            cells = [model, source] + [fmt(values.get(k, float("nan")), k) for k, _ in METRICS]
+            cells = [model, source] + [m.format(values.get(m.name), missing="—") for m in self.metrics]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 0:

@@ -8,7 +8,8 @@ are averaged. ``ImageLayer`` shows whatever a provider returns for the visible r
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg

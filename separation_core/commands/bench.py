@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import CocktailError
 from ..hardware import cpu_name
+from ..metrics import PRIMARY_METRIC, get_metric, metric_specs
 from .common import number_arg
 
 
@@ -17,8 +18,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure speed, memory and quality of models",
                        description="Per model: real-time factor on the CPU (and GPU when present), peak "
                                    "memory of `separate` on a long synthetic input, and on a fixed test "
-                                   "set (a `cocktail mix` folder) SI-SDRi / SDRi / PESQ / STOI beside "
-                                   "the oracle IBM and IRM.")
+                                   "set (a `cocktail mix` folder) the headline metrics (SI-SDRi, SDRi, "
+                                   "PESQ, STOI, ...) beside the oracle IBM and IRM.")
     p.add_argument("--models", default=None, help="comma-separated ids (default: the bundled models)")
     p.add_argument("--seconds", type=number_arg(float, 0, above=True), default=60.0, help="input length for the real-time factor")
     p.add_argument("--long-minutes", type=number_arg(float, 0), default=60.0,
@@ -131,23 +132,25 @@ def _fmt(value, spec=".2f") -> str:
 def _print_table(report: dict) -> None:
     m = report["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}, torch {m['torch']}")
-    cols = ("cpu x RT", "ort x RT", "gpu x RT", "peak MB", "SI-SDRi", "SDRi", "PESQ", "STOI")
+    quality = metric_specs(headline=True)
+    cols = ("cpu x RT", "ort x RT", "gpu x RT", "peak MB", *(m.label for m in quality))
     print(f"{'model':<28}" + "".join(f"{c:>10}" for c in cols))
     for name, row in report["models"].items():
         q = row.get("quality", {})
         cells = [row.get("cpu", {}).get("speed_x_realtime"), row.get("onnx_cpu", {}).get("speed_x_realtime"),
                  row.get("gpu", {}).get("speed_x_realtime"),
-                 row.get("long", {}).get("peak_mb"), q.get("si_sdri"), q.get("sdri"), q.get("pesq"),
-                 q.get("stoi")]
-        specs = (".1f", ".1f", ".1f", ".0f", ".2f", ".2f", ".2f", ".3f")
+                 row.get("long", {}).get("peak_mb"), *(q.get(m.name) for m in quality)]
+        specs = (".1f", ".1f", ".1f", ".0f", *(m.fmt for m in quality))
         print(f"{name:<28}" + "".join(f"{_fmt(c, s):>10}" for c, s in zip(cells, specs)))
     if "test_set" in report:
         print(f"test set: {report['test_set']['path']} ({report['test_set']['mixtures']} mixtures)")
     if len(report.get("test_sets", {})) > 1:
         names = list(report["test_sets"])
-        print(f"\nSI-SDRi (dB) per test set\n{'model':<28}" + "".join(f"{n[:14]:>15}" for n in names))
+        primary = get_metric(PRIMARY_METRIC)
+        print(f"\n{primary.heading} per test set\n{'model':<28}" + "".join(f"{n[:14]:>15}" for n in names))
         for name, row in report["models"].items():
             by_set = row.get("quality_by_set", {})
-            print(f"{name:<28}" + "".join(f"{_fmt(by_set.get(n, {}).get('si_sdri')):>15}" for n in names))
+            print(f"{name:<28}" + "".join(f"{_fmt(by_set.get(n, {}).get(primary.name), primary.fmt):>15}"
+                                          for n in names))
         for name, info in report["test_sets"].items():
             print(f"{name}: {info['path']} ({info['mixtures']} mixtures)")

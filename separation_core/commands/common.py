@@ -1,5 +1,6 @@
-"""Pieces shared by subcommands: progress bars on stderr, distributed rank, float lists, argparse
-types that refuse non-finite and out-of-range numbers in one line."""
+"""Pieces shared by subcommands: the parser of a model command (model and --overwrite arguments),
+progress bars on stderr, distributed rank, float lists, argparse types that refuse non-finite and
+out-of-range numbers in one line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,27 @@ import math
 import os
 import re
 import sys
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
+
+MODEL_HELP = "model id, registry name or checkpoint path (see `cocktail models`)"
+
+
+def add_command(sub, name: str, *, help: str, description: str, model: str = "",
+                overwrite: str = "") -> argparse.ArgumentParser:
+    """A subcommand's parser with the arguments the model commands share: the model to use
+    (``model="positional"``: a MODEL argument; ``"option"``: ``--model``, default the bundled
+    default model) and ``--overwrite`` (``overwrite``: its help; empty: none)."""
+    p = sub.add_parser(name, help=help, description=description)
+    if model == "positional":
+        p.add_argument("model", help=MODEL_HELP)
+    elif model == "option":
+        p.add_argument("--model", default=None, help=f"{MODEL_HELP}; default: the bundled default")
+    elif model:
+        raise ValueError(f"model must be 'positional', 'option' or '', not {model!r}")
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true", help=overwrite)
+    return p
 
 
 class ProgressBar:

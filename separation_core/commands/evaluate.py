@@ -1,5 +1,5 @@
-"""``cocktail evaluate``: PIT-aligned SI-SDR, SI-SDRi, SDR, PESQ (mean over 30 s segments) and STOI
-of estimates."""
+"""``cocktail evaluate``: PIT-aligned metrics of estimates (by default SI-SDR, SI-SDRi, SDR, PESQ (mean
+over 30 s segments) and STOI; any registered in ``separation_core.metrics``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import math
 from pathlib import Path
 
 from ..errors import CocktailError
-
-ALL_METRICS = ("si_sdr", "si_sdri", "sdr", "pesq", "stoi")
+from ..metrics import metric_specs
 
 
 def add_parser(sub) -> None:
@@ -20,21 +19,24 @@ def add_parser(sub) -> None:
     p.add_argument("--mixture", required=True, type=Path)
     p.add_argument("--refs", required=True, nargs="+", type=Path)
     p.add_argument("--estimates", required=True, nargs="+", type=Path)
-    p.add_argument("--metrics", default=",".join(ALL_METRICS),
-                   help=f"comma-separated subset of {','.join(ALL_METRICS)} (pesq: the mean over "
-                        "segments of at most 30 s, silent ones skipped)")
+    known = metric_specs()
+    p.add_argument("--metrics", default=",".join(m.name for m in known if m.default),
+                   help="comma-separated metrics (default: %(default)s): "
+                        + "; ".join(f"{m.name}: {m.description or m.label}" for m in known)
+                        .replace("%", "%%"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..audio_io import load_audio, load_references
-    from ..metrics import evaluate_separation
+    from ..metrics import ALL_METRICS, evaluate_separation, get_metric
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in ALL_METRICS]
     if unknown:
         raise CocktailError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(ALL_METRICS)})")
+    specs = [get_metric(m) for m in metrics]
     if len(args.estimates) < len(args.refs):
         raise CocktailError(f"{len(args.estimates)} estimates for {len(args.refs)} references: "
                             "give at least one estimate per reference")
@@ -51,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
                            for r, j, m in zip(args.refs, ev.permutation, ev.per_source)],
             "mean": _clean(ev.mean)}, indent=2))
         return 0
-    print(f"{'reference':<28} {'estimate':<28} " + " ".join(f"{m:>8}" for m in metrics))
-    for r, j, m in zip(args.refs, ev.permutation, ev.per_source):
+    print(f"{'reference':<28} {'estimate':<28} " + " ".join(f"{m.name:>8}" for m in specs))
+    for r, j, values in zip(args.refs, ev.permutation, ev.per_source):
         print(f"{r.name:<28} {_name(args.estimates, j, lambda p: p.name):<28} "
-              + " ".join(f"{m[k]:>8.2f}" for k in metrics))
-    print(f"{'mean':<57} " + " ".join(f"{ev.mean[k]:>8.2f}" for k in metrics))
+              + " ".join(f"{m.format(values[m.name], 'nan'):>8}" for m in specs))
+    print(f"{'mean':<57} " + " ".join(f"{m.format(ev.mean[m.name], 'nan'):>8}" for m in specs))
     return 0
 
 

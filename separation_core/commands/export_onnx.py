@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_command
+
+DESCRIPTION = ("Export MODEL (a time-domain model: mixture -> waveforms, or a mask estimator: features "
+               "-> masks; the STFT stays outside) to OUT.onnx with a dynamic batch and length and its "
+               "sample rate, speakers and STFT grid as metadata. The graph is checked against the "
+               "torch model with onnxruntime on random inputs of three lengths before it is written "
+               "(atomically). Open the file as a model like any checkpoint.")
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export-onnx", help="export a model's network to ONNX",
-                       description="Export MODEL (a time-domain model: mixture -> waveforms, or a mask "
-                                   "estimator: features -> masks; the STFT stays outside) to OUT.onnx "
-                                   "with a dynamic batch and length and its sample rate, speakers and "
-                                   "STFT grid as metadata. The graph is checked against the torch model "
-                                   "with onnxruntime on random inputs of three lengths before it is "
-                                   "written (atomically). Open the file as a model like any checkpoint.")
-    p.add_argument("model", help="model id, registry name or checkpoint path (see `cocktail models`)")
+    p = add_command(sub, "export-onnx", help="export a model's network to ONNX", description=DESCRIPTION,
+                    model="positional", overwrite="replace an existing OUT.onnx")
     p.add_argument("out", type=Path, metavar="OUT.onnx")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.onnx")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.set_defaults(run=run)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from .common import ProgressBar, allow_negative_ranges, number_arg, range_arg
 from .room_args import add_room_arguments, reverb_from_args
 
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "mix", help="build a seeded mixture set from speech folders",

@@ -8,7 +8,6 @@ from typing import Optional
 
 from .common import number_arg, range_arg
 
-
 probability = number_arg(float, 0.0, 1.0)
 
 

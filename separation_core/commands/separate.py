@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..errors import CocktailError
-from .common import number_arg
+from .common import add_command, number_arg
 
 FORMATS = {"wav": ".wav", "flac": ".flac"}
 MAX_SPEAKERS = 8                # clustering models: the most speakers asked for
@@ -21,19 +21,18 @@ CLUSTERING_KINDS = ("deep-clustering", "chimera")   # models.base.KIND_DEEP_CLUS
 log = logging.getLogger(__name__)
 
 
+DESCRIPTION = ("Separate each INPUT into OUT/<stem>_s1.wav, _s2.wav, ... at the input's sample rate "
+               "and length, plus OUT/<stem>.json. Every output is planned before any work: inputs "
+               "that would write the same files (good.wav and good.ogg, a/take.wav and b/take.wav) "
+               "are refused (give them different --out folders), OUT must be writable, and existing "
+               "files are kept unless --overwrite. An input that fails is reported in one line, the "
+               "others still run, and the exit status is then 1.")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("separate", help="separate audio files into one file per speaker",
-                       description="Separate each INPUT into OUT/<stem>_s1.wav, _s2.wav, ... at the "
-                                   "input's sample rate and length, plus OUT/<stem>.json. Every output "
-                                   "is planned before any work: inputs that would write the same "
-                                   "files (good.wav and good.ogg, a/take.wav and b/take.wav) are "
-                                   "refused (give them different --out folders), OUT must be "
-                                   "writable, and existing files are kept unless --overwrite. An "
-                                   "input that fails is reported in one line, the others still run, "
-                                   "and the exit status is then 1.")
+    p = add_command(sub, "separate", help="separate audio files into one file per speaker",
+                    description=DESCRIPTION, model="option", overwrite="replace existing outputs")
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path)
-    p.add_argument("--model", default=None,
-                   help="model id, registry name or checkpoint path (default: the bundled default)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--refs", nargs="+", type=Path, default=None, metavar="REF",
                    help="reference sources (one file per speaker; one input only): needed by oracle-*")
@@ -52,7 +51,6 @@ def add_parser(sub) -> None:
                    help="use this channel (0-based) instead of a downmix")
     p.add_argument("--format", choices=sorted(FORMATS), default="wav")
     p.add_argument("--subtype", choices=("PCM_16", "PCM_24", "FLOAT"), default="PCM_16")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -75,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for path, target in mine:
         try:
             refuse_existing([target], args.overwrite, "use --overwrite to replace it")
-            ready.append(path)
+            ready.append((path, target))
         except CocktailError as e:
             failures += _report(path, e)
     if ready:
@@ -85,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         options = EngineOptions(chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
                                 device=args.device, keep_masks=False, max_embedding_points=0,
                                 run=RunOptions(num_speakers=args.num_speakers, clustering=args.clustering))
-        for path in ready:
-            failures += _run_one(path, args, entry, model, options, load_seconds)
+        for path, target in ready:
+            failures += _run_one(path, target, args, entry, model, options, load_seconds)
     if failures:
         print(f"cocktail: {failures} of {len(mine)} input(s) failed", file=sys.stderr)
     return 1 if failures else 0
@@ -128,10 +126,11 @@ def plan_outputs(args: argparse.Namespace, n_out: int) -> list:
                         collision_hint="give them different --out folders")
 
 
-def _run_one(path: Path, args, entry, model, options, load_seconds) -> int:
-    """Separate one input; a failure is reported in one line and counted (returns 0 or 1)."""
+def _run_one(path: Path, target, args, entry, model, options, load_seconds) -> int:
+    """Separate one input into its planned ``target``; a failure is reported in one line and
+    counted (returns 0 or 1)."""
     try:
-        _separate_one(path, args, entry, model, options, FORMATS[args.format], load_seconds)
+        _separate_one(path, target, args, entry, model, options, load_seconds)
         return 0
     except CocktailError as e:
         return _report(path, e)
@@ -148,14 +147,15 @@ def _report(path: Path, error) -> int:
     return 1
 
 
-def _separate_one(path, args, entry, model, options, extension, load_seconds) -> None:
+def _separate_one(path, target, args, entry, model, options, load_seconds) -> None:
     from ..audio_io import load_audio, load_references
-    from ..export import build_sidecar, write_stems
+    from ..export import build_sidecar, describe_input, output_options, write_target
     from ..inference import separate
     from .common import ProgressBar
 
     t0 = time.perf_counter()
     audio = load_audio(path, channel=args.channel)
+    load_input = time.perf_counter() - t0
     refs = None
     if args.refs:
         refs = load_references(args.refs, sample_rate=audio.sample_rate, length=len(audio.samples))
@@ -169,13 +169,12 @@ def _separate_one(path, args, entry, model, options, extension, load_seconds) ->
         bar.close()
     for note in result.notes:
         print(f"cocktail: note: {path}: {note}", file=sys.stderr)
-    timings = dict(result.timings, model_load=load_seconds, load_input=result.timings.get("prepare"),
+    # result.timings' "prepare" is the engine's resampling; "load_input" reading the file
+    timings = dict(result.timings, model_load=load_seconds, load_input=load_input,
                    wall=time.perf_counter() - t0, audio_seconds=len(audio.samples) / audio.sample_rate)
     opts = {"num_speakers": args.num_speakers, "clustering": args.clustering, "device": args.device,
             "chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds,
-            "channel": args.channel, "subtype": args.subtype}
-    sidecar = build_sidecar(path, entry, opts, timings=timings, references=args.refs or ())
-    sidecar["sample_rate"] = audio.sample_rate
-    sidecar["samples"] = len(audio.samples)
-    write_stems(result, args.out, path.stem, subtype=args.subtype, extension=extension,
-                overwrite=args.overwrite, sidecar=sidecar)
+            "channel": args.channel, **output_options(FORMATS[args.format], args.subtype)}
+    source = describe_input(path, audio.sample_rate, len(audio.samples))
+    sidecar = build_sidecar(source, entry, opts, timings=timings, references=args.refs or ())
+    write_target(result, target, subtype=args.subtype, overwrite=args.overwrite, sidecar=sidecar)

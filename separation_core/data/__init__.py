@@ -2,10 +2,18 @@
 split, seeded mixture sets on disk, and dynamic mixing (torch datasets, imported lazily so that
 ``cocktail mix`` does not load torch)."""
 
-from .mixing import (MODES, MixtureItem, build_mixture_set, load_mixture_set, read_metadata)
+from .mixing import MODES, MixtureItem, build_mixture_set, load_mixture_set, read_metadata
 from .speakers import AUDIO_EXTENSIONS, RULES, find_audio, identify, scan_speech, speaker_of
-from .splits import (DEFAULT_FRACTIONS, SPLITS, assign_splits, corpus_splits, hash_split,
-                     select_split, speaker_hash, split_speakers)
+from .splits import (
+    DEFAULT_FRACTIONS,
+    SPLITS,
+    assign_splits,
+    corpus_splits,
+    hash_split,
+    select_split,
+    speaker_hash,
+    split_speakers,
+)
 
 __all__ = ["AUDIO_EXTENSIONS", "DEFAULT_FRACTIONS", "MODES", "RULES", "SPLITS", "DynamicMixDataset",
            "MixtureItem", "MixtureSetDataset", "assign_splits", "build_mixture_set", "corpus_splits",

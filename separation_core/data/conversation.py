@@ -19,15 +19,30 @@ same conversations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from ..errors import CocktailError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .mixing import (FORMAT_NAME, FORMAT_VERSION, PEAK_LIMIT, SUBTYPE, TARGET_DBFS, _paths,
-                     _prepare_out, _round, _write_json, compose, db, draw_levels, on_pcm24_grid, rms)
+from .mixing import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    PEAK_LIMIT,
+    SUBTYPE,
+    TARGET_DBFS,
+    _paths,
+    _prepare_out,
+    _round,
+    _write_json,
+    compose,
+    db,
+    draw_levels,
+    on_pcm24_grid,
+    rms,
+)
 from .rooms import ReverbOptions, reverberate
 from .speakers import PathLike
 from .splits import DEFAULT_FRACTIONS, SPLITS, select_split

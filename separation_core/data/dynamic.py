@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -13,9 +14,23 @@ from torch.utils.data import Dataset
 
 from ..errors import AudioLoadError, CocktailError
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .mixing import (Composition, MixtureItem, check_mix_options, check_speed_range, compose, draw_crop,
-                     draw_levels, load_mixture_set, noise_excerpt, noise_files, noise_region, place,
-                     place_at_speed, rms, split_speakers_files)
+from .mixing import (
+    Composition,
+    MixtureItem,
+    check_mix_options,
+    check_speed_range,
+    compose,
+    draw_crop,
+    draw_levels,
+    load_mixture_set,
+    noise_excerpt,
+    noise_files,
+    noise_region,
+    place,
+    place_at_speed,
+    rms,
+    split_speakers_files,
+)
 from .rooms import ReverbOptions, check_probability, reverberate
 from .speakers import PathLike
 from .splits import DEFAULT_FRACTIONS

@@ -29,14 +29,15 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from ..fileutil import atomic_write
 from ..errors import CocktailError
+from ..fileutil import atomic_write
 from ..jobs import CancelToken, ProgressFn, check_cancel, report
 from .rooms import ReverbOptions, check_probability, reverberate
 from .speakers import PathLike, find_audio
@@ -242,6 +243,7 @@ def _readable(files: dict[str, list[Path]], sample_rate: int, decoded: dict,
               cancel: Optional[CancelToken]) -> dict[str, list[Path]]:
     """``files`` without those that do not decode (warned about once); fills ``decoded``."""
     import warnings
+
     from ..audio_io import load_audio
     from ..errors import AudioLoadError
 

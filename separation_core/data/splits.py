@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..errors import CocktailError
 from .speakers import PathLike, scan_corpora

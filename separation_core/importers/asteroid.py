@@ -18,6 +18,7 @@ from typing import Optional, Union
 import torch
 
 from ..models import asteroid_port as port
+from ..models.blocks import ACTIVATIONS
 
 FORMAT_NAME = "cocktail-checkpoint"   # as checkpoints.FORMAT_NAME (not imported: no cycle)
 
@@ -104,9 +105,9 @@ def _check_value(name: str, kind: str, value):
                                 f"(known: {', '.join(port.NORMS)})")
         return value
     if kind == "act":
-        if value not in port._ACTIVATIONS:
+        if value not in ACTIVATIONS:
             raise ImportRefused(f"option {name}={value!r} is not supported "
-                                f"(known: {', '.join(port._ACTIVATIONS)})")
+                                f"(known: {', '.join(ACTIVATIONS)})")
         return value
     if kind == "rnn":
         if not isinstance(value, str) or value.upper() not in ("RNN", "LSTM", "GRU"):

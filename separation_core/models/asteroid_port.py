@@ -32,32 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelError
-from .conv_tasnet import TimeDomainModel
+from .blocks import TimeDomainModel, make_activation
 from .registry import register
-
-# -- activations (asteroid.masknn.activations) ----------------------------------------------------
-
-
-class _Swish(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(x)
-
-
-_ACTIVATIONS = {
-    "linear": nn.Identity, "relu": nn.ReLU, "prelu": nn.PReLU, "leaky_relu": nn.LeakyReLU,
-    "sigmoid": nn.Sigmoid, "softmax": lambda: nn.Softmax(dim=1), "tanh": nn.Tanh, "gelu": nn.GELU,
-    "swish": _Swish, "Swish": _Swish,
-}
-
-
-def make_activation(option: str, name: Optional[str]) -> nn.Module:
-    """Asteroid's activation ``name`` (None: linear); softmax runs over the source axis."""
-    key = "linear" if name is None else name
-    if key not in _ACTIVATIONS:
-        raise ModelError(f"{option}={name!r} is not supported (known: "
-                         f"{', '.join(k for k in _ACTIVATIONS if k != 'Swish')})")
-    return _ACTIVATIONS[key]()
-
 
 # -- norms (asteroid.masknn.norms) ------------------------------------------------------------------
 
@@ -240,7 +216,7 @@ class TDConvNet(nn.Module):
                                             padding=padding, dilation=2**x, norm_type=norm_type,
                                             causal=causal))
         self.mask_net = nn.Sequential(nn.PReLU(), nn.Conv1d(skip_chan or bn_chan, n_src * out_chan, 1))
-        self.output_act = make_activation("mask_act", mask_act)
+        self.output_act = make_activation(mask_act, "mask_act")
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         """``w [B, N, frames]`` -> masks ``[B, n_src, out_chan, frames]``."""
@@ -360,7 +336,7 @@ class DPRNN(nn.Module):
         self.net_out = nn.Sequential(nn.Conv1d(bn_chan, bn_chan, 1), nn.Tanh())
         self.net_gate = nn.Sequential(nn.Conv1d(bn_chan, bn_chan, 1), nn.Sigmoid())
         self.mask_net = nn.Conv1d(bn_chan, out_chan, 1, bias=False)
-        self.output_act = make_activation("mask_act", mask_act)
+        self.output_act = make_activation(mask_act, "mask_act")
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         """``w [B, N, frames]`` -> masks ``[B, n_src, out_chan, frames]``."""
@@ -392,7 +368,7 @@ class _AsteroidTasNet(TimeDomainModel):
         self.kernel_size, self.stride = int(kernel_size), stride
         self.encoder = FreeEncoder(n_filters, kernel_size, stride)
         self.decoder = FreeDecoder(n_filters, kernel_size, stride)
-        self.enc_activation = make_activation("encoder_activation", encoder_activation)
+        self.enc_activation = make_activation(encoder_activation, "encoder_activation")
         return stride
 
     def forward(self, mixture: torch.Tensor) -> dict:

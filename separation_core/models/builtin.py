@@ -1,4 +1,12 @@
 """Imports every built-in model module so that each registers its names."""
 
-from . import conv_tasnet, deep_clustering, denoise, dprnn, mask_nets, oracle, sudormrf  # noqa: F401
-from . import asteroid_port  # noqa: F401,E402  (ports that imported Asteroid checkpoints run on)
+from . import (  # noqa: F401
+    asteroid_port,  # noqa: F401,E402  (ports that imported Asteroid checkpoints run on)
+    conv_tasnet,
+    deep_clustering,
+    denoise,
+    dprnn,
+    mask_nets,
+    oracle,
+    sudormrf,
+)

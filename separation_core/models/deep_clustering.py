@@ -19,8 +19,8 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from .blocks import STFT_MASKS, make_activation
 from .features import StftSeparationModel, active_bins
-from .features import mask_activation as activation_fn
 from .registry import register
 from .result import ChunkOutput
 
@@ -185,7 +185,7 @@ class ChimeraPlusPlus(StftSeparationModel):
                          embedding_activation=embedding_activation, mask_activation=mask_activation,
                          dropout=dropout, silence_db=silence_db)
         self.silence_db = float(silence_db)
-        self._activation = activation_fn(mask_activation)
+        self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
         self.trunk = _BlstmTrunk(self.n_freq, hidden, layers, dropout)
         self.embed = _EmbeddingHead(2 * hidden, self.n_freq, embedding_dim, embedding_activation)
         self.mask_head = nn.Linear(2 * hidden, self.n_src * self.n_freq)

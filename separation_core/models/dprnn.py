@@ -7,8 +7,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
-from .conv_tasnet import (MASK_ACTIVATIONS, TimeDomainModel, WaveDecoder, WaveEncoder,
-                          global_layer_norm)
+from .blocks import (
+    TIME_DOMAIN_MASKS,
+    TimeDomainModel,
+    WaveDecoder,
+    WaveEncoder,
+    global_layer_norm,
+    make_activation,
+)
 from .registry import register
 
 
@@ -90,9 +96,7 @@ class DPRNN(TimeDomainModel):
                          filter_length=filter_length, features=features, hidden=hidden,
                          chunk=chunk, n_blocks=n_blocks, inter_bidirectional=inter_bidirectional,
                          mask_activation=mask_activation)
-        if mask_activation not in MASK_ACTIVATIONS:
-            raise ModelError(f"mask_activation must be one of {sorted(MASK_ACTIVATIONS)}, "
-                             f"got '{mask_activation}'")
+        self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         if chunk < 2 or chunk % 2:
             raise ModelError(f"the chunk size K must be even and >= 2, got {chunk}")
         self.chunk = chunk
@@ -106,7 +110,6 @@ class DPRNN(TimeDomainModel):
         self.gate_tanh = nn.Conv1d(features, features, 1)
         self.gate_sigmoid = nn.Conv1d(features, features, 1)
         self.mask_conv = nn.Conv1d(features, n_filters, 1, bias=False)
-        self._mask_fn = MASK_ACTIVATIONS[mask_activation]
 
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, N, frames]`` -> masks ``[B, n_src, N, frames]``."""

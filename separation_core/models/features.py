@@ -63,18 +63,6 @@ def active_bins(magnitude: torch.Tensor, threshold_db: float = 40.0) -> torch.Te
     return db >= peak - threshold_db
 
 
-def mask_activation(name: str):
-    """``"sigmoid"`` (each mask in [0, 1] on its own) or ``"softmax"`` (masks sum to 1 over sources).
-
-    Returns ``f(logits [B, S, F, T]) -> masks [B, S, F, T]``.
-    """
-    if name == "sigmoid":
-        return torch.sigmoid
-    if name == "softmax":
-        return lambda logits: torch.softmax(logits, dim=1)
-    raise ModelError(f"unknown mask activation '{name}' (known: sigmoid, softmax)")
-
-
 class StftSeparationModel(SeparationModel):
     """Base of the STFT-domain models (not registered)."""
 

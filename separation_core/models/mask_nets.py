@@ -22,8 +22,8 @@ from torch import nn
 
 from ..errors import ModelError
 from .base import KIND_MASK, RunOptions
+from .blocks import STFT_MASKS, make_activation
 from .features import StftSeparationModel
-from .features import mask_activation as activation_fn
 from .registry import register
 from .result import ChunkOutput
 
@@ -35,7 +35,7 @@ class _MaskModel(StftSeparationModel):
 
     def __init__(self, mask_activation: str = "sigmoid", **kwargs) -> None:
         super().__init__(mask_activation=mask_activation, **kwargs)
-        self._activation = activation_fn(mask_activation)
+        self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
 
     def _logits(self, feats: torch.Tensor) -> torch.Tensor:
         """``feats [B, T, F]`` -> ``[B, S, F, T]``."""

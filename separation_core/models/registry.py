@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Dict, Type
-
 from ..errors import ModelError
 
-_REGISTRY: Dict[str, type] = {}
+_REGISTRY: dict[str, type] = {}
 
 
 def register(name: str):
     """Class decorator: ``@register("convtasnet")``. A name taken twice is refused."""
 
-    def deco(cls: Type) -> Type:
+    def deco(cls: type) -> type:
         key = name.lower()
         if key in _REGISTRY:
             raise ModelError(f"model name '{name}' is already registered by {_REGISTRY[key].__name__}")

@@ -8,8 +8,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
-from .conv_tasnet import (MASK_ACTIVATIONS, TimeDomainModel, WaveDecoder, WaveEncoder,
-                          global_layer_norm)
+from .blocks import (
+    TIME_DOMAIN_MASKS,
+    TimeDomainModel,
+    WaveDecoder,
+    WaveEncoder,
+    global_layer_norm,
+    make_activation,
+)
 from .registry import register
 
 DEPTHWISE_KERNEL = 5   # every depthwise convolution of a U-ConvBlock, as in the paper
@@ -100,9 +106,7 @@ class SuDoRMRF(TimeDomainModel):
         super().__init__(sample_rate=sample_rate, n_src=n_src, n_filters=n_filters,
                          filter_length=filter_length, bottleneck=bottleneck, hidden=hidden,
                          n_blocks=n_blocks, depth=depth, mask_activation=mask_activation)
-        if mask_activation not in MASK_ACTIVATIONS:
-            raise ModelError(f"mask_activation must be one of {sorted(MASK_ACTIVATIONS)}, "
-                             f"got '{mask_activation}'")
+        self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         sizes = dict(n_src=n_src, n_filters=n_filters, bottleneck=bottleneck, hidden=hidden,
                      n_blocks=n_blocks, depth=depth)
         bad = [f"{k}={v!r}" for k, v in sizes.items() if not isinstance(v, int) or v < 1]
@@ -114,7 +118,6 @@ class SuDoRMRF(TimeDomainModel):
         self.input_conv = nn.Conv1d(n_filters, bottleneck, 1)
         self.blocks = nn.Sequential(*(UConvBlock(bottleneck, hidden, depth) for _ in range(n_blocks)))
         self.output = nn.Sequential(nn.PReLU(), nn.Conv1d(bottleneck, n_src * n_filters, 1))
-        self._mask_fn = MASK_ACTIVATIONS[mask_activation]
 
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, C_E, frames]`` -> masks ``[B, n_src, C_E, frames]``."""

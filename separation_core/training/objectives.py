@@ -12,8 +12,13 @@ import torch
 
 from ..errors import ModelError
 from ..losses import deep_clustering_loss, pit_si_sdr_loss, sa_sdr_loss, upit_mask_loss
-from ..models.base import (KIND_CHIMERA, KIND_DEEP_CLUSTERING, KIND_MASK, KIND_TIME_DOMAIN,
-                           SeparationModel)
+from ..models.base import (
+    KIND_CHIMERA,
+    KIND_DEEP_CLUSTERING,
+    KIND_MASK,
+    KIND_TIME_DOMAIN,
+    SeparationModel,
+)
 from ..transforms import stft
 from .precision import effective_precision, mark_bf16_unsupported, one_line_reason
 

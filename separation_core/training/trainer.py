@@ -21,12 +21,17 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..checkpoints import checkpoint_dict, load_checkpoint, model_from_checkpoint, save_checkpoint_dict
+from ..checkpoints import (
+    checkpoint_dict,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint_dict,
+)
 from ..errors import CocktailError
 from ..hardware import cpu_name
 from ..inference import EngineOptions, resolve_device, separate
 from ..jobs import CancelToken, check_cancel
-from ..metrics import evaluate_separation
+from ..metrics import PRIMARY_METRIC, evaluate_separation, metric_specs
 from ..models.registry import get_model_class
 from .objectives import family_loss, loss_name
 from .precision import effective_precision
@@ -83,7 +88,7 @@ class TrainConfig:
         return int(self.epochs or 1) * self.steps_per_epoch
 
 
-def learning_rate(cfg: "TrainConfig", step: int, lr_factor: float = 1.0) -> float:
+def learning_rate(cfg: TrainConfig, step: int, lr_factor: float = 1.0) -> float:
     """The rate of update ``step`` (0-based): linear warm-up, then the cosine decay from ``lr`` to
     ``lr * min_lr_ratio`` over the planned steps, or the plateau schedule's ``lr * lr_factor``."""
     warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
@@ -195,8 +200,10 @@ def _barrier(world: int) -> None:
 
 
 def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] = None) -> dict:
-    """Mean SI-SDR / SI-SDRi of ``model`` over mixture-set items, through the inference engine."""
-    si_sdr, si_sdri = [], []
+    """Mean of each validation metric of the registry (SI-SDR, SI-SDRi, ...) of ``model`` over
+    mixture-set items, through the inference engine."""
+    names = tuple(m.name for m in metric_specs(validation=True))
+    values: dict[str, list] = {n: [] for n in names}
     model.eval()
     for item in items:
         check_cancel(cancel)
@@ -204,10 +211,10 @@ def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] 
                        EngineOptions(device=device, keep_masks=False, max_embedding_points=0),
                        references=item.sources if model.needs_references else None)
         ev = evaluate_separation(res.waveforms, item.sources, item.mixture, item.sample_rate,
-                                 metrics=("si_sdr", "si_sdri"))
-        si_sdr.append(ev.mean["si_sdr"])
-        si_sdri.append(ev.mean["si_sdri"])
-    return {"si_sdr": float(np.mean(si_sdr)), "si_sdri": float(np.mean(si_sdri)), "mixtures": len(items)}
+                                 metrics=names)
+        for n in names:
+            values[n].append(ev.mean[n])
+    return {n: float(np.mean(v)) for n, v in values.items()} | {"mixtures": len(items)}
 
 
 def oracle_reference(items, sample_rate: int) -> dict:
@@ -392,9 +399,9 @@ class Trainer:
                 if self.is_main:
                     metrics = validation_metrics(model, valid, str(device), self.cancel)
                     model.train()
-                    improved = metrics["si_sdri"] > best
+                    improved = metrics[PRIMARY_METRIC] > best
                     if improved:
-                        best, bad = metrics["si_sdri"], 0
+                        best, bad = metrics[PRIMARY_METRIC], 0
                     else:
                         bad += 1
                         if bad >= cfg.plateau_patience and cfg.schedule == "plateau":

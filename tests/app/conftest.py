@@ -114,7 +114,7 @@ def window(qtbot):
     w.resize(1280, 800)
     w.show()
     w.start_background()
-    qtbot.waitUntil(lambda: w.models_ready, timeout=60000)
+    qtbot.waitUntil(lambda: w.models.ready, timeout=60000)
     yield w
     w.runner.cancel_all()
     w.runner.wait(10000)
@@ -122,11 +122,11 @@ def window(qtbot):
 
 def open_mixture(qtbot, w, path, refs=None):
     w.open_file(path)
-    qtbot.waitUntil(lambda: w.session.loaded and not w.runner.is_busy("load"), timeout=20000)
+    qtbot.waitUntil(lambda: w.session.loaded and not w.files.load_job.busy, timeout=20000)
     if refs:
         w.open_references(refs)
         qtbot.waitUntil(lambda: w.session.references is not None, timeout=20000)
-        qtbot.waitUntil(lambda: not w.runner.is_busy("oracle") and not w.runner.is_busy("metrics"),
+        qtbot.waitUntil(lambda: not w.separation.oracle_job.busy and not w.scoring.job.busy,
                         timeout=60000)
 
 

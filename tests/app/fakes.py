@@ -28,4 +28,4 @@ def record(model_id: str, waveforms: np.ndarray, masks: np.ndarray, stft, *, nee
 def add_records(window, *records) -> None:
     for r in records:
         window.session.add_result(r)
-    window._results_changed()
+    window.results_changed()

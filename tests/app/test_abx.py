@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
 
-from app.abx import (active_rms, binomial_p, match_loudness, new_test, pick_clips)
+from app.abx import active_rms, binomial_p, match_loudness, new_test, pick_clips
 from conftest import SR, open_mixture, synthetic_sources
 from fakes import add_records, record
 
@@ -153,5 +153,5 @@ def test_needs_two_results(qtbot, window, audio_files):
     open_mixture(qtbot, window, audio_files[0])
     add_records(window, record("one", synthetic_sources(1.5), None, None))
     assert not window.act_abx.isEnabled()
-    window.show_abx()
+    window.playback.show_abx()
     assert "two results" in window.errors[-1]

@@ -67,8 +67,8 @@ class Scenario:
 
             self.mp.setattr(ExportDialog, "exec", lambda dialog: self.calls.append(dialog) or 0)
         elif name == "act_stop":
-            w.separate([w.default_model_id])
-            assert w.runner.is_busy("separate")
+            w.separate([w.models.default_id])
+            assert w.separation.run_job.busy
             w.run_finished.connect(self.calls.append)
         elif name in ("act_about", "act_guide"):
             import app.main_window as mw
@@ -99,9 +99,9 @@ class Scenario:
         elif name == "act_quit":
             assert not w.isVisible()
         elif name == "act_separate":
-            assert w.runner.is_busy("separate")
+            assert w.separation.run_job.busy
             qtbot.waitUntil(lambda: bool(self.calls), timeout=60000)
-            assert w.default_model_id in w.session.results
+            assert w.models.default_id in w.session.results
         elif name == "act_stop":
             qtbot.waitUntil(lambda: self.calls == [None], timeout=5000)
             assert w.session.results == {}

@@ -39,6 +39,7 @@ def item_in(vb):
 @pytest.fixture
 def chunked(qtbot, window, tmp_path):
     import soundfile as sf
+
     from separation_core.transforms import StftParams
 
     src = synthetic_sources(2.0)
@@ -53,7 +54,7 @@ def chunked(qtbot, window, tmp_path):
     old.result.timings = {"chunks": 2, "chunk_seconds": 1.2, "overlap_seconds": 0.4}
     add_records(window, rec, old)
     window.result_combo.setCurrentText("stitched")
-    qtbot.waitUntil(lambda: not window.runner.is_busy("quality"), timeout=30000)
+    qtbot.waitUntil(lambda: not window.quality.job.busy, timeout=30000)
     return window
 
 

@@ -104,9 +104,9 @@ def test_selection_is_played_as_a_masked_signal(qtbot, embedded):
 
 def test_masked_signal_matches_an_independent_istft(sources):
     from scipy.signal import istft, stft
-    from separation_core.transforms import StftParams
 
     from app.tasks import masked_signal
+    from separation_core.transforms import StftParams
 
     mix = sources.sum(0)
     st = StftParams(256, 64, 256, SR)

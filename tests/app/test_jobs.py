@@ -6,20 +6,42 @@ import time
 
 import pytest
 
-from app.jobs import JobRunner
+from app.jobs import JobRunner, JobSlot
 from separation_core.errors import AudioLoadError
+
+
+class Recorder:
+    """Starts jobs in named slots (one slot per name: a new job cancels the slot's previous one) with
+    callbacks that record ``(event, slot name, job id, value)``."""
+
+    def __init__(self, runner) -> None:
+        self.runner, self.events, self.slots = runner, [], {}
+
+    def start(self, name: str, fn, **extra) -> int:
+        slot = self.slots.setdefault(name, JobSlot(self.runner))
+        ids = []
+
+        def rec(event):
+            return lambda *a: self.events.append((event, name, ids[0], *a[:1]))
+
+        handle = slot.start(fn, on_done=rec("finished"), on_error=rec("failed"),
+                            on_cancelled=rec("cancelled"), on_progress=rec("progress"),
+                            on_publish=rec("published"), **extra)
+        ids.append(handle.id)
+        return handle.id
+
+    def cancel(self, name: str) -> None:
+        self.slots[name].cancel()
+
+    def is_busy(self, name: str) -> bool:
+        return self.slots[name].busy
 
 
 @pytest.fixture
 def runner(qtbot):
     r = JobRunner()
-    events = []
-    r.finished.connect(lambda ch, i, v: events.append(("finished", ch, i, v)))
-    r.failed.connect(lambda ch, i, m, d: events.append(("failed", ch, i, m)))
-    r.cancelled.connect(lambda ch, i: events.append(("cancelled", ch, i)))
-    r.progress.connect(lambda ch, i, f, s: events.append(("progress", ch, i, f)))
-    r.published.connect(lambda ch, i, p: events.append(("published", ch, i, p)))
-    r.events = events
+    r.rec = Recorder(r)
+    r.events = r.rec.events
     yield r
     r.cancel_all()
     r.wait(5000)
@@ -35,8 +57,8 @@ def test_result_arrives_on_gui_thread_with_throttled_progress(qtbot, runner):
         return threading.get_ident()
 
     gui = threading.get_ident()
-    runner.finished.connect(lambda *a: threads.append(threading.get_ident()))
-    job_id = runner.start("work", job)
+    job_id = runner.rec.start("work", job)
+    runner.ended.connect(lambda *a: threads.append(threading.get_ident()))
     qtbot.waitUntil(lambda: any(e[0] == "finished" for e in runner.events), timeout=5000)
     done = [e for e in runner.events if e[0] == "finished"][0]
     assert done[2] == job_id and done[3] != gui and threads == [gui]
@@ -51,13 +73,14 @@ def test_cancel_stops_quickly_and_reports(qtbot, runner):
             ctx.cancel.raise_if_cancelled()
             time.sleep(0.01)
 
-    job_id = runner.start("work", job)
+    job_id = runner.rec.start("work", job)
     qtbot.wait(100)
     t0 = time.monotonic()
-    runner.cancel("work")
+    runner.rec.cancel("work")
     qtbot.waitUntil(lambda: ("cancelled", "work", job_id) in runner.events, timeout=2000)
     assert time.monotonic() - t0 < 1.0
-    assert not runner.is_busy("work")
+    assert not runner.rec.is_busy("work")
+    assert not any(e[0] == "failed" for e in runner.events)  # a cancellation is no error
 
 
 def test_new_job_drops_stale_results(qtbot, runner):
@@ -67,8 +90,8 @@ def test_new_job_drops_stale_results(qtbot, runner):
         release.wait(5)
         return "stale"
 
-    first = runner.start("view", slow)
-    second = runner.start("view", lambda ctx: "fresh")
+    first = runner.rec.start("view", slow)
+    second = runner.rec.start("view", lambda ctx: "fresh")
     qtbot.waitUntil(lambda: any(e[0] == "finished" for e in runner.events), timeout=5000)
     release.set()
     assert runner.wait(5000)
@@ -85,20 +108,20 @@ def test_errors_are_reported_not_raised(qtbot, runner):
     def bug(ctx):
         return 1 / 0
 
-    a = runner.start("a", bad)
-    b = runner.start("b", bug)
+    a = runner.rec.start("a", bad)
+    b = runner.rec.start("b", bug)
     qtbot.waitUntil(lambda: len([e for e in runner.events if e[0] == "failed"]) == 2, timeout=5000)
     failed = {e[2]: e[3] for e in runner.events if e[0] == "failed"}
     assert failed[a] == "x.wav: not an audio file"
     assert failed[b].startswith("ZeroDivisionError")
-    c = runner.start("a", lambda ctx: 42)  # the runner still works
+    c = runner.rec.start("a", lambda ctx: 42)  # the runner still works
     qtbot.waitUntil(lambda: ("finished", "a", c, 42) in runner.events, timeout=5000)
 
 
 def test_prepare_runs_on_the_pool_thread_before_each_job_and_its_failure_fails_the_job(qtbot, runner):
     calls = []
     runner.prepare = lambda: calls.append(("prepare", threading.get_ident()))
-    job_id = runner.start("work", lambda ctx: calls.append(("job", threading.get_ident())) or 1)
+    job_id = runner.rec.start("work", lambda ctx: calls.append(("job", threading.get_ident())) or 1)
     qtbot.waitUntil(lambda: ("finished", "work", job_id, 1) in runner.events, timeout=5000)
     assert [c[0] for c in calls] == ["prepare", "job"] and calls[0][1] == calls[1][1] != threading.get_ident()
 
@@ -106,7 +129,7 @@ def test_prepare_runs_on_the_pool_thread_before_each_job_and_its_failure_fails_t
         raise ImportError("cannot import name 'x'")
 
     runner.prepare = broken
-    job_id = runner.start("work", lambda ctx: calls.append("not run"))
+    job_id = runner.rec.start("work", lambda ctx: calls.append("not run"))
     qtbot.waitUntil(lambda: any(e[:3] == ("failed", "work", job_id) for e in runner.events), timeout=5000)
     assert "not run" not in calls
     assert any("cannot import name" in e[3] for e in runner.events if e[0] == "failed")
@@ -131,10 +154,10 @@ def test_shutdown_cancels_waits_and_silences_every_job(qtbot, runner, capfd):
         ctx.publish("late")
         return "late"
 
-    runner.start("a", polite)
-    runner.start("b", stubborn)
+    runner.rec.start("a", polite)
+    runner.rec.start("b", stubborn)
     qtbot.waitUntil(lambda: len(checks) > 2, timeout=5000)
-    queued = runner.start("c", lambda ctx: checks.append("queued job ran"))
+    queued = runner.rec.start("c", lambda ctx: checks.append("queued job ran"))
     with qtbot.captureExceptions() as exceptions:
         assert runner.shutdown(200) is False      # the stubborn one is still running
         before = list(runner.events)
@@ -143,7 +166,7 @@ def test_shutdown_cancels_waits_and_silences_every_job(qtbot, runner, capfd):
         qtbot.wait(50)
     assert runner.events == before and not any(e[0] == "finished" for e in runner.events)
     assert "queued job ran" not in checks and queued > 0
-    assert runner.start("d", lambda ctx: checks.append("after shutdown")) > 0
+    assert runner.rec.start("d", lambda ctx: checks.append("after shutdown")) > 0
     assert runner.wait(1000) and "after shutdown" not in checks
     assert exceptions == []
     err = capfd.readouterr().err
@@ -161,7 +184,7 @@ def test_a_worker_outliving_its_signals_object_stays_silent(qtbot, runner, capfd
         ctx.progress(1.0, "late")
         return "late"
 
-    job_id = runner.start("a", job)
+    job_id = runner.rec.start("a", job)
     signals = runner._running[job_id].signals
     shiboken6.delete(signals)
     with qtbot.captureExceptions() as exceptions:

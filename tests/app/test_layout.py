@@ -43,7 +43,7 @@ def full(qtbot, window, audio_files, sources):
         rec.evaluation = Evaluation(np.array([0, 1]), [dict(values), dict(values)], dict(values))
         records.append(rec)
     add_records(window, *records)
-    qtbot.waitUntil(lambda: not window.runner.is_busy("quality"), timeout=30000)  # the timeline's job
+    qtbot.waitUntil(lambda: not window.quality.job.busy, timeout=30000)  # the timeline's job
     # a run in progress: the status bar shows a long stage
     window.progress.show()
     window.stage_label.setText("dc-blstm-libri-16k (3/3): separating: chunk 17/40 of the recording")

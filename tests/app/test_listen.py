@@ -108,7 +108,7 @@ def test_playback_unavailable_is_reported_and_harmless(qtbot, audio_files, monke
     w.start_background()
     qtbot.waitUntil(lambda: w.audio_label.text() == "Playback unavailable", timeout=5000)
     assert "no audio output device" in w.audio_label.toolTip()
-    qtbot.waitUntil(lambda: w.models_ready, timeout=60000)
+    qtbot.waitUntil(lambda: w.models.ready, timeout=60000)
     open_mixture(qtbot, w, audio_files[0])
     w.act_play.trigger()
     assert not w.transport.is_playing

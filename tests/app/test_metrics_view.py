@@ -32,7 +32,7 @@ def test_metrics_table_and_chart(qtbot, window, audio_files, sources, monkeypatc
     done = []
     window.metrics_finished.connect(lambda: done.append(1))
     run_models(qtbot, window, ["ff-mask"])
-    qtbot.waitUntil(lambda: bool(done) and not window.runner.is_busy("metrics"), timeout=60000)
+    qtbot.waitUntil(lambda: bool(done) and not window.scoring.job.busy, timeout=60000)
     assert threads and threading.get_ident() not in threads      # computed on a worker thread
     window.set_view("metrics")
     table = window.metrics.table

@@ -4,7 +4,7 @@ one time axis with zoom and pan."""
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QUrl, Qt
 from PySide6.QtGui import QDropEvent
 
 from conftest import SR, open_mixture
@@ -113,7 +113,7 @@ def test_drop_of_several_files_on_an_open_mixture_adds_them_as_references(qtbot,
     drop(window, refs)
     qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
     assert window.session.path == mix and window.session.references.shape[0] == 2
-    assert not window.runner.is_busy("load")
+    assert not window.files.load_job.busy
     qtbot.waitUntil(lambda: "oracle-irm" in window.session.results, timeout=30000)
     assert window.session.results["oracle-irm"].result.n_src == 2
     # the hint states the rule
@@ -156,7 +156,7 @@ def test_opening_another_file_asks_before_unexported_results_are_lost(
     if answer == "Cancel":
         qtbot.wait(100)
         assert window.session.path == mix and "fake" in window.session.results
-        assert not window.runner.is_busy("load")
+        assert not window.files.load_job.busy
     else:
         qtbot.waitUntil(lambda: window.session.path == other, timeout=20000)
         assert window.session.results == {}

@@ -8,7 +8,6 @@ import torch
 from PySide6.QtCore import Qt
 
 from app.tasks import ModelDone
-
 from conftest import open_mixture, run_models
 
 
@@ -43,7 +42,7 @@ def _onnx_file(path):
 
 
 def test_the_file_dialog_offers_model_files():
-    from app.main_window import MODEL_FILTER
+    from app.controllers.models import MODEL_FILTER
 
     for suffix in ("*.pt", "*.pth", "*.ckpt", "*.bin", "*.onnx"):
         assert suffix in MODEL_FILTER
@@ -54,8 +53,8 @@ def test_open_an_asteroid_file_and_an_onnx_graph(qtbot, window, audio_files, tmp
     pth = _asteroid_file(tmp_path / "librimix-convtasnet.pth")
     graph = _onnx_file(tmp_path / "small-convtasnet.onnx")
     for path in (pth, graph):
-        window.open_checkpoint(path)
-        qtbot.waitUntil(lambda: path.name in window.panel.entries, timeout=30000)
+        window.models.open_checkpoint(path)
+        qtbot.waitUntil(lambda name=path.name: name in window.panel.entries, timeout=30000)
         assert path.name in window.panel.checked_ids()
     imported = window.panel.entries[pth.name]
     assert imported.model_name == "asteroid-convtasnet" and imported.trained
@@ -70,6 +69,6 @@ def test_open_an_asteroid_file_and_an_onnx_graph(qtbot, window, audio_files, tmp
     assert [type(o) for o in outcomes] == [ModelDone, ModelDone]
     for outcome in outcomes:
         assert outcome.result.waveforms.shape[0] == 2 and outcome.result.mask_kind == "effective"
-    window.refresh_models()  # opened files stay listed after the catalog is read again
-    qtbot.waitUntil(lambda: window.models_ready and pth.name in window.panel.entries
+    window.models.refresh()  # opened files stay listed after the catalog is read again
+    qtbot.waitUntil(lambda: window.models.ready and pth.name in window.panel.entries
                     and graph.name in window.panel.entries, timeout=30000)

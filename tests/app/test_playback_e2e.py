@@ -55,7 +55,7 @@ def wait(pred, what, limit=120.0):
         time.sleep(0.005)
 
 assert w.transport.available, w.transport.player.unavailable_reason
-wait(lambda: w.models_ready, "models")
+wait(lambda: w.models.ready, "models")
 w.open_file(mix)
 wait(lambda: w.session.loaded, "mixture")
 w.open_references([ref1, ref2])

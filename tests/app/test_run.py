@@ -26,8 +26,9 @@ def test_run_several_models_keeps_each_result(qtbot, window, audio_files):
     open_mixture(qtbot, window, audio_files[0])
     stages = []
     # the separation's own progress (the quality timeline's job runs beside it on its channel)
-    window.runner.progress.connect(lambda ch, i, f, st: stages.append((f, st)) if ch == "separate" else None)
-    window.set_show_untrained(True)
+    window.runner.progress.connect(lambda job, f, st: stages.append((f, st))
+                                   if window.separation.run_job.owns(job) else None)
+    window.models.set_show_untrained(True)
     window.panel.set_checked(["ff-mask", "lstm-mask"])
     outcomes = run_models(qtbot, window, window.panel.checked_ids())
     assert [type(o) for o in outcomes] == [ModelDone, ModelDone]
@@ -40,7 +41,7 @@ def test_run_several_models_keeps_each_result(qtbot, window, audio_files):
         assert rec.result.waveforms.shape == (2, n)
     # switching results is instant: no job, the lanes show the other result's sources at once
     window.result_combo.setCurrentText("lstm-mask")
-    assert not any(window.runner.is_busy(c) for c in ("separate", "load"))
+    assert not any(job.busy for job in (window.separation.run_job, window.files.load_job))
     rec = window.session.results["lstm-mask"]
     order = window.session.order("lstm-mask")
     for lane, src in zip(window.lanes.visible_lanes(), order):
@@ -130,13 +131,13 @@ def test_checkpoints_from_the_user_folder_and_by_path(qtbot, window, audio_files
     folder = Path(os.environ["COCKTAIL_MODELS_DIR"])
     folder.mkdir(parents=True)
     _tiny_checkpoint(folder / "my-ffmask.pt")
-    window.refresh_models()
+    window.models.refresh()
     qtbot.waitUntil(lambda: "my-ffmask" in window.panel.entries, timeout=30000)
     assert window.panel.entries["my-ffmask"].origin == "user"
     assert window.panel.item("my-ffmask").font(0).italic()           # untrained (0 steps)
     (tmp_path / "elsewhere").mkdir()
     loose = _tiny_checkpoint(tmp_path / "elsewhere" / "loose.pt")
-    window.open_checkpoint(loose)
+    window.models.open_checkpoint(loose)
     qtbot.waitUntil(lambda: "loose" in window.panel.entries, timeout=30000)
     assert "loose" in window.panel.checked_ids() and window.panel.entries["loose"].origin == "path"
     open_mixture(qtbot, window, audio_files[0])
@@ -144,7 +145,7 @@ def test_checkpoints_from_the_user_folder_and_by_path(qtbot, window, audio_files
     assert [type(o) for o in outcomes] == [ModelDone, ModelDone]
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"\x80\x02garbage")
-    window.open_checkpoint(broken)
+    window.models.open_checkpoint(broken)
     qtbot.waitUntil(lambda: any("broken.pt" in e for e in window.errors), timeout=30000)
 
 
@@ -168,7 +169,7 @@ def test_untrained_builtins_are_hidden_until_asked_for(qtbot, window):
     panel = window.panel
     assert not panel.show_untrained.isChecked() and not window.act_untrained.isChecked()
     assert panel.item("dprnn").isHidden() and panel.item("ff-mask").isHidden()
-    assert not panel.item(window.default_model_id).isHidden()      # trained
+    assert not panel.item(window.models.default_id).isHidden()      # trained
     assert not panel.item("oracle-irm").isHidden()                  # parameter-free
     panel.set_checked(["dprnn"])
     assert panel.checked_ids() == []                                # hidden models never run
@@ -184,7 +185,7 @@ def test_running_an_untrained_model_asks_first(qtbot, window, audio_files, monke
     from PySide6.QtWidgets import QMessageBox
 
     open_mixture(qtbot, window, audio_files[0])
-    window.set_show_untrained(True)
+    window.models.set_show_untrained(True)
     window.panel.set_checked(["ff-mask"])
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
@@ -195,42 +196,41 @@ def test_running_an_untrained_model_asks_first(qtbot, window, audio_files, monke
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert len(asked) == 1 and "ff-mask" in asked[0] and "trained" in asked[0]
     if answer == "No":
-        assert not window.runner.is_busy("separate")
+        assert not window.separation.run_job.busy
         return
     qtbot.waitUntil(lambda: bool(outcomes), timeout=30000)
     assert "ff-mask" in window.session.results
     asked.clear()
-    window.panel.set_checked([window.default_model_id])              # a trained model: no question
+    window.panel.set_checked([window.models.default_id])              # a trained model: no question
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    assert asked == [] and window.runner.is_busy("separate")
+    assert asked == [] and window.separation.run_job.busy
 
 
 def test_ticked_models_are_remembered(qtbot, window):
     from app.main_window import MainWindow
     from app.settings import Settings
-
     from conftest import FakePlayer
 
     window.panel.item("blstm-mask-libri-16k").setCheckState(0, Qt.CheckState.Checked)
     ticked = set(window.panel.checked_ids())
-    assert ticked == {window.default_model_id, "blstm-mask-libri-16k"}
+    assert ticked == {window.models.default_id, "blstm-mask-libri-16k"}
     again = MainWindow(Settings(), quiet=True, player_factory=FakePlayer)
     qtbot.addWidget(again)
     again.start_background()
-    qtbot.waitUntil(lambda: again.models_ready, timeout=60000)
+    qtbot.waitUntil(lambda: again.models.ready, timeout=60000)
     assert set(again.panel.checked_ids()) == ticked
 
 
 def test_listen_view_shows_the_default_models_result(qtbot, window, audio_files):
     open_mixture(qtbot, window, audio_files[0])
-    run_models(qtbot, window, ["ff-mask", window.default_model_id])  # the weak one finishes first
+    run_models(qtbot, window, ["ff-mask", window.models.default_id])  # the weak one finishes first
     assert list(window.session.results)[0] == "ff-mask"
-    assert window.session.selected == window.default_model_id
-    assert window.result_combo.currentText() == window.default_model_id
-    assert window.lanes.caption.text().startswith(window.default_model_id)
+    assert window.session.selected == window.models.default_id
+    assert window.result_combo.currentText() == window.models.default_id
+    assert window.lanes.caption.text().startswith(window.models.default_id)
     window.result_combo.setCurrentText("ff-mask")                    # the user's pick is kept
     run_models(qtbot, window, ["lstm-mask"])
-    assert window.session.selected == window.default_model_id        # a new run: preferred again
+    assert window.session.selected == window.models.default_id        # a new run: preferred again
 
 
 def test_listen_view_shows_the_best_result_with_references(qtbot, window, audio_files):
@@ -271,13 +271,13 @@ def test_model_names_are_never_cut(qtbot, window, audio_files):
 
     tree = window.panel.tree
     longest = max(window.panel.entries, key=len)
-    window.set_show_untrained(True)
+    window.models.set_show_untrained(True)
     qtbot.wait(50)
     assert tree.columnWidth(0) >= tree.sizeHintForColumn(0)
     assert tree.textElideMode() == Qt.TextElideMode.ElideNone and longest in tree.findItems(
         longest, Qt.MatchFlag.MatchExactly)[0].toolTip(0)
     open_mixture(qtbot, window, audio_files[0])
-    r = record(window.default_model_id, np.stack([window.session.mixture] * 2), None, None)
+    r = record(window.models.default_id, np.stack([window.session.mixture] * 2), None, None)
     r.evaluation = __import__("types").SimpleNamespace(
         per_source=[{"si_sdr": 1.0}, {"si_sdr": 2.0}], mean={"si_sdr": 1.5})
     add_records(window, r)
@@ -285,10 +285,10 @@ def test_model_names_are_never_cut(qtbot, window, audio_files):
     window.set_view("metrics")
     table = window.metrics.table
     qtbot.wait(50)
-    assert table.item(0, 0).text() == window.default_model_id
+    assert table.item(0, 0).text() == window.models.default_id
     assert table.columnWidth(0) >= table.sizeHintForColumn(0)
     combo = window.result_combo
-    assert combo.width() >= combo.fontMetrics().horizontalAdvance(window.default_model_id)
+    assert combo.width() >= combo.fontMetrics().horizontalAdvance(window.models.default_id)
 
 
 def test_one_listen_box_and_one_embeddings_box(window):
@@ -304,15 +304,15 @@ def test_metrics_progress_moves(qtbot, window, audio_files):
     open_mixture(qtbot, window, mix)
     fractions, bar = [], []
 
-    def seen(channel, job_id, fraction, stage):
-        if channel == "metrics":
+    def seen(job, fraction, stage):
+        if window.scoring.job.owns(job):
             fractions.append(fraction)
             bar.append(window.progress.value())
 
     window.runner.progress.connect(seen)
     window.open_references(refs)
     qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
-    qtbot.waitUntil(lambda: not window.runner.is_busy("oracle") and not window.runner.is_busy("metrics")
+    qtbot.waitUntil(lambda: not window.separation.oracle_job.busy and not window.scoring.job.busy
                     and any(r.evaluation for r in window.session.results.values()), timeout=60000)
     assert any(0.0 < f < 1.0 for f in fractions) and any(0 < v < 1000 for v in bar)
     assert fractions == sorted(fractions)

@@ -38,7 +38,7 @@ def swapping_outputs(src, seed=0):
 
 
 def wait_quality(qtbot, w):
-    qtbot.waitUntil(lambda: not w.runner.is_busy("quality") and not w.runner.is_busy("oracle")
+    qtbot.waitUntil(lambda: not w.quality.job.busy and not w.separation.oracle_job.busy
                     and all(w.quality.track(k) is not None for k in w.session.results), timeout=60000)
 
 
@@ -66,7 +66,7 @@ def test_segmental_si_sdr_per_source_and_swaps(qtbot, window, long_files, monkey
     track = w.quality.track("swapper")
     order = w.session.order("swapper")
     # each value is metrics.si_sdr of the column's output on that window
-    win, hop = int(track.window * SR), int(track.hop * SR)
+    win = int(track.window * SR)
     for k in (0, 3, len(track.times) - 1):
         start = int(round(track.times[k] * SR)) - win // 2
         for c in range(2):

@@ -92,7 +92,7 @@ def stalls_during_separation(model: str, seconds: float, chunk: float) -> dict:
             app.processEvents()
             time.sleep(0.002)
 
-    spin(lambda: w.models_ready)
+    spin(lambda: w.models.ready)
     w.open_file(path)
     spin(lambda: w.session.loaded)
     w.panel.chunk.setValue(chunk)

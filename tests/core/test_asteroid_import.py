@@ -69,7 +69,7 @@ def _build(models, cls_name: str, options: dict):
     torch.manual_seed(0)
     model = getattr(models, cls_name)(**{**SMALL, **options})
     with torch.no_grad():  # norms and PReLUs away from their initial values
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.dim() == 1:
                 p.add_(0.3 * torch.randn_like(p))
         for name, b in model.named_buffers():
@@ -164,9 +164,8 @@ def _refused(path) -> str:
 
 
 def test_unsupported_options_are_refused_in_one_line(asteroid_models, tmp_path):
-    stft = getattr(asteroid_models, "ConvTasNet")(n_src=2, n_blocks=1, n_repeats=1, bn_chan=8,
-                                                  hid_chan=8, fb_name="stft", n_filters=64,
-                                                  kernel_size=64, stride=16)
+    stft = asteroid_models.ConvTasNet(n_src=2, n_blocks=1, n_repeats=1, bn_chan=8, hid_chan=8,
+                                      fb_name="stft", n_filters=64, kernel_size=64, stride=16)
     assert "fb_name='STFTFB'" in _refused(_save(stft, tmp_path / "stft.pth"))
     good = _build(asteroid_models, "DPRNNTasNet", DPRNN["default-options"]).serialize()
     for change, word in ((dict(norm_type="cgLN"), "norm_type='cgLN'"),

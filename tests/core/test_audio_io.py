@@ -14,8 +14,15 @@ import soundfile as sf
 
 from helpers import LIBRISPEECH_DIR, needs_data, tone, voice
 from separation_core import audio_io
-from separation_core.audio_io import (Audio, file_sha256, load_audio, load_references, read_info,
-                                      resample, save_audio)
+from separation_core.audio_io import (
+    Audio,
+    file_sha256,
+    load_audio,
+    load_references,
+    read_info,
+    resample,
+    save_audio,
+)
 from separation_core.errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
 
 SR = 16000

@@ -4,8 +4,8 @@ import json
 import os
 
 import pytest
-from helpers import voice
 
+from helpers import voice
 from separation_core import catalog
 from separation_core.audio_io import save_audio
 from separation_core.checkpoints import checkpoint_dict, save_checkpoint_dict

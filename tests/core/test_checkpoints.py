@@ -5,8 +5,14 @@ import zipfile
 import pytest
 import torch
 
-from separation_core.checkpoints import (FORMAT_VERSION, checkpoint_dict, load_checkpoint,
-                                         model_from_checkpoint, save_checkpoint, save_checkpoint_dict)
+from separation_core.checkpoints import (
+    FORMAT_VERSION,
+    checkpoint_dict,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    save_checkpoint_dict,
+)
 from separation_core.errors import CheckpointError
 from separation_core.models import get_model_class
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from helpers import LIBRISPEECH_DIR, needs_data, si_sdr_reference, two_voices
 
+from helpers import LIBRISPEECH_DIR, needs_data, si_sdr_reference, two_voices
 from separation_core.checkpoints import save_checkpoint
 from separation_core.cli import main
 from separation_core.models import get_model_class, model_names

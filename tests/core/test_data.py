@@ -15,9 +15,20 @@ import torch
 
 from separation_core.audio_io import load_audio
 from separation_core.commands import mix as mix_command
-from separation_core.data import (DynamicMixDataset, MixtureSetDataset, assign_splits, build_mixture_set,
-                                  corpus_splits, hash_split, identify, load_mixture_set, scan_speech,
-                                  select_split, speaker_of, split_speakers)
+from separation_core.data import (
+    DynamicMixDataset,
+    MixtureSetDataset,
+    assign_splits,
+    build_mixture_set,
+    corpus_splits,
+    hash_split,
+    identify,
+    load_mixture_set,
+    scan_speech,
+    select_split,
+    speaker_of,
+    split_speakers,
+)
 from separation_core.data.mixing import PEAK_LIMIT, draw_crop, place, place_at_speed
 from separation_core.errors import CocktailError
 

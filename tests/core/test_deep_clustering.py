@@ -11,8 +11,12 @@ from separation_core.errors import ModelError
 from separation_core.losses import deep_clustering_loss, upit_mask_loss
 from separation_core.masks import ideal_binary_mask
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
-from separation_core.models.deep_clustering import (ChimeraPlusPlus, DeepClusteringBlstm,
-                                                    cluster_masks, dc_targets)
+from separation_core.models.deep_clustering import (
+    ChimeraPlusPlus,
+    DeepClusteringBlstm,
+    cluster_masks,
+    dc_targets,
+)
 from separation_core.models.features import active_bins
 from separation_core.transforms import stft
 

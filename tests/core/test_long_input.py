@@ -7,7 +7,6 @@ window by window (8 s windows), which is what a swap-free stitch gives."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from helpers import LIBRISPEECH_DIR, needs_data
 

@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from helpers import noise, si_sdr_reference, two_voices
-from separation_core.masks import (apply_masks, effective_masks, ideal_binary_mask, ideal_ratio_mask,
-                                   phase_sensitive_mask, wiener_like_mask)
+from separation_core.masks import (
+    apply_masks,
+    effective_masks,
+    ideal_binary_mask,
+    ideal_ratio_mask,
+    phase_sensitive_mask,
+    wiener_like_mask,
+)
 from separation_core.transforms import StftParams, istft, stft
 
 P = StftParams()

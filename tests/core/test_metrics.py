@@ -138,6 +138,27 @@ def test_evaluate_swapped_equals_unswapped(refs16k):
         np.mean([M.si_sdri(est[i], refs16k[i], mixture) for i in range(2)]))
 
 
+def test_evaluate_uses_a_given_permutation_without_solving(refs16k, monkeypatch):
+    mixture = refs16k.sum(axis=0)
+    est = refs16k + 0.02 * np.random.default_rng(11).standard_normal(refs16k.shape)
+    solved = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"))
+    monkeypatch.setattr(M, "solve_permutation", lambda *a, **k: pytest.fail("solved again"))
+    same = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"),
+                                 permutation=solved.permutation)
+    assert same.per_source == solved.per_source and same.mean == solved.mean
+    forced = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr",),
+                                   permutation=[1, 0])  # the wrong pairing is scored as asked
+    np.testing.assert_array_equal(forced.permutation, [1, 0])
+    assert forced.per_source[0]["si_sdr"] == pytest.approx(float(M.si_sdr(est[1], refs16k[0])))
+    assert forced.mean["si_sdr"] < solved.mean["si_sdr"] - 10
+    partial = M.evaluate_separation(est[:1], refs16k, mixture, 16000, metrics=("si_sdr",),
+                                    permutation=[-1, 0])
+    assert np.isnan(partial.per_source[0]["si_sdr"])
+    for bad in ([0], [0, 2], [0, -2]):
+        with pytest.raises(ValueError, match="permutation"):
+            M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr",), permutation=bad)
+
+
 def test_evaluate_only_asked_metrics_and_missing_estimate(refs16k):
     mixture = refs16k.sum(axis=0)
     ev = M.evaluate_separation(refs16k[1:], refs16k, mixture, 16000, metrics=("si_sdr",))

@@ -10,8 +10,15 @@ import soundfile as sf
 
 from separation_core.data import build_mixture_set, load_mixture_set
 from separation_core.data.dynamic import DynamicMixDataset
-from separation_core.data.rooms import (ReverbOptions, Room, measured_rooms, reverberate, simulate_room,
-                                        simulated_bank, trim_rir)
+from separation_core.data.rooms import (
+    ReverbOptions,
+    Room,
+    measured_rooms,
+    reverberate,
+    simulate_room,
+    simulated_bank,
+    trim_rir,
+)
 from separation_core.errors import CocktailError
 
 SR = 8000

@@ -9,8 +9,12 @@ from separation_core.chunk_report import Chunk, result_chunks
 from separation_core.errors import Cancelled
 from separation_core.jobs import CancelToken
 from separation_core.metrics import pairwise_si_sdr, si_sdr, solve_permutation
-from separation_core.segmental import (global_permutation, output_leakage, segmental_si_sdr,
-                                       window_grid)
+from separation_core.segmental import (
+    global_permutation,
+    output_leakage,
+    segmental_si_sdr,
+    window_grid,
+)
 
 SR = 16000
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from helpers import LIBRISPEECH_DIR, needs_data, voice
-from separation_core import stitching
 from separation_core.inference import EngineOptions, separate
 from separation_core.metrics import permutation_consistency, si_sdr
 from separation_core.models.base import KIND_MASK, KIND_TIME_DOMAIN, SeparationModel

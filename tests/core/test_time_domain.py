@@ -1,4 +1,4 @@
-"""What every time-domain model (Conv-TasNet, DPRNN) must do: independent batch items, outputs that
+"""What every time-domain model (Conv-TasNet, DPRNN, SuDoRM-RF) must do: independent batch items, outputs that
 scale with the input, and learning a fixed two-source example."""
 
 import math
@@ -8,11 +8,13 @@ import torch
 
 from separation_core.models.conv_tasnet import ConvTasNet
 from separation_core.models.dprnn import DPRNN
+from separation_core.models.sudormrf import SuDoRMRF
 
 TINY = {
     ConvTasNet: dict(n_filters=32, filter_length=8, bottleneck=16, hidden=32, skip=16, kernel=3,
                      n_blocks=3, n_repeats=1),
     DPRNN: dict(n_filters=32, filter_length=8, features=16, hidden=16, chunk=20, n_blocks=2),
+    SuDoRMRF: dict(n_filters=16, filter_length=8, bottleneck=8, hidden=16, n_blocks=2, depth=3),
 }
 
 

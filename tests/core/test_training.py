@@ -11,18 +11,23 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from helpers import voice
 
+from helpers import voice
 from separation_core.checkpoints import load_checkpoint
 from separation_core.commands.train import parse_model_args
 from separation_core.data import select_split
 from separation_core.errors import CocktailError, ModelError
 from separation_core.models import get_model_class
-from separation_core.training.objectives import family_loss
 from separation_core.training import precision
+from separation_core.training.objectives import family_loss
 from separation_core.training.precision import bf16_supported, effective_precision
-from separation_core.training.trainer import (TrainConfig, Trainer, learning_rate, training_batches,
-                                                truncate_log)
+from separation_core.training.trainer import (
+    TrainConfig,
+    Trainer,
+    learning_rate,
+    training_batches,
+    truncate_log,
+)
 
 SR = 8000
 TINY = {

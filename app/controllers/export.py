@@ -1,0 +1,24 @@
+"""Export: the dialog (it runs its jobs in ``job`` with its own callbacks, see app.export_dialog)."""
+
+from __future__ import annotations
+
+from ..jobs import JobSlot
+
+
+class ExportController:
+    def __init__(self, w) -> None:
+        self.w = w
+        self.job = JobSlot(w.runner)  # the dialog's export; dropped with its mixture
+        w.files.replacing.connect(self.job.cancel)
+
+    def show(self) -> None:
+        if not self.w.session.results:
+            self.w.show_error("Nothing to export yet: run a model first.")
+            return
+        self.dialog().exec()
+
+    def dialog(self):
+        """The export dialog for the current session (not yet shown)."""
+        from ..export_dialog import ExportDialog
+
+        return ExportDialog(self.w)

@@ -1,0 +1,95 @@
+"""The models: the catalog listed in the background, checkpoints the user adds, the ticked models
+remembered, the untrained architectures shown or hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtWidgets import QFileDialog
+
+from ..jobs import JobSlot
+from ..model_panel import is_untrained_builtin
+from ..tasks import CatalogJob, ResolveModelJob
+
+# Cocktail .pt, Asteroid serialize() files (.pth, .ckpt, a hub's pytorch_model.bin), ONNX graphs.
+MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
+
+
+class ModelsController:
+    def __init__(self, w) -> None:
+        self.w = w
+        self.ready = False                     # the catalog is listed
+        self.default_id: Optional[str] = None  # the bundled default, once the models are listed
+        self.extra_checkpoints: list[str] = []
+        self.catalog_job = JobSlot(w.runner)
+        self.checkpoint_job = JobSlot(w.runner)
+        w.panel.selection_changed.connect(self._remember_ticks)
+        w.panel.show_untrained_changed.connect(self.set_show_untrained)
+        w.panel.open_checkpoint_requested.connect(self.choose_checkpoint)
+
+    def refresh(self) -> None:
+        self.w.panel.status.setText("Loading models…")
+        self.catalog_job.start(CatalogJob(tuple(self.extra_checkpoints)), quiet=True,
+                               on_done=self._listed, on_error=self._not_listed)
+
+    def _not_listed(self, message: str, details: str) -> None:
+        self.w.panel.status.setText(f"Cannot list models: {message}")
+        self.w.job_failed(message, details)
+
+    def _listed(self, value) -> None:
+        entries, problems = value
+        panel, first = self.w.panel, not self.ready
+        panel.set_entries(entries)
+        self.default_id = self._default_id()
+        remembered = [i for i in (self.w.settings.checked_models() or []) if i in panel.entries]
+        if first and remembered:
+            panel.set_checked(remembered)
+        if not panel.checked_ids() and self.default_id in panel.entries:
+            panel.set_checked([self.default_id])
+        if problems:
+            panel.status.setText(f"{len(entries)} models; skipped: " + "; ".join(problems))
+        self.ready = True
+        self.w.status.update_enabled()
+        self.w.models_loaded.emit()
+
+    def _default_id(self) -> Optional[str]:
+        """The bundled default model, else the first listed model that needs no references."""
+        entries = self.w.panel.entries
+        try:
+            from separation_core.catalog import default_model_id
+
+            default = default_model_id()
+        except Exception:  # no bundled default
+            default = None
+        if default in entries:
+            return default
+        usable = [i for i, e in entries.items() if not e.needs_references]
+        return next((i for i in usable if not is_untrained_builtin(entries[i])), usable[0] if usable else None)
+
+    def _remember_ticks(self) -> None:
+        if self.ready:
+            self.w.settings.set_checked_models(self.w.panel.ticked_ids())
+
+    def choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open a model checkpoint",
+                                              self.w.settings.last_folder("checkpoint"), MODEL_FILTER)
+        if path:
+            self.open_checkpoint(path)
+
+    def open_checkpoint(self, path):
+        self.w.settings.set_last_folder("checkpoint", Path(path).parent)
+        return self.checkpoint_job.start(ResolveModelJob(str(path)), quiet=True, on_done=self._added,
+                                         on_error=self.w.job_failed)
+
+    def _added(self, entry) -> None:
+        if entry.checkpoint and str(entry.checkpoint) not in self.extra_checkpoints:
+            self.extra_checkpoints.append(str(entry.checkpoint))
+        self.w.panel.add_entry(entry, checked=True)
+        self.w.notify(f"Added model {entry.id}", 5000)
+
+    def set_show_untrained(self, show: bool) -> None:
+        """The panel's toggle and Run ▸ Show untrained architectures, kept in step and remembered."""
+        self.w.panel.set_show_untrained(show)
+        self.w.act_untrained.setChecked(show)
+        self.w.settings.set_show_untrained(show)

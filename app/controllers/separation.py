@@ -1,0 +1,140 @@
+"""Running models: the ticked ones (asking first when some are untrained), the oracle once references
+are in, Stop; each result enters the session with its speaker order, solved by the job."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import QMessageBox
+
+from ..jobs import JobSlot
+from ..model_panel import is_untrained_builtin
+from ..session import ResultRecord
+from ..tasks import ModelDone, ModelFailed, SeparationJob, frozen_array
+
+log = logging.getLogger(__name__)
+
+ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
+
+
+class SeparationController:
+    def __init__(self, w) -> None:
+        self.w = w
+        self.failures: list[ModelFailed] = []
+        self.run_job = JobSlot(w.runner)      # the models the user runs
+        self.oracle_job = JobSlot(w.runner)   # the oracle added when references come
+        w.files.replacing.connect(self._drop)
+        w.panel.separate_requested.connect(self.separate)
+        w.panel.stop_requested.connect(self.stop)
+
+    @property
+    def busy(self) -> bool:
+        return self.run_job.busy or self.oracle_job.busy
+
+    def _drop(self) -> None:
+        self.run_job.cancel()
+        self.oracle_job.cancel()
+        self.failures.clear()
+
+    def separate(self, models=None):
+        """Run ``models`` (ids, entries or specs; default: the ticked ones, asking first when some
+        are untrained) on the background worker."""
+        w, s = self.w, self.w.session
+        if not s.loaded:
+            w.show_error("Open a mixture first.")
+            return None
+        if models is None or isinstance(models, bool):  # a QAction's ``checked`` is no model list
+            models = [w.panel.entries[i] for i in w.panel.checked_ids()]
+            if not self.confirm_untrained(models):
+                return None
+        models = [w.panel.entries.get(m, m) if isinstance(m, str) else m for m in models]
+        if not models:
+            w.show_error("Tick at least one model to run.")
+            return None
+        w.playback.user_chose = False
+        settings = w.panel.settings()
+        w.settings.set_run_options(settings.to_dict())
+        w.settings.set_device(settings.device)
+        self.failures.clear()
+        return self._start(self.run_job, tuple(models), settings)
+
+    def _start(self, slot: JobSlot, models: tuple, settings):
+        """Each result's order is solved by the job against the session's anchor at the start, or,
+        when there is none yet, against the run's first result (which becomes the anchor)."""
+        s = self.w.session
+        anchor = s.anchor()
+        run = {"token": s.anchor_token()}
+        job = SeparationJob(frozen_array(s.mixture), s.sample_rate, models, settings,
+                            frozen_array(s.references), frozen_array(anchor))
+        return slot.start(job, on_publish=lambda outcome: self._published(outcome, run),
+                          on_done=self._done, on_error=self._failed,
+                          on_cancelled=lambda: self._cancelled(slot))
+
+    def confirm_untrained(self, entries) -> bool:
+        """Ask before running built-in models that have no trained weights."""
+        names = [e.id for e in entries if is_untrained_builtin(e)]
+        if not names:
+            return True
+        answer = QMessageBox.question(
+            self.w, "Run untrained models?",
+            f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no trained weights: the "
+            "output is close to noise, and a run can take long (tens of seconds). Run anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def run_oracle(self):
+        """With references loaded, add the oracle masks (the ceiling) unless an oracle already ran."""
+        s, entries = self.w.session, self.w.panel.entries
+        if s.references is None or any(r.entry.needs_references for r in s.results.values()):
+            return None
+        names = [n for n in ORACLE_PREFERENCE if not entries or n in entries]
+        if not names:
+            return None
+        return self._start(self.oracle_job, (names[0],), self.w.panel.settings())
+
+    def stop(self) -> None:
+        for slot in (self.run_job, self.oracle_job, self.w.scoring.job):
+            if slot.busy:
+                slot.cancel()
+                self.w.notify("Stopping…", 5000)
+        self.w.status.update_busy()
+
+    def _published(self, outcome, run: dict) -> None:
+        w, s = self.w, self.w.session
+        if isinstance(outcome, ModelFailed):
+            self.failures.append(outcome)
+            log.warning("model %s failed: %s\n%s", outcome.spec, outcome.message, outcome.details)
+            w.notify(f"{outcome.spec} failed: {outcome.message}", 10000)
+            return
+        done: ModelDone = outcome
+        record = ResultRecord(done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds)
+        s.add_result(record)
+        if run["token"] is None:  # the run's first result: the anchor of its others
+            run["token"] = s.result_token(record.key)
+        s.set_order(record.key, done.order, run["token"], record)
+        w.playback.pick()
+        for note in done.result.notes:
+            w.notify(f"{record.key}: {note}", 8000)
+        w.results_changed()
+
+    def _done(self, outcomes) -> None:
+        done = [o for o in outcomes if isinstance(o, ModelDone)]
+        failed = [o for o in outcomes if isinstance(o, ModelFailed)]
+        msg = f"Separated with {len(done)} model(s)"
+        if failed:
+            msg += f"; {len(failed)} failed"
+            self.w.show_error("\n".join(f"{f.spec}: {f.message}" for f in failed), title="Some models failed")
+        self.w.notify(msg, 8000)
+        self.w.scoring.compute()
+        self.w.run_finished.emit(outcomes)
+
+    def _failed(self, message: str, details: str) -> None:
+        self.w.status.update_busy()
+        self.w.run_finished.emit(None)
+        self.w.job_failed(message, details)
+
+    def _cancelled(self, slot: JobSlot) -> None:
+        if not slot.busy:  # stopped, not replaced by a new run
+            self.w.notify("Stopped", 5000)
+            self.w.run_finished.emit(None)

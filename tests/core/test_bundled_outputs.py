@@ -1,0 +1,61 @@
+"""The bundled models give the outputs they gave when data/bundled_outputs.json was recorded (before
+issue 16 moved the time-domain blocks and the activation table into models/blocks.py): a refactor of
+the model code must load every checkpoint unchanged and reproduce it. A checkpoint that has since
+been replaced (retrained) is skipped: record it again with
+``PYTHONPATH=tests python tests/core/test_bundled_outputs.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import two_voices
+from separation_core.paths import bundled_models_dir
+
+RECORD = Path(__file__).with_name("data") / "bundled_outputs.json"
+CHECKPOINTS = sorted(bundled_models_dir().glob("*.pt"))
+
+
+def _outputs(stem: str) -> np.ndarray:
+    from separation_core.catalog import load_model
+    from separation_core.inference import separate
+
+    _, mixture = two_voices(2.0)
+    return np.asarray(separate(load_model(stem), mixture, 16000).waveforms, dtype=np.float64)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+def test_bundled_model_outputs_are_unchanged(path):
+    record = json.loads(RECORD.read_text()).get(path.stem)
+    if record is None or record["checkpoint_sha256"] != _sha256(path):
+        pytest.skip(f"{path.name} is not the checkpoint recorded in {RECORD.name}")
+    y = _outputs(path.stem)
+    assert list(y.shape) == record["shape"]
+    np.testing.assert_allclose(np.sqrt(np.mean(y**2, axis=1)), record["rms"], rtol=1e-4)
+    np.testing.assert_allclose(y[:, record["index"]], record["samples"], rtol=1e-3, atol=2e-5)
+
+
+def record_outputs() -> None:
+    """Write data/bundled_outputs.json from the models as they are now."""
+    out = {}
+    for path in CHECKPOINTS:
+        y = _outputs(path.stem)
+        index = np.linspace(0, y.shape[1] - 1, 48).round().astype(int)
+        out[path.stem] = {"checkpoint_sha256": _sha256(path), "shape": list(y.shape),
+                          "rms": [float(np.sqrt(np.mean(s**2))) for s in y], "index": index.tolist(),
+                          "samples": [[float(f"{v:.8g}") for v in s[index]] for s in y]}
+    RECORD.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {RECORD}")
+
+
+if __name__ == "__main__":
+    record_outputs()
