@@ -53,8 +53,10 @@ def match_loudness(a: np.ndarray, b: np.ndarray, sample_rate: int) -> tuple[np.n
     target = min(ra, rb)
     ga = target / ra if ra > 0 else 1.0
     gb = target / rb if rb > 0 else 1.0
-    return ((np.asarray(a, np.float64) * ga).astype(np.float32),
-            (np.asarray(b, np.float64) * gb).astype(np.float32))
+    return (
+        (np.asarray(a, np.float64) * ga).astype(np.float32),
+        (np.asarray(b, np.float64) * gb).astype(np.float32),
+    )
 
 
 def binomial_p(correct: int, trials: int) -> float:
@@ -64,8 +66,14 @@ def binomial_p(correct: int, trials: int) -> float:
     return sum(math.comb(trials, k) for k in range(max(correct, 0), trials + 1)) / 2**trials
 
 
-def pick_clips(source: np.ndarray, sample_rate: int, count: int, clip_seconds: float,
-               rng: np.random.Generator, at: Optional[float] = None) -> list[tuple[int, int]]:
+def pick_clips(
+    source: np.ndarray,
+    sample_rate: int,
+    count: int,
+    clip_seconds: float,
+    rng: np.random.Generator,
+    at: Optional[float] = None,
+) -> list[tuple[int, int]]:
     """``count`` clips ``(start, stop)`` in samples: at ``at`` seconds (all the same), or at random
     places where ``source`` is active."""
     n = len(source)
@@ -80,7 +88,7 @@ def pick_clips(source: np.ndarray, sample_rate: int, count: int, clip_seconds: f
         start = 0
         for _draw in range(DRAWS):
             start = int(rng.integers(0, n - length + 1))
-            seg = np.asarray(source[start:start + length], dtype=np.float64)
+            seg = np.asarray(source[start : start + length], dtype=np.float64)
             if np.sqrt(np.mean(seg**2)) >= floor:
                 break
         clips.append((start, start + length))
@@ -93,7 +101,7 @@ class AbxTest:
 
     a_key: str
     b_key: str
-    column: int                    # the source (column of the Listen view), 0-based
+    column: int  # the source (column of the Listen view), 0-based
     sample_rate: int
     seed: int
     clips: list
@@ -149,15 +157,30 @@ class AbxTest:
 
     def tally(self) -> str:
         n, k = len(self.answers), self.correct
-        verdict = ("told apart (p < 0.05)" if self.p_value < 0.05
-                   else "not told apart: this many right answers is likely by guessing")
-        return (f"{k} of {n} correct; p = {self.p_value:.3f} (the chance of {k} or more right "
-                f"answers by guessing): {verdict}.")
+        verdict = (
+            "told apart (p < 0.05)"
+            if self.p_value < 0.05
+            else "not told apart: this many right answers is likely by guessing"
+        )
+        return (
+            f"{k} of {n} correct; p = {self.p_value:.3f} (the chance of {k} or more right "
+            f"answers by guessing): {verdict}."
+        )
 
 
-def new_test(a_wave: np.ndarray, b_wave: np.ndarray, sample_rate: int, a_key: str, b_key: str,
-             column: int, *, trials: int = TRIALS, clip_seconds: float = CLIP_SECONDS,
-             seed: Optional[int] = None, at: Optional[float] = None) -> AbxTest:
+def new_test(
+    a_wave: np.ndarray,
+    b_wave: np.ndarray,
+    sample_rate: int,
+    a_key: str,
+    b_key: str,
+    column: int,
+    *,
+    trials: int = TRIALS,
+    clip_seconds: float = CLIP_SECONDS,
+    seed: Optional[int] = None,
+    at: Optional[float] = None,
+) -> AbxTest:
     """A test of ``trials`` trials on clips of the two versions of one source (same length)."""
     seed = secrets.randbits(32) if seed is None else int(seed)
     rng = np.random.default_rng(seed)

@@ -28,26 +28,35 @@ from PySide6.QtWidgets import (
 from .abx import CLIP_SECONDS, TRIALS, AbxTest, new_test
 from .mixer import TrackState
 
-KEYS_HELP = ("Keys: <b>A</b>, <b>B</b>, <b>X</b> play; <b>1</b>: X is A, <b>2</b>: X is B; "
-             "<b>Enter</b>: next trial. Clips are loudness-matched (same RMS over their active "
-             "samples); X is A or B at random, told only at the end.")
+KEYS_HELP = (
+    "Keys: <b>A</b>, <b>B</b>, <b>X</b> play; <b>1</b>: X is A, <b>2</b>: X is B; "
+    "<b>Enter</b>: next trial. Clips are loudness-matched (same RMS over their active "
+    "samples); X is A or B at random, told only at the end."
+)
 CLIP_FROM = ("random places", "the play head")
 
 
 class AbxDialog(QDialog):
     test_finished = Signal(object)  # the AbxTest
 
-    def __init__(self, session, transport, tracks_provider: Callable[[], dict], playhead: float = 0.0,
-                 parent: Optional[QWidget] = None, seed: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        session,
+        transport,
+        tracks_provider: Callable[[], dict],
+        playhead: float = 0.0,
+        parent: Optional[QWidget] = None,
+        seed: Optional[int] = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Blind A/B/X test")
         self.session, self.transport = session, transport
         self.tracks_provider = tracks_provider
         self.playhead = playhead
-        self.seed = seed                     # None: a fresh random seed per test (kept in test.seed)
+        self.seed = seed  # None: a fresh random seed per test (kept in test.seed)
         self.test: Optional[AbxTest] = None
-        self.played: list[tuple[str, int]] = []   # ("A" / "B" / "X", trial) in order
-        self._saved = None                   # the window's transport state while the dialog borrows it
+        self.played: list[tuple[str, int]] = []  # ("A" / "B" / "X", trial) in order
+        self._saved = None  # the window's transport state while the dialog borrows it
 
         from .views.metrics import ordered_results
 
@@ -142,12 +151,23 @@ class AbxDialog(QDialog):
         ia = oa[column] if column < len(oa) else -1
         ib = ob[column] if column < len(ob) else -1
         if ia < 0 or ib < 0:
-            self.result_label.setText(f"Source {column + 1} is missing from one of the two results.")
+            self.result_label.setText(
+                f"Source {column + 1} is missing from one of the two results."
+            )
             return None
         at = self.playhead if self.clip_from.currentIndex() == 1 else None
-        self.test = new_test(s.results[a].result.waveforms[ia], s.results[b].result.waveforms[ib],
-                             s.sample_rate, a, b, column, trials=self.trials.value(),
-                             clip_seconds=self.clip_seconds.value(), seed=self.seed, at=at)
+        self.test = new_test(
+            s.results[a].result.waveforms[ia],
+            s.results[b].result.waveforms[ib],
+            s.sample_rate,
+            a,
+            b,
+            column,
+            trials=self.trials.value(),
+            clip_seconds=self.clip_seconds.value(),
+            seed=self.seed,
+            at=at,
+        )
         self.played.clear()
         self.result_label.setText("")
         self._update()
@@ -188,15 +208,27 @@ class AbxDialog(QDialog):
         t = self.test
         running = t is not None and not t.finished
         self.trial_box.setEnabled(running)
-        for w in (self.combo_a, self.combo_b, self.source, self.trials, self.clip_seconds,
-                  self.clip_from, self.start_button):
+        for w in (
+            self.combo_a,
+            self.combo_b,
+            self.source,
+            self.trials,
+            self.clip_seconds,
+            self.clip_from,
+            self.start_button,
+        ):
             w.setEnabled(not running)
         self.start_button.setText("Start again" if t is not None and t.finished else "Start")
         if running:
-            self.trial_label.setText(f"Trial {t.trial + 1} of {t.trials}: {t.a_key} (A) or "
-                                     f"{t.b_key} (B), source {t.column + 1}")
-            self.choice_label.setText(f"Your answer: X is {t.answers[t.trial]}" if t.answered
-                                      else "Listen to A, B and X, then answer.")
+            self.trial_label.setText(
+                f"Trial {t.trial + 1} of {t.trials}: {t.a_key} (A) or "
+                f"{t.b_key} (B), source {t.column + 1}"
+            )
+            self.choice_label.setText(
+                f"Your answer: X is {t.answers[t.trial]}"
+                if t.answered
+                else "Listen to A, B and X, then answer."
+            )
             self.next_button.setEnabled(t.answered)
         else:
             self.trial_label.setText("Choose two results and a source, then Start.")

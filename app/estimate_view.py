@@ -47,8 +47,15 @@ class RunEstimatesLabel(QLabel):
         ids = self.panel.checked_ids()
         device = self.panel.device.currentText()
         entries = self.panel.entries
-        self.estimates = [estimate_run(entries[i], seconds, self.bench, device=device, known=entries)
-                          for i in ids if i in entries] if seconds > 0 else []
+        self.estimates = (
+            [
+                estimate_run(entries[i], seconds, self.bench, device=device, known=entries)
+                for i in ids
+                if i in entries
+            ]
+            if seconds > 0
+            else []
+        )
         if not self.estimates:
             self.setText("")
             self.hide()
@@ -59,13 +66,18 @@ class RunEstimatesLabel(QLabel):
             lines.append(f"<span style='color:{WARN_COLOUR}'>⚠ {line}</span>" if e.warn else line)
         total = sum(e.seconds for e in self.estimates if e.seconds is not None)
         if self.warning:
-            lines.append(f"<span style='color:{WARN_COLOUR}'><b>⚠ A run over "
-                         f"{LONG_RUN_SECONDS / 60:.0f} minutes</b> (all ticked: ≈ {human_duration(total)}): "
-                         "consider fewer models or a GPU.</span>")
+            lines.append(
+                f"<span style='color:{WARN_COLOUR}'><b>⚠ A run over "
+                f"{LONG_RUN_SECONDS / 60:.0f} minutes</b> (all ticked: ≈ {human_duration(total)}): "
+                "consider fewer models or a GPU.</span>"
+            )
         self.setText("<br>".join(lines))
         machine = bench_machine(self.bench)
-        self.setToolTip("From the bench report (docs/bench.json)" + (f", measured on {machine}" if machine
-                        else "") + ": real-time factor and peak memory, scaled by the file's length; "
-                        "on a GPU only where the report has a GPU figure. Models the report does not list "
-                        "are scaled from one of the same kind by parameter count (rough).")
+        self.setToolTip(
+            "From the bench report (docs/bench.json)"
+            + (f", measured on {machine}" if machine else "")
+            + ": real-time factor and peak memory, scaled by the file's length; "
+            "on a GPU only where the report has a GPU figure. Models the report does not list "
+            "are scaled from one of the same kind by parameter count (rough)."
+        )
         self.show()

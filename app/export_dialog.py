@@ -27,9 +27,13 @@ from PySide6.QtWidgets import (
 
 from .tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
 
-FORMATS = [("wav16", "WAV 16-bit", ".wav", "PCM_16"), ("wav24", "WAV 24-bit", ".wav", "PCM_24"),
-           ("wavf", "WAV 32-bit float", ".wav", "FLOAT"), ("flac16", "FLAC 16-bit", ".flac", "PCM_16"),
-           ("flac24", "FLAC 24-bit", ".flac", "PCM_24")]
+FORMATS = [
+    ("wav16", "WAV 16-bit", ".wav", "PCM_16"),
+    ("wav24", "WAV 24-bit", ".wav", "PCM_24"),
+    ("wavf", "WAV 32-bit float", ".wav", "FLOAT"),
+    ("flac16", "FLAC 16-bit", ".flac", "PCM_16"),
+    ("flac24", "FLAC 24-bit", ".flac", "PCM_24"),
+]
 EXPORT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -76,15 +80,18 @@ class ExportDialog(QDialog):
         self.template.setToolTip("Fields: {stem} (input name), {index} (1, 2, ...), {model}")
         self.residual = QCheckBox("Residual track (mixture minus the sum of the sources)", self)
         self.residual.setChecked(bool(opts["residual"]))
-        self.sidecar = QCheckBox("JSON sidecar (input hash, model, options, versions, metrics)", self)
+        self.sidecar = QCheckBox(
+            "JSON sidecar (input hash, model, options, versions, metrics)", self
+        )
         self.sidecar.setChecked(bool(opts["sidecar"]))
         self.results = QListWidget(self)
         self.results.setMaximumHeight(110)
         for key in self.session.results:
             item = QListWidgetItem(key, self.results)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if key == self.session.selected
-                               else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if key == self.session.selected else Qt.CheckState.Unchecked
+            )
         self.preview = QLabel("", self)
         self.preview.setWordWrap(True)
         self.preview.setStyleSheet("color: #a0a0a0;")
@@ -98,7 +105,9 @@ class ExportDialog(QDialog):
         form.addRow("File names", self.template)
         form.addRow("Results", self.results)
         self.buttons = QDialogButtonBox(self)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button = self.buttons.addButton(
+            "Export", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.buttons.accepted.connect(self.export)
         self.buttons.rejected.connect(self.reject)
@@ -121,13 +130,20 @@ class ExportDialog(QDialog):
 
     # --- plan ----------------------------------------------------------------------------------
     def options(self) -> dict:
-        return {"format": self.format.currentData(), "rate": self.rate.currentData(),
-                "template": self.template.text(), "residual": self.residual.isChecked(),
-                "sidecar": self.sidecar.isChecked()}
+        return {
+            "format": self.format.currentData(),
+            "rate": self.rate.currentData(),
+            "template": self.template.text(),
+            "residual": self.residual.isChecked(),
+            "sidecar": self.sidecar.isChecked(),
+        }
 
     def chosen_keys(self) -> list[str]:
-        return [self.results.item(i).text() for i in range(self.results.count())
-                if self.results.item(i).checkState() == Qt.CheckState.Checked]
+        return [
+            self.results.item(i).text()
+            for i in range(self.results.count())
+            if self.results.item(i).checkState() == Qt.CheckState.Checked
+        ]
 
     def _format(self) -> tuple[str, str]:
         _, _, ext, subtype = FORMATS[self.format.currentIndex()]
@@ -139,17 +155,26 @@ class ExportDialog(QDialog):
         out = []
         for key, (request, target) in zip(self.chosen_keys(), self._planned()):
             rec = s.results[key]
-            out.append(ExportItem(
-                result=rec.result, entry=rec.entry, input_stem=request.input_stem,
-                options=dict(rec.options), metrics=evaluation_dict(rec.evaluation),
-                timings=dict(rec.result.timings),
-                sample_rate=self._rate_for(rec), target=target))
+            out.append(
+                ExportItem(
+                    result=rec.result,
+                    entry=rec.entry,
+                    input_stem=request.input_stem,
+                    options=dict(rec.options),
+                    metrics=evaluation_dict(rec.evaluation),
+                    timings=dict(rec.result.timings),
+                    sample_rate=self._rate_for(rec),
+                    target=target,
+                )
+            )
         return out
 
     def _rate_for(self, record) -> Optional[int]:
         """The chosen output rate (None: the input's)."""
         rate = self.rate.currentData()
-        return record.entry.sample_rate if rate == "model" else rate if isinstance(rate, int) else None
+        return (
+            record.entry.sample_rate if rate == "model" else rate if isinstance(rate, int) else None
+        )
 
     def plan(self) -> list:
         """The core's export plan (one ExportTarget per chosen result); two results that would
@@ -162,13 +187,22 @@ class ExportDialog(QDialog):
 
         s = self.session
         ext, _ = self._format()
-        requests = result_requests(s.path.stem if s.path else "mixture",
-                                   [(key, s.results[key].result.n_src, s.results[key].entry.id)
-                                    for key in self.chosen_keys()])
-        targets = plan_exports(requests, Path(self.folder.text()).expanduser(),
-                               template=self.template.text(), extension=ext,
-                               residual=self.residual.isChecked(), sidecar=self.sidecar.isChecked(),
-                               collision_hint="put {stem} or {model} in the file names")
+        requests = result_requests(
+            s.path.stem if s.path else "mixture",
+            [
+                (key, s.results[key].result.n_src, s.results[key].entry.id)
+                for key in self.chosen_keys()
+            ],
+        )
+        targets = plan_exports(
+            requests,
+            Path(self.folder.text()).expanduser(),
+            template=self.template.text(),
+            extension=ext,
+            residual=self.residual.isChecked(),
+            sidecar=self.sidecar.isChecked(),
+            collision_hint="put {stem} or {model} in the file names",
+        )
         return list(zip(requests, targets))
 
     def planned_paths(self) -> list[Path]:
@@ -195,9 +229,12 @@ class ExportDialog(QDialog):
     def confirm_overwrite(self, existing: list[Path]) -> bool:
         names = "\n".join(str(p) for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
         answer = QMessageBox.question(
-            self, "Overwrite files?", f"{len(existing)} file(s) already exist:\n{names}\n\nOverwrite them?",
+            self,
+            "Overwrite files?",
+            f"{len(existing)} file(s) already exist:\n{names}\n\nOverwrite them?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def export(self) -> None:
@@ -216,18 +253,29 @@ class ExportDialog(QDialog):
             overwrite = True
         ext, subtype = self._format()
         s = self.session
-        job = ExportJob(items=tuple(self.items()), out_dir=Path(self.folder.text()).expanduser(),
-                        template=self.template.text(), subtype=subtype, extension=ext,
-                        residual_of=frozen_array(s.mixture) if self.residual.isChecked() else None,
-                        overwrite=overwrite, sidecar=self.sidecar.isChecked(), input_path=s.path,
-                        references=s.reference_paths)
+        job = ExportJob(
+            items=tuple(self.items()),
+            out_dir=Path(self.folder.text()).expanduser(),
+            template=self.template.text(),
+            subtype=subtype,
+            extension=ext,
+            residual_of=frozen_array(s.mixture) if self.residual.isChecked() else None,
+            overwrite=overwrite,
+            sidecar=self.sidecar.isChecked(),
+            input_path=s.path,
+            references=s.reference_paths,
+        )
         self.settings.set_export_options(self.options())
         self.settings.set_last_folder("export", self.folder.text())
         self.error, self.written = "", []
         self.status.setText("Exporting…")
         self.export_button.setEnabled(False)
         self.job = self.window_.exports.job.start(
-            job, on_publish=lambda key: s.mark_exported([key]), on_done=self._done, on_error=self._failed)
+            job,
+            on_publish=lambda key: s.mark_exported([key]),
+            on_done=self._done,
+            on_error=self._failed,
+        )
 
     def _done(self, value) -> None:
         self.written = list(value)
@@ -244,4 +292,3 @@ class ExportDialog(QDialog):
         self.status.setText(f"<span style='color:#ff6b6b'>Export failed: {message}</span>")
         if not self.window_.quiet:
             QMessageBox.warning(self, "Export failed", message)
-

@@ -43,7 +43,7 @@ def guide_markdown(readme: str, folder: Optional[Path] = None) -> str:
     if start < 0:
         return readme
     end = readme.find("\n## ", start + len(GUIDE_HEADING))
-    section = readme[start:end if end >= 0 else len(readme)].strip()
+    section = readme[start : end if end >= 0 else len(readme)].strip()
 
     def picture(m: re.Match) -> str:
         return "" if folder is not None and not (folder / m.group(2)).is_file() else m.group(0)
@@ -86,16 +86,21 @@ class GuideDialog(QDialog):
 def show_guide_dialog(parent) -> None:
     readme = find_readme()
     if readme is None:
-        QMessageBox.information(parent, "User's guide", "The user's guide (README.md) is not installed "
-                                "with this copy of Cocktail.")
+        QMessageBox.information(
+            parent,
+            "User's guide",
+            "The user's guide (README.md) is not installed with this copy of Cocktail.",
+        )
         return
     GuideDialog(parent, readme).exec()
 
 
 def about_text() -> str:
-    return (f"<b>Cocktail {app_version()}</b><p>A desktop studio for speech source separation: "
-            "separate voices, listen to each speaker, compare masks and metrics, export stems.</p>"
-            "<p>Press F1 for the user's guide.</p>")
+    return (
+        f"<b>Cocktail {app_version()}</b><p>A desktop studio for speech source separation: "
+        "separate voices, listen to each speaker, compare masks and metrics, export stems.</p>"
+        "<p>Press F1 for the user's guide.</p>"
+    )
 
 
 def show_about_box(parent) -> None:

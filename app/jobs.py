@@ -82,9 +82,15 @@ class _Signals(QObject):
 
 
 class _Worker(QRunnable):
-    def __init__(self, job_id: int, fn: Callable[[JobContext], Any], token: CancelToken,
-                 signals: _Signals, prepare: Optional[Callable[[], None]],
-                 closed: threading.Event) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        fn: Callable[[JobContext], Any],
+        token: CancelToken,
+        signals: _Signals,
+        prepare: Optional[Callable[[], None]],
+        closed: threading.Event,
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self.job_id, self.fn, self.token, self.signals = job_id, fn, token, signals
@@ -103,8 +109,12 @@ class _Worker(QRunnable):
             pass
 
     def run(self) -> None:
-        ctx = JobContext(self.job_id, self.token, lambda f, st: self._send("progress", f, st),
-                         lambda p: self._send("published", p))
+        ctx = JobContext(
+            self.job_id,
+            self.token,
+            lambda f, st: self._send("progress", f, st),
+            lambda p: self._send("published", p),
+        )
         try:
             self.token.raise_if_cancelled()  # cancelled while queued: do not start
             if self.prepare is not None:
@@ -129,7 +139,9 @@ class JobHandle:
     """One started job: ``id``, the job value (``job``), ``running``, ``cancel()``. Once cancelled,
     nothing it sends is delivered except, when it ends, its ``on_cancelled``."""
 
-    def __init__(self, runner: JobRunner, job_id: int, job: Any, quiet: bool, callbacks: dict) -> None:
+    def __init__(
+        self, runner: JobRunner, job_id: int, job: Any, quiet: bool, callbacks: dict
+    ) -> None:
         self.runner, self.id, self.job, self.quiet = runner, job_id, job, quiet
         self.callbacks = callbacks
         self.token = CancelToken()
@@ -159,12 +171,16 @@ class JobRunner(QObject):
 
     The signals are for observers of all the work (the status bar): they carry the JobHandle."""
 
-    started = Signal(object)                # JobHandle
-    progress = Signal(object, float, str)   # JobHandle, fraction, stage (running jobs only)
-    ended = Signal(object)                  # JobHandle, after its last callback (done, error, cancelled)
+    started = Signal(object)  # JobHandle
+    progress = Signal(object, float, str)  # JobHandle, fraction, stage (running jobs only)
+    ended = Signal(object)  # JobHandle, after its last callback (done, error, cancelled)
 
-    def __init__(self, parent: Optional[QObject] = None, max_threads: int = 2,
-                 prepare: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self,
+        parent: Optional[QObject] = None,
+        max_threads: int = 2,
+        prepare: Optional[Callable[[], None]] = None,
+    ) -> None:
         """``prepare()`` runs on the pool thread before each job (a failure there fails the job)."""
         super().__init__(parent)
         self.prepare = prepare
@@ -174,11 +190,17 @@ class JobRunner(QObject):
         self._running: dict[int, JobHandle] = {}
         self._closed = threading.Event()
 
-    def start(self, job: Any, *, on_done: Optional[Callable[[Any], None]] = None,
-              on_progress: Optional[Callable[[float, str], None]] = None,
-              on_publish: Optional[Callable[[Any], None]] = None,
-              on_error: Optional[Callable[[str, str], None]] = None,
-              on_cancelled: Optional[Callable[[], None]] = None, quiet: bool = False) -> JobHandle:
+    def start(
+        self,
+        job: Any,
+        *,
+        on_done: Optional[Callable[[Any], None]] = None,
+        on_progress: Optional[Callable[[float, str], None]] = None,
+        on_publish: Optional[Callable[[Any], None]] = None,
+        on_error: Optional[Callable[[str, str], None]] = None,
+        on_cancelled: Optional[Callable[[], None]] = None,
+        quiet: bool = False,
+    ) -> JobHandle:
         """Run ``job`` (a job value with ``run(ctx)``, or a function ``fn(ctx)``) on a pool thread.
 
         On the GUI thread, while the job is not cancelled: ``on_progress(fraction, stage)``,
@@ -186,16 +208,26 @@ class JobRunner(QObject):
         one line; details: the traceback; without ``on_error`` the failure is logged). A job that was
         cancelled calls ``on_cancelled()`` when it ends, whatever it returned. ``quiet``: the status
         bar shows nothing of it. After ``shutdown`` nothing runs and nothing is ever reported."""
-        return self._launch(self._handle(job, on_done=on_done, on_progress=on_progress,
-                                         on_publish=on_publish, on_error=on_error,
-                                         on_cancelled=on_cancelled, quiet=quiet))
+        return self._launch(
+            self._handle(
+                job,
+                on_done=on_done,
+                on_progress=on_progress,
+                on_publish=on_publish,
+                on_error=on_error,
+                on_cancelled=on_cancelled,
+                quiet=quiet,
+            )
+        )
 
     def _handle(self, job: Any, *, quiet: bool = False, **callbacks) -> JobHandle:
         names = ("on_done", "on_progress", "on_publish", "on_error", "on_cancelled")
         unknown = set(callbacks) - set(names)
         if unknown:
             raise TypeError(f"unknown job callback(s) {sorted(unknown)}; known: {names}")
-        handle = JobHandle(self, self._next_id, job, quiet, {k[3:]: callbacks.get(k) for k in names})
+        handle = JobHandle(
+            self, self._next_id, job, quiet, {k[3:]: callbacks.get(k) for k in names}
+        )
         self._next_id += 1
         return handle
 
@@ -236,7 +268,9 @@ class JobRunner(QObject):
         self._running.clear()
         done = self.pool.waitForDone(msecs)
         if not done:
-            log.warning("a background job did not stop within %d ms; it ends in the background", msecs)
+            log.warning(
+                "a background job did not stop within %d ms; it ends in the background", msecs
+            )
         return done
 
     @property

@@ -23,34 +23,62 @@ from separation_core.cli import COMMANDS  # light: argparse only, the commands l
 
 from .view_registry import names as view_names  # Qt-free
 
-EPILOG = ("Without --screenshot the window opens and stays open (--run starts the models once FILE "
-          "is loaded). With --screenshot the run is scripted and headless-friendly: it exits 0, or "
-          "prints 'cocktail: error: ...' and exits 2. "
-          "Headless subcommands (no window): " + ", ".join(COMMANDS)
-          + ". 'cocktail COMMAND --help' describes each; 'cocktail --version' prints the version.")
+EPILOG = (
+    "Without --screenshot the window opens and stays open (--run starts the models once FILE "
+    "is loaded). With --screenshot the run is scripted and headless-friendly: it exits 0, or "
+    "prints 'cocktail: error: ...' and exits 2. "
+    "Headless subcommands (no window): "
+    + ", ".join(COMMANDS)
+    + ". 'cocktail COMMAND --help' describes each; 'cocktail --version' prints the version."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cocktail", description="Cocktail: speech source separation studio",
-                                epilog=EPILOG)
+    p = argparse.ArgumentParser(
+        prog="cocktail", description="Cocktail: speech source separation studio", epilog=EPILOG
+    )
     p.add_argument("file", nargs="?", help="a mixture to open")
-    p.add_argument("--refs", nargs="+", metavar="REF", help="reference sources, one file per speaker")
-    p.add_argument("--run", metavar="MODEL[,MODEL...]",
-                   help="run these models (ids, registry names or .pt paths) on FILE")
+    p.add_argument(
+        "--refs", nargs="+", metavar="REF", help="reference sources, one file per speaker"
+    )
+    p.add_argument(
+        "--run",
+        metavar="MODEL[,MODEL...]",
+        help="run these models (ids, registry names or .pt paths) on FILE",
+    )
     p.add_argument("--view", choices=view_names(), default=None, help="the view to show")
-    p.add_argument("--screenshot", metavar="OUT.png",
-                   help="script: open FILE, do --run, save a screenshot of the window and exit")
-    p.add_argument("--export-dialog", action="store_true",
-                   help="with --screenshot: open the export dialog and save a screenshot of it")
-    p.add_argument("--abx-dialog", action="store_true",
-                   help="with --screenshot: open the blind A/B/X dialog on the first two results, start "
-                        "a test and save a screenshot of it")
-    p.add_argument("--show-chunks", action="store_true",
-                   help="with --screenshot: show the chunks the engine used (View > Show chunks)")
-    p.add_argument("--chunk-seconds", type=float, metavar="S",
-                   help="with --screenshot: the run option 'chunk length' for --run")
-    p.add_argument("--tick", metavar="MODEL[,MODEL...]",
-                   help="with --screenshot: tick these models in the model panel (their estimates show)")
+    p.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="script: open FILE, do --run, save a screenshot of the window and exit",
+    )
+    p.add_argument(
+        "--export-dialog",
+        action="store_true",
+        help="with --screenshot: open the export dialog and save a screenshot of it",
+    )
+    p.add_argument(
+        "--abx-dialog",
+        action="store_true",
+        help="with --screenshot: open the blind A/B/X dialog on the first two results, start "
+        "a test and save a screenshot of it",
+    )
+    p.add_argument(
+        "--show-chunks",
+        action="store_true",
+        help="with --screenshot: show the chunks the engine used (View > Show chunks)",
+    )
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        metavar="S",
+        help="with --screenshot: the run option 'chunk length' for --run",
+    )
+    p.add_argument(
+        "--tick",
+        metavar="MODEL[,MODEL...]",
+        help="with --screenshot: tick these models in the model panel (their estimates show)",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before a script gives up")
     return p
 
@@ -106,8 +134,16 @@ class Script:
                 if w.separation.failures:
                     f = w.separation.failures[0]
                     raise ScriptError(f"{f.spec}: {f.message}")
-            self.wait_for(self.idle(w.separation.run_job, w.separation.oracle_job, w.scoring.job,
-                                    w.files.refs_job, w.quality.job), "background work")
+            self.wait_for(
+                self.idle(
+                    w.separation.run_job,
+                    w.separation.oracle_job,
+                    w.scoring.job,
+                    w.files.refs_job,
+                    w.quality.job,
+                ),
+                "background work",
+            )
             if a.view:
                 w.set_view(a.view)
             if a.show_chunks and not w.act_chunks.isChecked():
@@ -194,6 +230,7 @@ def main(argv: Optional[list] = None) -> int:
     from PySide6.QtGui import QIcon
 
     from separation_core.paths import app_icon_path
+
     if (icon := app_icon_path()) is not None:
         app.setWindowIcon(QIcon(str(icon)))
     setup_pyqtgraph()

@@ -43,20 +43,23 @@ class MainWindow(QMainWindow):
     mixture_loaded = Signal()
     references_loaded = Signal()
     models_loaded = Signal()
-    run_finished = Signal(object)      # list of ModelDone / ModelFailed, or None when stopped / failed
+    run_finished = Signal(object)  # list of ModelDone / ModelFailed, or None when stopped / failed
     metrics_finished = Signal()
     error_shown = Signal(str)
 
-    def __init__(self, settings: Optional[Settings] = None, *, quiet: bool = False,
-                 player_factory=None) -> None:
+    def __init__(
+        self, settings: Optional[Settings] = None, *, quiet: bool = False, player_factory=None
+    ) -> None:
         super().__init__()
         self.settings = settings or Settings()
-        self.quiet = quiet                     # errors go to the log and self.errors, not dialogs
+        self.quiet = quiet  # errors go to the log and self.errors, not dialogs
         self.errors: list[str] = []
         self.session = Session()
         self.runner = JobRunner(self, prepare=load_science)
         self.axis = TimeAxis(self)
-        self.transport = Transport(self, **({"player_factory": player_factory} if player_factory else {}))
+        self.transport = Transport(
+            self, **({"player_factory": player_factory} if player_factory else {})
+        )
         self.setWindowTitle("Cocktail")
         self.setAcceptDrops(True)
         self._build_views()
@@ -70,7 +73,10 @@ class MainWindow(QMainWindow):
         self.status = StatusController(self)
         # the commands a script (app.main) or a test drives
         self.open_file, self.open_references, self.ask_open = (
-            self.files.open_file, self.files.open_references, self.files.ask_open)
+            self.files.open_file,
+            self.files.open_references,
+            self.files.ask_open,
+        )
         self.separate, self.stop = self.separation.separate, self.separation.stop
         self.export_dialog, self.abx_dialog = self.exports.dialog, self.playback.abx_dialog
         build_actions(self)
@@ -95,7 +101,9 @@ class MainWindow(QMainWindow):
         for spec in self.view_specs:
             view = spec.load()(self.axis)
             if not isinstance(view, View):
-                raise TypeError(f"view {spec.name!r}: {type(view).__name__} lacks set_session / set_playhead")
+                raise TypeError(
+                    f"view {spec.name!r}: {type(view).__name__} lacks set_session / set_playhead"
+                )
             self.views[spec.name] = view
             self.tabs.addTab(view, spec.title)
         self._dirty: set = set()
@@ -103,8 +111,9 @@ class MainWindow(QMainWindow):
         self.embeddings, self.metrics = self.views["embeddings"], self.views["metrics"]
         self.timeline = QualityTimeline(self.axis)
         self.lanes.layout().addWidget(self.timeline)  # under the lanes, on the same time axis
-        self.quality = QualityController(self.runner, self.session, self.timeline,
-                                         on_error=lambda m, d: self.job_failed(m, d))
+        self.quality = QualityController(
+            self.runner, self.session, self.timeline, on_error=lambda m, d: self.job_failed(m, d)
+        )
         self.transport.position_changed.connect(self.timeline.set_playhead)
         self.setCentralWidget(self.tabs)
 
@@ -118,8 +127,10 @@ class MainWindow(QMainWindow):
         self.dock = QDockWidget("Models", self)
         self.dock.setObjectName("models-dock")
         self.dock.setWidget(self.panel)
-        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         # Narrow enough for a 1024-pixel window; it opens wider (see _restore_layout).
         self.dock.setMinimumWidth(DOCK_MIN_WIDTH)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
@@ -217,7 +228,9 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
-        if not self.quiet and not self.files.confirm_discard():  # quiet (scripted) windows never ask
+        if (
+            not self.quiet and not self.files.confirm_discard()
+        ):  # quiet (scripted) windows never ask
             event.ignore()
             return
         self.settings.save_window(self.saveGeometry(), self.saveState())

@@ -26,8 +26,10 @@ class TrackState:
 def track_weights(states: Mapping[str, TrackState]) -> dict[str, float]:
     """Linear weight of each track under the solo / mute / gain rule."""
     any_solo = any(s.solo for s in states.values())
-    return {name: (10.0 ** (s.gain_db / 20.0) if (s.solo or not any_solo) and not s.mute else 0.0)
-            for name, s in states.items()}
+    return {
+        name: (10.0 ** (s.gain_db / 20.0) if (s.solo or not any_solo) and not s.mute else 0.0)
+        for name, s in states.items()
+    }
 
 
 class Mixer:
@@ -45,14 +47,16 @@ class Mixer:
         self._heard: Optional[tuple[dict, dict]] = None  # (tracks, weights) of the last block
 
     # --- content -------------------------------------------------------------------------------
-    def set_tracks(self, tracks: Mapping[str, np.ndarray],
-                   states: Optional[Mapping[str, TrackState]] = None) -> None:
+    def set_tracks(
+        self, tracks: Mapping[str, np.ndarray], states: Optional[Mapping[str, TrackState]] = None
+    ) -> None:
         """Replace the tracks; a track keeps its state if its name stays, else takes ``states[name]``
         or the default state."""
         states = dict(states or {})
         with self._lock:
-            self._states = {name: states.get(name, self._states.get(name, TrackState()))
-                            for name in tracks}
+            self._states = {
+                name: states.get(name, self._states.get(name, TrackState())) for name in tracks
+            }
             self._tracks = {name: np.asarray(x, dtype=np.float32) for name, x in tracks.items()}
 
     def track_names(self) -> list[str]:
@@ -132,7 +136,9 @@ class Mixer:
         return idx
 
     @staticmethod
-    def _mix(tracks: Mapping[str, np.ndarray], weights: Mapping[str, float], idx: np.ndarray) -> np.ndarray:
+    def _mix(
+        tracks: Mapping[str, np.ndarray], weights: Mapping[str, float], idx: np.ndarray
+    ) -> np.ndarray:
         out = np.zeros(len(idx), dtype=np.float32)
         for name, x in tracks.items():
             w = weights.get(name, 0.0)
@@ -148,7 +154,9 @@ class Mixer:
             idx = self._indices(n)
             tracks, weights = self._tracks, track_weights(self._states)
             out = self._mix(tracks, weights, idx)
-            if self._heard is not None and (self._heard[0] is not tracks or self._heard[1] != weights):
+            if self._heard is not None and (
+                self._heard[0] is not tracks or self._heard[1] != weights
+            ):
                 k = min(self.fade, n)
                 if k > 0:
                     old = self._mix(self._heard[0], self._heard[1], idx[:k])

@@ -161,13 +161,20 @@ class ModelPanel(QWidget):
         item.setData(0, Qt.ItemDataRole.UserRole, e.id)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        tip = [e.id, f"{e.model_name} ({e.kind}), {e.origin}" + ("" if e.trained else ", untrained weights"),
-               e.description or ""]
+        tip = [
+            e.id,
+            f"{e.model_name} ({e.kind}), {e.origin}" + ("" if e.trained else ", untrained weights"),
+            e.description or "",
+        ]
         if e.checkpoint:
             tip.append(str(e.checkpoint))
         if e.metrics:
-            tip.append(", ".join(f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                 for k, v in list(e.metrics.items())[:4]))
+            tip.append(
+                ", ".join(
+                    f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} {v}"
+                    for k, v in list(e.metrics.items())[:4]
+                )
+            )
         item.setToolTip(0, "\n".join(t for t in tip if t))
         for c in range(1, len(COLUMNS)):
             item.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -178,18 +185,27 @@ class ModelPanel(QWidget):
         return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
 
     def item(self, model_id: str) -> Optional[QTreeWidgetItem]:
-        return next((it for it in self.items() if it.data(0, Qt.ItemDataRole.UserRole) == model_id), None)
+        return next(
+            (it for it in self.items() if it.data(0, Qt.ItemDataRole.UserRole) == model_id), None
+        )
 
     def checked_ids(self) -> list[str]:
         """The models a run uses: ticked, enabled and shown."""
-        return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.items()
-                if it.checkState(0) == Qt.CheckState.Checked and not it.isDisabled()
-                and not it.isHidden()]
+        return [
+            it.data(0, Qt.ItemDataRole.UserRole)
+            for it in self.items()
+            if it.checkState(0) == Qt.CheckState.Checked
+            and not it.isDisabled()
+            and not it.isHidden()
+        ]
 
     def ticked_ids(self) -> list[str]:
         """Every ticked model, runnable now or not (what the settings remember)."""
-        return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.items()
-                if it.checkState(0) == Qt.CheckState.Checked]
+        return [
+            it.data(0, Qt.ItemDataRole.UserRole)
+            for it in self.items()
+            if it.checkState(0) == Qt.CheckState.Checked
+        ]
 
     def set_show_untrained(self, show: bool) -> None:
         self.show_untrained.setChecked(show)
@@ -225,10 +241,12 @@ class ModelPanel(QWidget):
 
     # --- options and state ---------------------------------------------------------------------
     def settings(self) -> RunSettings:
-        return RunSettings(num_speakers=self.speakers.value() or None,
-                           clustering=self.clustering.currentText(),
-                           chunk_seconds=self.chunk.value() or None,
-                           device=self.device.currentText())
+        return RunSettings(
+            num_speakers=self.speakers.value() or None,
+            clustering=self.clustering.currentText(),
+            chunk_seconds=self.chunk.value() or None,
+            device=self.device.currentText(),
+        )
 
     def set_settings(self, values: dict) -> None:
         self.speakers.setValue(int(values.get("num_speakers") or 0))

@@ -69,8 +69,13 @@ class Player:
         self._done.clear()
         try:
             self._stream = self._sd.OutputStream(
-                samplerate=self.mixer.sample_rate, channels=1, dtype="float32",
-                blocksize=self.blocksize, callback=self._callback, finished_callback=self._done.set)
+                samplerate=self.mixer.sample_rate,
+                channels=1,
+                dtype="float32",
+                blocksize=self.blocksize,
+                callback=self._callback,
+                finished_callback=self._done.set,
+            )
             self._stream.start()
         except Exception as e:  # PortAudioError: device busy, unsupported rate, ...
             log.exception("cannot start playback")

@@ -37,7 +37,7 @@ class QualityTrack:
 
 @dataclass(frozen=True)
 class QualityJob:
-    items: tuple                          # ((key, waveforms [S, T], order or None), ...)
+    items: tuple  # ((key, waveforms [S, T], order or None), ...)
     references: Optional[np.ndarray]
     sample_rate: int
     window: float = WINDOW_SECONDS
@@ -56,12 +56,25 @@ class QualityJob:
 
             if self.references is not None:
                 times, values, swapped = segmental_si_sdr(
-                    waves, self.references, self.sample_rate, self.window, self.hop, order=order,
-                    progress=progress, cancel=ctx.cancel)
+                    waves,
+                    self.references,
+                    self.sample_rate,
+                    self.window,
+                    self.hop,
+                    order=order,
+                    progress=progress,
+                    cancel=ctx.cancel,
+                )
                 track = QualityTrack("si_sdr", times, values, swapped, self.window, self.hop)
             else:
-                times, values = output_leakage(waves, self.sample_rate, self.window, self.hop,
-                                               progress=progress, cancel=ctx.cancel)
+                times, values = output_leakage(
+                    waves,
+                    self.sample_rate,
+                    self.window,
+                    self.hop,
+                    progress=progress,
+                    cancel=ctx.cancel,
+                )
                 track = QualityTrack("leakage", times, values[None, :], None, self.window, self.hop)
             out[key] = track
             ctx.publish((key, track))
@@ -73,7 +86,9 @@ class QualityController(QObject):
 
     updated = Signal()  # after a job's results are shown (tests wait on it)
 
-    def __init__(self, runner, session, view, parent: Optional[QObject] = None, on_error=None) -> None:
+    def __init__(
+        self, runner, session, view, parent: Optional[QObject] = None, on_error=None
+    ) -> None:
         """``on_error(message, details)``: shows a failed job's error (the window's)."""
         super().__init__(parent or view)
         self.runner, self.session, self.view = runner, session, view
@@ -106,12 +121,20 @@ class QualityController(QObject):
             self.job.cancel()
             return None
         self._pending = {k: self._basis(k) for k in todo}
-        items = tuple((k, frozen_array(s.results[k].result.waveforms), self._pending[k][2] or None)
-                      for k in todo)
+        items = tuple(
+            (k, frozen_array(s.results[k].result.waveforms), self._pending[k][2] or None)
+            for k in todo
+        )
         job = QualityJob(items, frozen_array(s.references), s.sample_rate)
         self.view.set_status("Computing quality over time…")
-        return self.job.start(job, quiet=True, on_publish=self._published, on_done=self._ended,
-                              on_error=self._failed, on_cancelled=self._ended)
+        return self.job.start(
+            job,
+            quiet=True,
+            on_publish=self._published,
+            on_done=self._ended,
+            on_error=self._failed,
+            on_cancelled=self._ended,
+        )
 
     def _published(self, payload) -> None:
         key, track = payload

@@ -17,12 +17,12 @@ import numpy as np
 
 @dataclass
 class ResultRecord:
-    key: str                 # the model's catalog id; one result per model
-    entry: Any               # separation_core.catalog.ModelEntry
-    result: Any              # separation_core.models.result.SeparationResult
-    options: dict            # run options as plain values (for the sidecar)
-    seconds: float = 0.0     # wall time of the run
-    evaluation: Any = None   # separation_core.metrics.Evaluation once computed
+    key: str  # the model's catalog id; one result per model
+    entry: Any  # separation_core.catalog.ModelEntry
+    result: Any  # separation_core.models.result.SeparationResult
+    options: dict  # run options as plain values (for the sidecar)
+    seconds: float = 0.0  # wall time of the run
+    evaluation: Any = None  # separation_core.metrics.Evaluation once computed
 
     @property
     def label(self) -> str:
@@ -53,14 +53,16 @@ def order_from_permutation(permutation, n_est: int) -> list[int]:
 @dataclass
 class Session:
     path: Optional[Path] = None
-    audio: Any = None                      # separation_core.audio_io.Audio
+    audio: Any = None  # separation_core.audio_io.Audio
     reference_paths: tuple = ()
     references: Optional[np.ndarray] = None  # [n_src, time] at the mixture's rate
     results: dict = field(default_factory=dict)  # key -> ResultRecord, in run order
     selected: Optional[str] = None
-    exported: set = field(default_factory=set)    # keys whose stems were written since they ran
-    _orders: dict = field(default_factory=dict)   # key -> (anchor token, order)
-    _serials: dict = field(default_factory=dict)  # key -> serial of the result / "references" -> of them
+    exported: set = field(default_factory=set)  # keys whose stems were written since they ran
+    _orders: dict = field(default_factory=dict)  # key -> (anchor token, order)
+    _serials: dict = field(
+        default_factory=dict
+    )  # key -> serial of the result / "references" -> of them
     _serial: int = 0
 
     @property
@@ -121,8 +123,11 @@ class Session:
 
     def unexported(self) -> list[str]:
         """Model results (not the oracles, made again from the references) never exported."""
-        return [k for k, r in self.results.items()
-                if k not in self.exported and not r.entry.needs_references]
+        return [
+            k
+            for k, r in self.results.items()
+            if k not in self.exported and not r.entry.needs_references
+        ]
 
     def preferred(self, default_id: Optional[str] = None, ticked=()) -> Optional[str]:
         """The result to show first: the default model's, else the best mean SI-SDR once scored,
@@ -132,8 +137,11 @@ class Session:
             return next(iter(self.results), None)
         if default_id in models:
             return default_id
-        scores = {k: self.results[k].evaluation.mean.get("si_sdr", float("nan")) for k in models
-                  if self.results[k].evaluation is not None}
+        scores = {
+            k: self.results[k].evaluation.mean.get("si_sdr", float("nan"))
+            for k in models
+            if self.results[k].evaluation is not None
+        }
         scores = {k: v for k, v in scores.items() if v == v}
         if scores:
             return max(scores, key=scores.get)

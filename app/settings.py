@@ -19,8 +19,13 @@ APP = "cocktail"
 ENV_DIR = "COCKTAIL_SETTINGS_DIR"
 MAX_RECENT = 10
 
-EXPORT_DEFAULTS = {"format": "wav16", "rate": "original", "template": "{stem}_s{index}",
-                   "residual": False, "sidecar": True}
+EXPORT_DEFAULTS = {
+    "format": "wav16",
+    "rate": "original",
+    "template": "{stem}_s{index}",
+    "residual": False,
+    "sidecar": True,
+}
 
 
 class Settings:

@@ -34,10 +34,13 @@ def compact_for_display(result):
     def cast(x, dtype):
         return None if x is None else np.asarray(x).astype(dtype, copy=False)
 
-    return replace(result, masks=cast(result.masks, np.float16),
-                   embeddings=cast(result.embeddings, np.float16),
-                   embedding_bins=cast(result.embedding_bins, np.int32),
-                   embedding_labels=cast(result.embedding_labels, np.int16))
+    return replace(
+        result,
+        masks=cast(result.masks, np.float16),
+        embeddings=cast(result.embeddings, np.float16),
+        embedding_bins=cast(result.embedding_bins, np.int32),
+        embedding_labels=cast(result.embedding_labels, np.int16),
+    )
 
 
 def leave_core_for_gui() -> None:
@@ -64,13 +67,20 @@ class RunSettings:
         from separation_core.inference import EngineOptions
         from separation_core.models.base import RunOptions
 
-        return EngineOptions(chunk_seconds=self.chunk_seconds, device=self.device,
-                             run=RunOptions(num_speakers=self.num_speakers, clustering=self.clustering),
-                             max_embedding_points=MAX_EMBEDDING_POINTS)
+        return EngineOptions(
+            chunk_seconds=self.chunk_seconds,
+            device=self.device,
+            run=RunOptions(num_speakers=self.num_speakers, clustering=self.clustering),
+            max_embedding_points=MAX_EMBEDDING_POINTS,
+        )
 
     def to_dict(self) -> dict:
-        return {"num_speakers": self.num_speakers, "clustering": self.clustering,
-                "chunk_seconds": self.chunk_seconds, "device": self.device}
+        return {
+            "num_speakers": self.num_speakers,
+            "clustering": self.clustering,
+            "chunk_seconds": self.chunk_seconds,
+            "device": self.device,
+        }
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,8 @@ class LoadMixtureJob:
 
 @dataclass(frozen=True)
 class LoadedReferences:
-    references: np.ndarray   # [n_ref, T] at the mixture's rate and length
-    orders: dict             # result key -> its order against them (see app.session.align_sources)
+    references: np.ndarray  # [n_ref, T] at the mixture's rate and length
+    orders: dict  # result key -> its order against them (see app.session.align_sources)
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class LoadReferencesJob:
     paths: tuple
     sample_rate: int
     length: int
-    results: tuple = ()      # ((key, waveforms [n_src, T]), ...)
+    results: tuple = ()  # ((key, waveforms [n_src, T]), ...)
 
     def run(self, ctx) -> LoadedReferences:
         from separation_core.audio_io import load_references
@@ -107,8 +117,9 @@ class LoadReferencesJob:
         from .session import align_sources
 
         ctx.progress(0.0, "reading references")
-        refs = load_references([Path(p) for p in self.paths], sample_rate=self.sample_rate,
-                               length=self.length)
+        refs = load_references(
+            [Path(p) for p in self.paths], sample_rate=self.sample_rate, length=self.length
+        )
         orders = {}
         for key, waves in self.results:
             ctx.cancel.raise_if_cancelled()
@@ -172,7 +183,7 @@ class SeparationJob:
 
     mixture: np.ndarray
     sample_rate: int
-    models: tuple            # ModelEntry or spec strings
+    models: tuple  # ModelEntry or spec strings
     settings: RunSettings = field(default_factory=RunSettings)
     references: Optional[np.ndarray] = None
     anchor: Optional[np.ndarray] = None
@@ -204,9 +215,15 @@ class SeparationJob:
                 model = catalog.load_model(entry)
                 refs = self.references if entry.needs_references else None
                 t0 = time.perf_counter()
-                result = separate(model, self.mixture, self.sample_rate,
-                                  self.settings.engine_options(), references=refs,
-                                  progress=progress, cancel=ctx.cancel)
+                result = separate(
+                    model,
+                    self.mixture,
+                    self.sample_rate,
+                    self.settings.engine_options(),
+                    references=refs,
+                    progress=progress,
+                    cancel=ctx.cancel,
+                )
                 del model  # its weights and buffers go before the next model loads
                 result = compact_for_display(result)
                 seconds = time.perf_counter() - t0
@@ -218,8 +235,9 @@ class SeparationJob:
             except Cancelled:
                 raise
             except Exception as e:  # CocktailError, or a bug in one model: the others still run
-                outcome = ModelFailed(name, str(e) if str(e) else type(e).__name__,
-                                      traceback.format_exc())
+                outcome = ModelFailed(
+                    name, str(e) if str(e) else type(e).__name__, traceback.format_exc()
+                )
             outcomes.append(outcome)
             ctx.publish(outcome)
         return outcomes
@@ -230,7 +248,7 @@ class MetricsJob:
     """Score each result against the references; publishes ``(key, Evaluation)`` per result. A
     result's permutation is its speaker order when given (the one the views show), else solved."""
 
-    results: tuple           # ((key, waveforms [n_src, T], permutation [n_ref] or None), ...)
+    results: tuple  # ((key, waveforms [n_src, T], permutation [n_ref] or None), ...)
     references: np.ndarray
     mixture: np.ndarray
     sample_rate: int
@@ -247,8 +265,9 @@ class MetricsJob:
                 ctx.progress((i + fraction) / n, f"metrics: {key} ({metric})")
 
             with cancel_scope(ctx.cancel):  # checked between the metrics of each source, too
-                evaluation = evaluate_in_steps(waves, self.references, self.mixture,
-                                               self.sample_rate, progress, permutation)
+                evaluation = evaluate_in_steps(
+                    waves, self.references, self.mixture, self.sample_rate, progress, permutation
+                )
             out[key] = evaluation
             ctx.publish((key, evaluation))
         ctx.progress(1.0, "metrics done")
@@ -264,11 +283,21 @@ def evaluate_in_steps(estimates, references, mixture, sample_rate: int, progress
     parts = []
     for k, metric in enumerate(DEFAULT_METRICS):
         progress(k / len(DEFAULT_METRICS), metric)
-        parts.append(evaluate_separation(estimates, references, mixture, sample_rate, metrics=(metric,),
-                                         permutation=permutation))
+        parts.append(
+            evaluate_separation(
+                estimates,
+                references,
+                mixture,
+                sample_rate,
+                metrics=(metric,),
+                permutation=permutation,
+            )
+        )
         permutation = parts[0].permutation
-    per_source = [{m: v for p in parts for m, v in p.per_source[i].items()}
-                  for i in range(len(parts[0].per_source))]
+    per_source = [
+        {m: v for p in parts for m, v in p.per_source[i].items()}
+        for i in range(len(parts[0].per_source))
+    ]
     mean = {m: v for p in parts for m, v in p.mean.items()}
     return Evaluation(permutation=parts[0].permutation, per_source=per_source, mean=mean)
 
@@ -284,8 +313,8 @@ class ExportItem:
     options: dict
     metrics: Optional[dict] = None
     timings: Optional[dict] = None
-    sample_rate: Optional[int] = None   # None: the result's (the input's) rate
-    target: Any = None                  # None: planned by the job
+    sample_rate: Optional[int] = None  # None: the result's (the input's) rate
+    target: Any = None  # None: planned by the job
 
 
 @dataclass(frozen=True)
@@ -312,26 +341,49 @@ class ExportJob:
         targets = [item.target for item in self.items]
         if None in targets:  # not planned by the dialog: plan them all here, collisions refused
             targets = plan_exports(
-                [ExportRequest(it.entry.id, it.input_stem, it.result.n_src, it.entry.id) for it in self.items],
-                self.out_dir, template=self.template, extension=self.extension, residual=residual,
-                sidecar=self.sidecar)
+                [
+                    ExportRequest(it.entry.id, it.input_stem, it.result.n_src, it.entry.id)
+                    for it in self.items
+                ],
+                self.out_dir,
+                template=self.template,
+                extension=self.extension,
+                residual=residual,
+                sidecar=self.sidecar,
+            )
         source = None
         if self.sidecar and self.items:  # one input: hashed once, whatever the number of results
             first = self.items[0].result
-            source = export.describe_input(self.input_path, first.sample_rate, first.waveforms.shape[-1])
+            source = export.describe_input(
+                self.input_path, first.sample_rate, first.waveforms.shape[-1]
+            )
         written = []
         for i, (item, target) in enumerate(zip(self.items, targets)):
             ctx.cancel.raise_if_cancelled()
             ctx.progress(i / len(self.items), f"exporting {item.entry.id}")
             sidecar = None
             if self.sidecar:
-                options = dict(item.options, **export.output_options(self.extension, self.subtype,
-                                                                     self.template, residual))
-                sidecar = export.build_sidecar(source, item.entry, options, metrics=item.metrics,
-                                               timings=item.timings, references=self.references)
-            written += export.write_target(item.result, target, subtype=self.subtype,
-                                           sample_rate=item.sample_rate, residual_of=self.residual_of,
-                                           overwrite=self.overwrite, sidecar=sidecar)
+                options = dict(
+                    item.options,
+                    **export.output_options(self.extension, self.subtype, self.template, residual),
+                )
+                sidecar = export.build_sidecar(
+                    source,
+                    item.entry,
+                    options,
+                    metrics=item.metrics,
+                    timings=item.timings,
+                    references=self.references,
+                )
+            written += export.write_target(
+                item.result,
+                target,
+                subtype=self.subtype,
+                sample_rate=item.sample_rate,
+                residual_of=self.residual_of,
+                overwrite=self.overwrite,
+                sidecar=sidecar,
+            )
             ctx.publish(item.entry.id)  # this result is saved
         ctx.progress(1.0, "exported")
         return written
@@ -341,8 +393,11 @@ def evaluation_dict(evaluation) -> Optional[dict]:
     """A metrics Evaluation as plain JSON values."""
     if evaluation is None:
         return None
-    return {"permutation": [int(p) for p in evaluation.permutation],
-            "per_source": [dict(d) for d in evaluation.per_source], "mean": dict(evaluation.mean)}
+    return {
+        "permutation": [int(p) for p in evaluation.permutation],
+        "per_source": [dict(d) for d in evaluation.per_source],
+        "mean": dict(evaluation.mean),
+    }
 
 
 @dataclass(frozen=True)
@@ -358,7 +413,9 @@ class MaskedSignalJob:
         return masked_signal(self.mixture, self.sample_rate, self.mask, self.stft)
 
 
-def masked_signal(mixture: np.ndarray, sample_rate: int, mask: np.ndarray, stft_params) -> np.ndarray:
+def masked_signal(
+    mixture: np.ndarray, sample_rate: int, mask: np.ndarray, stft_params
+) -> np.ndarray:
     """``mixture [time]`` at ``sample_rate`` -> ``istft(mask * stft(mixture))`` at the same rate and
     length; the STFT runs at the grid's own rate (``stft_params.sample_rate``)."""
     import torch

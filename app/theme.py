@@ -9,18 +9,34 @@ from PySide6.QtWidgets import QApplication
 def apply_dark_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     p = QPalette()
-    base, window, text, dim = QColor("#1e1f22"), QColor("#2b2d30"), QColor("#dfe1e5"), QColor("#7f8389")
-    for role, colour in ((QPalette.ColorRole.Window, window), (QPalette.ColorRole.WindowText, text),
-                         (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, QColor("#26282b")),
-                         (QPalette.ColorRole.ToolTipBase, window), (QPalette.ColorRole.ToolTipText, text),
-                         (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, QColor("#393b40")),
-                         (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.BrightText, QColor("#ff6b6b")),
-                         (QPalette.ColorRole.Highlight, QColor("#3574f0")),
-                         (QPalette.ColorRole.HighlightedText, QColor("#ffffff")),
-                         (QPalette.ColorRole.Link, QColor("#589df6")),
-                         (QPalette.ColorRole.PlaceholderText, dim)):
+    base, window, text, dim = (
+        QColor("#1e1f22"),
+        QColor("#2b2d30"),
+        QColor("#dfe1e5"),
+        QColor("#7f8389"),
+    )
+    for role, colour in (
+        (QPalette.ColorRole.Window, window),
+        (QPalette.ColorRole.WindowText, text),
+        (QPalette.ColorRole.Base, base),
+        (QPalette.ColorRole.AlternateBase, QColor("#26282b")),
+        (QPalette.ColorRole.ToolTipBase, window),
+        (QPalette.ColorRole.ToolTipText, text),
+        (QPalette.ColorRole.Text, text),
+        (QPalette.ColorRole.Button, QColor("#393b40")),
+        (QPalette.ColorRole.ButtonText, text),
+        (QPalette.ColorRole.BrightText, QColor("#ff6b6b")),
+        (QPalette.ColorRole.Highlight, QColor("#3574f0")),
+        (QPalette.ColorRole.HighlightedText, QColor("#ffffff")),
+        (QPalette.ColorRole.Link, QColor("#589df6")),
+        (QPalette.ColorRole.PlaceholderText, dim),
+    ):
         p.setColor(role, colour)
-    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
         p.setColor(QPalette.ColorGroup.Disabled, role, dim)
     app.setPalette(p)
     app.setStyleSheet(INDICATORS)

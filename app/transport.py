@@ -16,11 +16,12 @@ PLAYHEAD_MS = 33
 
 class Transport(QObject):
     playing_changed = Signal(bool)
-    position_changed = Signal(float)   # seconds, while playing and on seek
-    unavailable = Signal(str)          # reason, when play is asked and playback cannot work
+    position_changed = Signal(float)  # seconds, while playing and on seek
+    unavailable = Signal(str)  # reason, when play is asked and playback cannot work
 
-    def __init__(self, parent: Optional[QObject] = None,
-                 player_factory: Callable[[Mixer], Player] = Player) -> None:
+    def __init__(
+        self, parent: Optional[QObject] = None, player_factory: Callable[[Mixer], Player] = Player
+    ) -> None:
         super().__init__(parent)
         self.mixer = Mixer(16000)
         self._player_factory = player_factory
@@ -115,4 +116,3 @@ class Transport(QObject):
         self.timer.stop()
         if self.player is not None:
             self.player.close()
-

@@ -18,10 +18,10 @@ __all__ = ["ViewSpec", "VIEWS", "names", "get", "register", "unregister"]
 
 @dataclass(frozen=True)
 class ViewSpec:
-    name: str        # --view NAME, MainWindow.set_view(NAME)
-    view: Any        # "package.module:Class", or the class
-    shortcut: str    # of its View menu entry
-    title: str       # of its tab and menu entry
+    name: str  # --view NAME, MainWindow.set_view(NAME)
+    view: Any  # "package.module:Class", or the class
+    shortcut: str  # of its View menu entry
+    title: str  # of its tab and menu entry
 
     def load(self) -> type:
         if not isinstance(self.view, str):

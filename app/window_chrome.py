@@ -10,8 +10,16 @@ from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolBar
 from .views.elided import ElidedLabel
 
 
-def _action(w, text: str, slot, shortcut=None, *, checkable=False, tip: str = "",
-            context=Qt.ShortcutContext.WindowShortcut) -> QAction:
+def _action(
+    w,
+    text: str,
+    slot,
+    shortcut=None,
+    *,
+    checkable=False,
+    tip: str = "",
+    context=Qt.ShortcutContext.WindowShortcut,
+) -> QAction:
     a = QAction(text, w)
     if shortcut:
         keys = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
@@ -31,20 +39,42 @@ def _action(w, text: str, slot, shortcut=None, *, checkable=False, tip: str = ""
 def build_actions(w) -> None:
     """``w.act_*`` and ``w.view_actions``. Zoom and pan keys act while the focus is in the views,
     so the arrow keys still move through the model list."""
-    w.act_open = _action(w, "&Open…", w.files.choose_file, QKeySequence.StandardKey.Open,
-                         tip="Open a mixture")
-    w.act_refs = _action(w, "Open &references…", w.files.choose_references, "Ctrl+Shift+O",
-                         tip="Open the reference sources, one file per speaker")
-    w.act_ckpt = _action(w, "Open &checkpoint…", w.models.choose_checkpoint,
-                         tip="Add a model: a Cocktail checkpoint (.pt), an Asteroid model (.pth, .ckpt, "
-                             ".bin) or an ONNX graph (.onnx)")
-    w.act_export = _action(w, "&Export stems…", w.exports.show, "Ctrl+E", tip="Write the separated sources")
-    w.act_quit = _action(w, "&Quit", w.close, "Ctrl+Q")  # StandardKey.Quit is empty on some platforms
-    w.act_separate = _action(w, "&Separate", w.separation.separate, "Ctrl+R", tip="Run the ticked models")
+    w.act_open = _action(
+        w, "&Open…", w.files.choose_file, QKeySequence.StandardKey.Open, tip="Open a mixture"
+    )
+    w.act_refs = _action(
+        w,
+        "Open &references…",
+        w.files.choose_references,
+        "Ctrl+Shift+O",
+        tip="Open the reference sources, one file per speaker",
+    )
+    w.act_ckpt = _action(
+        w,
+        "Open &checkpoint…",
+        w.models.choose_checkpoint,
+        tip="Add a model: a Cocktail checkpoint (.pt), an Asteroid model (.pth, .ckpt, "
+        ".bin) or an ONNX graph (.onnx)",
+    )
+    w.act_export = _action(
+        w, "&Export stems…", w.exports.show, "Ctrl+E", tip="Write the separated sources"
+    )
+    w.act_quit = _action(
+        w, "&Quit", w.close, "Ctrl+Q"
+    )  # StandardKey.Quit is empty on some platforms
+    w.act_separate = _action(
+        w, "&Separate", w.separation.separate, "Ctrl+R", tip="Run the ticked models"
+    )
     w.act_stop = _action(w, "S&top", w.separation.stop, "Esc", tip="Stop the separation")
     w.act_play = _action(w, "Play", w.playback.toggle, "Space", tip="Play / pause (Space)")
-    w.act_loop = _action(w, "Loop", w.playback.set_loop, "L", checkable=True,
-                         tip="Loop over the highlighted range (drag its edges on the mixture)")
+    w.act_loop = _action(
+        w,
+        "Loop",
+        w.playback.set_loop,
+        "L",
+        checkable=True,
+        tip="Loop over the highlighted range (drag its edges on the mixture)",
+    )
     views = Qt.ShortcutContext.WidgetWithChildrenShortcut
     a = w.axis
     w.act_zoom_in = _action(w, "Zoom in", lambda: a.zoom(0.5), ["=", "+", "Ctrl+="], context=views)
@@ -52,21 +82,49 @@ def build_actions(w) -> None:
     w.act_pan_left = _action(w, "Pan left", lambda: a.pan(-0.25), "Left", context=views)
     w.act_pan_right = _action(w, "Pan right", lambda: a.pan(0.25), "Right", context=views)
     w.act_fit = _action(w, "Show all", a.fit, "Home", context=views)
-    w.navigation_actions = [w.act_zoom_in, w.act_zoom_out, w.act_pan_left, w.act_pan_right, w.act_fit]
+    w.navigation_actions = [
+        w.act_zoom_in,
+        w.act_zoom_out,
+        w.act_pan_left,
+        w.act_pan_right,
+        w.act_fit,
+    ]
     for act in w.navigation_actions:
         w.tabs.addAction(act)
-    w.view_actions = [_action(w, spec.title, lambda _=False, n=spec.name: w.set_view(n), spec.shortcut)
-                      for spec in w.view_specs]
-    w.act_chunks = _action(w, "Show &chunks", w.show_chunks, "Ctrl+K", checkable=True,
-                           tip="Show the chunks the engine cut the recording into, and how it joined them")
-    w.act_timeline = _action(w, "&Quality timeline", w.timeline.set_wanted, checkable=True,
-                             tip="Show the quality over time under the Listen lanes")
+    w.view_actions = [
+        _action(w, spec.title, lambda _=False, n=spec.name: w.set_view(n), spec.shortcut)
+        for spec in w.view_specs
+    ]
+    w.act_chunks = _action(
+        w,
+        "Show &chunks",
+        w.show_chunks,
+        "Ctrl+K",
+        checkable=True,
+        tip="Show the chunks the engine cut the recording into, and how it joined them",
+    )
+    w.act_timeline = _action(
+        w,
+        "&Quality timeline",
+        w.timeline.set_wanted,
+        checkable=True,
+        tip="Show the quality over time under the Listen lanes",
+    )
     w.act_timeline.setChecked(True)
-    w.act_abx = _action(w, "&Blind A/B/X test…", w.playback.show_abx, "Ctrl+B",
-                        tip="Tell two results apart by ear, blind, for one source")
-    w.act_untrained = _action(w, "Show &untrained architectures", w.models.set_show_untrained,
-                              checkable=True,
-                              tip="List the built-in models that have no trained weights")
+    w.act_abx = _action(
+        w,
+        "&Blind A/B/X test…",
+        w.playback.show_abx,
+        "Ctrl+B",
+        tip="Tell two results apart by ear, blind, for one source",
+    )
+    w.act_untrained = _action(
+        w,
+        "Show &untrained architectures",
+        w.models.set_show_untrained,
+        checkable=True,
+        tip="List the built-in models that have no trained weights",
+    )
     w.act_guide = _action(w, "&User's guide", w.show_guide, "F1", tip="Open the user's guide (F1)")
     w.act_about = _action(w, "&About Cocktail", w.show_about)
     w.act_about.setMenuRole(QAction.MenuRole.AboutRole)

@@ -28,8 +28,8 @@ from separation_core.audio_io import load_audio  # noqa: E402
 from separation_core.data.speakers import find_audio  # noqa: E402
 from separation_core.data.splits import corpus_splits  # noqa: E402
 
-LIMIT = 64 * 2 ** 20
-LEVEL = 0.96          # libsndfile's Opus compression level: about 16 kb/s for 16 kHz speech
+LIMIT = 64 * 2**20
+LEVEL = 0.96  # libsndfile's Opus compression level: about 16 kb/s for 16 kHz speech
 TRAIN_ROOMS = ("bbc-listening-room", "seminar-room-clap")
 
 
@@ -53,10 +53,16 @@ def main() -> int:
         corpus = key.split("/")[0]
         for path in files[key]:
             rel = path.relative_to(data / "speech" / corpus)
-            total += write(args.out / "speech" / corpus / rel, load_audio(path, sample_rate=16000).samples, 16000)
+            total += write(
+                args.out / "speech" / corpus / rel,
+                load_audio(path, sample_rate=16000).samples,
+                16000,
+            )
     for _, path in find_audio(data / "noise"):
         x = load_audio(path, sample_rate=16000, allow_silent=True).samples
-        total += write(args.out / "noise" / path.relative_to(data / "noise"), x[: int(0.8 * len(x))], 16000)
+        total += write(
+            args.out / "noise" / path.relative_to(data / "noise"), x[: int(0.8 * len(x))], 16000
+        )
     for room in TRAIN_ROOMS:
         for _, path in find_audio(data / "rir" / room):
             x, sr = sf.read(path, dtype="float32")
@@ -64,9 +70,11 @@ def main() -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             sf.write(out, x, sr)
             total += out.stat().st_size
-    print(f"{args.out}: {total / 2 ** 20:.1f} MiB")
+    print(f"{args.out}: {total / 2**20:.1f} MiB")
     if total > LIMIT:
-        print(f"over the {LIMIT / 2 ** 20:.0f} MiB a device call carries; raise LEVEL", file=sys.stderr)
+        print(
+            f"over the {LIMIT / 2**20:.0f} MiB a device call carries; raise LEVEL", file=sys.stderr
+        )
         return 1
     return 0
 

@@ -28,7 +28,9 @@ from separation_core.models.result import ChunkOutput
 
 
 def _key(mixture: torch.Tensor) -> str:
-    return hashlib.sha1(mixture.detach().cpu().numpy().astype(np.float32).tobytes()).hexdigest()[:20]
+    return hashlib.sha1(mixture.detach().cpu().numpy().astype(np.float32).tobytes()).hexdigest()[
+        :20
+    ]
 
 
 class Recorder:
@@ -81,7 +83,10 @@ def cache(args) -> None:
         rec = Recorder(model)
         separate(rec, item.mixture, item.sample_rate, EngineOptions(keep_masks=False))
         np.savez(path, **rec.outputs)
-        print(f"{name}/{item.id}: {len(rec.outputs)} chunks in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"{name}/{item.id}: {len(rec.outputs)} chunks in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
 
 
 def load_engine(path: Path):
@@ -96,9 +101,14 @@ def score(est, ref, mix, sr) -> dict:
     from separation_core.metrics import permutation_consistency
 
     c = permutation_consistency(est, ref, sr, window_seconds=2.0, mixture=mix, active_db=-20.0)
-    return {"windows": c.windows, "swapped": c.swapped_windows, "swapped_share": c.swapped_share,
-            "global_si_sdri": c.global_si_sdri, "fixed_si_sdri": c.chunk_fixed_si_sdri,
-            "best_si_sdri": c.chunk_best_si_sdri}
+    return {
+        "windows": c.windows,
+        "swapped": c.swapped_windows,
+        "swapped_share": c.swapped_share,
+        "global_si_sdri": c.global_si_sdri,
+        "fixed_si_sdri": c.chunk_fixed_si_sdri,
+        "best_si_sdri": c.chunk_best_si_sdri,
+    }
 
 
 def evaluate(args) -> None:
@@ -117,8 +127,12 @@ def evaluate(args) -> None:
         row = {"set": name, "id": item.id, "speakers": list(item.speakers)}
         for label, engine in engines.items():
             t0 = time.perf_counter()
-            res = engine.separate(Replay(model, outputs), item.mixture, item.sample_rate,
-                                  engine.EngineOptions(keep_masks=False))
+            res = engine.separate(
+                Replay(model, outputs),
+                item.mixture,
+                item.sample_rate,
+                engine.EngineOptions(keep_masks=False),
+            )
             row[label] = score(res.waveforms, item.sources, item.mixture, item.sample_rate)
             row[label]["stitch_seconds"] = round(time.perf_counter() - t0, 2)
             cues = [s["cue"] for s in getattr(res, "stitching", [])]
@@ -132,29 +146,57 @@ def evaluate(args) -> None:
 
 
 def table(rows, labels) -> str:
-    head = "| recording | " + " | ".join(
-        f"{lab}: swapped share | {lab}: global SI-SDRi | {lab}: fixed-order / best window SI-SDRi" for lab in labels) + " |"
+    head = (
+        "| recording | "
+        + " | ".join(
+            f"{lab}: swapped share | {lab}: global SI-SDRi | {lab}: fixed-order / best window SI-SDRi"
+            for lab in labels
+        )
+        + " |"
+    )
     lines = [head, "|" + "---|" * (1 + 3 * len(labels))]
 
     def cells(r):
-        return " | ".join(f"{100 * r[lab]['swapped_share']:.0f}% ({r[lab]['swapped']}/{r[lab]['windows']}) | "
-                          f"{r[lab]['global_si_sdri']:.2f} | {r[lab]['fixed_si_sdri']:.2f} / {r[lab]['best_si_sdri']:.2f}"
-                          for lab in labels)
+        return " | ".join(
+            f"{100 * r[lab]['swapped_share']:.0f}% ({r[lab]['swapped']}/{r[lab]['windows']}) | "
+            f"{r[lab]['global_si_sdri']:.2f} | {r[lab]['fixed_si_sdri']:.2f} / {r[lab]['best_si_sdri']:.2f}"
+            for lab in labels
+        )
+
     for r in rows:
         lines.append(f"| {r['set']}/{r['id']} | {cells(r)} |")
     for name in sorted({r["set"] for r in rows}) + ["all"]:
         sel = [r for r in rows if name in ("all", r["set"])]
-        mean = {lab: {k: float(np.mean([r[lab][k] for r in sel])) for k in
-                    ("swapped_share", "global_si_sdri", "fixed_si_sdri", "best_si_sdri", "swapped", "windows")}
-                for lab in labels}
-        mean = {lab: {**v, "swapped": int(sum(r[lab]["swapped"] for r in sel)),
-                    "windows": int(sum(r[lab]["windows"] for r in sel))} for lab, v in mean.items()}
+        mean = {
+            lab: {
+                k: float(np.mean([r[lab][k] for r in sel]))
+                for k in (
+                    "swapped_share",
+                    "global_si_sdri",
+                    "fixed_si_sdri",
+                    "best_si_sdri",
+                    "swapped",
+                    "windows",
+                )
+            }
+            for lab in labels
+        }
+        mean = {
+            lab: {
+                **v,
+                "swapped": int(sum(r[lab]["swapped"] for r in sel)),
+                "windows": int(sum(r[lab]["windows"] for r in sel)),
+            }
+            for lab, v in mean.items()
+        }
         lines.append(f"| **mean {name}** ({len(sel)}) | {cells(mean)} |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("step", choices=("cache", "eval"))
     p.add_argument("sets", nargs="+", type=Path)
     p.add_argument("--cache", type=Path, required=True)

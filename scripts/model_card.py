@@ -37,13 +37,17 @@ def fmt(value, spec: str = ".2f") -> str:
 def quality_rows(bench: dict, model_id: str) -> list[str]:
     """The test-set table: one column per headline metric of the registry."""
     metrics = metric_specs(headline=True)
-    rows = ["| system | " + " | ".join(m.heading for m in metrics) + " |",
-            "|---|" + "---|" * len(metrics)]
+    rows = [
+        "| system | " + " | ".join(m.heading for m in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+    ]
     for name in (model_id, "oracle-ibm", "oracle-irm"):
         q = bench["models"].get(name, {}).get("quality")
         if q:
             label = f"**{name}**" if name == model_id else name
-            rows.append(f"| {label} | " + " | ".join(fmt(q.get(m.name), m.fmt) for m in metrics) + " |")
+            rows.append(
+                f"| {label} | " + " | ".join(fmt(q.get(m.name), m.fmt) for m in metrics) + " |"
+            )
     return rows
 
 
@@ -51,14 +55,18 @@ def train_command(ckpt: dict) -> str:
     t, args = ckpt["training"], dict(ckpt["model_args"])
     defaults = get_model_class(ckpt["model_name"])().model_args()
     changed = {k: v for k, v in args.items() if defaults.get(k) != v}
-    parts = [f"cocktail train --model {ckpt['model_name']} "
-             + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))]
+    parts = [
+        f"cocktail train --model {ckpt['model_name']} "
+        + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))
+    ]
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
-    parts += [f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
-              f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
-              + (" --precision bf16" if t.get("precision") == "bf16" else "")
-              + (" --speed-range {:g},{:g}".format(*t["speed_range"]) if t.get("speed_range") else "")
-              + " --out RUN_DIR"]
+    parts += [
+        f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
+        f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
+        + (" --precision bf16" if t.get("precision") == "bf16" else "")
+        + (" --speed-range {:g},{:g}".format(*t["speed_range"]) if t.get("speed_range") else "")
+        + " --out RUN_DIR"
+    ]
     return " \\\n    ".join(parts)
 
 
@@ -75,7 +83,8 @@ def card(path: Path, bench: dict) -> str:
         "",
         f"{t.get('description') or cls.description}",
         "",
-        "| | |", "|---|---|",
+        "| | |",
+        "|---|---|",
         f"| model | `{ckpt['model_name']}`: {cls.description} |",
         f"| arguments | `{json.dumps(ckpt['model_args'], sort_keys=True)}` |",
         f"| parameters | {row['parameters']:,} |",
@@ -89,20 +98,36 @@ def card(path: Path, bench: dict) -> str:
         "test by a hash of their id, so validation and test speakers were never heard in training. "
         "Dynamic mixing: two random train speakers per mixture, random crops, relative level "
         "-5..5 dB, fresh every epoch"
-        + (", each source played at a random speed factor in {:g}..{:g} (tempo and pitch).".format(*t["speed_range"])
-           if t.get("speed_range") else "."),
+        + (
+            ", each source played at a random speed factor in {:g}..{:g} (tempo and pitch).".format(
+                *t["speed_range"]
+            )
+            if t.get("speed_range")
+            else "."
+        ),
         f"- Loss: {t.get('loss')}; {t['steps']:,} steps of batch {t['batch_size']} x "
         f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g} (halved after 3 "
         f"validations without a new best), seed {t.get('seed', 0)}.",
-        *([f"- Initialised from `{t['initialised_from']}` (fine-tuned); the figures below count this run only."]
-          if t.get("initialised_from") else []),
+        *(
+            [
+                f"- Initialised from `{t['initialised_from']}` (fine-tuned); the figures below count this run only."
+            ]
+            if t.get("initialised_from")
+            else []
+        ),
         f"- Hardware: {t.get('hardware')}, {t.get('hours', 0):.2f} hours of training "
         f"({t.get('world_size', 1)} process(es)).",
         f"- Validation at the kept step ({m.get('step', t['steps'])}): SI-SDRi "
         f"{fmt(m.get('valid_si_sdri'))} dB on {m.get('valid_mixtures', '?')} held-out-speaker mixtures, "
         f"where the oracle IRM reaches {fmt(m.get('valid_oracle_irm_si_sdri'))} dB.",
-        *([f"- Kept step chosen among the run's checkpoints by SI-SDRi {fmt(m['selection_si_sdri'])} dB on "
-           f"{m['selection_set']}."] if "selection_si_sdri" in m else []),
+        *(
+            [
+                f"- Kept step chosen among the run's checkpoints by SI-SDRi {fmt(m['selection_si_sdri'])} dB on "
+                f"{m['selection_set']}."
+            ]
+            if "selection_si_sdri" in m
+            else []
+        ),
         "",
         "Reproduce (the run's main options; the kept checkpoint is "
         + ("the one chosen above):" if "selection_si_sdri" in m else "the best validation step):"),
@@ -126,24 +151,32 @@ def card(path: Path, bench: dict) -> str:
         "through the chunked engine).",
     ]
     if row.get("gpu"):
-        lines.append(f"- {fmt(row['gpu'].get('speed_x_realtime'), '.1f')}x real time on {machine.get('gpu')}.")
+        lines.append(
+            f"- {fmt(row['gpu'].get('speed_x_realtime'), '.1f')}x real time on {machine.get('gpu')}."
+        )
     if long.get("peak_mb"):
-        lines.append(f"- Peak memory of `cocktail separate` on a {long['minutes']:g}-minute input: "
-                     f"{long['peak_mb']:.0f} MB.")
+        lines.append(
+            f"- Peak memory of `cocktail separate` on a {long['minutes']:g}-minute input: "
+            f"{long['peak_mb']:.0f} MB."
+        )
     lines += [
         "",
         "## Limits",
         "",
-        ("- Trained on clean read English speech (LibriSpeech train-clean-100 excerpts: 199 train-split "
-         "speakers, one utterance each, about 40 minutes)"
-         if t.get("speech") == ["librispeech-train-clean-100"] else
-         f"- Trained on {', '.join(t.get('speech', []))} only")
+        (
+            "- Trained on clean read English speech (LibriSpeech train-clean-100 excerpts: 199 train-split "
+            "speakers, one utterance each, about 40 minutes)"
+            if t.get("speech") == ["librispeech-train-clean-100"]
+            else f"- Trained on {', '.join(t.get('speech', []))} only"
+        )
         + "; noisy, reverberant or far-field recordings, music and other languages are outside what it "
         "has seen.",
-        (f"- Trained on {ckpt['n_src']}-speaker mixtures; the number of speakers K can be asked at run time "
-         "(k-means) or estimated (mean-shift), but more than two were never seen in training."
-         if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA) else
-         f"- Always gives {ckpt['n_src']} outputs, whatever the number of speakers."),
+        (
+            f"- Trained on {ckpt['n_src']}-speaker mixtures; the number of speakers K can be asked at run time "
+            "(k-means) or estimated (mean-shift), but more than two were never seen in training."
+            if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
+            else f"- Always gives {ckpt['n_src']} outputs, whatever the number of speakers."
+        ),
         "- Other sample rates are resampled to the model's on the way in and back on the way out.",
         "",
     ]
@@ -153,8 +186,13 @@ def card(path: Path, bench: dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("bench", type=Path, nargs="?", default=None,
-                   help="output of `cocktail bench --json` naming this model (not for imported models)")
+    p.add_argument(
+        "bench",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="output of `cocktail bench --json` naming this model (not for imported models)",
+    )
     p.add_argument("--out", type=Path, default=None, help="default: the checkpoint's path with .md")
     a = p.parse_args()
     ckpt = load_checkpoint(a.checkpoint)

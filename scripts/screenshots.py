@@ -25,17 +25,34 @@ DEFAULT_SPEECH = ROOT.parent / "shared" / "data" / "speech" / "librispeech-train
 SHOTS = [
     ("01-open.png", None, "listen", []),
     ("02-separate-listen.png", "convtasnet-libri-16k,blstm-mask-libri-16k", "listen", []),
-    ("03-masks.png", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-irm", "masks", []),
+    (
+        "03-masks.png",
+        "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-irm",
+        "masks",
+        [],
+    ),
     ("04-embeddings.png", "dc-blstm-libri-16k", "embeddings", []),
-    ("05-metrics.png", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
-     "metrics", []),
+    (
+        "05-metrics.png",
+        "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
+        "metrics",
+        [],
+    ),
     ("06-export.png", "convtasnet-libri-16k", "listen", ["--export-dialog"]),
     ("07-timeline.png", "convtasnet-libri-16k,blstm-mask-libri-16k", "listen", []),
-    ("08-chunks.png", "convtasnet-libri-16k", "listen",
-     ["--no-refs", "--show-chunks", "--chunk-seconds", "4"]),
+    (
+        "08-chunks.png",
+        "convtasnet-libri-16k",
+        "listen",
+        ["--no-refs", "--show-chunks", "--chunk-seconds", "4"],
+    ),
     ("09-abx.png", "convtasnet-libri-16k,blstm-mask-libri-16k", "listen", ["--abx-dialog"]),
-    ("10-estimates.png", None, "listen",
-     ["--no-refs", "--tick", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k"]),
+    (
+        "10-estimates.png",
+        None,
+        "listen",
+        ["--no-refs", "--tick", "convtasnet-libri-16k,blstm-mask-libri-16k,dc-blstm-libri-16k"],
+    ),
 ]
 ONLY_HERE = ("--no-refs",)  # options of this script: the mixture is opened without its references
 
@@ -47,7 +64,9 @@ def run(args: list, env: dict) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--speech", type=Path, default=DEFAULT_SPEECH, help="LibriSpeech-style speech folder")
+    p.add_argument(
+        "--speech", type=Path, default=DEFAULT_SPEECH, help="LibriSpeech-style speech folder"
+    )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     p.add_argument("--seed", type=int, default=3, help="which test-split mixture to show")
     p.add_argument("--only", nargs="+", metavar="NAME.png", help="make only these pictures")
@@ -61,8 +80,29 @@ def main() -> int:
         env = dict(os.environ)
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
         mixset = tmp / "mix"
-        run([sys.executable, "-m", "separation_core.cli", "mix", "--speech", a.speech, "--out", mixset,
-             "--num", "1", "--speakers", "2", "--mode", "min", "--split", "test", "--seed", a.seed], env)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "separation_core.cli",
+                "mix",
+                "--speech",
+                a.speech,
+                "--out",
+                mixset,
+                "--num",
+                "1",
+                "--speakers",
+                "2",
+                "--mode",
+                "min",
+                "--split",
+                "test",
+                "--seed",
+                a.seed,
+            ],
+            env,
+        )
         item = json.loads((mixset / "metadata.json").read_text())["mixtures"][0]["files"]
         mixture = mixset / item["mix"]
         refs = [mixset / r for r in item["sources"]]
@@ -70,8 +110,18 @@ def main() -> int:
             if a.only and name not in a.only:
                 continue
             with_refs = ["--refs", *refs] if "--no-refs" not in extra else []
-            cmd = [sys.executable, "-m", "app.main", mixture, *with_refs, "--view", view,
-                   "--screenshot", a.out / name, *[x for x in extra if x not in ONLY_HERE]]
+            cmd = [
+                sys.executable,
+                "-m",
+                "app.main",
+                mixture,
+                *with_refs,
+                "--view",
+                view,
+                "--screenshot",
+                a.out / name,
+                *[x for x in extra if x not in ONLY_HERE],
+            ]
             if models:
                 cmd += ["--run", models]
             # a fresh settings folder per picture: default window size and options, none remembered

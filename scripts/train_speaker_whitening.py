@@ -27,7 +27,9 @@ OUT = Path(__file__).resolve().parents[1] / "separation_core" / "speaker_whiteni
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--speech", action="append", required=True, type=Path)
     p.add_argument("--speakers", type=int, default=300)
     p.add_argument("--seconds", type=float, default=40.0)
@@ -38,7 +40,7 @@ def main() -> None:
     speakers = select_split(args.speech, "train")
     keys = sorted(speakers)
     np.random.default_rng(args.seed).shuffle(keys)
-    keys = keys[:args.speakers]
+    keys = keys[: args.speakers]
     resid, count = [], 0
     for key in keys:
         x = np.concatenate([load_audio(f, sample_rate=16000).samples for f in speakers[key][:8]])
@@ -63,7 +65,8 @@ def main() -> None:
         "``WHITENING @ WHITENING.T`` is the inverse of the pooled within-speaker covariance.\n"
         '"""\n\n'
         f"BLOCK_SECONDS = {st.BLOCK_SECONDS!r}\nN_CEPS = {st.N_CEPS}\nPITCH = {bool(st.PITCH)}\n"
-        f"SPEAKERS = {count}\nBLOCKS = {len(resid)}\n\nWHITENING = [\n{rows},\n]\n")
+        f"SPEAKERS = {count}\nBLOCKS = {len(resid)}\n\nWHITENING = [\n{rows},\n]\n"
+    )
     print(f"{args.out}: {count} speakers, {len(resid)} blocks")
 
 

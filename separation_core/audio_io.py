@@ -23,20 +23,41 @@ from .errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
 from .fileutil import unreadable_reason
 
 RESAMPLE_QUALITY = "HQ"
-BLOCK_SAMPLES = 1 << 20          # samples (frames x channels) per read/write block: 4 MiB of float32
+BLOCK_SAMPLES = 1 << 20  # samples (frames x channels) per read/write block: 4 MiB of float32
 MIN_BLOCK_FRAMES = 4096
-SILENCE_PEAK = 2.0 ** -15        # one 16-bit step (-90 dBFS): at most dither, no signal
+SILENCE_PEAK = 2.0**-15  # one 16-bit step (-90 dBFS): at most dither, no signal
 SAVE_SUBTYPES = {"WAV": ("PCM_16", "PCM_24", "FLOAT"), "FLAC": ("PCM_16", "PCM_24")}
 SAVE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 
 # Leading bytes of containers libsndfile reads, to tell "corrupt WAV" from "not audio at all".
-_KNOWN_MAGIC = ((b"RIFF", "WAV"), (b"RIFX", "WAV"), (b"RF64", "RF64 WAV"), (b"fLaC", "FLAC"),
-                (b"OggS", "OGG"), (b"FORM", "AIFF"), (b"ID3", "MP3"), (b"caff", "CAF"),
-                (b".snd", "AU"))
-_UNSUPPORTED_SUFFIX = {".m4a": "M4A/AAC", ".aac": "AAC", ".mp4": "MP4", ".m4b": "M4B/AAC",
-                       ".wma": "WMA", ".webm": "WebM", ".mkv": "Matroska", ".mka": "Matroska",
-                       ".amr": "AMR", ".ape": "Monkey's Audio", ".wv": "WavPack",
-                       ".mov": "QuickTime", ".3gp": "3GP", ".ac3": "AC-3", ".dts": "DTS"}
+_KNOWN_MAGIC = (
+    (b"RIFF", "WAV"),
+    (b"RIFX", "WAV"),
+    (b"RF64", "RF64 WAV"),
+    (b"fLaC", "FLAC"),
+    (b"OggS", "OGG"),
+    (b"FORM", "AIFF"),
+    (b"ID3", "MP3"),
+    (b"caff", "CAF"),
+    (b".snd", "AU"),
+)
+_UNSUPPORTED_SUFFIX = {
+    ".m4a": "M4A/AAC",
+    ".aac": "AAC",
+    ".mp4": "MP4",
+    ".m4b": "M4B/AAC",
+    ".wma": "WMA",
+    ".webm": "WebM",
+    ".mkv": "Matroska",
+    ".mka": "Matroska",
+    ".amr": "AMR",
+    ".ape": "Monkey's Audio",
+    ".wv": "WavPack",
+    ".mov": "QuickTime",
+    ".3gp": "3GP",
+    ".ac3": "AC-3",
+    ".dts": "DTS",
+}
 _READABLE = "WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF and other formats libsndfile reads"
 
 
@@ -87,7 +108,7 @@ def _save_error(path: Path | str, problem: str) -> AudioSaveError:
 def _sf_message(err: Exception) -> str:
     """libsndfile's own words without soundfile's "Error opening 'path':" prefix."""
     text = _one_line(getattr(err, "error_string", None) or err).rstrip(".")
-    return text[len("Error : "):] if text.startswith("Error : ") else text
+    return text[len("Error : ") :] if text.startswith("Error : ") else text
 
 
 def _sniff(path: Path) -> tuple[str | None, str | None]:
@@ -129,10 +150,15 @@ def _open_error(path: Path, err: Exception) -> AudioLoadError:
     if unsupported:
         return _load_error(path, f"unsupported format {unsupported}; Cocktail reads {_READABLE}")
     if known:
-        detail = "" if code == 2 else f" ({_sf_message(err)})"    # 2: libsndfile's bare "System error"
+        detail = (
+            "" if code == 2 else f" ({_sf_message(err)})"
+        )  # 2: libsndfile's bare "System error"
         return _load_error(path, f"corrupt or truncated {known} file{detail}")
-    return _load_error(path, "not a readable audio file: unrecognised data (garbage bytes or an "
-                             f"unsupported format); Cocktail reads {_READABLE}")
+    return _load_error(
+        path,
+        "not a readable audio file: unrecognised data (garbage bytes or an "
+        f"unsupported format); Cocktail reads {_READABLE}",
+    )
 
 
 def _wav_declared_data_bytes(path: Path) -> tuple[int, int] | None:
@@ -161,8 +187,15 @@ def read_info(path: str | os.PathLike) -> AudioInfo:
     _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
-            info = AudioInfo(path, int(f.samplerate), int(f.channels), int(f.frames),
-                             f.frames / f.samplerate if f.samplerate else 0.0, f.format, f.subtype)
+            info = AudioInfo(
+                path,
+                int(f.samplerate),
+                int(f.channels),
+                int(f.frames),
+                f.frames / f.samplerate if f.samplerate else 0.0,
+                f.format,
+                f.subtype,
+            )
     except (RuntimeError, OSError, ValueError, TypeError) as err:
         raise _open_error(path, err) from None
     if info.sample_rate <= 0 or info.channels <= 0:
@@ -174,8 +207,11 @@ def read_info(path: str | os.PathLike) -> AudioInfo:
         if 0 < want < 0xFFFFFFFF and have < want:
             frame_bytes = have / info.frames if info.frames else 0
             want_s = f" ({want / frame_bytes / info.sample_rate:.2f} s)" if frame_bytes else ""
-            raise _load_error(path, f"truncated: the header declares {want} bytes of audio{want_s} "
-                                    f"but only {have} bytes ({info.duration:.2f} s) are present")
+            raise _load_error(
+                path,
+                f"truncated: the header declares {want} bytes of audio{want_s} "
+                f"but only {have} bytes ({info.duration:.2f} s) are present",
+            )
     return info
 
 
@@ -187,8 +223,14 @@ def _format_seconds(frames: int, sample_rate: int) -> str:
     return f"{frames / sample_rate:.3f} s"
 
 
-def load_audio(path: str | os.PathLike, *, sample_rate: int | None = None, channel: int | None = None,
-               min_seconds: float = 0.1, allow_silent: bool = False) -> Audio:
+def load_audio(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int | None = None,
+    channel: int | None = None,
+    min_seconds: float = 0.1,
+    allow_silent: bool = False,
+) -> Audio:
     """Read a file as mono float32, downmixed by mean or with ``channel`` picked (0-based).
 
     With ``sample_rate`` the audio is resampled with soxr (HQ) to that rate. Raises
@@ -201,27 +243,38 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = None, chann
     if sample_rate is not None and int(sample_rate) <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     if channel is not None and not 0 <= channel < info.channels:
-        raise _load_error(path, f"channel {channel} does not exist: the file has {info.channels} "
-                                f"channel{'s' if info.channels > 1 else ''} (0 to {info.channels - 1})")
+        raise _load_error(
+            path,
+            f"channel {channel} does not exist: the file has {info.channels} "
+            f"channel{'s' if info.channels > 1 else ''} (0 to {info.channels - 1})",
+        )
     if info.frames == 0:
         raise _load_error(path, "contains no audio samples (valid header, zero frames)")
     if info.duration < min_seconds:
-        raise _load_error(path, f"too short: {info.duration:.3f} s long; the minimum is "
-                                f"{min_seconds:.3f} s")
+        raise _load_error(
+            path, f"too short: {info.duration:.3f} s long; the minimum is {min_seconds:.3f} s"
+        )
     target = info.sample_rate if sample_rate is None else int(sample_rate)
     reader = _BlockReader(path, info, channel, target)
     samples = reader.run()
     if reader.peak <= SILENCE_PEAK and not allow_silent:
         if info.channels > 1 and channel is None and reader.channel_peaks.max() > SILENCE_PEAK:
-            raise _load_error(path, f"the mean of its {info.channels} channels is silent (they "
-                                    "cancel out); pick one channel instead")
+            raise _load_error(
+                path,
+                f"the mean of its {info.channels} channels is silent (they "
+                "cancel out); pick one channel instead",
+            )
         raise _load_error(path, "all samples are silent (no sample above -90 dBFS)")
     warnings = ()
     if reader.clipped_runs or reader.over:
         count = reader.clipped
         pct = 100.0 * count / (info.frames * info.channels)
-        warnings = (_one_line(f"{path}: clipping: {count} samples ({pct:.2f}%) at or beyond full "
-                              "scale; separation quality may suffer"),)
+        warnings = (
+            _one_line(
+                f"{path}: clipping: {count} samples ({pct:.2f}%) at or beyond full "
+                "scale; separation quality may suffer"
+            ),
+        )
     return Audio(samples, target, path, info.channels, warnings)
 
 
@@ -230,11 +283,11 @@ class _BlockReader:
 
     def __init__(self, path: Path, info: AudioInfo, channel: int | None, target_rate: int):
         self.path, self.info, self.channel, self.target = path, info, channel, target_rate
-        self.peak = 0.0           # of the mono signal before resampling
+        self.peak = 0.0  # of the mono signal before resampling
         self.channel_peaks = np.zeros(info.channels)
-        self.clipped = 0          # samples at or beyond the clip level
-        self.clipped_runs = 0     # consecutive pairs at the clip level: a flat top, not a lone peak
-        self.over = 0             # float samples beyond +-1
+        self.clipped = 0  # samples at or beyond the clip level
+        self.clipped_runs = 0  # consecutive pairs at the clip level: a flat top, not a lone peak
+        self.over = 0  # float samples beyond +-1
         self._level = _clip_level(info.subtype)
         self._prev_full = np.zeros(info.channels, dtype=bool)
 
@@ -243,8 +296,9 @@ class _BlockReader:
         resampler = None
         n_out = info.frames
         if self.target != info.sample_rate:
-            resampler = soxr.ResampleStream(info.sample_rate, self.target, 1, dtype="float32",
-                                            quality=RESAMPLE_QUALITY)
+            resampler = soxr.ResampleStream(
+                info.sample_rate, self.target, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            )
             n_out = round(info.frames * self.target / info.sample_rate)
         out = np.zeros(n_out, dtype=np.float32)
         block = max(MIN_BLOCK_FRAMES, BLOCK_SAMPLES // info.channels)
@@ -254,8 +308,12 @@ class _BlockReader:
         try:
             with sf.SoundFile(str(self.path)) as f:
                 while read < info.frames:
-                    data = f.read(min(block, info.frames - read), dtype="float32", always_2d=True,
-                                  out=buf[: min(block, info.frames - read)])
+                    data = f.read(
+                        min(block, info.frames - read),
+                        dtype="float32",
+                        always_2d=True,
+                        out=buf[: min(block, info.frames - read)],
+                    )
                     if len(data) == 0:
                         break
                     self._check(data, read)
@@ -269,24 +327,33 @@ class _BlockReader:
                     y = m if resampler is None else resampler.resample_chunk(m, last=False)
                     written = self._put(out, written, y)
                 if resampler is not None:
-                    written = self._put(out, written, resampler.resample_chunk(
-                        np.zeros(0, dtype=np.float32), last=True))
+                    written = self._put(
+                        out,
+                        written,
+                        resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True),
+                    )
         except AudioLoadError:
             raise
         except (RuntimeError, OSError, ValueError) as err:
-            raise _load_error(self.path, f"corrupt or truncated: decoding failed after "
-                                         f"{_format_seconds(read, info.sample_rate)} of "
-                                         f"{info.duration:.3f} s ({_sf_message(err)})") from None
+            raise _load_error(
+                self.path,
+                f"corrupt or truncated: decoding failed after "
+                f"{_format_seconds(read, info.sample_rate)} of "
+                f"{info.duration:.3f} s ({_sf_message(err)})",
+            ) from None
         if read < info.frames:
-            raise _load_error(self.path, f"truncated: only {_format_seconds(read, info.sample_rate)} "
-                                         f"of the {info.duration:.3f} s the header declares could "
-                                         "be decoded")
+            raise _load_error(
+                self.path,
+                f"truncated: only {_format_seconds(read, info.sample_rate)} "
+                f"of the {info.duration:.3f} s the header declares could "
+                "be decoded",
+            )
         return out
 
     @staticmethod
     def _put(out: np.ndarray, pos: int, y: np.ndarray) -> int:
         n = max(0, min(len(y), len(out) - pos))
-        out[pos:pos + n] = y[:n]
+        out[pos : pos + n] = y[:n]
         return pos + len(y)
 
     def _check(self, data: np.ndarray, offset: int) -> None:
@@ -294,8 +361,11 @@ class _BlockReader:
         finite = np.isfinite(a)
         if not finite.all():
             first = offset + int(np.argmin(finite.all(axis=1)))
-            raise _load_error(self.path, f"contains NaN or infinite samples (first at "
-                                         f"{_format_seconds(first, self.info.sample_rate)})")
+            raise _load_error(
+                self.path,
+                f"contains NaN or infinite samples (first at "
+                f"{_format_seconds(first, self.info.sample_rate)})",
+            )
         np.maximum(self.channel_peaks, a.max(axis=0), out=self.channel_peaks)
         full = a >= self._level
         self.clipped += int(np.count_nonzero(full))
@@ -317,15 +387,23 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     flat = x.reshape(int(np.prod(lead)), x.shape[-1])
     out = np.zeros((flat.shape[0], n_out), dtype=np.float32)
     if flat.shape[0] and flat.shape[1]:
-        y = soxr.resample(np.ascontiguousarray(flat.T), orig_sr, target_sr, quality=RESAMPLE_QUALITY)
+        y = soxr.resample(
+            np.ascontiguousarray(flat.T), orig_sr, target_sr, quality=RESAMPLE_QUALITY
+        )
         y = np.asarray(y, dtype=np.float32).reshape(-1, flat.shape[0]).T
         n = min(n_out, y.shape[1])
         out[:, :n] = y[:, :n]
     return out.reshape(*lead, n_out)
 
 
-def load_references(paths: Sequence[str | os.PathLike], *, sample_rate: int, length: int,
-                    tolerance_seconds: float = 0.05, role: str = "reference") -> np.ndarray:
+def load_references(
+    paths: Sequence[str | os.PathLike],
+    *,
+    sample_rate: int,
+    length: int,
+    tolerance_seconds: float = 0.05,
+    role: str = "reference",
+) -> np.ndarray:
     """Reference sources (or, with ``role="estimate"``, estimates) as float32 ``[n_src, length]``
     at ``sample_rate``.
 
@@ -341,10 +419,13 @@ def load_references(paths: Sequence[str | os.PathLike], *, sample_rate: int, len
         audio = load_audio(p, sample_rate=sample_rate, min_seconds=0.0)
         n = len(audio.samples)
         if abs(n - length) > tolerance:
-            raise ReferenceMismatchError(_one_line(
-                f"{p}: {role} is {n / sample_rate:.3f} s long but the mixture is "
-                f"{length / sample_rate:.3f} s (difference above the {tolerance_seconds:.3f} s "
-                "tolerance)"))
+            raise ReferenceMismatchError(
+                _one_line(
+                    f"{p}: {role} is {n / sample_rate:.3f} s long but the mixture is "
+                    f"{length / sample_rate:.3f} s (difference above the {tolerance_seconds:.3f} s "
+                    "tolerance)"
+                )
+            )
         refs[i, : min(n, length)] = audio.samples[:length]
     return refs
 
@@ -360,8 +441,14 @@ def _to_file_dtype(block: np.ndarray, subtype: str) -> np.ndarray:
     return block.astype(np.float32)
 
 
-def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *,
-               subtype: str = "PCM_16", overwrite: bool = False) -> Path:
+def save_audio(
+    path: str | os.PathLike,
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    subtype: str = "PCM_16",
+    overwrite: bool = False,
+) -> Path:
     """Write ``samples [n_ch, time]`` or ``[time]`` to a .wav (PCM_16, PCM_24, FLOAT) or .flac
     (PCM_16, PCM_24) file atomically; returns the path.
 
@@ -380,27 +467,36 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *
         raise _save_error(path, "is a folder")
     if path.exists() and not overwrite:
         raise _save_error(path, "already exists; not overwritten")
-    write_file_set([(path, lambda tmp: encode_audio(tmp, x, sample_rate, subtype, fmt))],
-                   overwrite=overwrite)
+    write_file_set(
+        [(path, lambda tmp: encode_audio(tmp, x, sample_rate, subtype, fmt))], overwrite=overwrite
+    )
     return path
 
 
-def prepare_audio(path: Path, samples: np.ndarray, sample_rate: int,
-                  subtype: str) -> tuple[str, str, np.ndarray]:
+def prepare_audio(
+    path: Path, samples: np.ndarray, sample_rate: int, subtype: str
+) -> tuple[str, str, np.ndarray]:
     """The checks of a save on the request alone -> (format, subtype, samples ``[n_ch, time]``)."""
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise _save_error(path, f"unsupported extension {path.suffix or '(none)'!r}; use .wav or .flac")
+        raise _save_error(
+            path, f"unsupported extension {path.suffix or '(none)'!r}; use .wav or .flac"
+        )
     subtype = str(subtype).upper()
     if subtype not in SAVE_SUBTYPES[fmt]:
-        raise _save_error(path, f"{fmt} cannot be written as {subtype}; choose one of "
-                                f"{', '.join(SAVE_SUBTYPES[fmt])}")
+        raise _save_error(
+            path,
+            f"{fmt} cannot be written as {subtype}; choose one of {', '.join(SAVE_SUBTYPES[fmt])}",
+        )
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise _save_error(path, f"nothing to write: samples have shape {tuple(np.shape(samples))}, "
-                                "expected [channels, time] with at least one sample")
+        raise _save_error(
+            path,
+            f"nothing to write: samples have shape {tuple(np.shape(samples))}, "
+            "expected [channels, time] with at least one sample",
+        )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise _save_error(path, f"samples must be real numbers, got {x.dtype}")
     if not np.isfinite(x).all():
@@ -450,7 +546,9 @@ def encode_audio(path: Path, x: np.ndarray, sample_rate: int, subtype: str, fmt:
         try:
             with sf.SoundFile(out, "w", int(sample_rate), n_ch, subtype, format=fmt) as f:
                 for start in range(0, n, block):
-                    f.write(_to_file_dtype(x[:, start:start + block].T.astype(np.float64), subtype))
+                    f.write(
+                        _to_file_dtype(x[:, start : start + block].T.astype(np.float64), subtype)
+                    )
         except OSError:
             raise
         except Exception as err:

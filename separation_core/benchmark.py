@@ -23,6 +23,7 @@ from .models.base import RunOptions
 def quality_metrics() -> tuple[str, ...]:
     """The registered metrics ``quality`` reports: the default ones and the headline ones."""
     from .metrics import metric_specs
+
     return tuple(m.name for m in metric_specs() if m.default or m.headline)
 
 
@@ -44,8 +45,13 @@ def real_time_factor(model, seconds: float, device: str = "cpu", repeats: int = 
     x = speech_like(seconds, model.sample_rate)
     refs = np.stack([x, x]) if model.needs_references else None
     opts = EngineOptions(device=device, keep_masks=False, max_embedding_points=0)
-    separate(model, x[: model.sample_rate], model.sample_rate, opts,
-             references=None if refs is None else refs[:, : model.sample_rate])  # warm-up
+    separate(
+        model,
+        x[: model.sample_rate],
+        model.sample_rate,
+        opts,
+        references=None if refs is None else refs[:, : model.sample_rate],
+    )  # warm-up
     best = float("inf")
     for _ in range(repeats):
         if device.startswith("cuda"):
@@ -63,20 +69,36 @@ def long_input_peak_memory(model_spec: str, minutes: float) -> dict:
     a child process so the figure is the whole program's."""
     with tempfile.TemporaryDirectory() as tmp:
         import soundfile as sf
+
         wav = Path(tmp) / "long.wav"
         with sf.SoundFile(wav, "w", 16000, 1, "PCM_16") as f:
             for i in range(int(np.ceil(minutes))):
                 f.write(speech_like(min(60.0, minutes * 60 - i * 60), 16000, seed=i))
-        argv = ["separate", str(wav), "--model", model_spec, "--out", str(Path(tmp) / "out"), "--quiet",
-                "--device", "cpu"]
+        argv = [
+            "separate",
+            str(wav),
+            "--model",
+            model_spec,
+            "--out",
+            str(Path(tmp) / "out"),
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *argv], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _PEAK_WRAPPER, *argv], capture_output=True, text=True
+        )
         wall = time.perf_counter() - t0
         peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_KB ")]
         if proc.returncode != 0 or not peak:
             return {"minutes": minutes, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-        return {"minutes": minutes, "peak_mb": int(peak[-1].split()[1]) / 1024, "wall": wall,
-                "speed_x_realtime": minutes * 60 / wall}
+        return {
+            "minutes": minutes,
+            "peak_mb": int(peak[-1].split()[1]) / 1024,
+            "wall": wall,
+            "speed_x_realtime": minutes * 60 / wall,
+        }
 
 
 # Runs the CLI and reports the process's own peak resident set (Linux: kB).
@@ -85,21 +107,28 @@ _PEAK_WRAPPER = (
     "from separation_core.cli import main\n"
     "code = main(sys.argv[1:])\n"
     "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(code)\n")
+    "sys.exit(code)\n"
+)
 
 
 def quality(model, items, run: RunOptions = RunOptions(), device: str = "cpu") -> dict:
     """Mean of each of ``quality_metrics()`` (SI-SDR, SI-SDRi, SDR, SDRi, PESQ, STOI, ...) over
     the sources of mixture-set items (PIT per mixture)."""
     from .metrics import evaluate_separation
+
     names = quality_metrics()
     rows = []
     for item in items:
-        res = separate(model, item.mixture, item.sample_rate,
-                       EngineOptions(device=device, keep_masks=False, max_embedding_points=0, run=run),
-                       references=item.sources)
-        ev = evaluate_separation(res.waveforms, item.sources, item.mixture, item.sample_rate,
-                                 metrics=names)
+        res = separate(
+            model,
+            item.mixture,
+            item.sample_rate,
+            EngineOptions(device=device, keep_masks=False, max_embedding_points=0, run=run),
+            references=item.sources,
+        )
+        ev = evaluate_separation(
+            res.waveforms, item.sources, item.mixture, item.sample_rate, metrics=names
+        )
         rows += ev.per_source
     return {k: float(np.nanmean([r[k] for r in rows])) for k in names} | {"mixtures": len(items)}
 
@@ -116,8 +145,13 @@ def cpu_threads() -> int:
     return torch.get_num_threads() or os.cpu_count() or 1
 
 
-__all__ = ["real_time_factor", "long_input_peak_memory", "quality", "quality_metrics", "speech_like",
-           "gpu_available",
-           "to_json", "cpu_threads"]
-
-
+__all__ = [
+    "real_time_factor",
+    "long_input_peak_memory",
+    "quality",
+    "quality_metrics",
+    "speech_like",
+    "gpu_available",
+    "to_json",
+    "cpu_threads",
+]

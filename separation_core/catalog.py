@@ -27,7 +27,7 @@ CHECKPOINT_SUFFIX = ".pt"
 # a hub's pytorch_model.bin), ONNX graphs. Ids are file stems for .pt, whole file names otherwise.
 MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".onnx")
 DEFAULT_FILE = "DEFAULT"  # resources/models/DEFAULT holds the default model's id
-_CACHE_SIZE = 256         # checkpoint files remembered, good or refused
+_CACHE_SIZE = 256  # checkpoint files remembered, good or refused
 _ENTRY_CACHE: OrderedDict[tuple, object] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
@@ -46,35 +46,53 @@ class ModelEntry:
     trained: bool
     description: str = ""
     metrics: dict = field(default_factory=dict, compare=False, hash=False)
-    imported_from: str = ""  # e.g. "Asteroid ConvTasNet (asteroid 0.7.0)", "ONNX graph"; "" if native
+    imported_from: str = (
+        ""  # e.g. "Asteroid ConvTasNet (asteroid 0.7.0)", "ONNX graph"; "" if native
+    )
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "model": self.model_name, "kind": self.kind,
-                "sample_rate": self.sample_rate, "n_src": self.n_src,
-                "parameters": self.num_parameters,
-                "checkpoint": str(self.checkpoint) if self.checkpoint else None,
-                "origin": self.origin, "needs_references": self.needs_references,
-                "trained": self.trained, "description": self.description, "metrics": self.metrics,
-                "imported_from": self.imported_from}
+        return {
+            "id": self.id,
+            "model": self.model_name,
+            "kind": self.kind,
+            "sample_rate": self.sample_rate,
+            "n_src": self.n_src,
+            "parameters": self.num_parameters,
+            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "origin": self.origin,
+            "needs_references": self.needs_references,
+            "trained": self.trained,
+            "description": self.description,
+            "metrics": self.metrics,
+            "imported_from": self.imported_from,
+        }
 
 
 def _read_entry(path: Path) -> ModelEntry:
     """Load and validate ``path`` and summarise it as an entry (origin "path")."""
     if path.suffix.lower() == ".onnx":
         from .models.onnx_model import onnx_entry_fields
+
         return ModelEntry(checkpoint=path, origin="path", **onnx_entry_fields(path))
     ckpt = load_checkpoint(path)
     cls = get_model_class(ckpt["model_name"])
     n_params = int(sum(t.numel() for t in ckpt["state_dict"].values() if t.is_floating_point()))
     training = ckpt.get("training") or {}
-    return ModelEntry(id=entry_id(path), model_name=cls.name, kind=cls.kind,
-                      sample_rate=ckpt["sample_rate"], n_src=ckpt["n_src"],
-                      num_parameters=n_params, checkpoint=path, origin="path",
-                      needs_references=cls.needs_references,
-                      trained=bool(training.get("steps", 0)) or "imported" in ckpt,
-                      description=str(training.get("description") or cls.description),
-                      metrics=dict(ckpt.get("metrics") or {}),
-                      imported_from=_imported_label(ckpt))
+    return ModelEntry(
+        id=entry_id(path),
+        model_name=cls.name,
+        kind=cls.kind,
+        sample_rate=ckpt["sample_rate"],
+        n_src=ckpt["n_src"],
+        num_parameters=n_params,
+        checkpoint=path,
+        origin="path",
+        needs_references=cls.needs_references,
+        trained=bool(training.get("steps", 0)) or "imported" in ckpt,
+        description=str(training.get("description") or cls.description),
+        metrics=dict(ckpt.get("metrics") or {}),
+        imported_from=_imported_label(ckpt),
+    )
 
 
 def entry_id(path: Path) -> str:
@@ -88,8 +106,9 @@ def _imported_label(ckpt: dict) -> str:
     if not isinstance(imported, dict):
         return ""
     version = imported.get(f"{imported.get('from')}_version")
-    return (f"{str(imported.get('from', '?')).capitalize()} {imported.get('model_name', '?')}"
-            + (f" ({imported.get('from')} {version})" if version else ""))
+    return f"{str(imported.get('from', '?')).capitalize()} {imported.get('model_name', '?')}" + (
+        f" ({imported.get('from')} {version})" if version else ""
+    )
 
 
 def _entry_or_error(path: Path) -> Union[ModelEntry, CheckpointError]:
@@ -131,18 +150,30 @@ def entry_from_checkpoint(path: Union[str, Path], origin: str = "path") -> Model
 def _builtin_entry(name: str) -> ModelEntry:
     cls = get_model_class(name)
     model = cls()
-    return ModelEntry(id=name, model_name=name, kind=cls.kind, sample_rate=model.sample_rate,
-                      n_src=model.n_src, num_parameters=model.num_parameters(), checkpoint=None,
-                      origin="builtin", needs_references=cls.needs_references,
-                      trained=not cls.trainable, description=cls.description)
+    return ModelEntry(
+        id=name,
+        model_name=name,
+        kind=cls.kind,
+        sample_rate=model.sample_rate,
+        n_src=model.n_src,
+        num_parameters=model.num_parameters(),
+        checkpoint=None,
+        origin="builtin",
+        needs_references=cls.needs_references,
+        trained=not cls.trainable,
+        description=cls.description,
+    )
 
 
 def _scan(folder: Path, origin: str, problems: Optional[list]) -> list[ModelEntry]:
     if not folder.is_dir():
         return []
     entries = []
-    for path in sorted(p for p in folder.iterdir()
-                       if p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".")):
+    for path in sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".")
+    ):
         try:
             entries.append(entry_from_checkpoint(path, origin))
         except CheckpointError as e:
@@ -164,8 +195,9 @@ def default_model_id() -> str:
     marker = bundled_models_dir() / DEFAULT_FILE
     if marker.is_file():
         return marker.read_text().strip()
-    raise ModelError("no bundled default model is installed; name one with --model "
-                     "(see `cocktail models`)")
+    raise ModelError(
+        "no bundled default model is installed; name one with --model (see `cocktail models`)"
+    )
 
 
 def resolve(spec: Union[str, Path, ModelEntry, None]) -> ModelEntry:
@@ -180,15 +212,21 @@ def resolve(spec: Union[str, Path, ModelEntry, None]) -> ModelEntry:
         return entry_from_checkpoint(path, "path")
     for folder, origin in ((bundled_models_dir(), "bundled"), (user_models_dir(), "user")):
         for candidate in (folder / f"{text}{CHECKPOINT_SUFFIX}", folder / text):
-            if candidate.suffix.lower() in MODEL_SUFFIXES and "/" not in text and candidate.is_file():
+            if (
+                candidate.suffix.lower() in MODEL_SUFFIXES
+                and "/" not in text
+                and candidate.is_file()
+            ):
                 return entry_from_checkpoint(candidate, origin)
     if path.suffix.lower() in MODEL_SUFFIXES:
         return entry_from_checkpoint(path, "path")
     lowered = text.lower()
     if lowered in model_names():
         return _builtin_entry(lowered)
-    raise ModelError(f"unknown model '{text}': not a checkpoint file, bundled or user model, "
-                     f"or registry name (see `cocktail models`)")
+    raise ModelError(
+        f"unknown model '{text}': not a checkpoint file, bundled or user model, "
+        f"or registry name (see `cocktail models`)"
+    )
 
 
 def load_model(spec: Union[str, Path, ModelEntry, None]) -> SeparationModel:
@@ -197,6 +235,7 @@ def load_model(spec: Union[str, Path, ModelEntry, None]) -> SeparationModel:
     if entry.checkpoint is not None:
         if Path(entry.checkpoint).suffix.lower() == ".onnx":
             from .models.onnx_model import load_onnx_model
+
             return load_onnx_model(entry.checkpoint)
         return model_from_checkpoint(entry.checkpoint)
     # Untrained registry models get the same weights on every load (deterministic results).

@@ -22,13 +22,13 @@ from .errors import CheckpointError, ModelError
 from .fileutil import unreadable_reason
 from .models.registry import get_model_class
 
-MAX_DECLARED_BYTES = 2 << 30    # uncompressed bytes a checkpoint's zip entries may declare
-MAX_RATIO = 20                  # declared bytes per byte of file, once above RATIO_FLOOR
+MAX_DECLARED_BYTES = 2 << 30  # uncompressed bytes a checkpoint's zip entries may declare
+MAX_RATIO = 20  # declared bytes per byte of file, once above RATIO_FLOOR
 RATIO_FLOOR = 64 << 20
 MAX_SAMPLE_RATE = 768_000
 MAX_SOURCES = 64
 _ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_MAGIC = b"\x80"         # pickle protocol 2 or later: torch's legacy (non-zip) format
+_PICKLE_MAGIC = b"\x80"  # pickle protocol 2 or later: torch's legacy (non-zip) format
 _STFT_FIELDS = ("n_fft", "hop", "win_length", "sample_rate")
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -56,6 +56,7 @@ def _show(value) -> str:
 
 
 # -- before torch.load --------------------------------------------------------------------------
+
 
 def check_file(path: Path) -> None:
     """A regular, readable, non-empty file (no folder, device, pipe or /proc, /sys file)."""
@@ -89,16 +90,24 @@ def check_zip_sizes(path: Path) -> None:
             declared = sum(info.file_size for info in zf.infolist())
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         detail = " ".join(str(err).split()) or type(err).__name__
-        raise _fail(path, f"corrupt or truncated checkpoint (damaged zip archive: {detail})") from None
+        raise _fail(
+            path, f"corrupt or truncated checkpoint (damaged zip archive: {detail})"
+        ) from None
     size = path.stat().st_size
     if declared > MAX_DECLARED_BYTES:
-        raise _fail(path, f"refused: its zip entries declare {_human(declared)} of data "
-                          f"uncompressed, above the {_human(MAX_DECLARED_BYTES)} limit "
-                          f"(file size {_human(size)})")
+        raise _fail(
+            path,
+            f"refused: its zip entries declare {_human(declared)} of data "
+            f"uncompressed, above the {_human(MAX_DECLARED_BYTES)} limit "
+            f"(file size {_human(size)})",
+        )
     if declared > RATIO_FLOOR and declared > MAX_RATIO * size:
-        raise _fail(path, f"refused: {_human(declared)} of data compressed into a {_human(size)} "
-                          f"file (more than {MAX_RATIO}:1; torch stores tensors uncompressed, so "
-                          "this is a decompression bomb)")
+        raise _fail(
+            path,
+            f"refused: {_human(declared)} of data compressed into a {_human(size)} "
+            f"file (more than {MAX_RATIO}:1; torch stores tensors uncompressed, so "
+            "this is a decompression bomb)",
+        )
 
 
 def unpickling_reason(err: Exception) -> str:
@@ -108,12 +117,16 @@ def unpickling_reason(err: Exception) -> str:
     if found or "Unsupported global" in text:
         what = f" ({found.group(1)})" if found else ""
         return f"refused: it holds code or objects other than plain data and tensors{what} (unsafe pickle)"
-    detail = text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation")[0].strip()
-    return ("not a PyTorch checkpoint (a pickle that torch.save did not write"
-            + (f": {detail[:80]})" if detail and len(detail) < len(text) else ")"))
+    detail = (
+        text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation")[0].strip()
+    )
+    return "not a PyTorch checkpoint (a pickle that torch.save did not write" + (
+        f": {detail[:80]})" if detail and len(detail) < len(text) else ")"
+    )
 
 
 # -- after torch.load ---------------------------------------------------------------------------
+
 
 def _whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -125,7 +138,9 @@ def _number(value) -> bool:
 
 def _positive_int(path: PathLike, field: str, value, limit: int) -> int:
     if not _whole(value) or not 0 < value <= limit:
-        raise _fail(path, f"field '{field}' must be a whole number from 1 to {limit}, not {_show(value)}")
+        raise _fail(
+            path, f"field '{field}' must be a whole number from 1 to {limit}, not {_show(value)}"
+        )
     return value
 
 
@@ -181,7 +196,9 @@ def _check_stft(path: PathLike, stft, rate: int) -> None:
         limit = MAX_SAMPLE_RATE if key == "sample_rate" else 1 << 20
         _positive_int(path, f"stft.{key}", stft.get(key), limit)
     if stft["sample_rate"] != rate:
-        raise _fail(path, f"field 'stft.sample_rate' is {stft['sample_rate']} but 'sample_rate' is {rate}")
+        raise _fail(
+            path, f"field 'stft.sample_rate' is {stft['sample_rate']} but 'sample_rate' is {rate}"
+        )
 
 
 def _check_training(path: PathLike, training: dict) -> None:
@@ -209,8 +226,10 @@ def _plain(value, depth: int = 0) -> bool:
 def _check_plain_values(path: PathLike, field: str, values: dict) -> None:
     for key, value in values.items():
         if not _plain(value):
-            raise _fail(path, f"field '{field}.{key}' must be plain data (numbers, text), "
-                              f"not {_show(value)}")
+            raise _fail(
+                path,
+                f"field '{field}.{key}' must be plain data (numbers, text), not {_show(value)}",
+            )
 
 
 def check_architecture(ckpt: dict, path: PathLike) -> None:
@@ -221,16 +240,24 @@ def check_architecture(ckpt: dict, path: PathLike) -> None:
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        parts = [f"{len(missing)} missing (first '{missing[0]}')" if missing else "",
-                 f"{len(unexpected)} unexpected (first '{unexpected[0]}')" if unexpected else ""]
-        raise _fail(path, f"weights do not fit the '{cls.name}' architecture its model_args "
-                          f"declare: {', '.join(p for p in parts if p)}")
+        parts = [
+            f"{len(missing)} missing (first '{missing[0]}')" if missing else "",
+            f"{len(unexpected)} unexpected (first '{unexpected[0]}')" if unexpected else "",
+        ]
+        raise _fail(
+            path,
+            f"weights do not fit the '{cls.name}' architecture its model_args "
+            f"declare: {', '.join(p for p in parts if p)}",
+        )
     wrong = [k for k in expected if tuple(state[k].shape) != expected[k]]
     if wrong:
         k = wrong[0]
-        raise _fail(path, f"weights do not fit the '{cls.name}' architecture its model_args "
-                          f"declare: '{k}' is {list(state[k].shape)}, the model needs "
-                          f"{list(expected[k])} ({len(wrong)} tensor(s) differ)")
+        raise _fail(
+            path,
+            f"weights do not fit the '{cls.name}' architecture its model_args "
+            f"declare: '{k}' is {list(state[k].shape)}, the model needs "
+            f"{list(expected[k])} ({len(wrong)} tensor(s) differ)",
+        )
 
 
 def _declared_shapes(cls, args: dict, path: PathLike) -> dict:

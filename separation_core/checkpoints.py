@@ -81,11 +81,13 @@ def checkpoint_dict(model: SeparationModel, *, training=None, metrics=None, extr
     return ckpt
 
 
-def save_checkpoint(path: Union[str, Path], model: SeparationModel, *, training=None, metrics=None,
-                    extra=None) -> Path:
+def save_checkpoint(
+    path: Union[str, Path], model: SeparationModel, *, training=None, metrics=None, extra=None
+) -> Path:
     """Write ``model`` atomically (temporary file in the same folder, then rename)."""
-    return save_checkpoint_dict(path, checkpoint_dict(model, training=training, metrics=metrics,
-                                                      extra=extra))
+    return save_checkpoint_dict(
+        path, checkpoint_dict(model, training=training, metrics=metrics, extra=extra)
+    )
 
 
 def save_checkpoint_dict(path: Union[str, Path], ckpt: dict) -> Path:
@@ -106,6 +108,7 @@ def load_checkpoint(path: Union[str, Path]) -> dict:
     checks.check_container(path)
     try:
         from .importers.asteroid import safe_globals  # torch.__version__, numpy scalars: no code
+
         with torch.serialization.safe_globals(safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -114,7 +117,9 @@ def load_checkpoint(path: Union[str, Path]) -> dict:
         msg = " ".join(str(e).split()) or type(e).__name__
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
     except Exception as e:  # any other loader failure is still a bad file, never a crash
-        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(e).__name__})") from None
+        raise CheckpointError(
+            f"{path}: cannot be read as a checkpoint ({type(e).__name__})"
+        ) from None
     return validate_checkpoint(ckpt, path)
 
 
@@ -124,6 +129,7 @@ def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a Cocktail checkpoint (found {type(ckpt).__name__})")
     from .importers import asteroid as _asteroid  # an Asteroid serialize() dict: converted here
+
     if _asteroid.is_asteroid_file(ckpt):
         ckpt = _asteroid.to_cocktail(ckpt, path)
     ckpt = _migrate(ckpt, path)
@@ -138,18 +144,24 @@ def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:
 def _migrate(ckpt: dict, path: Union[str, Path]) -> dict:
     """Apply the migrations from the checkpoint's format version up to FORMAT_VERSION."""
     if "format" in ckpt and ckpt["format"] != FORMAT_NAME:
-        raise CheckpointError(f"{path}: not a Cocktail checkpoint (format {str(ckpt['format'])[:40]!r})")
+        raise CheckpointError(
+            f"{path}: not a Cocktail checkpoint (format {str(ckpt['format'])[:40]!r})"
+        )
     version = ckpt.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise CheckpointError(f"{path}: field 'format_version' must be a version number, "
-                              f"not {str(version)[:40]!r}")
+        raise CheckpointError(
+            f"{path}: field 'format_version' must be a version number, not {str(version)[:40]!r}"
+        )
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this "
-                              f"program understands ({FORMAT_VERSION}); update Cocktail")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this "
+            f"program understands ({FORMAT_VERSION}); update Cocktail"
+        )
     for field in ("model_args", "infos"):
         if version == 0 and ckpt.get(field) is not None and not isinstance(ckpt[field], dict):
-            raise CheckpointError(f"{path}: field '{field}' must be a dict, not a "
-                                  f"{type(ckpt[field]).__name__}")
+            raise CheckpointError(
+                f"{path}: field '{field}' must be a dict, not a {type(ckpt[field]).__name__}"
+            )
     while version < FORMAT_VERSION:
         ckpt = _MIGRATIONS[version](ckpt)
         version = ckpt["format_version"]
@@ -169,6 +181,8 @@ def model_from_checkpoint(source: Union[str, Path, dict]) -> SeparationModel:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as e:
         first = " ".join(str(e).split())[:200]
-        raise CheckpointError(f"{path}: weights do not fit the '{cls.name}' architecture ({first})") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit the '{cls.name}' architecture ({first})"
+        ) from None
     model.eval()
     return model

@@ -17,11 +17,11 @@ LOW_CONFIDENCE = 0.5  # a joint decided with less confidence than this is shown 
 
 @dataclass(frozen=True)
 class Chunk:
-    start: float                       # seconds
-    stop: float                        # seconds
-    order: Optional[tuple] = None      # the permutation applied to the chunk's outputs (0-based)
+    start: float  # seconds
+    stop: float  # seconds
+    order: Optional[tuple] = None  # the permutation applied to the chunk's outputs (0-based)
     confidence: Optional[float] = None  # of the order chosen at this chunk's start (None: first)
-    cue: str = ""                      # what decided it: first / overlap / profile / global
+    cue: str = ""  # what decided it: first / overlap / profile / global
 
     @property
     def low_confidence(self) -> bool:
@@ -35,7 +35,8 @@ class Chunk:
             return f"chunk {span} (no stitching record)"
         order = ",".join(str(int(i) + 1) for i in self.order)
         parts = ([self.cue] if self.cue else []) + (
-            [f"{self.confidence:.2f}"] if self.confidence is not None else [])
+            [f"{self.confidence:.2f}"] if self.confidence is not None else []
+        )
         details = ", ".join(parts)
         return f"order {order}" + (f" ({details})" if details else "") + f", {span}"
 
@@ -45,13 +46,23 @@ def result_chunks(result, n_samples: Optional[int] = None) -> list[Chunk]:
     sr = float(result.sample_rate)
     records = getattr(result, "stitching", None) or []
     if records:
-        return [Chunk(float(r["start"]) / sr, float(r["stop"]) / sr,
-                      tuple(int(i) for i in r["order"]) if r.get("order") is not None else None,
-                      None if r.get("confidence") is None else float(r["confidence"]),
-                      str(r.get("cue") or "")) for r in records]
+        return [
+            Chunk(
+                float(r["start"]) / sr,
+                float(r["stop"]) / sr,
+                tuple(int(i) for i in r["order"]) if r.get("order") is not None else None,
+                None if r.get("confidence") is None else float(r["confidence"]),
+                str(r.get("cue") or ""),
+            )
+            for r in records
+        ]
     t = getattr(result, "timings", None) or {}
     try:
-        count, chunk, overlap = int(t["chunks"]), float(t["chunk_seconds"]), float(t["overlap_seconds"])
+        count, chunk, overlap = (
+            int(t["chunks"]),
+            float(t["chunk_seconds"]),
+            float(t["overlap_seconds"]),
+        )
     except (KeyError, TypeError, ValueError):
         return []
     if count <= 1 or chunk <= 0:

@@ -22,8 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cocktail",
         description="Cocktail: speech source separation. Without a subcommand, opens the desktop "
-                    "program (`cocktail [FILE]`).")
+        "program (`cocktail [FILE]`).",
+    )
     from . import __version__
+
     parser.add_argument("--version", action="version", version=f"cocktail {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

@@ -14,9 +14,9 @@ from .errors import ModelError
 from .jobs import check_current_cancel
 
 # Mean-shift is the slow path: sklearn runs one radius query per seed and iteration.
-_BANDWIDTH_POINTS = 1000   # estimate_bandwidth is quadratic in its sample
+_BANDWIDTH_POINTS = 1000  # estimate_bandwidth is quadratic in its sample
 _MEANSHIFT_POINTS = 3000
-_MEANSHIFT_SEEDS = 150     # a cluster of 3 % of the bins misses every seed with probability 1 %
+_MEANSHIFT_SEEDS = 150  # a cluster of 3 % of the bins misses every seed with probability 1 %
 
 
 def _subsample(n: int, size: int, seed: int) -> np.ndarray:
@@ -36,14 +36,19 @@ def nearest_centre(emb: np.ndarray, centers: np.ndarray) -> np.ndarray:
     out = np.empty(emb.shape[0], dtype=np.int64)
     for i in range(0, emb.shape[0], _NEAREST_BLOCK):
         check_current_cancel()
-        block = emb[i:i + _NEAREST_BLOCK]
-        out[i:i + len(block)] = (c2 - 2.0 * block @ centers.T).argmin(axis=1)
+        block = emb[i : i + _NEAREST_BLOCK]
+        out[i : i + len(block)] = (c2 - 2.0 * block @ centers.T).argmin(axis=1)
     return out
 
 
-def cluster_embeddings(emb: np.ndarray, method: str = "kmeans", k: int | None = None, seed: int = 0,
-                       max_fit_points: int = 20000,
-                       min_cluster_fraction: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+def cluster_embeddings(
+    emb: np.ndarray,
+    method: str = "kmeans",
+    k: int | None = None,
+    seed: int = 0,
+    max_fit_points: int = 20000,
+    min_cluster_fraction: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ``emb [N, D]`` -> (labels ``[N]`` int64, centres ``[K, D]`` float32).
 
     method "kmeans": K = ``k`` (required), k-means++ with ``seed``.
@@ -90,7 +95,7 @@ def _meanshift(x: np.ndarray, seed: int, min_cluster_fraction: float) -> np.ndar
     bw_sample = x[_subsample(x.shape[0], _BANDWIDTH_POINTS, seed + 1)]
     bandwidth = float(estimate_bandwidth(bw_sample, quantile=0.3, random_state=seed))
     if not np.isfinite(bandwidth) or bandwidth <= 1e-6:
-        return x.mean(axis=0, keepdims=True)   # all points (nearly) identical: one cluster
+        return x.mean(axis=0, keepdims=True)  # all points (nearly) identical: one cluster
     # Seeds are data points, so every seed has at least itself within the bandwidth.
     seeds = x[_subsample(x.shape[0], _MEANSHIFT_SEEDS, seed + 2)]
     ms = MeanShift(bandwidth=bandwidth, seeds=seeds).fit(x)

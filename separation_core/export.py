@@ -22,26 +22,58 @@ from .fileutil import atomic_write
 from .models.result import SeparationResult
 
 SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
-PCM_PEAK = 10.0 ** (-0.1 / 20.0)  # integer stems that would clip are scaled together to peak here (-0.1 dBFS)
+PCM_PEAK = 10.0 ** (
+    -0.1 / 20.0
+)  # integer stems that would clip are scaled together to peak here (-0.1 dBFS)
 
 
-def write_stems(result: SeparationResult, out_dir, input_stem: str, *, template: str = DEFAULT_TEMPLATE,
-                subtype: str = "PCM_16", extension: str = ".wav", sample_rate: Optional[int] = None,
-                residual_of: Optional[np.ndarray] = None, overwrite: bool = False,
-                sidecar: Optional[dict] = None, model_label: str = "") -> list[Path]:
+def write_stems(
+    result: SeparationResult,
+    out_dir,
+    input_stem: str,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    subtype: str = "PCM_16",
+    extension: str = ".wav",
+    sample_rate: Optional[int] = None,
+    residual_of: Optional[np.ndarray] = None,
+    overwrite: bool = False,
+    sidecar: Optional[dict] = None,
+    model_label: str = "",
+) -> list[Path]:
     """Plan (``plan_one``) and write one result's stems to ``out_dir`` with ``write_target``;
     returns the stems' paths (the residual's too, not the sidecar's)."""
     request = ExportRequest(input_stem, input_stem, result.n_src, model_label or result.model_name)
-    target = plan_one(request, Path(out_dir).expanduser(), template=template, extension=extension,
-                      residual=residual_of is not None, sidecar=sidecar is not None)
-    write_target(result, target, subtype=subtype, sample_rate=sample_rate, residual_of=residual_of,
-                 overwrite=overwrite, sidecar=sidecar)
+    target = plan_one(
+        request,
+        Path(out_dir).expanduser(),
+        template=template,
+        extension=extension,
+        residual=residual_of is not None,
+        sidecar=sidecar is not None,
+    )
+    write_target(
+        result,
+        target,
+        subtype=subtype,
+        sample_rate=sample_rate,
+        residual_of=residual_of,
+        overwrite=overwrite,
+        sidecar=sidecar,
+    )
     return list(target.stems)
 
 
-def write_target(result: SeparationResult, target: ExportTarget, *, subtype: str = "PCM_16",
-                 sample_rate: Optional[int] = None, residual_of: Optional[np.ndarray] = None,
-                 overwrite: bool = False, sidecar: Optional[dict] = None) -> list[Path]:
+def write_target(
+    result: SeparationResult,
+    target: ExportTarget,
+    *,
+    subtype: str = "PCM_16",
+    sample_rate: Optional[int] = None,
+    residual_of: Optional[np.ndarray] = None,
+    overwrite: bool = False,
+    sidecar: Optional[dict] = None,
+) -> list[Path]:
     """Write the planned ``target`` (see ``export_plan``): each source (and the residual
     ``mixture - sum(sources)`` when ``residual_of`` is the mixture ``[time]`` at
     ``result.sample_rate``), then the ``sidecar`` JSON, as one unit: on any failure none of the set
@@ -53,14 +85,18 @@ def write_target(result: SeparationResult, target: ExportTarget, *, subtype: str
     clipping; the sidecar records it as ``output_gain_db``."""
     n_stems = result.n_src + (residual_of is not None)
     if len(target.stems) != n_stems or (sidecar is None) != (target.sidecar is None):
-        raise ValueError(f"the plan of {target.source} does not match what is written: "
-                         f"{len(target.stems)} stems planned for {n_stems}, sidecar "
-                         f"{'planned' if target.sidecar else 'not planned'}")
+        raise ValueError(
+            f"the plan of {target.source} does not match what is written: "
+            f"{len(target.stems)} stems planned for {n_stems}, sidecar "
+            f"{'planned' if target.sidecar else 'not planned'}"
+        )
     ensure_writable_folder(target.paths[0].parent)
     refuse_existing([target], overwrite)
     signals, rate, gain = _stem_signals(result, residual_of, sample_rate, subtype)
-    writers = [(path, _audio_writer(path, signal, rate, subtype, gain))
-               for path, signal in zip(target.stems, signals)]
+    writers = [
+        (path, _audio_writer(path, signal, rate, subtype, gain))
+        for path, signal in zip(target.stems, signals)
+    ]
     if sidecar is not None:
         payload = dict(sidecar)
         payload["output_gain_db"] = round(20.0 * np.log10(gain), 3)
@@ -72,7 +108,9 @@ def write_target(result: SeparationResult, target: ExportTarget, *, subtype: str
     return list(target.paths)
 
 
-def _stem_signals(result: SeparationResult, residual_of, sample_rate, subtype) -> tuple[list, int, float]:
+def _stem_signals(
+    result: SeparationResult, residual_of, sample_rate, subtype
+) -> tuple[list, int, float]:
     """(signals at the output rate, that rate, the common gain that keeps PCM stems from clipping)."""
     signals = list(result.waveforms)
     if residual_of is not None:
@@ -91,6 +129,7 @@ def _audio_writer(path: Path, signal: np.ndarray, rate: int, subtype: str, gain:
 
     def write(tmp: Path) -> None:
         encode_audio(tmp, x * np.float32(gain) if gain != 1.0 else x, rate, subtype, fmt)
+
     return write
 
 
@@ -139,27 +178,39 @@ class InputFile:
 
     path: Optional[Path]
     sha256: Optional[str]
-    sample_rate: Optional[int] = None   # the input's rate and length (the stems' before resampling)
+    sample_rate: Optional[int] = None  # the input's rate and length (the stems' before resampling)
     samples: Optional[int] = None
 
 
-def describe_input(path, sample_rate: Optional[int] = None, samples: Optional[int] = None) -> InputFile:
+def describe_input(
+    path, sample_rate: Optional[int] = None, samples: Optional[int] = None
+) -> InputFile:
     """``path`` (None: an input with no file) and its SHA-256, read once here."""
     path = Path(path) if path else None
     digest = file_sha256(path) if path is not None and path.is_file() else None
-    return InputFile(path, digest, None if sample_rate is None else int(sample_rate),
-                     None if samples is None else int(samples))
+    return InputFile(
+        path,
+        digest,
+        None if sample_rate is None else int(sample_rate),
+        None if samples is None else int(samples),
+    )
 
 
-def output_options(extension: str, subtype: str, template: str = DEFAULT_TEMPLATE,
-                   residual: bool = False) -> dict:
+def output_options(
+    extension: str, subtype: str, template: str = DEFAULT_TEMPLATE, residual: bool = False
+) -> dict:
     """The file options every sidecar records beside the run options."""
-    return {"format": extension.lstrip("."), "subtype": subtype, "template": template,
-            "residual": bool(residual)}
+    return {
+        "format": extension.lstrip("."),
+        "subtype": subtype,
+        "template": template,
+        "residual": bool(residual),
+    }
 
 
-def build_sidecar(source, model_entry, options: dict, metrics=None, timings=None,
-                  references: Sequence = ()) -> dict:
+def build_sidecar(
+    source, model_entry, options: dict, metrics=None, timings=None, references: Sequence = ()
+) -> dict:
     """The record of how stems were made, the same for the command line and the desktop program:
     the input (``source``: an ``InputFile``, or a path hashed here), its hash, rate and length,
     model and checkpoint hash, options, library versions, metrics and timings (seconds)."""
@@ -173,11 +224,13 @@ def build_sidecar(source, model_entry, options: dict, metrics=None, timings=None
         "sample_rate": source.sample_rate,
         "samples": source.samples,
         "references": [str(r) for r in references],
-        "model": {"id": getattr(model_entry, "id", str(model_entry)),
-                  "name": getattr(model_entry, "model_name", str(model_entry)),
-                  "checkpoint": str(checkpoint) if checkpoint else None,
-                  "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
-                  "imported_from": getattr(model_entry, "imported_from", "") or None},
+        "model": {
+            "id": getattr(model_entry, "id", str(model_entry)),
+            "name": getattr(model_entry, "model_name", str(model_entry)),
+            "checkpoint": str(checkpoint) if checkpoint else None,
+            "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+            "imported_from": getattr(model_entry, "imported_from", "") or None,
+        },
         "options": dict(options),
         "versions": library_versions(),
         "metrics": metrics,

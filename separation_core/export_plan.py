@@ -43,49 +43,90 @@ class ExportTarget:
         return self.stems + ((self.sidecar,) if self.sidecar is not None else ())
 
 
-def stem_paths(out_dir: Path, input_stem: str, n_src: int, *, template: str = DEFAULT_TEMPLATE,
-               extension: str = ".wav", residual: bool = False, model: str = "") -> list[Path]:
+def stem_paths(
+    out_dir: Path,
+    input_stem: str,
+    n_src: int,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    extension: str = ".wav",
+    residual: bool = False,
+    model: str = "",
+) -> list[Path]:
     """File names from ``template`` (fields: stem, index (1-based), model); residual last."""
     names = []
     for i in range(n_src):
         try:
             names.append(template.format(stem=input_stem, index=i + 1, model=model))
         except (KeyError, IndexError, ValueError, AttributeError) as e:
-            raise AudioSaveError(f"file-name template '{template}' is invalid ({e}); "
-                                 "use {stem}, {index} and {model}") from None
+            raise AudioSaveError(
+                f"file-name template '{template}' is invalid ({e}); "
+                "use {stem}, {index} and {model}"
+            ) from None
     if residual:
         names.append(f"{input_stem}_residual")
     paths = [Path(out_dir) / f"{n}{extension}" for n in names]
     if len(set(paths)) != len(paths):
-        raise AudioSaveError(f"file-name template '{template}' gives the same name to several "
-                             "sources; include {index}")
+        raise AudioSaveError(
+            f"file-name template '{template}' gives the same name to several "
+            "sources; include {index}"
+        )
     return paths
 
 
-def result_requests(input_stem: str, results: Sequence[tuple[str, int, str]]) -> list[ExportRequest]:
+def result_requests(
+    input_stem: str, results: Sequence[tuple[str, int, str]]
+) -> list[ExportRequest]:
     """The requests of several results ``(key, n_src, model)`` of one input: named by the input's
     stem when there is one result, ``<stem>_<key>`` each when there are several."""
-    return [ExportRequest(key, input_stem if len(results) == 1 else f"{input_stem}_{key}", n_src, model)
-            for key, n_src, model in results]
+    return [
+        ExportRequest(key, input_stem if len(results) == 1 else f"{input_stem}_{key}", n_src, model)
+        for key, n_src, model in results
+    ]
 
 
-def plan_one(request: ExportRequest, out_dir, *, template: str = DEFAULT_TEMPLATE,
-             extension: str = ".wav", residual: bool = False, sidecar: bool = True) -> ExportTarget:
+def plan_one(
+    request: ExportRequest,
+    out_dir,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    extension: str = ".wav",
+    residual: bool = False,
+    sidecar: bool = True,
+) -> ExportTarget:
     """The files ``request`` writes to ``out_dir`` (``~`` expanded)."""
     out_dir = Path(out_dir).expanduser()
-    stems = stem_paths(out_dir, request.input_stem, request.n_src, template=template,
-                       extension=extension, residual=residual, model=request.model)
+    stems = stem_paths(
+        out_dir,
+        request.input_stem,
+        request.n_src,
+        template=template,
+        extension=extension,
+        residual=residual,
+        model=request.model,
+    )
     side = out_dir / f"{request.input_stem}.json" if sidecar else None
     return ExportTarget(request.source, tuple(stems), side)
 
 
-def plan_exports(requests: Sequence[ExportRequest], out_dir, *, template: str = DEFAULT_TEMPLATE,
-                 extension: str = ".wav", residual: bool = False, sidecar: bool = True,
-                 collision_hint: str = "") -> list[ExportTarget]:
+def plan_exports(
+    requests: Sequence[ExportRequest],
+    out_dir,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    extension: str = ".wav",
+    residual: bool = False,
+    sidecar: bool = True,
+    collision_hint: str = "",
+) -> list[ExportTarget]:
     """Every file of every request, in order; two requests that would write the same file raise
     AudioSaveError naming both and the file (``collision_hint`` says what to do)."""
-    targets = [plan_one(r, out_dir, template=template, extension=extension, residual=residual,
-                        sidecar=sidecar) for r in requests]
+    targets = [
+        plan_one(
+            r, out_dir, template=template, extension=extension, residual=residual, sidecar=sidecar
+        )
+        for r in requests
+    ]
     refuse_collisions(targets, collision_hint)
     return targets
 
@@ -96,8 +137,10 @@ def refuse_collisions(targets: Sequence[ExportTarget], hint: str = "") -> None:
         for path in target.paths:
             owner = owners.setdefault(str(path).casefold(), target)
             if owner is not target:
-                raise AudioSaveError(f"{owner.source} and {target.source} would both write {path}"
-                                     + (f"; {hint}" if hint else ""))
+                raise AudioSaveError(
+                    f"{owner.source} and {target.source} would both write {path}"
+                    + (f"; {hint}" if hint else "")
+                )
 
 
 def existing_outputs(targets: Sequence[ExportTarget]) -> list[Path]:
@@ -105,7 +148,9 @@ def existing_outputs(targets: Sequence[ExportTarget]) -> list[Path]:
     return [p for t in targets for p in t.paths if p.exists() or p.is_symlink()]
 
 
-def refuse_existing(targets: Sequence[ExportTarget], overwrite: bool, hint: str = "not overwritten") -> None:
+def refuse_existing(
+    targets: Sequence[ExportTarget], overwrite: bool, hint: str = "not overwritten"
+) -> None:
     """Raise AudioSaveError naming the first planned file that exists, unless ``overwrite``."""
     folders = [p for t in targets for p in t.paths if p.is_dir()]
     if folders:

@@ -23,7 +23,7 @@ TEMP_SUFFIX = ".tmp"
 STALE_SECONDS = 3600.0
 _TEMP_NAME = re.compile(r"^\.cocktail-[0-9a-f]{8}\.tmp$")
 
-Writer = Callable[[Path], None]   # fills the (existing, empty) temporary file it is given
+Writer = Callable[[Path], None]  # fills the (existing, empty) temporary file it is given
 
 
 def temp_name() -> str:
@@ -35,7 +35,9 @@ def create_temp(folder: Union[str, Path]) -> Path:
     for _ in range(16):
         path = Path(folder) / temp_name()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            fd = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
         except FileExistsError:
             continue
         os.close(fd)
@@ -52,8 +54,11 @@ def remove_stale_temps(folder: Union[str, Path], max_age: float = STALE_SECONDS)
         return 0
     for entry in entries:
         try:
-            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False) \
-                    and entry.stat(follow_symlinks=False).st_mtime < limit:
+            if (
+                _TEMP_NAME.match(entry.name)
+                and entry.is_file(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime < limit
+            ):
                 os.unlink(entry.path)
                 removed += 1
         except OSError:
@@ -78,7 +83,9 @@ def ensure_writable_folder(folder: Union[str, Path], *, create: bool = True) -> 
         elif not folder.exists():
             probe = parent or Path.cwd()
     except OSError as err:
-        raise AudioSaveError(f"{folder}: cannot create the folder ({err.strerror or err})") from None
+        raise AudioSaveError(
+            f"{folder}: cannot create the folder ({err.strerror or err})"
+        ) from None
     try:
         create_temp(probe).unlink()
     except OSError as err:
@@ -94,8 +101,9 @@ def _nearest_existing(folder: Path) -> Optional[Path]:
     return None
 
 
-def write_file_set(writers: Iterable[tuple[Path, Writer]], *, overwrite: bool = False,
-                   clean_stale: bool = False) -> list[Path]:
+def write_file_set(
+    writers: Iterable[tuple[Path, Writer]], *, overwrite: bool = False, clean_stale: bool = False
+) -> list[Path]:
     """Write every ``(path, write)`` as one unit and return the paths.
 
     Each ``write(tmp)`` fills a temporary file in its path's folder; only when all are written are
@@ -164,10 +172,10 @@ def _commit(staged: Sequence[tuple[Path, Path]], overwrite: bool) -> None:
 def _place(tmp: Path, final: Path, overwrite: bool) -> _Placed:
     if not overwrite:
         try:
-            os.link(tmp, final)     # fails when final exists: never replaces it, even in a race
+            os.link(tmp, final)  # fails when final exists: never replaces it, even in a race
         except FileExistsError:
             raise AudioSaveError(f"{final}: already exists; not overwritten") from None
-        except OSError:             # no hard links on this file system (FAT, some shares)
+        except OSError:  # no hard links on this file system (FAT, some shares)
             if os.path.lexists(final):
                 raise AudioSaveError(f"{final}: already exists; not overwritten") from None
             _replace(tmp, final)

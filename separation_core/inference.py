@@ -63,7 +63,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ModelError("device 'cuda' was asked for but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ModelError("device 'mps' was asked for but Apple MPS is not available")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
         raise ModelError(f"unknown device '{name}' (use auto, cpu, cuda or mps)")
@@ -77,9 +79,9 @@ def _is_oom(err: BaseException) -> bool:
 
 @dataclass
 class _Plan:
-    chunk: int       # samples per chunk at the model's rate (multiple of hop)
-    overlap: int     # samples shared by neighbouring chunks
-    hop: int         # STFT hop of the model's mask grid
+    chunk: int  # samples per chunk at the model's rate (multiple of hop)
+    overlap: int  # samples shared by neighbouring chunks
+    hop: int  # STFT hop of the model's mask grid
 
 
 def _plan(model: SeparationModel, n: int, options: EngineOptions, chunk_seconds: float) -> _Plan:
@@ -88,7 +90,11 @@ def _plan(model: SeparationModel, n: int, options: EngineOptions, chunk_seconds:
     if not chunk_seconds or math.isinf(chunk_seconds) or chunk_seconds * sr >= n:
         return _Plan(chunk=n, overlap=0, hop=hop)
     chunk = max(hop, int(round(chunk_seconds * sr / hop)) * hop)
-    ov_s = options.overlap_seconds if options.overlap_seconds is not None else min(2.0, chunk_seconds / 4)
+    ov_s = (
+        options.overlap_seconds
+        if options.overlap_seconds is not None
+        else min(2.0, chunk_seconds / 4)
+    )
     overlap = int(round(ov_s * sr / hop)) * hop
     overlap = min(max(overlap, hop), chunk // 2 // hop * hop)
     return _Plan(chunk=chunk, overlap=overlap, hop=hop)
@@ -122,7 +128,9 @@ def stitch_permutation(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
 OVERLAP_ACTIVE = 10 ** (-35 / 10)  # power, relative to the unit-variance chunk input, of speech
 
 
-def overlap_confidence(previous: np.ndarray, current: np.ndarray, perm: np.ndarray, hop: int = 256) -> float:
+def overlap_confidence(
+    previous: np.ndarray, current: np.ndarray, perm: np.ndarray, hop: int = 256
+) -> float:
     """How sure the overlap cue is of ``perm`` (0..1): the relative margin of its squared error over
     the next best order's, times the share of ``hop`` frames of the overlap where an output is active
     (silence says nothing, whatever the margin)."""
@@ -134,8 +142,11 @@ def overlap_confidence(previous: np.ndarray, current: np.ndarray, perm: np.ndarr
     cost = ((previous[:k, None, :] - current[None, :k, :]) ** 2).sum(-1)
     best = float(sum(cost[i, perm[i]] for i in range(k) if perm[i] < k))
     if k <= 4:
-        others = [float(cost[np.arange(k), list(p)].sum()) for p in itertools.permutations(range(k))
-                  if list(p) != [int(v) for v in perm[:k]]]
+        others = [
+            float(cost[np.arange(k), list(p)].sum())
+            for p in itertools.permutations(range(k))
+            if list(p) != [int(v) for v in perm[:k]]
+        ]
         second = min(others) if others else best
     else:
         second = best * 2
@@ -143,8 +154,8 @@ def overlap_confidence(previous: np.ndarray, current: np.ndarray, perm: np.ndarr
     frames = previous.shape[1] // hop
     if frames == 0:
         return float(margin)
-    power = np.concatenate([previous, current])[:, :frames * hop].reshape(-1, frames, hop)
-    active = np.mean((power ** 2).mean(-1).max(0) > OVERLAP_ACTIVE)
+    power = np.concatenate([previous, current])[:, : frames * hop].reshape(-1, frames, hop)
+    active = np.mean((power**2).mean(-1).max(0) > OVERLAP_ACTIVE)
     return float(margin * active)
 
 
@@ -161,13 +172,17 @@ class _Accumulator:
         self.points_per_chunk = max(1, max_points // max(n_chunks, 1))
         self.emb, self.emb_bins, self.emb_labels = [], [], []
         self.prev_tail: Optional[np.ndarray] = None
-        self.chunks: list[dict] = []  # per chunk: start, stop, perm (outputs in working order), overlap cue
+        self.chunks: list[
+            dict
+        ] = []  # per chunk: start, stop, perm (outputs in working order), overlap cue
 
     def _grow(self, k: int) -> None:
         if self.wave is None:
             self.wave = np.zeros((k, self.n), dtype=np.float32)
         elif k > self.wave.shape[0]:
-            self.wave = np.concatenate([self.wave, np.zeros((k - self.wave.shape[0], self.n), np.float32)])
+            self.wave = np.concatenate(
+                [self.wave, np.zeros((k - self.wave.shape[0], self.n), np.float32)]
+            )
         if self.masks is not None and k > self.masks.shape[0]:
             extra = np.zeros((k - self.masks.shape[0],) + self.masks.shape[1:], np.float32)
             self.masks = np.concatenate([self.masks, extra])
@@ -184,15 +199,17 @@ class _Accumulator:
             confidence = overlap_confidence(self.prev_tail, wav[perm, :ov], np.arange(len(perm)))
         elif index > 0:
             confidence = 0.0
-        self.chunks.append({"start": start, "stop": start + length, "perm": perm.tolist(), "overlap": confidence})
+        self.chunks.append(
+            {"start": start, "stop": start + length, "perm": perm.tolist(), "overlap": confidence}
+        )
         wav = wav[perm]
         self._grow(wav.shape[0])
         first, last = index == 0, index == self.n_chunks - 1
         w = _window(length, ov, first, last)
-        self.wave[: wav.shape[0], start:start + length] += wav * w
-        self.weight[start:start + length] += w
+        self.wave[: wav.shape[0], start : start + length] += wav * w
+        self.weight[start : start + length] += w
         step = self.plan.chunk - ov
-        self.prev_tail = wav[:, step:step + ov] if ov > 0 and length >= step + ov else None
+        self.prev_tail = wav[:, step : step + ov] if ov > 0 and length >= step + ov else None
         if out.masks is not None and self.keep_masks:
             self._add_masks(out.masks.detach().float().cpu().numpy()[perm], start, w)
         if out.embeddings is not None:
@@ -208,21 +225,28 @@ class _Accumulator:
         f0 = start // hop
         frames = min(frames, total_frames - f0)
         fw = w[np.minimum(np.arange(frames) * hop, len(w) - 1)]
-        self.masks[:k, :, f0:f0 + frames] += masks[:, :, :frames] * fw
-        self.mask_weight[f0:f0 + frames] += fw
+        self.masks[:k, :, f0 : f0 + frames] += masks[:, :, :frames] * fw
+        self.mask_weight[f0 : f0 + frames] += fw
 
     def _add_embeddings(self, index: int, out, perm: np.ndarray, start: int) -> None:
         emb = out.embeddings.detach().float().cpu().numpy()
         frames = emb.shape[0] // out_freqs(out)
-        labels = (out.labels.detach().cpu().numpy().astype(np.int64) if out.labels is not None
-                  else np.full(emb.shape[0], -1, np.int64))
+        labels = (
+            out.labels.detach().cpu().numpy().astype(np.int64)
+            if out.labels is not None
+            else np.full(emb.shape[0], -1, np.int64)
+        )
         inverse = np.full(max(len(perm), int(labels.max(initial=-1)) + 1), -1, np.int64)
         inverse[perm] = np.arange(len(perm))  # chunk source perm[j] became stitched source j
         mapped = np.where(labels >= 0, inverse[np.clip(labels, 0, None)], -1)
         # Sample the bins this chunk owns (its middle), active bins first.
         hop, ov = self.plan.hop, self.plan.overlap
         lo = 0 if index == 0 else (ov // 2) // hop
-        hi = frames if index == self.n_chunks - 1 else max(lo + 1, (self.plan.chunk - ov // 2) // hop)
+        hi = (
+            frames
+            if index == self.n_chunks - 1
+            else max(lo + 1, (self.plan.chunk - ov // 2) // hop)
+        )
         hi = min(hi, self.n // hop + 1 - start // hop)  # the last chunk may be padded past the end
         t_idx = np.arange(emb.shape[0]) % frames
         owned = np.flatnonzero((t_idx >= lo) & (t_idx < hi))
@@ -255,7 +279,9 @@ def out_freqs(out) -> int:
     """Number of frequency bins of a chunk output (from its masks, or its labels' grid)."""
     if out.masks is not None:
         return int(out.masks.shape[1])
-    raise ModelError("a model returned embeddings without masks; cannot place them on the STFT grid")
+    raise ModelError(
+        "a model returned embeddings without masks; cannot place them on the STFT grid"
+    )
 
 
 @contextmanager
@@ -286,13 +312,27 @@ def cancel_checks(model: torch.nn.Module, cancel: Optional[CancelToken]) -> Iter
             h.remove()
 
 
-def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], scale: float, plan: _Plan,
-                options: EngineOptions, device: torch.device, progress, cancel):
+def _run_chunks(
+    model,
+    x: np.ndarray,
+    refs: Optional[np.ndarray],
+    scale: float,
+    plan: _Plan,
+    options: EngineOptions,
+    device: torch.device,
+    progress,
+    cancel,
+):
     n = len(x)
     step = plan.chunk - plan.overlap
     n_chunks = 1 if plan.chunk >= n else 1 + math.ceil(max(n - plan.chunk, 0) / step)
     n_src_guess = refs.shape[0] if refs is not None else model.n_src
-    mask_bytes = 4 * n_src_guess * (model.stft_params.n_freq if model.stft_params else 0) * (n // plan.hop + 1)
+    mask_bytes = (
+        4
+        * n_src_guess
+        * (model.stft_params.n_freq if model.stft_params else 0)
+        * (n // plan.hop + 1)
+    )
     keep_masks = options.keep_masks and mask_bytes <= MAX_MASK_BYTES
     acc = _Accumulator(n, plan, n_chunks, keep_masks, options.max_embedding_points)
     stitch = not model.needs_references
@@ -300,17 +340,20 @@ def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], scale: float, 
         for i in range(n_chunks):
             check_cancel(cancel)
             start = i * step
-            seg = x[start:start + plan.chunk] / scale
+            seg = x[start : start + plan.chunk] / scale
             if len(seg) < plan.chunk and n_chunks > 1:  # pad the last chunk to the common length
                 seg = np.pad(seg, (0, plan.chunk - len(seg)))
             ref_seg = None
             if refs is not None:
-                ref_seg = refs[:, start:start + len(seg)] / scale
+                ref_seg = refs[:, start : start + len(seg)] / scale
                 if ref_seg.shape[1] < len(seg):
                     ref_seg = np.pad(ref_seg, ((0, 0), (0, len(seg) - ref_seg.shape[1])))
                 ref_seg = torch.from_numpy(np.ascontiguousarray(ref_seg)).to(device)
-            out = model.separate_chunk(torch.from_numpy(np.ascontiguousarray(seg)).to(device),
-                                       references=ref_seg, options=options.run)
+            out = model.separate_chunk(
+                torch.from_numpy(np.ascontiguousarray(seg)).to(device),
+                references=ref_seg,
+                options=options.run,
+            )
             acc.add(i, start, out, stitch)
             report(progress, 0.95 * (i + 1) / n_chunks, f"separating: chunk {i + 1}/{n_chunks}")
             del out
@@ -319,9 +362,15 @@ def _run_chunks(model, x: np.ndarray, refs: Optional[np.ndarray], scale: float, 
     return acc
 
 
-def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
-             options: EngineOptions = EngineOptions(), references: Optional[np.ndarray] = None,
-             progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> SeparationResult:
+def separate(
+    model: SeparationModel,
+    mixture: np.ndarray,
+    sample_rate: int,
+    options: EngineOptions = EngineOptions(),
+    references: Optional[np.ndarray] = None,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> SeparationResult:
     """Separate ``mixture [time]`` (at ``sample_rate``) with ``model``.
 
     Returns waveforms ``[n_src, time]`` at ``sample_rate`` with exactly the input's length; masks on
@@ -344,7 +393,8 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
         references = np.asarray(references, dtype=np.float32)
         if references.ndim != 2 or abs(references.shape[1] - n_in) > 0:
             raise ReferenceMismatchError(
-                f"references of shape {tuple(references.shape)} do not match the mixture's {n_in} samples")
+                f"references of shape {tuple(references.shape)} do not match the mixture's {n_in} samples"
+            )
         refs = resample(references, sample_rate, msr) if sample_rate != msr else references
         refs = refs[:, : len(x)]
     scale = float(np.std(x)) or 1.0  # applied chunk by chunk (no full-length copy)
@@ -392,8 +442,11 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
             stitching.apply_orders_frames(masks, solution.orders, block, plan.hop)
         if labels is not None:
             labels = stitching.relabel_points(labels, bins[:, 1], solution.orders, block, plan.hop)
-    records = (stitching.chunk_records(acc.chunks, solution, block, sample_rate / msr, wave.shape[0], n_in)
-               if stitched else [])
+    records = (
+        stitching.chunk_records(acc.chunks, solution, block, sample_rate / msr, wave.shape[0], n_in)
+        if stitched
+        else []
+    )
     wave *= scale
     if msr != sample_rate:
         wave = resample(wave, msr, sample_rate)
@@ -405,13 +458,28 @@ def separate(model: SeparationModel, mixture: np.ndarray, sample_rate: int,
     else:
         kind = MASK_ESTIMATED
     result = SeparationResult(
-        waveforms=wave, sample_rate=int(sample_rate), model_name=model.name,
-        masks=masks, mask_kind=kind if masks is not None else None, stft=model.stft_params,
-        embeddings=emb, embedding_bins=bins, embedding_labels=labels, notes=notes, stitching=records,
-        timings={"prepare": t_prep - t0, "separate": t_sep - t_prep,
-                 "finish": time.perf_counter() - t_sep, "total": time.perf_counter() - t0,
-                 "chunks": acc.n_chunks, "chunk_seconds": plan.chunk / msr,
-                 "overlap_seconds": plan.overlap / msr, "device": device.type})
+        waveforms=wave,
+        sample_rate=int(sample_rate),
+        model_name=model.name,
+        masks=masks,
+        mask_kind=kind if masks is not None else None,
+        stft=model.stft_params,
+        embeddings=emb,
+        embedding_bins=bins,
+        embedding_labels=labels,
+        notes=notes,
+        stitching=records,
+        timings={
+            "prepare": t_prep - t0,
+            "separate": t_sep - t_prep,
+            "finish": time.perf_counter() - t_sep,
+            "total": time.perf_counter() - t0,
+            "chunks": acc.n_chunks,
+            "chunk_seconds": plan.chunk / msr,
+            "overlap_seconds": plan.overlap / msr,
+            "device": device.type,
+        },
+    )
     report(progress, 1.0, "done")
     return result
 

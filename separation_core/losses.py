@@ -20,8 +20,9 @@ def _sq_frobenius(x: torch.Tensor) -> torch.Tensor:
     return x.pow(2).sum(dim=(-2, -1))
 
 
-def deep_clustering_loss(emb: torch.Tensor, assign: torch.Tensor,
-                         weights: torch.Tensor | None = None) -> torch.Tensor:
+def deep_clustering_loss(
+    emb: torch.Tensor, assign: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Deep clustering loss ``||VV^T - YY^T||_F^2`` per item, ``[B, N, D], [B, N, C], [B, N] -> [B]``.
 
     Computed in the low-rank form ``||V^T V||^2 - 2 ||V^T Y||^2 + ||Y^T Y||^2`` (Hershey et al. 2016),
@@ -32,7 +33,9 @@ def deep_clustering_loss(emb: torch.Tensor, assign: torch.Tensor,
     """
     v, y = emb, assign.to(emb.dtype)
     if weights is None:
-        norm = torch.full(emb.shape[:1], float(emb.shape[1]) ** 2, dtype=emb.dtype, device=emb.device)
+        norm = torch.full(
+            emb.shape[:1], float(emb.shape[1]) ** 2, dtype=emb.dtype, device=emb.device
+        )
     else:
         w = weights.to(emb.dtype)
         root = w.clamp_min(0).sqrt().unsqueeze(-1)
@@ -46,8 +49,9 @@ def deep_clustering_loss(emb: torch.Tensor, assign: torch.Tensor,
 
 
 def _permutations(n_tgt: int, n_est: int, device) -> torch.Tensor:
-    return torch.tensor(list(itertools.permutations(range(n_est), n_tgt)), dtype=torch.long,
-                        device=device)
+    return torch.tensor(
+        list(itertools.permutations(range(n_est), n_tgt)), dtype=torch.long, device=device
+    )
 
 
 def pit_from_pairwise(pairwise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +64,9 @@ def pit_from_pairwise(pairwise: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     b, n_tgt, n_est = pairwise.shape
     if n_tgt <= MAX_EXHAUSTIVE_SOURCES:
         perms = _permutations(n_tgt, n_est, pairwise.device)  # [K, S]
-        per_perm = pairwise[:, torch.arange(n_tgt, device=pairwise.device), perms].mean(-1)  # [B, K]
+        per_perm = pairwise[:, torch.arange(n_tgt, device=pairwise.device), perms].mean(
+            -1
+        )  # [B, K]
         loss, best = per_perm.min(dim=1)
         return loss, perms[best]
     costs = torch.nan_to_num(pairwise.detach().double(), nan=1e30, posinf=1e30, neginf=-1e30).cpu()
@@ -100,8 +106,12 @@ def sa_sdr_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return (-10 * torch.log10(ratio + EPS)).mean()
 
 
-def upit_mask_loss(masks: torch.Tensor, mix_spec: torch.Tensor, src_specs: torch.Tensor,
-                   phase_sensitive: bool = True) -> torch.Tensor:
+def upit_mask_loss(
+    masks: torch.Tensor,
+    mix_spec: torch.Tensor,
+    src_specs: torch.Tensor,
+    phase_sensitive: bool = True,
+) -> torch.Tensor:
     """Utterance-level PIT of a mask-approximation loss (Kolbaek et al. 2017), scalar.
 
     ``masks [B, S, F, T]`` real, ``mix_spec [B, F, T]`` and ``src_specs [B, S, F, T]`` complex.

@@ -29,8 +29,9 @@ def wiener_like_mask(sources: torch.Tensor) -> torch.Tensor:
     return ideal_ratio_mask(sources, power=2.0)
 
 
-def phase_sensitive_mask(sources: torch.Tensor, mixture: torch.Tensor,
-                         lower: float = 0.0, upper: float = 1.0) -> torch.Tensor:
+def phase_sensitive_mask(
+    sources: torch.Tensor, mixture: torch.Tensor, lower: float = 0.0, upper: float = 1.0
+) -> torch.Tensor:
     """Truncated PSM: clip(|S_k| cos(theta_S - theta_Y) / |Y|, lower, upper)."""
     ratio = (sources * mixture.conj()).real / (mixture.abs().square() + EPS)
     return ratio.clamp(lower, upper)

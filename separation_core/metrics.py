@@ -25,12 +25,12 @@ from .jobs import check_current_cancel
 
 _EPS = np.finfo(np.float64).eps
 # Kept up to date by register_metric / unregister_metric (plain tuples, so they can be monkeypatched):
-ALL_METRICS: tuple[str, ...] = ()       # every registered metric, in registration order
-DEFAULT_METRICS: tuple[str, ...] = ()   # those scored when none are named (Metric.default)
-PRIMARY_METRIC = "si_sdri"              # what training selects checkpoints by; bench's per-set table
+ALL_METRICS: tuple[str, ...] = ()  # every registered metric, in registration order
+DEFAULT_METRICS: tuple[str, ...] = ()  # those scored when none are named (Metric.default)
+PRIMARY_METRIC = "si_sdri"  # what training selects checkpoints by; bench's per-set table
 _PESQ_RATE = {8000: "nb", 16000: "wb"}
 PESQ_SEGMENT_SECONDS = 30.0  # pesq (the C library) crashes the process on inputs of ~150 s and more
-_PESQ_SILENT_DB = -50.0      # a segment this far below the whole reference's power is silence
+_PESQ_SILENT_DB = -50.0  # a segment this far below the whole reference's power is silence
 _log = logging.getLogger(__name__)
 _SDR_CLAMP_DB = 150.0  # fast_bss_eval gives -inf/NaN for a perfect estimate unless clamped
 
@@ -55,7 +55,9 @@ def si_sdr(est, ref) -> np.ndarray:
     est, ref = _f64(est), _f64(ref)
     est = est - est.mean(axis=-1, keepdims=True)
     ref = ref - ref.mean(axis=-1, keepdims=True)
-    alpha = np.sum(est * ref, axis=-1, keepdims=True) / (np.sum(ref**2, axis=-1, keepdims=True) + _EPS)
+    alpha = np.sum(est * ref, axis=-1, keepdims=True) / (
+        np.sum(ref**2, axis=-1, keepdims=True) + _EPS
+    )
     target = alpha * ref
     return _ratio_db(np.sum(target**2, axis=-1), np.sum((est - target) ** 2, axis=-1))
 
@@ -110,8 +112,9 @@ def _sdr_pair(est: np.ndarray, ref: np.ndarray, filter_length: int) -> float:
 
     try:
         with np.errstate(all="ignore"):
-            value = fast_bss_eval.sdr(ref[None, :], est[None, :], filter_length=filter_length,
-                                      clamp_db=_SDR_CLAMP_DB)
+            value = fast_bss_eval.sdr(
+                ref[None, :], est[None, :], filter_length=filter_length, clamp_db=_SDR_CLAMP_DB
+            )
         return float(np.asarray(value).reshape(-1)[0])
     except (ValueError, np.linalg.LinAlgError):
         return float("nan")
@@ -142,14 +145,23 @@ def pesq_score(est, ref, sample_rate: int) -> float:
             with np.errstate(all="ignore"):  # pesq divides by the peak: 0/0 on silence
                 scores.append(float(pesq(sample_rate, ref[s:e], est[s:e], _PESQ_RATE[sample_rate])))
             weights.append(e - s)
-        except Exception as err:  # pesq raises its own types (NoUtterancesError, BufferTooShortError, ...)
+        except (
+            Exception
+        ) as err:  # pesq raises its own types (NoUtterancesError, BufferTooShortError, ...)
             errors.append(type(err).__name__)
     if not weights:
-        why = f"pesq refused it ({', '.join(sorted(set(errors)))})" if errors else "the reference is silent"
+        why = (
+            f"pesq refused it ({', '.join(sorted(set(errors)))})"
+            if errors
+            else "the reference is silent"
+        )
         return _pesq_nan(why)
     if errors:
-        _log.info("PESQ: %d segment(s) could not be scored (%s); mean of the others",
-                  len(errors), ", ".join(sorted(set(errors))))
+        _log.info(
+            "PESQ: %d segment(s) could not be scored (%s); mean of the others",
+            len(errors),
+            ", ".join(sorted(set(errors))),
+        )
     return float(np.average(scores, weights=weights))
 
 
@@ -160,8 +172,11 @@ def _pesq_segments(ref: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
     count = max(1, int(np.ceil(n / (PESQ_SEGMENT_SECONDS * sample_rate))))
     bounds = np.linspace(0, n, count + 1).round().astype(int)
     floor = np.mean(ref**2) * 10 ** (_PESQ_SILENT_DB / 10) if n else 0.0
-    return [(int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:])
-            if e > s and np.mean(ref[s:e] ** 2) > floor]
+    return [
+        (int(s), int(e))
+        for s, e in zip(bounds[:-1], bounds[1:])
+        if e > s and np.mean(ref[s:e] ** 2) > floor
+    ]
 
 
 def _pesq_nan(why: str) -> float:
@@ -185,8 +200,9 @@ def stoi_score(est, ref, sample_rate: int) -> float:
     return value
 
 
-def segmental_si_sdr(est, ref, sample_rate: int, segment_seconds: float = 1.0,
-                     silence_db: float = -60.0) -> tuple[np.ndarray, np.ndarray]:
+def segmental_si_sdr(
+    est, ref, sample_rate: int, segment_seconds: float = 1.0, silence_db: float = -60.0
+) -> tuple[np.ndarray, np.ndarray]:
     """SI-SDR over consecutive windows: ``[..., time] -> (times [n_seg], values [..., n_seg])``.
 
     ``times`` are window centres in seconds; the last window may be shorter. Windows where the
@@ -214,11 +230,11 @@ class PermutationConsistency:
     The ``*_si_sdri`` fields (None without the mixture) are the same figures as improvements over
     the unprocessed mixture, windows scored against the mixture's SI-SDR in the same window."""
 
-    global_si_sdr: float          # mean SI-SDR over the whole file, one permutation for all of it
-    chunk_best_si_sdr: float      # mean over windows of each window's best-permutation SI-SDR
-    chunk_fixed_si_sdr: float     # mean over windows of their SI-SDR under the global permutation
+    global_si_sdr: float  # mean SI-SDR over the whole file, one permutation for all of it
+    chunk_best_si_sdr: float  # mean over windows of each window's best-permutation SI-SDR
+    chunk_fixed_si_sdr: float  # mean over windows of their SI-SDR under the global permutation
     windows: int
-    swapped_windows: int          # windows whose best permutation is not the global one
+    swapped_windows: int  # windows whose best permutation is not the global one
     global_si_sdri: Optional[float] = None
     chunk_best_si_sdri: Optional[float] = None
     chunk_fixed_si_sdri: Optional[float] = None
@@ -235,8 +251,15 @@ class PermutationConsistency:
         return self.swapped_windows / self.windows
 
 
-def permutation_consistency(est, ref, sample_rate: int, window_seconds: float = 8.0, *,
-                            mixture=None, active_db: float = -60.0) -> PermutationConsistency:
+def permutation_consistency(
+    est,
+    ref,
+    sample_rate: int,
+    window_seconds: float = 8.0,
+    *,
+    mixture=None,
+    active_db: float = -60.0,
+) -> PermutationConsistency:
     """Speaker swaps of a long separation ``est [S, T]`` against ``ref [S, T]``.
 
     The global permutation is the Hungarian one on whole-file SI-SDR; each non-overlapping window of
@@ -247,10 +270,14 @@ def permutation_consistency(est, ref, sample_rate: int, window_seconds: float = 
     """
     est, ref = _f64(est), _f64(ref)
     if est.shape != ref.shape or est.ndim != 2:
-        raise ValueError(f"expected two [S, T] arrays of one shape, got {est.shape} and {ref.shape}")
+        raise ValueError(
+            f"expected two [S, T] arrays of one shape, got {est.shape} and {ref.shape}"
+        )
     mix = None if mixture is None else _f64(mixture)
     if mix is not None and mix.shape != ref.shape[1:]:
-        raise ValueError(f"the mixture's shape {mix.shape} does not match the references' {ref.shape}")
+        raise ValueError(
+            f"the mixture's shape {mix.shape} does not match the references' {ref.shape}"
+        )
     perm = solve_permutation(pairwise_si_sdr(est, ref))
     global_value = float(np.mean(si_sdr(est[perm], ref)))
     seg = max(1, int(round(window_seconds * sample_rate)))
@@ -258,7 +285,7 @@ def permutation_consistency(est, ref, sample_rate: int, window_seconds: float = 
     rows = np.arange(len(ref))
     best, fixed, base, swapped = [], [], [], 0
     for s in range(0, ref.shape[-1] - seg + 1, seg):
-        e_win, r_win = est[:, s:s + seg], ref[:, s:s + seg]
+        e_win, r_win = est[:, s : s + seg], ref[:, s : s + seg]
         if np.any(np.mean(r_win**2, axis=-1) <= power * 10 ** (active_db / 10)):
             continue
         scores = pairwise_si_sdr(e_win, r_win)
@@ -266,13 +293,19 @@ def permutation_consistency(est, ref, sample_rate: int, window_seconds: float = 
         best.append(float(np.mean(scores[rows, local])))
         fixed.append(float(np.mean(scores[rows, perm])))
         if mix is not None:
-            base.append(float(np.mean(si_sdr(np.broadcast_to(mix[s:s + seg], r_win.shape), r_win))))
+            base.append(
+                float(np.mean(si_sdr(np.broadcast_to(mix[s : s + seg], r_win.shape), r_win)))
+            )
         swapped += int(np.any(local != perm))
     if not best:
         raise ValueError(f"no window of {window_seconds} s with every reference active")
-    out = PermutationConsistency(global_value, float(np.mean(best)), float(np.mean(fixed)), len(best), swapped)
+    out = PermutationConsistency(
+        global_value, float(np.mean(best)), float(np.mean(fixed)), len(best), swapped
+    )
     if mix is not None:
-        out.global_si_sdri = global_value - float(np.mean(si_sdr(np.broadcast_to(mix, ref.shape), ref)))
+        out.global_si_sdri = global_value - float(
+            np.mean(si_sdr(np.broadcast_to(mix, ref.shape), ref))
+        )
         out.chunk_best_si_sdri = out.chunk_best_si_sdr - float(np.mean(base))
         out.chunk_fixed_si_sdri = out.chunk_fixed_si_sdr - float(np.mean(base))
     return out
@@ -301,8 +334,9 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def evaluate_separation(estimates, references, mixture, sample_rate: int,
-                        metrics=None, permutation=None) -> Evaluation:
+def evaluate_separation(
+    estimates, references, mixture, sample_rate: int, metrics=None, permutation=None
+) -> Evaluation:
     """Score ``estimates [n_est, T]`` against ``references [n_ref, T]`` (``mixture [T]`` for SI-SDRi)
     on ``metrics`` (registered names; None: ``DEFAULT_METRICS``).
 
@@ -319,16 +353,20 @@ def evaluate_separation(estimates, references, mixture, sample_rate: int,
     if not (est.shape[-1] == ref.shape[-1] == mix.shape[-1]):
         raise ReferenceMismatchError(
             f"lengths differ: estimates {est.shape[-1]}, references {ref.shape[-1]}, "
-            f"mixture {mix.shape[-1]} samples")
+            f"mixture {mix.shape[-1]} samples"
+        )
     if permutation is None:
         perm = solve_permutation(pairwise_si_sdr(est, ref), maximize=True)
     else:
         perm = np.asarray(permutation, dtype=np.int64).reshape(-1)
         if len(perm) != len(ref) or perm.max(initial=-1) >= len(est) or perm.min(initial=-1) < -1:
-            raise ValueError(f"permutation {perm.tolist()} does not fit {len(est)} estimates and "
-                             f"{len(ref)} references")
+            raise ValueError(
+                f"permutation {perm.tolist()} does not fit {len(est)} estimates and "
+                f"{len(ref)} references"
+            )
     per_source = [
-        _pair_metrics(est[j], ref[i], mix, sample_rate, metrics) if j >= 0
+        _pair_metrics(est[j], ref[i], mix, sample_rate, metrics)
+        if j >= 0
         else {m: float("nan") for m in metrics}
         for i, j in enumerate(perm)
     ]
@@ -361,17 +399,17 @@ class Metric:
     """A registered metric: ``compute(pair) -> float`` scores one ``Pair``; the rest says how to
     show it and where it is used."""
 
-    name: str                         # key in results, JSON and ``--metrics`` (lower case)
+    name: str  # key in results, JSON and ``--metrics`` (lower case)
     compute: Callable[[Pair], float]
-    label: str                        # column label: "SI-SDRi"
-    unit: str = ""                    # "dB"; "" for a score
-    fmt: str = ".2f"                  # format spec of a value
+    label: str  # column label: "SI-SDRi"
+    unit: str = ""  # "dB"; "" for a score
+    fmt: str = ".2f"  # format spec of a value
     higher_is_better: bool = True
-    needs_mixture: bool = False       # uses ``pair.mixture``
-    default: bool = True              # in DEFAULT_METRICS: `cocktail evaluate`, the Metrics view
-    headline: bool = False            # a column of the `cocktail bench` table and of model cards
-    validation: bool = False          # scored at every validation while training (keep it cheap)
-    description: str = ""             # one line for tooltips and --help
+    needs_mixture: bool = False  # uses ``pair.mixture``
+    default: bool = True  # in DEFAULT_METRICS: `cocktail evaluate`, the Metrics view
+    headline: bool = False  # a column of the `cocktail bench` table and of model cards
+    validation: bool = False  # scored at every validation while training (keep it cheap)
+    description: str = ""  # one line for tooltips and --help
 
     @property
     def heading(self) -> str:
@@ -417,8 +455,13 @@ def get_metric(name: str) -> Metric:
         raise ValueError(f"unknown metric '{name}' (known: {', '.join(_REGISTRY)})") from None
 
 
-def metric_specs(names=None, *, default: Optional[bool] = None, headline: Optional[bool] = None,
-                 validation: Optional[bool] = None) -> list[Metric]:
+def metric_specs(
+    names=None,
+    *,
+    default: Optional[bool] = None,
+    headline: Optional[bool] = None,
+    validation: Optional[bool] = None,
+) -> list[Metric]:
     """Registered metrics in registration order: those of ``names``, else all, less those whose
     ``default`` / ``headline`` / ``validation`` flag differs from one given."""
     chosen = [get_metric(n) for n in names] if names is not None else list(_REGISTRY.values())
@@ -428,27 +471,84 @@ def metric_specs(names=None, *, default: Optional[bool] = None, headline: Option
 
 def _improvement(metric: str, base: Callable) -> Callable[[Pair], float]:
     """``metric`` of the pair less ``base(mixture, ref)``: the gain over the unprocessed mixture."""
+
     def compute(p: Pair) -> float:
         return p.score(metric) - float(base(np.broadcast_to(p.mixture, np.shape(p.ref)), p.ref))
+
     return compute
 
 
-register_metric(Metric("snr", lambda p: snr(p.est, p.ref), "SNR", "dB", default=False,
-                       description="plain SNR (not scale invariant)"))
-register_metric(Metric("si_sdr", lambda p: si_sdr(p.est, p.ref), "SI-SDR", "dB", validation=True,
-                       description="scale-invariant SDR"))
-register_metric(Metric("si_sdri", lambda p: si_sdri(p.est, p.ref, p.mixture), "SI-SDRi", "dB",
-                       needs_mixture=True, headline=True, validation=True,
-                       description="SI-SDR improvement over the unprocessed mixture"))
-register_metric(Metric("sdr", lambda p: sdr(p.est, p.ref), "SDR", "dB",
-                       description="BSS Eval SDR (512-tap distortion filter)"))
-register_metric(Metric("sdri", _improvement("sdr", sdr), "SDRi", "dB", needs_mixture=True,
-                       default=False, headline=True,
-                       description="SDR improvement over the unprocessed mixture"))
-register_metric(Metric("pesq", lambda p: pesq_score(p.est, p.ref, p.sample_rate), "PESQ",
-                       headline=True,
-                       description="PESQ (mean over 30 s segments): long signals are scored in "
-                                   "segments of at most 30 s, silent ones skipped, and averaged "
-                                   "by length"))
-register_metric(Metric("stoi", lambda p: stoi_score(p.est, p.ref, p.sample_rate), "STOI", fmt=".3f",
-                       headline=True, description="short-time objective intelligibility (0..1)"))
+register_metric(
+    Metric(
+        "snr",
+        lambda p: snr(p.est, p.ref),
+        "SNR",
+        "dB",
+        default=False,
+        description="plain SNR (not scale invariant)",
+    )
+)
+register_metric(
+    Metric(
+        "si_sdr",
+        lambda p: si_sdr(p.est, p.ref),
+        "SI-SDR",
+        "dB",
+        validation=True,
+        description="scale-invariant SDR",
+    )
+)
+register_metric(
+    Metric(
+        "si_sdri",
+        lambda p: si_sdri(p.est, p.ref, p.mixture),
+        "SI-SDRi",
+        "dB",
+        needs_mixture=True,
+        headline=True,
+        validation=True,
+        description="SI-SDR improvement over the unprocessed mixture",
+    )
+)
+register_metric(
+    Metric(
+        "sdr",
+        lambda p: sdr(p.est, p.ref),
+        "SDR",
+        "dB",
+        description="BSS Eval SDR (512-tap distortion filter)",
+    )
+)
+register_metric(
+    Metric(
+        "sdri",
+        _improvement("sdr", sdr),
+        "SDRi",
+        "dB",
+        needs_mixture=True,
+        default=False,
+        headline=True,
+        description="SDR improvement over the unprocessed mixture",
+    )
+)
+register_metric(
+    Metric(
+        "pesq",
+        lambda p: pesq_score(p.est, p.ref, p.sample_rate),
+        "PESQ",
+        headline=True,
+        description="PESQ (mean over 30 s segments): long signals are scored in "
+        "segments of at most 30 s, silent ones skipped, and averaged "
+        "by length",
+    )
+)
+register_metric(
+    Metric(
+        "stoi",
+        lambda p: stoi_score(p.est, p.ref, p.sample_rate),
+        "STOI",
+        fmt=".3f",
+        headline=True,
+        description="short-time objective intelligibility (0..1)",
+    )
+)

@@ -23,11 +23,11 @@ def mixture_gains(estimates: torch.Tensor, mixture: torch.Tensor) -> torch.Tenso
     when every output is zero)."""
     s = estimates.float()
     # The S x S solve runs in float64 on the CPU (MPS has no float64).
-    gram = (s @ s.T).double().cpu()                          # [S, S]
+    gram = (s @ s.T).double().cpu()  # [S, S]
     energy = torch.diagonal(gram).mean()
     if not torch.isfinite(energy) or energy <= 0:
         return torch.ones(estimates.shape[0], dtype=estimates.dtype, device=estimates.device)
-    rhs = (s @ mixture.float()).double().cpu()               # [S]
+    rhs = (s @ mixture.float()).double().cpu()  # [S]
     gains = torch.linalg.solve(gram + RIDGE * energy * torch.eye(len(gram), dtype=gram.dtype), rhs)
     return gains.to(device=estimates.device, dtype=estimates.dtype)
 

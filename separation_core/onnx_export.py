@@ -37,7 +37,7 @@ from .models.onnx_model import (
 )
 
 OPSET = 17
-TOLERANCE = 1e-4          # max |torch - onnxruntime| relative to the torch output's peak
+TOLERANCE = 1e-4  # max |torch - onnxruntime| relative to the torch output's peak
 CHECK_SECONDS = (1.0, 1.37, 2.51)
 
 
@@ -105,8 +105,10 @@ def contract_of(model: SeparationModel) -> str:
         return CONTRACT_TIME
     if model.kind == KIND_MASK and hasattr(model, "_logits") and hasattr(model, "_to_masks"):
         return CONTRACT_MASK
-    raise ModelError(f"'{model.name}' is a {model.kind} model; only time-domain models and mask "
-                     "estimators can be exported to ONNX")
+    raise ModelError(
+        f"'{model.name}' is a {model.kind} model; only time-domain models and mask "
+        "estimators can be exported to ONNX"
+    )
 
 
 def _graph_and_input(model: SeparationModel, contract: str, seconds: float = 1.0):
@@ -120,19 +122,27 @@ def _graph_and_input(model: SeparationModel, contract: str, seconds: float = 1.0
 
 
 def metadata(model: SeparationModel, contract: str, source: str = "") -> dict:
-    meta = {"sample_rate": str(model.sample_rate), "n_src": str(model.n_src),
-            "cocktail.contract": contract, "cocktail.version": __version__,
-            "cocktail.model_name": model.name,
-            "cocktail.model_args": json.dumps(model.model_args(), sort_keys=True, default=str)}
+    meta = {
+        "sample_rate": str(model.sample_rate),
+        "n_src": str(model.n_src),
+        "cocktail.contract": contract,
+        "cocktail.version": __version__,
+        "cocktail.model_name": model.name,
+        "cocktail.model_args": json.dumps(model.model_args(), sort_keys=True, default=str),
+    }
     if source:
         meta["cocktail.source"] = source
     if contract == CONTRACT_MASK:
         p = model.stft_params
-        meta.update(n_fft=str(p.n_fft), hop=str(p.hop), win_length=str(p.win_length), features=FEATURES)
+        meta.update(
+            n_fft=str(p.n_fft), hop=str(p.hop), win_length=str(p.win_length), features=FEATURES
+        )
     return meta
 
 
-def export_bytes(model: SeparationModel, contract: str, *, source: str = "", opset: int = OPSET) -> bytes:
+def export_bytes(
+    model: SeparationModel, contract: str, *, source: str = "", opset: int = OPSET
+) -> bytes:
     """The serialized ONNX model of ``model`` (CPU, eval) with its metadata."""
     import onnx
 
@@ -141,16 +151,26 @@ def export_bytes(model: SeparationModel, contract: str, *, source: str = "", ops
     graph.eval()  # the exporter restores the wrapper's mode afterwards, recursively: keep it eval
     name_in = "mixture" if contract == CONTRACT_TIME else "features"
     name_out = OUTPUTS[contract]
-    dynamic = ({name_in: {0: "batch", 1: "time"}, name_out: {0: "batch", 2: "time"}}
-               if contract == CONTRACT_TIME else
-               {name_in: {0: "batch", 1: "frames"}, name_out: {0: "batch", 3: "frames"}})
+    dynamic = (
+        {name_in: {0: "batch", 1: "time"}, name_out: {0: "batch", 2: "time"}}
+        if contract == CONTRACT_TIME
+        else {name_in: {0: "batch", 1: "frames"}, name_out: {0: "batch", 3: "frames"}}
+    )
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(graph, (example,), buf, input_names=[name_in], output_names=[name_out],
-                              dynamic_axes=dynamic, opset_version=opset, dynamo=False,
-                              do_constant_folding=True)
+            torch.onnx.export(
+                graph,
+                (example,),
+                buf,
+                input_names=[name_in],
+                output_names=[name_out],
+                dynamic_axes=dynamic,
+                opset_version=opset,
+                dynamo=False,
+                do_constant_folding=True,
+            )
         except Exception as err:  # noqa: BLE001 - the exporter's failures are many
             detail = " ".join(str(err).split())[:200] or type(err).__name__
             raise ModelError(f"'{model.name}' could not be exported to ONNX ({detail})") from None
@@ -160,8 +180,13 @@ def export_bytes(model: SeparationModel, contract: str, *, source: str = "", ops
     return proto.SerializeToString()
 
 
-def check_graph(model: SeparationModel, contract: str, data: Union[bytes, Path],
-                seconds: Sequence[float] = CHECK_SECONDS, batch: int = 2) -> float:
+def check_graph(
+    model: SeparationModel,
+    contract: str,
+    data: Union[bytes, Path],
+    seconds: Sequence[float] = CHECK_SECONDS,
+    batch: int = 2,
+) -> float:
     """Worst ``max|torch - onnxruntime| / max|torch|`` over random inputs of several lengths."""
     sess = session(data)
     name_in = sess.get_inputs()[0].name
@@ -169,7 +194,9 @@ def check_graph(model: SeparationModel, contract: str, data: Union[bytes, Path],
     for s in seconds:
         graph, x = _graph_and_input(model, contract, s)
         graph.eval()
-        x = x.expand(batch, *x.shape[1:]) * torch.linspace(1.0, 0.5, batch).view(-1, *[1] * (x.dim() - 1))
+        x = x.expand(batch, *x.shape[1:]) * torch.linspace(1.0, 0.5, batch).view(
+            -1, *[1] * (x.dim() - 1)
+        )
         with torch.no_grad():
             ref = graph(x).numpy()
         out = sess.run(None, {name_in: x.numpy().astype(np.float32)})[0]
@@ -179,8 +206,15 @@ def check_graph(model: SeparationModel, contract: str, data: Union[bytes, Path],
     return worst
 
 
-def export_onnx(model: SeparationModel, out: Union[str, Path], *, overwrite: bool = False,
-                source: str = "", opset: int = OPSET, tolerance: float = TOLERANCE) -> dict:
+def export_onnx(
+    model: SeparationModel,
+    out: Union[str, Path],
+    *,
+    overwrite: bool = False,
+    source: str = "",
+    opset: int = OPSET,
+    tolerance: float = TOLERANCE,
+) -> dict:
     """Export, check and write ``model`` to ``out``. Returns ``{"path", "contract", "max_rel_diff"}``.
 
     Refuses (CocktailError) an existing ``out`` without ``overwrite``, a model that is neither
@@ -195,9 +229,11 @@ def export_onnx(model: SeparationModel, out: Union[str, Path], *, overwrite: boo
     data = export_bytes(model, contract, source=source, opset=opset)
     diff = check_graph(model, contract, data)
     if not diff <= tolerance:
-        raise ModelError(f"the ONNX graph of '{model.name}' does not reproduce the torch model "
-                         f"(max difference {diff:.2g} of the output's peak, above {tolerance:g}); "
-                         "nothing written")
+        raise ModelError(
+            f"the ONNX graph of '{model.name}' does not reproduce the torch model "
+            f"(max difference {diff:.2g} of the output's peak, above {tolerance:g}); "
+            "nothing written"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as fh:
         fh.write(data)

@@ -30,6 +30,7 @@ def user_models_dir() -> Path:
     if os.environ.get("COCKTAIL_MODELS_DIR"):
         return Path(os.environ["COCKTAIL_MODELS_DIR"])
     from platformdirs import user_data_dir
+
     return Path(user_data_dir("cocktail", appauthor=False)) / "models"
 
 

@@ -30,10 +30,10 @@ LONG_RUN_SECONDS = 600.0  # a run longer than this gets a warning
 @dataclass(frozen=True)
 class RunEstimate:
     model_id: str
-    seconds: Optional[float] = None      # None: no estimate
+    seconds: Optional[float] = None  # None: no estimate
     peak_mb: Optional[float] = None
-    basis: str = ""                      # "" measured; else e.g. "scaled from X by size"
-    note: str = ""                       # why there is no figure, e.g. "no GPU figure"
+    basis: str = ""  # "" measured; else e.g. "scaled from X by size"
+    note: str = ""  # why there is no figure, e.g. "no GPU figure"
 
     @property
     def warn(self) -> bool:
@@ -82,7 +82,7 @@ def bench_candidates() -> list[Path]:
 
 def load_bench(path=None) -> dict:
     """The bench report as a dict ({} when there is none or it cannot be read)."""
-    for p in ([Path(path)] if path else bench_candidates()):
+    for p in [Path(path)] if path else bench_candidates():
         try:
             return json.loads(p.read_text())
         except (OSError, ValueError):
@@ -109,7 +109,11 @@ def gpu_present() -> bool:
 
 
 def uses_gpu(device: str) -> bool:
-    return device in ("cuda", "mps") or device.startswith("cuda:") or (device == "auto" and gpu_present())
+    return (
+        device in ("cuda", "mps")
+        or device.startswith("cuda:")
+        or (device == "auto" and gpu_present())
+    )
 
 
 def _speed(figures: Mapping, duration: float) -> Optional[float]:
@@ -139,7 +143,9 @@ def _peak(figures: Mapping, duration: float) -> Optional[float]:
     long = figures.get("long") or {}
     if not long.get("peak_mb") or not long.get("minutes"):
         return None
-    per_min = _audio_mb_per_minute(int(figures.get("sample_rate") or 16000), int(figures.get("n_src") or 2))
+    per_min = _audio_mb_per_minute(
+        int(figures.get("sample_rate") or 16000), int(figures.get("n_src") or 2)
+    )
     peak = float(long["peak_mb"]) + per_min * (duration / 60.0 - float(long["minutes"]))
     return max(peak, 0.5 * float(long["peak_mb"]))
 
@@ -148,7 +154,9 @@ def _measured(model_id: str, figures: Mapping, duration: float, gpu: bool) -> Ru
     if gpu:
         g = figures.get("gpu") or figures.get("cuda")
         if g and g.get("speed_x_realtime"):
-            return RunEstimate(model_id, duration / float(g["speed_x_realtime"]), _peak(figures, duration))
+            return RunEstimate(
+                model_id, duration / float(g["speed_x_realtime"]), _peak(figures, duration)
+            )
         speed = _speed(figures, duration)
         cpu = f" (on the CPU ≈ {human_duration(duration / speed)})" if speed else ""
         return RunEstimate(model_id, note="no GPU figure" + cpu)
@@ -158,8 +166,9 @@ def _measured(model_id: str, figures: Mapping, duration: float, gpu: bool) -> Ru
     return RunEstimate(model_id, duration / speed, _peak(figures, duration))
 
 
-def estimate_run(entry, duration: float, bench: Mapping, *, device: str = "cpu",
-                 known: Optional[Mapping] = None) -> RunEstimate:
+def estimate_run(
+    entry, duration: float, bench: Mapping, *, device: str = "cpu", known: Optional[Mapping] = None
+) -> RunEstimate:
     """The estimate for ``entry`` (a catalog ModelEntry: id, kind, num_parameters, sample_rate) on
     ``duration`` seconds of input on ``device``. ``known`` maps model ids to entries, to learn the
     kind of the benchmarked models (a model the report lists is used as measured)."""
@@ -171,8 +180,14 @@ def estimate_run(entry, duration: float, bench: Mapping, *, device: str = "cpu",
     # scale from the benchmarked model of the same kind nearest in size
     params = int(getattr(entry, "num_parameters", 0) or 0)
     known = known or {}
-    same = [(mid, f) for mid, f in models.items() if mid in known and known[mid].kind == entry.kind
-            and f.get("parameters") and (f.get("cpu") or f.get("long"))]
+    same = [
+        (mid, f)
+        for mid, f in models.items()
+        if mid in known
+        and known[mid].kind == entry.kind
+        and f.get("parameters")
+        and (f.get("cpu") or f.get("long"))
+    ]
     if params <= 0 or not same:
         return RunEstimate(entry.id, note="no estimate")
     ref_id, ref = min(same, key=lambda m: abs(math.log(params / float(m[1]["parameters"]))))
@@ -181,5 +196,6 @@ def estimate_run(entry, duration: float, bench: Mapping, *, device: str = "cpu",
         return base
     rate = float(entry.sample_rate) / float(ref.get("sample_rate") or entry.sample_rate)
     factor = params / float(ref["parameters"]) * rate
-    return RunEstimate(entry.id, base.seconds * factor, base.peak_mb,
-                       basis=f"scaled from {ref_id} by size")
+    return RunEstimate(
+        entry.id, base.seconds * factor, base.peak_mb, basis=f"scaled from {ref_id} by size"
+    )

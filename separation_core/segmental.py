@@ -22,14 +22,15 @@ from .metrics import si_sdr, solve_permutation
 
 WINDOW_SECONDS = 1.0
 HOP_SECONDS = 0.5
-SILENCE_DB = -60.0   # a reference this far below its mean power in a window: no SI-SDR there (NaN)
-ACTIVE_DB = -30.0    # swaps are judged only where every reference is within this of its mean power
+SILENCE_DB = -60.0  # a reference this far below its mean power in a window: no SI-SDR there (NaN)
+ACTIVE_DB = -30.0  # swaps are judged only where every reference is within this of its mean power
 LEAKAGE_FLOOR_DB = -50.0  # windows this far below the outputs' mean power are silence (NaN)
 _EPS = np.finfo(np.float64).eps
 
 
-def window_grid(n: int, sample_rate: int, window: float = WINDOW_SECONDS,
-                hop: float = HOP_SECONDS) -> tuple[np.ndarray, int]:
+def window_grid(
+    n: int, sample_rate: int, window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS
+) -> tuple[np.ndarray, int]:
     """Start samples of the windows over ``n`` samples and the window length in samples.
 
     Windows of ``window`` seconds every ``hop`` seconds; a signal shorter than one window is one
@@ -51,7 +52,9 @@ def _every_progress(progress, cancel, i: int, total: int, stage: str) -> None:
         report(progress, i / max(total, 1), stage)
 
 
-def global_permutation(estimates: np.ndarray, references: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+def global_permutation(
+    estimates: np.ndarray, references: np.ndarray, block: int = 1 << 20
+) -> np.ndarray:
     """The Hungarian permutation on whole-file SI-SDR (as ``evaluate_separation`` solves it),
     from sums accumulated block by block: ``estimates[perm[i]]`` matches ``references[i]``."""
     s_est, s_ref = estimates.shape[0], references.shape[0]
@@ -60,8 +63,8 @@ def global_permutation(estimates: np.ndarray, references: np.ndarray, block: int
     ee, e1 = np.zeros(s_est), np.zeros(s_est)
     rr, r1 = np.zeros(s_ref), np.zeros(s_ref)
     for s in range(0, n, block):
-        e = np.asarray(estimates[:, s:s + block], dtype=np.float64)
-        r = np.asarray(references[:, s:s + block], dtype=np.float64)
+        e = np.asarray(estimates[:, s : s + block], dtype=np.float64)
+        r = np.asarray(references[:, s : s + block], dtype=np.float64)
         er += r @ e.T
         ee += (e**2).sum(-1)
         rr += (r**2).sum(-1)
@@ -76,10 +79,19 @@ def global_permutation(estimates: np.ndarray, references: np.ndarray, block: int
     return solve_permutation(scores)
 
 
-def segmental_si_sdr(estimates, references, sample_rate: int, window: float = WINDOW_SECONDS,
-                     hop: float = HOP_SECONDS, *, order=None, silence_db: float = SILENCE_DB,
-                     active_db: float = ACTIVE_DB, progress: Optional[ProgressFn] = None,
-                     cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def segmental_si_sdr(
+    estimates,
+    references,
+    sample_rate: int,
+    window: float = WINDOW_SECONDS,
+    hop: float = HOP_SECONDS,
+    *,
+    order=None,
+    silence_db: float = SILENCE_DB,
+    active_db: float = ACTIVE_DB,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SI-SDR of ``estimates [S_est, T]`` against ``references [S, T]`` in sliding windows.
 
     Returns ``times [W]`` (window centres, seconds), ``values [S, W]`` (dB, reference ``i`` scored
@@ -92,11 +104,16 @@ def segmental_si_sdr(estimates, references, sample_rate: int, window: float = WI
     """
     est, ref = np.asarray(estimates), np.asarray(references)
     if est.ndim != 2 or ref.ndim != 2 or est.shape[-1] != ref.shape[-1]:
-        raise ValueError(f"expected [S, T] estimates and references of one length, got {est.shape} "
-                         f"and {ref.shape}")
+        raise ValueError(
+            f"expected [S, T] estimates and references of one length, got {est.shape} "
+            f"and {ref.shape}"
+        )
     n_ref = ref.shape[0]
-    perm = (global_permutation(est, ref) if order is None
-            else np.asarray(list(order)[:n_ref], dtype=np.int64))
+    perm = (
+        global_permutation(est, ref)
+        if order is None
+        else np.asarray(list(order)[:n_ref], dtype=np.int64)
+    )
     if len(perm) < n_ref:
         perm = np.concatenate([perm, np.full(n_ref - len(perm), -1, dtype=np.int64)])
     starts, length = window_grid(ref.shape[-1], sample_rate, window, hop)
@@ -108,8 +125,8 @@ def segmental_si_sdr(estimates, references, sample_rate: int, window: float = WI
     rows = np.arange(n_ref)
     for w, s in enumerate(starts):
         _every_progress(progress, cancel, w, len(starts), "quality over time: SI-SDR")
-        e_win = np.asarray(est[:, s:s + length], dtype=np.float64)
-        r_win = np.asarray(ref[:, s:s + length], dtype=np.float64)
+        e_win = np.asarray(est[:, s : s + length], dtype=np.float64)
+        r_win = np.asarray(ref[:, s : s + length], dtype=np.float64)
         p_win = np.mean(r_win**2, axis=-1)
         scores = np.stack([si_sdr(e_win, r[None, :]) for r in r_win])  # [S_ref, S_est]
         for i in rows:
@@ -132,10 +149,16 @@ def _frames(x: np.ndarray, n_fft: int) -> np.ndarray:
     return x[..., idx] * np.hanning(n_fft)
 
 
-def output_leakage(estimates, sample_rate: int, window: float = WINDOW_SECONDS,
-                   hop: float = HOP_SECONDS, *, floor_db: float = LEAKAGE_FLOOR_DB,
-                   progress: Optional[ProgressFn] = None,
-                   cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, np.ndarray]:
+def output_leakage(
+    estimates,
+    sample_rate: int,
+    window: float = WINDOW_SECONDS,
+    hop: float = HOP_SECONDS,
+    *,
+    floor_db: float = LEAKAGE_FLOOR_DB,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """How alike the outputs ``estimates [S, T]`` sound in each window, without references.
 
     Returns ``times [W]`` (window centres, seconds) and ``values [W]`` in [0, 1]: the largest, over
@@ -157,7 +180,7 @@ def output_leakage(estimates, sample_rate: int, window: float = WINDOW_SECONDS,
     values = np.full(len(starts), np.nan)
     for w, s in enumerate(starts):
         _every_progress(progress, cancel, w, len(starts), "quality over time: leakage")
-        x = np.asarray(est[:, s:s + length], dtype=np.float64)
+        x = np.asarray(est[:, s : s + length], dtype=np.float64)
         if np.mean(x**2, axis=-1).sum() <= floor:
             continue
         if n_src < 2:

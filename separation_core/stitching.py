@@ -43,23 +43,24 @@ from scipy.fft import dct
 from .jobs import check_current_cancel
 
 BLOCK_SECONDS = 0.25
-FRAME_SECONDS = 0.016          # hop; frames are two hops long
+FRAME_SECONDS = 0.016  # hop; frames are two hops long
 N_MELS = 40
-N_CEPS = 20                    # cepstra 1..20 (c0, the level, left out)
-PITCH = True                   # two pitch features after the cepstra
-ACTIVE_DB = -35.0              # a frame this far below the output's loud frames is silence
-DOMINANT_SHARE = 0.6           # an output's frame counts for its profile when it holds this much energy
-FRAME_CORRELATION = 8.0        # neighbouring frames are not independent: evidence = frames / this
-SWITCH_COST = 1.5              # cost of re-ordering between two blocks where speech runs through
-MAX_PERMUTED_OUTPUTS = 4       # more outputs: 5! states per block; not re-ordered
+N_CEPS = 20  # cepstra 1..20 (c0, the level, left out)
+PITCH = True  # two pitch features after the cepstra
+ACTIVE_DB = -35.0  # a frame this far below the output's loud frames is silence
+DOMINANT_SHARE = 0.6  # an output's frame counts for its profile when it holds this much energy
+FRAME_CORRELATION = 8.0  # neighbouring frames are not independent: evidence = frames / this
+SWITCH_COST = 1.5  # cost of re-ordering between two blocks where speech runs through
+MAX_PERMUTED_OUTPUTS = 4  # more outputs: 5! states per block; not re-ordered
 SEEDS = 6
-GROUP_BLOCKS = 128             # blocks whose features are computed together (32 s)
-LEARNT_WHITENING = True        # False: whiten by the recording's own feature variances
+GROUP_BLOCKS = 128  # blocks whose features are computed together (32 s)
+LEARNT_WHITENING = True  # False: whiten by the recording's own feature variances
 ITERATIONS = 12
 
 
 def _mel_bank(sample_rate: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
     """Triangular filters on the mel scale ``[n_mels, n_fft // 2 + 1]`` (HTK formula)."""
+
     def mel(f):
         return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
 
@@ -95,15 +96,17 @@ class FeatureGrid:
         n = x.shape[-1]
         count = n // self.hop
         if count == 0:
-            return np.zeros(x.shape[:1] + (0, N_CEPS + 2 * bool(PITCH)), np.float32), np.zeros(x.shape[:1] + (0,), np.float32)
+            return np.zeros(x.shape[:1] + (0, N_CEPS + 2 * bool(PITCH)), np.float32), np.zeros(
+                x.shape[:1] + (0,), np.float32
+            )
         pad = self.n_fft - self.hop
         xp = np.pad(x.astype(np.float32), ((0, 0), (pad // 2, pad - pad // 2)))
         idx = np.arange(count)[:, None] * self.hop + np.arange(self.n_fft)[None, :]
         window = np.hanning(self.n_fft + 2)[1:-1].astype(np.float32)
-        spec = np.abs(np.fft.rfft(xp[:, idx] * window, axis=-1)) ** 2       # [S, F, bins]
+        spec = np.abs(np.fft.rfft(xp[:, idx] * window, axis=-1)) ** 2  # [S, F, bins]
         energy = spec.sum(-1) / self.n_fft
         logmel = np.log(spec @ self.bank.T + 1e-10)
-        ceps = dct(logmel, type=2, norm="ortho", axis=-1)[..., 1:N_CEPS + 1]
+        ceps = dct(logmel, type=2, norm="ortho", axis=-1)[..., 1 : N_CEPS + 1]
         if PITCH:
             ceps = np.concatenate([ceps, self._pitch(spec)], axis=-1)
         return ceps.astype(np.float32), energy.astype(np.float32)
@@ -134,7 +137,9 @@ class Profiles:
     block: int  # samples per block
 
 
-def block_profiles(wave: np.ndarray, sample_rate: int, block_seconds: Optional[float] = None) -> Profiles:
+def block_profiles(
+    wave: np.ndarray, sample_rate: int, block_seconds: Optional[float] = None
+) -> Profiles:
     """Profiles of ``wave [S, n]`` (the working-order signal), block by block; the features of
     ``GROUP_BLOCKS`` blocks at a time are in memory, never the whole signal's."""
     block_seconds = BLOCK_SECONDS if block_seconds is None else block_seconds
@@ -144,7 +149,10 @@ def block_profiles(wave: np.ndarray, sample_rate: int, block_seconds: Optional[f
     block = per_block * grid.hop
     count = max(1, math.ceil(n / block))
     # The loud-frame level of each output, from a strided sample of blocks.
-    probe = [grid.frames(wave[:, b * block:(b + 1) * block])[1] for b in range(0, count, max(1, count // 400))]
+    probe = [
+        grid.frames(wave[:, b * block : (b + 1) * block])[1]
+        for b in range(0, count, max(1, count // 400))
+    ]
     probe = np.concatenate(probe, axis=1)
     loud = np.array([np.percentile(p, 95) if p.size else 0.0 for p in probe])
     floor = np.maximum(loud, 1e-12) * 10 ** (ACTIVE_DB / 10)
@@ -152,11 +160,11 @@ def block_profiles(wave: np.ndarray, sample_rate: int, block_seconds: Optional[f
     mass = np.zeros((count, s), np.float64)
     sums = np.zeros((count, s, dim), np.float64)
     squares = np.zeros((count, s, dim), np.float64)
-    edges = np.zeros((count, 2), np.float64)     # share of active frames at the block's start and end
+    edges = np.zeros((count, 2), np.float64)  # share of active frames at the block's start and end
     edge = max(1, min(per_block // 4, int(round(0.25 * sample_rate / grid.hop))))
     for g0 in range(0, count, GROUP_BLOCKS):
         check_current_cancel()
-        ceps, energy = grid.frames(wave[:, g0 * block:(g0 + GROUP_BLOCKS) * block])
+        ceps, energy = grid.frames(wave[:, g0 * block : (g0 + GROUP_BLOCKS) * block])
         frames = energy.shape[1]
         if frames == 0:
             continue
@@ -166,12 +174,16 @@ def block_profiles(wave: np.ndarray, sample_rate: int, block_seconds: Optional[f
         share = energy / np.maximum(energy.sum(0, keepdims=True), 1e-20)
         weight = np.pad((active & (share >= DOMINANT_SHARE)).astype(np.float64), ((0, 0), (0, pad)))
         weight = weight.reshape(s, nb, per_block)
-        feats = np.pad(ceps.astype(np.float64), ((0, 0), (0, pad), (0, 0))).reshape(s, nb, per_block, dim)
-        mass[g0:g0 + nb] = weight.sum(-1).T
-        sums[g0:g0 + nb] = np.einsum("kbf,kbfd->bkd", weight, feats)
-        squares[g0:g0 + nb] = np.einsum("kbf,kbfd->bkd", weight, feats ** 2)
+        feats = np.pad(ceps.astype(np.float64), ((0, 0), (0, pad), (0, 0))).reshape(
+            s, nb, per_block, dim
+        )
+        mass[g0 : g0 + nb] = weight.sum(-1).T
+        sums[g0 : g0 + nb] = np.einsum("kbf,kbfd->bkd", weight, feats)
+        squares[g0 : g0 + nb] = np.einsum("kbf,kbfd->bkd", weight, feats**2)
         any_active = np.pad(active.any(0), (0, pad)).reshape(nb, per_block)
-        edges[g0:g0 + nb] = np.stack([any_active[:, :edge].mean(1), any_active[:, -edge:].mean(1)], axis=1)
+        edges[g0 : g0 + nb] = np.stack(
+            [any_active[:, :edge].mean(1), any_active[:, -edge:].mean(1)], axis=1
+        )
     continuity = np.zeros(count)
     continuity[1:] = np.minimum(edges[:-1, 1], edges[1:, 0])
     return Profiles(mass, sums, squares, continuity, block)
@@ -226,15 +238,17 @@ def _normalised(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
     if ell is not None:
         z = (means - mean) @ ell
     else:
-        var = np.maximum(p.squares.sum((0, 1)) / total - mean ** 2, 1e-6)
+        var = np.maximum(p.squares.sum((0, 1)) / total - mean**2, 1e-6)
         z = (means - mean) / np.sqrt(var)
     return z, p.mass / FRAME_CORRELATION
 
 
-def _emissions(z: np.ndarray, w: np.ndarray, centroids: np.ndarray, perms: np.ndarray) -> np.ndarray:
+def _emissions(
+    z: np.ndarray, w: np.ndarray, centroids: np.ndarray, perms: np.ndarray
+) -> np.ndarray:
     """``cost [B, P]`` of each block under each permutation: sum over speakers j of the evidence of
     output perms[p, j] times half its squared distance to centroid j."""
-    d = 0.5 * ((z[:, :, None, :] - centroids[None, None, :, :]) ** 2).sum(-1)   # [B, S(out), S(spk)]
+    d = 0.5 * ((z[:, :, None, :] - centroids[None, None, :, :]) ** 2).sum(-1)  # [B, S(out), S(spk)]
     d = d * w[:, :, None]
     spk = np.arange(perms.shape[1])
     return np.stack([d[:, perms[p], spk].sum(-1) for p in range(len(perms))], axis=1)
@@ -247,7 +261,7 @@ def _viterbi(emit: np.ndarray, switch: np.ndarray, changes: np.ndarray) -> tuple
     back = np.zeros((count, states), np.int64)
     cost = emit[0].copy()
     for b in range(1, count):
-        total = cost[:, None] + switch[b] * changes                # [from, to]
+        total = cost[:, None] + switch[b] * changes  # [from, to]
         back[b] = np.argmin(total, axis=0)
         cost = total[back[b], np.arange(states)] + emit[b]
     path = np.zeros(count, np.int64)
@@ -257,12 +271,13 @@ def _viterbi(emit: np.ndarray, switch: np.ndarray, changes: np.ndarray) -> tuple
     return path, float(cost.min())
 
 
-def _centroids(z: np.ndarray, w: np.ndarray, perms: np.ndarray, path: np.ndarray,
-               fallback: np.ndarray) -> np.ndarray:
+def _centroids(
+    z: np.ndarray, w: np.ndarray, perms: np.ndarray, path: np.ndarray, fallback: np.ndarray
+) -> np.ndarray:
     s = perms.shape[1]
     out = fallback.copy()
     for j in range(s):
-        outs = perms[path, j]                                       # [B] output that is speaker j
+        outs = perms[path, j]  # [B] output that is speaker j
         ww = w[np.arange(len(path)), outs]
         if ww.sum() > 0:
             out[j] = (ww[:, None] * z[np.arange(len(path)), outs]).sum(0) / ww.sum()
@@ -321,7 +336,9 @@ def solve_orders(p: Profiles, switch_cost: Optional[float] = None) -> Solution:
     z, w = _normalised(p)
     perms = np.array(list(itertools.permutations(range(s))))
     changes = np.array([[float(np.any(a != b)) for b in perms] for a in perms])
-    switch = (SWITCH_COST if switch_cost is None else switch_cost) * np.clip(p.continuity, 0.02, 1.0)
+    switch = (SWITCH_COST if switch_cost is None else switch_cost) * np.clip(
+        p.continuity, 0.02, 1.0
+    )
     if not np.any(w > 0):
         return Solution(identity, np.zeros(count), np.zeros(count))
     seeds = _seed_centroids(z, w, SEEDS)
@@ -344,7 +361,7 @@ def solve_orders(p: Profiles, switch_cost: Optional[float] = None) -> Solution:
     # Canonical speaker numbering: speaker 0 is the one the first evidenced block's output 0 holds
     # in the working order, so an unambiguous file keeps the model's own output order.
     first = int(np.argmax(w.sum(1) > 0)) if np.any(w.sum(1) > 0) else 0
-    relabel = np.argsort(perms[path[first]])                        # speaker -> new index
+    relabel = np.argsort(perms[path[first]])  # speaker -> new index
     orders = np.array([perms[q][relabel] for q in path])
     own = emit[np.arange(count), path]
     other = np.where(np.eye(len(perms), dtype=bool)[path], np.inf, emit).min(1)
@@ -353,8 +370,10 @@ def solve_orders(p: Profiles, switch_cost: Optional[float] = None) -> Solution:
 
 # --- applying the orders -----------------------------------------------------------------------
 
-FADE_SECONDS = 0.01            # cross-fade where the order changes between two blocks
-MIN_REORDER_SECONDS = 20.0     # shorter inputs keep the working order (too little to learn speakers from)
+FADE_SECONDS = 0.01  # cross-fade where the order changes between two blocks
+MIN_REORDER_SECONDS = (
+    20.0  # shorter inputs keep the working order (too little to learn speakers from)
+)
 
 
 def apply_orders(wave: np.ndarray, orders: np.ndarray, block: int, fade: int) -> None:
@@ -371,7 +390,7 @@ def apply_orders(wave: np.ndarray, orders: np.ndarray, block: int, fade: int) ->
             edges.append((b, lo, hi, wave[:, lo:hi].copy()))
     for b, order in enumerate(orders):
         if not np.array_equal(order, np.arange(s)):
-            wave[:, b * block:(b + 1) * block] = wave[order, b * block:(b + 1) * block]
+            wave[:, b * block : (b + 1) * block] = wave[order, b * block : (b + 1) * block]
     for b, lo, hi, orig in edges:
         ramp = ((np.arange(hi - lo) + 0.5) / (hi - lo)).astype(wave.dtype)
         wave[:, lo:hi] = (1 - ramp) * orig[orders[b - 1]] + ramp * orig[orders[b]]
@@ -383,21 +402,29 @@ def apply_orders_frames(masks: np.ndarray, orders: np.ndarray, block: int, hop: 
     for b, order in enumerate(orders):
         lo, hi = -(-b * block // hop), min(frames, -(-(b + 1) * block // hop))
         if hi > lo and not np.array_equal(order, np.arange(len(order))):
-            masks[:len(order), :, lo:hi] = masks[order, :, lo:hi]
+            masks[: len(order), :, lo:hi] = masks[order, :, lo:hi]
 
 
-def relabel_points(labels: np.ndarray, frames: np.ndarray, orders: np.ndarray, block: int, hop: int) -> np.ndarray:
+def relabel_points(
+    labels: np.ndarray, frames: np.ndarray, orders: np.ndarray, block: int, hop: int
+) -> np.ndarray:
     """Labels (working-order output indices, -1 unassigned) of points at ``frames`` -> speaker indices."""
     b = np.minimum(frames * hop // block, len(orders) - 1)
-    inverse = np.argsort(orders, axis=1)                      # [B, S]: output -> speaker
+    inverse = np.argsort(orders, axis=1)  # [B, S]: output -> speaker
     out = labels.copy()
     ok = (labels >= 0) & (labels < orders.shape[1])
     out[ok] = inverse[b[ok], labels[ok]]
     return out
 
 
-def chunk_records(chunks: list[dict], solution: Optional[Solution], block: int, ratio: float,
-                  n_out: int, length: int) -> list[dict]:
+def chunk_records(
+    chunks: list[dict],
+    solution: Optional[Solution],
+    block: int,
+    ratio: float,
+    n_out: int,
+    length: int,
+) -> list[dict]:
     """One dict per chunk for ``SeparationResult.stitching``.
 
     ``chunks`` hold ``start``, ``stop`` (model-rate samples), ``perm`` (the chunk's outputs in the
@@ -432,8 +459,12 @@ def chunk_records(chunks: list[dict], solution: Optional[Solution], block: int, 
             for b in blocks:
                 if not np.array_equal(solution.orders[b], major):
                     s0, s1 = max(start, b * block), min(stop, (b + 1) * block)
-                    order = [int(perm[solution.orders[b][j]]) if solution.orders[b][j] < len(perm) else -1
-                             for j in range(len(solution.orders[b]))]
+                    order = [
+                        int(perm[solution.orders[b][j]])
+                        if solution.orders[b][j] < len(perm)
+                        else -1
+                        for j in range(len(solution.orders[b]))
+                    ]
                     if subs and subs[-1][1] == at(s0) and subs[-1][2] == order:
                         subs[-1][1] = at(s1)
                     elif at(s1) > at(s0):
@@ -445,16 +476,27 @@ def chunk_records(chunks: list[dict], solution: Optional[Solution], block: int, 
         overlap = c["overlap"]
         if overlap is None:
             cue, confidence = "first", None
-        elif major is None or (prev_major is not None and np.array_equal(major, prev_major) and overlap >= 0.5):
+        elif major is None or (
+            prev_major is not None and np.array_equal(major, prev_major) and overlap >= 0.5
+        ):
             cue, confidence = "overlap", float(overlap)
         elif evidenced:
             cue, confidence = "profile", conf_blocks
         else:
             cue, confidence = "global", conf_blocks
         prev_major = major
-        records.append({"start": at(start), "stop": at(stop), "order": order,
-                        "confidence": None if confidence is None else round(min(max(confidence, 0.0), 1.0), 4),
-                        "cue": cue, "sub_orders": subs})
+        records.append(
+            {
+                "start": at(start),
+                "stop": at(stop),
+                "order": order,
+                "confidence": None
+                if confidence is None
+                else round(min(max(confidence, 0.0), 1.0), 4),
+                "cue": cue,
+                "sub_orders": subs,
+            }
+        )
     if records:
         records[-1]["stop"] = length
     return records

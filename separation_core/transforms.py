@@ -57,8 +57,15 @@ def stft(x: torch.Tensor, p: StftParams) -> torch.Tensor:
     """``x [..., time]`` real -> complex ``[..., freq, frames]``."""
     shape = x.shape
     flat = x.reshape(-1, shape[-1])
-    spec = torch.stft(flat, p.n_fft, p.hop, p.win_length, _window(p, x.device, x.dtype),
-                      center=True, return_complex=True)
+    spec = torch.stft(
+        flat,
+        p.n_fft,
+        p.hop,
+        p.win_length,
+        _window(p, x.device, x.dtype),
+        center=True,
+        return_complex=True,
+    )
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
 
@@ -67,8 +74,15 @@ def istft(spec: torch.Tensor, p: StftParams, length: int) -> torch.Tensor:
     shape = spec.shape
     flat = spec.reshape(-1, *shape[-2:])
     real_dtype = torch.float64 if spec.dtype == torch.complex128 else torch.float32
-    x = torch.istft(flat, p.n_fft, p.hop, p.win_length, _window(p, spec.device, real_dtype),
-                    center=True, length=length)
+    x = torch.istft(
+        flat,
+        p.n_fft,
+        p.hop,
+        p.win_length,
+        _window(p, spec.device, real_dtype),
+        center=True,
+        length=length,
+    )
     return x.reshape(*shape[:-2], length)
 
 

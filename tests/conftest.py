@@ -31,5 +31,6 @@ def one_torch_thread():
 def synth() -> SimpleNamespace:
     """Synthetic signal generators: ``synth.voice(...)``, ``synth.noise(...)``, ``synth.tone(...)``,
     ``synth.two_voices(...)`` (see tests/helpers.py)."""
-    return SimpleNamespace(voice=helpers.voice, noise=helpers.noise, tone=helpers.tone,
-                           two_voices=helpers.two_voices)
+    return SimpleNamespace(
+        voice=helpers.voice, noise=helpers.noise, tone=helpers.tone, two_voices=helpers.two_voices
+    )

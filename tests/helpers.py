@@ -15,26 +15,44 @@ LIBRISPEECH_DIR = DATA_DIR / "speech" / "librispeech-train-clean-100"
 FSDD_DIR = DATA_DIR / "speech" / "fsdd" / "recordings"
 NOISE_DIR = DATA_DIR / "noise" / "speech-commands"
 
-needs_data = pytest.mark.skipif(not DATA_DIR.exists(), reason=f"shared data not found at {DATA_DIR}")
+needs_data = pytest.mark.skipif(
+    not DATA_DIR.exists(), reason=f"shared data not found at {DATA_DIR}"
+)
 
 
-def tone(freq: float, seconds: float = 1.0, sample_rate: int = 16000,
-         amplitude: float = 0.5, phase: float = 0.0) -> np.ndarray:
+def tone(
+    freq: float,
+    seconds: float = 1.0,
+    sample_rate: int = 16000,
+    amplitude: float = 0.5,
+    phase: float = 0.0,
+) -> np.ndarray:
     """Sine ``[time]`` float32."""
     t = np.arange(round(seconds * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
 
 
-def voice(f0: float = 140.0, seconds: float = 1.0, sample_rate: int = 16000, *,
-          vibrato_hz: float = 5.0, vibrato_depth: float = 0.03, n_harmonics: int = 20,
-          syllable_hz: float = 3.0, seed: int = 0, amplitude: float = 0.3) -> np.ndarray:
+def voice(
+    f0: float = 140.0,
+    seconds: float = 1.0,
+    sample_rate: int = 16000,
+    *,
+    vibrato_hz: float = 5.0,
+    vibrato_depth: float = 0.03,
+    n_harmonics: int = 20,
+    syllable_hz: float = 3.0,
+    seed: int = 0,
+    amplitude: float = 0.3,
+) -> np.ndarray:
     """Voice-like harmonic tone ``[time]`` float32: a vibrato f0 with harmonics falling 6 dB per
     octave (only those below Nyquist), a random formant-like tilt, and syllable-rate
     amplitude modulation. Peak is ``amplitude``."""
     rng = np.random.default_rng(seed)
     n = round(seconds * sample_rate)
     t = np.arange(n) / sample_rate
-    f_inst = f0 * (1.0 + vibrato_depth * np.sin(2 * np.pi * vibrato_hz * t + rng.uniform(0, 2 * np.pi)))
+    f_inst = f0 * (
+        1.0 + vibrato_depth * np.sin(2 * np.pi * vibrato_hz * t + rng.uniform(0, 2 * np.pi))
+    )
     phase = 2 * np.pi * np.cumsum(f_inst) / sample_rate
     x = np.zeros(n)
     for k in range(1, n_harmonics + 1):
@@ -46,8 +64,14 @@ def voice(f0: float = 140.0, seconds: float = 1.0, sample_rate: int = 16000, *,
     return (amplitude * x / np.abs(x).max()).astype(np.float32)
 
 
-def noise(seconds: float = 1.0, sample_rate: int = 16000, *, seed: int = 0,
-          color: str = "white", rms: float = 0.1) -> np.ndarray:
+def noise(
+    seconds: float = 1.0,
+    sample_rate: int = 16000,
+    *,
+    seed: int = 0,
+    color: str = "white",
+    rms: float = 0.1,
+) -> np.ndarray:
     """White or pink (1/f power) Gaussian noise ``[time]`` float32 with the given RMS."""
     rng = np.random.default_rng(seed)
     n = round(seconds * sample_rate)
@@ -59,13 +83,19 @@ def noise(seconds: float = 1.0, sample_rate: int = 16000, *, seed: int = 0,
         x = np.fft.irfft(spec / np.sqrt(f), n)
     elif color != "white":
         raise ValueError(f"unknown noise color {color!r}")
-    return (rms * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+    return (rms * x / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
-def two_voices(seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def two_voices(
+    seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Two voice-like sources ``[2, time]`` with distinct pitch, and their sum ``[time]``."""
-    s = np.stack([voice(120.0, seconds, sample_rate, seed=seed, syllable_hz=3.0),
-                  voice(210.0, seconds, sample_rate, seed=seed + 1, syllable_hz=4.3)])
+    s = np.stack(
+        [
+            voice(120.0, seconds, sample_rate, seed=seed, syllable_hz=3.0),
+            voice(210.0, seconds, sample_rate, seed=seed + 1, syllable_hz=4.3),
+        ]
+    )
     return s, s.sum(axis=0)
 
 

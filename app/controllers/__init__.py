@@ -15,14 +15,14 @@ from typing import Any, Protocol
 class Host(Protocol):
     """What a controller may use of the main window (app.main_window.MainWindow)."""
 
-    session: Any            # app.session.Session: the document
-    runner: Any             # app.jobs.JobRunner
-    settings: Any           # app.settings.Settings
-    quiet: bool             # scripted: errors go to the log, no dialogs
-    panel: Any              # app.model_panel.ModelPanel
-    transport: Any          # app.transport.Transport
-    axis: Any               # app.views.timeplot.TimeAxis
-    views: dict             # name -> view (app.view_registry)
+    session: Any  # app.session.Session: the document
+    runner: Any  # app.jobs.JobRunner
+    settings: Any  # app.settings.Settings
+    quiet: bool  # scripted: errors go to the log, no dialogs
+    panel: Any  # app.model_panel.ModelPanel
+    transport: Any  # app.transport.Transport
+    axis: Any  # app.views.timeplot.TimeAxis
+    views: dict  # name -> view (app.view_registry)
     # Besides: the views a controller drives (lanes, embeddings, metrics, chunks), the chrome it
     # updates (result_combo, recent_menu, audio_label, progress / stage_label / eta_label, act_*),
     # the window's signals (mixture_loaded, references_loaded, models_loaded, run_finished,

@@ -11,7 +11,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from ..jobs import JobSlot
 from ..tasks import LoadMixtureJob, LoadReferencesJob, frozen_array
 
-AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"
+AUDIO_FILTER = (
+    "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"
+)
 
 
 def recent_label(path: str) -> str:
@@ -22,20 +24,21 @@ def recent_label(path: str) -> str:
 
 
 class LoadingController(QObject):
-    replacing = Signal()   # a new mixture is about to replace the session's: drop its work
+    replacing = Signal()  # a new mixture is about to replace the session's: drop its work
 
     def __init__(self, w) -> None:
         super().__init__(w)
         self.w = w
         self.load_job = JobSlot(w.runner)
         self.refs_job = JobSlot(w.runner)
-        self.refs_after_load: tuple = ()   # references to open once the mixture is in
+        self.refs_after_load: tuple = ()  # references to open once the mixture is in
         self.replacing.connect(self.refs_job.cancel)
 
     # --- the mixture ---------------------------------------------------------------------------
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open a mixture", self.w.settings.last_folder("open"),
-                                              AUDIO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self.w, "Open a mixture", self.w.settings.last_folder("open"), AUDIO_FILTER
+        )
         if path:
             self.ask_open(path)
 
@@ -52,18 +55,23 @@ class LoadingController(QObject):
         if not keys:
             return True
         answer = QMessageBox.question(
-            self.w, "Discard the results?",
+            self.w,
+            "Discard the results?",
             f"The results of {', '.join(keys)} have not been exported and will be lost.",
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
+            QMessageBox.StandardButton.Cancel,
+        )
         return answer == QMessageBox.StandardButton.Discard
 
     def open_file(self, path):
         path = Path(path).expanduser()
         self.w.settings.set_last_folder("open", path.parent)
         self.w.notify(f"Opening {path.name}…")
-        return self.load_job.start(LoadMixtureJob(path), on_done=lambda audio: self._loaded(audio, path),
-                                   on_error=self.w.job_failed)
+        return self.load_job.start(
+            LoadMixtureJob(path),
+            on_done=lambda audio: self._loaded(audio, path),
+            on_error=self.w.job_failed,
+        )
 
     def _loaded(self, audio, path: Path) -> None:
         w = self.w
@@ -93,9 +101,12 @@ class LoadingController(QObject):
             self.w.show_error("Open a mixture first, then its reference sources.")
             return
         settings = self.w.settings
-        paths, _ = QFileDialog.getOpenFileNames(self.w, "Open reference sources (one per speaker)",
-                                                settings.last_folder("refs") or settings.last_folder("open"),
-                                                AUDIO_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self.w,
+            "Open reference sources (one per speaker)",
+            settings.last_folder("refs") or settings.last_folder("open"),
+            AUDIO_FILTER,
+        )
         if paths:
             self.open_references(paths)
 
@@ -108,10 +119,17 @@ class LoadingController(QObject):
         paths = tuple(str(Path(p).expanduser()) for p in paths)
         self.w.settings.set_last_folder("refs", Path(paths[0]).parent)
         records = dict(s.results)
-        job = LoadReferencesJob(paths, s.sample_rate, len(s.mixture),
-                                tuple((k, frozen_array(r.result.waveforms)) for k, r in records.items()))
-        return self.refs_job.start(job, on_done=lambda loaded: self._references(loaded, paths, records),
-                                   on_error=self.w.job_failed)
+        job = LoadReferencesJob(
+            paths,
+            s.sample_rate,
+            len(s.mixture),
+            tuple((k, frozen_array(r.result.waveforms)) for k, r in records.items()),
+        )
+        return self.refs_job.start(
+            job,
+            on_done=lambda loaded: self._references(loaded, paths, records),
+            on_error=self.w.job_failed,
+        )
 
     def _references(self, loaded, paths: tuple, records: dict) -> None:
         w, s = self.w, self.w.session
@@ -161,8 +179,9 @@ class LoadingController(QObject):
         kind, paths = self.drop_plan(files)
         if kind == "references":
             return f"Drop to add {len(paths)} reference sources"
-        return (f"Drop to open {Path(paths[0]).name}"
-                + (f" with {len(paths) - 1} reference sources" if len(paths) > 1 else ""))
+        return f"Drop to open {Path(paths[0]).name}" + (
+            f" with {len(paths) - 1} reference sources" if len(paths) > 1 else ""
+        )
 
     def drop(self, files: list) -> None:
         kind, paths = self.drop_plan(files)

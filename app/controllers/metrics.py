@@ -22,8 +22,11 @@ class MetricsController:
     def compute(self):
         """Score the results not scored yet (with references); None when there is nothing to do."""
         s = self.w.session
-        todo = tuple((k, frozen_array(r.result.waveforms), r) for k, r in s.results.items()
-                     if r.evaluation is None)
+        todo = tuple(
+            (k, frozen_array(r.result.waveforms), r)
+            for k, r in s.results.items()
+            if r.evaluation is None
+        )
         if s.references is None or not todo:
             return None
         n_ref = s.references.shape[0]
@@ -32,10 +35,16 @@ class MetricsController:
         for key, waves, _ in todo:
             order = s.stored_order(key)
             items.append((key, waves, tuple(order[:n_ref]) if order is not None else None))
-        job = MetricsJob(tuple(items), frozen_array(s.references), frozen_array(s.mixture), s.sample_rate)
+        job = MetricsJob(
+            tuple(items), frozen_array(s.references), frozen_array(s.mixture), s.sample_rate
+        )
         self.w.metrics.set_status("Computing metrics…")
-        return self.job.start(job, on_publish=lambda p: self._scored(*p, token, records),
-                              on_done=self._done, on_error=self.w.job_failed)
+        return self.job.start(
+            job,
+            on_publish=lambda p: self._scored(*p, token, records),
+            on_done=self._done,
+            on_error=self.w.job_failed,
+        )
 
     def _scored(self, key: str, evaluation, token, records: dict) -> None:
         s = self.w.session

@@ -19,7 +19,7 @@ MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
 class ModelsController:
     def __init__(self, w) -> None:
         self.w = w
-        self.ready = False                     # the catalog is listed
+        self.ready = False  # the catalog is listed
         self.default_id: Optional[str] = None  # the bundled default, once the models are listed
         self.extra_checkpoints: list[str] = []
         self.catalog_job = JobSlot(w.runner)
@@ -30,8 +30,12 @@ class ModelsController:
 
     def refresh(self) -> None:
         self.w.panel.status.setText("Loading models…")
-        self.catalog_job.start(CatalogJob(tuple(self.extra_checkpoints)), quiet=True,
-                               on_done=self._listed, on_error=self._not_listed)
+        self.catalog_job.start(
+            CatalogJob(tuple(self.extra_checkpoints)),
+            quiet=True,
+            on_done=self._listed,
+            on_error=self._not_listed,
+        )
 
     def _not_listed(self, message: str, details: str) -> None:
         self.w.panel.status.setText(f"Cannot list models: {message}")
@@ -65,22 +69,30 @@ class ModelsController:
         if default in entries:
             return default
         usable = [i for i, e in entries.items() if not e.needs_references]
-        return next((i for i in usable if not is_untrained_builtin(entries[i])), usable[0] if usable else None)
+        return next(
+            (i for i in usable if not is_untrained_builtin(entries[i])),
+            usable[0] if usable else None,
+        )
 
     def _remember_ticks(self) -> None:
         if self.ready:
             self.w.settings.set_checked_models(self.w.panel.ticked_ids())
 
     def choose_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open a model checkpoint",
-                                              self.w.settings.last_folder("checkpoint"), MODEL_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self.w,
+            "Open a model checkpoint",
+            self.w.settings.last_folder("checkpoint"),
+            MODEL_FILTER,
+        )
         if path:
             self.open_checkpoint(path)
 
     def open_checkpoint(self, path):
         self.w.settings.set_last_folder("checkpoint", Path(path).parent)
-        return self.checkpoint_job.start(ResolveModelJob(str(path)), quiet=True, on_done=self._added,
-                                         on_error=self.w.job_failed)
+        return self.checkpoint_job.start(
+            ResolveModelJob(str(path)), quiet=True, on_done=self._added, on_error=self.w.job_failed
+        )
 
     def _added(self, entry) -> None:
         if entry.checkpoint and str(entry.checkpoint) not in self.extra_checkpoints:

@@ -17,7 +17,7 @@ from ..tasks import MaskedSignalJob, frozen_array
 class PlaybackController:
     def __init__(self, w) -> None:
         self.w = w
-        self.user_chose = False                       # the Listen view shows the user's pick
+        self.user_chose = False  # the Listen view shows the user's pick
         self.selection_job = JobSlot(w.runner)
         self._selection_start: Optional[float] = None  # where "Play selection" starts (seconds)
         w.files.replacing.connect(self.selection_job.cancel)
@@ -25,7 +25,9 @@ class PlaybackController:
         w.lanes.loop_region.sigRegionChanged.connect(self._loop_region_moved)
         w.embeddings.play_requested.connect(self.play_selection)
         w.transport.position_changed.connect(self._follow)
-        w.transport.playing_changed.connect(lambda on: w.act_play.setText("Pause" if on else "Play"))
+        w.transport.playing_changed.connect(
+            lambda on: w.act_play.setText("Pause" if on else "Play")
+        )
         w.transport.unavailable.connect(self._unavailable)
 
     # --- the result heard ----------------------------------------------------------------------
@@ -170,7 +172,9 @@ class PlaybackController:
             return None
         self._selection_start = selection_start(mask, stft.hop, stft.win_length, stft.sample_rate)
         job = MaskedSignalJob(frozen_array(s.mixture), s.sample_rate, frozen_array(mask), stft)
-        return self.selection_job.start(job, on_done=self._selection_ready, on_error=self.w.job_failed)
+        return self.selection_job.start(
+            job, on_done=self._selection_ready, on_error=self.w.job_failed
+        )
 
     def _selection_ready(self, samples) -> None:
         w = self.w

@@ -21,8 +21,8 @@ class SeparationController:
     def __init__(self, w) -> None:
         self.w = w
         self.failures: list[ModelFailed] = []
-        self.run_job = JobSlot(w.runner)      # the models the user runs
-        self.oracle_job = JobSlot(w.runner)   # the oracle added when references come
+        self.run_job = JobSlot(w.runner)  # the models the user runs
+        self.oracle_job = JobSlot(w.runner)  # the oracle added when references come
         w.files.replacing.connect(self._drop)
         w.panel.separate_requested.connect(self.separate)
         w.panel.stop_requested.connect(self.stop)
@@ -64,11 +64,21 @@ class SeparationController:
         s = self.w.session
         anchor = s.anchor()
         run = {"token": s.anchor_token()}
-        job = SeparationJob(frozen_array(s.mixture), s.sample_rate, models, settings,
-                            frozen_array(s.references), frozen_array(anchor))
-        return slot.start(job, on_publish=lambda outcome: self._published(outcome, run),
-                          on_done=self._done, on_error=self._failed,
-                          on_cancelled=lambda: self._cancelled(slot))
+        job = SeparationJob(
+            frozen_array(s.mixture),
+            s.sample_rate,
+            models,
+            settings,
+            frozen_array(s.references),
+            frozen_array(anchor),
+        )
+        return slot.start(
+            job,
+            on_publish=lambda outcome: self._published(outcome, run),
+            on_done=self._done,
+            on_error=self._failed,
+            on_cancelled=lambda: self._cancelled(slot),
+        )
 
     def confirm_untrained(self, entries) -> bool:
         """Ask before running built-in models that have no trained weights."""
@@ -76,11 +86,13 @@ class SeparationController:
         if not names:
             return True
         answer = QMessageBox.question(
-            self.w, "Run untrained models?",
+            self.w,
+            "Run untrained models?",
             f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no trained weights: the "
             "output is close to noise, and a run can take long (tens of seconds). Run anyway?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def run_oracle(self):
@@ -108,7 +120,9 @@ class SeparationController:
             w.notify(f"{outcome.spec} failed: {outcome.message}", 10000)
             return
         done: ModelDone = outcome
-        record = ResultRecord(done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds)
+        record = ResultRecord(
+            done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds
+        )
         s.add_result(record)
         if run["token"] is None:  # the run's first result: the anchor of its others
             run["token"] = s.result_token(record.key)
@@ -124,7 +138,9 @@ class SeparationController:
         msg = f"Separated with {len(done)} model(s)"
         if failed:
             msg += f"; {len(failed)} failed"
-            self.w.show_error("\n".join(f"{f.spec}: {f.message}" for f in failed), title="Some models failed")
+            self.w.show_error(
+                "\n".join(f"{f.spec}: {f.message}" for f in failed), title="Some models failed"
+            )
         self.w.notify(msg, 8000)
         self.w.scoring.compute()
         self.w.run_finished.emit(outcomes)

@@ -28,8 +28,8 @@ HOVER_PIXELS = 6
 
 @dataclass(frozen=True)
 class Joint:
-    x: float            # where the line is drawn (seconds): the middle of the overlap
-    x0: float           # the overlap
+    x: float  # where the line is drawn (seconds): the middle of the overlap
+    x0: float  # the overlap
     x1: float
     label: str
     low: bool
@@ -72,8 +72,10 @@ class ChunkLinesItem(pg.GraphicsObject):
         p.setPen(pg.mkPen(None))
         for j in joints[i0:i1]:
             if j.x1 > j.x0:
-                p.fillRect(QRectF(j.x0, top, j.x1 - j.x0, height),
-                           LOW_REGION_COLOUR if j.low else REGION_COLOUR)
+                p.fillRect(
+                    QRectF(j.x0, top, j.x1 - j.x0, height),
+                    LOW_REGION_COLOUR if j.low else REGION_COLOUR,
+                )
         for j in joints[i0:i1]:
             pen = QPen(LOW_COLOUR if j.low else LINE_COLOUR)
             pen.setCosmetic(True)
@@ -94,7 +96,7 @@ class ChunkOverlay:
     """The chunk grid of one result on every plot of a time axis; hidden until asked for."""
 
     def __init__(self, axis) -> None:
-        self.items: dict = {}           # TimeLink -> ChunkLinesItem
+        self.items: dict = {}  # TimeLink -> ChunkLinesItem
         self.visible = False
         self.chunks: list[Chunk] = []
         self.joints: list[Joint] = []
@@ -150,12 +152,18 @@ class ChunkOverlay:
         return j if abs(j.x - t) <= tolerance or j.x0 <= t <= j.x1 else None
 
     def summary(self) -> str:
-        """"Chunks of KEY: 5 chunks of 8.0 s, 2.0 s overlap; 1 doubtful joint" for the status bar."""
+        """ "Chunks of KEY: 5 chunks of 8.0 s, 2.0 s overlap; 1 doubtful joint" for the status bar."""
         if not self.chunks:
-            return f"{self.title}: one chunk, no joints" if self.title else "No result to show chunks of"
+            return (
+                f"{self.title}: one chunk, no joints"
+                if self.title
+                else "No result to show chunks of"
+            )
         lengths = [c.stop - c.start for c in self.chunks]
         overlap = self.joints[0].x1 - self.joints[0].x0 if self.joints else 0.0
         low = sum(j.low for j in self.joints)
-        text = (f"Chunks of {self.title}: {len(self.chunks)} chunks of {max(lengths):.1f} s, "
-                f"{overlap:.1f} s overlap")
+        text = (
+            f"Chunks of {self.title}: {len(self.chunks)} chunks of {max(lengths):.1f} s, "
+            f"{overlap:.1f} s overlap"
+        )
         return text + (f"; {low} doubtful joint{'s' if low != 1 else ''} (red)" if low else "")

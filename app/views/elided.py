@@ -13,8 +13,14 @@ class ElidedLabel(QLabel):
     """Plain text, one line. ``sizeHint`` asks for the whole text, ``minimumSizeHint`` for about
     ``min_chars`` characters; ``text()`` is the whole text, ``shown_text()`` what is drawn."""
 
-    def __init__(self, text: str = "", parent: Optional[QWidget] = None, *, min_chars: int = 6,
-                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
+    def __init__(
+        self,
+        text: str = "",
+        parent: Optional[QWidget] = None,
+        *,
+        min_chars: int = 6,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+    ) -> None:
         super().__init__(parent)
         self._full = ""
         self._mode = mode
@@ -41,8 +47,10 @@ class ElidedLabel(QLabel):
 
     def sizeHint(self) -> QSize:  # noqa: N802
         m = self.contentsMargins()
-        return QSize(self.fontMetrics().horizontalAdvance(self._full) + m.left() + m.right() + 2,
-                     super().sizeHint().height())
+        return QSize(
+            self.fontMetrics().horizontalAdvance(self._full) + m.left() + m.right() + 2,
+            super().sizeHint().height(),
+        )
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         m = self.contentsMargins()

@@ -29,7 +29,7 @@ from .spectrogram import ImageLayer, SpectrogramView, grid_slice
 from .style import source_colour
 from .timeplot import TimeAxis
 
-MAX_DRAWN = 6000        # scatter points drawn (all points take part in selections)
+MAX_DRAWN = 6000  # scatter points drawn (all points take part in selections)
 HIGHLIGHT = (80, 255, 255)
 
 
@@ -75,7 +75,9 @@ class SelectViewBox(pg.ViewBox):
             return path
         if self.mode == "rect":
             a, b = self._points[0], self._points[-1]
-            path.addRect(min(a.x(), b.x()), min(a.y(), b.y()), abs(b.x() - a.x()), abs(b.y() - a.y()))
+            path.addRect(
+                min(a.x(), b.x()), min(a.y(), b.y()), abs(b.x() - a.x()), abs(b.y() - a.y())
+            )
         else:
             path.moveTo(self._points[0])
             for q in self._points[1:]:
@@ -106,9 +108,9 @@ class EmbeddingsView(QWidget):
         super().__init__(parent)
         self.session = None
         self.key: Optional[str] = None
-        self.points: Optional[np.ndarray] = None     # [P, 2] PCA of the result's embeddings
-        self.chosen: Optional[np.ndarray] = None     # bool [P]
-        self.mask: Optional[np.ndarray] = None       # selection mask on the result's STFT grid
+        self.points: Optional[np.ndarray] = None  # [P, 2] PCA of the result's embeddings
+        self.chosen: Optional[np.ndarray] = None  # bool [P]
+        self.mask: Optional[np.ndarray] = None  # selection mask on the result's STFT grid
         self._pca_cache: dict = {}
 
         bar = QHBoxLayout()
@@ -118,7 +120,10 @@ class EmbeddingsView(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.combo.setToolTip("The deep clustering / Chimera++ result whose embeddings are shown")
         bar.addWidget(self.combo)
-        self.rect_button, self.lasso_button = QRadioButton("Rectangle", self), QRadioButton("Lasso", self)
+        self.rect_button, self.lasso_button = (
+            QRadioButton("Rectangle", self),
+            QRadioButton("Lasso", self),
+        )
         self.rect_button.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.rect_button)
@@ -171,7 +176,9 @@ class EmbeddingsView(QWidget):
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
         self.splitter.setSizes([420, 560])
-        self.empty = QLabel("Run a deep clustering or Chimera++ model to explore its embeddings.", self)
+        self.empty = QLabel(
+            "Run a deep clustering or Chimera++ model to explore its embeddings.", self
+        )
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #a0a0a0; padding: 12px;")
         layout = QVBoxLayout(self)
@@ -181,7 +188,9 @@ class EmbeddingsView(QWidget):
         layout.addWidget(self.splitter, 1)
 
         self.combo.currentTextChanged.connect(self._show_result)
-        self.rect_button.toggled.connect(lambda on: setattr(self.vb, "mode", "rect" if on else "lasso"))
+        self.rect_button.toggled.connect(
+            lambda on: setattr(self.vb, "mode", "rect" if on else "lasso")
+        )
         self.vb.selected.connect(self._on_selected)
         self.clear_button.clicked.connect(self.clear_selection)
         self.play_button.clicked.connect(self._play)
@@ -190,7 +199,11 @@ class EmbeddingsView(QWidget):
     # --- content -------------------------------------------------------------------------------
     def set_session(self, session) -> None:
         self.session = session
-        keys = [k for k, r in session.results.items() if r.result.embeddings is not None] if session else []
+        keys = (
+            [k for k, r in session.results.items() if r.result.embeddings is not None]
+            if session
+            else []
+        )
         self._pca_cache = {k: v for k, v in self._pca_cache.items() if k in keys}
         current = self.combo.currentText()
         self.combo.blockSignals(True)
@@ -221,24 +234,35 @@ class EmbeddingsView(QWidget):
 
             self._pca_cache[key] = pca_2d(res.embeddings)
         self.points = self._pca_cache[key]
-        labels = (res.embedding_labels if res.embedding_labels is not None
-                  else np.full(len(self.points), -1))
+        labels = (
+            res.embedding_labels
+            if res.embedding_labels is not None
+            else np.full(len(self.points), -1)
+        )
         rng = np.random.default_rng(0)
         shown = np.arange(len(self.points))
         if len(shown) > MAX_DRAWN:
             shown = np.sort(rng.choice(shown, MAX_DRAWN, replace=False))
         self._shown = shown
-        brushes = {int(k): pg.mkBrush(source_colour(int(k)) if k >= 0 else "#7a7a7a")
-                   for k in np.unique(labels)}
+        brushes = {
+            int(k): pg.mkBrush(source_colour(int(k)) if k >= 0 else "#7a7a7a")
+            for k in np.unique(labels)
+        }
         self.scatter.setData(pos=self.points[shown], brush=[brushes[int(k)] for k in labels[shown]])
         lo, hi = self.points.min(axis=0), self.points.max(axis=0)
-        self.vb.setRange(xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])),
-                         padding=0.05)
-        parts = [f"<span style='color:{source_colour(int(k)) if k >= 0 else '#7a7a7a'}'>■</span> "
-                 f"{'cluster ' + str(int(k) + 1) if k >= 0 else 'unassigned'}" for k in np.unique(labels)]
-        self.legend.setText("&nbsp;&nbsp;".join(parts) +
-                            f"&nbsp;&nbsp;<span style='color:#909090'>({len(self.points)} bins, "
-                            f"{len(shown)} drawn)</span>")
+        self.vb.setRange(
+            xRange=(float(lo[0]), float(hi[0])), yRange=(float(lo[1]), float(hi[1])), padding=0.05
+        )
+        parts = [
+            f"<span style='color:{source_colour(int(k)) if k >= 0 else '#7a7a7a'}'>■</span> "
+            f"{'cluster ' + str(int(k) + 1) if k >= 0 else 'unassigned'}"
+            for k in np.unique(labels)
+        ]
+        self.legend.setText(
+            "&nbsp;&nbsp;".join(parts)
+            + f"&nbsp;&nbsp;<span style='color:#909090'>({len(self.points)} bins, "
+            f"{len(shown)} drawn)</span>"
+        )
 
     # --- selection -----------------------------------------------------------------------------
     def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> None:
@@ -258,15 +282,18 @@ class EmbeddingsView(QWidget):
     def _apply(self, chosen: np.ndarray) -> None:
         res = self.session.results[self.key].result
         self.chosen = chosen
-        n_frames = res.stft.n_frames(int(round(len(res.waveforms[0]) * res.stft.sample_rate
-                                               / res.sample_rate)))
+        n_frames = res.stft.n_frames(
+            int(round(len(res.waveforms[0]) * res.stft.sample_rate / res.sample_rate))
+        )
         n_frames = max(n_frames, int(res.embedding_bins[:, 1].max()) + 1)
         self.mask = selection_mask(res.embedding_bins, chosen, (res.stft.n_freq, n_frames))
         shown = self._shown[chosen[self._shown]]
         self.highlight.setData(pos=self.points[shown])
         st = res.stft
         mask = self.mask
-        self.overlay.set_provider(lambda t0, t1, px: grid_slice(mask, st.hop, st.sample_rate, t0, t1, px))
+        self.overlay.set_provider(
+            lambda t0, t1, px: grid_slice(mask, st.hop, st.sample_rate, t0, t1, px)
+        )
         self.spec.link.schedule()
         self.info.setText(f"{int(chosen.sum())} of {len(chosen)} bins selected")
         self._update_buttons()

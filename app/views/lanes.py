@@ -27,10 +27,12 @@ from .timeplot import TimeAxis
 from .waveform import WaveformView
 
 HEADER_WIDTH = 132
-DROP_HINT = ("Open a mixture: File > Open (Ctrl+O), File > Open recent, or drop an audio file on the "
-             "window. Drop the mixture together with its reference sources (the mixture first) to "
-             "open both. With a mixture open, drop one file to open it instead, or several files "
-             "(one per speaker) to add them as the mixture's reference sources.")
+DROP_HINT = (
+    "Open a mixture: File > Open (Ctrl+O), File > Open recent, or drop an audio file on the "
+    "window. Drop the mixture together with its reference sources (the mixture first) to "
+    "open both. With a mixture open, drop one file to open it instead, or several files "
+    "(one per speaker) to add them as the mixture's reference sources."
+)
 
 
 class Lane(QWidget):
@@ -38,9 +40,18 @@ class Lane(QWidget):
 
     state_changed = Signal(str, object)  # track name, TrackState
 
-    def __init__(self, name: str, title: str, colour: str, axis: TimeAxis,
-                 parent: Optional[QWidget] = None, *, wave_height: int = 52, spec_height: int = 92,
-                 time_axis: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        title: str,
+        colour: str,
+        axis: TimeAxis,
+        parent: Optional[QWidget] = None,
+        *,
+        wave_height: int = 52,
+        spec_height: int = 92,
+        time_axis: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.name = name
         header = QWidget(self)
@@ -85,7 +96,9 @@ class Lane(QWidget):
         pl.setSpacing(0)
         self.wave = WaveformView(axis, colour, plots, height=wave_height)
         self.spec = SpectrogramView(axis, plots, height=spec_height, show_time_axis=time_axis)
-        pl.addWidget(self.wave, 1)  # a taller lane gives a third to the waveform, two to the spectrogram
+        pl.addWidget(
+            self.wave, 1
+        )  # a taller lane gives a third to the waveform, two to the spectrogram
         pl.addWidget(self.spec, 2)
 
         layout = QHBoxLayout(self)
@@ -114,8 +127,9 @@ class Lane(QWidget):
             w.blockSignals(False)
 
     def state(self) -> TrackState:
-        return TrackState(gain_db=float(self.gain.value()), solo=self.solo.isChecked(),
-                          mute=self.mute.isChecked())
+        return TrackState(
+            gain_db=float(self.gain.value()), solo=self.solo.isChecked(), mute=self.mute.isChecked()
+        )
 
     def _emit(self, *_args) -> None:
         self.state_changed.emit(self.name, self.state())
@@ -134,13 +148,22 @@ class LanesView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        self.mixture = Lane("mixture", "Mixture", MIXTURE_COLOUR, axis, self, wave_height=60,
-                            spec_height=110, time_axis=True)
+        self.mixture = Lane(
+            "mixture",
+            "Mixture",
+            MIXTURE_COLOUR,
+            axis,
+            self,
+            wave_height=60,
+            spec_height=110,
+            time_axis=True,
+        )
         self.mixture.state_changed.connect(self.state_changed)
         self.mixture.hide()
         layout.addWidget(self.mixture, 1)
-        self.loop_region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40),
-                                               pen=pg.mkPen("#ffd54a", width=1.5))
+        self.loop_region = pg.LinearRegionItem(
+            brush=pg.mkBrush(255, 255, 255, 40), pen=pg.mkPen("#ffd54a", width=1.5)
+        )
         self.loop_region.setZValue(500)
         self.loop_region.hide()
         self.mixture.wave.addItem(self.loop_region, ignoreBounds=True)
@@ -186,8 +209,14 @@ class LanesView(QWidget):
             self.inner_layout.insertWidget(i, lane, 1)
             self.lanes.append(lane)
 
-    def set_sources(self, sources: Optional[list], titles: list[str], sample_rate: int,
-                    caption: str, states: Optional[dict] = None) -> None:
+    def set_sources(
+        self,
+        sources: Optional[list],
+        titles: list[str],
+        sample_rate: int,
+        caption: str,
+        states: Optional[dict] = None,
+    ) -> None:
         """``sources``: one array (or None for an empty column) per lane, in column order."""
         states = states or {}
         sources = sources or []
@@ -221,10 +250,17 @@ class LanesView(QWidget):
         sources = [record.result.waveforms[i] if i >= 0 else None for i in order]
         anchor = "the references" if session.references is not None else next(iter(session.results))
         aligned = "in the model's order" if anchor == record.key else f"aligned to {anchor} by PIT"
-        caption = f"{record.key}: {record.result.n_src} sources in {record.seconds:.1f} s, {aligned}"
+        caption = (
+            f"{record.key}: {record.result.n_src} sources in {record.seconds:.1f} s, {aligned}"
+        )
         states = {lane.name: lane.state() for lane, x in zip(self.lanes, sources) if x is not None}
-        self.set_sources(sources, [f"Source {c + 1}" for c in range(len(order))], session.sample_rate,
-                         caption, states)
+        self.set_sources(
+            sources,
+            [f"Source {c + 1}" for c in range(len(order))],
+            session.sample_rate,
+            caption,
+            states,
+        )
 
     def visible_lanes(self) -> list[Lane]:
         return [lane for lane in self.lanes if not lane.isHidden()]

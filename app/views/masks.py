@@ -25,7 +25,7 @@ from .spectrogram import ImageLayer, TFImage, grid_slice
 from .style import AXIS_WIDTH, DIFF_CMAP, MASK_CMAP, colormap
 from .timeplot import TimeAxis, TimeAxisItem, TimeLink
 
-ROW_HEIGHT = 118   # the least height of a row of cells; rows share what the view has beyond that
+ROW_HEIGHT = 118  # the least height of a row of cells; rows share what the view has beyond that
 HEADER_HEIGHT = 24  # the "Source k" titles
 TIME_AXIS_HEIGHT = 40
 
@@ -33,16 +33,17 @@ TIME_AXIS_HEIGHT = 40
 @dataclass
 class Cell:
     viewbox: pg.ViewBox
-    key: str            # result key, or "A-B" for the difference row
+    key: str  # result key, or "A-B" for the difference row
     column: int
-    source: int         # index into the result's masks (-1: empty)
+    source: int  # index into the result's masks (-1: empty)
 
 
 def mask_rows(session) -> list[str]:
     """Keys of the results that have masks: models in run order, then the oracles."""
     keys = [k for k, r in session.results.items() if r.result.masks is not None]
-    return ([k for k in keys if not session.results[k].entry.needs_references]
-            + [k for k in keys if session.results[k].entry.needs_references])
+    return [k for k in keys if not session.results[k].entry.needs_references] + [
+        k for k in keys if session.results[k].entry.needs_references
+    ]
 
 
 def sample_on_grid(mask: np.ndarray, stft, times: np.ndarray, freqs: np.ndarray) -> np.ndarray:
@@ -56,8 +57,9 @@ def sample_on_grid(mask: np.ndarray, stft, times: np.ndarray, freqs: np.ndarray)
     return np.where(ok_f[:, None] & ok_t[None, :], out, 0.0).astype(np.float32)
 
 
-def difference_image(a_mask: np.ndarray, a_stft, b_mask: np.ndarray, b_stft, t0: float, t1: float,
-                     max_cols: int) -> Optional[TFImage]:
+def difference_image(
+    a_mask: np.ndarray, a_stft, b_mask: np.ndarray, b_stft, t0: float, t1: float, max_cols: int
+) -> Optional[TFImage]:
     """``A - B`` on A's grid for the visible range; B is sampled at A's bins (nearest)."""
     img = grid_slice(a_mask, a_stft.hop, a_stft.sample_rate, t0, t1, max_cols)
     if img is None:
@@ -91,8 +93,9 @@ class MasksView(QWidget):
         self.readout = ElidedLabel("", self)
         self.readout.setStyleSheet("font-family: monospace;")
         self.readout.setMinimumHeight(self.readout.fontMetrics().height() + 2)
-        self.empty = QLabel("Run a model to see its masks here. Load references to add the oracle.",
-                            self)
+        self.empty = QLabel(
+            "Run a model to see its masks here. Load references to add the oracle.", self
+        )
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #a0a0a0; padding: 12px;")
         self.glw = pg.GraphicsLayoutWidget()
@@ -166,14 +169,22 @@ class MasksView(QWidget):
             self.glw.addLabel(f"Source {c + 1}", row=0, col=c + 1, bold=True)
         for r, (key, record) in enumerate(rows):
             kind = record.result.mask_kind or ""
-            self.glw.addLabel(f"{key}<br><span style='color:#909090'>{kind}</span>", row=r + 1,
-                              col=0, angle=0)
+            self.glw.addLabel(
+                f"{key}<br><span style='color:#909090'>{kind}</span>", row=r + 1, col=0, angle=0
+            )
             order = s.order(key)
             for c in range(n_cols):
                 src = order[c] if c < len(order) else -1
-                self._add_cell(r + 1, c + 1, key, c, src, record, last=(r == len(rows) - 1 and not diff))
-        mask_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=colormap(MASK_CMAP), interactive=False,
-                                   width=14, label="mask")
+                self._add_cell(
+                    r + 1, c + 1, key, c, src, record, last=(r == len(rows) - 1 and not diff)
+                )
+        mask_bar = pg.ColorBarItem(
+            values=(0.0, 1.0),
+            colorMap=colormap(MASK_CMAP),
+            interactive=False,
+            width=14,
+            label="mask",
+        )
         mask_bar.setImageItem([img.item for img in self.images])
         self.glw.addItem(mask_bar, row=1, col=n_cols + 1, rowspan=len(rows))
         if diff:
@@ -183,8 +194,13 @@ class MasksView(QWidget):
             diff_images = []
             for c in range(n_cols):
                 diff_images.append(self._add_diff_cell(r, c + 1, c, a, b))
-            diff_bar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=colormap(DIFF_CMAP),
-                                       interactive=False, width=14, label="A − B")
+            diff_bar = pg.ColorBarItem(
+                values=(-1.0, 1.0),
+                colorMap=colormap(DIFF_CMAP),
+                interactive=False,
+                width=14,
+                label="A − B",
+            )
             diff_bar.setImageItem([d.item for d in diff_images if d is not None])
             self.glw.addItem(diff_bar, row=r, col=n_cols + 1)
         self.glw.ci.layout.setColumnFixedWidth(0, self._label_width(keys))
@@ -200,12 +216,20 @@ class MasksView(QWidget):
             return
         layout = self.glw.ci.layout
         _left, top, _right, bottom = layout.getContentsMargins()
-        overhead = (top + bottom + HEADER_HEIGHT + layout.verticalSpacing() * n + TIME_AXIS_HEIGHT
-                    + 2 * self.glw.frameWidth())
+        overhead = (
+            top
+            + bottom
+            + HEADER_HEIGHT
+            + layout.verticalSpacing() * n
+            + TIME_AXIS_HEIGHT
+            + 2 * self.glw.frameWidth()
+        )
         height = max(ROW_HEIGHT, int((self.scroll.viewport().height() - overhead) // n))
         layout.setRowFixedHeight(0, HEADER_HEIGHT)
         for r in self.plot_rows:
-            layout.setRowFixedHeight(r, height + (TIME_AXIS_HEIGHT if r == self.plot_rows[-1] else 0))
+            layout.setRowFixedHeight(
+                r, height + (TIME_AXIS_HEIGHT if r == self.plot_rows[-1] else 0)
+            )
         self.glw.setMinimumHeight(int(overhead + n * height))
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
@@ -250,8 +274,9 @@ class MasksView(QWidget):
         layer = ImageLayer(plot, MASK_CMAP, (0.0, 1.0))
         if src >= 0:
             mask, st = res.masks[src], res.stft
-            layer.set_provider(lambda t0, t1, px, m=mask, st=st:
-                               grid_slice(m, st.hop, st.sample_rate, t0, t1, px))
+            layer.set_provider(
+                lambda t0, t1, px, m=mask, st=st: grid_slice(m, st.hop, st.sample_rate, t0, t1, px)
+            )
         else:
             plot.addItem(pg.TextItem("no source", color="#909090"))
         self.images.append(layer)
@@ -268,7 +293,12 @@ class MasksView(QWidget):
         self.cells.append(Cell(plot.getViewBox(), "A-B", column, ia if ib >= 0 else -1))
         layer = ImageLayer(plot, DIFF_CMAP, (-1.0, 1.0))
         if ia >= 0 and ib >= 0:
-            am, ast_, bm, bst = ra.result.masks[ia], ra.result.stft, rb.result.masks[ib], rb.result.stft
+            am, ast_, bm, bst = (
+                ra.result.masks[ia],
+                ra.result.stft,
+                rb.result.masks[ib],
+                rb.result.stft,
+            )
             layer.set_provider(lambda t0, t1, px: difference_image(am, ast_, bm, bst, t0, t1, px))
         self._link(plot, layer)
         return layer
@@ -287,7 +317,9 @@ class MasksView(QWidget):
             vb = sample_on_grid(rb.masks[ib], rb.stft, np.array([t]), np.array([f]))[0, 0]
             return float(va - vb)
         res = s.results[cell.key].result
-        return float(sample_on_grid(res.masks[cell.source], res.stft, np.array([t]), np.array([f]))[0, 0])
+        return float(
+            sample_on_grid(res.masks[cell.source], res.stft, np.array([t]), np.array([f]))[0, 0]
+        )
 
     def _hover(self, pos) -> None:
         for cell in self.cells:
@@ -298,11 +330,15 @@ class MasksView(QWidget):
                 if value is None:
                     self.readout.setText("")
                     return
-                name = (f"{self.combo_a.currentText()} − {self.combo_b.currentText()}"
-                        if cell.key == "A-B" else cell.key)
+                name = (
+                    f"{self.combo_a.currentText()} − {self.combo_b.currentText()}"
+                    if cell.key == "A-B"
+                    else cell.key
+                )
                 what = f"diff {value:+.3f}" if cell.key == "A-B" else f"mask {value:.3f}"
-                self.readout.setText(f"t {t:7.3f} s   f {f:6.0f} Hz   {what}   "
-                                     f"{name} · source {cell.column + 1}")
+                self.readout.setText(
+                    f"t {t:7.3f} s   f {f:6.0f} Hz   {what}   {name} · source {cell.column + 1}"
+                )
                 return
         self.readout.setText("")
 

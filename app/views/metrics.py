@@ -41,8 +41,9 @@ def fmt(value: float, key: str) -> str:
 def ordered_results(session) -> list:
     """Models in run order, then the oracles (as in the masks grid)."""
     items = list(session.results.items())
-    return ([(k, r) for k, r in items if not r.entry.needs_references]
-            + [(k, r) for k, r in items if r.entry.needs_references])
+    return [(k, r) for k, r in items if not r.entry.needs_references] + [
+        (k, r) for k, r in items if r.entry.needs_references
+    ]
 
 
 def metric_rows(session) -> list[tuple[str, str, dict]]:
@@ -78,7 +79,9 @@ class MetricsView(QWidget):
         bar.addWidget(self.compute_button)
 
         self.table = QTableWidget(0, 2 + len(self.metrics), self)
-        self.table.setHorizontalHeaderLabels(["Model", "Source"] + [m.heading for m in self.metrics])
+        self.table.setHorizontalHeaderLabels(
+            ["Model", "Source"] + [m.heading for m in self.metrics]
+        )
         for c, metric in enumerate(self.metrics, start=2):
             if metric.description:
                 self.table.horizontalHeaderItem(c).setToolTip(metric.description)
@@ -96,8 +99,9 @@ class MetricsView(QWidget):
         self.chart.setMenuEnabled(False)
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.showGrid(y=True, alpha=0.25)
-        self.legend = self.chart.addLegend(offset=(-10, 4), colCount=3,
-                                           brush=pg.mkBrush(43, 45, 48, 220))
+        self.legend = self.chart.addLegend(
+            offset=(-10, 4), colCount=3, brush=pg.mkBrush(43, 45, 48, 220)
+        )
 
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
@@ -124,23 +128,31 @@ class MetricsView(QWidget):
         rows = metric_rows(session) if session is not None else []
         self.table.setRowCount(len(rows))
         for r, (model, source, values) in enumerate(rows):
-            cells = [model, source] + [m.format(values.get(m.name), missing="—") for m in self.metrics]
+            cells = [model, source] + [
+                m.format(values.get(m.name), missing="—") for m in self.metrics
+            ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 0:
                     item.setToolTip(text)
                 if c >= 2:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 if source == "mean":
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(r, c, item)
         if session is not None and session.references is None:
-            self.set_status("Load the reference sources (File > Open references) to score the results.")
+            self.set_status(
+                "Load the reference sources (File > Open references) to score the results."
+            )
         elif rows:
-            self.set_status(f"{len(rows)} rows; sources in reference order (permutation solved by "
-                            "the Hungarian algorithm on pairwise SI-SDR).")
+            self.set_status(
+                f"{len(rows)} rows; sources in reference order (permutation solved by "
+                "the Hungarian algorithm on pairwise SI-SDR)."
+            )
         self._draw_chart()
 
     def _draw_chart(self, *_args) -> None:
@@ -159,15 +171,18 @@ class MetricsView(QWidget):
         for i in range(n_src + 1):
             xs, hs = [], []
             for m, (_, ev) in enumerate(scored):
-                values = ev.mean if i == n_src else (ev.per_source[i] if i < len(ev.per_source) else {})
+                values = (
+                    ev.mean if i == n_src else (ev.per_source[i] if i < len(ev.per_source) else {})
+                )
                 v = values.get(key, float("nan"))
                 if v is not None and math.isfinite(v):
                     xs.append(m - 0.4 + (i + 0.5) * width)
                     hs.append(v)
             heights += hs
             colour = "#e0e0e0" if i == n_src else source_colour(i)
-            bars = pg.BarGraphItem(x=np.array(xs), height=np.array(hs), width=width * 0.9,
-                                   brush=colour, pen=None)
+            bars = pg.BarGraphItem(
+                x=np.array(xs), height=np.array(hs), width=width * 0.9, brush=colour, pen=None
+            )
             self.chart.addItem(bars)
             self.legend.addItem(bars, "mean" if i == n_src else f"source {i + 1}")
         axis = self.chart.getAxis("bottom")

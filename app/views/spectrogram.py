@@ -35,8 +35,9 @@ def _pow2_at_least(x: float) -> int:
     return 1 << max(0, math.ceil(math.log2(max(x, 1.0))))
 
 
-def display_spectrogram(x: np.ndarray, sample_rate: int, t0: float, t1: float, max_cols: int,
-                        n_fft: int = 512) -> Optional[TFImage]:
+def display_spectrogram(
+    x: np.ndarray, sample_rate: int, t0: float, t1: float, max_cols: int, n_fft: int = 512
+) -> Optional[TFImage]:
     """Power in dB (``10 log10 |X|^2``, a full-scale sine near 0 dB) of ``x [time]`` between t0 and
     t1 seconds, at most about ``max_cols`` columns. The hop is a power of two (at least n_fft/4)
     and columns start on a multiple of it, so panning and small zooms do not make the image shimmer."""
@@ -47,21 +48,30 @@ def display_spectrogram(x: np.ndarray, sample_rate: int, t0: float, t1: float, m
     hop = max(n_fft // 4, _pow2_at_least((i1 - i0) / max(max_cols, 1)))
     i0 = i0 // hop * hop
     cols = max(1, math.ceil((i1 - i0) / hop))
-    sub = int(min(max(hop // n_fft, 1), 4, max(MAX_FRAMES // cols, 1)))  # frames averaged per column
-    centres = i0 + (np.arange(cols)[:, None] * hop + ((np.arange(sub) + 0.5) * hop / sub).astype(np.int64))
-    idx = centres[..., None] + np.arange(n_fft) - n_fft // 2          # [cols, sub, n_fft]
+    sub = int(
+        min(max(hop // n_fft, 1), 4, max(MAX_FRAMES // cols, 1))
+    )  # frames averaged per column
+    centres = i0 + (
+        np.arange(cols)[:, None] * hop + ((np.arange(sub) + 0.5) * hop / sub).astype(np.int64)
+    )
+    idx = centres[..., None] + np.arange(n_fft) - n_fft // 2  # [cols, sub, n_fft]
     inside = (idx >= 0) & (idx < n)
     frames = np.where(inside, x[np.clip(idx, 0, n - 1)], 0.0).astype(np.float32)
     window = np.hanning(n_fft).astype(np.float32)
     spec = np.fft.rfft(frames * window, axis=-1)
-    power = (spec.real ** 2 + spec.imag ** 2).mean(axis=1) * (4.0 / window.sum() ** 2)
+    power = (spec.real**2 + spec.imag**2).mean(axis=1) * (4.0 / window.sum() ** 2)
     db = 10.0 * np.log10(np.maximum(power, 1e-12))
-    return TFImage(db.T.astype(np.float32), i0 / sample_rate, (i0 + cols * hop) / sample_rate,
-                   sample_rate / 2.0)
+    return TFImage(
+        db.T.astype(np.float32),
+        i0 / sample_rate,
+        (i0 + cols * hop) / sample_rate,
+        sample_rate / 2.0,
+    )
 
 
-def grid_slice(data: np.ndarray, hop: int, sample_rate: int, t0: float, t1: float,
-               max_cols: int) -> Optional[TFImage]:
+def grid_slice(
+    data: np.ndarray, hop: int, sample_rate: int, t0: float, t1: float, max_cols: int
+) -> Optional[TFImage]:
     """The columns of ``data [freq, frames]`` (frame k centred on ``k * hop / sample_rate``) that
     fall between t0 and t1, every ``step``-th column when there are more than ``max_cols`` (two
     neighbours averaged when the step is small, so binary masks do not alias)."""
@@ -76,10 +86,14 @@ def grid_slice(data: np.ndarray, hop: int, sample_rate: int, t0: float, t1: floa
     if 1 < step <= 8:
         nb = (c1 - c0) // step
         if nb > 0:
-            img = data[..., c0:c0 + nb * step].reshape(*data.shape[:-1], nb, step).mean(-1)
+            img = data[..., c0 : c0 + nb * step].reshape(*data.shape[:-1], nb, step).mean(-1)
     cols = img.shape[-1]
-    return TFImage(np.ascontiguousarray(img, dtype=np.float32), (c0 - 0.5) / fps,
-                   (c0 + cols * step - 0.5) / fps, sample_rate / 2.0)
+    return TFImage(
+        np.ascontiguousarray(img, dtype=np.float32),
+        (c0 - 0.5) / fps,
+        (c0 + cols * step - 0.5) / fps,
+        sample_rate / 2.0,
+    )
 
 
 class ImageLayer:
@@ -121,8 +135,14 @@ def spectrogram_levels(x: np.ndarray, sample_rate: int) -> tuple[float, float]:
 class SpectrogramView(TimePlot):
     """A dB spectrogram of a signal; frequency axis in kHz."""
 
-    def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None, *, height: int = 96,
-                 show_time_axis: bool = False) -> None:
+    def __init__(
+        self,
+        axis: TimeAxis,
+        parent: Optional[QWidget] = None,
+        *,
+        height: int = 96,
+        show_time_axis: bool = False,
+    ) -> None:
         super().__init__(axis, parent, height=height, show_time_axis=show_time_axis)
         self.layer = ImageLayer(self.getPlotItem(), SPECTROGRAM_CMAP, (-80.0, 0.0))
         self.link.add_layer(self.layer)
@@ -132,8 +152,12 @@ class SpectrogramView(TimePlot):
         left.setScale(1e-3)  # Hz -> kHz labels
         left.setLabel("kHz")
 
-    def set_signal(self, samples: Optional[np.ndarray], sample_rate: int,
-                   levels: Optional[tuple[float, float]] = None) -> None:
+    def set_signal(
+        self,
+        samples: Optional[np.ndarray],
+        sample_rate: int,
+        levels: Optional[tuple[float, float]] = None,
+    ) -> None:
         self.samples, self.sample_rate = samples, int(sample_rate)
         if samples is None:
             self.layer.set_provider(None)
@@ -141,5 +165,6 @@ class SpectrogramView(TimePlot):
         self.layer.levels = levels or spectrogram_levels(samples, sample_rate)
         self.setYRange(0, sample_rate / 2.0, padding=0)
         self.layer.set_provider(
-            lambda t0, t1, px: display_spectrogram(self.samples, self.sample_rate, t0, t1, px))
+            lambda t0, t1, px: display_spectrogram(self.samples, self.sample_rate, t0, t1, px)
+        )
         self.link.schedule()

@@ -21,17 +21,21 @@ from .style import source_colour
 from .timeplot import TimeAxis, TimePlot
 
 ROW_HEIGHT = 58
-VISIBLE_ROWS = 2          # rows shown at once; more scroll
+VISIBLE_ROWS = 2  # rows shown at once; more scroll
 SWAP_BRUSH = (255, 60, 60, 70)
 LEAK_COLOUR = "#e0a030"
 LOW_CONFIDENCE_COLOUR = "#ff4646"
 CONFIDENCE_COLOUR = "#78c8ff"
-EXPLAIN_REFS = ("SI-SDR per source (dB) in {w:g} s windows every {h:g} s, sources as in the lanes; "
-                "red bands: the speakers are swapped there (the window's best order is not the file's). "
-                "Click to play from there.")
-EXPLAIN_BLIND = ("No references: how alike the outputs sound in {w:g} s windows (0: apart, 1: the same "
-                 "sound; high where a speaker leaks into the other output); dots: the stitching "
-                 "confidence at each chunk joint, red when low. Click to play from there.")
+EXPLAIN_REFS = (
+    "SI-SDR per source (dB) in {w:g} s windows every {h:g} s, sources as in the lanes; "
+    "red bands: the speakers are swapped there (the window's best order is not the file's). "
+    "Click to play from there."
+)
+EXPLAIN_BLIND = (
+    "No references: how alike the outputs sound in {w:g} s windows (0: apart, 1: the same "
+    "sound; high where a speaker leaks into the other output); dots: the stitching "
+    "confidence at each chunk joint, red when low. Click to play from there."
+)
 
 
 class TimelineRow(QWidget):
@@ -77,28 +81,48 @@ class TimelineRow(QWidget):
             lo, hi = min(lo, 0.0) - 1.0, hi + 1.0
             if track.swapped is not None and track.swapped.any():
                 xs = t[track.swapped]
-                self.swap_bars = pg.BarGraphItem(x=xs, width=track.hop, y0=lo, height=hi - lo,
-                                                 brush=pg.mkBrush(*SWAP_BRUSH), pen=None)
+                self.swap_bars = pg.BarGraphItem(
+                    x=xs,
+                    width=track.hop,
+                    y0=lo,
+                    height=hi - lo,
+                    brush=pg.mkBrush(*SWAP_BRUSH),
+                    pen=None,
+                )
                 item.addItem(self.swap_bars)
             for s in range(v.shape[0]):
-                curve = pg.PlotDataItem(t, v[s], pen=pg.mkPen(source_colour(s), width=1.5),
-                                        connect="finite")
+                curve = pg.PlotDataItem(
+                    t, v[s], pen=pg.mkPen(source_colour(s), width=1.5), connect="finite"
+                )
                 item.addItem(curve)
                 self.curves.append(curve)
             item.getAxis("left").setLabel("dB")
             item.getAxis("left").setTicks(None)
         else:
             lo, hi = 0.0, 1.05
-            curve = pg.PlotDataItem(t, np.nan_to_num(v[0], nan=0.0), pen=pg.mkPen(LEAK_COLOUR, width=1.5),
-                                    fillLevel=0.0, brush=pg.mkBrush(224, 160, 48, 60))
+            curve = pg.PlotDataItem(
+                t,
+                np.nan_to_num(v[0], nan=0.0),
+                pen=pg.mkPen(LEAK_COLOUR, width=1.5),
+                fillLevel=0.0,
+                brush=pg.mkBrush(224, 160, 48, 60),
+            )
             item.addItem(curve)
             self.curves.append(curve)
-            joints = [(j, c) for j, c in zip(joints_of(chunks), chunks[1:]) if c.confidence is not None]
+            joints = [
+                (j, c) for j, c in zip(joints_of(chunks), chunks[1:]) if c.confidence is not None
+            ]
             if joints:  # at the middle of each joint, where View > Show chunks draws its line
                 self.confidence = pg.ScatterPlotItem(
-                    x=[j.x for j, _ in joints], y=[c.confidence for _, c in joints], size=8,
-                    brush=[pg.mkBrush(LOW_CONFIDENCE_COLOUR if j.low else CONFIDENCE_COLOUR)
-                           for j, _ in joints], pen=None)
+                    x=[j.x for j, _ in joints],
+                    y=[c.confidence for _, c in joints],
+                    size=8,
+                    brush=[
+                        pg.mkBrush(LOW_CONFIDENCE_COLOUR if j.low else CONFIDENCE_COLOUR)
+                        for j, _ in joints
+                    ],
+                    pen=None,
+                )
                 item.addItem(self.confidence)
             item.getAxis("left").setLabel("")
             item.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
@@ -110,10 +134,16 @@ class TimelineRow(QWidget):
         if tr is None or not len(tr.times):
             return ""
         w = int(np.argmin(np.abs(tr.times - t)))
-        head = f"{self.key}, {tr.times[w] - tr.window / 2:.1f}-{tr.times[w] + tr.window / 2:.1f} s: "
+        head = (
+            f"{self.key}, {tr.times[w] - tr.window / 2:.1f}-{tr.times[w] + tr.window / 2:.1f} s: "
+        )
         if tr.kind == "si_sdr":
-            parts = [f"source {s + 1} {tr.values[s, w]:.1f} dB" if np.isfinite(tr.values[s, w])
-                     else f"source {s + 1} silent" for s in range(tr.values.shape[0])]
+            parts = [
+                f"source {s + 1} {tr.values[s, w]:.1f} dB"
+                if np.isfinite(tr.values[s, w])
+                else f"source {s + 1} silent"
+                for s in range(tr.values.shape[0])
+            ]
             swap = ", speakers swapped" if tr.swapped is not None and tr.swapped[w] else ""
             return head + "SI-SDR " + ", ".join(parts) + swap
         v = tr.values[0, w]

@@ -121,8 +121,9 @@ class TimeLink(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(15)
         self._timer.timeout.connect(self.redraw)
-        self.playhead = pg.InfiniteLine(0.0, angle=90, movable=False,
-                                        pen=pg.mkPen(PLAYHEAD_COLOUR, width=1.5))
+        self.playhead = pg.InfiniteLine(
+            0.0, angle=90, movable=False, pen=pg.mkPen(PLAYHEAD_COLOUR, width=1.5)
+        )
         self.playhead.setZValue(1000)
         self.vb.addItem(self.playhead, ignoreBounds=True)
         self.vb.setMouseEnabled(x=True, y=False)
@@ -190,10 +191,19 @@ class TimeLink(QObject):
 class TimePlot(pg.PlotWidget):
     """A plot over time, linked to ``axis``; a left click asks the axis to seek there."""
 
-    def __init__(self, axis: TimeAxis, parent: Optional[QWidget] = None, *, height: int = 80,
-                 show_time_axis: bool = False) -> None:
-        super().__init__(parent, viewBox=pg.ViewBox(enableMenu=False),  # no menu: cheaper to build
-                         axisItems={"bottom": TimeAxisItem("bottom")})
+    def __init__(
+        self,
+        axis: TimeAxis,
+        parent: Optional[QWidget] = None,
+        *,
+        height: int = 80,
+        show_time_axis: bool = False,
+    ) -> None:
+        super().__init__(
+            parent,
+            viewBox=pg.ViewBox(enableMenu=False),  # no menu: cheaper to build
+            axisItems={"bottom": TimeAxisItem("bottom")},
+        )
         self.axis_ = axis
         self.setMinimumHeight(height)
         item = self.getPlotItem()

@@ -38,8 +38,15 @@ class WaveformLayer:
 
 
 class WaveformView(TimePlot):
-    def __init__(self, axis: TimeAxis, colour: str, parent: Optional[QWidget] = None, *,
-                 height: int = 56, show_time_axis: bool = False) -> None:
+    def __init__(
+        self,
+        axis: TimeAxis,
+        colour: str,
+        parent: Optional[QWidget] = None,
+        *,
+        height: int = 56,
+        show_time_axis: bool = False,
+    ) -> None:
         super().__init__(axis, parent, height=height, show_time_axis=show_time_axis)
         self.layer = WaveformLayer(self.getPlotItem(), colour)
         self.link.add_layer(self.layer)

@@ -15,23 +15,51 @@ from .common import number_arg
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="measure speed, memory and quality of models",
-                       description="Per model: real-time factor on the CPU (and GPU when present), peak "
-                                   "memory of `separate` on a long synthetic input, and on a fixed test "
-                                   "set (a `cocktail mix` folder) the headline metrics (SI-SDRi, SDRi, "
-                                   "PESQ, STOI, ...) beside the oracle IBM and IRM.")
-    p.add_argument("--models", default=None, help="comma-separated ids (default: the bundled models)")
-    p.add_argument("--seconds", type=number_arg(float, 0, above=True), default=60.0, help="input length for the real-time factor")
-    p.add_argument("--long-minutes", type=number_arg(float, 0), default=60.0,
-                   help="length of the long input for peak memory (0: skip)")
-    p.add_argument("--test-set", action="append", type=_named_set, default=[], metavar="[NAME=]DIR",
-                   help="mixture set for quality (`cocktail mix --split test ...`), repeatable: one "
-                        "condition each (clean, reverberant, noisy...), named NAME or by its folder; "
-                        "none: skip")
-    p.add_argument("--limit", type=number_arg(int, 1), default=None, help="use the first N mixtures of the test set")
-    p.add_argument("--onnx", action="store_true",
-                   help="also time each time-domain model and mask estimator exported to ONNX and run "
-                        "by onnxruntime on the CPU, beside torch (same engine, same input)")
+    p = sub.add_parser(
+        "bench",
+        help="measure speed, memory and quality of models",
+        description="Per model: real-time factor on the CPU (and GPU when present), peak "
+        "memory of `separate` on a long synthetic input, and on a fixed test "
+        "set (a `cocktail mix` folder) the headline metrics (SI-SDRi, SDRi, "
+        "PESQ, STOI, ...) beside the oracle IBM and IRM.",
+    )
+    p.add_argument(
+        "--models", default=None, help="comma-separated ids (default: the bundled models)"
+    )
+    p.add_argument(
+        "--seconds",
+        type=number_arg(float, 0, above=True),
+        default=60.0,
+        help="input length for the real-time factor",
+    )
+    p.add_argument(
+        "--long-minutes",
+        type=number_arg(float, 0),
+        default=60.0,
+        help="length of the long input for peak memory (0: skip)",
+    )
+    p.add_argument(
+        "--test-set",
+        action="append",
+        type=_named_set,
+        default=[],
+        metavar="[NAME=]DIR",
+        help="mixture set for quality (`cocktail mix --split test ...`), repeatable: one "
+        "condition each (clean, reverberant, noisy...), named NAME or by its folder; "
+        "none: skip",
+    )
+    p.add_argument(
+        "--limit",
+        type=number_arg(int, 1),
+        default=None,
+        help="use the first N mixtures of the test set",
+    )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also time each time-domain model and mask estimator exported to ONNX and run "
+        "by onnxruntime on the CPU, beside torch (same engine, same input)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -48,6 +76,7 @@ def _named_set(text: str) -> tuple[str, Path]:
 
 def _model_ids(spec):
     from ..catalog import list_models
+
     if spec:
         return [s.strip() for s in spec.split(",") if s.strip()]
     ids = [e.id for e in list_models() if e.origin == "bundled"]
@@ -62,17 +91,26 @@ def run(args: argparse.Namespace) -> int:
     from .. import benchmark
     from ..catalog import load_model, resolve
 
-    report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-                          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                          "torch": torch.__version__}, "models": {}}
+    report = {
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch": torch.__version__,
+        },
+        "models": {},
+    }
     sets = {}
     if len({name for name, _ in args.test_set}) < len(args.test_set):
         raise CocktailError("two --test-set share one name; name them NAME=DIR")
     if args.test_set:
         from ..data.mixing import load_mixture_set
+
         sets = {name: load_mixture_set(path, limit=args.limit) for name, path in args.test_set}
-        report["test_sets"] = {name: {"path": str(path), "mixtures": len(sets[name])}
-                               for name, path in args.test_set}
+        report["test_sets"] = {
+            name: {"path": str(path), "mixtures": len(sets[name])} for name, path in args.test_set
+        }
         first = args.test_set[0]
         report["test_set"] = {"path": str(first[1]), "mixtures": len(sets[first[0]])}
         for oracle in ("oracle-ibm", "oracle-irm"):
@@ -80,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
     for model_id in _model_ids(args.models):
         entry = resolve(model_id)
         model = load_model(entry)
-        row = {"parameters": entry.num_parameters, "sample_rate": entry.sample_rate, "n_src": entry.n_src}
+        row = {
+            "parameters": entry.num_parameters,
+            "sample_rate": entry.sample_rate,
+            "n_src": entry.n_src,
+        }
         if not model.needs_references:
             row["cpu"] = benchmark.real_time_factor(model, args.seconds, "cpu")
             if args.onnx:
@@ -90,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                 model.to("cpu")
             if args.long_minutes > 0:
                 row["long"] = benchmark.long_input_peak_memory(
-                    str(entry.checkpoint) if entry.checkpoint else entry.id, args.long_minutes)
+                    str(entry.checkpoint) if entry.checkpoint else entry.id, args.long_minutes
+                )
         if sets:
             row.update(_quality_rows(benchmark, model, sets))
         report["models"][entry.id] = row
@@ -126,20 +169,30 @@ def _onnx_speed(model, seconds: float) -> dict:
 
 
 def _fmt(value, spec=".2f") -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else format(value, spec)
+    )
 
 
 def _print_table(report: dict) -> None:
     m = report["machine"]
-    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}, torch {m['torch']}")
+    print(
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}, torch {m['torch']}"
+    )
     quality = metric_specs(headline=True)
     cols = ("cpu x RT", "ort x RT", "gpu x RT", "peak MB", *(m.label for m in quality))
     print(f"{'model':<28}" + "".join(f"{c:>10}" for c in cols))
     for name, row in report["models"].items():
         q = row.get("quality", {})
-        cells = [row.get("cpu", {}).get("speed_x_realtime"), row.get("onnx_cpu", {}).get("speed_x_realtime"),
-                 row.get("gpu", {}).get("speed_x_realtime"),
-                 row.get("long", {}).get("peak_mb"), *(q.get(m.name) for m in quality)]
+        cells = [
+            row.get("cpu", {}).get("speed_x_realtime"),
+            row.get("onnx_cpu", {}).get("speed_x_realtime"),
+            row.get("gpu", {}).get("speed_x_realtime"),
+            row.get("long", {}).get("peak_mb"),
+            *(q.get(m.name) for m in quality),
+        ]
         specs = (".1f", ".1f", ".1f", ".0f", *(m.fmt for m in quality))
         print(f"{name:<28}" + "".join(f"{_fmt(c, s):>10}" for c, s in zip(cells, specs)))
     if "test_set" in report:
@@ -147,10 +200,17 @@ def _print_table(report: dict) -> None:
     if len(report.get("test_sets", {})) > 1:
         names = list(report["test_sets"])
         primary = get_metric(PRIMARY_METRIC)
-        print(f"\n{primary.heading} per test set\n{'model':<28}" + "".join(f"{n[:14]:>15}" for n in names))
+        print(
+            f"\n{primary.heading} per test set\n{'model':<28}"
+            + "".join(f"{n[:14]:>15}" for n in names)
+        )
         for name, row in report["models"].items():
             by_set = row.get("quality_by_set", {})
-            print(f"{name:<28}" + "".join(f"{_fmt(by_set.get(n, {}).get(primary.name), primary.fmt):>15}"
-                                          for n in names))
+            print(
+                f"{name:<28}"
+                + "".join(
+                    f"{_fmt(by_set.get(n, {}).get(primary.name), primary.fmt):>15}" for n in names
+                )
+            )
         for name, info in report["test_sets"].items():
             print(f"{name}: {info['path']} ({info['mixtures']} mixtures)")

@@ -15,8 +15,9 @@ from typing import Optional
 MODEL_HELP = "model id, registry name or checkpoint path (see `cocktail models`)"
 
 
-def add_command(sub, name: str, *, help: str, description: str, model: str = "",
-                overwrite: str = "") -> argparse.ArgumentParser:
+def add_command(
+    sub, name: str, *, help: str, description: str, model: str = "", overwrite: str = ""
+) -> argparse.ArgumentParser:
     """A subcommand's parser with the arguments the model commands share: the model to use
     (``model="positional"``: a MODEL argument; ``"option"``: ``--model``, default the bundled
     default model) and ``--overwrite`` (``overwrite``: its help; empty: none)."""
@@ -37,8 +38,15 @@ class ProgressBar:
 
     def __init__(self, label: str, enabled: bool = True):
         from tqdm import tqdm
-        self._bar = tqdm(total=1000, desc=label, file=sys.stderr, disable=not enabled, leave=False,
-                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
+
+        self._bar = tqdm(
+            total=1000,
+            desc=label,
+            file=sys.stderr,
+            disable=not enabled,
+            leave=False,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+        )
         self._last = 0
 
     def __call__(self, fraction: float, stage: str) -> None:
@@ -74,8 +82,14 @@ def optional_int(value: Optional[str]) -> Optional[int]:
     return None if value is None else int(value)
 
 
-def number_arg(kind: type = float, low: Optional[float] = None, high: Optional[float] = None, *,
-               above: bool = False, or_zero: bool = False) -> Callable[[str], float]:
+def number_arg(
+    kind: type = float,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    *,
+    above: bool = False,
+    or_zero: bool = False,
+) -> Callable[[str], float]:
     """An argparse type: a finite ``kind`` (int or float) at least ``low`` (``above``: more than
     ``low``) and at most ``high``; ``or_zero`` also takes 0 (e.g. "0: the whole input")."""
     noun = "an integer" if kind is int else "a number"
@@ -91,7 +105,9 @@ def number_arg(kind: type = float, low: Optional[float] = None, high: Optional[f
             return value
         if low is not None and (value <= low if above else value < low):
             bound = f"above {low:g}" if above else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"must be {bound}{' (or 0)' if or_zero else ''}, got '{text}'")
+            raise argparse.ArgumentTypeError(
+                f"must be {bound}{' (or 0)' if or_zero else ''}, got '{text}'"
+            )
         if high is not None and value > high:
             raise argparse.ArgumentTypeError(f"must be at most {high:g}, got '{text}'")
         return value

@@ -13,17 +13,22 @@ from ..metrics import metric_specs
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="score separated estimates against references",
-                       description="Scores estimates against reference sources after solving the "
-                                   "permutation (Hungarian algorithm on pairwise SI-SDR).")
+    p = sub.add_parser(
+        "evaluate",
+        help="score separated estimates against references",
+        description="Scores estimates against reference sources after solving the "
+        "permutation (Hungarian algorithm on pairwise SI-SDR).",
+    )
     p.add_argument("--mixture", required=True, type=Path)
     p.add_argument("--refs", required=True, nargs="+", type=Path)
     p.add_argument("--estimates", required=True, nargs="+", type=Path)
     known = metric_specs()
-    p.add_argument("--metrics", default=",".join(m.name for m in known if m.default),
-                   help="comma-separated metrics (default: %(default)s): "
-                        + "; ".join(f"{m.name}: {m.description or m.label}" for m in known)
-                        .replace("%", "%%"))
+    p.add_argument(
+        "--metrics",
+        default=",".join(m.name for m in known if m.default),
+        help="comma-separated metrics (default: %(default)s): "
+        + "; ".join(f"{m.name}: {m.description or m.label}" for m in known).replace("%", "%%"),
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -35,28 +40,43 @@ def run(args: argparse.Namespace) -> int:
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in ALL_METRICS]
     if unknown:
-        raise CocktailError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(ALL_METRICS)})")
+        raise CocktailError(
+            f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(ALL_METRICS)})"
+        )
     specs = [get_metric(m) for m in metrics]
     if len(args.estimates) < len(args.refs):
-        raise CocktailError(f"{len(args.estimates)} estimates for {len(args.refs)} references: "
-                            "give at least one estimate per reference")
+        raise CocktailError(
+            f"{len(args.estimates)} estimates for {len(args.refs)} references: "
+            "give at least one estimate per reference"
+        )
     mix = load_audio(args.mixture)
     n = len(mix.samples)
     refs = load_references(args.refs, sample_rate=mix.sample_rate, length=n)
     ests = load_references(args.estimates, sample_rate=mix.sample_rate, length=n, role="estimate")
     ev = evaluate_separation(ests, refs, mix.samples, mix.sample_rate, metrics=metrics)
     if args.json:
-        print(json.dumps({
-            "mixture": str(args.mixture), "sample_rate": mix.sample_rate,
-            "permutation": [int(i) for i in ev.permutation],
-            "per_source": [dict(ref=str(r), estimate=_name(args.estimates, j, str), **_clean(m))
-                           for r, j, m in zip(args.refs, ev.permutation, ev.per_source)],
-            "mean": _clean(ev.mean)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "mixture": str(args.mixture),
+                    "sample_rate": mix.sample_rate,
+                    "permutation": [int(i) for i in ev.permutation],
+                    "per_source": [
+                        dict(ref=str(r), estimate=_name(args.estimates, j, str), **_clean(m))
+                        for r, j, m in zip(args.refs, ev.permutation, ev.per_source)
+                    ],
+                    "mean": _clean(ev.mean),
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"{'reference':<28} {'estimate':<28} " + " ".join(f"{m.name:>8}" for m in specs))
     for r, j, values in zip(args.refs, ev.permutation, ev.per_source):
-        print(f"{r.name:<28} {_name(args.estimates, j, lambda p: p.name):<28} "
-              + " ".join(f"{m.format(values[m.name], 'nan'):>8}" for m in specs))
+        print(
+            f"{r.name:<28} {_name(args.estimates, j, lambda p: p.name):<28} "
+            + " ".join(f"{m.format(values[m.name], 'nan'):>8}" for m in specs)
+        )
     print(f"{'mean':<57} " + " ".join(f"{m.format(ev.mean[m.name], 'nan'):>8}" for m in specs))
     return 0
 

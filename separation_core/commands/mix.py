@@ -12,43 +12,96 @@ from .room_args import add_room_arguments, reverb_from_args
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "mix", help="build a seeded mixture set from speech folders",
+        "mix",
+        help="build a seeded mixture set from speech folders",
         description="Writes OUT/mix, OUT/s1.. OUT/sN (and OUT/noise) as 24-bit WAV and OUT/metadata.json. "
-                    "Speakers come from the file names (LibriSpeech, VCTK, spoken digits; --rule folder "
-                    "for one folder per speaker, detected by auto) and are split train/valid/test by a "
-                    "hash of their id, within every speech folder. --rooms simulated / --rir DIR make "
-                    "the mixtures reverberant (each speaker's target is its reverberant image).")
+        "Speakers come from the file names (LibriSpeech, VCTK, spoken digits; --rule folder "
+        "for one folder per speaker, detected by auto) and are split train/valid/test by a "
+        "hash of their id, within every speech folder. --rooms simulated / --rir DIR make "
+        "the mixtures reverberant (each speaker's target is its reverberant image).",
+    )
     allow_negative_ranges(p)
-    p.add_argument("--speech", required=True, action="append", type=Path, metavar="DIR",
-                   help="folder of speech files (repeatable)")
-    p.add_argument("--noise", action="append", type=Path, metavar="DIR",
-                   help="folder of noise files (repeatable; SNR from --snr-range, default 0,10)")
+    p.add_argument(
+        "--speech",
+        required=True,
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="folder of speech files (repeatable)",
+    )
+    p.add_argument(
+        "--noise",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="folder of noise files (repeatable; SNR from --snr-range, default 0,10)",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--num", required=True, type=number_arg(int, 1), help="number of mixtures")
     p.add_argument("--speakers", type=int, choices=(2, 3), default=2)
-    p.add_argument("--mode", choices=("min", "max"), default="min",
-                   help="min: cut to the shortest utterance; max: pad to the longest")
-    p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LOW,HIGH",
-                   help="level of speaker 1 over each other speaker, dB (default -5,5)")
-    p.add_argument("--snr-range", type=range_arg, default=None, metavar="LOW,HIGH",
-                   help="speech-to-noise ratio, dB (needs --noise)")
+    p.add_argument(
+        "--mode",
+        choices=("min", "max"),
+        default="min",
+        help="min: cut to the shortest utterance; max: pad to the longest",
+    )
+    p.add_argument(
+        "--sir-range",
+        type=range_arg,
+        default=(-5.0, 5.0),
+        metavar="LOW,HIGH",
+        help="level of speaker 1 over each other speaker, dB (default -5,5)",
+    )
+    p.add_argument(
+        "--snr-range",
+        type=range_arg,
+        default=None,
+        metavar="LOW,HIGH",
+        help="speech-to-noise ratio, dB (needs --noise)",
+    )
     p.add_argument("--split", choices=("train", "valid", "test"), default="test")
     p.add_argument("--seed", type=number_arg(int, 0), default=0)
     p.add_argument("--sample-rate", type=number_arg(int, 1000, 384000), default=16000)
-    p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
-                   help="how speaker ids are read from file names")
+    p.add_argument(
+        "--rule",
+        choices=("auto", "librispeech", "vctk", "digits", "folder"),
+        default="auto",
+        help="how speaker ids are read from file names",
+    )
     add_room_arguments(p, bank=False)
-    p.add_argument("--conversation", type=number_arg(float, 0.01, 600.0), default=None, metavar="MINUTES",
-                   help="long-form recordings instead: two speakers of one corpus taking turns for MINUTES "
-                        "each (pauses, short overlaps; see separation_core/data/conversation.py); "
-                        "--mode and --speakers do not apply, --noise is not taken")
-    p.add_argument("--pause-range", type=range_arg, default=(0.3, 3.0), metavar="LO,HI",
-                   help="with --conversation: pause between turns, seconds (default 0.3,3)")
-    p.add_argument("--overlap-range", type=range_arg, default=(0.5, 2.5), metavar="LO,HI",
-                   help="with --conversation: overlap at a change of speaker, seconds (default 0.5,2.5)")
-    p.add_argument("--overlap-prob", type=number_arg(float, 0.0, 1.0), default=0.5, metavar="P",
-                   help="with --conversation: share of the changes of speaker that overlap (default 0.5)")
-    p.add_argument("--overwrite", action="store_true", help="replace a mixture set in a non-empty OUT")
+    p.add_argument(
+        "--conversation",
+        type=number_arg(float, 0.01, 600.0),
+        default=None,
+        metavar="MINUTES",
+        help="long-form recordings instead: two speakers of one corpus taking turns for MINUTES "
+        "each (pauses, short overlaps; see separation_core/data/conversation.py); "
+        "--mode and --speakers do not apply, --noise is not taken",
+    )
+    p.add_argument(
+        "--pause-range",
+        type=range_arg,
+        default=(0.3, 3.0),
+        metavar="LO,HI",
+        help="with --conversation: pause between turns, seconds (default 0.3,3)",
+    )
+    p.add_argument(
+        "--overlap-range",
+        type=range_arg,
+        default=(0.5, 2.5),
+        metavar="LO,HI",
+        help="with --conversation: overlap at a change of speaker, seconds (default 0.5,2.5)",
+    )
+    p.add_argument(
+        "--overlap-prob",
+        type=number_arg(float, 0.0, 1.0),
+        default=0.5,
+        metavar="P",
+        help="with --conversation: share of the changes of speaker that overlap (default 0.5)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a mixture set in a non-empty OUT"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -62,18 +115,34 @@ def run(args: argparse.Namespace) -> int:
     if args.conversation is not None:
         return _run_conversation(args, bar)
     try:
-        path = build_mixture_set(args.speech, args.out, num=args.num, speakers=args.speakers, mode=args.mode,
-                                 sir_range=args.sir_range, snr_range=args.snr_range, noise_dirs=args.noise,
-                                 split=args.split, seed=args.seed, sample_rate=args.sample_rate,
-                                 rule=args.rule, overwrite=args.overwrite, noise_prob=args.noise_prob,
-                                 reverb=reverb_from_args(args, args.sample_rate), progress=bar)
+        path = build_mixture_set(
+            args.speech,
+            args.out,
+            num=args.num,
+            speakers=args.speakers,
+            mode=args.mode,
+            sir_range=args.sir_range,
+            snr_range=args.snr_range,
+            noise_dirs=args.noise,
+            split=args.split,
+            seed=args.seed,
+            sample_rate=args.sample_rate,
+            rule=args.rule,
+            overwrite=args.overwrite,
+            noise_prob=args.noise_prob,
+            reverb=reverb_from_args(args, args.sample_rate),
+            progress=bar,
+        )
     finally:
         bar.close()
     meta = read_metadata(path.parent)
     seconds = sum(m["seconds"] for m in meta["mixtures"])
     speakers = {s["speaker"] for m in meta["mixtures"] for s in m["sources"]}
-    print(f"wrote {len(meta['mixtures'])} mixtures ({seconds / 60:.1f} min, {len(speakers)} speakers of "
-          f"the {args.split} split) to {path.parent}", file=sys.stdout)
+    print(
+        f"wrote {len(meta['mixtures'])} mixtures ({seconds / 60:.1f} min, {len(speakers)} speakers of "
+        f"the {args.split} split) to {path.parent}",
+        file=sys.stdout,
+    )
     return 0
 
 
@@ -87,18 +156,31 @@ def _run_conversation(args: argparse.Namespace, bar: ProgressBar) -> int:
     if args.speakers != 2:
         raise CocktailError("--conversation makes two-speaker recordings (--speakers 2)")
     try:
-        path = build_conversation_set(args.speech, args.out, num=args.num, minutes=args.conversation,
-                                      split=args.split, seed=args.seed, sample_rate=args.sample_rate,
-                                      sir_range=args.sir_range, pause_range=args.pause_range,
-                                      overlap_range=args.overlap_range, overlap_prob=args.overlap_prob,
-                                      rule=args.rule, overwrite=args.overwrite,
-                                      reverb=reverb_from_args(args, args.sample_rate), progress=bar)
+        path = build_conversation_set(
+            args.speech,
+            args.out,
+            num=args.num,
+            minutes=args.conversation,
+            split=args.split,
+            seed=args.seed,
+            sample_rate=args.sample_rate,
+            sir_range=args.sir_range,
+            pause_range=args.pause_range,
+            overlap_range=args.overlap_range,
+            overlap_prob=args.overlap_prob,
+            rule=args.rule,
+            overwrite=args.overwrite,
+            reverb=reverb_from_args(args, args.sample_rate),
+            progress=bar,
+        )
     finally:
         bar.close()
     meta = read_metadata(path.parent)
     both = sum(m["activity"]["both"] for m in meta["mixtures"]) / len(meta["mixtures"])
     speakers = {s["speaker"] for m in meta["mixtures"] for s in m["sources"]}
-    print(f"wrote {len(meta['mixtures'])} conversations of {args.conversation:g} min ({len(speakers)} speakers "
-          f"of the {args.split} split, both talking {100 * both:.0f}% of the time) to {path.parent}",
-          file=sys.stdout)
+    print(
+        f"wrote {len(meta['mixtures'])} conversations of {args.conversation:g} min ({len(speakers)} speakers "
+        f"of the {args.split} split, both talking {100 * both:.0f}% of the time) to {path.parent}",
+        file=sys.stdout,
+    )
     return 0

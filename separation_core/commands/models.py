@@ -8,9 +8,12 @@ import sys
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("models", help="list available models",
-                       description="List bundled checkpoints, the user's models folder "
-                                   "(COCKTAIL_MODELS_DIR overrides it) and every registry model.")
+    p = sub.add_parser(
+        "models",
+        help="list available models",
+        description="List bundled checkpoints, the user's models folder "
+        "(COCKTAIL_MODELS_DIR overrides it) and every registry model.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 
@@ -30,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
     except ModelError:
         default = None
     if args.json:
-        payload = {"default": default, "user_models_dir": str(user_models_dir()),
-                   "models": [e.to_dict() for e in entries], "problems": problems}
+        payload = {
+            "default": default,
+            "user_models_dir": str(user_models_dir()),
+            "models": [e.to_dict() for e in entries],
+            "problems": problems,
+        }
         print(json.dumps(payload, indent=2))
         return 0
     header = f"{'id':<28} {'kind':<16} {'rate':>6} {'src':>3} {'params':>8}  {'origin':<8} notes"
@@ -49,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"imported: {e.imported_from}")
         if e.checkpoint:
             notes.append(str(e.checkpoint))
-        print(f"{e.id:<28} {e.kind:<16} {e.sample_rate:>6} {e.n_src:>3} {_size(e.num_parameters):>8}"
-              f"  {e.origin:<8} {', '.join(notes)}")
+        print(
+            f"{e.id:<28} {e.kind:<16} {e.sample_rate:>6} {e.n_src:>3} {_size(e.num_parameters):>8}"
+            f"  {e.origin:<8} {', '.join(notes)}"
+        )
     print(f"\nuser models folder: {user_models_dir()}")
     for problem in problems:
         print(f"cocktail: warning: skipped {problem}", file=sys.stderr)

@@ -15,40 +15,73 @@ from ..errors import CocktailError
 from .common import add_command, number_arg
 
 FORMATS = {"wav": ".wav", "flac": ".flac"}
-MAX_SPEAKERS = 8                # clustering models: the most speakers asked for
-MIN_CHUNK_SECONDS = 0.25        # shorter chunks are too short for the models' STFT windows
-CLUSTERING_KINDS = ("deep-clustering", "chimera")   # models.base.KIND_DEEP_CLUSTERING, KIND_CHIMERA
+MAX_SPEAKERS = 8  # clustering models: the most speakers asked for
+MIN_CHUNK_SECONDS = 0.25  # shorter chunks are too short for the models' STFT windows
+CLUSTERING_KINDS = ("deep-clustering", "chimera")  # models.base.KIND_DEEP_CLUSTERING, KIND_CHIMERA
 log = logging.getLogger(__name__)
 
 
-DESCRIPTION = ("Separate each INPUT into OUT/<stem>_s1.wav, _s2.wav, ... at the input's sample rate "
-               "and length, plus OUT/<stem>.json. Every output is planned before any work: inputs "
-               "that would write the same files (good.wav and good.ogg, a/take.wav and b/take.wav) "
-               "are refused (give them different --out folders), OUT must be writable, and existing "
-               "files are kept unless --overwrite. An input that fails is reported in one line, the "
-               "others still run, and the exit status is then 1.")
+DESCRIPTION = (
+    "Separate each INPUT into OUT/<stem>_s1.wav, _s2.wav, ... at the input's sample rate "
+    "and length, plus OUT/<stem>.json. Every output is planned before any work: inputs "
+    "that would write the same files (good.wav and good.ogg, a/take.wav and b/take.wav) "
+    "are refused (give them different --out folders), OUT must be writable, and existing "
+    "files are kept unless --overwrite. An input that fails is reported in one line, the "
+    "others still run, and the exit status is then 1."
+)
 
 
 def add_parser(sub) -> None:
-    p = add_command(sub, "separate", help="separate audio files into one file per speaker",
-                    description=DESCRIPTION, model="option", overwrite="replace existing outputs")
+    p = add_command(
+        sub,
+        "separate",
+        help="separate audio files into one file per speaker",
+        description=DESCRIPTION,
+        model="option",
+        overwrite="replace existing outputs",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path)
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument("--refs", nargs="+", type=Path, default=None, metavar="REF",
-                   help="reference sources (one file per speaker; one input only): needed by oracle-*")
-    p.add_argument("--num-speakers", type=number_arg(int, 1, MAX_SPEAKERS), default=None, metavar="K",
-                   help=f"number of speakers (1..{MAX_SPEAKERS}) for clustering models (dc-blstm, "
-                        "chimera, with kmeans); other models only take their own count")
+    p.add_argument(
+        "--refs",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="REF",
+        help="reference sources (one file per speaker; one input only): needed by oracle-*",
+    )
+    p.add_argument(
+        "--num-speakers",
+        type=number_arg(int, 1, MAX_SPEAKERS),
+        default=None,
+        metavar="K",
+        help=f"number of speakers (1..{MAX_SPEAKERS}) for clustering models (dc-blstm, "
+        "chimera, with kmeans); other models only take their own count",
+    )
     p.add_argument("--clustering", choices=("kmeans", "meanshift"), default="kmeans")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument("--chunk-seconds", type=number_arg(float, MIN_CHUNK_SECONDS, or_zero=True),
-                   default=None, metavar="S",
-                   help=f"chunk length, at least {MIN_CHUNK_SECONDS:g} (0: whole input at once; "
-                        "default: the model's)")
-    p.add_argument("--overlap-seconds", type=number_arg(float, 0.0), default=None, metavar="O",
-                   help="overlap of neighbouring chunks (at most half a chunk)")
-    p.add_argument("--channel", type=number_arg(int, 0), default=None, metavar="C",
-                   help="use this channel (0-based) instead of a downmix")
+    p.add_argument(
+        "--chunk-seconds",
+        type=number_arg(float, MIN_CHUNK_SECONDS, or_zero=True),
+        default=None,
+        metavar="S",
+        help=f"chunk length, at least {MIN_CHUNK_SECONDS:g} (0: whole input at once; "
+        "default: the model's)",
+    )
+    p.add_argument(
+        "--overlap-seconds",
+        type=number_arg(float, 0.0),
+        default=None,
+        metavar="O",
+        help="overlap of neighbouring chunks (at most half a chunk)",
+    )
+    p.add_argument(
+        "--channel",
+        type=number_arg(int, 0),
+        default=None,
+        metavar="C",
+        help="use this channel (0-based) instead of a downmix",
+    )
     p.add_argument("--format", choices=sorted(FORMATS), default="wav")
     p.add_argument("--subtype", choices=("PCM_16", "PCM_24", "FLOAT"), default="PCM_16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -80,9 +113,14 @@ def run(args: argparse.Namespace) -> int:
         t_load = time.perf_counter()
         model = load_model(entry)
         load_seconds = time.perf_counter() - t_load
-        options = EngineOptions(chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
-                                device=args.device, keep_masks=False, max_embedding_points=0,
-                                run=RunOptions(num_speakers=args.num_speakers, clustering=args.clustering))
+        options = EngineOptions(
+            chunk_seconds=args.chunk_seconds,
+            overlap_seconds=args.overlap_seconds,
+            device=args.device,
+            keep_masks=False,
+            max_embedding_points=0,
+            run=RunOptions(num_speakers=args.num_speakers, clustering=args.clustering),
+        )
         for path, target in ready:
             failures += _run_one(path, target, args, entry, model, options, load_seconds)
     if failures:
@@ -97,23 +135,33 @@ def _check_options(args: argparse.Namespace) -> None:
         raise CocktailError("FLAC cannot hold 32-bit float samples; use --subtype PCM_16 or PCM_24")
     chunk, overlap = args.chunk_seconds, args.overlap_seconds
     if chunk and overlap is not None and 2 * overlap > chunk:
-        raise CocktailError(f"--overlap-seconds {args.overlap_seconds:g} is more than half of "
-                            f"--chunk-seconds {args.chunk_seconds:g}")
+        raise CocktailError(
+            f"--overlap-seconds {args.overlap_seconds:g} is more than half of "
+            f"--chunk-seconds {args.chunk_seconds:g}"
+        )
 
 
 def output_count(entry, num_speakers, refs, clustering: str = "kmeans") -> int:
     """How many stems ``entry`` gives; refuses a --num-speakers the model cannot honour."""
     if entry.kind in CLUSTERING_KINDS:
         if num_speakers is not None and clustering == "meanshift":
-            raise CocktailError("--num-speakers cannot be used with --clustering meanshift, which finds "
-                                "the number of speakers itself")
+            raise CocktailError(
+                "--num-speakers cannot be used with --clustering meanshift, which finds "
+                "the number of speakers itself"
+            )
         return num_speakers or entry.n_src
     n = len(refs) if entry.needs_references and refs else entry.n_src
     if num_speakers is not None and num_speakers != n:
-        gives = f"one source per reference ({n})" if entry.needs_references else f"always gives {n} sources"
-        raise CocktailError(f"model '{entry.id}' {gives}, so --num-speakers "
-                            f"{num_speakers} cannot be honoured (clustering models such as dc-blstm "
-                            "take a number of speakers)")
+        gives = (
+            f"one source per reference ({n})"
+            if entry.needs_references
+            else f"always gives {n} sources"
+        )
+        raise CocktailError(
+            f"model '{entry.id}' {gives}, so --num-speakers "
+            f"{num_speakers} cannot be honoured (clustering models such as dc-blstm "
+            "take a number of speakers)"
+        )
     return n
 
 
@@ -122,8 +170,12 @@ def plan_outputs(args: argparse.Namespace, n_out: int) -> list:
     from ..export_plan import ExportRequest, plan_exports
 
     requests = [ExportRequest(str(path), path.stem, n_out) for path in args.inputs]
-    return plan_exports(requests, args.out, extension=FORMATS[args.format],
-                        collision_hint="give them different --out folders")
+    return plan_exports(
+        requests,
+        args.out,
+        extension=FORMATS[args.format],
+        collision_hint="give them different --out folders",
+    )
 
 
 def _run_one(path: Path, target, args, entry, model, options, load_seconds) -> int:
@@ -163,18 +215,30 @@ def _separate_one(path, target, args, entry, model, options, load_seconds) -> No
         print(f"cocktail: warning: {warning}", file=sys.stderr)
     bar = ProgressBar(path.name, enabled=not args.quiet)
     try:
-        result = separate(model, audio.samples, audio.sample_rate, options, references=refs,
-                          progress=bar)
+        result = separate(
+            model, audio.samples, audio.sample_rate, options, references=refs, progress=bar
+        )
     finally:
         bar.close()
     for note in result.notes:
         print(f"cocktail: note: {path}: {note}", file=sys.stderr)
     # result.timings' "prepare" is the engine's resampling; "load_input" reading the file
-    timings = dict(result.timings, model_load=load_seconds, load_input=load_input,
-                   wall=time.perf_counter() - t0, audio_seconds=len(audio.samples) / audio.sample_rate)
-    opts = {"num_speakers": args.num_speakers, "clustering": args.clustering, "device": args.device,
-            "chunk_seconds": args.chunk_seconds, "overlap_seconds": args.overlap_seconds,
-            "channel": args.channel, **output_options(FORMATS[args.format], args.subtype)}
+    timings = dict(
+        result.timings,
+        model_load=load_seconds,
+        load_input=load_input,
+        wall=time.perf_counter() - t0,
+        audio_seconds=len(audio.samples) / audio.sample_rate,
+    )
+    opts = {
+        "num_speakers": args.num_speakers,
+        "clustering": args.clustering,
+        "device": args.device,
+        "chunk_seconds": args.chunk_seconds,
+        "overlap_seconds": args.overlap_seconds,
+        "channel": args.channel,
+        **output_options(FORMATS[args.format], args.subtype),
+    }
     source = describe_input(path, audio.sample_rate, len(audio.samples))
     sidecar = build_sidecar(source, entry, opts, timings=timings, references=args.refs or ())
     write_target(result, target, subtype=args.subtype, overwrite=args.overwrite, sidecar=sidecar)

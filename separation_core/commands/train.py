@@ -35,11 +35,14 @@ def parse_model_args(pairs) -> dict:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model on folders of speech",
-                       description="Train with dynamic mixing on the train split of the speakers in "
-                                   "--speech, validate on a fixed validation set of held-out speakers. "
-                                   "Run under `torchrun --nproc_per_node=N -m separation_core.cli train "
-                                   "...` for DistributedDataParallel.")
+    p = sub.add_parser(
+        "train",
+        help="train a model on folders of speech",
+        description="Train with dynamic mixing on the train split of the speakers in "
+        "--speech, validate on a fixed validation set of held-out speakers. "
+        "Run under `torchrun --nproc_per_node=N -m separation_core.cli train "
+        "...` for DistributedDataParallel.",
+    )
     allow_negative_ranges(p)
     p.add_argument("--model", required=True, help="registry name (see `cocktail models`)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
@@ -55,44 +58,98 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=number_arg(float, 0, above=True), default=1e-3)
     p.add_argument("--warmup-steps", type=number_arg(int, 0), default=100)
     p.add_argument("--clip-norm", type=number_arg(float, 0, above=True), default=5.0)
-    p.add_argument("--loss", choices=("si_sdr", "sa_sdr"), default="si_sdr",
-                   help="time-domain models' loss (convtasnet, dprnn)")
+    p.add_argument(
+        "--loss",
+        choices=("si_sdr", "sa_sdr"),
+        default="si_sdr",
+        help="time-domain models' loss (convtasnet, dprnn)",
+    )
     p.add_argument("--chimera-alpha", type=number_arg(float, 0, 1), default=0.5)
-    p.add_argument("--dc-weighting", choices=("threshold", "magnitude"), default="threshold",
-                   help="deep clustering bin weights (dc-blstm, chimera)")
+    p.add_argument(
+        "--dc-weighting",
+        choices=("threshold", "magnitude"),
+        default="threshold",
+        help="deep clustering bin weights (dc-blstm, chimera)",
+    )
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
-    p.add_argument("--speed-range", type=range_arg, default=None, metavar="LO,HI",
-                   help="speed perturbation: each training source is played at a random speed factor in "
-                        "[LO, HI] (tempo and pitch, by resampling), e.g. 0.9,1.1; may be added on --resume")
+    p.add_argument(
+        "--speed-range",
+        type=range_arg,
+        default=None,
+        metavar="LO,HI",
+        help="speed perturbation: each training source is played at a random speed factor in "
+        "[LO, HI] (tempo and pitch, by resampling), e.g. 0.9,1.1; may be added on --resume",
+    )
     add_room_arguments(p, bank=True)
-    p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine",
-                   help="cosine: warm-up, then cosine decay to lr x --min-lr-ratio over the planned steps "
-                        "(default); plateau: halve after 3 validations without a new best")
-    p.add_argument("--min-lr-ratio", type=number_arg(float, 0, 1), default=0.02, metavar="R",
-                   help="the cosine schedule's final learning rate as a share of --lr (default 0.02)")
-    p.add_argument("--schedule-steps", type=int, default=None, metavar="N",
-                   help="the cosine schedule's horizon (default: --steps at the run's start; kept on "
-                        "--resume unless given again, e.g. to extend a run)")
-    p.add_argument("--rule", choices=("auto", "librispeech", "vctk", "digits", "folder"), default="auto",
-                   help="how file names give the speaker (folder: one folder per speaker)")
-    p.add_argument("--valid-num", type=number_arg(int, 1), default=40,
-                   help="validation mixtures (fixed set of valid-split speakers, same augmentation)")
+    p.add_argument(
+        "--schedule",
+        choices=("cosine", "plateau"),
+        default="cosine",
+        help="cosine: warm-up, then cosine decay to lr x --min-lr-ratio over the planned steps "
+        "(default); plateau: halve after 3 validations without a new best",
+    )
+    p.add_argument(
+        "--min-lr-ratio",
+        type=number_arg(float, 0, 1),
+        default=0.02,
+        metavar="R",
+        help="the cosine schedule's final learning rate as a share of --lr (default 0.02)",
+    )
+    p.add_argument(
+        "--schedule-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the cosine schedule's horizon (default: --steps at the run's start; kept on "
+        "--resume unless given again, e.g. to extend a run)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=("auto", "librispeech", "vctk", "digits", "folder"),
+        default="auto",
+        help="how file names give the speaker (folder: one folder per speaker)",
+    )
+    p.add_argument(
+        "--valid-num",
+        type=number_arg(int, 1),
+        default=40,
+        help="validation mixtures (fixed set of valid-split speakers, same augmentation)",
+    )
     p.add_argument("--valid-every", type=number_arg(int, 1), default=None, metavar="STEPS")
-    p.add_argument("--max-minutes", type=number_arg(float, 0, above=True), default=None, metavar="M",
-                   help="stop after M minutes of wall time, validated and saved (resume later)")
-    p.add_argument("--workers", type=number_arg(int, 0, 64), default=0, metavar="N",
-                   help="processes that draw the training mixtures (0: in the training loop; a GPU run "
-                        "wants several); the mixtures are the same either way")
+    p.add_argument(
+        "--max-minutes",
+        type=number_arg(float, 0, above=True),
+        default=None,
+        metavar="M",
+        help="stop after M minutes of wall time, validated and saved (resume later)",
+    )
+    p.add_argument(
+        "--workers",
+        type=number_arg(int, 0, 64),
+        default=0,
+        metavar="N",
+        help="processes that draw the training mixtures (0: in the training loop; a GPU run "
+        "wants several); the mixtures are the same either way",
+    )
     p.add_argument("--seed", type=number_arg(int, 0), default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16: bfloat16 autocast for the forward pass (faster on CPUs with AVX512-BF16 "
-                        "and on recent GPUs; falls back to fp32 with one warning where bf16 kernels are "
-                        "missing; may be changed on --resume)")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: bfloat16 autocast for the forward pass (faster on CPUs with AVX512-BF16 "
+        "and on recent GPUs; falls back to fp32 with one warning where bf16 kernels are "
+        "missing; may be changed on --resume)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
-    p.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights and architecture (fine-tuning a trained model)")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="start from this checkpoint's weights and architecture (fine-tuning a trained model)",
+    )
     p.add_argument("--description", default="")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
@@ -101,21 +158,46 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..training.trainer import TrainConfig, Trainer
 
-    cfg = TrainConfig(model=args.model, out=str(args.out), speech_dirs=[str(d) for d in args.speech],
-                      noise_dirs=[str(d) for d in args.noise], model_args=parse_model_args(args.model_arg),
-                      steps=args.steps, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                      batch_size=args.batch_size, segment_seconds=args.segment_seconds, lr=args.lr,
-                      warmup_steps=args.warmup_steps, clip_norm=args.clip_norm, seed=args.seed,
-                      device=args.device, time_loss=args.loss, chimera_alpha=args.chimera_alpha,
-                      dc_weighting=args.dc_weighting,
-                      sir_range=args.sir_range, snr_range=args.snr_range, speed_range=args.speed_range,
-                      noise_prob=args.noise_prob, rir_dirs=[str(d) for d in args.rir], rooms=args.rooms,
-                      reverb_prob=args.reverb_prob, measured_prob=args.measured_prob,
-                      rt60_range=tuple(args.rt60_range), schedule=args.schedule, min_lr_ratio=args.min_lr_ratio,
-                      schedule_steps=args.schedule_steps, workers=args.workers, max_minutes=args.max_minutes,
-                      valid_num=args.valid_num,
-                      valid_every=args.valid_every, rule=args.rule, description=args.description,
-                      init=str(args.init) if args.init else None, precision=args.precision)
+    cfg = TrainConfig(
+        model=args.model,
+        out=str(args.out),
+        speech_dirs=[str(d) for d in args.speech],
+        noise_dirs=[str(d) for d in args.noise],
+        model_args=parse_model_args(args.model_arg),
+        steps=args.steps,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        segment_seconds=args.segment_seconds,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        clip_norm=args.clip_norm,
+        seed=args.seed,
+        device=args.device,
+        time_loss=args.loss,
+        chimera_alpha=args.chimera_alpha,
+        dc_weighting=args.dc_weighting,
+        sir_range=args.sir_range,
+        snr_range=args.snr_range,
+        speed_range=args.speed_range,
+        noise_prob=args.noise_prob,
+        rir_dirs=[str(d) for d in args.rir],
+        rooms=args.rooms,
+        reverb_prob=args.reverb_prob,
+        measured_prob=args.measured_prob,
+        rt60_range=tuple(args.rt60_range),
+        schedule=args.schedule,
+        min_lr_ratio=args.min_lr_ratio,
+        schedule_steps=args.schedule_steps,
+        workers=args.workers,
+        max_minutes=args.max_minutes,
+        valid_num=args.valid_num,
+        valid_every=args.valid_every,
+        rule=args.rule,
+        description=args.description,
+        init=str(args.init) if args.init else None,
+        precision=args.precision,
+    )
     result = Trainer(cfg, resume=args.resume, quiet=args.quiet).run()
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps(result, indent=2, default=float))

@@ -15,14 +15,34 @@ from .splits import (
     split_speakers,
 )
 
-__all__ = ["AUDIO_EXTENSIONS", "DEFAULT_FRACTIONS", "MODES", "RULES", "SPLITS", "DynamicMixDataset",
-           "MixtureItem", "MixtureSetDataset", "assign_splits", "build_mixture_set", "corpus_splits",
-           "find_audio", "hash_split", "identify", "load_mixture_set", "read_metadata", "scan_speech",
-           "select_split", "speaker_hash", "speaker_of", "split_speakers"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "DEFAULT_FRACTIONS",
+    "MODES",
+    "RULES",
+    "SPLITS",
+    "DynamicMixDataset",
+    "MixtureItem",
+    "MixtureSetDataset",
+    "assign_splits",
+    "build_mixture_set",
+    "corpus_splits",
+    "find_audio",
+    "hash_split",
+    "identify",
+    "load_mixture_set",
+    "read_metadata",
+    "scan_speech",
+    "select_split",
+    "speaker_hash",
+    "speaker_of",
+    "split_speakers",
+]
 
 
 def __getattr__(name: str):
     if name in ("DynamicMixDataset", "MixtureSetDataset"):
         from . import dynamic
+
         return getattr(dynamic, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

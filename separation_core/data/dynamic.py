@@ -57,16 +57,29 @@ class DynamicMixDataset(Dataset):
     Files that cannot be loaded are skipped and listed in ``skipped`` (one line each).
     """
 
-    def __init__(self, speech_dirs: PathLike | Iterable[PathLike], *, split: str = "train",
-                 speakers: int = 2, sample_rate: int = 16000, segment_seconds: float = 4.0,
-                 sir_range: Sequence[float] = (-5.0, 5.0),
-                 noise_dirs: PathLike | Iterable[PathLike] | None = None,
-                 snr_range: Optional[Sequence[float]] = None,
-                 speed_range: Optional[Sequence[float]] = None, noise_prob: float = 1.0,
-                 reverb: Optional[ReverbOptions] = None, epoch_size: int = 2000, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, rule: str = "auto",
-                 fractions: Sequence[float] = DEFAULT_FRACTIONS, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[CancelToken] = None) -> None:
+    def __init__(
+        self,
+        speech_dirs: PathLike | Iterable[PathLike],
+        *,
+        split: str = "train",
+        speakers: int = 2,
+        sample_rate: int = 16000,
+        segment_seconds: float = 4.0,
+        sir_range: Sequence[float] = (-5.0, 5.0),
+        noise_dirs: PathLike | Iterable[PathLike] | None = None,
+        snr_range: Optional[Sequence[float]] = None,
+        speed_range: Optional[Sequence[float]] = None,
+        noise_prob: float = 1.0,
+        reverb: Optional[ReverbOptions] = None,
+        epoch_size: int = 2000,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        rule: str = "auto",
+        fractions: Sequence[float] = DEFAULT_FRACTIONS,
+        progress: Optional[ProgressFn] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         from ..audio_io import load_audio
 
         self.snr_range = check_mix_options(speakers, "min", sir_range, noise_dirs, snr_range, split)
@@ -76,13 +89,20 @@ class DynamicMixDataset(Dataset):
         if not 0 <= rank < world_size:
             raise CocktailError(f"rank {rank} is outside the world of {world_size} process(es)")
         if epoch_size < world_size:
-            raise CocktailError(f"an epoch of {epoch_size} mixtures cannot be shared by {world_size} ranks")
+            raise CocktailError(
+                f"an epoch of {epoch_size} mixtures cannot be shared by {world_size} ranks"
+            )
         if segment_seconds <= 0 or int(seed) < 0:
             raise CocktailError("segment_seconds must be positive and the seed non-negative")
         self.split, self.n_src, self.sample_rate = split, int(speakers), int(sample_rate)
         self.segment = int(round(segment_seconds * sample_rate))
         self.sir_range = (float(sir_range[0]), float(sir_range[1]))
-        self.epoch_size, self.seed, self.rank, self.world_size = int(epoch_size), int(seed), rank, world_size
+        self.epoch_size, self.seed, self.rank, self.world_size = (
+            int(epoch_size),
+            int(seed),
+            rank,
+            world_size,
+        )
         self.epoch = 0
         self.skipped: list[str] = []
 
@@ -115,10 +135,14 @@ class DynamicMixDataset(Dataset):
             if region[1] > region[0]:
                 self._noise.append((x, region))
         if self.skipped:
-            warnings.warn(f"{len(self.skipped)} audio file(s) skipped; first: {self.skipped[0]}", stacklevel=2)
+            warnings.warn(
+                f"{len(self.skipped)} audio file(s) skipped; first: {self.skipped[0]}", stacklevel=2
+            )
         if len(self.speakers) < speakers:
-            raise CocktailError(f"only {len(self.speakers)} speaker(s) of the {split} split have usable "
-                                f"audio; {speakers} are needed per mixture")
+            raise CocktailError(
+                f"only {len(self.speakers)} speaker(s) of the {split} split have usable "
+                f"audio; {speakers} are needed per mixture"
+            )
         if noises and not self._noise:
             raise CocktailError("no usable noise file in the noise folder(s)")
 
@@ -133,15 +157,21 @@ class DynamicMixDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} mixtures")
         rng = np.random.default_rng([self.seed, self.epoch, index * self.world_size + self.rank])
-        chosen = [self.speakers[j] for j in rng.choice(len(self.speakers), self.n_src, replace=False)]
+        chosen = [
+            self.speakers[j] for j in rng.choice(len(self.speakers), self.n_src, replace=False)
+        ]
         picks = [int(rng.integers(len(self._audio[s]))) for s in chosen]
         utterances = [self._audio[s][k] for s, k in zip(chosen, picks)]
         if self.speed_range:
             factors = rng.uniform(*self.speed_range, size=self.n_src)
-            placed = np.stack([place_at_speed(rng, u, self.segment, f) for u, f in zip(utterances, factors)])
+            placed = np.stack(
+                [place_at_speed(rng, u, self.segment, f) for u, f in zip(utterances, factors)]
+            )
         else:
             crops = [draw_crop(rng, len(u), self.segment) for u in utterances]
-            placed = np.stack([place(u, self.segment, c, o) for u, (c, o) in zip(utterances, crops)])
+            placed = np.stack(
+                [place(u, self.segment, c, o) for u, (c, o) in zip(utterances, crops)]
+            )
         levels = draw_levels(rng, self.n_src, self.sir_range)
         excerpt, snr = None, None
         if self._noise and (self.noise_prob >= 1.0 or rng.uniform() < self.noise_prob):
@@ -152,7 +182,9 @@ class DynamicMixDataset(Dataset):
         room, positions = self.reverb.draw(rng, self.n_src)
         if room is not None:
             placed = reverberate(placed, room, positions)
-        comp = compose(placed, levels, [self._rms[s][k] for s, k in zip(chosen, picks)], excerpt, snr)
+        comp = compose(
+            placed, levels, [self._rms[s][k] for s, k in zip(chosen, picks)], excerpt, snr
+        )
         return comp, tuple(chosen)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +196,13 @@ class MixtureSetDataset(Dataset):
     """A fixed mixture set (``cocktail mix`` output) as ``(mixture [T], sources [S, T])`` tensors;
     lengths vary between items, so batch them one at a time or with a padding collate."""
 
-    def __init__(self, source: Union[PathLike, Sequence[MixtureItem]], *, sample_rate: Optional[int] = None,
-                 limit: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        source: Union[PathLike, Sequence[MixtureItem]],
+        *,
+        sample_rate: Optional[int] = None,
+        limit: Optional[int] = None,
+    ) -> None:
         if isinstance(source, (str, os.PathLike)):
             source = load_mixture_set(source, sample_rate=sample_rate, limit=limit)
         self.items = list(source)

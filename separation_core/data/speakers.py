@@ -36,7 +36,9 @@ PathLike = Union[str, os.PathLike]
 def _check_rule(rule: str) -> str:
     rule = _ALIASES.get(rule, rule)
     if rule not in RULES:
-        raise CocktailError(f"unknown speaker naming rule {rule!r}; choose one of {', '.join(RULES)}")
+        raise CocktailError(
+            f"unknown speaker naming rule {rule!r}; choose one of {', '.join(RULES)}"
+        )
     return rule
 
 
@@ -58,7 +60,9 @@ def _vctk(path: Path, root: Optional[Path]) -> Optional[str]:
     return None
 
 
-def identify(path: PathLike, rule: str = "auto", root: Optional[PathLike] = None) -> Optional[tuple[str, str]]:
+def identify(
+    path: PathLike, rule: str = "auto", root: Optional[PathLike] = None
+) -> Optional[tuple[str, str]]:
     """``(family, speaker)`` of one audio file, or None when the rule does not apply.
 
     ``family`` is the naming rule that matched; ``root`` is the scanned folder (needed by "folder",
@@ -88,7 +92,9 @@ def identify(path: PathLike, rule: str = "auto", root: Optional[PathLike] = None
     return None
 
 
-def speaker_of(path: PathLike, rule: str = "auto", root: Optional[PathLike] = None) -> Optional[str]:
+def speaker_of(
+    path: PathLike, rule: str = "auto", root: Optional[PathLike] = None
+) -> Optional[str]:
     """The speaker id of one file (see the module docstring), or None."""
     found = identify(path, rule, root)
     return found[1] if found else None
@@ -146,8 +152,9 @@ def corpus_names(roots: list[Path]) -> dict[Path, str]:
     return names
 
 
-def scan_corpora(dirs: Union[PathLike, Iterable[PathLike]],
-                 rule: str = "auto") -> dict[tuple[str, str, str], list[Path]]:
+def scan_corpora(
+    dirs: Union[PathLike, Iterable[PathLike]], rule: str = "auto"
+) -> dict[tuple[str, str, str], list[Path]]:
     """``{(corpus, family, speaker): sorted files}``: each folder of ``dirs`` is one corpus.
 
     With rule "auto", a folder whose files no name rule knows, all in sub-folders (at least two),
@@ -166,12 +173,15 @@ def scan_corpora(dirs: Union[PathLike, Iterable[PathLike]],
     for root, paths in unmatched.items():
         if _speaker_folder_corpus(root, paths):
             for path in paths:
-                out.setdefault((names[root], "folder", _relative(path, root).parts[0]), []).append(path)
+                out.setdefault((names[root], "folder", _relative(path, root).parts[0]), []).append(
+                    path
+                )
     return {key: sorted(out[key]) for key in sorted(out)}
 
 
-def scan_families(dirs: Union[PathLike, Iterable[PathLike]],
-                  rule: str = "auto") -> dict[tuple[str, str], list[Path]]:
+def scan_families(
+    dirs: Union[PathLike, Iterable[PathLike]], rule: str = "auto"
+) -> dict[tuple[str, str], list[Path]]:
     """``{(family, speaker): sorted files}`` for the audio files whose speaker the rule finds
     (all corpora together; see ``scan_corpora``)."""
     out: dict[tuple[str, str], list[Path]] = {}
@@ -180,7 +190,9 @@ def scan_families(dirs: Union[PathLike, Iterable[PathLike]],
     return {key: sorted(out[key]) for key in sorted(out)}
 
 
-def scan_speech(dirs: Union[PathLike, Iterable[PathLike]], rule: str = "auto") -> dict[str, list[Path]]:
+def scan_speech(
+    dirs: Union[PathLike, Iterable[PathLike]], rule: str = "auto"
+) -> dict[str, list[Path]]:
     """``{speaker_id: sorted files}`` over ``dirs`` (a folder or a list); files whose speaker the
     rule cannot tell are skipped. Raises CocktailError when a folder is missing or holds no speaker."""
     out: dict[str, list[Path]] = {}

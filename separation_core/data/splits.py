@@ -37,7 +37,9 @@ _SALT = "cocktail-split:"
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise CocktailError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise CocktailError(
+            f"split fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
     return tuple(float(f) for f in fractions)  # type: ignore[return-value]
 
 
@@ -79,27 +81,36 @@ def _rank_split(ids: list[str], fractions: tuple[float, float, float]) -> dict[s
     return dict(sorted(zip(order, names)))
 
 
-def assign_splits(speakers: Iterable[str], fractions: Sequence[float] = DEFAULT_FRACTIONS) -> dict[str, str]:
+def assign_splits(
+    speakers: Iterable[str], fractions: Sequence[float] = DEFAULT_FRACTIONS
+) -> dict[str, str]:
     """``{speaker: split}`` for one corpus (rules 1 and 2 of the module docstring)."""
     fractions = _check_fractions(fractions)
     ids = sorted({str(s) for s in speakers})
     out = {s: hash_split(s, fractions) for s in ids}
     names = list(out.values())
-    short = any(f > 0 and names.count(name) < _minimum(len(ids)) for name, f in zip(SPLITS, fractions))
+    short = any(
+        f > 0 and names.count(name) < _minimum(len(ids)) for name, f in zip(SPLITS, fractions)
+    )
     if len(ids) >= 3 and short:
         out = _rank_split(ids, fractions)
     return out
 
 
-def split_speakers(speakers: Iterable[str], split: str,
-                   fractions: Sequence[float] = DEFAULT_FRACTIONS) -> list[str]:
+def split_speakers(
+    speakers: Iterable[str], split: str, fractions: Sequence[float] = DEFAULT_FRACTIONS
+) -> list[str]:
     """The sorted speakers of ``split`` among ``speakers`` (one corpus)."""
     _check_split(split)
     return [s for s, name in assign_splits(speakers, fractions).items() if name == split]
 
 
-def corpus_splits(speech_dirs: PathLike | Iterable[PathLike], *, rule: str = "auto",
-                  fractions: Sequence[float] = DEFAULT_FRACTIONS) -> tuple[dict[str, str], dict[str, list[Path]]]:
+def corpus_splits(
+    speech_dirs: PathLike | Iterable[PathLike],
+    *,
+    rule: str = "auto",
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> tuple[dict[str, str], dict[str, list[Path]]]:
     """``({speaker: split}, {speaker: files})`` over folders, rule 2 applied per corpus and naming
     family. Each folder is one corpus; with several folders a speaker's key is ``corpus/id`` (two
     corpora may both have a "p225"), with one folder the bare id. The split depends on the bare id."""
@@ -124,8 +135,13 @@ def _dirs(speech_dirs) -> list:
     return [speech_dirs] if isinstance(speech_dirs, (str, os.PathLike)) else list(speech_dirs)
 
 
-def select_split(speech_dirs: PathLike | Iterable[PathLike], split: str, *, rule: str = "auto",
-                 fractions: Sequence[float] = DEFAULT_FRACTIONS) -> dict[str, list[Path]]:
+def select_split(
+    speech_dirs: PathLike | Iterable[PathLike],
+    split: str,
+    *,
+    rule: str = "auto",
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> dict[str, list[Path]]:
     """``{speaker: files}`` of the speakers in ``split`` (what ``mix`` and training use).
 
     Raises CocktailError when the folders hold no speaker at all.

@@ -20,29 +20,69 @@ import torch
 from ..models import asteroid_port as port
 from ..models.blocks import ACTIVATIONS
 
-FORMAT_NAME = "cocktail-checkpoint"   # as checkpoints.FORMAT_NAME (not imported: no cycle)
+FORMAT_NAME = "cocktail-checkpoint"  # as checkpoints.FORMAT_NAME (not imported: no cycle)
 
 # Asteroid's model classes (exact case, as ``serialize()`` writes ``type(model).__name__``).
 SUPPORTED = {"ConvTasNet": "asteroid-convtasnet", "DPRNNTasNet": "asteroid-dprnn"}
-OTHER_ASTEROID_MODELS = ("DPTNet", "LSTMTasNet", "SuDORMRFNet", "SuDORMRFImprovedNet", "DCCRNet",
-                         "DCUNet", "DeMask", "FasNetTAC", "XUMX", "VADNet", "BaseModel")
+OTHER_ASTEROID_MODELS = (
+    "DPTNet",
+    "LSTMTasNet",
+    "SuDORMRFNet",
+    "SuDORMRFImprovedNet",
+    "DCCRNet",
+    "DCUNet",
+    "DeMask",
+    "FasNetTAC",
+    "XUMX",
+    "VADNet",
+    "BaseModel",
+)
 FREE_FILTERBANKS = ("free", "FreeFB")
-FILTERBANK_WORDS = {"stft": "the STFT filterbank", "STFTFB": "the STFT filterbank",
-                    "TorchSTFTFB": "the STFT filterbank", "analytic_free": "the analytic free filterbank",
-                    "AnalyticFreeFB": "the analytic free filterbank",
-                    "param_sinc": "the parametrised sinc filterbank",
-                    "ParamSincFB": "the parametrised sinc filterbank"}
+FILTERBANK_WORDS = {
+    "stft": "the STFT filterbank",
+    "STFTFB": "the STFT filterbank",
+    "TorchSTFTFB": "the STFT filterbank",
+    "analytic_free": "the analytic free filterbank",
+    "AnalyticFreeFB": "the analytic free filterbank",
+    "param_sinc": "the parametrised sinc filterbank",
+    "ParamSincFB": "the parametrised sinc filterbank",
+}
 
-_COMMON = {"n_src": "int", "out_chan": "int?", "bn_chan": "int", "norm_type": "norm",
-           "mask_act": "act", "in_chan": "int?", "fb_name": "fb", "kernel_size": "int",
-           "n_filters": "int", "stride": "int?", "encoder_activation": "act?", "sample_rate": "rate",
-           "n_repeats": "int"}
+_COMMON = {
+    "n_src": "int",
+    "out_chan": "int?",
+    "bn_chan": "int",
+    "norm_type": "norm",
+    "mask_act": "act",
+    "in_chan": "int?",
+    "fb_name": "fb",
+    "kernel_size": "int",
+    "n_filters": "int",
+    "stride": "int?",
+    "encoder_activation": "act?",
+    "sample_rate": "rate",
+    "n_repeats": "int",
+}
 OPTIONS = {
-    "ConvTasNet": {**_COMMON, "n_blocks": "int", "hid_chan": "int", "skip_chan": "int?",
-                   "conv_kernel_size": "int", "causal": "bool"},
-    "DPRNNTasNet": {**_COMMON, "hid_size": "int", "chunk_size": "int", "hop_size": "int?",
-                    "bidirectional": "bool", "rnn_type": "rnn", "num_layers": "int",
-                    "dropout": "float", "use_mulcat": "bool"},
+    "ConvTasNet": {
+        **_COMMON,
+        "n_blocks": "int",
+        "hid_chan": "int",
+        "skip_chan": "int?",
+        "conv_kernel_size": "int",
+        "causal": "bool",
+    },
+    "DPRNNTasNet": {
+        **_COMMON,
+        "hid_size": "int",
+        "chunk_size": "int",
+        "hop_size": "int?",
+        "bidirectional": "bool",
+        "rnn_type": "rnn",
+        "num_layers": "int",
+        "dropout": "float",
+        "use_mulcat": "bool",
+    },
 }
 # Filterbank options make_enc_dec takes but serialize() never records: refused unless neutral.
 _NEUTRAL = {"padding": 0, "output_padding": 0, "who_is_pinv": None}
@@ -59,8 +99,12 @@ def is_asteroid_file(ckpt) -> bool:
     if not isinstance(name, str) or not isinstance(args, dict):
         return False
     versions = infos.get("software_versions") if isinstance(infos, dict) else None
-    return (name in SUPPORTED or name in OTHER_ASTEROID_MODELS or "fb_name" in args
-            or (isinstance(versions, dict) and "asteroid_version" in versions))
+    return (
+        name in SUPPORTED
+        or name in OTHER_ASTEROID_MODELS
+        or "fb_name" in args
+        or (isinstance(versions, dict) and "asteroid_version" in versions)
+    )
 
 
 class ImportRefused(ValueError):
@@ -88,30 +132,43 @@ def _check_value(name: str, kind: str, value):
             raise ImportRefused(f"option {name}={value!r} is not true or false")
         return bool(value)
     if kind == "rate":
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-                or value <= 0 or not float(value).is_integer():
-            raise ImportRefused(f"option sample_rate={value!r} is not a whole number of Hz"
-                                + (" (the file does not say its sample rate)" if value is None else ""))
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value <= 0
+            or not float(value).is_integer()
+        ):
+            raise ImportRefused(
+                f"option sample_rate={value!r} is not a whole number of Hz"
+                + (" (the file does not say its sample rate)" if value is None else "")
+            )
         return int(value)
     if kind == "fb":
         if value not in FREE_FILTERBANKS:
             what = FILTERBANK_WORDS.get(value, "this filterbank")
-            raise ImportRefused(f"option fb_name={value!r} ({what}) is not supported: Cocktail "
-                                "imports the free filterbank ('free' / 'FreeFB') only")
+            raise ImportRefused(
+                f"option fb_name={value!r} ({what}) is not supported: Cocktail "
+                "imports the free filterbank ('free' / 'FreeFB') only"
+            )
         return "free"
     if kind == "norm":
         if value not in port.NORMS:
-            raise ImportRefused(f"option norm_type={value!r} is not supported "
-                                f"(known: {', '.join(port.NORMS)})")
+            raise ImportRefused(
+                f"option norm_type={value!r} is not supported (known: {', '.join(port.NORMS)})"
+            )
         return value
     if kind == "act":
         if value not in ACTIVATIONS:
-            raise ImportRefused(f"option {name}={value!r} is not supported "
-                                f"(known: {', '.join(ACTIVATIONS)})")
+            raise ImportRefused(
+                f"option {name}={value!r} is not supported (known: {', '.join(ACTIVATIONS)})"
+            )
         return value
     if kind == "rnn":
         if not isinstance(value, str) or value.upper() not in ("RNN", "LSTM", "GRU"):
-            raise ImportRefused(f"option rnn_type={value!r} is not supported (known: RNN, LSTM, GRU)")
+            raise ImportRefused(
+                f"option rnn_type={value!r} is not supported (known: RNN, LSTM, GRU)"
+            )
         return value.upper()
     raise AssertionError(kind)
 
@@ -122,30 +179,38 @@ def convert_args(model_name: str, args: dict) -> dict:
     if model_name not in SUPPORTED:
         known = " and ".join(SUPPORTED)
         what = "an Asteroid model" if model_name in OTHER_ASTEROID_MODELS else "a model"
-        raise ImportRefused(f"{what} of class {model_name!r}, which Cocktail cannot import "
-                            f"(it imports {known})")
+        raise ImportRefused(
+            f"{what} of class {model_name!r}, which Cocktail cannot import (it imports {known})"
+        )
     spec = OPTIONS[model_name]
     out = {}
     for key, value in args.items():
         if key in _NEUTRAL:
             if value != _NEUTRAL[key]:
-                raise ImportRefused(f"option {key}={value!r} is not supported (only {_NEUTRAL[key]!r})")
+                raise ImportRefused(
+                    f"option {key}={value!r} is not supported (only {_NEUTRAL[key]!r})"
+                )
             continue
         if key not in spec:
-            raise ImportRefused(f"option {key}={value!r} is not one Cocktail knows for Asteroid's "
-                                f"{model_name}")
+            raise ImportRefused(
+                f"option {key}={value!r} is not one Cocktail knows for Asteroid's {model_name}"
+            )
         out[key] = _check_value(key, spec[key], value)
     if "sample_rate" not in out:
         raise ImportRefused("option sample_rate is missing (the file does not say its sample rate)")
     out.pop("fb_name", None)
     if model_name == "DPRNNTasNet" and port.NORMS.get(out.get("norm_type", "gLN")) is port.CumLN:
-        raise ImportRefused(f"option norm_type={out['norm_type']!r} is not supported for "
-                            "DPRNNTasNet (cumulative norm on 4-D chunks: Asteroid cannot run it either)")
+        raise ImportRefused(
+            f"option norm_type={out['norm_type']!r} is not supported for "
+            "DPRNNTasNet (cumulative norm on 4-D chunks: Asteroid cannot run it either)"
+        )
     n_filters = out.get("n_filters", 512 if model_name == "ConvTasNet" else 64)
     for key in ("out_chan", "in_chan"):
         if out.get(key) and out[key] != n_filters:
-            raise ImportRefused(f"option {key}={out[key]} differs from n_filters={n_filters} (masks "
-                                "that do not fit the encoder output)")
+            raise ImportRefused(
+                f"option {key}={out[key]} differs from n_filters={n_filters} (masks "
+                "that do not fit the encoder output)"
+            )
     return out
 
 
@@ -157,10 +222,20 @@ def safe_globals() -> list:
     from torch.torch_version import TorchVersion
 
     core = getattr(np, "_core", None) or np.core
-    allowed = [TorchVersion, np.dtype, core.multiarray.scalar,
-               (core.multiarray.scalar, "numpy.core.multiarray.scalar")]
-    for name in ("Float64DType", "Float32DType", "Float16DType", "Int64DType", "Int32DType",
-                 "BoolDType"):
+    allowed = [
+        TorchVersion,
+        np.dtype,
+        core.multiarray.scalar,
+        (core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    ]
+    for name in (
+        "Float64DType",
+        "Float32DType",
+        "Float16DType",
+        "Int64DType",
+        "Int32DType",
+        "BoolDType",
+    ):
         cls = getattr(getattr(np, "dtypes", None), name, None)
         if cls is not None:
             allowed.append(cls)
@@ -172,7 +247,11 @@ def plain(value, depth: int = 0):
     str subclasses str, tensors are dropped, anything else becomes its text."""
     if value is None or type(value) in (bool, int, float, str):
         return value
-    if hasattr(value, "item") and not isinstance(value, torch.Tensor) and getattr(value, "ndim", 1) == 0:
+    if (
+        hasattr(value, "item")
+        and not isinstance(value, torch.Tensor)
+        and getattr(value, "ndim", 1) == 0
+    ):
         return plain(value.item(), depth + 1)
     if isinstance(value, bool):
         return bool(value)
@@ -185,16 +264,20 @@ def plain(value, depth: int = 0):
     if isinstance(value, (list, tuple)):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): plain(v, depth + 1) for k, v in value.items()
-                if not isinstance(v, torch.Tensor)}
+        return {
+            str(k): plain(v, depth + 1) for k, v in value.items() if not isinstance(v, torch.Tensor)
+        }
     return str(value)
 
 
 def asteroid_version(ckpt: dict) -> Optional[str]:
     infos = ckpt.get("infos")
     versions = infos.get("software_versions") if isinstance(infos, dict) else None
-    return str(versions.get("asteroid_version")) if isinstance(versions, dict) \
-        and versions.get("asteroid_version") else None
+    return (
+        str(versions.get("asteroid_version"))
+        if isinstance(versions, dict) and versions.get("asteroid_version")
+        else None
+    )
 
 
 def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
@@ -213,18 +296,26 @@ def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
     version = asteroid_version(ckpt)
     origin = f"Asteroid {name}" + (f" (asteroid {version})" if version else "")
     return {
-        "format": FORMAT_NAME, "format_version": 1,
+        "format": FORMAT_NAME,
+        "format_version": 1,
         "model_name": SUPPORTED[name],
         "model_args": args,
         "state_dict": dict(state),
         "sample_rate": args["sample_rate"],
         "n_src": args.get("n_src", 2),
         "stft": None,
-        "training": {"description": f"Imported from {origin}, with the arguments the file gives "
-                                    "(not trained by Cocktail)."},
+        "training": {
+            "description": f"Imported from {origin}, with the arguments the file gives "
+            "(not trained by Cocktail)."
+        },
         "metrics": {},
-        "imported": {"from": "asteroid", "model_name": name, "asteroid_version": version,
-                     "model_args": plain(ckpt["model_args"]), "infos": plain(ckpt.get("infos") or {})},
+        "imported": {
+            "from": "asteroid",
+            "model_name": name,
+            "asteroid_version": version,
+            "model_args": plain(ckpt["model_args"]),
+            "infos": plain(ckpt.get("infos") or {}),
+        },
     }
 
 
@@ -232,8 +323,11 @@ def imported_card(ckpt: dict, path: Union[str, Path]) -> str:
     """A Markdown model card for an imported checkpoint: what the file says of itself."""
     path = Path(path)
     imp = ckpt.get("imported") or {}
-    n_params = sum(t.numel() for t in ckpt["state_dict"].values()
-                   if isinstance(t, torch.Tensor) and t.is_floating_point())
+    n_params = sum(
+        t.numel()
+        for t in ckpt["state_dict"].values()
+        if isinstance(t, torch.Tensor) and t.is_floating_point()
+    )
     size = path.stat().st_size / 2**20 if path.is_file() else float("nan")
     lines = [
         f"# {path.stem}",
@@ -242,7 +336,8 @@ def imported_card(ckpt: dict, path: Union[str, Path]) -> str:
         + (f" (asteroid {imp['asteroid_version']})" if imp.get("asteroid_version") else "")
         + ": not trained or measured by Cocktail. Everything below is what the file says of itself.",
         "",
-        "| | |", "|---|---|",
+        "| | |",
+        "|---|---|",
         f"| architecture | Asteroid `{imp.get('model_name')}`, run on Cocktail's port "
         f"`{ckpt['model_name']}` |",
         f"| arguments (as in the file) | `{json.dumps(imp.get('model_args'), sort_keys=True)}` |",

@@ -97,7 +97,9 @@ class CumLN(_LayerNorm):
         chan = x.shape[1]
         cum_sum = torch.cumsum(x.sum(1, keepdim=True), dim=-1)
         cum_pow_sum = torch.cumsum(x.pow(2).sum(1, keepdim=True), dim=-1)
-        cnt = (torch.arange(1, x.shape[-1] + 1, dtype=x.dtype, device=x.device) * chan).view(1, 1, -1)
+        cnt = (torch.arange(1, x.shape[-1] + 1, dtype=x.dtype, device=x.device) * chan).view(
+            1, 1, -1
+        )
         cum_mean = cum_sum / cnt
         cum_var = cum_pow_sum / cnt - cum_mean.pow(2)
         return self.gain_and_bias((x - cum_mean) / (cum_var + EPS).sqrt())
@@ -111,9 +113,18 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"expected 4D or 3D input (got {input.dim()}D input)")
 
 
-NORMS = {"gLN": GlobLN, "GlobLN": GlobLN, "cLN": ChanLN, "ChanLN": ChanLN, "cgLN": CumLN,
-         "CumLN": CumLN, "fgLN": FeatsGlobLN, "FeatsGlobLN": FeatsGlobLN, "bN": BatchNorm,
-         "BatchNorm": BatchNorm}
+NORMS = {
+    "gLN": GlobLN,
+    "GlobLN": GlobLN,
+    "cLN": ChanLN,
+    "ChanLN": ChanLN,
+    "cgLN": CumLN,
+    "CumLN": CumLN,
+    "fgLN": FeatsGlobLN,
+    "FeatsGlobLN": FeatsGlobLN,
+    "bN": BatchNorm,
+    "BatchNorm": BatchNorm,
+}
 
 
 def make_norm(name: str, channels: int) -> nn.Module:
@@ -177,17 +188,32 @@ class Conv1DBlock(nn.Module):
     """1x1 conv -> PReLU -> norm -> depthwise dilated conv (chopped when causal) -> PReLU -> norm,
     then a residual 1x1 conv and, when ``skip_out_chan``, a skip 1x1 conv."""
 
-    def __init__(self, in_chan: int, hid_chan: int, skip_out_chan: int, kernel_size: int,
-                 padding: int, dilation: int, norm_type: str, causal: bool) -> None:
+    def __init__(
+        self,
+        in_chan: int,
+        hid_chan: int,
+        skip_out_chan: int,
+        kernel_size: int,
+        padding: int,
+        dilation: int,
+        norm_type: str,
+        causal: bool,
+    ) -> None:
         super().__init__()
         self.skip_out_chan = skip_out_chan
-        depth = nn.Conv1d(hid_chan, hid_chan, kernel_size, padding=padding, dilation=dilation,
-                          groups=hid_chan)
+        depth = nn.Conv1d(
+            hid_chan, hid_chan, kernel_size, padding=padding, dilation=dilation, groups=hid_chan
+        )
         if causal:
             depth = nn.Sequential(depth, _Chop1d(padding))
-        self.shared_block = nn.Sequential(nn.Conv1d(in_chan, hid_chan, 1), nn.PReLU(),
-                                          make_norm(norm_type, hid_chan), depth, nn.PReLU(),
-                                          make_norm(norm_type, hid_chan))
+        self.shared_block = nn.Sequential(
+            nn.Conv1d(in_chan, hid_chan, 1),
+            nn.PReLU(),
+            make_norm(norm_type, hid_chan),
+            depth,
+            nn.PReLU(),
+            make_norm(norm_type, hid_chan),
+        )
         self.res_conv = nn.Conv1d(hid_chan, in_chan, 1)
         if skip_out_chan:
             self.skip_conv = nn.Conv1d(hid_chan, skip_out_chan, 1)
@@ -202,20 +228,47 @@ class TDConvNet(nn.Module):
     """Bottleneck (norm, 1x1 conv), ``n_repeats`` x ``n_blocks`` Conv1DBlocks with dilations 1, 2,
     ..., 2^(n_blocks-1), then PReLU, 1x1 conv to ``n_src * out_chan`` and the mask activation."""
 
-    def __init__(self, in_chan: int, n_src: int, out_chan: int, n_blocks: int, n_repeats: int,
-                 bn_chan: int, hid_chan: int, skip_chan: int, conv_kernel_size: int,
-                 norm_type: str, mask_act: str, causal: bool) -> None:
+    def __init__(
+        self,
+        in_chan: int,
+        n_src: int,
+        out_chan: int,
+        n_blocks: int,
+        n_repeats: int,
+        bn_chan: int,
+        hid_chan: int,
+        skip_chan: int,
+        conv_kernel_size: int,
+        norm_type: str,
+        mask_act: str,
+        causal: bool,
+    ) -> None:
         super().__init__()
         self.n_src, self.out_chan, self.skip_chan = n_src, out_chan, skip_chan
-        self.bottleneck = nn.Sequential(make_norm(norm_type, in_chan), nn.Conv1d(in_chan, bn_chan, 1))
+        self.bottleneck = nn.Sequential(
+            make_norm(norm_type, in_chan), nn.Conv1d(in_chan, bn_chan, 1)
+        )
         self.TCN = nn.ModuleList()
         for _ in range(n_repeats):
             for x in range(n_blocks):
-                padding = (conv_kernel_size - 1) * 2**x if causal else (conv_kernel_size - 1) * 2**x // 2
-                self.TCN.append(Conv1DBlock(bn_chan, hid_chan, skip_chan, conv_kernel_size,
-                                            padding=padding, dilation=2**x, norm_type=norm_type,
-                                            causal=causal))
-        self.mask_net = nn.Sequential(nn.PReLU(), nn.Conv1d(skip_chan or bn_chan, n_src * out_chan, 1))
+                padding = (
+                    (conv_kernel_size - 1) * 2**x if causal else (conv_kernel_size - 1) * 2**x // 2
+                )
+                self.TCN.append(
+                    Conv1DBlock(
+                        bn_chan,
+                        hid_chan,
+                        skip_chan,
+                        conv_kernel_size,
+                        padding=padding,
+                        dilation=2**x,
+                        norm_type=norm_type,
+                        causal=causal,
+                    )
+                )
+        self.mask_net = nn.Sequential(
+            nn.PReLU(), nn.Conv1d(skip_chan or bn_chan, n_src * out_chan, 1)
+        )
         self.output_act = make_activation(mask_act, "mask_act")
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
@@ -238,12 +291,24 @@ class TDConvNet(nn.Module):
 class SingleRNN(nn.Module):
     """An RNN/LSTM/GRU on ``[batch, seq, feats]`` (batch first)."""
 
-    def __init__(self, rnn_type: str, input_size: int, hidden_size: int, n_layers: int,
-                 dropout: float, bidirectional: bool) -> None:
+    def __init__(
+        self,
+        rnn_type: str,
+        input_size: int,
+        hidden_size: int,
+        n_layers: int,
+        dropout: float,
+        bidirectional: bool,
+    ) -> None:
         super().__init__()
-        self.rnn = getattr(nn, rnn_type)(input_size, hidden_size, num_layers=n_layers,
-                                         dropout=dropout, batch_first=True,
-                                         bidirectional=bool(bidirectional))
+        self.rnn = getattr(nn, rnn_type)(
+            input_size,
+            hidden_size,
+            num_layers=n_layers,
+            dropout=dropout,
+            batch_first=True,
+            bidirectional=bool(bidirectional),
+        )
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -253,11 +318,22 @@ class SingleRNN(nn.Module):
 class MulCatRNN(nn.Module):
     """``cat([RNN_1(x) * RNN_2(x), x])`` (Nachmani et al. 2020)."""
 
-    def __init__(self, rnn_type: str, input_size: int, hidden_size: int, n_layers: int,
-                 dropout: float, bidirectional: bool) -> None:
+    def __init__(
+        self,
+        rnn_type: str,
+        input_size: int,
+        hidden_size: int,
+        n_layers: int,
+        dropout: float,
+        bidirectional: bool,
+    ) -> None:
         super().__init__()
-        kw = dict(num_layers=n_layers, dropout=dropout, batch_first=True,
-                  bidirectional=bool(bidirectional))
+        kw = dict(
+            num_layers=n_layers,
+            dropout=dropout,
+            batch_first=True,
+            bidirectional=bool(bidirectional),
+        )
         self.rnn1 = getattr(nn, rnn_type)(input_size, hidden_size, **kw)
         self.rnn2 = getattr(nn, rnn_type)(input_size, hidden_size, **kw)
         self.output_size = hidden_size * (2 if bidirectional else 1) + input_size
@@ -270,8 +346,17 @@ class DPRNNBlock(nn.Module):
     """Intra-chunk (always bidirectional) then inter-chunk RNN, each followed by a linear layer,
     a norm and a residual connection. ``[B, N, K, L] -> same``."""
 
-    def __init__(self, in_chan: int, hid_size: int, norm_type: str, bidirectional: bool,
-                 rnn_type: str, use_mulcat: bool, num_layers: int, dropout: float) -> None:
+    def __init__(
+        self,
+        in_chan: int,
+        hid_size: int,
+        norm_type: str,
+        bidirectional: bool,
+        rnn_type: str,
+        use_mulcat: bool,
+        num_layers: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         rnn = MulCatRNN if use_mulcat else SingleRNN
         self.intra_RNN = rnn(rnn_type, in_chan, hid_size, num_layers, dropout, True)
@@ -296,8 +381,9 @@ class DPRNNBlock(nn.Module):
 
 def _chunk_index(n_chunks: int, chunk: int, hop: int, device) -> torch.Tensor:
     """``[chunk, n_chunks]``: position of each chunk's frames in the padded sequence."""
-    return (torch.arange(chunk, device=device).unsqueeze(1)
-            + (torch.arange(n_chunks, device=device) * hop).unsqueeze(0))
+    return torch.arange(chunk, device=device).unsqueeze(1) + (
+        torch.arange(n_chunks, device=device) * hop
+    ).unsqueeze(0)
 
 
 def segment(x: torch.Tensor, chunk: int, hop: int) -> torch.Tensor:
@@ -314,24 +400,52 @@ def overlap_add(chunks: torch.Tensor, length: int, hop: int) -> torch.Tensor:
     index = _chunk_index(n_chunks, chunk, hop, chunks.device).reshape(1, 1, -1).expand(b, c, -1)
     out = chunks.new_zeros(b, c, (n_chunks - 1) * hop + chunk)
     out = out.scatter_add(2, index, chunks.reshape(b, c, -1))
-    return out[:, :, chunk:chunk + length]
+    return out[:, :, chunk : chunk + length]
 
 
 class DPRNN(nn.Module):
     """Bottleneck, chunking, ``n_repeats`` DPRNN blocks, PReLU + 1x1 conv to ``n_src`` outputs,
     overlap-add, tanh x sigmoid gate, 1x1 conv to ``out_chan`` and the mask activation."""
 
-    def __init__(self, in_chan: int, n_src: int, out_chan: int, bn_chan: int, hid_size: int,
-                 chunk_size: int, hop_size: int, n_repeats: int, norm_type: str, mask_act: str,
-                 bidirectional: bool, rnn_type: str, use_mulcat: bool, num_layers: int,
-                 dropout: float) -> None:
+    def __init__(
+        self,
+        in_chan: int,
+        n_src: int,
+        out_chan: int,
+        bn_chan: int,
+        hid_size: int,
+        chunk_size: int,
+        hop_size: int,
+        n_repeats: int,
+        norm_type: str,
+        mask_act: str,
+        bidirectional: bool,
+        rnn_type: str,
+        use_mulcat: bool,
+        num_layers: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         self.n_src, self.out_chan, self.bn_chan = n_src, out_chan, bn_chan
         self.chunk_size, self.hop_size = chunk_size, hop_size
-        self.bottleneck = nn.Sequential(make_norm(norm_type, in_chan), nn.Conv1d(in_chan, bn_chan, 1))
-        self.net = nn.Sequential(*(DPRNNBlock(bn_chan, hid_size, norm_type, bidirectional, rnn_type,
-                                              use_mulcat, num_layers, dropout)
-                                   for _ in range(n_repeats)))
+        self.bottleneck = nn.Sequential(
+            make_norm(norm_type, in_chan), nn.Conv1d(in_chan, bn_chan, 1)
+        )
+        self.net = nn.Sequential(
+            *(
+                DPRNNBlock(
+                    bn_chan,
+                    hid_size,
+                    norm_type,
+                    bidirectional,
+                    rnn_type,
+                    use_mulcat,
+                    num_layers,
+                    dropout,
+                )
+                for _ in range(n_repeats)
+            )
+        )
         self.first_out = nn.Sequential(nn.PReLU(), nn.Conv2d(bn_chan, n_src * bn_chan, 1))
         self.net_out = nn.Sequential(nn.Conv1d(bn_chan, bn_chan, 1), nn.Tanh())
         self.net_gate = nn.Sequential(nn.Conv1d(bn_chan, bn_chan, 1), nn.Sigmoid())
@@ -341,10 +455,10 @@ class DPRNN(nn.Module):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         """``w [B, N, frames]`` -> masks ``[B, n_src, out_chan, frames]``."""
         batch, _, frames = w.shape
-        x = segment(self.bottleneck(w), self.chunk_size, self.hop_size)   # [B, bn, K, S]
-        x = self.first_out(self.net(x))                                    # [B, n_src * bn, K, S]
+        x = segment(self.bottleneck(w), self.chunk_size, self.hop_size)  # [B, bn, K, S]
+        x = self.first_out(self.net(x))  # [B, n_src * bn, K, S]
         x = x.reshape(batch * self.n_src, self.bn_chan, *x.shape[-2:])
-        x = overlap_add(x, frames, self.hop_size)                          # [B * n_src, bn, frames]
+        x = overlap_add(x, frames, self.hop_size)  # [B * n_src, bn, frames]
         score = self.mask_net(self.net_out(x) * self.net_gate(x))
         return self.output_act(score).view(batch, self.n_src, self.out_chan, frames)
 
@@ -359,12 +473,19 @@ class _AsteroidTasNet(TimeDomainModel):
 
     trainable = True
 
-    def _build_filterbanks(self, n_filters: int, kernel_size: int, stride: Optional[int],
-                           encoder_activation: Optional[str]) -> int:
+    def _build_filterbanks(
+        self,
+        n_filters: int,
+        kernel_size: int,
+        stride: Optional[int],
+        encoder_activation: Optional[str],
+    ) -> int:
         stride = int(stride) if stride else kernel_size // 2
         if kernel_size < 1 or stride < 1 or n_filters < 1:
-            raise ModelError(f"kernel_size, stride and n_filters must be positive "
-                             f"(got {kernel_size}, {stride}, {n_filters})")
+            raise ModelError(
+                f"kernel_size, stride and n_filters must be positive "
+                f"(got {kernel_size}, {stride}, {n_filters})"
+            )
         self.kernel_size, self.stride = int(kernel_size), stride
         self.encoder = FreeEncoder(n_filters, kernel_size, stride)
         self.decoder = FreeDecoder(n_filters, kernel_size, stride)
@@ -374,23 +495,27 @@ class _AsteroidTasNet(TimeDomainModel):
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
         if mixture.dim() != 2:
-            raise ModelError(f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                             f"{tuple(mixture.shape)}")
+            raise ModelError(
+                f"{self.name} expects a batch of mixtures [batch, time], got shape "
+                f"{tuple(mixture.shape)}"
+            )
         batch, length = mixture.shape
         x = mixture
         if length < self.kernel_size:  # Asteroid cannot encode it at all; pad to one frame
             x = F.pad(x, (0, self.kernel_size - length))
-        w = self.enc_activation(self.encoder(x))                       # [B, N, frames]
-        masked = self.masker(w) * w.unsqueeze(1)                       # [B, n_src, N, frames]
+        w = self.enc_activation(self.encoder(x))  # [B, N, frames]
+        masked = self.masker(w) * w.unsqueeze(1)  # [B, n_src, N, frames]
         y = self.decoder(masked.reshape(batch * self.n_src, *masked.shape[-2:]))
-        y = F.pad(y, (0, max(0, length - y.shape[-1])))[:, :length]    # Asteroid's pad_x_to_y
+        y = F.pad(y, (0, max(0, length - y.shape[-1])))[:, :length]  # Asteroid's pad_x_to_y
         return {"waveforms": y.reshape(batch, self.n_src, length)}
 
 
 def _out_chan(out_chan: Optional[int], n_filters: int) -> int:
     if out_chan and out_chan != n_filters:
-        raise ModelError(f"out_chan={out_chan} differs from n_filters={n_filters}: the masks would "
-                         "not fit the encoder output")
+        raise ModelError(
+            f"out_chan={out_chan} differs from n_filters={n_filters}: the masks would "
+            "not fit the encoder output"
+        )
     return n_filters
 
 
@@ -409,27 +534,67 @@ class AsteroidConvTasNet(_AsteroidTasNet):
     cLN / cgLN becomes cLN, as in Asteroid), sample_rate.
     """
 
-    description = "Asteroid ConvTasNet (free filterbank), ported: imported Asteroid checkpoints run on it."
+    description = (
+        "Asteroid ConvTasNet (free filterbank), ported: imported Asteroid checkpoints run on it."
+    )
 
-    def __init__(self, n_src: int = 2, out_chan: Optional[int] = None, n_blocks: int = 8,
-                 n_repeats: int = 3, bn_chan: int = 128, hid_chan: int = 512, skip_chan: int = 128,
-                 conv_kernel_size: int = 3, norm_type: str = "gLN", mask_act: str = "sigmoid",
-                 in_chan: Optional[int] = None, causal: bool = False, kernel_size: int = 16,
-                 n_filters: int = 512, stride: Optional[int] = 8,
-                 encoder_activation: Optional[str] = None, sample_rate: int = 8000) -> None:
+    def __init__(
+        self,
+        n_src: int = 2,
+        out_chan: Optional[int] = None,
+        n_blocks: int = 8,
+        n_repeats: int = 3,
+        bn_chan: int = 128,
+        hid_chan: int = 512,
+        skip_chan: int = 128,
+        conv_kernel_size: int = 3,
+        norm_type: str = "gLN",
+        mask_act: str = "sigmoid",
+        in_chan: Optional[int] = None,
+        causal: bool = False,
+        kernel_size: int = 16,
+        n_filters: int = 512,
+        stride: Optional[int] = 8,
+        encoder_activation: Optional[str] = None,
+        sample_rate: int = 8000,
+    ) -> None:
         if causal and norm_type not in ("cgLN", "cLN"):
             norm_type = "cLN"
-        super().__init__(sample_rate=sample_rate, n_src=n_src, out_chan=out_chan, n_blocks=n_blocks,
-                         n_repeats=n_repeats, bn_chan=bn_chan, hid_chan=hid_chan,
-                         skip_chan=skip_chan, conv_kernel_size=conv_kernel_size,
-                         norm_type=norm_type, mask_act=mask_act, in_chan=in_chan, causal=bool(causal),
-                         kernel_size=kernel_size, n_filters=n_filters, stride=stride,
-                         encoder_activation=encoder_activation)
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            out_chan=out_chan,
+            n_blocks=n_blocks,
+            n_repeats=n_repeats,
+            bn_chan=bn_chan,
+            hid_chan=hid_chan,
+            skip_chan=skip_chan,
+            conv_kernel_size=conv_kernel_size,
+            norm_type=norm_type,
+            mask_act=mask_act,
+            in_chan=in_chan,
+            causal=bool(causal),
+            kernel_size=kernel_size,
+            n_filters=n_filters,
+            stride=stride,
+            encoder_activation=encoder_activation,
+        )
         _in_chan(in_chan, n_filters)
         self._build_filterbanks(n_filters, kernel_size, stride, encoder_activation)
-        self.masker = TDConvNet(n_filters, n_src, _out_chan(out_chan, n_filters), n_blocks, n_repeats,
-                                bn_chan, hid_chan, skip_chan, conv_kernel_size, norm_type, mask_act,
-                                bool(causal))
+        self.masker = TDConvNet(
+            n_filters,
+            n_src,
+            _out_chan(out_chan, n_filters),
+            n_blocks,
+            n_repeats,
+            bn_chan,
+            hid_chan,
+            skip_chan,
+            conv_kernel_size,
+            norm_type,
+            mask_act,
+            bool(causal),
+        )
 
 
 @register("asteroid-dprnn")
@@ -442,33 +607,83 @@ class AsteroidDPRNNTasNet(_AsteroidTasNet):
     use_mulcat, sample_rate.
     """
 
-    description = "Asteroid DPRNNTasNet (free filterbank), ported: imported Asteroid checkpoints run on it."
+    description = (
+        "Asteroid DPRNNTasNet (free filterbank), ported: imported Asteroid checkpoints run on it."
+    )
 
-    def __init__(self, n_src: int = 2, out_chan: Optional[int] = None, bn_chan: int = 128,
-                 hid_size: int = 128, chunk_size: int = 100, hop_size: Optional[int] = None,
-                 n_repeats: int = 6, norm_type: str = "gLN", mask_act: str = "sigmoid",
-                 bidirectional: bool = True, rnn_type: str = "LSTM", num_layers: int = 1,
-                 dropout: float = 0.0, in_chan: Optional[int] = None, kernel_size: int = 16,
-                 n_filters: int = 64, stride: Optional[int] = 8,
-                 encoder_activation: Optional[str] = None, sample_rate: int = 8000,
-                 use_mulcat: bool = False) -> None:
+    def __init__(
+        self,
+        n_src: int = 2,
+        out_chan: Optional[int] = None,
+        bn_chan: int = 128,
+        hid_size: int = 128,
+        chunk_size: int = 100,
+        hop_size: Optional[int] = None,
+        n_repeats: int = 6,
+        norm_type: str = "gLN",
+        mask_act: str = "sigmoid",
+        bidirectional: bool = True,
+        rnn_type: str = "LSTM",
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        in_chan: Optional[int] = None,
+        kernel_size: int = 16,
+        n_filters: int = 64,
+        stride: Optional[int] = 8,
+        encoder_activation: Optional[str] = None,
+        sample_rate: int = 8000,
+        use_mulcat: bool = False,
+    ) -> None:
         hop_size = int(hop_size) if hop_size is not None else chunk_size // 2
-        super().__init__(sample_rate=sample_rate, n_src=n_src, out_chan=out_chan, bn_chan=bn_chan,
-                         hid_size=hid_size, chunk_size=chunk_size, hop_size=hop_size,
-                         n_repeats=n_repeats, norm_type=norm_type, mask_act=mask_act,
-                         bidirectional=bool(bidirectional), rnn_type=rnn_type, num_layers=num_layers,
-                         dropout=dropout, in_chan=in_chan, kernel_size=kernel_size,
-                         n_filters=n_filters, stride=stride, encoder_activation=encoder_activation,
-                         use_mulcat=bool(use_mulcat))
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            out_chan=out_chan,
+            bn_chan=bn_chan,
+            hid_size=hid_size,
+            chunk_size=chunk_size,
+            hop_size=hop_size,
+            n_repeats=n_repeats,
+            norm_type=norm_type,
+            mask_act=mask_act,
+            bidirectional=bool(bidirectional),
+            rnn_type=rnn_type,
+            num_layers=num_layers,
+            dropout=dropout,
+            in_chan=in_chan,
+            kernel_size=kernel_size,
+            n_filters=n_filters,
+            stride=stride,
+            encoder_activation=encoder_activation,
+            use_mulcat=bool(use_mulcat),
+        )
         if norm_type not in NORMS or NORMS[norm_type] is CumLN:
-            raise ModelError(f"norm_type={norm_type!r} is not supported for DPRNN (known: gLN, cLN, "
-                             "fgLN, bN; Asteroid's cgLN cannot run on its 4-D chunks either)")
+            raise ModelError(
+                f"norm_type={norm_type!r} is not supported for DPRNN (known: gLN, cLN, "
+                "fgLN, bN; Asteroid's cgLN cannot run on its 4-D chunks either)"
+            )
         if str(rnn_type).upper() not in ("RNN", "LSTM", "GRU"):
             raise ModelError(f"rnn_type={rnn_type!r} is not supported (known: RNN, LSTM, GRU)")
         if chunk_size < 1 or hop_size < 1:
-            raise ModelError(f"chunk_size and hop_size must be positive (got {chunk_size}, {hop_size})")
+            raise ModelError(
+                f"chunk_size and hop_size must be positive (got {chunk_size}, {hop_size})"
+            )
         _in_chan(in_chan, n_filters)
         self._build_filterbanks(n_filters, kernel_size, stride, encoder_activation)
-        self.masker = DPRNN(n_filters, n_src, _out_chan(out_chan, n_filters), bn_chan, hid_size,
-                            chunk_size, hop_size, n_repeats, norm_type, mask_act, bool(bidirectional),
-                            str(rnn_type).upper(), bool(use_mulcat), num_layers, float(dropout))
+        self.masker = DPRNN(
+            n_filters,
+            n_src,
+            _out_chan(out_chan, n_filters),
+            bn_chan,
+            hid_size,
+            chunk_size,
+            hop_size,
+            n_repeats,
+            norm_type,
+            mask_act,
+            bool(bidirectional),
+            str(rnn_type).upper(),
+            bool(use_mulcat),
+            num_layers,
+            float(dropout),
+        )

@@ -11,12 +11,12 @@ from torch import nn
 from ..transforms import StftParams
 from .result import ChunkOutput
 
-KIND_MASK = "mask"                  # ff-mask, lstm-mask, blstm-mask
+KIND_MASK = "mask"  # ff-mask, lstm-mask, blstm-mask
 KIND_DEEP_CLUSTERING = "deep-clustering"
 KIND_CHIMERA = "chimera"
-KIND_TIME_DOMAIN = "time-domain"    # convtasnet, dprnn
+KIND_TIME_DOMAIN = "time-domain"  # convtasnet, dprnn
 KIND_ORACLE = "oracle"
-KIND_CLASSICAL = "classical"        # denoise-wiener
+KIND_CLASSICAL = "classical"  # denoise-wiener
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,13 @@ class SeparationModel(nn.Module):
         """The STFT grid of this model's masks (None if it has no masks)."""
         return None
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         """``mixture [time]`` at ``sample_rate`` -> ChunkOutput with ``waveforms [n_src, time]``.
 
         ``references [n_src, time]`` are given to models that need them. Runs under no_grad,

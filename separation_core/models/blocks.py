@@ -29,16 +29,24 @@ class Swish(nn.Module):
 
 # Name -> module factory. Softmax runs over axis 1: the sources of masks [B, n_src, ...].
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "linear": nn.Identity, "relu": nn.ReLU, "prelu": nn.PReLU, "leaky_relu": nn.LeakyReLU,
-    "sigmoid": nn.Sigmoid, "softmax": lambda: nn.Softmax(dim=1), "tanh": nn.Tanh, "gelu": nn.GELU,
-    "swish": Swish, "Swish": Swish,
+    "linear": nn.Identity,
+    "relu": nn.ReLU,
+    "prelu": nn.PReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
+    "softmax": lambda: nn.Softmax(dim=1),
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "swish": Swish,
+    "Swish": Swish,
 }
-TIME_DOMAIN_MASKS = ("sigmoid", "relu")   # mask activations of the Cocktail time-domain models
-STFT_MASKS = ("sigmoid", "softmax")       # mask activations of the STFT mask networks
+TIME_DOMAIN_MASKS = ("sigmoid", "relu")  # mask activations of the Cocktail time-domain models
+STFT_MASKS = ("sigmoid", "softmax")  # mask activations of the STFT mask networks
 
 
-def make_activation(name: Optional[str], option: str = "mask_activation",
-                    allowed: Optional[Sequence[str]] = None) -> nn.Module:
+def make_activation(
+    name: Optional[str], option: str = "mask_activation", allowed: Optional[Sequence[str]] = None
+) -> nn.Module:
     """The activation ``name`` of ``ACTIVATIONS`` (None: linear) as a module; ``allowed`` limits
     the choice. Refused with a one-line ModelError naming ``option`` and the known names."""
     key = "linear" if name is None else name
@@ -67,7 +75,9 @@ class WaveEncoder(nn.Module):
     def __init__(self, n_filters: int, filter_length: int) -> None:
         super().__init__()
         if filter_length < 2 or filter_length % 2:
-            raise ModelError(f"the encoder filter length must be even and >= 2, got {filter_length}")
+            raise ModelError(
+                f"the encoder filter length must be even and >= 2, got {filter_length}"
+            )
         self.stride = filter_length // 2
         self.conv = nn.Conv1d(1, n_filters, filter_length, stride=self.stride, bias=False)
 
@@ -76,8 +86,8 @@ class WaveEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         left, right = self.padding(x.shape[-1])
-        x = nn.functional.pad(x.unsqueeze(1), (left, right))      # [B, 1, T']
-        return torch.relu(self.conv(x))                            # [B, N, frames]
+        x = nn.functional.pad(x.unsqueeze(1), (left, right))  # [B, 1, T']
+        return torch.relu(self.conv(x))  # [B, N, frames]
 
 
 class WaveDecoder(nn.Module):
@@ -86,11 +96,13 @@ class WaveDecoder(nn.Module):
     def __init__(self, n_filters: int, filter_length: int) -> None:
         super().__init__()
         self.stride = filter_length // 2
-        self.deconv = nn.ConvTranspose1d(n_filters, 1, filter_length, stride=self.stride, bias=False)
+        self.deconv = nn.ConvTranspose1d(
+            n_filters, 1, filter_length, stride=self.stride, bias=False
+        )
 
     def forward(self, w: torch.Tensor, length: int) -> torch.Tensor:
-        y = self.deconv(w).squeeze(1)                              # [B, T']
-        return y[..., self.stride:self.stride + length]
+        y = self.deconv(w).squeeze(1)  # [B, T']
+        return y[..., self.stride : self.stride + length]
 
 
 class TimeDomainModel(SeparationModel):
@@ -112,23 +124,31 @@ class TimeDomainModel(SeparationModel):
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
         if mixture.dim() != 2:
-            raise ModelError(f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                             f"{tuple(mixture.shape)}")
+            raise ModelError(
+                f"{self.name} expects a batch of mixtures [batch, time], got shape "
+                f"{tuple(mixture.shape)}"
+            )
         batch, length = mixture.shape
-        w = self.encoder(mixture)                          # [B, N, frames]
-        masked = self.masks(w) * w.unsqueeze(1)            # [B, n_src, N, frames]
-        y = self.decoder(masked.flatten(0, 1), length)     # [B * n_src, T]
+        w = self.encoder(mixture)  # [B, N, frames]
+        masked = self.masks(w) * w.unsqueeze(1)  # [B, n_src, N, frames]
+        y = self.decoder(masked.flatten(0, 1), length)  # [B * n_src, T]
         return {"waveforms": y.view(batch, self.n_src, length)}
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         if mixture.dim() != 1:
-            raise ModelError(f"{self.name} expects a mono mixture [time], got shape "
-                             f"{tuple(mixture.shape)}")
+            raise ModelError(
+                f"{self.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
+            )
         param = next(self.parameters())
         with torch.no_grad():
             x = mixture.to(device=param.device, dtype=param.dtype)
-            waves = self.forward(x.unsqueeze(0))["waveforms"][0]      # [S, T]
+            waves = self.forward(x.unsqueeze(0))["waveforms"][0]  # [S, T]
             waves = fit_to_mixture(waves, x)
-            masks = effective_masks(stft(waves, self.stft_params))     # [S, F, frames]
+            masks = effective_masks(stft(waves, self.stft_params))  # [S, F, frames]
         return ChunkOutput(waveforms=waves, masks=masks)

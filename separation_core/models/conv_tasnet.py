@@ -26,15 +26,22 @@ class TemporalBlock(nn.Module):
     """One TCN block: 1x1 conv (B->H) -> PReLU -> gLN -> depthwise dilated conv (P) -> PReLU -> gLN,
     then a residual 1x1 conv (H->B) and a skip-connection 1x1 conv (H->Sc)."""
 
-    def __init__(self, bottleneck: int, hidden: int, skip: int, kernel: int, dilation: int,
-                 residual: bool) -> None:
+    def __init__(
+        self, bottleneck: int, hidden: int, skip: int, kernel: int, dilation: int, residual: bool
+    ) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv1d(bottleneck, hidden, 1),
             nn.PReLU(),
             global_layer_norm(hidden),
-            nn.Conv1d(hidden, hidden, kernel, dilation=dilation,
-                      padding=dilation * (kernel - 1) // 2, groups=hidden),
+            nn.Conv1d(
+                hidden,
+                hidden,
+                kernel,
+                dilation=dilation,
+                padding=dilation * (kernel - 1) // 2,
+                groups=hidden,
+            ),
             nn.PReLU(),
             global_layer_norm(hidden),
         )
@@ -43,7 +50,7 @@ class TemporalBlock(nn.Module):
         self.skip = nn.Conv1d(hidden, skip, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[Optional[torch.Tensor], torch.Tensor]:
-        y = self.body(x)                                   # [B, H, frames]
+        y = self.body(x)  # [B, H, frames]
         res = None if self.res is None else x + self.res(y)
         return res, self.skip(y)
 
@@ -71,16 +78,37 @@ class ConvTasNet(TimeDomainModel):
     the paper found shorter windows better, so L=32 trades some quality for speed.
     """
 
-    description = "Conv-TasNet: learned filterbank and temporal convolutional network (time domain)."
+    description = (
+        "Conv-TasNet: learned filterbank and temporal convolutional network (time domain)."
+    )
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_filters: int = 256,
-                 filter_length: int = 32, bottleneck: int = 128, hidden: int = 256, skip: int = 128,
-                 kernel: int = 3, n_blocks: int = 8, n_repeats: int = 3,
-                 mask_activation: str = "sigmoid") -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_filters=n_filters,
-                         filter_length=filter_length, bottleneck=bottleneck, hidden=hidden,
-                         skip=skip, kernel=kernel, n_blocks=n_blocks, n_repeats=n_repeats,
-                         mask_activation=mask_activation)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_filters: int = 256,
+        filter_length: int = 32,
+        bottleneck: int = 128,
+        hidden: int = 256,
+        skip: int = 128,
+        kernel: int = 3,
+        n_blocks: int = 8,
+        n_repeats: int = 3,
+        mask_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_filters=n_filters,
+            filter_length=filter_length,
+            bottleneck=bottleneck,
+            hidden=hidden,
+            skip=skip,
+            kernel=kernel,
+            n_blocks=n_blocks,
+            n_repeats=n_repeats,
+            mask_activation=mask_activation,
+        )
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         if kernel % 2 == 0:
             raise ModelError(f"the depthwise kernel size P must be odd, got {kernel}")
@@ -90,20 +118,26 @@ class ConvTasNet(TimeDomainModel):
         self.input_conv = nn.Conv1d(n_filters, bottleneck, 1)
         n_layers = n_blocks * n_repeats
         self.blocks = nn.ModuleList(
-            TemporalBlock(bottleneck, hidden, skip, kernel, dilation=2 ** (i % n_blocks),
-                          residual=i < n_layers - 1)
-            for i in range(n_layers))
+            TemporalBlock(
+                bottleneck,
+                hidden,
+                skip,
+                kernel,
+                dilation=2 ** (i % n_blocks),
+                residual=i < n_layers - 1,
+            )
+            for i in range(n_layers)
+        )
         self.output = nn.Sequential(nn.PReLU(), nn.Conv1d(skip, n_src * n_filters, 1))
 
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, N, frames]`` -> masks ``[B, n_src, N, frames]``."""
-        x = self.input_conv(self.input_norm(w))           # [B, B_ch, frames]
+        x = self.input_conv(self.input_norm(w))  # [B, B_ch, frames]
         skips = 0.0
         for block in self.blocks:
             res, s = block(x)
-            skips = skips + s                              # [B, Sc, frames]
+            skips = skips + s  # [B, Sc, frames]
             if res is not None:
                 x = res
-        m = self._mask_fn(self.output(skips))              # [B, n_src * N, frames]
+        m = self._mask_fn(self.output(skips))  # [B, n_src * N, frames]
         return m.view(w.shape[0], self.n_src, w.shape[1], w.shape[2])
-

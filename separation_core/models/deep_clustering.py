@@ -27,8 +27,13 @@ from .result import ChunkOutput
 CLUSTERING_METHODS = ("kmeans", "meanshift")
 
 
-def dc_targets(mix_spec: torch.Tensor, src_specs: torch.Tensor, *, weighting: str = "threshold",
-               threshold_db: float = 40.0) -> tuple[torch.Tensor, torch.Tensor]:
+def dc_targets(
+    mix_spec: torch.Tensor,
+    src_specs: torch.Tensor,
+    *,
+    weighting: str = "threshold",
+    threshold_db: float = 40.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Training targets of the deep clustering loss.
 
     ``mix_spec`` complex ``[B, F, T]``, ``src_specs`` complex ``[B, S, F, T]`` ->
@@ -40,7 +45,7 @@ def dc_targets(mix_spec: torch.Tensor, src_specs: torch.Tensor, *, weighting: st
         "none":      all ones
     """
     b, s, f, t = src_specs.shape
-    winner = src_specs.abs().argmax(dim=1)                                  # [B, F, T]
+    winner = src_specs.abs().argmax(dim=1)  # [B, F, T]
     assign = F.one_hot(winner.reshape(b, f * t), s).to(torch.float32)
     mag = mix_spec.abs().to(torch.float32)
     if weighting == "threshold":
@@ -50,13 +55,22 @@ def dc_targets(mix_spec: torch.Tensor, src_specs: torch.Tensor, *, weighting: st
     elif weighting == "none":
         weights = torch.ones_like(mag)
     else:
-        raise ModelError(f"unknown deep clustering weighting '{weighting}' (threshold, magnitude, none)")
+        raise ModelError(
+            f"unknown deep clustering weighting '{weighting}' (threshold, magnitude, none)"
+        )
     return assign, weights.reshape(b, f * t)
 
 
-def cluster_masks(embeddings: torch.Tensor, magnitude: torch.Tensor, k: Optional[int],
-                  method: str = "kmeans", *, threshold_db: float = 40.0, seed: int = 0,
-                  max_fit_points: int = 20000) -> tuple[torch.Tensor, torch.Tensor]:
+def cluster_masks(
+    embeddings: torch.Tensor,
+    magnitude: torch.Tensor,
+    k: Optional[int],
+    method: str = "kmeans",
+    *,
+    threshold_db: float = 40.0,
+    seed: int = 0,
+    max_fit_points: int = 20000,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Binary masks from bin embeddings.
 
     ``embeddings [F*T, D]``, mixture ``magnitude [F, T]`` -> (masks ``[K, F, T]``, labels ``[F*T]``
@@ -71,8 +85,9 @@ def cluster_masks(embeddings: torch.Tensor, magnitude: torch.Tensor, k: Optional
     active = active_bins(magnitude, threshold_db).reshape(-1).cpu().numpy()
     if active.sum() < max(k or 1, 2):
         active = np.ones(f * t, dtype=bool)
-    _, centers = cluster_embeddings(emb[active], method=method, k=k, seed=seed,
-                                    max_fit_points=max_fit_points)
+    _, centers = cluster_embeddings(
+        emb[active], method=method, k=k, seed=seed, max_fit_points=max_fit_points
+    )
     labels = torch.from_numpy(nearest_centre(emb, centers)).to(magnitude.device)
     masks = F.one_hot(labels, len(centers)).T.reshape(len(centers), f, t).to(torch.float32)
     return masks, labels
@@ -84,9 +99,17 @@ class _BlstmTrunk(nn.Module):
     def __init__(self, n_freq: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
         if layers < 1 or hidden < 1:
-            raise ModelError(f"layers and hidden must be positive (got layers={layers}, hidden={hidden})")
-        self.rnn = nn.LSTM(n_freq, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-                           dropout=dropout if layers > 1 else 0.0)
+            raise ModelError(
+                f"layers and hidden must be positive (got layers={layers}, hidden={hidden})"
+            )
+        self.rnn = nn.LSTM(
+            n_freq,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.rnn(feats)[0]
@@ -109,13 +132,19 @@ class _EmbeddingHead(nn.Module):
         v = self.proj(h)
         if self.tanh:
             v = torch.tanh(v)
-        v = v.reshape(b, t, self.n_freq, self.dim).transpose(1, 2).reshape(b, self.n_freq * t, self.dim)
+        v = (
+            v.reshape(b, t, self.n_freq, self.dim)
+            .transpose(1, 2)
+            .reshape(b, self.n_freq * t, self.dim)
+        )
         return F.normalize(v, dim=-1, eps=1e-8)
 
 
 def _run_k(model: StftSeparationModel, options: RunOptions) -> tuple[Optional[int], str]:
     if options.clustering not in CLUSTERING_METHODS:
-        raise ModelError(f"unknown clustering method '{options.clustering}' (known: kmeans, meanshift)")
+        raise ModelError(
+            f"unknown clustering method '{options.clustering}' (known: kmeans, meanshift)"
+        )
     k = model.n_src if options.num_speakers is None else int(options.num_speakers)
     if k < 1:
         raise ModelError(f"number of speakers must be >= 1 (got {k})")
@@ -134,14 +163,31 @@ class DeepClusteringBlstm(StftSeparationModel):
     kind = KIND_DEEP_CLUSTERING
     description = "Deep clustering: BLSTM bin embeddings, k-means or mean-shift masks"
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_fft: Optional[int] = None,
-                 hop: Optional[int] = None, hidden: int = 300, layers: int = 3,
-                 embedding_dim: int = 20, embedding_activation: str = "tanh", dropout: float = 0.2,
-                 silence_db: float = 40.0) -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop, hidden=hidden,
-                         layers=layers, embedding_dim=embedding_dim,
-                         embedding_activation=embedding_activation, dropout=dropout,
-                         silence_db=silence_db)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        hidden: int = 300,
+        layers: int = 3,
+        embedding_dim: int = 20,
+        embedding_activation: str = "tanh",
+        dropout: float = 0.2,
+        silence_db: float = 40.0,
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_fft=n_fft,
+            hop=hop,
+            hidden=hidden,
+            layers=layers,
+            embedding_dim=embedding_dim,
+            embedding_activation=embedding_activation,
+            dropout=dropout,
+            silence_db=silence_db,
+        )
         self.silence_db = float(silence_db)
         self.trunk = _BlstmTrunk(self.n_freq, hidden, layers, dropout)
         self.embed = _EmbeddingHead(2 * hidden, self.n_freq, embedding_dim, embedding_activation)
@@ -151,8 +197,13 @@ class DeepClusteringBlstm(StftSeparationModel):
         spec, feats = self.analyse(mixture)
         return {"embeddings": self.embed(self.trunk(feats)), "mix_spec": spec}
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         k, method = _run_k(self, options)
         length = int(mixture.shape[-1])
         with torch.no_grad():
@@ -175,15 +226,33 @@ class ChimeraPlusPlus(StftSeparationModel):
     kind = KIND_CHIMERA
     description = "Chimera++: deep clustering and mask-inference heads on one BLSTM"
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_fft: Optional[int] = None,
-                 hop: Optional[int] = None, hidden: int = 300, layers: int = 3,
-                 embedding_dim: int = 20, embedding_activation: str = "tanh",
-                 mask_activation: str = "sigmoid", dropout: float = 0.2,
-                 silence_db: float = 40.0) -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop, hidden=hidden,
-                         layers=layers, embedding_dim=embedding_dim,
-                         embedding_activation=embedding_activation, mask_activation=mask_activation,
-                         dropout=dropout, silence_db=silence_db)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        hidden: int = 300,
+        layers: int = 3,
+        embedding_dim: int = 20,
+        embedding_activation: str = "tanh",
+        mask_activation: str = "sigmoid",
+        dropout: float = 0.2,
+        silence_db: float = 40.0,
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_fft=n_fft,
+            hop=hop,
+            hidden=hidden,
+            layers=layers,
+            embedding_dim=embedding_dim,
+            embedding_activation=embedding_activation,
+            mask_activation=mask_activation,
+            dropout=dropout,
+            silence_db=silence_db,
+        )
         self.silence_db = float(silence_db)
         self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
         self.trunk = _BlstmTrunk(self.n_freq, hidden, layers, dropout)
@@ -199,8 +268,13 @@ class ChimeraPlusPlus(StftSeparationModel):
         logits = self.mask_head(h).reshape(b, t, self.n_src, self.n_freq).permute(0, 2, 3, 1)
         return {"embeddings": self.embed(h), "masks": self._activation(logits), "mix_spec": spec}
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         k, method = _run_k(self, options)
         length = int(mixture.shape[-1])
         with torch.no_grad():
@@ -210,12 +284,20 @@ class ChimeraPlusPlus(StftSeparationModel):
                 masks = out["masks"][0]
                 labels = masks.argmax(dim=0).reshape(-1)
             else:
-                masks, labels = cluster_masks(emb, spec.abs(), k, method, threshold_db=self.silence_db)
+                masks, labels = cluster_masks(
+                    emb, spec.abs(), k, method, threshold_db=self.silence_db
+                )
             return _chunk_output(self, masks, labels, emb, spec, length)
 
 
-def _chunk_output(model: StftSeparationModel, masks: torch.Tensor, labels: torch.Tensor,
-                  emb: torch.Tensor, spec: torch.Tensor, length: int) -> ChunkOutput:
+def _chunk_output(
+    model: StftSeparationModel,
+    masks: torch.Tensor,
+    labels: torch.Tensor,
+    emb: torch.Tensor,
+    spec: torch.Tensor,
+    length: int,
+) -> ChunkOutput:
     """Waveforms from masks, everything cropped to the frames of the unpadded chunk."""
     waveforms = model.synthesise(masks, spec, length)
     frames, f, t = model.frames_of(length), spec.shape[0], spec.shape[1]

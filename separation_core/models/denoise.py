@@ -44,23 +44,26 @@ def _minimum_bias(p: StftParams, alpha: float, window: int) -> float:
     """mean(power) / mean(tracked minimum) on stationary white Gaussian noise through the same STFT:
     the factor that turns the minimum into an unbiased noise power estimate."""
     noise = np.random.default_rng(0).standard_normal(max(8 * window, 400) * p.hop)
-    spec = stft(torch.from_numpy(noise), p).numpy()[1:-1]    # DC / Nyquist bins are not complex
-    power = spec.real ** 2 + spec.imag ** 2
+    spec = stft(torch.from_numpy(noise), p).numpy()[1:-1]  # DC / Nyquist bins are not complex
+    power = spec.real**2 + spec.imag**2
     track = _minimum_track(power, alpha, window)[:, window:-window]
     return float(power[:, window:-window].mean() / track.mean())
 
 
-def wiener_gains(power: np.ndarray, noise: np.ndarray, dd_alpha: float,
-                 gain_floor: float) -> np.ndarray:
+def wiener_gains(
+    power: np.ndarray, noise: np.ndarray, dd_alpha: float, gain_floor: float
+) -> np.ndarray:
     """Decision-directed Wiener gains ``[F, T]`` from ``power = |Y|^2`` and noise power ``[F, T]``.
 
     The recursion runs over frames; each step is vectorised over frequency.
     """
     gamma = power / noise
     gains = np.empty_like(power)
-    prev_clean = np.zeros(power.shape[0])      # |S_hat(t-1)|^2
+    prev_clean = np.zeros(power.shape[0])  # |S_hat(t-1)|^2
     for t in range(power.shape[1]):
-        xi = dd_alpha * prev_clean / noise[:, t] + (1.0 - dd_alpha) * np.maximum(gamma[:, t] - 1.0, 0.0)
+        xi = dd_alpha * prev_clean / noise[:, t] + (1.0 - dd_alpha) * np.maximum(
+            gamma[:, t] - 1.0, 0.0
+        )
         g = np.maximum(xi / (1.0 + xi), gain_floor)
         gains[:, t] = g
         prev_clean = g * g * power[:, t]
@@ -80,18 +83,32 @@ class WienerDenoiser(SeparationModel):
 
     kind = KIND_CLASSICAL
     trainable = False
-    description = ("Classical denoiser: minimum-statistics noise estimate and decision-directed "
-                   "Wiener gain; outputs speech and noise.")
+    description = (
+        "Classical denoiser: minimum-statistics noise estimate and decision-directed "
+        "Wiener gain; outputs speech and noise."
+    )
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, smoothing_seconds: float = 0.04,
-                 noise_window_seconds: float = 1.5, dd_alpha: float = 0.98,
-                 gain_floor_db: float = -15.0) -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, smoothing_seconds=smoothing_seconds,
-                         noise_window_seconds=noise_window_seconds, dd_alpha=dd_alpha,
-                         gain_floor_db=gain_floor_db)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        smoothing_seconds: float = 0.04,
+        noise_window_seconds: float = 1.5,
+        dd_alpha: float = 0.98,
+        gain_floor_db: float = -15.0,
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            smoothing_seconds=smoothing_seconds,
+            noise_window_seconds=noise_window_seconds,
+            dd_alpha=dd_alpha,
+            gain_floor_db=gain_floor_db,
+        )
         if self.n_src != 2:
-            raise ModelError(f"denoise-wiener separates speech from noise: n_src must be 2, "
-                             f"got {n_src}")
+            raise ModelError(
+                f"denoise-wiener separates speech from noise: n_src must be 2, got {n_src}"
+            )
         if not 0.0 <= dd_alpha < 1.0:
             raise ModelError(f"dd_alpha must be in [0, 1), got {dd_alpha}")
         self._stft = stft_params_for(self.sample_rate)
@@ -119,18 +136,26 @@ class WienerDenoiser(SeparationModel):
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, 2, T], "masks": [B, 2, F, frames]}``."""
         outs = [self.separate_chunk(x) for x in mixture]
-        return {"waveforms": torch.stack([o.waveforms for o in outs]),
-                "masks": torch.stack([o.masks for o in outs])}
+        return {
+            "waveforms": torch.stack([o.waveforms for o in outs]),
+            "masks": torch.stack([o.masks for o in outs]),
+        }
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         if mixture.dim() != 1:
-            raise ModelError(f"denoise-wiener expects a mono mixture [time], got shape "
-                             f"{tuple(mixture.shape)}")
+            raise ModelError(
+                f"denoise-wiener expects a mono mixture [time], got shape {tuple(mixture.shape)}"
+            )
         with torch.no_grad():
             x = mixture.float()
-            spec = stft(x, self._stft)                           # [F, frames]
+            spec = stft(x, self._stft)  # [F, frames]
             g = self.gains(spec)
             speech = istft(g * spec, self._stft, x.shape[-1])
-            waves = torch.stack([speech, x - speech])            # [2, T]
+            waves = torch.stack([speech, x - speech])  # [2, T]
         return ChunkOutput(waveforms=waves, masks=torch.stack([g, 1.0 - g]))

@@ -26,7 +26,7 @@ def segment(x: torch.Tensor, chunk: int) -> torch.Tensor:
     xp = F.pad(x, (hop, hop + (-x.shape[-1]) % hop))
     # As xp.unfold(-1, chunk, hop), from hop-long blocks (chunk j = blocks j and j+1), which also
     # exports to ONNX with a dynamic length.
-    blocks = xp.reshape(*xp.shape[:-1], -1, hop)                          # [B, C, S+1, hop]
+    blocks = xp.reshape(*xp.shape[:-1], -1, hop)  # [B, C, S+1, hop]
     return torch.cat([blocks[..., :-1, :], blocks[..., 1:, :]], dim=-1).transpose(-1, -2)
 
 
@@ -35,9 +35,11 @@ def overlap_add(chunks: torch.Tensor, length: int) -> torch.Tensor:
     b, c, k, s = chunks.shape
     hop = k // 2
     # With hop = K/2, output block j is the first half of chunk j plus the second half of chunk j-1.
-    blocks = F.pad(chunks[:, :, :hop], (0, 1)) + F.pad(chunks[:, :, hop:], (1, 0))  # [B, C, hop, S+1]
+    blocks = F.pad(chunks[:, :, :hop], (0, 1)) + F.pad(
+        chunks[:, :, hop:], (1, 0)
+    )  # [B, C, hop, S+1]
     out = blocks.transpose(-1, -2).reshape(b, c, (s + 1) * hop)
-    return out[..., hop:hop + length]
+    return out[..., hop : hop + length]
 
 
 class DualPathBlock(nn.Module):
@@ -57,11 +59,11 @@ class DualPathBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The LSTMs take time-major input [steps, sequences, C]; building it directly saves a copy.
         b, c, k, s = x.shape
-        y = x.permute(2, 0, 3, 1).reshape(k, b * s, c)          # one sequence per chunk
-        y = self.intra_fc(self.intra_rnn(y)[0])                 # [K, B * S, C]
+        y = x.permute(2, 0, 3, 1).reshape(k, b * s, c)  # one sequence per chunk
+        y = self.intra_fc(self.intra_rnn(y)[0])  # [K, B * S, C]
         x = x + self.intra_norm(y.view(k, b, s, c).permute(1, 3, 0, 2))
-        y = x.permute(3, 0, 2, 1).reshape(s, b * k, c)          # one sequence per chunk position
-        y = self.inter_fc(self.inter_rnn(y)[0])                 # [S, B * K, C]
+        y = x.permute(3, 0, 2, 1).reshape(s, b * k, c)  # one sequence per chunk position
+        y = self.inter_fc(self.inter_rnn(y)[0])  # [S, B * K, C]
         return x + self.inter_norm(y.view(s, b, k, c).permute(1, 3, 2, 0))
 
 
@@ -86,16 +88,35 @@ class DPRNN(TimeDomainModel):
     results with L=2, which is far too slow on a CPU.
     """
 
-    description = "DPRNN: learned filterbank and dual-path (intra/inter-chunk) BLSTMs (time domain)."
+    description = (
+        "DPRNN: learned filterbank and dual-path (intra/inter-chunk) BLSTMs (time domain)."
+    )
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_filters: int = 256,
-                 filter_length: int = 16, features: int = 64, hidden: int = 128, chunk: int = 100,
-                 n_blocks: int = 6, inter_bidirectional: bool = True,
-                 mask_activation: str = "sigmoid") -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_filters=n_filters,
-                         filter_length=filter_length, features=features, hidden=hidden,
-                         chunk=chunk, n_blocks=n_blocks, inter_bidirectional=inter_bidirectional,
-                         mask_activation=mask_activation)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_filters: int = 256,
+        filter_length: int = 16,
+        features: int = 64,
+        hidden: int = 128,
+        chunk: int = 100,
+        n_blocks: int = 6,
+        inter_bidirectional: bool = True,
+        mask_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_filters=n_filters,
+            filter_length=filter_length,
+            features=features,
+            hidden=hidden,
+            chunk=chunk,
+            n_blocks=n_blocks,
+            inter_bidirectional=inter_bidirectional,
+            mask_activation=mask_activation,
+        )
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         if chunk < 2 or chunk % 2:
             raise ModelError(f"the chunk size K must be even and >= 2, got {chunk}")
@@ -104,8 +125,9 @@ class DPRNN(TimeDomainModel):
         self.decoder = WaveDecoder(n_filters, filter_length)
         self.input_norm = global_layer_norm(n_filters)
         self.input_conv = nn.Conv1d(n_filters, features, 1)
-        self.blocks = nn.Sequential(*(DualPathBlock(features, hidden, inter_bidirectional)
-                                      for _ in range(n_blocks)))
+        self.blocks = nn.Sequential(
+            *(DualPathBlock(features, hidden, inter_bidirectional) for _ in range(n_blocks))
+        )
         self.output = nn.Sequential(nn.PReLU(), nn.Conv2d(features, n_src * features, 1))
         self.gate_tanh = nn.Conv1d(features, features, 1)
         self.gate_sigmoid = nn.Conv1d(features, features, 1)
@@ -114,12 +136,11 @@ class DPRNN(TimeDomainModel):
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, N, frames]`` -> masks ``[B, n_src, N, frames]``."""
         b, n, frames = w.shape
-        x = self.input_conv(self.input_norm(w))                  # [B, D, frames]
-        x = self.blocks(segment(x, self.chunk))                  # [B, D, K, S]
-        x = self.output(x)                                       # [B, n_src * D, K, S]
-        x = x.view(b * self.n_src, -1, *x.shape[-2:])            # [B * n_src, D, K, S]
-        x = overlap_add(x, frames)                               # [B * n_src, D, frames]
+        x = self.input_conv(self.input_norm(w))  # [B, D, frames]
+        x = self.blocks(segment(x, self.chunk))  # [B, D, K, S]
+        x = self.output(x)  # [B, n_src * D, K, S]
+        x = x.view(b * self.n_src, -1, *x.shape[-2:])  # [B * n_src, D, K, S]
+        x = overlap_add(x, frames)  # [B * n_src, D, frames]
         x = torch.tanh(self.gate_tanh(x)) * torch.sigmoid(self.gate_sigmoid(x))
-        m = self._mask_fn(self.mask_conv(x))                     # [B * n_src, N, frames]
+        m = self._mask_fn(self.mask_conv(x))  # [B * n_src, N, frames]
         return m.view(b, self.n_src, n, frames)
-

@@ -17,12 +17,13 @@ from ..errors import ModelError
 from ..transforms import StftParams, istft, stft
 from .base import SeparationModel
 
-LOG_EPS = 1e-10      # absolute floor, for all-zero input
-FLOOR_RATIO = 1e-6   # log-magnitude floor relative to the peak: 120 dB of range
+LOG_EPS = 1e-10  # absolute floor, for all-zero input
+FLOOR_RATIO = 1e-6  # log-magnitude floor relative to the peak: 120 dB of range
 
 
-def stft_params_for(sample_rate: int, n_fft: Optional[int] = None,
-                    hop: Optional[int] = None) -> StftParams:
+def stft_params_for(
+    sample_rate: int, n_fft: Optional[int] = None, hop: Optional[int] = None
+) -> StftParams:
     """The STFT grid of a model at ``sample_rate``.
 
     Default: a window of about 32 ms rounded to a power of two (512 at 16 kHz, 256 at 8 kHz) and a
@@ -66,8 +67,14 @@ def active_bins(magnitude: torch.Tensor, threshold_db: float = 40.0) -> torch.Te
 class StftSeparationModel(SeparationModel):
     """Base of the STFT-domain models (not registered)."""
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_fft: Optional[int] = None,
-                 hop: Optional[int] = None, **kwargs) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        **kwargs,
+    ) -> None:
         p = stft_params_for(sample_rate, n_fft, hop)
         super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=p.n_fft, hop=p.hop, **kwargs)
         self._stft = p
@@ -92,7 +99,9 @@ class StftSeparationModel(SeparationModel):
         """One chunk ``[time]`` -> ``[1, time']`` on the model's device, float32, zero-padded to at
         least one window (the centred STFT reflects half a window at each end)."""
         if mixture.dim() != 1:
-            raise ModelError(f"{self.name}: expected a mono chunk [time], got shape {tuple(mixture.shape)}")
+            raise ModelError(
+                f"{self.name}: expected a mono chunk [time], got shape {tuple(mixture.shape)}"
+            )
         x = mixture.to(device=self._param_device(), dtype=torch.float32)
         if x.shape[-1] < self._stft.n_fft:
             x = F.pad(x, (0, self._stft.n_fft - x.shape[-1]))

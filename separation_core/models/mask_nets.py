@@ -52,19 +52,26 @@ class _MaskModel(StftSeparationModel):
         spec, feats = self.analyse(mixture)
         return {"masks": self._to_masks(self._logits(feats)), "mix_spec": spec}
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         length = int(mixture.shape[-1])
         with torch.no_grad():
             out = self.forward(self._chunk_input(mixture))
             masks, spec = out["masks"][0], out["mix_spec"][0]
             waveforms = self.synthesise(masks, spec, length)
-        return ChunkOutput(waveforms=waveforms, masks=masks[..., :self.frames_of(length)])
+        return ChunkOutput(waveforms=waveforms, masks=masks[..., : self.frames_of(length)])
 
 
 def _check_layers(layers: int, hidden: int) -> None:
     if layers < 1 or hidden < 1:
-        raise ModelError(f"layers and hidden must be positive (got layers={layers}, hidden={hidden})")
+        raise ModelError(
+            f"layers and hidden must be positive (got layers={layers}, hidden={hidden})"
+        )
 
 
 @register("ff-mask")
@@ -77,15 +84,32 @@ class FeedForwardMask(_MaskModel):
 
     description = "Feed-forward mask estimator over a context window of frames (uPIT)"
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_fft: Optional[int] = None,
-                 hop: Optional[int] = None, context: int = 5, hidden: int = 1024, layers: int = 3,
-                 dropout: float = 0.1, mask_activation: str = "sigmoid") -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        context: int = 5,
+        hidden: int = 1024,
+        layers: int = 3,
+        dropout: float = 0.1,
+        mask_activation: str = "sigmoid",
+    ) -> None:
         _check_layers(layers, hidden)
         if context < 0:
             raise ModelError(f"context must be >= 0 (got {context})")
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop,
-                         context=context, hidden=hidden, layers=layers, dropout=dropout,
-                         mask_activation=mask_activation)
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_fft=n_fft,
+            hop=hop,
+            context=context,
+            hidden=hidden,
+            layers=layers,
+            dropout=dropout,
+            mask_activation=mask_activation,
+        )
         self.context = int(context)
         blocks: list[nn.Module] = []
         width = (2 * self.context + 1) * self.n_freq
@@ -98,26 +122,50 @@ class FeedForwardMask(_MaskModel):
     def _logits(self, feats: torch.Tensor) -> torch.Tensor:
         c = self.context
         # Edge frames repeat so every frame sees a full window: [B, T, F] -> [B, T, F * (2c+1)].
-        padded = F.pad(feats.transpose(1, 2), (c, c), mode="replicate").transpose(1, 2) if c else feats
+        padded = (
+            F.pad(feats.transpose(1, 2), (c, c), mode="replicate").transpose(1, 2) if c else feats
+        )
         # As padded.unfold(1, 2c+1, 1), in slices (which export to ONNX with a dynamic length).
         frames = feats.shape[1]
-        windows = torch.stack([padded[:, j:j + frames] for j in range(2 * c + 1)], dim=-1)  # [B, T, F, 2c+1]
+        windows = torch.stack(
+            [padded[:, j : j + frames] for j in range(2 * c + 1)], dim=-1
+        )  # [B, T, F, 2c+1]
         return self.net(windows.reshape(*windows.shape[:2], -1))
 
 
 class _RecurrentMask(_MaskModel):
     bidirectional = False
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_fft: Optional[int] = None,
-                 hop: Optional[int] = None, hidden: int = 300, layers: int = 3,
-                 dropout: float = 0.2, mask_activation: str = "sigmoid") -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        hidden: int = 300,
+        layers: int = 3,
+        dropout: float = 0.2,
+        mask_activation: str = "sigmoid",
+    ) -> None:
         _check_layers(layers, hidden)
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop,
-                         hidden=hidden, layers=layers, dropout=dropout,
-                         mask_activation=mask_activation)
-        self.rnn = nn.LSTM(self.n_freq, hidden, num_layers=layers, batch_first=True,
-                           bidirectional=self.bidirectional,
-                           dropout=dropout if layers > 1 else 0.0)
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_fft=n_fft,
+            hop=hop,
+            hidden=hidden,
+            layers=layers,
+            dropout=dropout,
+            mask_activation=mask_activation,
+        )
+        self.rnn = nn.LSTM(
+            self.n_freq,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=self.bidirectional,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         directions = 2 if self.bidirectional else 1
         self.out = nn.Linear(directions * hidden, self.n_src * self.n_freq)
 
@@ -135,11 +183,27 @@ class LstmMask(_RecurrentMask):
 
     description = "Unidirectional LSTM mask estimator (uPIT)"
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_fft: Optional[int] = None,
-                 hop: Optional[int] = None, hidden: int = 400, layers: int = 3,
-                 dropout: float = 0.2, mask_activation: str = "sigmoid") -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop, hidden=hidden,
-                         layers=layers, dropout=dropout, mask_activation=mask_activation)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        hidden: int = 400,
+        layers: int = 3,
+        dropout: float = 0.2,
+        mask_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_fft=n_fft,
+            hop=hop,
+            hidden=hidden,
+            layers=layers,
+            dropout=dropout,
+            mask_activation=mask_activation,
+        )
 
 
 @register("blstm-mask")

@@ -39,10 +39,12 @@ CONTRACT_TIME = "time-domain"
 CONTRACT_MASK = "mask"
 INPUTS = {"mixture": CONTRACT_TIME, "features": CONTRACT_MASK}
 OUTPUTS = {CONTRACT_TIME: "waveforms", CONTRACT_MASK: "masks"}
-RANKS = {CONTRACT_TIME: (2, 3), CONTRACT_MASK: (3, 4)}     # (input rank, output rank)
+RANKS = {CONTRACT_TIME: (2, 3), CONTRACT_MASK: (3, 4)}  # (input rank, output rank)
 FEATURES = "cocktail-log-magnitude"
-REQUIRED_META = {CONTRACT_TIME: ("sample_rate", "n_src"),
-                 CONTRACT_MASK: ("sample_rate", "n_src", "n_fft", "hop", "features")}
+REQUIRED_META = {
+    CONTRACT_TIME: ("sample_rate", "n_src"),
+    CONTRACT_MASK: ("sample_rate", "n_src", "n_fft", "hop", "features"),
+}
 
 
 def onnxruntime():
@@ -75,8 +77,11 @@ class OnnxInfo:
     @property
     def description(self) -> str:
         src = self.metadata.get("cocktail.model_name")
-        made = (f", exported from '{src}' by Cocktail {self.metadata.get('cocktail.version', '?')}"
-                if src else "")
+        made = (
+            f", exported from '{src}' by Cocktail {self.metadata.get('cocktail.version', '?')}"
+            if src
+            else ""
+        )
         return f"ONNX graph run by onnxruntime ({self.contract} contract){made}"
 
 
@@ -104,18 +109,22 @@ def session(source: Union[str, Path, bytes], device: str = "cpu", optimize: bool
 def _count_parameters(path: Path) -> int:
     try:
         import onnx
+
         proto = onnx.load(str(path), load_external_data=False)
     except Exception:  # noqa: BLE001 - the count is informative only
         return 0
-    return int(sum(int(np.prod(t.dims)) for t in proto.graph.initializer
-                   if t.data_type in (1, 10, 11, 16)))   # float, float16, double, bfloat16
+    return int(
+        sum(int(np.prod(t.dims)) for t in proto.graph.initializer if t.data_type in (1, 10, 11, 16))
+    )  # float, float16, double, bfloat16
 
 
 def _int_meta(path, meta: dict, key: str) -> int:
     try:
         value = int(str(meta[key]).strip())
     except ValueError:
-        raise _fail(path, f"metadata '{key}' = {str(meta[key])[:30]!r} is not a whole number") from None
+        raise _fail(
+            path, f"metadata '{key}' = {str(meta[key])[:30]!r} is not a whole number"
+        ) from None
     if value <= 0:
         raise _fail(path, f"metadata '{key}' must be positive, not {value}")
     return value
@@ -139,43 +148,70 @@ def inspect_onnx(path: Union[str, Path]) -> OnnxInfo:
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
     names = ", ".join(i.name for i in inputs)
     if len(inputs) != 1:
-        raise _fail(path, f"the graph has {len(inputs)} inputs ({names}); Cocktail runs graphs with "
-                          "one input, 'mixture' [batch, time] or 'features' [batch, frames, freq]")
+        raise _fail(
+            path,
+            f"the graph has {len(inputs)} inputs ({names}); Cocktail runs graphs with "
+            "one input, 'mixture' [batch, time] or 'features' [batch, frames, freq]",
+        )
     inp = inputs[0]
     contract = INPUTS.get(inp.name)
     if contract is None:
-        raise _fail(path, f"the graph's input is named {inp.name!r}; Cocktail runs graphs whose input "
-                          "is 'mixture' [batch, time] or 'features' [batch, frames, freq]")
+        raise _fail(
+            path,
+            f"the graph's input is named {inp.name!r}; Cocktail runs graphs whose input "
+            "is 'mixture' [batch, time] or 'features' [batch, frames, freq]",
+        )
     in_rank, out_rank = RANKS[contract]
     if inp.type != "tensor(float)":
         raise _fail(path, f"input {inp.name!r} is {inp.type}, not float32 (tensor(float))")
     if len(inp.shape) != in_rank:
-        raise _fail(path, f"input {inp.name!r} has rank {len(inp.shape)} (shape {inp.shape}); the "
-                          f"{contract} contract needs rank {in_rank}")
+        raise _fail(
+            path,
+            f"input {inp.name!r} has rank {len(inp.shape)} (shape {inp.shape}); the "
+            f"{contract} contract needs rank {in_rank}",
+        )
     wanted = OUTPUTS[contract]
     out = next((o for o in outputs if o.name == wanted), outputs[0] if len(outputs) == 1 else None)
     if out is None:
         raise _fail(path, f"the graph has {len(outputs)} outputs and none is named {wanted!r}")
     if out.type != "tensor(float)" or len(out.shape) != out_rank:
-        raise _fail(path, f"output {out.name!r} is {out.type} of rank {len(out.shape)}; the "
-                          f"{contract} contract needs float32 of rank {out_rank}")
+        raise _fail(
+            path,
+            f"output {out.name!r} is {out.type} of rank {len(out.shape)}; the "
+            f"{contract} contract needs float32 of rank {out_rank}",
+        )
     meta = dict(sess.get_modelmeta().custom_metadata_map)
     missing = [k for k in REQUIRED_META[contract] if k not in meta]
     if missing:
-        raise _fail(path, f"missing metadata {', '.join(repr(m) for m in missing)} (metadata_props "
-                          "that `cocktail export-onnx` writes; a graph from elsewhere needs them added)")
-    info = dict(path=path, contract=contract, input_name=inp.name, output_name=out.name,
-                sample_rate=_int_meta(path, meta, "sample_rate"), n_src=_int_meta(path, meta, "n_src"),
-                metadata=meta)
+        raise _fail(
+            path,
+            f"missing metadata {', '.join(repr(m) for m in missing)} (metadata_props "
+            "that `cocktail export-onnx` writes; a graph from elsewhere needs them added)",
+        )
+    info = dict(
+        path=path,
+        contract=contract,
+        input_name=inp.name,
+        output_name=out.name,
+        sample_rate=_int_meta(path, meta, "sample_rate"),
+        n_src=_int_meta(path, meta, "n_src"),
+        metadata=meta,
+    )
     if contract == CONTRACT_MASK:
         if meta["features"] != FEATURES:
-            raise _fail(path, f"metadata 'features' is {meta['features'][:40]!r}; Cocktail computes "
-                              f"only {FEATURES!r}")
+            raise _fail(
+                path,
+                f"metadata 'features' is {meta['features'][:40]!r}; Cocktail computes "
+                f"only {FEATURES!r}",
+            )
         info.update(n_fft=_int_meta(path, meta, "n_fft"), hop=_int_meta(path, meta, "hop"))
         n_freq = info["n_fft"] // 2 + 1
         if isinstance(inp.shape[2], int) and inp.shape[2] != n_freq:
-            raise _fail(path, f"input 'features' has {inp.shape[2]} frequency bins but n_fft "
-                              f"{info['n_fft']} gives {n_freq}")
+            raise _fail(
+                path,
+                f"input 'features' has {inp.shape[2]} frequency bins but n_fft "
+                f"{info['n_fft']} gives {n_freq}",
+            )
     return OnnxInfo(num_parameters=_count_parameters(path), **info)
 
 
@@ -221,11 +257,15 @@ class OnnxTimeDomainModel(_OnnxRunner, TimeDomainModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         if mixture.dim() != 2:
-            raise ModelError(f"{self.info.path.name} expects [batch, time], got {tuple(mixture.shape)}")
+            raise ModelError(
+                f"{self.info.path.name} expects [batch, time], got {tuple(mixture.shape)}"
+            )
         y = self.run_graph(mixture)
         if y.dim() != 3 or y.shape[0] != mixture.shape[0] or y.shape[-1] != mixture.shape[-1]:
-            raise ModelError(f"{self.info.path.name}: the graph returned shape {tuple(y.shape)} for "
-                             f"input {tuple(mixture.shape)}; the contract is [batch, n_src, time]")
+            raise ModelError(
+                f"{self.info.path.name}: the graph returned shape {tuple(y.shape)} for "
+                f"input {tuple(mixture.shape)}; the contract is [batch, n_src, time]"
+            )
         return {"waveforms": y}
 
 
@@ -237,17 +277,20 @@ class OnnxMaskModel(_OnnxRunner, _MaskModel):
     description = "ONNX mask-estimator graph run by onnxruntime"
 
     def __init__(self, info: OnnxInfo) -> None:
-        _MaskModel.__init__(self, sample_rate=info.sample_rate, n_src=info.n_src, n_fft=info.n_fft,
-                            hop=info.hop)
+        _MaskModel.__init__(
+            self, sample_rate=info.sample_rate, n_src=info.n_src, n_fft=info.n_fft, hop=info.hop
+        )
         self._setup(info)
 
     def forward(self, mixture: torch.Tensor) -> dict:
         spec, feats = self.analyse(mixture)
         masks = self.run_graph(feats)
         if masks.shape[0] != feats.shape[0] or tuple(masks.shape[2:]) != tuple(spec.shape[1:]):
-            raise ModelError(f"{self.info.path.name}: the graph returned shape {tuple(masks.shape)} "
-                             f"for features {tuple(feats.shape)}; the contract is "
-                             "[batch, n_src, freq, frames]")
+            raise ModelError(
+                f"{self.info.path.name}: the graph returned shape {tuple(masks.shape)} "
+                f"for features {tuple(feats.shape)}; the contract is "
+                "[batch, n_src, freq, frames]"
+            )
         return {"masks": masks, "mix_spec": spec}
 
 
@@ -262,7 +305,16 @@ def onnx_entry_fields(path: Union[str, Path]) -> dict:
     """The catalog fields of an ``.onnx`` file (its id is the whole file name), contract checked."""
     info = inspect_onnx(path)
     src = info.metadata.get("cocktail.model_name")
-    return dict(id=Path(path).name, model_name="onnx", kind=info.kind, sample_rate=info.sample_rate,
-                n_src=info.n_src, num_parameters=info.num_parameters, needs_references=False,
-                trained=True, description=info.description, metrics={},
-                imported_from="ONNX graph" + (f" of '{src}'" if src else ""))
+    return dict(
+        id=Path(path).name,
+        model_name="onnx",
+        kind=info.kind,
+        sample_rate=info.sample_rate,
+        n_src=info.n_src,
+        num_parameters=info.num_parameters,
+        needs_references=False,
+        trained=True,
+        description=info.description,
+        metrics={},
+        imported_from="ONNX graph" + (f" of '{src}'" if src else ""),
+    )

@@ -32,7 +32,7 @@ class OracleModel(SeparationModel):
 
     def __init__(self, sample_rate: int = 16000, n_src: int = 2) -> None:
         super().__init__(sample_rate=sample_rate, n_src=n_src)
-        self._stft = stft_params_for(self.sample_rate)   # 32 ms / 8 ms, as the mask models
+        self._stft = stft_params_for(self.sample_rate)  # 32 ms / 8 ms, as the mask models
 
     @property
     def stft_params(self) -> StftParams:
@@ -44,25 +44,37 @@ class OracleModel(SeparationModel):
         if references is None:
             raise ModelError(f"{self.name} needs the reference sources (one per speaker)")
         outs = [self.separate_chunk(x, references=r) for x, r in zip(mixture, references)]
-        return {"waveforms": torch.stack([o.waveforms for o in outs]),
-                "masks": torch.stack([o.masks for o in outs])}
+        return {
+            "waveforms": torch.stack([o.waveforms for o in outs]),
+            "masks": torch.stack([o.masks for o in outs]),
+        }
 
-    def separate_chunk(self, mixture: torch.Tensor, *, references: Optional[torch.Tensor] = None,
-                       options: RunOptions = RunOptions()) -> ChunkOutput:
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
         if references is None:
-            raise ModelError(f"{self.name} needs the reference sources: load one file per speaker "
-                             "beside the mixture")
+            raise ModelError(
+                f"{self.name} needs the reference sources: load one file per speaker "
+                "beside the mixture"
+            )
         if mixture.dim() != 1:
-            raise ModelError(f"{self.name} expects a mono mixture [time], got shape "
-                             f"{tuple(mixture.shape)}")
+            raise ModelError(
+                f"{self.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
+            )
         if references.dim() != 2 or references.shape[-1] != mixture.shape[-1]:
-            raise ModelError(f"{self.name} expects references [n_src, {mixture.shape[-1]}], got "
-                             f"shape {tuple(references.shape)}")
+            raise ModelError(
+                f"{self.name} expects references [n_src, {mixture.shape[-1]}], got "
+                f"shape {tuple(references.shape)}"
+            )
         with torch.no_grad():
             x = mixture.float()
             refs = references.to(device=x.device, dtype=x.dtype)
-            mix_spec = stft(x, self._stft)        # [F, T]
-            src_spec = stft(refs, self._stft)     # [n_src, F, T]
+            mix_spec = stft(x, self._stft)  # [F, T]
+            src_spec = stft(refs, self._stft)  # [n_src, F, T]
             masks = self._masks(src_spec, mix_spec)
             waves = istft(M.apply_masks(masks, mix_spec), self._stft, x.shape[-1])
         return ChunkOutput(waveforms=waves, masks=masks)
@@ -97,8 +109,9 @@ class OracleWiener(OracleModel):
 
 @register("oracle-psm")
 class OraclePSM(OracleModel):
-    description = ("Phase-sensitive mask |S_k| cos(theta_S - theta_Y) / |Y|, truncated to [0, 1] "
-                   "(oracle).")
+    description = (
+        "Phase-sensitive mask |S_k| cos(theta_S - theta_Y) / |Y|, truncated to [0, 1] (oracle)."
+    )
 
     def _masks(self, sources, mixture):
         return M.phase_sensitive_mask(sources, mixture)

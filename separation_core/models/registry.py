@@ -13,7 +13,9 @@ def register(name: str):
     def deco(cls: type) -> type:
         key = name.lower()
         if key in _REGISTRY:
-            raise ModelError(f"model name '{name}' is already registered by {_REGISTRY[key].__name__}")
+            raise ModelError(
+                f"model name '{name}' is already registered by {_REGISTRY[key].__name__}"
+            )
         cls.name = key
         _REGISTRY[key] = cls
         return cls
@@ -26,7 +28,9 @@ def get_model_class(name: str) -> type:
     try:
         return _REGISTRY[name.lower()]
     except KeyError:
-        raise ModelError(f"unknown model '{name}' (known: {', '.join(sorted(_REGISTRY))})") from None
+        raise ModelError(
+            f"unknown model '{name}' (known: {', '.join(sorted(_REGISTRY))})"
+        ) from None
 
 
 def model_names() -> list[str]:

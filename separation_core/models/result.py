@@ -11,9 +11,9 @@ import torch
 from ..transforms import StftParams
 
 # Labels of ``masks``: what the numbers mean for the user.
-MASK_ESTIMATED = "estimated"   # the model's own time-frequency masks
-MASK_EFFECTIVE = "effective"   # |S_k| / sum_j |S_j| from a time-domain model's outputs
-MASK_ORACLE = "oracle"         # computed from the reference sources
+MASK_ESTIMATED = "estimated"  # the model's own time-frequency masks
+MASK_EFFECTIVE = "effective"  # |S_k| / sum_j |S_j| from a time-domain model's outputs
+MASK_ORACLE = "oracle"  # computed from the reference sources
 
 
 @dataclass

@@ -18,7 +18,7 @@ from .blocks import (
 )
 from .registry import register
 
-DEPTHWISE_KERNEL = 5   # every depthwise convolution of a U-ConvBlock, as in the paper
+DEPTHWISE_KERNEL = 5  # every depthwise convolution of a U-ConvBlock, as in the paper
 
 
 def upsample2(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -44,27 +44,38 @@ class UConvBlock(nn.Module):
 
     def __init__(self, bottleneck: int, hidden: int, depth: int) -> None:
         super().__init__()
-        self.expand = nn.Sequential(nn.Conv1d(bottleneck, hidden, 1), global_layer_norm(hidden),
-                                    nn.PReLU())
+        self.expand = nn.Sequential(
+            nn.Conv1d(bottleneck, hidden, 1), global_layer_norm(hidden), nn.PReLU()
+        )
         self.levels = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(hidden, hidden, DEPTHWISE_KERNEL, stride=1 if q == 0 else 2,
-                                    padding=(DEPTHWISE_KERNEL - 1) // 2, groups=hidden),
-                          global_layer_norm(hidden))
-            for q in range(depth))
-        self.project = nn.Sequential(global_layer_norm(hidden), nn.PReLU(),
-                                     nn.Conv1d(hidden, bottleneck, 1))
+            nn.Sequential(
+                nn.Conv1d(
+                    hidden,
+                    hidden,
+                    DEPTHWISE_KERNEL,
+                    stride=1 if q == 0 else 2,
+                    padding=(DEPTHWISE_KERNEL - 1) // 2,
+                    groups=hidden,
+                ),
+                global_layer_norm(hidden),
+            )
+            for q in range(depth)
+        )
+        self.project = nn.Sequential(
+            global_layer_norm(hidden), nn.PReLU(), nn.Conv1d(hidden, bottleneck, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.expand(x)                                  # [B, U, T]
+        y = self.expand(x)  # [B, U, T]
         outs = []
         for level in self.levels:
-            y = level(y)                                    # [B, U, ceil(T / 2^q)]
+            y = level(y)  # [B, U, ceil(T / 2^q)]
             outs.append(y)
         y = outs.pop()
-        while outs:                                         # coarsest back to full resolution
+        while outs:  # coarsest back to full resolution
             finer = outs.pop()
             y = finer + upsample2(y, finer.shape[-1])
-        return x + self.project(y)                          # [B, C, T]
+        return x + self.project(y)  # [B, C, T]
 
 
 @register("sudormrf")
@@ -100,15 +111,38 @@ class SuDoRMRF(TimeDomainModel):
 
     description = "SuDoRM-RF: learned filterbank and U-ConvBlocks (multi-resolution, low compute)."
 
-    def __init__(self, sample_rate: int = 16000, n_src: int = 2, n_filters: int = 512,
-                 filter_length: int = 40, bottleneck: int = 128, hidden: int = 512,
-                 n_blocks: int = 16, depth: int = 4, mask_activation: str = "relu") -> None:
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_filters=n_filters,
-                         filter_length=filter_length, bottleneck=bottleneck, hidden=hidden,
-                         n_blocks=n_blocks, depth=depth, mask_activation=mask_activation)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_filters: int = 512,
+        filter_length: int = 40,
+        bottleneck: int = 128,
+        hidden: int = 512,
+        n_blocks: int = 16,
+        depth: int = 4,
+        mask_activation: str = "relu",
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_filters=n_filters,
+            filter_length=filter_length,
+            bottleneck=bottleneck,
+            hidden=hidden,
+            n_blocks=n_blocks,
+            depth=depth,
+            mask_activation=mask_activation,
+        )
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
-        sizes = dict(n_src=n_src, n_filters=n_filters, bottleneck=bottleneck, hidden=hidden,
-                     n_blocks=n_blocks, depth=depth)
+        sizes = dict(
+            n_src=n_src,
+            n_filters=n_filters,
+            bottleneck=bottleneck,
+            hidden=hidden,
+            n_blocks=n_blocks,
+            depth=depth,
+        )
         bad = [f"{k}={v!r}" for k, v in sizes.items() if not isinstance(v, int) or v < 1]
         if bad:
             raise ModelError(f"sudormrf sizes must be positive integers, got {', '.join(bad)}")
@@ -116,12 +150,14 @@ class SuDoRMRF(TimeDomainModel):
         self.decoder = WaveDecoder(n_filters, filter_length)
         self.input_norm = global_layer_norm(n_filters)
         self.input_conv = nn.Conv1d(n_filters, bottleneck, 1)
-        self.blocks = nn.Sequential(*(UConvBlock(bottleneck, hidden, depth) for _ in range(n_blocks)))
+        self.blocks = nn.Sequential(
+            *(UConvBlock(bottleneck, hidden, depth) for _ in range(n_blocks))
+        )
         self.output = nn.Sequential(nn.PReLU(), nn.Conv1d(bottleneck, n_src * n_filters, 1))
 
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, C_E, frames]`` -> masks ``[B, n_src, C_E, frames]``."""
-        x = self.input_conv(self.input_norm(w))            # [B, C, frames]
-        x = self.blocks(x)                                 # [B, C, frames]
-        m = self._mask_fn(self.output(x))                  # [B, n_src * C_E, frames]
+        x = self.input_conv(self.input_norm(w))  # [B, C, frames]
+        x = self.blocks(x)  # [B, C, frames]
+        m = self._mask_fn(self.output(x))  # [B, n_src * C_E, frames]
         return m.view(w.shape[0], self.n_src, w.shape[1], w.shape[2])

@@ -43,13 +43,25 @@ def _forward(net, mixture: torch.Tensor, precision: str) -> dict:
 
 
 def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
-    return {KIND_DEEP_CLUSTERING: "deep clustering", KIND_CHIMERA: "chimera++ (dc + uPIT-PSA)",
-            KIND_MASK: "uPIT-PSA", KIND_TIME_DOMAIN: f"PIT {time_loss.replace('_', '-')}"}[model.kind]
+    return {
+        KIND_DEEP_CLUSTERING: "deep clustering",
+        KIND_CHIMERA: "chimera++ (dc + uPIT-PSA)",
+        KIND_MASK: "uPIT-PSA",
+        KIND_TIME_DOMAIN: f"PIT {time_loss.replace('_', '-')}",
+    }[model.kind]
 
 
-def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: torch.Tensor, *,
-                time_loss: str = "si_sdr", chimera_alpha: float = 0.5,
-                dc_weighting: str = "threshold", precision: str = "fp32") -> torch.Tensor:
+def family_loss(
+    model: SeparationModel,
+    net,
+    mixture: torch.Tensor,
+    sources: torch.Tensor,
+    *,
+    time_loss: str = "si_sdr",
+    chimera_alpha: float = 0.5,
+    dc_weighting: str = "threshold",
+    precision: str = "fp32",
+) -> torch.Tensor:
     """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
 
     ``dc_weighting`` weights the deep clustering bins: "threshold" (silent bins out, Hershey et al.)
@@ -61,10 +73,14 @@ def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: tor
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision '{precision}' (use {' or '.join(PRECISIONS)})")
     out = _forward(net, mixture, effective_precision(precision, mixture.device.type))
-    out = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
+    out = {
+        k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()
+    }
     if model.kind == KIND_TIME_DOMAIN:
         if time_loss not in TIME_LOSSES:
-            raise ModelError(f"unknown time-domain loss '{time_loss}' (use {' or '.join(TIME_LOSSES)})")
+            raise ModelError(
+                f"unknown time-domain loss '{time_loss}' (use {' or '.join(TIME_LOSSES)})"
+            )
         fn = pit_si_sdr_loss if time_loss == "si_sdr" else sa_sdr_loss
         return fn(out["waveforms"], sources)
     p = model.stft_params
@@ -72,6 +88,7 @@ def family_loss(model: SeparationModel, net, mixture: torch.Tensor, sources: tor
     if model.kind == KIND_MASK:
         return upit_mask_loss(out["masks"], mix_spec, src_specs, phase_sensitive=True)
     from ..models.deep_clustering import dc_targets
+
     assign, weights = dc_targets(mix_spec, src_specs, weighting=dc_weighting)
     dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
     if model.kind == KIND_DEEP_CLUSTERING:

@@ -18,8 +18,8 @@ from torch import nn
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_SUPPORT: dict[str, bool] = {}     # device type -> bf16 autocast works there
-_WARNED: set[str] = set()          # device types whose fallback was already announced
+_SUPPORT: dict[str, bool] = {}  # device type -> bf16 autocast works there
+_WARNED: set[str] = set()  # device types whose fallback was already announced
 
 
 def one_line_reason(err: BaseException) -> str:
@@ -36,9 +36,15 @@ def _probe(device_type: str) -> tuple[bool, str]:
     try:
         with torch.random.fork_rng(devices=[]), torch.enable_grad():
             torch.manual_seed(0)
-            net = nn.ModuleDict({"lstm": nn.LSTM(8, 8, batch_first=True, bidirectional=True),
-                                 "conv": nn.Conv1d(1, 8, 4, stride=2), "norm": nn.GroupNorm(1, 8),
-                                 "linear": nn.Linear(8, 8), "deconv": nn.ConvTranspose1d(8, 1, 4, stride=2)})
+            net = nn.ModuleDict(
+                {
+                    "lstm": nn.LSTM(8, 8, batch_first=True, bidirectional=True),
+                    "conv": nn.Conv1d(1, 8, 4, stride=2),
+                    "norm": nn.GroupNorm(1, 8),
+                    "linear": nn.Linear(8, 8),
+                    "deconv": nn.ConvTranspose1d(8, 1, 4, stride=2),
+                }
+            )
             net = net.to(device_type)
             x = torch.linspace(-1, 1, 128, device=device_type).reshape(2, 1, 64)
             with torch.autocast(device_type, dtype=torch.bfloat16):
@@ -75,8 +81,11 @@ def mark_bf16_unsupported(device_type: str, reason: str) -> None:
         first = device_type not in _WARNED
         _WARNED.add(device_type)
     if first:
-        _log.warning("bf16 is not supported on this %s (%s); training in float32 instead",
-                     device_type.upper(), reason)
+        _log.warning(
+            "bf16 is not supported on this %s (%s); training in float32 instead",
+            device_type.upper(),
+            reason,
+        )
 
 
 def effective_precision(precision: str, device_type: str = "cpu") -> str:

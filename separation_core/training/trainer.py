@@ -51,7 +51,7 @@ class TrainConfig:
     segment_seconds: float = 4.0
     lr: float = 1e-3
     warmup_steps: int = 100
-    plateau_patience: int = 3      # validations without improvement before the rate is halved
+    plateau_patience: int = 3  # validations without improvement before the rate is halved
     clip_norm: float = 5.0
     seed: int = 0
     device: str = "auto"
@@ -60,27 +60,31 @@ class TrainConfig:
     dc_weighting: str = "threshold"
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
-    speed_range: Optional[tuple] = None  # speed perturbation factors (lo, hi) for the training mixtures
-    noise_prob: float = 1.0              # share of the mixtures that get noise (when noise_dirs are given)
+    speed_range: Optional[tuple] = (
+        None  # speed perturbation factors (lo, hi) for the training mixtures
+    )
+    noise_prob: float = 1.0  # share of the mixtures that get noise (when noise_dirs are given)
     rir_dirs: list = field(default_factory=list)  # measured room responses (each folder one room)
-    rooms: int = 0                       # simulated rooms in the bank (0: none)
-    reverb_prob: float = 1.0             # share of the mixtures made reverberant (when there are rooms)
-    measured_prob: float = 0.3           # share of the reverberant ones that take a measured room
+    rooms: int = 0  # simulated rooms in the bank (0: none)
+    reverb_prob: float = 1.0  # share of the mixtures made reverberant (when there are rooms)
+    measured_prob: float = 0.3  # share of the reverberant ones that take a measured room
     rt60_range: tuple = (0.1, 0.8)
-    schedule: str = "cosine"             # "cosine": warm-up then cosine decay over the planned steps;
-                                         # "plateau": halve after plateau_patience validations (old runs)
-    min_lr_ratio: float = 0.02           # the cosine schedule's final rate, as a share of lr
-    schedule_steps: Optional[int] = None # the cosine's horizon: the planned steps at the run's start,
-                                         # kept on resume unless given again
+    schedule: str = "cosine"  # "cosine": warm-up then cosine decay over the planned steps;
+    # "plateau": halve after plateau_patience validations (old runs)
+    min_lr_ratio: float = 0.02  # the cosine schedule's final rate, as a share of lr
+    schedule_steps: Optional[int] = (
+        None  # the cosine's horizon: the planned steps at the run's start,
+    )
+    # kept on resume unless given again
     valid_num: int = 40
     max_minutes: Optional[float] = None  # stop (validated and saved) after this much wall time
-    workers: int = 0                     # processes drawing training mixtures (0: in the training loop)
+    workers: int = 0  # processes drawing training mixtures (0: in the training loop)
     valid_every: Optional[int] = None  # steps; default: once per epoch
     save_every_seconds: float = 300.0
     rule: str = "auto"
     description: str = ""
     init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning), not at random
-    precision: str = "fp32"     # "bf16": forward pass under bfloat16 autocast (1.8x per step on the AVX512-BF16 dev CPU)
+    precision: str = "fp32"  # "bf16": forward pass under bfloat16 autocast (1.8x per step on the AVX512-BF16 dev CPU)
 
     def total_steps(self) -> int:
         if self.steps is not None:
@@ -96,7 +100,9 @@ def learning_rate(cfg: TrainConfig, step: int, lr_factor: float = 1.0) -> float:
         return cfg.lr * lr_factor * warm
     total = max((cfg.schedule_steps or cfg.total_steps()) - cfg.warmup_steps, 1)
     progress = min(max(step - cfg.warmup_steps, 0) / total, 1.0)
-    cosine = cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    cosine = cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (
+        1.0 + math.cos(math.pi * progress)
+    )
     return cfg.lr * warm * cosine
 
 
@@ -122,6 +128,7 @@ def world_size_agrees(flag: bool, world: int, device) -> bool:
     if world <= 1:
         return flag
     import torch.distributed as dist
+
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
@@ -136,12 +143,17 @@ def training_batches(train, steps_per_epoch: int, batch_size: int, step: int, wo
     ``[i*B, (i+1)*B)`` of epoch ``i // steps_per_epoch``, drawn inline or by ``workers`` processes
     (the same tensors either way: every item is a pure function of its epoch and index)."""
     from torch.utils.data import DataLoader
+
     while True:
         epoch, index = divmod(step, steps_per_epoch)
         train.set_epoch(epoch)
-        sampler = [list(range(i * batch_size, (i + 1) * batch_size)) for i in range(index, steps_per_epoch)]
+        sampler = [
+            list(range(i * batch_size, (i + 1) * batch_size)) for i in range(index, steps_per_epoch)
+        ]
         if workers > 0:
-            yield from DataLoader(train, batch_sampler=sampler, num_workers=workers, collate_fn=_stack)
+            yield from DataLoader(
+                train, batch_sampler=sampler, num_workers=workers, collate_fn=_stack
+            )
         else:
             for indices in sampler:
                 yield _stack([train[i] for i in indices])
@@ -164,6 +176,7 @@ class _Logs:
         self.run_dir = run_dir
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))
         except Exception:  # tensorboard is optional (the "train" extra)
             self.tb = None
@@ -189,6 +202,7 @@ def _distributed() -> tuple[int, int, int]:
 
 def _init_process_group(world: int, device: torch.device) -> None:
     import torch.distributed as dist
+
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
@@ -196,6 +210,7 @@ def _init_process_group(world: int, device: torch.device) -> None:
 def _barrier(world: int) -> None:
     if world > 1:
         import torch.distributed as dist
+
         dist.barrier()
 
 
@@ -207,11 +222,16 @@ def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] 
     model.eval()
     for item in items:
         check_cancel(cancel)
-        res = separate(model, item.mixture, item.sample_rate,
-                       EngineOptions(device=device, keep_masks=False, max_embedding_points=0),
-                       references=item.sources if model.needs_references else None)
-        ev = evaluate_separation(res.waveforms, item.sources, item.mixture, item.sample_rate,
-                                 metrics=names)
+        res = separate(
+            model,
+            item.mixture,
+            item.sample_rate,
+            EngineOptions(device=device, keep_masks=False, max_embedding_points=0),
+            references=item.sources if model.needs_references else None,
+        )
+        ev = evaluate_separation(
+            res.waveforms, item.sources, item.mixture, item.sample_rate, metrics=names
+        )
         for n in names:
             values[n].append(ev.mean[n])
     return {n: float(np.mean(v)) for n, v in values.items()} | {"mixtures": len(items)}
@@ -224,8 +244,14 @@ def oracle_reference(items, sample_rate: int) -> dict:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, *, resume: bool = False,
-                 cancel: Optional[CancelToken] = None, quiet: bool = False):
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        resume: bool = False,
+        cancel: Optional[CancelToken] = None,
+        quiet: bool = False,
+    ):
         self.cfg, self.resume, self.cancel, self.quiet = config, resume, cancel, quiet
         self.rank, self.world, self.local_rank = _distributed()
         self.run_dir = Path(config.out)
@@ -244,7 +270,9 @@ class Trainer:
         state = None
         if self.resume:
             if not last.exists():
-                raise CocktailError(f"{last}: nothing to resume from (no last.pt in the run folder)")
+                raise CocktailError(
+                    f"{last}: nothing to resume from (no last.pt in the run folder)"
+                )
             ckpt = load_checkpoint(last)
             state = ckpt.get("trainer")
             if not state:
@@ -252,8 +280,10 @@ class Trainer:
             model = model_from_checkpoint(ckpt)
         else:
             if (self.run_dir / "last.pt").exists():
-                raise CocktailError(f"{self.run_dir}: already holds a run (use --resume to continue it, "
-                                    "or another --out)")
+                raise CocktailError(
+                    f"{self.run_dir}: already holds a run (use --resume to continue it, "
+                    "or another --out)"
+                )
             torch.manual_seed(self.cfg.seed)
             if self.cfg.init:
                 model = self._initial_weights(self.cfg.init)
@@ -266,7 +296,9 @@ class Trainer:
     def _initial_weights(self, path: str):
         """The model of checkpoint ``path`` (its architecture and weights), for fine-tuning."""
         if self.cfg.model_args:
-            raise CocktailError("--init takes the architecture from the checkpoint; drop --model-arg")
+            raise CocktailError(
+                "--init takes the architecture from the checkpoint; drop --model-arg"
+            )
         model = model_from_checkpoint(path)
         if model.name != get_model_class(self.cfg.model).name:
             raise CocktailError(f"{path}: holds a '{model.name}' model, not '{self.cfg.model}'")
@@ -276,36 +308,73 @@ class Trainer:
         """The run's rooms: a cached bank of simulated rooms for training; for the validation set a
         fresh simulated room per mixture. Measured rooms are the same for both."""
         from ..data.rooms import ReverbOptions, measured_rooms, simulated_bank
+
         cfg = self.cfg
         measured = tuple(measured_rooms(cfg.rir_dirs, sample_rate)) if cfg.rir_dirs else ()
         bank = ()
         if cfg.rooms > 0 and not fixed_set:
-            bank = tuple(simulated_bank(cfg.rooms, sample_rate, cfg.seed, cfg.rt60_range,
-                                        cache_dir=self.run_dir / "rooms"))
-        return ReverbOptions(simulated=bank, measured=measured, prob=cfg.reverb_prob,
-                             measured_prob=cfg.measured_prob, simulate_each=fixed_set and cfg.rooms > 0,
-                             sample_rate=sample_rate, rt60_range=tuple(cfg.rt60_range))
+            bank = tuple(
+                simulated_bank(
+                    cfg.rooms,
+                    sample_rate,
+                    cfg.seed,
+                    cfg.rt60_range,
+                    cache_dir=self.run_dir / "rooms",
+                )
+            )
+        return ReverbOptions(
+            simulated=bank,
+            measured=measured,
+            prob=cfg.reverb_prob,
+            measured_prob=cfg.measured_prob,
+            simulate_each=fixed_set and cfg.rooms > 0,
+            sample_rate=sample_rate,
+            rt60_range=tuple(cfg.rt60_range),
+        )
 
     def _datasets(self, model):
         from ..data.dynamic import DynamicMixDataset
         from ..data.mixing import build_mixture_set, load_mixture_set
+
         cfg = self.cfg
-        train = DynamicMixDataset(cfg.speech_dirs, split="train", speakers=model.n_src,
-                                  sample_rate=model.sample_rate, segment_seconds=cfg.segment_seconds,
-                                  sir_range=cfg.sir_range, noise_dirs=cfg.noise_dirs or None,
-                                  snr_range=cfg.snr_range, speed_range=cfg.speed_range,
-                                  noise_prob=cfg.noise_prob,
-                                  reverb=self._reverb(model.sample_rate, fixed_set=False),
-                                  epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
-                                  seed=cfg.seed, rank=self.rank, world_size=self.world, rule=cfg.rule)
+        train = DynamicMixDataset(
+            cfg.speech_dirs,
+            split="train",
+            speakers=model.n_src,
+            sample_rate=model.sample_rate,
+            segment_seconds=cfg.segment_seconds,
+            sir_range=cfg.sir_range,
+            noise_dirs=cfg.noise_dirs or None,
+            snr_range=cfg.snr_range,
+            speed_range=cfg.speed_range,
+            noise_prob=cfg.noise_prob,
+            reverb=self._reverb(model.sample_rate, fixed_set=False),
+            epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
+            seed=cfg.seed,
+            rank=self.rank,
+            world_size=self.world,
+            rule=cfg.rule,
+        )
         valid_dir = self.run_dir / "valid"
         if self.is_main and not (valid_dir / "metadata.json").exists():
-            build_mixture_set(cfg.speech_dirs, valid_dir, num=cfg.valid_num, speakers=model.n_src,
-                              mode="min", sir_range=cfg.sir_range, snr_range=cfg.snr_range,
-                              noise_dirs=cfg.noise_dirs or None, split="valid", seed=1000 + cfg.seed,
-                              sample_rate=model.sample_rate, rule=cfg.rule, overwrite=True,
-                              noise_prob=cfg.noise_prob, reverb=self._reverb(model.sample_rate, fixed_set=True),
-                              skip_unreadable=True)
+            build_mixture_set(
+                cfg.speech_dirs,
+                valid_dir,
+                num=cfg.valid_num,
+                speakers=model.n_src,
+                mode="min",
+                sir_range=cfg.sir_range,
+                snr_range=cfg.snr_range,
+                noise_dirs=cfg.noise_dirs or None,
+                split="valid",
+                seed=1000 + cfg.seed,
+                sample_rate=model.sample_rate,
+                rule=cfg.rule,
+                overwrite=True,
+                noise_prob=cfg.noise_prob,
+                reverb=self._reverb(model.sample_rate, fixed_set=True),
+                skip_unreadable=True,
+            )
         _barrier(self.world)
         valid = load_mixture_set(valid_dir, sample_rate=model.sample_rate) if self.is_main else []
         return train, valid
@@ -316,18 +385,32 @@ class Trainer:
         device = self._device()
         _init_process_group(self.world, device)
         if device.type == "cpu" and self.world > 1:
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", self.world))))
+            torch.set_num_threads(
+                max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", self.world)))
+            )
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         _barrier(self.world)
         model, state = self._build()
         if state:  # a resumed run keeps its recorded configuration, except budget, hardware, a new speed range or schedule horizon
-            recorded = {"schedule": "plateau", **state["config"]}  # runs from before the cosine schedule
-            saved = TrainConfig(**{**recorded, "steps": cfg.steps, "epochs": cfg.epochs,
-                                   "out": cfg.out, "device": cfg.device, "precision": cfg.precision,
-                                   "speed_range": cfg.speed_range or recorded.get("speed_range"),
-                                   "schedule_steps": cfg.schedule_steps or recorded.get("schedule_steps"),
-                                   "max_minutes": cfg.max_minutes, "workers": cfg.workers})
+            recorded = {
+                "schedule": "plateau",
+                **state["config"],
+            }  # runs from before the cosine schedule
+            saved = TrainConfig(
+                **{
+                    **recorded,
+                    "steps": cfg.steps,
+                    "epochs": cfg.epochs,
+                    "out": cfg.out,
+                    "device": cfg.device,
+                    "precision": cfg.precision,
+                    "speed_range": cfg.speed_range or recorded.get("speed_range"),
+                    "schedule_steps": cfg.schedule_steps or recorded.get("schedule_steps"),
+                    "max_minutes": cfg.max_minutes,
+                    "workers": cfg.workers,
+                }
+            )
             saved.sir_range = tuple(saved.sir_range)
             saved.snr_range = tuple(saved.snr_range) if saved.snr_range else None
             saved.speed_range = tuple(saved.speed_range) if saved.speed_range else None
@@ -335,19 +418,28 @@ class Trainer:
             self.cfg = cfg = saved
         if cfg.schedule_steps is None:
             cfg.schedule_steps = cfg.total_steps()
-        cfg.precision = effective_precision(cfg.precision, device.type)  # bf16 falls back where unsupported
+        cfg.precision = effective_precision(
+            cfg.precision, device.type
+        )  # bf16 falls back where unsupported
         train, valid = self._datasets(model)
         model.to(device)
         net = model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+            net = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         step, best, lr_factor, bad, elapsed0, cpu0 = 0, -math.inf, 1.0, 0, 0.0, 0.0
         if state:
             optimizer.load_state_dict(state["optimizer"])
             step, best = int(state["step"]), float(state["best"])
-            lr_factor, bad, elapsed0 = float(state["lr_factor"]), int(state["bad"]), float(state["seconds"])
+            lr_factor, bad, elapsed0 = (
+                float(state["lr_factor"]),
+                int(state["bad"]),
+                float(state["seconds"]),
+            )
             cpu0 = float(state.get("cpu_seconds", 0.0))
             if self.is_main:
                 for name in ("train.csv", "valid.csv"):
@@ -355,16 +447,26 @@ class Trainer:
         self._cpu0, self._cpu_start = cpu0, time.process_time()
         logs = _Logs(self.run_dir) if self.is_main else None
         if self.is_main:
-            (self.run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
+            (self.run_dir / "config.json").write_text(
+                json.dumps(asdict(cfg), indent=2, default=list)
+            )
         oracle = self._oracle(valid, model) if self.is_main else {}
         if self.is_main and step == 0:  # the untrained baseline, logged as step 0
-            logs.scalars("valid", 0, {**validation_metrics(model, valid, str(device), self.cancel),
-                                      "oracle_irm_si_sdri": oracle.get("si_sdri"), "cpu_hours": 0.0})
+            logs.scalars(
+                "valid",
+                0,
+                {
+                    **validation_metrics(model, valid, str(device), self.cancel),
+                    "oracle_irm_si_sdri": oracle.get("si_sdri"),
+                    "cpu_hours": 0.0,
+                },
+            )
         total = cfg.total_steps()
         valid_every = cfg.valid_every or cfg.steps_per_epoch
         bar = None
         if self.is_main and not self.quiet:
             from tqdm import tqdm
+
             bar = tqdm(total=total, initial=step, desc=f"train {model.name}", dynamic_ncols=True)
         t_start, last_save = time.perf_counter(), time.perf_counter()
         metrics = {}
@@ -378,20 +480,38 @@ class Trainer:
             mix, src = (mix / scale).to(device), (src / scale.unsqueeze(1)).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, step, lr_factor)
-            loss = family_loss(model, net, mix, src, time_loss=cfg.time_loss, chimera_alpha=cfg.chimera_alpha,
-                               dc_weighting=cfg.dc_weighting, precision=cfg.precision)
+            loss = family_loss(
+                model,
+                net,
+                mix,
+                src,
+                time_loss=cfg.time_loss,
+                chimera_alpha=cfg.chimera_alpha,
+                dc_weighting=cfg.dc_weighting,
+                precision=cfg.precision,
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             optimizer.step()
             step += 1
             if self.is_main:
-                logs.scalars("train", step, {"loss": loss.item(), "grad_norm": float(grad_norm),
-                                             "lr": optimizer.param_groups[0]["lr"], "epoch": epoch})
+                logs.scalars(
+                    "train",
+                    step,
+                    {
+                        "loss": loss.item(),
+                        "grad_norm": float(grad_norm),
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "epoch": epoch,
+                    },
+                )
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss.item():.3f}")
-            out_of_time = cfg.max_minutes is not None and time.perf_counter() - t_start > 60 * cfg.max_minutes
+            out_of_time = (
+                cfg.max_minutes is not None and time.perf_counter() - t_start > 60 * cfg.max_minutes
+            )
             if world_size_agrees(out_of_time, self.world, device):
                 total = step  # stop here: validate and save as at the planned end
             finished = step == total
@@ -406,16 +526,35 @@ class Trainer:
                         bad += 1
                         if bad >= cfg.plateau_patience and cfg.schedule == "plateau":
                             lr_factor, bad = lr_factor * 0.5, 0
-                    logs.scalars("valid", step, {**metrics, "oracle_irm_si_sdri": oracle.get("si_sdri"),
-                                                 "cpu_hours": self._cpu_seconds() / 3600})
+                    logs.scalars(
+                        "valid",
+                        step,
+                        {
+                            **metrics,
+                            "oracle_irm_si_sdri": oracle.get("si_sdri"),
+                            "cpu_hours": self._cpu_seconds() / 3600,
+                        },
+                    )
                     seconds = elapsed0 + time.perf_counter() - t_start
-                    self._save(model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle,
-                               improved)
+                    self._save(
+                        model,
+                        optimizer,
+                        step,
+                        best,
+                        lr_factor,
+                        bad,
+                        seconds,
+                        metrics,
+                        oracle,
+                        improved,
+                    )
                     last_save = time.perf_counter()
                 _barrier(self.world)
             elif self.is_main and time.perf_counter() - last_save > cfg.save_every_seconds:
                 seconds = elapsed0 + time.perf_counter() - t_start
-                self._save(model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, False)
+                self._save(
+                    model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, False
+                )
                 last_save = time.perf_counter()
         if bar is not None:
             bar.close()
@@ -438,31 +577,51 @@ class Trainer:
 
     def _summary(self, model, step: int, seconds: float) -> dict:
         cfg = self.cfg
-        hardware = (torch.cuda.get_device_name(0) if torch.cuda.is_available() and cfg.device != "cpu"
-                    else f"{cpu_name()} CPU, {torch.get_num_threads()} threads")
-        return {"steps": step, "epochs": step / cfg.steps_per_epoch, "batch_size": cfg.batch_size,
-                "segment_seconds": cfg.segment_seconds, "lr": cfg.lr, "loss": loss_name(model, cfg.time_loss),
-                "speech": [Path(d).name for d in cfg.speech_dirs],
-                "noise": [Path(d).name for d in cfg.noise_dirs], "split": "train (speaker-disjoint)",
-                "seed": cfg.seed, "world_size": self.world, "hardware": hardware,
-                "hours": seconds / 3600, "description": cfg.description,
-                "initialised_from": Path(cfg.init).name if cfg.init else None, "precision": cfg.precision,
-                "speed_range": list(cfg.speed_range) if cfg.speed_range else None,
-                "cpu_hours": self._cpu_seconds() / 3600, "schedule": cfg.schedule,
-                "noise_prob": cfg.noise_prob if cfg.noise_dirs else None,
-                "reverb": self._reverb_summary()}
+        hardware = (
+            torch.cuda.get_device_name(0)
+            if torch.cuda.is_available() and cfg.device != "cpu"
+            else f"{cpu_name()} CPU, {torch.get_num_threads()} threads"
+        )
+        return {
+            "steps": step,
+            "epochs": step / cfg.steps_per_epoch,
+            "batch_size": cfg.batch_size,
+            "segment_seconds": cfg.segment_seconds,
+            "lr": cfg.lr,
+            "loss": loss_name(model, cfg.time_loss),
+            "speech": [Path(d).name for d in cfg.speech_dirs],
+            "noise": [Path(d).name for d in cfg.noise_dirs],
+            "split": "train (speaker-disjoint)",
+            "seed": cfg.seed,
+            "world_size": self.world,
+            "hardware": hardware,
+            "hours": seconds / 3600,
+            "description": cfg.description,
+            "initialised_from": Path(cfg.init).name if cfg.init else None,
+            "precision": cfg.precision,
+            "speed_range": list(cfg.speed_range) if cfg.speed_range else None,
+            "cpu_hours": self._cpu_seconds() / 3600,
+            "schedule": cfg.schedule,
+            "noise_prob": cfg.noise_prob if cfg.noise_dirs else None,
+            "reverb": self._reverb_summary(),
+        }
 
     def _reverb_summary(self) -> Optional[dict]:
         cfg = self.cfg
         if not (cfg.rooms or cfg.rir_dirs):
             return None
-        return {"prob": cfg.reverb_prob, "simulated_rooms": cfg.rooms,
-                "rt60_range": list(cfg.rt60_range) if cfg.rooms else None,
-                "measured_rooms": [Path(d).name for d in cfg.rir_dirs],
-                "measured_prob": cfg.measured_prob if cfg.rir_dirs else None,
-                "target": "reverberant image of each speaker"}
+        return {
+            "prob": cfg.reverb_prob,
+            "simulated_rooms": cfg.rooms,
+            "rt60_range": list(cfg.rt60_range) if cfg.rooms else None,
+            "measured_rooms": [Path(d).name for d in cfg.rir_dirs],
+            "measured_prob": cfg.measured_prob if cfg.rir_dirs else None,
+            "target": "reverberant image of each speaker",
+        }
 
-    def _save(self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved):
+    def _save(
+        self, model, optimizer, step, best, lr_factor, bad, seconds, metrics, oracle, improved
+    ):
         summary = self._summary(model, step, seconds)
         report = {f"valid_{k}": v for k, v in metrics.items()}
         report.update({f"valid_oracle_irm_{k}": v for k, v in oracle.items() if k != "mixtures"})
@@ -470,7 +629,14 @@ class Trainer:
         ckpt = checkpoint_dict(model, training=summary, metrics=report)
         if improved:
             save_checkpoint_dict(self.run_dir / "best.pt", ckpt)
-        ckpt["trainer"] = {"step": step, "best": best, "lr_factor": lr_factor, "bad": bad,
-                           "seconds": seconds, "cpu_seconds": self._cpu_seconds(), "optimizer": optimizer.state_dict(),
-                           "config": asdict(self.cfg)}
+        ckpt["trainer"] = {
+            "step": step,
+            "best": best,
+            "lr_factor": lr_factor,
+            "bad": bad,
+            "seconds": seconds,
+            "cpu_seconds": self._cpu_seconds(),
+            "optimizer": optimizer.state_dict(),
+            "config": asdict(self.cfg),
+        }
         save_checkpoint_dict(self.run_dir / "last.pt", ckpt)

@@ -126,8 +126,9 @@ def open_mixture(qtbot, w, path, refs=None):
     if refs:
         w.open_references(refs)
         qtbot.waitUntil(lambda: w.session.references is not None, timeout=20000)
-        qtbot.waitUntil(lambda: not w.separation.oracle_job.busy and not w.scoring.job.busy,
-                        timeout=60000)
+        qtbot.waitUntil(
+            lambda: not w.separation.oracle_job.busy and not w.scoring.job.busy, timeout=60000
+        )
 
 
 def run_models(qtbot, w, models, timeout=60000):

@@ -10,19 +10,47 @@ from app.session import ResultRecord
 def entry(model_id: str, *, needs_references: bool = False, kind: str = "mask"):
     from separation_core.catalog import ModelEntry
 
-    return ModelEntry(id=model_id, model_name=model_id, kind=kind, sample_rate=16000, n_src=2,
-                      num_parameters=0, checkpoint=None, origin="builtin",
-                      needs_references=needs_references, trained=True)
+    return ModelEntry(
+        id=model_id,
+        model_name=model_id,
+        kind=kind,
+        sample_rate=16000,
+        n_src=2,
+        num_parameters=0,
+        checkpoint=None,
+        origin="builtin",
+        needs_references=needs_references,
+        trained=True,
+    )
 
 
-def record(model_id: str, waveforms: np.ndarray, masks: np.ndarray, stft, *, needs_references=False,
-           embeddings=None, bins=None, labels=None) -> ResultRecord:
+def record(
+    model_id: str,
+    waveforms: np.ndarray,
+    masks: np.ndarray,
+    stft,
+    *,
+    needs_references=False,
+    embeddings=None,
+    bins=None,
+    labels=None,
+) -> ResultRecord:
     from separation_core.models.result import SeparationResult
 
-    result = SeparationResult(waveforms=np.asarray(waveforms, np.float32), sample_rate=16000,
-                              model_name=model_id, masks=masks, mask_kind="estimated", stft=stft,
-                              embeddings=embeddings, embedding_bins=bins, embedding_labels=labels)
-    return ResultRecord(model_id, entry(model_id, needs_references=needs_references), result, {}, 0.1)
+    result = SeparationResult(
+        waveforms=np.asarray(waveforms, np.float32),
+        sample_rate=16000,
+        model_name=model_id,
+        masks=masks,
+        mask_kind="estimated",
+        stft=stft,
+        embeddings=embeddings,
+        embedding_bins=bins,
+        embedding_labels=labels,
+    )
+    return ResultRecord(
+        model_id, entry(model_id, needs_references=needs_references), result, {}, 0.1
+    )
 
 
 def add_records(window, *records) -> None:

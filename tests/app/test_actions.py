@@ -15,16 +15,33 @@ from conftest import SR, open_mixture, synthetic_sources
 
 # every shortcut of every action: (action attribute, key sequence)
 SHORTCUTS = [
-    ("act_open", "Ctrl+O"), ("act_refs", "Ctrl+Shift+O"), ("act_export", "Ctrl+E"),
-    ("act_quit", "Ctrl+Q"), ("act_separate", "Ctrl+R"), ("act_stop", "Esc"), ("act_play", "Space"),
-    ("act_loop", "L"), ("act_zoom_in", "="), ("act_zoom_in", "+"), ("act_zoom_in", "Ctrl+="),
-    ("act_zoom_out", "-"), ("act_zoom_out", "Ctrl+-"), ("act_pan_left", "Left"),
-    ("act_pan_right", "Right"), ("act_fit", "Home"), ("view:0", "Ctrl+1"), ("view:1", "Ctrl+2"),
-    ("view:2", "Ctrl+3"), ("view:3", "Ctrl+4"), ("act_guide", "F1"),
-    ("act_chunks", "Ctrl+K"), ("act_abx", "Ctrl+B"),
+    ("act_open", "Ctrl+O"),
+    ("act_refs", "Ctrl+Shift+O"),
+    ("act_export", "Ctrl+E"),
+    ("act_quit", "Ctrl+Q"),
+    ("act_separate", "Ctrl+R"),
+    ("act_stop", "Esc"),
+    ("act_play", "Space"),
+    ("act_loop", "L"),
+    ("act_zoom_in", "="),
+    ("act_zoom_in", "+"),
+    ("act_zoom_in", "Ctrl+="),
+    ("act_zoom_out", "-"),
+    ("act_zoom_out", "Ctrl+-"),
+    ("act_pan_left", "Left"),
+    ("act_pan_right", "Right"),
+    ("act_fit", "Home"),
+    ("view:0", "Ctrl+1"),
+    ("view:1", "Ctrl+2"),
+    ("view:2", "Ctrl+3"),
+    ("view:3", "Ctrl+4"),
+    ("act_guide", "F1"),
+    ("act_chunks", "Ctrl+K"),
+    ("act_abx", "Ctrl+B"),
 ]
-MENU_ENTRIES = sorted({name for name, _ in SHORTCUTS}
-                      | {"act_ckpt", "act_about", "act_untrained", "act_timeline"})
+MENU_ENTRIES = sorted(
+    {name for name, _ in SHORTCUTS} | {"act_ckpt", "act_about", "act_untrained", "act_timeline"}
+)
 
 
 def action(window, name: str) -> QAction:
@@ -55,7 +72,9 @@ class Scenario:
         if name == "act_open":
             self.mp.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(mix), ""))
         elif name == "act_refs":
-            self.mp.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(r) for r in refs], ""))
+            self.mp.setattr(
+                QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(r) for r in refs], "")
+            )
         elif name == "act_ckpt":
             self.mp.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
         elif name == "act_export":
@@ -81,8 +100,13 @@ class Scenario:
             from fakes import add_records, record
 
             n = len(w.session.mixture)
-            add_records(w, *[record(k, synthetic_sources(seconds=n / SR, seed=i), None, None)
-                             for i, k in enumerate(("fake1", "fake2"))])
+            add_records(
+                w,
+                *[
+                    record(k, synthetic_sources(seconds=n / SR, seed=i), None, None)
+                    for i, k in enumerate(("fake1", "fake2"))
+                ],
+            )
             from app.abx_dialog import AbxDialog
 
             self.mp.setattr(AbxDialog, "exec", lambda dialog: self.calls.append(dialog) or 0)

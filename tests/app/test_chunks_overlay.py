@@ -11,8 +11,20 @@ from fakes import add_records, record
 
 STITCHING = [
     {"start": 0, "stop": int(1.0 * SR), "order": [0, 1], "confidence": None, "cue": "first"},
-    {"start": int(0.75 * SR), "stop": int(1.75 * SR), "order": [1, 0], "confidence": 0.83, "cue": "profile"},
-    {"start": int(1.5 * SR), "stop": int(2.0 * SR), "order": [0, 1], "confidence": 0.21, "cue": "overlap"},
+    {
+        "start": int(0.75 * SR),
+        "stop": int(1.75 * SR),
+        "order": [1, 0],
+        "confidence": 0.83,
+        "cue": "profile",
+    },
+    {
+        "start": int(1.5 * SR),
+        "stop": int(2.0 * SR),
+        "order": [0, 1],
+        "confidence": 0.21,
+        "cue": "overlap",
+    },
 ]
 
 
@@ -47,7 +59,11 @@ def chunked(qtbot, window, tmp_path):
     sf.write(path, src.sum(0), SR, subtype="FLOAT")
     open_mixture(qtbot, window, path)
     st = StftParams(512, 128, 512, SR)
-    masks = np.random.default_rng(0).random((2, st.n_freq, st.n_frames(src.shape[1]))).astype(np.float32)
+    masks = (
+        np.random.default_rng(0)
+        .random((2, st.n_freq, st.n_frames(src.shape[1])))
+        .astype(np.float32)
+    )
     rec = record("stitched", src, masks, st)
     rec.result.stitching = [dict(d) for d in STITCHING]
     old = record("timed", src[::-1].copy(), masks, st)
@@ -63,8 +79,8 @@ def test_show_chunks_on_every_time_plot(qtbot, chunked):
     w.set_view("masks")
     w.set_view("listen")
     boxes = time_viewboxes(w)
-    assert len(boxes) >= 2 + 4 + 2 + 4          # mixture, two lanes, two timeline rows, mask cells
-    assert not any(item_in(vb).isVisible() for vb in boxes)          # hidden until asked for
+    assert len(boxes) >= 2 + 4 + 2 + 4  # mixture, two lanes, two timeline rows, mask cells
+    assert not any(item_in(vb).isVisible() for vb in boxes)  # hidden until asked for
     w.act_chunks.trigger()
     assert w.act_chunks.isChecked()
     assert all(item_in(vb).isVisible() for vb in boxes)
@@ -85,7 +101,7 @@ def test_show_chunks_on_every_time_plot(qtbot, chunked):
     assert hover(0.875).startswith("order 2,1 (profile, 0.83)")
     assert hover(1.6).startswith("order 1,2 (overlap, 0.21)")
     assert hover(0.3) == ""
-    with qtbot.captureExceptions() as exceptions:                    # painting works
+    with qtbot.captureExceptions() as exceptions:  # painting works
         w.lanes.mixture.wave.grab()
         w.lanes.lanes[0].spec.grab()
     assert exceptions == []

@@ -14,7 +14,7 @@ DEFAULT = "convtasnet-libri-16k"
 def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
     w = window
     label = w.estimates
-    assert not label.isVisible()                          # no file yet
+    assert not label.isVisible()  # no file yet
     open_mixture(qtbot, w, audio_files[0])
     w.panel.set_checked([DEFAULT, "blstm-mask-libri-16k", "denoise-wiener"])
     assert label.isVisible() and label.parent() is w.panel
@@ -22,11 +22,16 @@ def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
     bench = load_bench()
     shown = {e.model_id: e for e in label.estimates}
     assert set(shown) == set(w.panel.checked_ids())
-    expected = estimate_run(w.panel.entries[DEFAULT], duration, bench, device=w.panel.device.currentText(),
-                            known=w.panel.entries)
+    expected = estimate_run(
+        w.panel.entries[DEFAULT],
+        duration,
+        bench,
+        device=w.panel.device.currentText(),
+        known=w.panel.entries,
+    )
     assert shown[DEFAULT] == expected
     assert html.escape(f"{DEFAULT}: {expected.text()}") in label.text()
-    assert "(1.5 s)" in label.text()                      # the file's length
+    assert "(1.5 s)" in label.text()  # the file's length
     speed = bench["models"][DEFAULT]["cpu"]["speed_x_realtime"]
     if w.panel.device.currentText() == "cpu" or not expected.note:
         assert shown[DEFAULT].seconds == pytest.approx(duration / speed)
@@ -43,11 +48,12 @@ def test_warning_past_ten_minutes_and_gpu_without_figure(qtbot, window, audio_fi
     duration = len(w.session.mixture) / SR
     label = w.estimates
     for seconds, warn in ((601.0, True), (599.0, False)):
-        label.bench = {"models": {DEFAULT: {"cpu": {"seconds": 60.0,
-                                                    "speed_x_realtime": duration / seconds}}}}
+        label.bench = {
+            "models": {DEFAULT: {"cpu": {"seconds": 60.0, "speed_x_realtime": duration / seconds}}}
+        }
         label.refresh()
         assert label.warning is warn
         assert ("⚠" in label.text()) is warn and ("#e0a030" in label.text()) is warn
         assert ("over 10 min" in label.text()) is warn
-    w.panel.device.setCurrentText("cuda")                  # the bench has no GPU column
+    w.panel.device.setCurrentText("cuda")  # the bench has no GPU column
     assert "no GPU figure" in label.text()

@@ -35,8 +35,10 @@ def exported(qtbot, window, tmp_path):
 def export_and_wait(qtbot, dialog):
     dialog.written, dialog.error = [], ""
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(dialog.written) or bool(dialog.error) or "Nothing" in dialog.status.text(),
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: bool(dialog.written) or bool(dialog.error) or "Nothing" in dialog.status.text(),
+        timeout=20000,
+    )
 
 
 def test_flac24_with_residual_and_sidecar(qtbot, exported):
@@ -46,15 +48,20 @@ def test_flac24_with_residual_and_sidecar(qtbot, exported):
     dialog.template.setText("{stem}-{model}-{index}")
     export_and_wait(qtbot, dialog)
     names = sorted(p.name for p in dialog.written)  # every file written, the sidecar too
-    assert names == ["talk-ff-mask-1.flac", "talk-ff-mask-2.flac", "talk.json", "talk_residual.flac"]
+    assert names == [
+        "talk-ff-mask-1.flac",
+        "talk-ff-mask-2.flac",
+        "talk.json",
+        "talk_residual.flac",
+    ]
     assert dialog.status.text().startswith("Wrote 4 file(s)")
     res = w.session.results["ff-mask"].result
     for i in range(2):
         data, rate = sf.read(out / f"talk-ff-mask-{i + 1}.flac", dtype="float32")
         assert rate == 22050 and sf.info(out / f"talk-ff-mask-{i + 1}.flac").subtype == "PCM_24"
-        np.testing.assert_allclose(data, res.waveforms[i], atol=2 ** -22)
+        np.testing.assert_allclose(data, res.waveforms[i], atol=2**-22)
     residual, _ = sf.read(out / "talk_residual.flac", dtype="float32")
-    np.testing.assert_allclose(residual, w.session.mixture - res.waveforms.sum(0), atol=2 ** -22)
+    np.testing.assert_allclose(residual, w.session.mixture - res.waveforms.sum(0), atol=2**-22)
     side = json.loads((out / "talk.json").read_text())
     assert side["input_sha256"] == hashlib.sha256(mix.read_bytes()).hexdigest()
     assert side["model"]["id"] == "ff-mask" and side["options"]["subtype"] == "PCM_24"
@@ -79,7 +86,9 @@ def test_never_overwrites_without_asking(qtbot, exported, monkeypatch):
     export_and_wait(qtbot, dialog)
     first = {p: p.stat().st_mtime_ns for p in dialog.written}
     asked = []
-    monkeypatch.setattr(dialog, "confirm_overwrite", lambda existing: asked.append(existing) or False)
+    monkeypatch.setattr(
+        dialog, "confirm_overwrite", lambda existing: asked.append(existing) or False
+    )
     export_and_wait(qtbot, dialog)
     assert asked and sorted(p.name for p in asked[0]) == ["talk.json", "talk_s1.wav", "talk_s2.wav"]
     assert {p: p.stat().st_mtime_ns for p in first} == first and "kept" in dialog.status.text()
@@ -150,6 +159,7 @@ def test_a_full_disk_leaves_no_stem_and_names_the_reason(qtbot, exported, monkey
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(path, *args, **kwargs)
+
     monkeypatch.setattr(export, "encode_audio", encode)
     export_and_wait(qtbot, dialog)
     assert dialog.error == f"{out / 'talk_s2.wav'}: cannot write: No space left on device"

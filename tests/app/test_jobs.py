@@ -24,9 +24,15 @@ class Recorder:
         def rec(event):
             return lambda *a: self.events.append((event, name, ids[0], *a[:1]))
 
-        handle = slot.start(fn, on_done=rec("finished"), on_error=rec("failed"),
-                            on_cancelled=rec("cancelled"), on_progress=rec("progress"),
-                            on_publish=rec("published"), **extra)
+        handle = slot.start(
+            fn,
+            on_done=rec("finished"),
+            on_error=rec("failed"),
+            on_cancelled=rec("cancelled"),
+            on_progress=rec("progress"),
+            on_publish=rec("published"),
+            **extra,
+        )
         ids.append(handle.id)
         return handle.id
 
@@ -118,19 +124,25 @@ def test_errors_are_reported_not_raised(qtbot, runner):
     qtbot.waitUntil(lambda: ("finished", "a", c, 42) in runner.events, timeout=5000)
 
 
-def test_prepare_runs_on_the_pool_thread_before_each_job_and_its_failure_fails_the_job(qtbot, runner):
+def test_prepare_runs_on_the_pool_thread_before_each_job_and_its_failure_fails_the_job(
+    qtbot, runner
+):
     calls = []
     runner.prepare = lambda: calls.append(("prepare", threading.get_ident()))
     job_id = runner.rec.start("work", lambda ctx: calls.append(("job", threading.get_ident())) or 1)
     qtbot.waitUntil(lambda: ("finished", "work", job_id, 1) in runner.events, timeout=5000)
-    assert [c[0] for c in calls] == ["prepare", "job"] and calls[0][1] == calls[1][1] != threading.get_ident()
+    assert [c[0] for c in calls] == ["prepare", "job"] and calls[0][1] == calls[1][
+        1
+    ] != threading.get_ident()
 
     def broken():
         raise ImportError("cannot import name 'x'")
 
     runner.prepare = broken
     job_id = runner.rec.start("work", lambda ctx: calls.append("not run"))
-    qtbot.waitUntil(lambda: any(e[:3] == ("failed", "work", job_id) for e in runner.events), timeout=5000)
+    qtbot.waitUntil(
+        lambda: any(e[:3] == ("failed", "work", job_id) for e in runner.events), timeout=5000
+    )
     assert "not run" not in calls
     assert any("cannot import name" in e[3] for e in runner.events if e[0] == "failed")
 
@@ -159,7 +171,7 @@ def test_shutdown_cancels_waits_and_silences_every_job(qtbot, runner, capfd):
     qtbot.waitUntil(lambda: len(checks) > 2, timeout=5000)
     queued = runner.rec.start("c", lambda ctx: checks.append("queued job ran"))
     with qtbot.captureExceptions() as exceptions:
-        assert runner.shutdown(200) is False      # the stubborn one is still running
+        assert runner.shutdown(200) is False  # the stubborn one is still running
         before = list(runner.events)
         release.set()
         assert runner.wait(5000)

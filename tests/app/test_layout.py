@@ -38,7 +38,9 @@ def full(qtbot, window, audio_files, sources):
     for key in LONG_IDS + ("oracle-irm",):
         masks = rng.random((2, st.n_freq, frames)).astype(np.float32)
         extra = dict(embeddings=emb, bins=bins, labels=labels) if key.startswith("dc") else {}
-        rec = record(key, sources + 0.01, masks, st, needs_references=key.startswith("oracle"), **extra)
+        rec = record(
+            key, sources + 0.01, masks, st, needs_references=key.startswith("oracle"), **extra
+        )
         values = {"si_sdr": 12.345, "si_sdri": 11.111, "sdr": 13.0, "pesq": 3.21, "stoi": 0.987}
         rec.evaluation = Evaluation(np.array([0, 1]), [dict(values), dict(values)], dict(values))
         records.append(rec)
@@ -104,7 +106,10 @@ def test_the_hover_readout_stays_inside_the_view(qtbot, full):
         assert view.rect().contains(readout.geometry())
         # the whole reading is shown, not cut off at the right
         assert readout.shown_text() == readout.text()
-        assert readout.fontMetrics().horizontalAdvance(readout.text()) <= readout.contentsRect().width()
+        assert (
+            readout.fontMetrics().horizontalAdvance(readout.text())
+            <= readout.contentsRect().width()
+        )
 
 
 def test_listen_lanes_grow_with_the_window(qtbot, full):

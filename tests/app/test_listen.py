@@ -25,18 +25,25 @@ def test_one_lane_per_source_and_solo_mute_gain_mix(qtbot, separated):
     w = separated
     player = w.transport.ensure_player()
     srcs = aligned(w, "ff-mask")
-    assert len(w.lanes.visible_lanes()) == 2 and w.lanes.mixture.mute.isChecked()  # sources sum to the mixture
+    assert (
+        len(w.lanes.visible_lanes()) == 2 and w.lanes.mixture.mute.isChecked()
+    )  # sources sum to the mixture
     qtbot.mouseClick(w.lanes.lanes[1].solo, Qt.MouseButton.LeftButton)
     w.transport.seek(0.0)
-    np.testing.assert_allclose(player.pull(4000)[w.transport.mixer.fade:],
-                               srcs[1][w.transport.mixer.fade:4000], atol=1e-6)
-    qtbot.mouseClick(w.lanes.lanes[1].solo, Qt.MouseButton.LeftButton)   # unsolo
-    qtbot.mouseClick(w.lanes.lanes[0].mute, Qt.MouseButton.LeftButton)   # mute source 1
+    np.testing.assert_allclose(
+        player.pull(4000)[w.transport.mixer.fade :],
+        srcs[1][w.transport.mixer.fade : 4000],
+        atol=1e-6,
+    )
+    qtbot.mouseClick(w.lanes.lanes[1].solo, Qt.MouseButton.LeftButton)  # unsolo
+    qtbot.mouseClick(w.lanes.lanes[0].mute, Qt.MouseButton.LeftButton)  # mute source 1
     w.lanes.lanes[1].gain.setValue(-6.0)
     player.pull(w.transport.mixer.fade)
     out = player.pull(2000)
     start = 4000 + w.transport.mixer.fade
-    np.testing.assert_allclose(out, 10 ** (-6 / 20) * srcs[1][start:start + 2000], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        out, 10 ** (-6 / 20) * srcs[1][start : start + 2000], rtol=1e-4, atol=1e-6
+    )
 
 
 def test_switch_result_while_playing_keeps_position_and_solo(qtbot, separated):
@@ -46,13 +53,15 @@ def test_switch_result_while_playing_keeps_position_and_solo(qtbot, separated):
     w.act_play.trigger()
     assert w.transport.is_playing and w.act_play.text() == "Pause"
     player.pull(3000)
-    w.result_combo.setCurrentText("lstm-mask")   # while playing
+    w.result_combo.setCurrentText("lstm-mask")  # while playing
     assert w.transport.is_playing
     fade = w.transport.mixer.fade
     player.pull(fade)
     out = player.pull(1000)
     assert w.transport.mixer.position == 4000 + fade
-    np.testing.assert_allclose(out, aligned(w, "lstm-mask")[0][3000 + fade:4000 + fade], atol=1e-6)
+    np.testing.assert_allclose(
+        out, aligned(w, "lstm-mask")[0][3000 + fade : 4000 + fade], atol=1e-6
+    )
     assert w.lanes.lanes[0].solo.isChecked()
 
 
@@ -63,7 +72,9 @@ def test_space_plays_playhead_moves_click_seeks(qtbot, separated):
     qtbot.keyClick(w, Qt.Key.Key_Space)
     assert w.transport.is_playing
     player.pull(8000)
-    qtbot.waitUntil(lambda: w.lanes.lanes[0].wave.link.playhead.value() == pytest.approx(0.5), timeout=2000)
+    qtbot.waitUntil(
+        lambda: w.lanes.lanes[0].wave.link.playhead.value() == pytest.approx(0.5), timeout=2000
+    )
     assert w.lanes.mixture.spec.link.playhead.value() == pytest.approx(0.5)
     qtbot.keyClick(w, Qt.Key.Key_Space)
     assert not w.transport.is_playing
@@ -91,7 +102,7 @@ def test_loop_range_follows_the_region(qtbot, separated):
     player.pull(w.transport.mixer.fade)
     out = player.pull(int(0.3 * sr))
     period = int(0.1 * sr)
-    np.testing.assert_allclose(out[period:2 * period], out[2 * period:3 * period], atol=1e-6)
+    np.testing.assert_allclose(out[period : 2 * period], out[2 * period : 3 * period], atol=1e-6)
     w.act_loop.trigger()
     assert w.transport.mixer.loop is None and not region.isVisible()
 
@@ -101,7 +112,9 @@ def test_playback_unavailable_is_reported_and_harmless(qtbot, audio_files, monke
     from app.main_window import MainWindow
     from app.settings import Settings
 
-    monkeypatch.setattr(app.player, "_load_sounddevice", lambda: (None, "no audio output device (test)"))
+    monkeypatch.setattr(
+        app.player, "_load_sounddevice", lambda: (None, "no audio output device (test)")
+    )
     w = MainWindow(Settings(), quiet=True)
     qtbot.addWidget(w)
     w.show()

@@ -40,8 +40,8 @@ def cells_by_key(view):
 def test_rows_columns_and_pit_alignment(grid):
     w, masks, st = grid
     cells = cells_by_key(w.masks)
-    assert list(cells) == ["a", "b", "oracle"]               # models first, the oracle last
-    assert [c.source for c in cells["a"]] == [1, 0]           # swapped output lined up with refs
+    assert list(cells) == ["a", "b", "oracle"]  # models first, the oracle last
+    assert [c.source for c in cells["a"]] == [1, 0]  # swapped output lined up with refs
     assert [c.source for c in cells["b"]] == [0, 1]
     assert [c.source for c in cells["oracle"]] == [0, 1]
     bars = [i for i in w.masks.glw.ci.items if isinstance(i, pg.ColorBarItem)]
@@ -54,7 +54,7 @@ def test_cells_are_zoom_linked_and_show_the_visible_range(qtbot, grid):
     qtbot.wait(60)
     for cell in w.masks.cells:
         assert cell.viewbox.viewRange()[0] == pytest.approx([0.5, 1.0])
-    layer = w.masks.images[0]                                 # row "a", column 1 -> a's source 1
+    layer = w.masks.images[0]  # row "a", column 1 -> a's source 1
     img = layer.last
     f0 = int(np.floor(0.5 * st.sample_rate / st.hop))
     first = int(round(img.t_start * st.sample_rate / st.hop + 0.5))
@@ -69,7 +69,9 @@ def test_hover_readout_names_time_frequency_value_model(grid):
     scene = cell.viewbox.mapViewToScene(pg.Point(t, f))
     w.masks._hover(scene)
     text = w.masks.readout.text()
-    expected = masks["a"][1][round(f * st.n_fft / st.sample_rate), round(t * st.sample_rate / st.hop)]
+    expected = masks["a"][1][
+        round(f * st.n_fft / st.sample_rate), round(t * st.sample_rate / st.hop)
+    ]
     assert f"mask {expected:.3f}" in text
     assert "a · source 1" in text and "t   0.750 s" in text and "f   1000 Hz" in text
 

@@ -63,11 +63,14 @@ def test_a_session_with_four_results_holds_what_it_must_and_no_more():
     session.set_references(sources)
     models = ("convtasnet-libri-16k", "blstm-mask-libri-16k", "dc-blstm-libri-16k")
     outcomes = SeparationJob(frozen_array(mixture), SR, models, RunSettings()).run(Ctx())
-    outcomes += SeparationJob(frozen_array(mixture), SR, ("oracle-irm",), RunSettings(),
-                              frozen_array(sources)).run(Ctx())
+    outcomes += SeparationJob(
+        frozen_array(mixture), SR, ("oracle-irm",), RunSettings(), frozen_array(sources)
+    ).run(Ctx())
     assert [type(o) for o in outcomes] == [ModelDone] * 4
     for o in outcomes:
-        session.add_result(ResultRecord(o.entry.id, o.entry, o.result, o.settings.to_dict(), o.seconds))
+        session.add_result(
+            ResultRecord(o.entry.id, o.entry, o.result, o.settings.to_dict(), o.seconds)
+        )
 
     # What must be held: the mixture and references, each result's waveforms (float32), masks
     # (n_src x freq x frames, float16) and the capped embedding points (float16 vectors, int32

@@ -27,8 +27,18 @@ def peak(pair: M.Pair) -> float:
 
 @pytest.fixture
 def dummy():
-    metric = M.register_metric(M.Metric("dummy_peak", peak, "Peak", "FS", fmt=".4f", headline=True,
-                                        validation=True, description="peak of the estimate"))
+    metric = M.register_metric(
+        M.Metric(
+            "dummy_peak",
+            peak,
+            "Peak",
+            "FS",
+            fmt=".4f",
+            headline=True,
+            validation=True,
+            description="peak of the estimate",
+        )
+    )
     try:
         yield metric
     finally:
@@ -68,11 +78,22 @@ def test_dummy_metric_in_the_evaluate_command(dummy, voices, tmp_path, capsys):
     for name, signal in (("mix", mixture), ("s1", sources[0]), ("s2", sources[1])):
         paths[name] = tmp_path / f"{name}.wav"
         sf.write(paths[name], signal, SR, subtype="FLOAT")
-    args = ["evaluate", "--mixture", str(paths["mix"]), "--refs", str(paths["s1"]), str(paths["s2"]),
-            "--estimates", str(paths["s2"]), str(paths["s1"])]
+    args = [
+        "evaluate",
+        "--mixture",
+        str(paths["mix"]),
+        "--refs",
+        str(paths["s1"]),
+        str(paths["s2"]),
+        "--estimates",
+        str(paths["s2"]),
+        str(paths["s1"]),
+    ]
     assert main([*args, "--metrics", "si_sdr,dummy_peak", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["per_source"][0]["dummy_peak"] == pytest.approx(np.max(np.abs(sources[0])), rel=1e-6)
+    assert payload["per_source"][0]["dummy_peak"] == pytest.approx(
+        np.max(np.abs(sources[0])), rel=1e-6
+    )
     assert main([*args, "--metrics", "si_sdr,dummy_peak"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-1] == "dummy_peak"
@@ -92,8 +113,17 @@ def test_dummy_metric_in_bench_validation_and_model_card(dummy, tmp_path, capsys
     for k in range(9):
         sf.write(speech / f"{200 + k}-1-0000.wav", two_voices(1.0, SR, seed=k)[0][k % 2], SR)
     build_mixture_set([speech], tmp_path / "test", num=1, split="test", seed=0)
-    bench = ["bench", "--models", "oracle-irm", "--seconds", "1", "--long-minutes", "0",
-             "--test-set", str(tmp_path / "test")]
+    bench = [
+        "bench",
+        "--models",
+        "oracle-irm",
+        "--seconds",
+        "1",
+        "--long-minutes",
+        "0",
+        "--test-set",
+        str(tmp_path / "test"),
+    ]
     assert main([*bench, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     value = report["models"]["oracle-irm"]["quality"]["dummy_peak"]
@@ -133,6 +163,11 @@ def test_dummy_metric_in_the_metrics_view(dummy, qtbot, voices):
     assert view.table.horizontalHeaderItem(len(headers) - 1).toolTip() == "peak of the estimate"
     last = view.table.columnCount() - 1
     shown = [view.table.item(r, last).text() for r in range(view.table.rowCount())]
-    assert shown == [format(v, ".4f") for v in (*np.max(np.abs(sources), axis=1) * 0.5,
-                                                 np.mean(np.max(np.abs(sources), axis=1)) * 0.5)]
+    assert shown == [
+        format(v, ".4f")
+        for v in (
+            *np.max(np.abs(sources), axis=1) * 0.5,
+            np.mean(np.max(np.abs(sources), axis=1)) * 0.5,
+        )
+    ]
     assert view.metric_combo.itemData(view.metric_combo.count() - 1) == "dummy_peak"

@@ -34,7 +34,9 @@ def test_render_mixes_audible_tracks_and_advances():
     m.set_gain_db("s2", 20 * np.log10(0.5))
     m.render(m.fade)  # the cross-fade block
     out = m.render(500)
-    np.testing.assert_allclose(out, 0.5 * t["s2"][1000 + m.fade:1500 + m.fade], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out, 0.5 * t["s2"][1000 + m.fade : 1500 + m.fade], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_switch_while_playing_has_no_gap_and_crossfades():
@@ -43,9 +45,9 @@ def test_switch_while_playing_has_no_gap_and_crossfades():
     m.set_tracks(t)
     m.solo_only("s1")
     a = m.render(256)
-    m.solo_only("s2")           # switch what is heard between two blocks
+    m.solo_only("s2")  # switch what is heard between two blocks
     b = m.render(256)
-    assert m.position == 512    # the position ran on: no gap, no restart
+    assert m.position == 512  # the position ran on: no gap, no restart
     np.testing.assert_allclose(a, t["s1"][:256], atol=1e-6)
     ramp = (np.arange(64) + 1.0) / 65.0
     expected = t["s1"][256:320] * (1 - ramp) + t["s2"][256:320] * ramp

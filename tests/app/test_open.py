@@ -63,8 +63,13 @@ def test_drop_opens_mixture_then_references(qtbot, window, audio_files):
     mix, refs = audio_files
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in [mix, *refs]])
-    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
     qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
     assert window.session.references.shape == (2, len(window.session.mixture))
@@ -102,12 +107,19 @@ def test_recent_file_action_reopens(qtbot, window, audio_files):
 def drop(window, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
 
 
-def test_drop_of_several_files_on_an_open_mixture_adds_them_as_references(qtbot, window, audio_files):
+def test_drop_of_several_files_on_an_open_mixture_adds_them_as_references(
+    qtbot, window, audio_files
+):
     mix, refs = audio_files
     open_mixture(qtbot, window, mix)
     drop(window, refs)
@@ -117,17 +129,20 @@ def test_drop_of_several_files_on_an_open_mixture_adds_them_as_references(qtbot,
     qtbot.waitUntil(lambda: "oracle-irm" in window.session.results, timeout=30000)
     assert window.session.results["oracle-irm"].result.n_src == 2
     # the hint states the rule
-    assert "several files" in window.lanes.hint.text() and "reference sources" in window.lanes.hint.text()
+    assert (
+        "several files" in window.lanes.hint.text()
+        and "reference sources" in window.lanes.hint.text()
+    )
 
 
 def test_drop_of_one_file_opens_it(qtbot, window, audio_files, tmp_path, sources):
     mix, refs = audio_files
-    drop(window, [mix])                                   # no mixture yet: it becomes the mixture
+    drop(window, [mix])  # no mixture yet: it becomes the mixture
     qtbot.waitUntil(lambda: window.session.loaded, timeout=20000)
     assert window.session.path == mix and window.session.references is None
     other = tmp_path / "other.wav"
     sf.write(other, sources[0], SR)
-    drop(window, [other])                                  # one file on a mixture: open it instead
+    drop(window, [other])  # one file on a mixture: open it instead
     qtbot.waitUntil(lambda: window.session.path == other, timeout=20000)
 
 
@@ -139,7 +154,8 @@ def unexported_result(window, key="fake"):
 
 @pytest.mark.parametrize("answer", ["Discard", "Cancel"])
 def test_opening_another_file_asks_before_unexported_results_are_lost(
-        qtbot, window, audio_files, tmp_path, sources, monkeypatch, answer):
+    qtbot, window, audio_files, tmp_path, sources, monkeypatch, answer
+):
     from PySide6.QtWidgets import QFileDialog, QMessageBox
 
     mix, refs = audio_files
@@ -148,8 +164,11 @@ def test_opening_another_file_asks_before_unexported_results_are_lost(
     other = tmp_path / "other.wav"
     sf.write(other, sources[0], SR)
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
-        QMessageBox.StandardButton, answer))
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda *a, **k: asked.append(a[2]) or getattr(QMessageBox.StandardButton, answer),
+    )
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(other), ""))
     window.act_open.trigger()
     assert len(asked) == 1 and "fake" in asked[0]
@@ -169,8 +188,9 @@ def test_opening_another_file_asks_before_unexported_results_are_lost(
     assert len(asked) == 2
 
 
-def test_no_question_once_the_results_are_exported(qtbot, window, audio_files, tmp_path, sources,
-                                                   monkeypatch):
+def test_no_question_once_the_results_are_exported(
+    qtbot, window, audio_files, tmp_path, sources, monkeypatch
+):
     from PySide6.QtWidgets import QMessageBox
 
     from app.export_dialog import ExportDialog
@@ -198,7 +218,7 @@ def test_the_play_head_starts_over_on_another_file(qtbot, window, audio_files, t
     window.transport.seek(1.0)
     assert all(p.link.playhead.value() == pytest.approx(1.0) for p in window.lanes.all_plots())
     other = tmp_path / "other.wav"
-    sf.write(other, sources.sum(0)[: SR], SR)
+    sf.write(other, sources.sum(0)[:SR], SR)
     open_mixture(qtbot, window, other)
     run_models(qtbot, window, ["ff-mask"])
     plots = window.lanes.all_plots()
@@ -211,7 +231,8 @@ def test_a_failed_open_leaves_no_stale_stage(qtbot, window, audio_files, tmp_pat
     trunc.write_bytes(data[:40])
     seen = []
     window.error_shown.connect(
-        lambda m: seen.append((window.stage_label.text(), window.progress.isVisible())))
+        lambda m: seen.append((window.stage_label.text(), window.progress.isVisible()))
+    )
     window.open_file(trunc)
     qtbot.waitUntil(lambda: bool(window.errors), timeout=10000)
     assert seen == [("", False)]
@@ -219,7 +240,9 @@ def test_a_failed_open_leaves_no_stale_stage(qtbot, window, audio_files, tmp_pat
     assert "trunc.wav" in window.statusBar().currentMessage()
 
 
-def test_closing_the_window_asks_before_unexported_results_are_lost(qtbot, window, audio_files, monkeypatch):
+def test_closing_the_window_asks_before_unexported_results_are_lost(
+    qtbot, window, audio_files, monkeypatch
+):
     from PySide6.QtWidgets import QMessageBox
 
     open_mixture(qtbot, window, audio_files[0])
@@ -227,8 +250,13 @@ def test_closing_the_window_asks_before_unexported_results_are_lost(qtbot, windo
     window.quiet = False  # a user's window (scripted, quiet ones never ask)
     answers = ["Cancel", "Discard"]
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
-        QMessageBox.StandardButton, answers[len(asked) - 1]))
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda *a, **k: (
+            asked.append(a[2]) or getattr(QMessageBox.StandardButton, answers[len(asked) - 1])
+        ),
+    )
     assert window.close() is False and window.isVisible()
     assert window.close() is True and not window.isVisible()
     assert len(asked) == 2 and "fake" in asked[0]

@@ -16,17 +16,41 @@ def _asteroid_file(path):
     Asteroid's module tree, so its state dict has Asteroid's key names."""
     from separation_core.models.registry import get_model_class
 
-    args = dict(n_src=2, n_blocks=2, n_repeats=1, bn_chan=16, hid_chan=24, skip_chan=8,
-                conv_kernel_size=3, norm_type="gLN", mask_act="sigmoid", causal=False)
+    args = dict(
+        n_src=2,
+        n_blocks=2,
+        n_repeats=1,
+        bn_chan=16,
+        hid_chan=24,
+        skip_chan=8,
+        conv_kernel_size=3,
+        norm_type="gLN",
+        mask_act="sigmoid",
+        causal=False,
+    )
     torch.manual_seed(0)
-    model = get_model_class("asteroid-convtasnet")(n_filters=32, kernel_size=16, stride=8,
-                                                   sample_rate=16000, **args)
-    torch.save({"model_name": "ConvTasNet",
-                "model_args": {"fb_name": "FreeFB", "n_filters": 32, "kernel_size": 16, "stride": 8,
-                               "sample_rate": 16000.0, "in_chan": 32, "out_chan": 32,
-                               "encoder_activation": None, **args},
-                "state_dict": model.state_dict(),
-                "infos": {"software_versions": {"asteroid_version": "0.7.0"}}}, path)
+    model = get_model_class("asteroid-convtasnet")(
+        n_filters=32, kernel_size=16, stride=8, sample_rate=16000, **args
+    )
+    torch.save(
+        {
+            "model_name": "ConvTasNet",
+            "model_args": {
+                "fb_name": "FreeFB",
+                "n_filters": 32,
+                "kernel_size": 16,
+                "stride": 8,
+                "sample_rate": 16000.0,
+                "in_chan": 32,
+                "out_chan": 32,
+                "encoder_activation": None,
+                **args,
+            },
+            "state_dict": model.state_dict(),
+            "infos": {"software_versions": {"asteroid_version": "0.7.0"}},
+        },
+        path,
+    )
     return path
 
 
@@ -35,8 +59,9 @@ def _onnx_file(path):
     from separation_core.onnx_export import export_onnx
 
     torch.manual_seed(0)
-    model = get_model_class("convtasnet")(n_filters=32, bottleneck=16, hidden=16, skip=16, n_blocks=2,
-                                          n_repeats=1).eval()
+    model = get_model_class("convtasnet")(
+        n_filters=32, bottleneck=16, hidden=16, skip=16, n_blocks=2, n_repeats=1
+    ).eval()
     export_onnx(model, path)
     return path
 
@@ -70,5 +95,11 @@ def test_open_an_asteroid_file_and_an_onnx_graph(qtbot, window, audio_files, tmp
     for outcome in outcomes:
         assert outcome.result.waveforms.shape[0] == 2 and outcome.result.mask_kind == "effective"
     window.models.refresh()  # opened files stay listed after the catalog is read again
-    qtbot.waitUntil(lambda: window.models.ready and pth.name in window.panel.entries
-                    and graph.name in window.panel.entries, timeout=30000)
+    qtbot.waitUntil(
+        lambda: (
+            window.models.ready
+            and pth.name in window.panel.entries
+            and graph.name in window.panel.entries
+        ),
+        timeout=30000,
+    )

@@ -82,21 +82,36 @@ def test_played_audio_is_the_soloed_source(tmp_path, audio_files):
     (home / ".asoundrc").write_text(config)
     mix, (ref1, ref2) = audio_files
     expected_path = tmp_path / "expected.npy"
-    env = {**os.environ, "HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
-           "COCKTAIL_SETTINGS_DIR": str(tmp_path / "settings"), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-c", SCRIPT, mix, ref1, ref2, expected_path], cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "QT_QPA_PLATFORM": "offscreen",
+        "COCKTAIL_SETTINGS_DIR": str(tmp_path / "settings"),
+        "OMP_NUM_THREADS": "1",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mix, ref1, ref2, expected_path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     expected = np.load(expected_path)
     raw = captured.read_bytes()
-    played = np.frombuffer(raw[44:44 + (len(raw) - 44) // 4 * 4], dtype="<f4")  # float32 data
+    played = np.frombuffer(raw[44 : 44 + (len(raw) - 44) // 4 * 4], dtype="<f4")  # float32 data
     assert len(played) >= len(expected)
     # The capture starts with some silence: find the offset, then compare sample for sample.
     head = np.nonzero(np.abs(expected) > 1e-3)[0][0]
     candidates = np.nonzero(np.abs(played - expected[head]) < 1e-7)[0] - head
-    offsets = [k for k in candidates if 0 <= k <= len(played) - len(expected)
-               and np.allclose(played[k:k + 2000], expected[:2000], atol=1e-6)]
+    offsets = [
+        k
+        for k in candidates
+        if 0 <= k <= len(played) - len(expected)
+        and np.allclose(played[k : k + 2000], expected[:2000], atol=1e-6)
+    ]
     assert offsets, "the soloed source was not found in what was played"
     k = offsets[0]
-    np.testing.assert_allclose(played[k:k + len(expected)], np.clip(expected, -1, 1), atol=1e-6)
+    np.testing.assert_allclose(played[k : k + len(expected)], np.clip(expected, -1, 1), atol=1e-6)
     assert np.abs(played[:k]).max(initial=0.0) < 1e-6

@@ -60,7 +60,7 @@ def test_selection_mask_exact_with_every_bin_and_smooth_when_sparse():
     shape = (8, 10)
     f, t = np.meshgrid(np.arange(8), np.arange(10), indexing="ij")
     bins = np.stack([f.ravel(), t.ravel()], 1)
-    chosen = (bins[:, 0] < 4)
+    chosen = bins[:, 0] < 4
     mask = selection_mask(bins, chosen, shape)
     np.testing.assert_array_equal(mask, (f < 4).astype(np.float32))
     rng = np.random.default_rng(0)

@@ -26,14 +26,17 @@ def test_run_several_models_keeps_each_result(qtbot, window, audio_files):
     open_mixture(qtbot, window, audio_files[0])
     stages = []
     # the separation's own progress (the quality timeline's job runs beside it on its channel)
-    window.runner.progress.connect(lambda job, f, st: stages.append((f, st))
-                                   if window.separation.run_job.owns(job) else None)
+    window.runner.progress.connect(
+        lambda job, f, st: stages.append((f, st)) if window.separation.run_job.owns(job) else None
+    )
     window.models.set_show_untrained(True)
     window.panel.set_checked(["ff-mask", "lstm-mask"])
     outcomes = run_models(qtbot, window, window.panel.checked_ids())
     assert [type(o) for o in outcomes] == [ModelDone, ModelDone]
     assert list(window.session.results) == ["ff-mask", "lstm-mask"]
-    assert any("ff-mask (1/2)" in st for _, st in stages) and any("lstm-mask (2/2)" in st for _, st in stages)
+    assert any("ff-mask (1/2)" in st for _, st in stages) and any(
+        "lstm-mask (2/2)" in st for _, st in stages
+    )
     fractions = [f for f, _ in stages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     n = len(window.session.mixture)
@@ -99,7 +102,8 @@ def test_every_registered_model_runs_and_draws(qtbot, window, audio_files):
         window.set_view(view)
         qtbot.wait(30)
     assert len({c.key for c in window.masks.cells}) == sum(
-        r.result.masks is not None for r in window.session.results.values())
+        r.result.masks is not None for r in window.session.results.values()
+    )
     assert window.embeddings.combo.count() >= 1
 
 
@@ -134,7 +138,7 @@ def test_checkpoints_from_the_user_folder_and_by_path(qtbot, window, audio_files
     window.models.refresh()
     qtbot.waitUntil(lambda: "my-ffmask" in window.panel.entries, timeout=30000)
     assert window.panel.entries["my-ffmask"].origin == "user"
-    assert window.panel.item("my-ffmask").font(0).italic()           # untrained (0 steps)
+    assert window.panel.item("my-ffmask").font(0).italic()  # untrained (0 steps)
     (tmp_path / "elsewhere").mkdir()
     loose = _tiny_checkpoint(tmp_path / "elsewhere" / "loose.pt")
     window.models.open_checkpoint(loose)
@@ -169,14 +173,14 @@ def test_untrained_builtins_are_hidden_until_asked_for(qtbot, window):
     panel = window.panel
     assert not panel.show_untrained.isChecked() and not window.act_untrained.isChecked()
     assert panel.item("dprnn").isHidden() and panel.item("ff-mask").isHidden()
-    assert not panel.item(window.models.default_id).isHidden()      # trained
-    assert not panel.item("oracle-irm").isHidden()                  # parameter-free
+    assert not panel.item(window.models.default_id).isHidden()  # trained
+    assert not panel.item("oracle-irm").isHidden()  # parameter-free
     panel.set_checked(["dprnn"])
-    assert panel.checked_ids() == []                                # hidden models never run
+    assert panel.checked_ids() == []  # hidden models never run
     qtbot.mouseClick(panel.show_untrained, Qt.MouseButton.LeftButton)
     assert not panel.item("dprnn").isHidden() and panel.checked_ids() == ["dprnn"]
     assert window.act_untrained.isChecked() and Settings().show_untrained()
-    window.act_untrained.trigger()                                  # the menu entry hides them again
+    window.act_untrained.trigger()  # the menu entry hides them again
     assert panel.item("dprnn").isHidden() and not Settings().show_untrained()
 
 
@@ -188,8 +192,11 @@ def test_running_an_untrained_model_asks_first(qtbot, window, audio_files, monke
     window.models.set_show_untrained(True)
     window.panel.set_checked(["ff-mask"])
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or getattr(
-        QMessageBox.StandardButton, answer))
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda *a, **k: asked.append(a[2]) or getattr(QMessageBox.StandardButton, answer),
+    )
     outcomes = []
     window.run_finished.connect(outcomes.append)
     window.activateWindow()
@@ -201,7 +208,7 @@ def test_running_an_untrained_model_asks_first(qtbot, window, audio_files, monke
     qtbot.waitUntil(lambda: bool(outcomes), timeout=30000)
     assert "ff-mask" in window.session.results
     asked.clear()
-    window.panel.set_checked([window.models.default_id])              # a trained model: no question
+    window.panel.set_checked([window.models.default_id])  # a trained model: no question
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert asked == [] and window.separation.run_job.busy
 
@@ -228,19 +235,24 @@ def test_listen_view_shows_the_default_models_result(qtbot, window, audio_files)
     assert window.session.selected == window.models.default_id
     assert window.result_combo.currentText() == window.models.default_id
     assert window.lanes.caption.text().startswith(window.models.default_id)
-    window.result_combo.setCurrentText("ff-mask")                    # the user's pick is kept
+    window.result_combo.setCurrentText("ff-mask")  # the user's pick is kept
     run_models(qtbot, window, ["lstm-mask"])
-    assert window.session.selected == window.models.default_id        # a new run: preferred again
+    assert window.session.selected == window.models.default_id  # a new run: preferred again
 
 
 def test_listen_view_shows_the_best_result_with_references(qtbot, window, audio_files):
     mix, refs = audio_files
     open_mixture(qtbot, window, mix, refs)
     run_models(qtbot, window, ["lstm-mask", "ff-mask"])  # the weaker one first
-    qtbot.waitUntil(lambda: all(r.evaluation is not None for r in window.session.results.values()),
-                    timeout=60000)
-    models = {k: r.evaluation.mean["si_sdr"] for k, r in window.session.results.items()
-              if not r.entry.needs_references}
+    qtbot.waitUntil(
+        lambda: all(r.evaluation is not None for r in window.session.results.values()),
+        timeout=60000,
+    )
+    models = {
+        k: r.evaluation.mean["si_sdr"]
+        for k, r in window.session.results.items()
+        if not r.entry.needs_references
+    }
     assert window.session.selected == max(models, key=models.get)
     assert window.result_combo.currentText() == window.session.selected
 
@@ -275,11 +287,13 @@ def test_model_names_are_never_cut(qtbot, window, audio_files):
     qtbot.wait(50)
     assert tree.columnWidth(0) >= tree.sizeHintForColumn(0)
     assert tree.textElideMode() == Qt.TextElideMode.ElideNone and longest in tree.findItems(
-        longest, Qt.MatchFlag.MatchExactly)[0].toolTip(0)
+        longest, Qt.MatchFlag.MatchExactly
+    )[0].toolTip(0)
     open_mixture(qtbot, window, audio_files[0])
     r = record(window.models.default_id, np.stack([window.session.mixture] * 2), None, None)
     r.evaluation = __import__("types").SimpleNamespace(
-        per_source=[{"si_sdr": 1.0}, {"si_sdr": 2.0}], mean={"si_sdr": 1.5})
+        per_source=[{"si_sdr": 1.0}, {"si_sdr": 2.0}], mean={"si_sdr": 1.5}
+    )
     add_records(window, r)
     window.resize(900, 700)
     window.set_view("metrics")
@@ -312,7 +326,13 @@ def test_metrics_progress_moves(qtbot, window, audio_files):
     window.runner.progress.connect(seen)
     window.open_references(refs)
     qtbot.waitUntil(lambda: window.session.references is not None, timeout=20000)
-    qtbot.waitUntil(lambda: not window.separation.oracle_job.busy and not window.scoring.job.busy
-                    and any(r.evaluation for r in window.session.results.values()), timeout=60000)
+    qtbot.waitUntil(
+        lambda: (
+            not window.separation.oracle_job.busy
+            and not window.scoring.job.busy
+            and any(r.evaluation for r in window.session.results.values())
+        ),
+        timeout=60000,
+    )
     assert any(0.0 < f < 1.0 for f in fractions) and any(0 < v < 1000 for v in bar)
     assert fractions == sorted(fractions)

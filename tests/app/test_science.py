@@ -28,6 +28,8 @@ sys.exit(1 if errors else 0)
 
 
 def test_concurrent_first_imports_in_a_fresh_process_succeed():
-    r = subprocess.run([sys.executable, "-c", RACE], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", RACE], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "errors []" in r.stdout

@@ -61,4 +61,6 @@ def test_ticked_models_and_untrained_toggle_persist(tmp_path):
     s.set_show_untrained(True)
     s.sync()
     t = Settings(tmp_path / "cfg")
-    assert t.checked_models() == ["convtasnet-libri-16k", "oracle-irm"] and t.show_untrained() is True
+    assert (
+        t.checked_models() == ["convtasnet-libri-16k", "oracle-irm"] and t.show_untrained() is True
+    )

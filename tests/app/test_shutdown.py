@@ -41,7 +41,9 @@ class SlowModel(SeparationModel):
         return ChunkOutput(waveforms=torch.stack([y, mixture - y]))
 
 
-def test_closing_during_a_long_chunk_stops_it_quietly(qtbot, window, audio_files, monkeypatch, capfd):
+def test_closing_during_a_long_chunk_stops_it_quietly(
+    qtbot, window, audio_files, monkeypatch, capfd
+):
     from separation_core import catalog
 
     ran: list = []
@@ -50,7 +52,7 @@ def test_closing_during_a_long_chunk_stops_it_quietly(qtbot, window, audio_files
     capfd.readouterr()
     with qtbot.captureExceptions() as exceptions:
         window.separate(["ff-mask"])
-        qtbot.waitUntil(lambda: len(ran) >= 5, timeout=20000)   # inside the chunk's forward
+        qtbot.waitUntil(lambda: len(ran) >= 5, timeout=20000)  # inside the chunk's forward
         window.close()
         # close waited for the worker: it saw the cancel within the chunk and ended
         assert window.runner.pool.activeThreadCount() == 0

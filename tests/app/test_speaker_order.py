@@ -10,7 +10,9 @@ import soundfile as sf
 
 from conftest import SR, open_mixture, run_models
 
-SECONDS = 52.0  # over 2 x 400,000 samples: the old alignment on the GUI thread took every 2nd sample
+SECONDS = (
+    52.0  # over 2 x 400,000 samples: the old alignment on the GUI thread took every 2nd sample
+)
 
 
 def interleaved(seconds: float, seed: int = 0):
@@ -34,7 +36,8 @@ def si_sdr(est, ref):
 
 
 def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
-        qtbot, window, tmp_path, monkeypatch):
+    qtbot, window, tmp_path, monkeypatch
+):
     import app.session
     import separation_core.metrics as M
     from separation_core import catalog, inference
@@ -43,7 +46,7 @@ def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
     refs, est = interleaved(SECONDS)
     full = list(M.solve_permutation(M.pairwise_si_sdr(est, refs)))
     short = list(M.solve_permutation(M.pairwise_si_sdr(est[:, ::2], refs[:, ::2])))
-    assert full == [1, 0] and short == [0, 1]          # the signals do what they are made for
+    assert full == [1, 0] and short == [0, 1]  # the signals do what they are made for
     folder = tmp_path / "audio"
     folder.mkdir()
     sf.write(folder / "mix.wav", refs.sum(0), SR, subtype="FLOAT")
@@ -51,33 +54,45 @@ def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
     for i, r in enumerate(refs):
         ref_paths.append(folder / f"ref{i + 1}.wav")
         sf.write(ref_paths[-1], r, SR, subtype="FLOAT")
-    monkeypatch.setattr(M, "DEFAULT_METRICS", ("si_sdr", "si_sdri"))  # PESQ & co. are beside the point
-    open_mixture(qtbot, window, folder / "mix.wav", ref_paths)       # with the oracle, scored
+    monkeypatch.setattr(
+        M, "DEFAULT_METRICS", ("si_sdr", "si_sdri")
+    )  # PESQ & co. are beside the point
+    open_mixture(qtbot, window, folder / "mix.wav", ref_paths)  # with the oracle, scored
     solved = []
     original = app.session.align_sources
-    monkeypatch.setattr(app.session, "align_sources",
-                        lambda *a: solved.append(threading.get_ident()) or original(*a))
+    monkeypatch.setattr(
+        app.session,
+        "align_sources",
+        lambda *a: solved.append(threading.get_ident()) or original(*a),
+    )
     monkeypatch.setattr(catalog, "load_model", lambda entry: object())
-    monkeypatch.setattr(inference, "separate", lambda *a, **k: SeparationResult(
-        waveforms=est.copy(), sample_rate=SR, model_name="interleaved"))
+    monkeypatch.setattr(
+        inference,
+        "separate",
+        lambda *a, **k: SeparationResult(
+            waveforms=est.copy(), sample_rate=SR, model_name="interleaved"
+        ),
+    )
     done = []
     window.metrics_finished.connect(lambda: done.append(1))
     run_models(qtbot, window, ["ff-mask"])
     qtbot.waitUntil(lambda: bool(done) and not window.scoring.job.busy, timeout=60000)
     s = window.session
     record = s.results["ff-mask"]
-    assert solved and threading.get_ident() not in solved             # solved by the job
+    assert solved and threading.get_ident() not in solved  # solved by the job
     order = s.order("ff-mask")
     assert order == full
-    assert list(record.evaluation.permutation) == order               # the metrics were given it
-    assert len(solved) == 1                                           # and nobody solved it again
+    assert list(record.evaluation.permutation) == order  # the metrics were given it
+    assert len(solved) == 1  # and nobody solved it again
     # Listen: column c shows estimate order[c]
     window.result_combo.setCurrentText("ff-mask")
     window.set_view("listen")
     lanes = window.lanes.visible_lanes()
     assert len(lanes) == 2
     for c, lane in enumerate(lanes):
-        np.testing.assert_array_equal(lane.wave.layer.envelope.samples, record.result.waveforms[order[c]])
+        np.testing.assert_array_equal(
+            lane.wave.layer.envelope.samples, record.result.waveforms[order[c]]
+        )
     # Metrics: the row of source i scores the same estimate against reference i
     window.set_view("metrics")
     table = window.metrics.table

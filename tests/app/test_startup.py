@@ -13,16 +13,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def python(code: str, *args, env=None, timeout=120):
     full_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})}
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_app_package_imports_no_qt_and_window_imports_no_torch():
-    code = ("import sys, app; assert 'PySide6' not in sys.modules, 'Qt'\n"
-            "import app.main_window, app.main\n"
-            "heavy = [m for m in ('torch', 'sklearn', 'separation_core.inference', "
-            "'separation_core.catalog') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
+    code = (
+        "import sys, app; assert 'PySide6' not in sys.modules, 'Qt'\n"
+        "import app.main_window, app.main\n"
+        "heavy = [m for m in ('torch', 'sklearn', 'separation_core.inference', "
+        "'separation_core.catalog') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     r = python(code)
     assert r.returncode == 0, r.stderr
 
@@ -31,8 +39,19 @@ def test_scripted_run_saves_a_screenshot(tmp_path, audio_files):
     mix, refs = audio_files
     shot = tmp_path / "shot.png"
     code = "import sys; from app.main import main; sys.exit(main(sys.argv[1:]))"
-    r = python(code, mix, "--refs", *refs, "--run", "ff-mask", "--view", "masks", "--screenshot", shot,
-               env={"COCKTAIL_SETTINGS_DIR": str(tmp_path / "s"), "OMP_NUM_THREADS": "1"})
+    r = python(
+        code,
+        mix,
+        "--refs",
+        *refs,
+        "--run",
+        "ff-mask",
+        "--view",
+        "masks",
+        "--screenshot",
+        shot,
+        env={"COCKTAIL_SETTINGS_DIR": str(tmp_path / "s"), "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr
     from PySide6.QtGui import QImage
 
@@ -40,14 +59,23 @@ def test_scripted_run_saves_a_screenshot(tmp_path, audio_files):
     assert image.width() >= 800 and image.height() >= 600
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--run", "no-such-model"], "no-such-model"),
-    (["--run", "ff-mask", "--refs", "missing.wav"], "missing.wav"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--run", "no-such-model"], "no-such-model"),
+        (["--run", "ff-mask", "--refs", "missing.wav"], "missing.wav"),
+    ],
+)
 def test_scripted_failure_prints_one_line_and_exits_nonzero(tmp_path, audio_files, args, needle):
     code = "import sys; from app.main import main; sys.exit(main(sys.argv[1:]))"
-    r = python(code, audio_files[0], *args, "--screenshot", tmp_path / "x.png",
-               env={"COCKTAIL_SETTINGS_DIR": str(tmp_path / "s"), "OMP_NUM_THREADS": "1"})
+    r = python(
+        code,
+        audio_files[0],
+        *args,
+        "--screenshot",
+        tmp_path / "x.png",
+        env={"COCKTAIL_SETTINGS_DIR": str(tmp_path / "s"), "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 2
     errors = [line for line in r.stderr.splitlines() if line.startswith("cocktail: error:")]
     assert len(errors) == 1 and needle in errors[0]
@@ -63,8 +91,9 @@ def test_help_lists_the_window_options_and_the_subcommands(capsys):
         assert needle in out
 
 
-def test_run_without_screenshot_keeps_the_window_open_and_runs(qtbot, monkeypatch, audio_files,
-                                                               tmp_path):
+def test_run_without_screenshot_keeps_the_window_open_and_runs(
+    qtbot, monkeypatch, audio_files, tmp_path
+):
     """`cocktail FILE --refs R1 R2 --run MODEL`: the window opens, the models run, it stays open."""
     from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -74,14 +103,21 @@ def test_run_without_screenshot_keeps_the_window_open_and_runs(qtbot, monkeypatc
     app = QApplication.instance()
     palette, style_sheet, style = app.palette(), app.styleSheet(), app.style().name()
     seen = {}
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: seen.setdefault("errors", []).append(a))
+    monkeypatch.setattr(
+        QMessageBox, "warning", lambda *a, **k: seen.setdefault("errors", []).append(a)
+    )
     # closing a user's window with unexported results asks first
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: seen.setdefault("asked", True)
-                        and QMessageBox.StandardButton.Discard)
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda *a, **k: seen.setdefault("asked", True) and QMessageBox.StandardButton.Discard,
+    )
 
     def exec_():  # stands in for the event loop: wait for the run, then look at the window
         # the window main() opened: closed windows of earlier tests may still exist, hidden
-        w = next(t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow) and t.isVisible())
+        w = next(
+            t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow) and t.isVisible()
+        )
         qtbot.waitUntil(lambda: "ff-mask" in w.session.results, timeout=60000)
         seen.update(visible=w.isVisible(), refs=w.session.references is not None)
         w.close()

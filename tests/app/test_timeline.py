@@ -38,8 +38,14 @@ def swapping_outputs(src, seed=0):
 
 
 def wait_quality(qtbot, w):
-    qtbot.waitUntil(lambda: not w.quality.job.busy and not w.separation.oracle_job.busy
-                    and all(w.quality.track(k) is not None for k in w.session.results), timeout=60000)
+    qtbot.waitUntil(
+        lambda: (
+            not w.quality.job.busy
+            and not w.separation.oracle_job.busy
+            and all(w.quality.track(k) is not None for k in w.session.results)
+        ),
+        timeout=60000,
+    )
 
 
 def test_segmental_si_sdr_per_source_and_swaps(qtbot, window, long_files, monkeypatch):
@@ -48,20 +54,23 @@ def test_segmental_si_sdr_per_source_and_swaps(qtbot, window, long_files, monkey
 
     threads = []
     original = seg.segmental_si_sdr
-    monkeypatch.setattr(seg, "segmental_si_sdr",
-                        lambda *a, **k: threads.append(threading.get_ident()) or original(*a, **k))
+    monkeypatch.setattr(
+        seg,
+        "segmental_si_sdr",
+        lambda *a, **k: threads.append(threading.get_ident()) or original(*a, **k),
+    )
     mix, refs, src = long_files
     w = window
     open_mixture(qtbot, w, mix, refs)
     est = swapping_outputs(src)
     add_records(w, record("swapper", est, None, None))
     wait_quality(qtbot, w)
-    assert threads and threading.get_ident() not in threads          # on the job runner
+    assert threads and threading.get_ident() not in threads  # on the job runner
     tl = w.timeline
-    assert tl.isVisible() and tl.parent() is w.lanes                  # under the lanes
+    assert tl.isVisible() and tl.parent() is w.lanes  # under the lanes
     layout = w.lanes.layout()
     assert layout.indexOf(tl) > layout.indexOf(w.lanes.scroll)
-    assert list(tl.rows) == ["swapper", "oracle-irm"]                 # models, then the oracle
+    assert list(tl.rows) == ["swapper", "oracle-irm"]  # models, then the oracle
     assert "red bands" in tl.explain.text()
     track = w.quality.track("swapper")
     order = w.session.order("swapper")
@@ -70,7 +79,9 @@ def test_segmental_si_sdr_per_source_and_swaps(qtbot, window, long_files, monkey
     for k in (0, 3, len(track.times) - 1):
         start = int(round(track.times[k] * SR)) - win // 2
         for c in range(2):
-            expected = float(M.si_sdr(est[order[c], start:start + win], src[c, start:start + win]))
+            expected = float(
+                M.si_sdr(est[order[c], start : start + win], src[c, start : start + win])
+            )
             assert track.values[c, k] == pytest.approx(expected, abs=1e-6)
     # the file's order is the one after the swap: the windows before it are flagged, none after
     before = track.times + track.window / 2 <= SWAP_AT
@@ -109,12 +120,13 @@ def test_without_references_leakage_and_stitching_confidence(qtbot, window, long
     w = window
     open_mixture(qtbot, w, mix)
     leaky = src.copy()
-    leaky[:, 3 * SR:] += 0.8 * src[::-1, 3 * SR:]
+    leaky[:, 3 * SR :] += 0.8 * src[::-1, 3 * SR :]
     rec = record("leaky", leaky, None, None)
     rec.result.stitching = [
         {"start": 0, "stop": 3 * SR, "order": [0, 1], "confidence": None, "cue": "first"},
         {"start": 2 * SR, "stop": 5 * SR, "order": [1, 0], "confidence": 0.9, "cue": "overlap"},
-        {"start": 4 * SR, "stop": 6 * SR, "order": [0, 1], "confidence": 0.2, "cue": "profile"}]
+        {"start": 4 * SR, "stop": 6 * SR, "order": [0, 1], "confidence": 0.2, "cue": "profile"},
+    ]
     add_records(w, rec)
     wait_quality(qtbot, w)
     from separation_core.segmental import output_leakage
@@ -129,5 +141,5 @@ def test_without_references_leakage_and_stitching_confidence(qtbot, window, long
     points = row.confidence.data
     assert list(points["x"]) == [2.5, 4.5] and list(points["y"]) == [0.9, 0.2]  # joints' middles
     red = [p.brush().color().name() for p in row.confidence.points()]
-    assert red[1] == "#ff4646" and red[0] != "#ff4646"              # the doubtful joint is red
+    assert red[1] == "#ff4646" and red[0] != "#ff4646"  # the doubtful joint is red
     assert "outputs alike" in row.value_text(4.5)

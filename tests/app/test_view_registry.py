@@ -37,7 +37,8 @@ def dummy():
 
 
 def test_a_registered_view_gets_a_tab_a_menu_entry_the_session_and_the_play_head(
-        qtbot, dummy, window, audio_files):
+    qtbot, dummy, window, audio_files
+):
     from app.main import build_parser
 
     w = window
@@ -55,7 +56,7 @@ def test_a_registered_view_gets_a_tab_a_menu_entry_the_session_and_the_play_head
     open_mixture(qtbot, w, audio_files[0])
     n = len(w.session.mixture)
     add_records(w, record("fake", synthetic_sources(seconds=n / SR), None, None))
-    assert view.sessions == []                      # hidden: refreshed when shown
+    assert view.sessions == []  # hidden: refreshed when shown
     w.activateWindow()
     w.setFocus()
     QTest.keySequence(w, QKeySequence("Ctrl+9"))
@@ -63,7 +64,7 @@ def test_a_registered_view_gets_a_tab_a_menu_entry_the_session_and_the_play_head
     assert view.sessions == [w.session]
     w.set_view("listen")
     w.set_view("dummy")
-    assert len(view.sessions) == 1                  # nothing changed since: no refresh
+    assert len(view.sessions) == 1  # nothing changed since: no refresh
     # the play head
     w.transport.seek(0.5)
     assert view.playheads and view.playheads[-1] == pytest.approx(0.5)

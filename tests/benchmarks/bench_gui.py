@@ -44,8 +44,14 @@ def launch_times(runs: int) -> list[float]:
     env = {**os.environ, "COCKTAIL_SETTINGS_DIR": tempfile.mkdtemp(prefix="cocktail-bench-")}
     for _ in range(runs):
         t0 = time.time()
-        r = subprocess.run([sys.executable, "-c", LAUNCH_CHILD], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-c", LAUNCH_CHILD],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         line = next((x for x in r.stdout.splitlines() if x.startswith("SHOWN")), None)
         if line is None:
             raise SystemExit(f"launch failed: {r.stderr[-2000:]}")
@@ -96,7 +102,9 @@ def stalls_during_separation(model: str, seconds: float, chunk: float) -> dict:
     w.open_file(path)
     spin(lambda: w.session.loaded)
     w.panel.chunk.setValue(chunk)
-    settle = time.monotonic() + 1.0  # a user does not press Separate within a millisecond of opening
+    settle = (
+        time.monotonic() + 1.0
+    )  # a user does not press Separate within a millisecond of opening
     spin(lambda: time.monotonic() > settle)
     gaps: list[float] = []
     last = [time.perf_counter()]
@@ -127,10 +135,15 @@ def stalls_during_separation(model: str, seconds: float, chunk: float) -> dict:
     elapsed = time.perf_counter() - t0
     stalls = sorted(g - 0.005 for g in gaps)
     w.close()
-    return {"model": model, "audio_seconds": seconds, "separation_wall_seconds": round(elapsed, 2),
-            "ticks": len(gaps), "max_stall_ms": round(1000 * stalls[-1], 1),
-            "p99_stall_ms": round(1000 * stalls[int(0.99 * (len(stalls) - 1))], 1),
-            "stalls_over_50ms": sum(s > 0.05 for s in stalls)}
+    return {
+        "model": model,
+        "audio_seconds": seconds,
+        "separation_wall_seconds": round(elapsed, 2),
+        "ticks": len(gaps),
+        "max_stall_ms": round(1000 * stalls[-1], 1),
+        "p99_stall_ms": round(1000 * stalls[int(0.99 * (len(stalls) - 1))], 1),
+        "stalls_over_50ms": sum(s > 0.05 for s in stalls),
+    }
 
 
 def long_file_redraw(hours: float = 1.0) -> dict:
@@ -153,7 +166,11 @@ def long_file_redraw(hours: float = 1.0) -> dict:
     lanes.set_mixture(x, 16000)
     setup = time.perf_counter() - t0
     out = {"setup_ms": round(1000 * setup, 1)}
-    for name, (a, b) in {"all": (0, n / 16000), "one_minute": (1800, 1860), "one_second": (1800, 1801)}.items():
+    for name, (a, b) in {
+        "all": (0, n / 16000),
+        "one_minute": (1800, 1860),
+        "one_second": (1800, 1801),
+    }.items():
         axis.set_range(a, b)
         t0 = time.perf_counter()
         for plot in lanes.mixture.plots():
@@ -171,11 +188,16 @@ def main() -> None:
     p.add_argument("--chunk", type=float, default=4.0)
     args = p.parse_args()
     times = launch_times(args.runs)
-    report = {"launch_to_window_s": {"median": round(statistics.median(times), 3),
-                                     "min": round(min(times), 3), "max": round(max(times), 3),
-                                     "target": 1.5},
-              "stall": stalls_during_separation(args.model, args.seconds, args.chunk),
-              "long_file": long_file_redraw()}
+    report = {
+        "launch_to_window_s": {
+            "median": round(statistics.median(times), 3),
+            "min": round(min(times), 3),
+            "max": round(max(times), 3),
+            "target": 1.5,
+        },
+        "stall": stalls_during_separation(args.model, args.seconds, args.chunk),
+        "long_file": long_file_redraw(),
+    }
     report["stall"]["target_ms"] = 50
     print(json.dumps(report, indent=2))
 

@@ -40,28 +40,80 @@ def asteroid_models():
 SMALL = dict(n_src=2, n_filters=32, sample_rate=8000)
 CONVTASNET = {
     "default-options": dict(n_blocks=2, n_repeats=2, bn_chan=16, hid_chan=24, skip_chan=8),
-    "no-skip-relu-encoder-softmax-cLN": dict(n_blocks=2, n_repeats=1, bn_chan=16, hid_chan=24,
-                                             skip_chan=0, kernel_size=20, stride=5,
-                                             encoder_activation="relu", mask_act="softmax",
-                                             norm_type="cLN", conv_kernel_size=5),
-    "causal-cgLN-16k": dict(n_blocks=3, n_repeats=1, bn_chan=16, hid_chan=24, causal=True,
-                            norm_type="cgLN", mask_act="relu", sample_rate=16000),
-    "batchnorm-prelu": dict(n_blocks=2, n_repeats=1, bn_chan=16, hid_chan=24, norm_type="bN",
-                            mask_act="prelu", encoder_activation="prelu", n_src=3),
-    "fgLN-tanh-gelu-even-kernel": dict(n_blocks=2, n_repeats=1, bn_chan=16, hid_chan=24,
-                                       norm_type="fgLN", encoder_activation="tanh", mask_act="gelu",
-                                       kernel_size=32, stride=16),
+    "no-skip-relu-encoder-softmax-cLN": dict(
+        n_blocks=2,
+        n_repeats=1,
+        bn_chan=16,
+        hid_chan=24,
+        skip_chan=0,
+        kernel_size=20,
+        stride=5,
+        encoder_activation="relu",
+        mask_act="softmax",
+        norm_type="cLN",
+        conv_kernel_size=5,
+    ),
+    "causal-cgLN-16k": dict(
+        n_blocks=3,
+        n_repeats=1,
+        bn_chan=16,
+        hid_chan=24,
+        causal=True,
+        norm_type="cgLN",
+        mask_act="relu",
+        sample_rate=16000,
+    ),
+    "batchnorm-prelu": dict(
+        n_blocks=2,
+        n_repeats=1,
+        bn_chan=16,
+        hid_chan=24,
+        norm_type="bN",
+        mask_act="prelu",
+        encoder_activation="prelu",
+        n_src=3,
+    ),
+    "fgLN-tanh-gelu-even-kernel": dict(
+        n_blocks=2,
+        n_repeats=1,
+        bn_chan=16,
+        hid_chan=24,
+        norm_type="fgLN",
+        encoder_activation="tanh",
+        mask_act="gelu",
+        kernel_size=32,
+        stride=16,
+    ),
 }
 DPRNN = {
     "default-options": dict(bn_chan=16, hid_size=12, chunk_size=10, n_repeats=2),
-    "gru-unidirectional-mulcat": dict(bn_chan=16, hid_size=12, chunk_size=9, hop_size=4, n_repeats=2,
-                                      rnn_type="GRU", bidirectional=False, num_layers=2,
-                                      norm_type="cLN", use_mulcat=True, mask_act="relu",
-                                      encoder_activation="relu"),
-    "rnn-fgLN-stride4": dict(bn_chan=16, hid_size=12, chunk_size=12, n_repeats=1, rnn_type="RNN",
-                             norm_type="fgLN", kernel_size=8, stride=4),
-    "batchnorm-swish": dict(bn_chan=16, hid_size=12, chunk_size=10, n_repeats=1, norm_type="bN",
-                            mask_act="swish"),
+    "gru-unidirectional-mulcat": dict(
+        bn_chan=16,
+        hid_size=12,
+        chunk_size=9,
+        hop_size=4,
+        n_repeats=2,
+        rnn_type="GRU",
+        bidirectional=False,
+        num_layers=2,
+        norm_type="cLN",
+        use_mulcat=True,
+        mask_act="relu",
+        encoder_activation="relu",
+    ),
+    "rnn-fgLN-stride4": dict(
+        bn_chan=16,
+        hid_size=12,
+        chunk_size=12,
+        n_repeats=1,
+        rnn_type="RNN",
+        norm_type="fgLN",
+        kernel_size=8,
+        stride=4,
+    ),
+    "batchnorm-swish": dict(
+        bn_chan=16, hid_size=12, chunk_size=10, n_repeats=1, norm_type="bN", mask_act="swish"
+    ),
 }
 
 
@@ -93,8 +145,9 @@ def _close(ours, theirs) -> float:
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
 
-CASES = [("ConvTasNet", k, v) for k, v in CONVTASNET.items()] + \
-        [("DPRNNTasNet", k, v) for k, v in DPRNN.items()]
+CASES = [("ConvTasNet", k, v) for k, v in CONVTASNET.items()] + [
+    ("DPRNNTasNet", k, v) for k, v in DPRNN.items()
+]
 
 
 @pytest.mark.parametrize("cls_name,label,options", CASES, ids=[f"{c}-{k}" for c, k, _ in CASES])
@@ -124,7 +177,9 @@ def test_imported_model_reproduces_asteroid(asteroid_models, tmp_path, cls_name,
     assert result.mask_kind == "effective" and result.masks.shape[0] == entry.n_src
 
 
-def test_hub_files_with_versions_and_numpy_metrics_load_with_weights_only(asteroid_models, tmp_path):
+def test_hub_files_with_versions_and_numpy_metrics_load_with_weights_only(
+    asteroid_models, tmp_path
+):
     """A model hub's pytorch_model.bin (and .ckpt): the infos hold torch.__version__ (a TorchVersion)
     and numpy scalars from the recipes' final_metrics; they load with weights_only=True."""
     theirs = _build(asteroid_models, "ConvTasNet", CONVTASNET["default-options"])
@@ -143,13 +198,17 @@ def test_hub_files_with_versions_and_numpy_metrics_load_with_weights_only(astero
 
 
 def test_no_asteroid_import_at_run_time(asteroid_models, tmp_path):
-    path = _save(_build(asteroid_models, "DPRNNTasNet", DPRNN["default-options"]), tmp_path / "m.pth")
-    code = ("import sys, numpy as np; from separation_core.catalog import load_model; "
-            "from separation_core.inference import separate, EngineOptions; "
-            f"m = load_model({str(path)!r}); "
-            "r = separate(m, np.zeros(8000, np.float32) + 0.1, 8000, EngineOptions(chunk_seconds=0)); "
-            "assert not any(k.split('.')[0] in ('asteroid', 'asteroid_filterbanks') for k in sys.modules), "
-            "'asteroid imported'; print(r.waveforms.shape)")
+    path = _save(
+        _build(asteroid_models, "DPRNNTasNet", DPRNN["default-options"]), tmp_path / "m.pth"
+    )
+    code = (
+        "import sys, numpy as np; from separation_core.catalog import load_model; "
+        "from separation_core.inference import separate, EngineOptions; "
+        f"m = load_model({str(path)!r}); "
+        "r = separate(m, np.zeros(8000, np.float32) + 0.1, 8000, EngineOptions(chunk_seconds=0)); "
+        "assert not any(k.split('.')[0] in ('asteroid', 'asteroid_filterbanks') for k in sys.modules), "
+        "'asteroid imported'; print(r.waveforms.shape)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
     assert "(2, 8000)" in out.stdout
@@ -164,17 +223,28 @@ def _refused(path) -> str:
 
 
 def test_unsupported_options_are_refused_in_one_line(asteroid_models, tmp_path):
-    stft = asteroid_models.ConvTasNet(n_src=2, n_blocks=1, n_repeats=1, bn_chan=8, hid_chan=8,
-                                      fb_name="stft", n_filters=64, kernel_size=64, stride=16)
+    stft = asteroid_models.ConvTasNet(
+        n_src=2,
+        n_blocks=1,
+        n_repeats=1,
+        bn_chan=8,
+        hid_chan=8,
+        fb_name="stft",
+        n_filters=64,
+        kernel_size=64,
+        stride=16,
+    )
     assert "fb_name='STFTFB'" in _refused(_save(stft, tmp_path / "stft.pth"))
     good = _build(asteroid_models, "DPRNNTasNet", DPRNN["default-options"]).serialize()
-    for change, word in ((dict(norm_type="cgLN"), "norm_type='cgLN'"),
-                         (dict(rnn_type="SRU"), "rnn_type='SRU'"),
-                         (dict(mask_act="sparsemax"), "mask_act='sparsemax'"),
-                         (dict(out_chan=16), "out_chan=16"),
-                         (dict(padding=4), "padding=4"),
-                         (dict(sample_rate=None), "sample_rate"),
-                         (dict(frobnicate=True), "frobnicate")):
+    for change, word in (
+        (dict(norm_type="cgLN"), "norm_type='cgLN'"),
+        (dict(rnn_type="SRU"), "rnn_type='SRU'"),
+        (dict(mask_act="sparsemax"), "mask_act='sparsemax'"),
+        (dict(out_chan=16), "out_chan=16"),
+        (dict(padding=4), "padding=4"),
+        (dict(sample_rate=None), "sample_rate"),
+        (dict(frobnicate=True), "frobnicate"),
+    ):
         conf = dict(good, model_args={**good["model_args"], **change})
         path = tmp_path / "bad.pth"
         torch.save(conf, path)
@@ -193,8 +263,11 @@ def test_sidecar_card_and_listing_name_the_origin(asteroid_models, tmp_path, mon
     folder = tmp_path / "user-models"
     folder.mkdir()
     monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(folder))
-    path = _save(_build(asteroid_models, "ConvTasNet", CONVTASNET["default-options"]),
-                 folder / "librimix.pth", recipe_name="LibriMix")
+    path = _save(
+        _build(asteroid_models, "ConvTasNet", CONVTASNET["default-options"]),
+        folder / "librimix.pth",
+        recipe_name="LibriMix",
+    )
     entry = resolve("librimix.pth")
     assert entry.origin == "user"
     sidecar = build_sidecar(None, entry, {})
@@ -211,13 +284,17 @@ def test_imported_checkpoint_runs_chunked_and_exports_stems(asteroid_models, tmp
     from separation_core.export import write_stems
     from separation_core.metrics import evaluate_separation
 
-    path = _save(_build(asteroid_models, "ConvTasNet", CONVTASNET["causal-cgLN-16k"]), tmp_path / "c.pth")
+    path = _save(
+        _build(asteroid_models, "ConvTasNet", CONVTASNET["causal-cgLN-16k"]), tmp_path / "c.pth"
+    )
     model = load_model(path)
     rng = np.random.default_rng(0)
     refs = (0.1 * rng.standard_normal((2, 48000))).astype(np.float32)
     result = separate(model, refs.sum(0), 16000, EngineOptions(chunk_seconds=1.0))
     assert result.waveforms.shape == (2, 48000) and result.timings["chunks"] > 1
-    evaluation = evaluate_separation(result.waveforms, refs, refs.sum(0), 16000, metrics=("si_sdr",))
+    evaluation = evaluate_separation(
+        result.waveforms, refs, refs.sum(0), 16000, metrics=("si_sdr",)
+    )
     assert len(evaluation.per_source) == 2
     written = write_stems(result, tmp_path / "out", "mix")
     assert [p.name for p in written] == ["mix_s1.wav", "mix_s2.wav"]

@@ -40,6 +40,7 @@ def _peak_freq(x, sr):
 
 # ---------------------------------------------------------------- bad inputs
 
+
 def _empty(d):
     p = d / "empty.wav"
     p.write_bytes(b"")
@@ -183,7 +184,9 @@ def test_channel_out_of_range(tmp_path):
         with pytest.raises(AudioLoadError) as info:
             load_audio(path, channel=bad)
         msg = str(info.value)
-        assert str(path) in msg and f"channel {bad}" in msg and "2 channels" in msg and "\n" not in msg
+        assert (
+            str(path) in msg and f"channel {bad}" in msg and "2 channels" in msg and "\n" not in msg
+        )
 
 
 def _write_only_sysfs_file():
@@ -191,7 +194,10 @@ def _write_only_sysfs_file():
     for root, _, files in os.walk("/sys/bus"):
         for name in files:
             path = os.path.join(root, name)
-            if name in ("uevent", "drivers_probe", "drivers_autoprobe") and not os.stat(path).st_mode & 0o444:
+            if (
+                name in ("uevent", "drivers_probe", "drivers_autoprobe")
+                and not os.stat(path).st_mode & 0o444
+            ):
                 return path
     return None
 
@@ -260,7 +266,7 @@ def test_float_beyond_full_scale_warns(tmp_path):
 
 def test_single_full_scale_peak_is_not_clipping(tmp_path):
     x = voice(seconds=0.5)
-    x = x / np.abs(x).max()    # peak-normalised: one sample at full scale, no flat top
+    x = x / np.abs(x).max()  # peak-normalised: one sample at full scale, no flat top
     assert load_audio(_write(tmp_path / "normalised.wav", x, subtype="FLOAT")).warnings == ()
 
 
@@ -274,9 +280,11 @@ def test_clip_run_across_block_boundary_is_found(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- reading
 
+
 def test_read_info(tmp_path):
-    path = _write(tmp_path / "a.flac", np.zeros((22050, 3), np.float32) + 0.1, sr=44100,
-                  subtype="PCM_24")
+    path = _write(
+        tmp_path / "a.flac", np.zeros((22050, 3), np.float32) + 0.1, sr=44100, subtype="PCM_24"
+    )
     info = read_info(path)
     assert (info.sample_rate, info.channels, info.frames) == (44100, 3, 22050)
     assert info.duration == pytest.approx(0.5)
@@ -320,14 +328,19 @@ def test_downmix_does_not_hold_a_full_copy_of_the_channels(tmp_path, monkeypatch
     finally:
         tracemalloc.stop()
     out = audio.samples.nbytes
-    assert peak < out + 1024 * 1024    # the output plus a few blocks, no full-length temporary
+    assert peak < out + 1024 * 1024  # the output plus a few blocks, no full-length temporary
     assert audio.samples[-1] == pytest.approx(0.08)
 
 
-@pytest.mark.parametrize("subtype,fmt,ext,step", [("PCM_U8", "WAV", "wav", 1 / 128),
-                                                  ("PCM_S8", "AIFF", "aiff", 1 / 128),
-                                                  ("PCM_32", "WAV", "wav", 1e-7),
-                                                  ("DOUBLE", "WAV", "wav", 1e-7)])
+@pytest.mark.parametrize(
+    "subtype,fmt,ext,step",
+    [
+        ("PCM_U8", "WAV", "wav", 1 / 128),
+        ("PCM_S8", "AIFF", "aiff", 1 / 128),
+        ("PCM_32", "WAV", "wav", 1e-7),
+        ("DOUBLE", "WAV", "wav", 1e-7),
+    ],
+)
 def test_other_bit_depths(tmp_path, subtype, fmt, ext, step):
     x = voice(seconds=0.5)
     path = _write(tmp_path / f"x.{ext}", x, subtype=subtype, fmt=fmt)
@@ -342,8 +355,10 @@ def test_any_sample_rate(tmp_path, sr):
     assert audio.sample_rate == sr and len(audio.samples) == len(x)
 
 
-@pytest.mark.parametrize("fmt,subtype,ext", [("MP3", "MPEG_LAYER_III", "mp3"), ("OGG", "VORBIS", "ogg"),
-                                             ("OGG", "OPUS", "opus")])
+@pytest.mark.parametrize(
+    "fmt,subtype,ext",
+    [("MP3", "MPEG_LAYER_III", "mp3"), ("OGG", "VORBIS", "ogg"), ("OGG", "OPUS", "opus")],
+)
 def test_lossy_formats_read_when_libsndfile_writes_them(tmp_path, fmt, subtype, ext):
     sr = 48000 if subtype == "OPUS" else 44100
     x = tone(1000, seconds=1.0, sample_rate=sr)
@@ -368,6 +383,7 @@ def test_reads_real_librispeech_flac():
 
 
 # ---------------------------------------------------------------- resampling
+
 
 def test_resample_keeps_frequency_and_length(tmp_path):
     n = 44100 + 37
@@ -398,16 +414,21 @@ def test_resample_batch_shapes_and_identity():
 
 # ---------------------------------------------------------------- references
 
+
 def test_load_references_pads_crops_and_resamples(tmp_path):
     length = SR
     a = _write(tmp_path / "a.wav", voice(seconds=1.02), subtype="FLOAT")
-    b = _write(tmp_path / "b.wav", voice(200, seconds=0.98, sample_rate=8000, seed=2), sr=8000,
-               subtype="FLOAT")
+    b = _write(
+        tmp_path / "b.wav",
+        voice(200, seconds=0.98, sample_rate=8000, seed=2),
+        sr=8000,
+        subtype="FLOAT",
+    )
     refs = load_references([a, b], sample_rate=SR, length=length)
     assert refs.shape == (2, length) and refs.dtype == np.float32
     np.testing.assert_allclose(refs[0], voice(seconds=1.02)[:length], atol=1e-7)
-    assert not refs[1, round(0.98 * SR):].any()
-    assert np.abs(refs[1, :round(0.98 * SR)]).max() > 0.1
+    assert not refs[1, round(0.98 * SR) :].any()
+    assert np.abs(refs[1, : round(0.98 * SR)]).max() > 0.1
 
 
 def test_load_references_refuses_length_mismatch(tmp_path):
@@ -423,8 +444,13 @@ def test_load_references_refuses_length_mismatch(tmp_path):
 
 # ---------------------------------------------------------------- writing
 
-ROUND_TRIPS = [(".wav", "PCM_16", 0.5 / 32768), (".wav", "PCM_24", 0.5 / 2**23), (".wav", "FLOAT", 0.0),
-               (".flac", "PCM_16", 0.5 / 32768), (".flac", "PCM_24", 0.5 / 2**23)]
+ROUND_TRIPS = [
+    (".wav", "PCM_16", 0.5 / 32768),
+    (".wav", "PCM_24", 0.5 / 2**23),
+    (".wav", "FLOAT", 0.0),
+    (".flac", "PCM_16", 0.5 / 32768),
+    (".flac", "PCM_24", 0.5 / 2**23),
+]
 
 
 @pytest.mark.parametrize("ext,subtype,tol", ROUND_TRIPS)
@@ -496,15 +522,18 @@ def test_failed_save_leaves_no_temp_and_keeps_old_file(tmp_path, monkeypatch):
     assert path.read_bytes() == b"old"
 
 
-@pytest.mark.parametrize("name,subtype,samples,expected", [
-    ("x.flac", "FLOAT", None, "FLAC cannot be written as FLOAT"),
-    ("x.mp3", "PCM_16", None, "unsupported extension"),
-    ("x.wav", "PCM_8", None, "WAV cannot be written as PCM_8"),
-    ("x.wav", "PCM_16", np.array([0.1, np.nan, 0.2]), "NaN"),
-    ("x.wav", "PCM_16", np.zeros((2, 0)), "nothing to write"),
-    ("x.wav", "PCM_16", np.zeros((2, 3, 4)), "nothing to write"),
-    ("missing/x.wav", "PCM_16", None, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "name,subtype,samples,expected",
+    [
+        ("x.flac", "FLOAT", None, "FLAC cannot be written as FLOAT"),
+        ("x.mp3", "PCM_16", None, "unsupported extension"),
+        ("x.wav", "PCM_8", None, "WAV cannot be written as PCM_8"),
+        ("x.wav", "PCM_16", np.array([0.1, np.nan, 0.2]), "NaN"),
+        ("x.wav", "PCM_16", np.zeros((2, 0)), "nothing to write"),
+        ("x.wav", "PCM_16", np.zeros((2, 3, 4)), "nothing to write"),
+        ("missing/x.wav", "PCM_16", None, "does not exist"),
+    ],
+)
 def test_save_refusals(tmp_path, name, subtype, samples, expected):
     x = voice(seconds=0.1) if samples is None else samples
     path = tmp_path / name
@@ -515,7 +544,9 @@ def test_save_refusals(tmp_path, name, subtype, samples, expected):
     assert not path.exists()
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions, not root")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions, not root"
+)
 def test_save_into_read_only_folder(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -537,6 +568,7 @@ def test_saved_file_gets_normal_permissions(tmp_path):
 
 
 # ---------------------------------------------------------------- hashing
+
 
 def test_file_sha256(tmp_path):
     data = np.random.default_rng(1).integers(0, 256, 3_000_000, dtype=np.uint8).tobytes()

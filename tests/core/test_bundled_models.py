@@ -20,7 +20,11 @@ def test_default_model_is_bundled_and_everything_fits_in_50_mb():
 
     entry = resolve(None)
     assert entry.id == default_model_id() and entry.origin == "bundled"
-    assert entry.model_name in ("convtasnet", "dprnn") and entry.sample_rate == 16000 and entry.n_src == 2
+    assert (
+        entry.model_name in ("convtasnet", "dprnn")
+        and entry.sample_rate == 16000
+        and entry.n_src == 2
+    )
     total = sum(p.stat().st_size for p in MODELS.iterdir() if p.is_file())
     assert total <= 50 * 2**20, f"resources/models holds {total / 2**20:.1f} MiB"
     names = {resolve(p.stem).model_name for p in CHECKPOINTS}
@@ -37,7 +41,9 @@ def test_bundled_model_is_trained_and_its_card_tells_its_checkpoint(path):
     card = path.with_suffix(".md").read_text()
     assert f"{training['steps']:,} steps" in card
     assert f"SI-SDRi {metrics['valid_si_sdri']:.2f} dB" in card
-    assert re.search(r"\| \*\*" + re.escape(path.stem) + r"\*\* \| -?\d+\.\d\d \|", card), "no test-set row"
+    assert re.search(r"\| \*\*" + re.escape(path.stem) + r"\*\* \| -?\d+\.\d\d \|", card), (
+        "no test-set row"
+    )
     for oracle in ("oracle-ibm", "oracle-irm"):
         assert f"| {oracle} |" in card
 
@@ -63,4 +69,4 @@ def test_bundled_model_stems_add_up_to_the_mixture(path):
     _, mixture = two_voices(3.0)
     stems = separate(load_model(path.stem), mixture, 16000).waveforms
     residual = mixture - stems.sum(axis=0)
-    assert 10 * np.log10(np.sum(residual ** 2) / np.sum(mixture ** 2)) < -15.0
+    assert 10 * np.log10(np.sum(residual**2) / np.sum(mixture**2)) < -15.0

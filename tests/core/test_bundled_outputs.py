@@ -50,9 +50,13 @@ def record_outputs() -> None:
     for path in CHECKPOINTS:
         y = _outputs(path.stem)
         index = np.linspace(0, y.shape[1] - 1, 48).round().astype(int)
-        out[path.stem] = {"checkpoint_sha256": _sha256(path), "shape": list(y.shape),
-                          "rms": [float(np.sqrt(np.mean(s**2))) for s in y], "index": index.tolist(),
-                          "samples": [[float(f"{v:.8g}") for v in s[index]] for s in y]}
+        out[path.stem] = {
+            "checkpoint_sha256": _sha256(path),
+            "shape": list(y.shape),
+            "rms": [float(np.sqrt(np.mean(s**2))) for s in y],
+            "index": index.tolist(),
+            "samples": [[float(f"{v:.8g}") for v in s[index]] for s in y],
+        }
     RECORD.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {RECORD}")
 

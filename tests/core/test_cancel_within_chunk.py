@@ -59,8 +59,14 @@ def test_cancel_is_observed_inside_a_single_chunk():
     x = np.random.default_rng(0).standard_normal(16000 * 4).astype(np.float32)
     progress = []
     with pytest.raises(Cancelled):
-        separate(model, x, 16000, EngineOptions(chunk_seconds=0), cancel=token,
-                 progress=lambda f, s: progress.append(s))
+        separate(
+            model,
+            x,
+            16000,
+            EngineOptions(chunk_seconds=0),
+            cancel=token,
+            progress=lambda f, s: progress.append(s),
+        )
     assert ran == list(range(31))  # the layer after the cancel never ran
     assert not any("chunk 1/1" in s for s in progress)  # it stopped within the (only) chunk
     # the hooks are gone: the same model runs to the end afterwards, and without a token

@@ -15,18 +15,21 @@ from separation_core.models import get_model_class
 
 
 def tiny_ckpt() -> dict:
-    return checkpoint_dict(get_model_class("ff-mask")(hidden=8, layers=1, context=0),
-                           training={"steps": 3})
+    return checkpoint_dict(
+        get_model_class("ff-mask")(hidden=8, layers=1, context=0), training={"steps": 3}
+    )
 
 
 def bad_variants() -> dict:
     """File name -> a checkpoint broken in one field (those of issue 13)."""
     out = {}
-    for name, change in {"rate-text.pt": lambda c: c.update(sample_rate="abc"),
-                         "training-list.pt": lambda c: c.update(training=[1, 2, 3]),
-                         "args-rate-zero.pt": lambda c: c["model_args"].update(sample_rate=0),
-                         "wrong-arch.pt": lambda c: c["model_args"].update(hidden=16),
-                         "unknown-model.pt": lambda c: c.update(model_name="nope")}.items():
+    for name, change in {
+        "rate-text.pt": lambda c: c.update(sample_rate="abc"),
+        "training-list.pt": lambda c: c.update(training=[1, 2, 3]),
+        "args-rate-zero.pt": lambda c: c["model_args"].update(sample_rate=0),
+        "wrong-arch.pt": lambda c: c["model_args"].update(hidden=16),
+        "unknown-model.pt": lambda c: c.update(model_name="nope"),
+    }.items():
         ckpt = tiny_ckpt()
         change(ckpt)
         out[name] = ckpt
@@ -60,11 +63,24 @@ def test_models_command_lists_the_rest_and_model_path_gives_one_line(user_dir, t
     assert "good" in {m["id"] for m in payload["models"]}
     assert len(payload["problems"]) == len(bad_variants())
     wav = save_audio(tmp_path / "x.wav", voice(seconds=0.5), 16000)
-    for name, field in (("rate-text.pt", "'sample_rate'"), ("training-list.pt", "'training'"),
-                        ("args-rate-zero.pt", "'model_args.sample_rate'"),
-                        ("wrong-arch.pt", "do not fit"), ("unknown-model.pt", "unknown model 'nope'")):
-        code = main(["separate", str(wav), "--model", str(user_dir / name), "--out",
-                     str(tmp_path / "o"), "--quiet"])
+    for name, field in (
+        ("rate-text.pt", "'sample_rate'"),
+        ("training-list.pt", "'training'"),
+        ("args-rate-zero.pt", "'model_args.sample_rate'"),
+        ("wrong-arch.pt", "do not fit"),
+        ("unknown-model.pt", "unknown model 'nope'"),
+    ):
+        code = main(
+            [
+                "separate",
+                str(wav),
+                "--model",
+                str(user_dir / name),
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.count("\n") == 0, err
         assert str(user_dir / name) in err and field in err, err
@@ -78,8 +94,8 @@ def test_unchanged_files_are_not_read_again(user_dir, monkeypatch):
     first = len(reads)
     problems = []
     catalog.list_models(problems)
-    assert len(reads) == first                        # good and refused files alike
-    assert len(problems) == len(bad_variants())        # refusals are still reported
+    assert len(reads) == first  # good and refused files alike
+    assert len(problems) == len(bad_variants())  # refusals are still reported
     st = (user_dir / "good.pt").stat()
     os.utime(user_dir / "good.pt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     catalog.list_models([])

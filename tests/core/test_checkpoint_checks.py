@@ -61,8 +61,9 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("field, value, expected", MALFORMED,
-                         ids=[f"{f}={v!r}" for f, v, _ in MALFORMED])
+@pytest.mark.parametrize(
+    "field, value, expected", MALFORMED, ids=[f"{f}={v!r}" for f, v, _ in MALFORMED]
+)
 def test_every_malformed_field_is_named_with_the_file(tmp_path, field, value, expected):
     ckpt = tiny_ckpt()
     if field == "state_dict.net.0.bias":
@@ -75,17 +76,21 @@ def test_every_malformed_field_is_named_with_the_file(tmp_path, field, value, ex
 
 def test_weights_that_do_not_fit_the_declared_architecture_are_refused_on_load(tmp_path):
     ckpt = tiny_ckpt()
-    ckpt["model_args"]["hidden"] = 16                     # the weights are for hidden=8
+    ckpt["model_args"]["hidden"] = 16  # the weights are for hidden=8
     text = refusal(save_checkpoint_dict(tmp_path / "shapes.pt", ckpt))
     assert "do not fit the 'ff-mask' architecture" in text and "the model needs" in text
     ckpt = tiny_ckpt()
     ckpt["state_dict"].pop("net.0.bias")
     ckpt["state_dict"]["extra.weight"] = torch.zeros(2)
     text = refusal(save_checkpoint_dict(tmp_path / "keys.pt", ckpt))
-    assert "1 missing (first 'net.0.bias')" in text and "1 unexpected (first 'extra.weight')" in text
+    assert (
+        "1 missing (first 'net.0.bias')" in text and "1 unexpected (first 'extra.weight')" in text
+    )
     ckpt = tiny_ckpt()
-    ckpt["model_args"]["hidden"] = -3                     # cannot even be built
-    assert "model_args do not fit 'ff-mask'" in refusal(save_checkpoint_dict(tmp_path / "args.pt", ckpt))
+    ckpt["model_args"]["hidden"] = -3  # cannot even be built
+    assert "model_args do not fit 'ff-mask'" in refusal(
+        save_checkpoint_dict(tmp_path / "args.pt", ckpt)
+    )
 
 
 def test_random_bytes_are_not_called_an_unsafe_pickle(tmp_path):
@@ -139,7 +144,7 @@ def _deflated_copy(src, dst):
 
 def test_zip_bomb_is_refused_from_its_directory_before_torch_reads_it(tmp_path, monkeypatch):
     plain = tmp_path / "zeros.pt"
-    torch.save({"w": torch.zeros(2 << 20)}, plain)          # 8 MB of zeros, stored
+    torch.save({"w": torch.zeros(2 << 20)}, plain)  # 8 MB of zeros, stored
     bomb = _deflated_copy(plain, tmp_path / "bomb.pt")
     assert bomb.stat().st_size < 100_000
 
@@ -150,7 +155,7 @@ def test_zip_bomb_is_refused_from_its_directory_before_torch_reads_it(tmp_path, 
     monkeypatch.setattr(checkpoint_checks, "MAX_DECLARED_BYTES", 4 << 20)
     text = refusal(bomb)
     assert "zip entries declare 8.4 MB" in text and "above the 4.2 MB limit" in text
-    assert "refused" in refusal(plain)                       # the limit holds stored or not
+    assert "refused" in refusal(plain)  # the limit holds stored or not
     monkeypatch.setattr(checkpoint_checks, "MAX_DECLARED_BYTES", 2 << 30)
     monkeypatch.setattr(checkpoint_checks, "RATIO_FLOOR", 1 << 20)
     text = refusal(bomb)

@@ -18,17 +18,22 @@ from separation_core.models import get_model_class
 
 
 def tiny_model():
-    return get_model_class("convtasnet")(n_filters=16, filter_length=16, bottleneck=8, hidden=16,
-                                         skip=8, n_blocks=2, n_repeats=1)
+    return get_model_class("convtasnet")(
+        n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2, n_repeats=1
+    )
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):
     torch.manual_seed(0)
     model = tiny_model().eval()
-    path = save_checkpoint(tmp_path / "m.pt", model, training={"steps": 3}, metrics={"si_sdri": 1.5})
+    path = save_checkpoint(
+        tmp_path / "m.pt", model, training={"steps": 3}, metrics={"si_sdri": 1.5}
+    )
     ckpt = load_checkpoint(path)
     assert ckpt["format"] == "cocktail-checkpoint" and ckpt["format_version"] == FORMAT_VERSION
-    assert ckpt["model_name"] == "convtasnet" and ckpt["n_src"] == 2 and ckpt["sample_rate"] == 16000
+    assert (
+        ckpt["model_name"] == "convtasnet" and ckpt["n_src"] == 2 and ckpt["sample_rate"] == 16000
+    )
     assert ckpt["training"]["steps"] == 3 and ckpt["metrics"]["si_sdri"] == 1.5
     again = model_from_checkpoint(path)
     x = torch.randn(1, 4000)
@@ -39,8 +44,12 @@ def test_round_trip_gives_identical_outputs(tmp_path):
 
 def test_version_0_is_migrated(tmp_path):
     model = tiny_model()
-    old = {"model_name": "convtasnet", "model_args": model.model_args(),
-           "state_dict": model.state_dict(), "infos": {"metrics": {"si_sdri": 2.0}}}
+    old = {
+        "model_name": "convtasnet",
+        "model_args": model.model_args(),
+        "state_dict": model.state_dict(),
+        "infos": {"metrics": {"si_sdri": 2.0}},
+    }
     torch.save(old, tmp_path / "old.pt")
     ckpt = load_checkpoint(tmp_path / "old.pt")
     assert ckpt["format_version"] == FORMAT_VERSION and ckpt["metrics"] == {"si_sdri": 2.0}
@@ -74,7 +83,11 @@ def test_malicious_pickle_is_refused_and_does_not_run(tmp_path):
 def test_truncated_corrupt_empty_and_missing(tmp_path):
     good = save_checkpoint(tmp_path / "good.pt", tiny_model())
     data = good.read_bytes()
-    cases = {"truncated.pt": data[: len(data) // 2], "garbage.pt": os.urandom(2048), "empty.pt": b""}
+    cases = {
+        "truncated.pt": data[: len(data) // 2],
+        "garbage.pt": os.urandom(2048),
+        "empty.pt": b"",
+    }
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(CheckpointError) as err:

@@ -10,7 +10,9 @@ from separation_core.errors import ModelError
 def blobs(centres, n_per, scale, seed=0):
     rng = np.random.default_rng(seed)
     centres = np.asarray(centres, dtype=np.float32)
-    x = np.concatenate([c + scale * rng.standard_normal((n_per, centres.shape[1])) for c in centres])
+    x = np.concatenate(
+        [c + scale * rng.standard_normal((n_per, centres.shape[1])) for c in centres]
+    )
     truth = np.repeat(np.arange(len(centres)), n_per)
     perm = rng.permutation(len(x))
     return x[perm].astype(np.float32), truth[perm]
@@ -49,8 +51,9 @@ def test_meanshift_on_the_unit_sphere_with_unequal_clusters():
     # Deep clustering's geometry: one direction per speaker, orthogonal, unit norm.
     rng = np.random.default_rng(6)
     sizes = [1200, 600, 300, 150]
-    x = np.concatenate([np.eye(20)[i] + 0.08 * rng.standard_normal((n, 20))
-                        for i, n in enumerate(sizes)]).astype(np.float32)
+    x = np.concatenate(
+        [np.eye(20)[i] + 0.08 * rng.standard_normal((n, 20)) for i, n in enumerate(sizes)]
+    ).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     truth = np.repeat(np.arange(4), sizes)
     labels, centres = cluster_embeddings(x, method="meanshift")

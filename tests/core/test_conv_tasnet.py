@@ -7,8 +7,16 @@ from separation_core.errors import ModelError
 from separation_core.models.base import KIND_TIME_DOMAIN
 from separation_core.models.conv_tasnet import ConvTasNet
 
-TINY = dict(n_filters=32, filter_length=8, bottleneck=16, hidden=32, skip=16, kernel=3,
-            n_blocks=3, n_repeats=1)
+TINY = dict(
+    n_filters=32,
+    filter_length=8,
+    bottleneck=16,
+    hidden=32,
+    skip=16,
+    kernel=3,
+    n_blocks=3,
+    n_repeats=1,
+)
 
 
 def tiny(**kw) -> ConvTasNet:
@@ -52,12 +60,14 @@ def test_separate_chunk_effective_masks():
     assert out.waveforms.shape == (2, 12345)
     assert out.masks.shape == (2, p.n_freq, p.n_frames(12345))
     # Effective masks: |S_k| / sum_j |S_j| of the outputs' own STFTs.
-    mags = torch.stft(out.waveforms, 512, 128, 512, torch.hann_window(512), center=True,
-                      return_complex=True).abs()
+    mags = torch.stft(
+        out.waveforms, 512, 128, 512, torch.hann_window(512), center=True, return_complex=True
+    ).abs()
     energetic = mags.sum(0) > 1e-3
     torch.testing.assert_close(out.masks.sum(0)[energetic], torch.ones(int(energetic.sum())))
-    torch.testing.assert_close(out.masks[0][energetic], (mags[0] / mags.sum(0))[energetic],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        out.masks[0][energetic], (mags[0] / mags.sum(0))[energetic], rtol=1e-4, atol=1e-4
+    )
     assert out.masks.min() >= 0 and out.masks.max() <= 1 + 1e-6
 
 

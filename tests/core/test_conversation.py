@@ -48,13 +48,48 @@ def test_conversations_take_turns_and_are_reproducible(speech, tmp_path):
 
 def test_the_mix_command_builds_reverberant_conversations(speech, tmp_path, capsys):
     out = tmp_path / "r"
-    assert main(["mix", "--conversation", "0.5", "--num", "1", "--speech", str(speech), "--out", str(out),
-                 "--rooms", "simulated", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "mix",
+                "--conversation",
+                "0.5",
+                "--num",
+                "1",
+                "--speech",
+                str(speech),
+                "--out",
+                str(out),
+                "--rooms",
+                "simulated",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "conversations of 0.5 min" in capsys.readouterr().out
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["mixtures"][0]["room"]["kind"] == "simulated" and meta["reverb"] is not None
-    assert main(["mix", "--conversation", "1", "--num", "1", "--speech", str(speech), "--out", str(out),
-                 "--noise", str(speech), "--overwrite", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "mix",
+                "--conversation",
+                "1",
+                "--num",
+                "1",
+                "--speech",
+                str(speech),
+                "--out",
+                str(out),
+                "--noise",
+                str(speech),
+                "--overwrite",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
 
 
 def test_bad_conversation_options(speech, tmp_path):

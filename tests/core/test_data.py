@@ -56,23 +56,30 @@ def corpus(tmp_path_factory) -> dict:
     rng = np.random.default_rng(7)
     for k, name in enumerate(NAMES):
         for digit in (3, 8):
-            _write(root / "digits" / "recordings" / f"{digit}_{name}_{k}.wav",
-                   _voice(rng, rng.uniform(0.3, 0.7), 8000, 110 + 25 * k), 8000)
+            _write(
+                root / "digits" / "recordings" / f"{digit}_{name}_{k}.wav",
+                _voice(rng, rng.uniform(0.3, 0.7), 8000, 110 + 25 * k),
+                8000,
+            )
     _write(root / "noise" / "hum.wav", 0.1 * rng.standard_normal(32000).astype(np.float32), 16000)
     return {"speech": root / "digits", "noise": root / "noise", "root": root}
 
 
 # ---- speaker ids ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, family, speaker", [
-    ("1034-121119-0000.flac", "librispeech", "1034"),
-    ("19-198-0001.wav", "librispeech", "19"),
-    ("p225_003.wav", "vctk", "p225"),
-    ("p226_011_mic1.flac", "vctk", "p226"),
-    ("s5_001.wav", "vctk", "s5"),
-    ("7_george_12.wav", "digits", "george"),
-    ("0_yweweler_49.wav", "digits", "yweweler"),
-])
+
+@pytest.mark.parametrize(
+    "name, family, speaker",
+    [
+        ("1034-121119-0000.flac", "librispeech", "1034"),
+        ("19-198-0001.wav", "librispeech", "19"),
+        ("p225_003.wav", "vctk", "p225"),
+        ("p226_011_mic1.flac", "vctk", "p226"),
+        ("s5_001.wav", "vctk", "s5"),
+        ("7_george_12.wav", "digits", "george"),
+        ("0_yweweler_49.wav", "digits", "yweweler"),
+    ],
+)
 def test_file_name_rules(name, family, speaker):
     assert identify(Path("/corpus") / name) == (family, speaker)
     assert speaker_of(Path("/corpus") / name, family) == speaker
@@ -91,8 +98,18 @@ def test_folder_rules_and_unknown_names():
 
 
 def test_scan_speech_recursive_extensions(tmp_path):
-    for rel in ["a/1034-1-0.flac", "a/b/1034-2-0.WAV", "103-5-1.ogg", "c/p225_001.aiff", "d/4_theo_1.mp3",
-                "p225/anything.aif", "notes.txt", ".hidden/1034-9-9.wav", "._1034-3-0.wav", "unknown.wav"]:
+    for rel in [
+        "a/1034-1-0.flac",
+        "a/b/1034-2-0.WAV",
+        "103-5-1.ogg",
+        "c/p225_001.aiff",
+        "d/4_theo_1.mp3",
+        "p225/anything.aif",
+        "notes.txt",
+        ".hidden/1034-9-9.wav",
+        "._1034-3-0.wav",
+        "unknown.wav",
+    ]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     found = scan_speech([tmp_path])
@@ -108,6 +125,7 @@ def test_scan_speech_recursive_extensions(tmp_path):
 
 
 # ---- splits --------------------------------------------------------------------------------------
+
 
 def _independent_hash_split(speaker: str) -> str:
     u = int(hashlib.sha1(f"cocktail-split:{speaker}".encode()).hexdigest()[:15], 16) / 16**15
@@ -151,25 +169,43 @@ def test_corpus_split_stable_with_files_and_other_corpora(corpus, tmp_path):
     after, files_after = corpus_splits([corpus["speech"], extra])
     # several folders: each is one corpus and keys are corpus/id; the split of each id is unchanged
     assert all(after[f"digits/{s}"] == before[s] for s in NAMES)
-    assert len(files_after["digits/alice"]) == 2 and len(files_after["extra/alice"]) == 1  # two people
+    assert (
+        len(files_after["digits/alice"]) == 2 and len(files_after["extra/alice"]) == 1
+    )  # two people
     assert all(after[f"extra/{200 + k}"] == hash_split(str(200 + k)) for k in range(40))
     test = select_split(corpus["speech"], "test")
     assert sorted(test) == sorted(s for s in NAMES if before[s] == "test")
 
 
 def test_auto_reads_one_folder_per_speaker_corpora_and_keeps_corpora_apart(tmp_path):
-    for corpus, speakers in (("ocean", ["so0001", "so0002", "so0003"]), ("voices", ["cv_a", "cv_b", "so0001"])):
+    for corpus, speakers in (
+        ("ocean", ["so0001", "so0002", "so0003"]),
+        ("voices", ["cv_a", "cv_b", "so0001"]),
+    ):
         for speaker in speakers:
             for u in range(2):
                 (tmp_path / corpus / speaker).mkdir(parents=True, exist_ok=True)
                 (tmp_path / corpus / speaker / f"{u:09d}.ogg").write_bytes(b"")
     assert sorted(scan_speech(tmp_path / "ocean")) == ["so0001", "so0002", "so0003"]
     split, files = corpus_splits([tmp_path / "ocean", tmp_path / "voices"])
-    assert sorted(split) == ["ocean/so0001", "ocean/so0002", "ocean/so0003",
-                             "voices/cv_a", "voices/cv_b", "voices/so0001"]
+    assert sorted(split) == [
+        "ocean/so0001",
+        "ocean/so0002",
+        "ocean/so0003",
+        "voices/cv_a",
+        "voices/cv_b",
+        "voices/so0001",
+    ]
     assert files["ocean/so0001"] != files["voices/so0001"]
-    for corpus in ("ocean", "voices"):  # small corpora: rule 2 gives each split a speaker, per corpus
-        assert sorted(v for k, v in split.items() if k.startswith(corpus)) == ["test", "train", "valid"]
+    for corpus in (
+        "ocean",
+        "voices",
+    ):  # small corpora: rule 2 gives each split a speaker, per corpus
+        assert sorted(v for k, v in split.items() if k.startswith(corpus)) == [
+            "test",
+            "train",
+            "valid",
+        ]
     # a folder with unknown files at its top level is not a speaker-per-folder corpus
     (tmp_path / "loose").mkdir()
     (tmp_path / "loose" / "a").mkdir()
@@ -193,8 +229,13 @@ def test_every_shared_corpus_is_split_within_itself():
 
 # ---- mixture sets --------------------------------------------------------------------------------
 
+
 def _files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _energy_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -219,17 +260,31 @@ def test_build_mixture_set_reproducible_and_seed_dependent(corpus, tmp_path):
 @pytest.mark.parametrize("mode, speakers, split", [("min", 2, "test"), ("max", 3, "train")])
 def test_mixture_set_matches_metadata(corpus, tmp_path, mode, speakers, split):
     out = tmp_path / "set"
-    meta_path = build_mixture_set(corpus["speech"], out, num=4, speakers=speakers, mode=mode, split=split,
-                                  sir_range=(-5, 5), noise_dirs=corpus["noise"], snr_range=(-5, 10), seed=1)
+    meta_path = build_mixture_set(
+        corpus["speech"],
+        out,
+        num=4,
+        speakers=speakers,
+        mode=mode,
+        split=split,
+        sir_range=(-5, 5),
+        noise_dirs=corpus["noise"],
+        snr_range=(-5, 10),
+        seed=1,
+    )
     meta = json.loads(meta_path.read_text())
     allowed = set(select_split(corpus["speech"], split))
     assert meta["num_speakers"] == speakers and len(meta["mixtures"]) == 4
     for entry in meta["mixtures"]:
         mix, sr = sf.read(out / entry["files"]["mix"], dtype="float32")
         assert sr == 16000 and len(mix) == entry["frames"]
-        srcs = np.stack([sf.read(out / rel, dtype="float32")[0] for rel in entry["files"]["sources"]])
+        srcs = np.stack(
+            [sf.read(out / rel, dtype="float32")[0] for rel in entry["files"]["sources"]]
+        )
         noise = sf.read(out / entry["files"]["noise"], dtype="float32")[0]
-        np.testing.assert_array_equal(mix, srcs.astype(np.float64).sum(0) + noise)  # exact on the 24-bit grid
+        np.testing.assert_array_equal(
+            mix, srcs.astype(np.float64).sum(0) + noise
+        )  # exact on the 24-bit grid
         assert max(np.abs(mix).max(), np.abs(srcs).max(), np.abs(noise).max()) <= PEAK_LIMIT + 1e-6
         spk = [s["speaker"] for s in entry["sources"]]
         assert len(set(spk)) == speakers and set(spk) <= allowed
@@ -238,9 +293,13 @@ def test_mixture_set_matches_metadata(corpus, tmp_path, mode, speakers, split):
             x = load_audio(s["path"], sample_rate=16000).samples
             raw.append(len(x))
             assert s["frames"] == min(len(x) - s["crop_start"], entry["frames"] - s["offset"])
-            rebuilt = place(x, entry["frames"], s["crop_start"], s["offset"]) * 10 ** (s["gain_db"] / 20)
+            rebuilt = place(x, entry["frames"], s["crop_start"], s["offset"]) * 10 ** (
+                s["gain_db"] / 20
+            )
             np.testing.assert_allclose(srcs[k], rebuilt, atol=1e-5)
-            assert s["level_db"] == pytest.approx(10 * np.log10(np.mean(srcs[k].astype(np.float64) ** 2)), abs=1e-3)
+            assert s["level_db"] == pytest.approx(
+                10 * np.log10(np.mean(srcs[k].astype(np.float64) ** 2)), abs=1e-3
+            )
         assert entry["frames"] == (min(raw) if mode == "min" else max(raw))
         levels = entry["relative_levels_db"]
         for k in range(1, speakers):
@@ -252,7 +311,9 @@ def test_mixture_set_matches_metadata(corpus, tmp_path, mode, speakers, split):
 
     items = load_mixture_set(out)
     assert [it.id for it in items] == [e["id"] for e in meta["mixtures"]]
-    assert items[0].sources.shape == (speakers, len(items[0].mixture)) and items[0].noise is not None
+    assert (
+        items[0].sources.shape == (speakers, len(items[0].mixture)) and items[0].noise is not None
+    )
     ds = MixtureSetDataset(out, sample_rate=8000, limit=2)
     m, s = ds[1]
     assert len(ds) == 2 and m.dtype == torch.float32 and s.shape == (speakers, m.shape[0])
@@ -280,6 +341,7 @@ def test_mixture_set_refuses_bad_requests(corpus, tmp_path):
 
 # ---- dynamic mixing ------------------------------------------------------------------------------
 
+
 def _dataset(corpus, **kw) -> DynamicMixDataset:
     args = dict(split="train", speakers=2, segment_seconds=0.5, epoch_size=8, seed=3)
     return DynamicMixDataset(corpus["speech"], **{**args, **kw})
@@ -306,8 +368,14 @@ def test_dynamic_mixing_deterministic_per_seed_epoch_rank(corpus):
 
 def test_dynamic_mixing_speakers_padding_levels_and_noise(corpus):
     train = set(select_split(corpus["speech"], "train"))
-    ds = _dataset(corpus, speakers=3, segment_seconds=1.0, sir_range=(2, 2),
-                  noise_dirs=corpus["noise"], snr_range=(5, 5))
+    ds = _dataset(
+        corpus,
+        speakers=3,
+        segment_seconds=1.0,
+        sir_range=(2, 2),
+        noise_dirs=corpus["noise"],
+        snr_range=(5, 5),
+    )
     for i in range(len(ds)):
         comp, speakers = ds.draw(i)
         assert len(set(speakers)) == 3 and set(speakers) <= train
@@ -348,8 +416,10 @@ def test_dynamic_mixing_speed_perturbation(corpus):
     plain, slow = _dataset(corpus), _dataset(corpus, speed_range=(0.8, 0.8))
     fast = _dataset(corpus, speed_range=(1.25, 1.25))
     # the 8 kHz digit voices are 0.3-0.7 s: padded inside 0.5 s, their voiced length scales by 1/factor
-    voiced = [np.mean([np.count_nonzero(s) for i in range(len(ds)) for s in ds.draw(i)[0].sources])
-              for ds in (slow, plain, fast)]
+    voiced = [
+        np.mean([np.count_nonzero(s) for i in range(len(ds)) for s in ds.draw(i)[0].sources])
+        for ds in (slow, plain, fast)
+    ]
     assert voiced[0] > voiced[1] > voiced[2]
     for ds in (slow, fast):
         comp, _ = ds.draw(0)
@@ -363,6 +433,7 @@ def test_dynamic_mixing_speed_perturbation(corpus):
 
 # ---- the `mix` command ---------------------------------------------------------------------------
 
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cocktail")
     mix_command.add_parser(parser.add_subparsers(dest="command"))
@@ -371,15 +442,37 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_mix_command_negative_ranges_and_run(corpus, tmp_path, capsys):
     out = tmp_path / "cli"
-    args = _parse(["mix", "--speech", str(corpus["speech"]), "--noise", str(corpus["noise"]), "--out", str(out),
-                   "--num", "2", "--sir-range", "-5,5", "--snr-range", "-3.5,-1", "--seed", "2", "--quiet"])
+    args = _parse(
+        [
+            "mix",
+            "--speech",
+            str(corpus["speech"]),
+            "--noise",
+            str(corpus["noise"]),
+            "--out",
+            str(out),
+            "--num",
+            "2",
+            "--sir-range",
+            "-5,5",
+            "--snr-range",
+            "-3.5,-1",
+            "--seed",
+            "2",
+            "--quiet",
+        ]
+    )
     assert args.sir_range == (-5.0, 5.0) and args.snr_range == (-3.5, -1.0)
     assert args.split == "test" and args.speakers == 2 and args.mode == "min"
     assert args.run(args) == 0
     assert "wrote 2 mixtures" in capsys.readouterr().out
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["sir_range"] == [-5.0, 5.0] and all(-3.5 <= m["noise"]["snr_db"] <= -1 for m in meta["mixtures"])
-    assert _parse(["mix", "--speech", "d", "--out", "o", "--num", "1", "--sir-range=-2,0"]).sir_range == (-2.0, 0.0)
+    assert meta["sir_range"] == [-5.0, 5.0] and all(
+        -3.5 <= m["noise"]["snr_db"] <= -1 for m in meta["mixtures"]
+    )
+    assert _parse(
+        ["mix", "--speech", "d", "--out", "o", "--num", "1", "--sir-range=-2,0"]
+    ).sir_range == (-2.0, 0.0)
     with pytest.raises(CocktailError, match="not empty"):
         mix_command.run(args)
     for bad in (["--sir-range", "5,-5"], ["--sir-range", "-5"], ["--speakers", "4"]):
@@ -389,15 +482,29 @@ def test_mix_command_negative_ranges_and_run(corpus, tmp_path, capsys):
 
 def test_cli_mix_refusal_is_one_line(corpus, tmp_path, capsys):
     from separation_core.cli import main
+
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")
-    code = main(["mix", "--speech", str(corpus["speech"]), "--out", str(tmp_path / "full"), "--num", "1",
-                 "--sir-range", "-5,5", "--quiet"])
+    code = main(
+        [
+            "mix",
+            "--speech",
+            str(corpus["speech"]),
+            "--out",
+            str(tmp_path / "full"),
+            "--num",
+            "1",
+            "--sir-range",
+            "-5,5",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("cocktail: error: ") and "not empty" in err[-1]
 
 
 # ---- real data -----------------------------------------------------------------------------------
+
 
 @pytest.mark.shared_data
 @pytest.mark.skipif(not DATA.exists(), reason="needs ../shared/data (LibriSpeech excerpts)")

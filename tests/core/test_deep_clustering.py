@@ -27,8 +27,6 @@ MODELS = [(DeepClusteringBlstm, TINY), (ChimeraPlusPlus, TINY)]
 IDS = ["dc-blstm", "chimera"]
 
 
-
-
 def make(cls, **extra):
     torch.manual_seed(0)
     return cls(**{**TINY, **extra}).eval()
@@ -42,7 +40,9 @@ def two_source_batch(batch=3, length=1600, seed=0):
     for freqs in ((250.0, 500.0, 750.0), (1800.0, 2600.0, 3300.0)):
         phase = 2 * math.pi * torch.rand(batch, len(freqs), 1, generator=g)
         level = 0.5 + torch.rand(batch, 1, generator=g)
-        srcs.append(level * torch.sin(2 * math.pi * torch.tensor(freqs)[:, None] * t + phase).sum(1))
+        srcs.append(
+            level * torch.sin(2 * math.pi * torch.tensor(freqs)[:, None] * t + phase).sum(1)
+        )
     return torch.stack(srcs, 1)
 
 
@@ -52,6 +52,7 @@ def same_partition(a, b):
 
 # ---- targets and clustering ------------------------------------------------------------------
 
+
 def test_dc_targets_are_the_ideal_binary_assignment():
     src = two_source_batch(batch=2, length=800)
     p = make(DeepClusteringBlstm).stft_params
@@ -60,14 +61,15 @@ def test_dc_targets_are_the_ideal_binary_assignment():
     f, t = mix_spec.shape[-2:]
     assert assign.shape == (2, f * t, 2) and weights.shape == (2, f * t)
     for b in range(2):
-        ibm = ideal_binary_mask(src_specs[b])                     # [S, F, T]
-        torch.testing.assert_close(assign[b], ibm.reshape(2, -1).T)   # bin = f * T + t
+        ibm = ideal_binary_mask(src_specs[b])  # [S, F, T]
+        torch.testing.assert_close(assign[b], ibm.reshape(2, -1).T)  # bin = f * T + t
         db = 20 * np.log10(np.maximum(mix_spec[b].abs().numpy(), 1e-10)).reshape(-1)
         np.testing.assert_array_equal(weights[b].numpy(), (db >= db.max() - 40).astype(np.float32))
     _, mag_w = dc_targets(mix_spec, src_specs, weighting="magnitude")
     torch.testing.assert_close(mag_w.mean(dim=1), torch.ones(2))
-    torch.testing.assert_close(mag_w[0] / mag_w[0].max(),
-                               mix_spec[0].abs().reshape(-1) / mix_spec[0].abs().max())
+    torch.testing.assert_close(
+        mag_w[0] / mag_w[0].max(), mix_spec[0].abs().reshape(-1) / mix_spec[0].abs().max()
+    )
     with pytest.raises(ModelError):
         dc_targets(mix_spec, src_specs, weighting="loud")
 
@@ -77,7 +79,7 @@ def test_cluster_masks_reads_bins_freq_major():
     # Low half of the spectrum points one way, high half the other.
     emb = torch.zeros(f * t, 3)
     emb[: (f // 2) * t, 0] = 1.0
-    emb[(f // 2) * t:, 1] = 1.0
+    emb[(f // 2) * t :, 1] = 1.0
     masks, labels = cluster_masks(emb, torch.ones(f, t), k=2)
     assert masks.shape == (2, f, t)
     low = masks[:, : f // 2].mean(dim=(1, 2))
@@ -91,7 +93,7 @@ def test_oracle_embeddings_give_the_ideal_binary_mask():
     p = make(DeepClusteringBlstm).stft_params
     src_specs = stft(src, p)
     ibm = ideal_binary_mask(src_specs)
-    emb = ibm.reshape(2, -1).T.contiguous()                       # one-hot of the owner of each bin
+    emb = ibm.reshape(2, -1).T.contiguous()  # one-hot of the owner of each bin
     masks, _ = cluster_masks(emb, stft(src.sum(0), p).abs(), k=2)
     assert torch.equal(masks, ibm) or torch.equal(masks, ibm.flip(0))
 
@@ -99,13 +101,13 @@ def test_oracle_embeddings_give_the_ideal_binary_mask():
 def test_silent_bins_do_not_shape_the_clusters():
     f, t = 4, 10
     mag = torch.full((f, t), 1e-6)
-    mag[:, :5] = 1.0                                              # loud half (frames 0-4)
+    mag[:, :5] = 1.0  # loud half (frames 0-4)
     emb = torch.zeros(f * t, 2)
     idx = torch.arange(f * t)
     loud = (idx % t) < 5
-    emb[loud & (idx // t < 2), 0] = 1.0                           # two groups among loud bins
+    emb[loud & (idx // t < 2), 0] = 1.0  # two groups among loud bins
     emb[loud & (idx // t >= 2), 1] = 1.0
-    emb[~loud] = torch.tensor([0.6, 0.8])                         # silent bins form a third group
+    emb[~loud] = torch.tensor([0.6, 0.8])  # silent bins form a third group
     masks, labels = cluster_masks(emb, mag, k=2, threshold_db=40.0)
     loud_labels = labels[loud]
     assert same_partition(loud_labels, (idx[loud] // t >= 2).long())
@@ -114,8 +116,11 @@ def test_silent_bins_do_not_shape_the_clusters():
 
 # ---- models ----------------------------------------------------------------------------------
 
+
 def test_registered_names_and_kinds():
-    assert DeepClusteringBlstm.name == "dc-blstm" and DeepClusteringBlstm.kind == KIND_DEEP_CLUSTERING
+    assert (
+        DeepClusteringBlstm.name == "dc-blstm" and DeepClusteringBlstm.kind == KIND_DEEP_CLUSTERING
+    )
     assert ChimeraPlusPlus.name == "chimera" and ChimeraPlusPlus.kind == KIND_CHIMERA
 
 
@@ -139,11 +144,13 @@ def test_embedding_bin_order_is_freq_major():
         m.embed.proj.bias.copy_(10.0 * F.one_hot(torch.arange(N_FREQ) % 6, 6).reshape(-1).float())
         emb = m(torch.randn(1, 500))["embeddings"][0]
     frames = 500 // 16 + 1
-    np.testing.assert_array_equal(emb.argmax(-1).numpy(), (np.arange(N_FREQ * frames) // frames) % 6)
+    np.testing.assert_array_equal(
+        emb.argmax(-1).numpy(), (np.arange(N_FREQ * frames) // frames) % 6
+    )
 
 
 @pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
-@pytest.mark.parametrize("length", [1201, 37])   # odd, and shorter than one window
+@pytest.mark.parametrize("length", [1201, 37])  # odd, and shorter than one window
 def test_separate_chunk_exact_length_and_outputs(cls, kwargs, length):
     m = make(cls)
     out = m.separate_chunk(torch.randn(length))
@@ -168,7 +175,7 @@ def test_dc_masks_are_binary_and_k_follows_options():
     three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
     assert three.waveforms.shape == (3, 2001) and three.masks.shape[0] == 3
     again = m.separate_chunk(x, options=RunOptions(num_speakers=3))
-    assert torch.equal(again.labels, three.labels)                # deterministic
+    assert torch.equal(again.labels, three.labels)  # deterministic
 
 
 @pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
@@ -186,11 +193,11 @@ def test_chimera_uses_mask_head_unless_asked_otherwise():
     out = m.separate_chunk(x)
     with torch.no_grad():
         expected = m(x[None])["masks"][0]
-    torch.testing.assert_close(out.masks, expected)                # the MI head's soft masks
+    torch.testing.assert_close(out.masks, expected)  # the MI head's soft masks
     assert out.embeddings is not None
     three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
     assert three.waveforms.shape == (3, 1601)
-    assert set(three.masks.unique().tolist()) <= {0.0, 1.0}        # clustered: binary
+    assert set(three.masks.unique().tolist()) <= {0.0, 1.0}  # clustered: binary
 
 
 @pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
@@ -218,6 +225,7 @@ def test_rebuilt_from_model_args_gives_same_output(cls, kwargs):
 
 
 # ---- training --------------------------------------------------------------------------------
+
 
 def _train(m, loss_fn, steps=20, lr=1e-2):
     m.train()
@@ -247,12 +255,17 @@ def test_a_few_steps_lower_the_deep_clustering_loss():
     src = two_source_batch()
     mix = src.sum(1)
     assign, weights = dc_targets(stft(mix, m.stft_params), stft(src, m.stft_params))
-    first, last = _train(m, lambda: deep_clustering_loss(m(mix)["embeddings"], assign, weights).mean())
+    first, last = _train(
+        m, lambda: deep_clustering_loss(m(mix)["embeddings"], assign, weights).mean()
+    )
     assert last < 0.7 * first
     assert ibm_agreement(m.eval()) > 0.9
     # Mean-shift finds the two sources by itself.
     test = two_source_batch(batch=1, length=2001, seed=5)[0].sum(0)
-    assert m.separate_chunk(test, options=RunOptions(clustering="meanshift")).waveforms.shape == (2, 2001)
+    assert m.separate_chunk(test, options=RunOptions(clustering="meanshift")).waveforms.shape == (
+        2,
+        2001,
+    )
 
 
 def test_a_few_steps_lower_the_chimera_loss():

@@ -24,8 +24,9 @@ def test_segment_shape_and_overlap_add(frames, chunk):
     # Chunk s starts at frame s * hop - hop of the input.
     s = 1
     start = s * hop - hop
-    torch.testing.assert_close(chunks[..., :min(chunk, frames - start), s],
-                               x[..., start:start + chunk])
+    torch.testing.assert_close(
+        chunks[..., : min(chunk, frames - start), s], x[..., start : start + chunk]
+    )
     # Every frame lies in exactly two chunks.
     torch.testing.assert_close(overlap_add(chunks, frames), 2 * x)
 
@@ -61,12 +62,20 @@ def test_separate_chunk_effective_masks():
     p = m.stft_params
     assert out.waveforms.shape == (2, 12345)
     assert out.masks.shape == (2, p.n_freq, p.n_frames(12345))
-    mags = torch.stft(out.waveforms, p.n_fft, p.hop, p.win_length, torch.hann_window(p.n_fft),
-                      center=True, return_complex=True).abs()
+    mags = torch.stft(
+        out.waveforms,
+        p.n_fft,
+        p.hop,
+        p.win_length,
+        torch.hann_window(p.n_fft),
+        center=True,
+        return_complex=True,
+    ).abs()
     energetic = mags.sum(0) > 1e-3
     torch.testing.assert_close(out.masks.sum(0)[energetic], torch.ones(int(energetic.sum())))
-    torch.testing.assert_close(out.masks[1][energetic], (mags[1] / mags.sum(0))[energetic],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        out.masks[1][energetic], (mags[1] / mags.sum(0))[energetic], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_bad_arguments_raise_model_error():

@@ -34,10 +34,15 @@ def _names(folder):
 
 # ---------------------------------------------------------------- the plan
 
-@pytest.mark.parametrize("first,second", [("good.wav", "good.ogg"), ("a/take.wav", "b/take.wav"),
-                                          ("Talk.wav", "talk.flac")])
+
+@pytest.mark.parametrize(
+    "first,second",
+    [("good.wav", "good.ogg"), ("a/take.wav", "b/take.wav"), ("Talk.wav", "talk.flac")],
+)
 def test_inputs_that_would_write_the_same_file_are_refused(tmp_path, first, second):
-    requests = [ExportRequest(name, name.split("/")[-1].split(".")[0], 2) for name in (first, second)]
+    requests = [
+        ExportRequest(name, name.split("/")[-1].split(".")[0], 2) for name in (first, second)
+    ]
     with pytest.raises(AudioSaveError) as info:
         plan_exports(requests, tmp_path, collision_hint="give them different --out folders")
     msg = str(info.value)
@@ -45,9 +50,19 @@ def test_inputs_that_would_write_the_same_file_are_refused(tmp_path, first, seco
 
 
 def test_plan_lists_stems_residual_and_sidecar(tmp_path):
-    [target] = plan_exports([ExportRequest("x.wav", "x", 2, "m")], tmp_path,
-                            template="{stem}-{model}-{index}", extension=".flac", residual=True)
-    assert [p.name for p in target.paths] == ["x-m-1.flac", "x-m-2.flac", "x_residual.flac", "x.json"]
+    [target] = plan_exports(
+        [ExportRequest("x.wav", "x", 2, "m")],
+        tmp_path,
+        template="{stem}-{model}-{index}",
+        extension=".flac",
+        residual=True,
+    )
+    assert [p.name for p in target.paths] == [
+        "x-m-1.flac",
+        "x-m-2.flac",
+        "x_residual.flac",
+        "x.json",
+    ]
 
 
 def test_refuse_existing_names_the_file_and_a_folder_is_never_replaced(tmp_path):
@@ -64,6 +79,7 @@ def test_refuse_existing_names_the_file_and_a_folder_is_never_replaced(tmp_path)
 
 # ---------------------------------------------------------------- the set is one unit
 
+
 def _fail_second(monkeypatch):
     real, calls = export.encode_audio, []
 
@@ -72,6 +88,7 @@ def _fail_second(monkeypatch):
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(path, *args, **kwargs)
+
     monkeypatch.setattr(export, "encode_audio", encode)
 
 
@@ -102,6 +119,7 @@ def test_a_failed_rename_undoes_the_set(tmp_path, monkeypatch):
         if len(calls) == 3:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         return real(src, dst)
+
     monkeypatch.setattr(filesets.os, "replace", replace)
     with pytest.raises(AudioSaveError, match="X.json: cannot write: Input/output error"):
         write_stems(_result(), tmp_path, "X", sidecar={}, overwrite=True)
@@ -113,13 +131,17 @@ def test_a_file_that_appears_meanwhile_is_not_replaced(tmp_path):
     def write(tmp):
         tmp.write_bytes(b"new")
         (tmp_path / "a.txt").write_bytes(b"theirs")
+
     with pytest.raises(AudioSaveError, match="already exists"):
-        write_file_set([(tmp_path / "b.txt", lambda tmp: tmp.write_bytes(b"b")), (tmp_path / "a.txt", write)])
+        write_file_set(
+            [(tmp_path / "b.txt", lambda tmp: tmp.write_bytes(b"b")), (tmp_path / "a.txt", write)]
+        )
     assert _names(tmp_path) == ["a.txt"] and (tmp_path / "a.txt").read_bytes() == b"theirs"
 
 
 def test_the_disk_error_behind_libsndfile_is_named(tmp_path, monkeypatch):
     """libsndfile reports only "System error"; the writer keeps the errno it hid."""
+
     class FullDisk:
         def __init__(self, fh):
             self.fh, self.written = fh, 0
@@ -147,8 +169,10 @@ def test_the_disk_error_behind_libsndfile_is_named(tmp_path, monkeypatch):
 
 
 def test_stale_temporaries_are_removed_at_the_next_write(tmp_path):
-    stale, fresh, theirs = (tmp_path / n for n in (".cocktail-0badc0de.tmp", ".cocktail-12345678.tmp",
-                                                    ".cocktail-notes.tmp"))
+    stale, fresh, theirs = (
+        tmp_path / n
+        for n in (".cocktail-0badc0de.tmp", ".cocktail-12345678.tmp", ".cocktail-notes.tmp")
+    )
     for path in (stale, fresh, theirs):
         path.write_bytes(b"x")
     hours_ago = time.time() - 2 * 3600
@@ -172,6 +196,7 @@ def test_a_248_character_name_can_be_written(tmp_path):
 
 # ---------------------------------------------------------------- the folder, before any work
 
+
 def test_a_folder_under_a_file_is_refused_naming_the_file(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -187,10 +212,15 @@ def test_a_folder_under_a_file_is_refused_naming_the_file(tmp_path):
 def test_the_folder_is_created_and_probed(tmp_path):
     folder = ensure_writable_folder(tmp_path / "new" / "deeper")
     assert folder.is_dir() and list(folder.iterdir()) == []
-    assert ensure_writable_folder(tmp_path / "not-yet", create=False) and not (tmp_path / "not-yet").exists()
+    assert (
+        ensure_writable_folder(tmp_path / "not-yet", create=False)
+        and not (tmp_path / "not-yet").exists()
+    )
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions"
+)
 def test_a_read_only_folder_is_refused(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()

@@ -23,9 +23,11 @@ def test_no_gui_import_statements_in_core():
 
 
 def test_running_the_cli_loads_no_gui_module():
-    code = ("import sys, separation_core.cli as c, separation_core.catalog, separation_core.inference;"
-            "c.build_parser();"
-            "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','sounddevice')];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, separation_core.cli as c, separation_core.catalog, separation_core.inference;"
+        "c.build_parser();"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','sounddevice')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -47,7 +47,9 @@ class ShufflingModel(SeparationModel):
         refs = references[perm]
         masks = ideal_ratio_mask(stft(refs, self.stft_params))
         emb = torch.nn.functional.one_hot(masks.argmax(0).flatten(), refs.shape[0]).float()
-        return ChunkOutput(waveforms=refs, masks=masks, embeddings=emb, labels=masks.argmax(0).flatten())
+        return ChunkOutput(
+            waveforms=refs, masks=masks, embeddings=emb, labels=masks.argmax(0).flatten()
+        )
 
 
 def global_best_error(est, ref):
@@ -60,8 +62,9 @@ def test_stitching_undoes_per_chunk_permutations(n):
     refs = two_sources(n)
     mix = refs.sum(0)
     model = ShufflingModel()
-    res = separate(model, mix, 16000, EngineOptions(chunk_seconds=2.0, overlap_seconds=0.5),
-                   references=refs)
+    res = separate(
+        model, mix, 16000, EngineOptions(chunk_seconds=2.0, overlap_seconds=0.5), references=refs
+    )
     assert res.waveforms.shape == (2, n) and res.waveforms.dtype == np.float32
     assert global_best_error(res.waveforms, refs) < 1e-4
     if n > 16000 * 5:
@@ -71,16 +74,22 @@ def test_stitching_undoes_per_chunk_permutations(n):
 def test_masks_and_embeddings_are_stitched_on_the_global_grid():
     n = 16000 * 6 + 5
     refs = two_sources(n, seed=1)
-    res = separate(ShufflingModel(seed=3), refs.sum(0), 16000,
-                   EngineOptions(chunk_seconds=2.0, overlap_seconds=0.5, max_embedding_points=3000),
-                   references=refs)
+    res = separate(
+        ShufflingModel(seed=3),
+        refs.sum(0),
+        16000,
+        EngineOptions(chunk_seconds=2.0, overlap_seconds=0.5, max_embedding_points=3000),
+        references=refs,
+    )
     p = res.stft
     frames = n // p.hop + 1
     assert res.masks.shape == (2, p.n_freq, frames)
     order = [0, 1] if np.abs(res.waveforms - refs).max() < 1e-4 else [1, 0]
     whole = ideal_ratio_mask(stft(torch.from_numpy(refs[order]), p)).numpy()
     mix_mag = stft(torch.from_numpy(refs.sum(0)), p).abs().numpy()
-    energetic = mix_mag > mix_mag.max() * 1e-3  # the IRM of near-silent bins is numerically arbitrary
+    energetic = (
+        mix_mag > mix_mag.max() * 1e-3
+    )  # the IRM of near-silent bins is numerically arbitrary
     energetic[:, :4] = energetic[:, -4:] = False
     assert np.abs(res.masks - whole)[:, energetic].max() < 0.05
     f, t = res.embedding_bins.T
@@ -91,10 +100,15 @@ def test_masks_and_embeddings_are_stitched_on_the_global_grid():
 
 def test_output_length_and_rate_follow_the_input():
     sr_in, n = 22050, 22050 * 3 + 11
-    refs = np.stack([np.sin(2 * np.pi * 300 * np.arange(n) / sr_in),
-                     np.sin(2 * np.pi * 1200 * np.arange(n) / sr_in)]).astype(np.float32)
-    res = separate(ShufflingModel(), refs.sum(0), sr_in, EngineOptions(chunk_seconds=1.0),
-                   references=refs)
+    refs = np.stack(
+        [
+            np.sin(2 * np.pi * 300 * np.arange(n) / sr_in),
+            np.sin(2 * np.pi * 1200 * np.arange(n) / sr_in),
+        ]
+    ).astype(np.float32)
+    res = separate(
+        ShufflingModel(), refs.sum(0), sr_in, EngineOptions(chunk_seconds=1.0), references=refs
+    )
     assert res.sample_rate == sr_in and res.waveforms.shape == (2, n)
     assert global_best_error(res.waveforms[:, 2000:-2000], refs[:, 2000:-2000]) < 0.05
 
@@ -103,13 +117,24 @@ def test_progress_cancel_and_determinism():
     n = 16000 * 8
     refs = two_sources(n)
     seen = []
-    res1 = separate(ShufflingModel(seed=5), refs.sum(0), 16000, EngineOptions(chunk_seconds=2.0),
-                    references=refs, progress=lambda f, s: seen.append((f, s)))
+    res1 = separate(
+        ShufflingModel(seed=5),
+        refs.sum(0),
+        16000,
+        EngineOptions(chunk_seconds=2.0),
+        references=refs,
+        progress=lambda f, s: seen.append((f, s)),
+    )
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 0 <= fractions[0]
     assert any("chunk" in s for _, s in seen)
-    res2 = separate(ShufflingModel(seed=5), refs.sum(0), 16000, EngineOptions(chunk_seconds=2.0),
-                    references=refs)
+    res2 = separate(
+        ShufflingModel(seed=5),
+        refs.sum(0),
+        16000,
+        EngineOptions(chunk_seconds=2.0),
+        references=refs,
+    )
     assert np.array_equal(res1.waveforms, res2.waveforms)
 
     token = CancelToken()
@@ -120,8 +145,15 @@ def test_progress_cancel_and_determinism():
 
     model = ShufflingModel()
     with pytest.raises(Cancelled):
-        separate(model, refs.sum(0), 16000, EngineOptions(chunk_seconds=2.0), references=refs,
-                 progress=cancel_after_first, cancel=token)
+        separate(
+            model,
+            refs.sum(0),
+            16000,
+            EngineOptions(chunk_seconds=2.0),
+            references=refs,
+            progress=cancel_after_first,
+            cancel=token,
+        )
     assert len(model.calls) == 1
 
 
@@ -170,6 +202,7 @@ class FussyGpuModel(SeparationModel):
 
 def test_out_of_memory_retries_smaller_chunks_then_cpu(monkeypatch):
     import separation_core.inference as inference
+
     monkeypatch.setattr(inference, "resolve_device", lambda name: torch.device("meta"))
     x = np.random.default_rng(0).standard_normal(16000 * 10).astype(np.float32)
     model = FussyGpuModel(max_seconds=1.5)

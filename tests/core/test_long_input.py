@@ -42,8 +42,9 @@ def test_default_model_keeps_speakers_in_order_over_five_minutes():
     speakers = select_split(LIBRISPEECH_DIR, "test")
     first, second = sorted(speakers)[:2]
     rng = np.random.default_rng(7)
-    refs = 0.05 * np.stack([talker(speakers[first], MINUTES * 60, rng),
-                            talker(speakers[second], MINUTES * 60, rng)]).astype(np.float32)
+    refs = 0.05 * np.stack(
+        [talker(speakers[first], MINUTES * 60, rng), talker(speakers[second], MINUTES * 60, rng)]
+    ).astype(np.float32)
     mixture = refs.sum(axis=0)
 
     result = separate(load_model(None), mixture, SAMPLE_RATE)
@@ -51,10 +52,14 @@ def test_default_model_keeps_speakers_in_order_over_five_minutes():
 
     c = permutation_consistency(result.waveforms, refs, SAMPLE_RATE, window_seconds=8.0)
     input_si_sdr = float(np.mean(si_sdr(np.stack([mixture, mixture]), refs)))
-    print(f"global {c.global_si_sdr:.2f} dB, per-window best {c.chunk_best_si_sdr:.2f} dB, "
-          f"fixed order {c.chunk_fixed_si_sdr:.2f} dB, {c.swapped_windows}/{c.windows} windows "
-          f"prefer another order; mixture {input_si_sdr:.2f} dB")
+    print(
+        f"global {c.global_si_sdr:.2f} dB, per-window best {c.chunk_best_si_sdr:.2f} dB, "
+        f"fixed order {c.chunk_fixed_si_sdr:.2f} dB, {c.swapped_windows}/{c.windows} windows "
+        f"prefer another order; mixture {input_si_sdr:.2f} dB"
+    )
     assert c.windows >= 20
     assert c.chunk_best_si_sdr - c.global_si_sdr <= 1.0
     assert c.chunk_best_si_sdr - c.chunk_fixed_si_sdr <= 1.0
-    assert c.global_si_sdr - input_si_sdr > 3.0, "the default model does not separate these speakers"
+    assert c.global_si_sdr - input_si_sdr > 3.0, (
+        "the default model does not separate these speakers"
+    )

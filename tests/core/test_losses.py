@@ -23,8 +23,10 @@ def brute_force(pairwise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     s = pairwise.shape[1]
     losses, perms = [], []
     for item in pairwise:
-        best = min(itertools.permutations(range(s)),
-                   key=lambda p: sum(item[i, p[i]].item() for i in range(s)))
+        best = min(
+            itertools.permutations(range(s)),
+            key=lambda p: sum(item[i, p[i]].item() for i in range(s)),
+        )
         perms.append(best)
         losses.append(torch.stack([item[i, best[i]] for i in range(s)]).mean())
     return torch.stack(losses), torch.tensor(perms)
@@ -40,7 +42,9 @@ def signals(b: int, s: int, t: int, seed: int) -> tuple[torch.Tensor, torch.Tens
 @pytest.mark.parametrize("weighted", [False, True])
 def test_deep_clustering_low_rank_equals_naive(weighted):
     g = torch.Generator().manual_seed(0)
-    v = torch.nn.functional.normalize(torch.randn(3, 60, 5, generator=g, dtype=torch.float64), dim=-1)
+    v = torch.nn.functional.normalize(
+        torch.randn(3, 60, 5, generator=g, dtype=torch.float64), dim=-1
+    )
     y = torch.nn.functional.one_hot(torch.randint(0, 3, (3, 60), generator=g), 3).double()
     w = torch.rand(3, 60, generator=g, dtype=torch.float64) if weighted else None
     got = L.deep_clustering_loss(v, y, w)
@@ -94,8 +98,10 @@ def _sa_sdr_numpy_style(est, ref):
     """Brute force over permutations of ``-10 log10(sum ||s||^2 / sum ||s - s_hat||^2)``."""
     out = []
     for e, r in zip(est, ref):
-        best = min(sum((r[i] - e[p[i]]).pow(2).sum() for i in range(len(r)))
-                   for p in itertools.permutations(range(len(r))))
+        best = min(
+            sum((r[i] - e[p[i]]).pow(2).sum() for i in range(len(r)))
+            for p in itertools.permutations(range(len(r)))
+        )
         out.append(-10 * torch.log10(r.pow(2).sum() / best))
     return torch.stack(out).mean()
 
@@ -149,8 +155,15 @@ def test_upit_mask_loss_invariant_and_brute_force(s, phase_sensitive):
         target = torch.minimum(target, mix.abs().unsqueeze(1))
     else:
         target = src.abs()
-    pairwise = torch.stack([torch.stack([((target[:, i] - est[:, j]) ** 2).mean(dim=(-2, -1))
-                                         for j in range(s)], dim=1) for i in range(s)], dim=1)
+    pairwise = torch.stack(
+        [
+            torch.stack(
+                [((target[:, i] - est[:, j]) ** 2).mean(dim=(-2, -1)) for j in range(s)], dim=1
+            )
+            for i in range(s)
+        ],
+        dim=1,
+    )
     want, _ = brute_force(pairwise)
     torch.testing.assert_close(base, want.mean())
 
@@ -176,7 +189,9 @@ def test_pit_si_sdr_perfect_is_very_negative():
 
 def test_sa_sdr_known_value():
     _, ref = signals(1, 2, 500, 61)
-    noise = 0.1 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(62), dtype=ref.dtype)
+    noise = 0.1 * torch.randn(
+        ref.shape, generator=torch.Generator().manual_seed(62), dtype=ref.dtype
+    )
     want = -10 * torch.log10(ref.pow(2).sum() / noise.pow(2).sum())
     torch.testing.assert_close(L.sa_sdr_loss((ref + noise)[:, [1, 0]], ref), want)
 

@@ -25,14 +25,13 @@ MODELS = [(FeedForwardMask, TINY_FF), (LstmMask, TINY), (BlstmMask, TINY)]
 IDS = ["ff-mask", "lstm-mask", "blstm-mask"]
 
 
-
-
 def make(cls, kwargs, **extra):
     torch.manual_seed(0)
     return cls(**{**kwargs, **extra}).eval()
 
 
 # ---- front end -------------------------------------------------------------------------------
+
 
 def test_stft_grid_follows_sample_rate():
     assert stft_params_for(16000) == StftParams(512, 128, 512, 16000)
@@ -52,12 +51,13 @@ def test_features_are_gain_invariant_and_standardised():
     x = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0))
     spec = stft(x, stft_params_for(SR, 64, 16))
     feats = log_magnitude_features(spec)
-    assert feats.shape == (2, 4000 // 16 + 1, 33)            # [B, T, F]
+    assert feats.shape == (2, 4000 // 16 + 1, 33)  # [B, T, F]
     torch.testing.assert_close(feats.mean(dim=(1, 2)), torch.zeros(2), atol=1e-4, rtol=0)
     torch.testing.assert_close(feats.std(dim=(1, 2)), torch.ones(2), atol=1e-4, rtol=0)
     torch.testing.assert_close(log_magnitude_features(1000.0 * spec), feats, atol=1e-4, rtol=0)
-    torch.testing.assert_close(log_magnitude_features(torch.zeros(1, 33, 5, dtype=torch.complex64)),
-                               torch.zeros(1, 5, 33))
+    torch.testing.assert_close(
+        log_magnitude_features(torch.zeros(1, 33, 5, dtype=torch.complex64)), torch.zeros(1, 5, 33)
+    )
 
 
 def test_active_bins_matches_db_formula():
@@ -78,6 +78,7 @@ def test_unit_masks_give_back_the_mixture():
 
 # ---- models ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
 def test_registered_names_and_kind(cls, kwargs):
     assert cls.name in IDS and cls.kind == KIND_MASK
@@ -94,7 +95,7 @@ def test_forward_shapes_and_range(cls, kwargs):
 
 
 @pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
-@pytest.mark.parametrize("length", [1001, 37])   # odd, and shorter than one window
+@pytest.mark.parametrize("length", [1001, 37])  # odd, and shorter than one window
 def test_separate_chunk_exact_length(cls, kwargs, length):
     m = make(cls, kwargs)
     out = m.separate_chunk(torch.randn(length, dtype=torch.float64))
@@ -110,8 +111,14 @@ def test_separate_chunk_applies_its_masks(cls, kwargs):
     x = torch.randn(2001)
     out = m.separate_chunk(x)
     p = m.stft_params
-    expected = torch.istft(out.masks * stft(x, p), p.n_fft, p.hop, p.win_length,
-                           torch.hann_window(p.win_length), length=2001)
+    expected = torch.istft(
+        out.masks * stft(x, p),
+        p.n_fft,
+        p.hop,
+        p.win_length,
+        torch.hann_window(p.win_length),
+        length=2001,
+    )
     torch.testing.assert_close(out.waveforms, expected, atol=1e-5, rtol=0)
 
 
@@ -144,6 +151,7 @@ def test_rebuilt_from_model_args_gives_same_output(cls, kwargs):
 
 # ---- training --------------------------------------------------------------------------------
 
+
 def two_source_batch(batch=3, length=1600, seed=0):
     """Low harmonic source vs high harmonic source, random phases and levels: [B, 2, time]."""
     g = torch.Generator().manual_seed(seed)
@@ -154,7 +162,7 @@ def two_source_batch(batch=3, length=1600, seed=0):
         level = 0.5 + torch.rand(batch, 1, generator=g)
         tones = torch.sin(2 * math.pi * torch.tensor(freqs)[:, None] * t + phase).sum(1)
         srcs.append(level * tones)
-    order = torch.rand(batch, generator=g) < 0.5                     # random output order
+    order = torch.rand(batch, generator=g) < 0.5  # random output order
     s = torch.stack(srcs, 1)
     return torch.where(order[:, None, None], s.flip(1), s)
 

@@ -45,7 +45,7 @@ def test_irm_and_wiener_sum_to_one_and_match_their_formulas(specs):
     irm = ideal_ratio_mask(src).numpy()
     wiener = wiener_like_mask(src).numpy()
     # the masks' EPS regulariser is negligible only where the denominator is well above it
-    for mask, denom in ((irm, mags.sum(axis=0)), (wiener, (mags ** 2).sum(axis=0))):
+    for mask, denom in ((irm, mags.sum(axis=0)), (wiener, (mags**2).sum(axis=0))):
         assert mask.shape == src.shape
         assert mask.min() >= 0 and mask.max() <= 1
         total = mask.sum(axis=0)
@@ -53,8 +53,10 @@ def test_irm_and_wiener_sum_to_one_and_match_their_formulas(specs):
         np.testing.assert_allclose(total[denom > 1e-2], 1.0, atol=1e-6)
     loud = mags.sum(axis=0) > 1e-2
     np.testing.assert_allclose(irm[:, loud], (mags / mags.sum(axis=0))[:, loud], rtol=1e-5)
-    loud = (mags ** 2).sum(axis=0) > 1e-2
-    np.testing.assert_allclose(wiener[:, loud], (mags ** 2 / (mags ** 2).sum(axis=0))[:, loud], rtol=1e-5)
+    loud = (mags**2).sum(axis=0) > 1e-2
+    np.testing.assert_allclose(
+        wiener[:, loud], (mags**2 / (mags**2).sum(axis=0))[:, loud], rtol=1e-5
+    )
 
 
 def test_psm_bounds_and_formula(specs):
@@ -63,11 +65,15 @@ def test_psm_bounds_and_formula(specs):
     assert psm.shape == src.shape and psm.min() >= 0 and psm.max() <= 1
     s, y = src.numpy(), mix.numpy()
     raw = np.abs(s) * np.cos(np.angle(s) - np.angle(y)) / np.abs(y)
-    loud = np.abs(y) ** 2 > 1e-2          # where the masks' EPS regulariser is negligible
-    np.testing.assert_allclose(psm.numpy()[:, loud], np.clip(raw, 0, 1)[:, loud], rtol=1e-5, atol=1e-6)
-    assert (raw[:, loud] < 0).any() and (raw[:, loud] > 1).any()   # the truncation is exercised
+    loud = np.abs(y) ** 2 > 1e-2  # where the masks' EPS regulariser is negligible
+    np.testing.assert_allclose(
+        psm.numpy()[:, loud], np.clip(raw, 0, 1)[:, loud], rtol=1e-5, atol=1e-6
+    )
+    assert (raw[:, loud] < 0).any() and (raw[:, loud] > 1).any()  # the truncation is exercised
     wide = phase_sensitive_mask(src, mix, lower=-1.0, upper=2.0)
-    np.testing.assert_allclose(wide.numpy()[:, loud], np.clip(raw, -1, 2)[:, loud], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        wide.numpy()[:, loud], np.clip(raw, -1, 2)[:, loud], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_psm_equals_irm_when_sources_are_in_phase():
@@ -85,8 +91,12 @@ def test_oracle_masks_separate_two_voices(specs):
     x = s.sum(axis=0)
     mixture_score = np.mean([si_sdr_reference(x, s[k]) for k in range(2)])
     assert abs(mixture_score) < 1.0
-    masks = {"irm": ideal_ratio_mask(src), "ibm": ideal_binary_mask(src),
-             "wiener": wiener_like_mask(src), "psm": phase_sensitive_mask(src, mix)}
+    masks = {
+        "irm": ideal_ratio_mask(src),
+        "ibm": ideal_binary_mask(src),
+        "wiener": wiener_like_mask(src),
+        "psm": phase_sensitive_mask(src, mix),
+    }
     for name, mask in masks.items():
         est = istft(apply_masks(mask, mix), P, len(x)).numpy()
         assert est.shape == s.shape

@@ -89,24 +89,33 @@ def test_pairwise_and_hungarian_pick_swapped_pair(refs16k):
     assert scores[0, 1] == pytest.approx(M.si_sdr(est[1], refs16k[0]))
     np.testing.assert_array_equal(M.solve_permutation(scores), [1, 0])
     np.testing.assert_array_equal(M.solve_permutation(np.array([[1.0, 5.0], [6.0, 2.0]])), [1, 0])
-    np.testing.assert_array_equal(M.solve_permutation(np.array([[1.0, 5.0], [6.0, 2.0]]),
-                                                      maximize=False), [0, 1])
+    np.testing.assert_array_equal(
+        M.solve_permutation(np.array([[1.0, 5.0], [6.0, 2.0]]), maximize=False), [0, 1]
+    )
 
 
 def test_permutation_rectangular(refs16k):
     rng = np.random.default_rng(8)
-    est = np.stack([rng.standard_normal(refs16k.shape[1]) * 0.1,
-                    refs16k[1] + 0.01 * rng.standard_normal(refs16k.shape[1]),
-                    refs16k[0] + 0.01 * rng.standard_normal(refs16k.shape[1])])
+    est = np.stack(
+        [
+            rng.standard_normal(refs16k.shape[1]) * 0.1,
+            refs16k[1] + 0.01 * rng.standard_normal(refs16k.shape[1]),
+            refs16k[0] + 0.01 * rng.standard_normal(refs16k.shape[1]),
+        ]
+    )
     scores = M.pairwise_si_sdr(est, refs16k)
     assert scores.shape == (2, 3)
     np.testing.assert_array_equal(M.solve_permutation(scores), [2, 1])
     # Fewer estimates than references: the unmatched reference gets -1.
-    np.testing.assert_array_equal(M.solve_permutation(M.pairwise_si_sdr(est[1:2], refs16k)), [-1, 0])
+    np.testing.assert_array_equal(
+        M.solve_permutation(M.pairwise_si_sdr(est[1:2], refs16k)), [-1, 0]
+    )
 
 
 def test_permutation_with_nan_scores():
-    np.testing.assert_array_equal(M.solve_permutation(np.array([[np.nan, 1.0], [2.0, np.nan]])), [1, 0])
+    np.testing.assert_array_equal(
+        M.solve_permutation(np.array([[np.nan, 1.0], [2.0, np.nan]])), [1, 0]
+    )
 
 
 def test_sdr_allows_filtering_but_not_noise(refs16k):
@@ -135,7 +144,8 @@ def test_evaluate_swapped_equals_unswapped(refs16k):
             assert a[m] == pytest.approx(b[m], abs=1e-9)
     assert straight.per_source[0]["si_sdr"] == pytest.approx(M.si_sdr(est[0], refs16k[0]))
     assert straight.mean["si_sdri"] == pytest.approx(
-        np.mean([M.si_sdri(est[i], refs16k[i], mixture) for i in range(2)]))
+        np.mean([M.si_sdri(est[i], refs16k[i], mixture) for i in range(2)])
+    )
 
 
 def test_evaluate_uses_a_given_permutation_without_solving(refs16k, monkeypatch):
@@ -143,20 +153,25 @@ def test_evaluate_uses_a_given_permutation_without_solving(refs16k, monkeypatch)
     est = refs16k + 0.02 * np.random.default_rng(11).standard_normal(refs16k.shape)
     solved = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"))
     monkeypatch.setattr(M, "solve_permutation", lambda *a, **k: pytest.fail("solved again"))
-    same = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"),
-                                 permutation=solved.permutation)
+    same = M.evaluate_separation(
+        est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"), permutation=solved.permutation
+    )
     assert same.per_source == solved.per_source and same.mean == solved.mean
-    forced = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr",),
-                                   permutation=[1, 0])  # the wrong pairing is scored as asked
+    forced = M.evaluate_separation(
+        est, refs16k, mixture, 16000, metrics=("si_sdr",), permutation=[1, 0]
+    )  # the wrong pairing is scored as asked
     np.testing.assert_array_equal(forced.permutation, [1, 0])
     assert forced.per_source[0]["si_sdr"] == pytest.approx(float(M.si_sdr(est[1], refs16k[0])))
     assert forced.mean["si_sdr"] < solved.mean["si_sdr"] - 10
-    partial = M.evaluate_separation(est[:1], refs16k, mixture, 16000, metrics=("si_sdr",),
-                                    permutation=[-1, 0])
+    partial = M.evaluate_separation(
+        est[:1], refs16k, mixture, 16000, metrics=("si_sdr",), permutation=[-1, 0]
+    )
     assert np.isnan(partial.per_source[0]["si_sdr"])
     for bad in ([0], [0, 2], [0, -2]):
         with pytest.raises(ValueError, match="permutation"):
-            M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr",), permutation=bad)
+            M.evaluate_separation(
+                est, refs16k, mixture, 16000, metrics=("si_sdr",), permutation=bad
+            )
 
 
 def test_evaluate_only_asked_metrics_and_missing_estimate(refs16k):
@@ -203,9 +218,14 @@ def test_pesq_on_three_minutes_returns_a_finite_score(tmp_path):
 
     ref = speech_like(180.0, 16000, 21)
     np.save(tmp_path / "pair.npy", np.stack([ref + orthogonal_noise(ref, 20.0, 22), ref]))
-    repo = Path(__file__).resolve().parents[2]           # importable from a fresh clone too
-    done = subprocess.run([sys.executable, "-c", _PESQ_CHILD, str(tmp_path / "pair.npy")],
-                          capture_output=True, text=True, timeout=120, cwd=repo)
+    repo = Path(__file__).resolve().parents[2]  # importable from a fresh clone too
+    done = subprocess.run(
+        [sys.executable, "-c", _PESQ_CHILD, str(tmp_path / "pair.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+    )
     assert done.returncode == 0, (done.returncode, done.stderr[-500:])
     assert 1.0 < float(done.stdout.strip().splitlines()[-1]) <= 4.65
 
@@ -222,7 +242,7 @@ def test_pesq_segments_are_bounded_silence_skipped_and_length_weighted(monkeypat
     monkeypatch.setattr(pesq, "pesq", fake)
     sr = 8000
     ref = np.concatenate([speech_like(50.0, sr, 23), np.zeros(25 * sr), speech_like(50.0, sr, 24)])
-    value = M.pesq_score(ref, ref, sr)          # 125 s: five 25 s segments, the 3rd silent
+    value = M.pesq_score(ref, ref, sr)  # 125 s: five 25 s segments, the 3rd silent
     assert seen == [25 * sr] * 4
     assert value == pytest.approx((2.0 + 3 * 4.0) / 4)
     seen.clear()
@@ -256,8 +276,12 @@ def test_stoi_identical_is_one_and_noise_lowers_it():
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_pesq_stoi_on_espeak_speech(tmp_path):
     wav = tmp_path / "say.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "The quick brown fox jumps over the lazy dog."],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        ["espeak-ng", "-w", str(wav), "The quick brown fox jumps over the lazy dog."],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     x, sr = sf.read(wav)
     assert M.pesq_score(x, x, sr) > 4.0
     assert M.stoi_score(x, x, sr) > 0.99
@@ -290,7 +314,7 @@ def _swapping_estimates(refs: np.ndarray, window: int, swapped: set[int]) -> np.
     rng = np.random.default_rng(3)
     est = refs + 0.05 * rng.standard_normal(refs.shape)
     for w in swapped:
-        est[:, w * window:(w + 1) * window] = est[::-1, w * window:(w + 1) * window]
+        est[:, w * window : (w + 1) * window] = est[::-1, w * window : (w + 1) * window]
     return est
 
 
@@ -312,7 +336,7 @@ def test_permutation_consistency_sees_swapped_chunks():
     est = _swapping_estimates(refs, 16000 * 8, {1, 3})
     c = permutation_consistency(est, refs, 16000, window_seconds=8.0)
     assert c.swapped_windows == 2 and c.windows == 5
-    assert c.gap_db > 5.0                                   # two of five windows wrong
+    assert c.gap_db > 5.0  # two of five windows wrong
     assert c.chunk_best_si_sdr == pytest.approx(26.0, abs=0.5)  # 0.05 noise on unit variance
     with pytest.raises(ValueError, match="shape"):
         permutation_consistency(est[:, :100], refs, 16000)

@@ -14,16 +14,20 @@ def _sources(seed=0, length=16000):
 def test_recovers_level_and_polarity_of_each_source():
     sources = _sources()
     true_gains = torch.tensor([2.3, -0.4])
-    estimates = sources / true_gains.unsqueeze(1)       # what a scale-invariant model may return
+    estimates = sources / true_gains.unsqueeze(1)  # what a scale-invariant model may return
     fitted = fit_to_mixture(estimates, sources.sum(0))
     torch.testing.assert_close(fitted, sources, rtol=0, atol=5e-3 * float(sources.abs().max()))
 
 
 def test_gains_equal_the_least_squares_solution():
     sources = _sources(1)
-    estimates = sources + 0.3 * torch.randn(2, sources.shape[1], generator=torch.Generator().manual_seed(2))
+    estimates = sources + 0.3 * torch.randn(
+        2, sources.shape[1], generator=torch.Generator().manual_seed(2)
+    )
     mixture = sources.sum(0)
-    expected, *_ = np.linalg.lstsq(estimates.numpy().T.astype(np.float64), mixture.numpy(), rcond=None)
+    expected, *_ = np.linalg.lstsq(
+        estimates.numpy().T.astype(np.float64), mixture.numpy(), rcond=None
+    )
     np.testing.assert_allclose(mixture_gains(estimates, mixture).numpy(), expected, rtol=5e-3)
 
 

@@ -26,10 +26,25 @@ TOL = 1e-4
 SMALL = {
     "convtasnet": dict(n_filters=32, bottleneck=16, hidden=24, skip=16, n_blocks=3, n_repeats=2),
     "dprnn": dict(n_filters=32, features=16, hidden=12, chunk=20, n_blocks=2),
-    "asteroid-convtasnet": dict(n_filters=32, bn_chan=16, hid_chan=24, skip_chan=8, n_blocks=2,
-                                n_repeats=1, sample_rate=16000),
-    "asteroid-dprnn": dict(n_filters=32, bn_chan=16, hid_size=12, chunk_size=9, hop_size=4,
-                           n_repeats=1, rnn_type="GRU", sample_rate=16000),
+    "asteroid-convtasnet": dict(
+        n_filters=32,
+        bn_chan=16,
+        hid_chan=24,
+        skip_chan=8,
+        n_blocks=2,
+        n_repeats=1,
+        sample_rate=16000,
+    ),
+    "asteroid-dprnn": dict(
+        n_filters=32,
+        bn_chan=16,
+        hid_size=12,
+        chunk_size=9,
+        hop_size=4,
+        n_repeats=1,
+        rnn_type="GRU",
+        sample_rate=16000,
+    ),
     "ff-mask": dict(hidden=32, layers=2, context=2),
     "lstm-mask": dict(hidden=16, layers=2),
     "blstm-mask": dict(hidden=16, layers=2),
@@ -52,8 +67,10 @@ def test_exported_graph_reproduces_the_torch_model(tmp_path, name):
     assert meta["cocktail.model_name"] == name
     rng = np.random.default_rng(3)
     time_domain = model.kind == "time-domain"
-    for seconds, batch in ((0.5, 1), (1.3, 2), (3.07, 1)):   # lengths other than the traced one
-        x = torch.from_numpy((0.1 * rng.standard_normal((batch, int(seconds * 16000)))).astype(np.float32))
+    for seconds, batch in ((0.5, 1), (1.3, 2), (3.07, 1)):  # lengths other than the traced one
+        x = torch.from_numpy(
+            (0.1 * rng.standard_normal((batch, int(seconds * 16000)))).astype(np.float32)
+        )
         with torch.no_grad():
             if time_domain:
                 inputs, ref = x, model(x)["waveforms"]
@@ -102,7 +119,12 @@ def test_onnx_model_entry_and_sidecar(tmp_path, monkeypatch):
     monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(folder))
     export_onnx(_model("blstm-mask"), folder / "blstm.onnx")
     entry = resolve("blstm.onnx")
-    assert (entry.id, entry.origin, entry.kind, entry.model_name) == ("blstm.onnx", "user", "mask", "onnx")
+    assert (entry.id, entry.origin, entry.kind, entry.model_name) == (
+        "blstm.onnx",
+        "user",
+        "mask",
+        "onnx",
+    )
     assert entry.trained and entry.num_parameters > 0 and "blstm-mask" in entry.imported_from
     sidecar = build_sidecar(None, entry, {})
     assert sidecar["model"]["imported_from"].startswith("ONNX graph")
@@ -115,10 +137,18 @@ def _graph(path, inputs, output, meta):
     first = inputs[0]
     extra = len(output[2]) - len(first[2])
     init = [helper.make_tensor("axes", TensorProto.INT64, [1], [1])] if extra else []
-    node = (helper.make_node("Unsqueeze", [first[0], "axes"], [output[0]]) if extra
-            else helper.make_node("Identity", [first[0]], [output[0]]))
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(*i) for i in inputs],
-                              [helper.make_tensor_value_info(*output)], initializer=init)
+    node = (
+        helper.make_node("Unsqueeze", [first[0], "axes"], [output[0]])
+        if extra
+        else helper.make_node("Identity", [first[0]], [output[0]])
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(*i) for i in inputs],
+        [helper.make_tensor_value_info(*output)],
+        initializer=init,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     helper.set_model_props(model, meta)
     onnx.save(model, str(path))
@@ -130,20 +160,46 @@ F32, F64 = TensorProto.FLOAT, TensorProto.DOUBLE
 MIX, WAVES = ("mixture", F32, ["b", "t"]), ("waveforms", F32, ["b", "s", "t"])
 
 
-@pytest.mark.parametrize("inputs,output,meta,words", [
-    ([MIX, ("extra", F32, ["b", "t"])], WAVES, META, "2 inputs"),
-    ([("audio", F32, ["b", "t"])], WAVES, META, "input is named 'audio'"),
-    ([("mixture", F64, ["b", "t"])], ("waveforms", F64, ["b", "s", "t"]), META, "not float32"),
-    ([("mixture", F32, ["b", "c", "t"])], ("waveforms", F32, ["b", "c", "s", "t"]), META, "rank 3"),
-    ([MIX], ("waveforms", F32, ["b", "t"]), META, "output 'waveforms'"),
-    ([MIX], WAVES, {}, "missing metadata 'sample_rate', 'n_src'"),
-    ([MIX], WAVES, {"sample_rate": "16 kHz", "n_src": "2"}, "'sample_rate'"),
-    ([("features", F32, ["b", "t", "f"])], ("masks", F32, ["b", "s", "t", "f"]),
-     {**META, "n_fft": "512", "hop": "128"}, "missing metadata 'features'"),
-    ([("features", F32, ["b", "t", "f"])], ("masks", F32, ["b", "s", "t", "f"]),
-     {**META, "n_fft": "512", "hop": "128", "features": "mel"}, "metadata 'features'"),
-], ids=["two-inputs", "name", "dtype", "rank", "output-rank", "no-metadata", "bad-metadata",
-        "mask-no-features", "mask-other-features"])
+@pytest.mark.parametrize(
+    "inputs,output,meta,words",
+    [
+        ([MIX, ("extra", F32, ["b", "t"])], WAVES, META, "2 inputs"),
+        ([("audio", F32, ["b", "t"])], WAVES, META, "input is named 'audio'"),
+        ([("mixture", F64, ["b", "t"])], ("waveforms", F64, ["b", "s", "t"]), META, "not float32"),
+        (
+            [("mixture", F32, ["b", "c", "t"])],
+            ("waveforms", F32, ["b", "c", "s", "t"]),
+            META,
+            "rank 3",
+        ),
+        ([MIX], ("waveforms", F32, ["b", "t"]), META, "output 'waveforms'"),
+        ([MIX], WAVES, {}, "missing metadata 'sample_rate', 'n_src'"),
+        ([MIX], WAVES, {"sample_rate": "16 kHz", "n_src": "2"}, "'sample_rate'"),
+        (
+            [("features", F32, ["b", "t", "f"])],
+            ("masks", F32, ["b", "s", "t", "f"]),
+            {**META, "n_fft": "512", "hop": "128"},
+            "missing metadata 'features'",
+        ),
+        (
+            [("features", F32, ["b", "t", "f"])],
+            ("masks", F32, ["b", "s", "t", "f"]),
+            {**META, "n_fft": "512", "hop": "128", "features": "mel"},
+            "metadata 'features'",
+        ),
+    ],
+    ids=[
+        "two-inputs",
+        "name",
+        "dtype",
+        "rank",
+        "output-rank",
+        "no-metadata",
+        "bad-metadata",
+        "mask-no-features",
+        "mask-other-features",
+    ],
+)
 def test_graphs_that_do_not_fit_the_contract_are_refused(tmp_path, inputs, output, meta, words):
     path = _graph(tmp_path / "bad.onnx", inputs, output, meta)
     with pytest.raises(CheckpointError) as err:
@@ -173,7 +229,21 @@ def _onnx_of(tmp_path):
 def test_bench_times_onnxruntime_beside_torch(tmp_path, capsys):
     ckpt = tmp_path / "small.pt"
     save_checkpoint(ckpt, _model("convtasnet"), training={"steps": 0})
-    assert main(["bench", "--models", str(ckpt), "--seconds", "2", "--long-minutes", "0", "--onnx",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--models",
+                str(ckpt),
+                "--seconds",
+                "2",
+                "--long-minutes",
+                "0",
+                "--onnx",
+                "--json",
+            ]
+        )
+        == 0
+    )
     row = json.loads(capsys.readouterr().out)["models"]["small"]
     assert row["cpu"]["speed_x_realtime"] > 0 and row["onnx_cpu"]["speed_x_realtime"] > 0

@@ -16,8 +16,6 @@ LIBRI = DATA / "speech" / "librispeech-train-clean-100"
 ORACLES = [OracleIBM, OracleIRM, OracleWiener, OraclePSM]
 
 
-
-
 def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
     """SI-SDR in dB of one signal (zero-mean, optimal scaling of the reference)."""
     est = est - est.mean()
@@ -30,8 +28,9 @@ def snr(est: np.ndarray, ref: np.ndarray) -> float:
     return float(10 * np.log10((ref @ ref) / ((ref - est) @ (ref - est))))
 
 
-def harmonic(length: int, sample_rate: int, f0: float, rate: float, phase: float,
-             n_harmonics: int = 20) -> np.ndarray:
+def harmonic(
+    length: int, sample_rate: int, f0: float, rate: float, phase: float, n_harmonics: int = 20
+) -> np.ndarray:
     """A voiced-speech stand-in: gliding harmonic series under a syllable-like on/off envelope."""
     t = np.arange(length) / sample_rate
     pitch = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) / sample_rate
@@ -52,6 +51,7 @@ def run_oracle(cls, refs: np.ndarray, **kw):
 
 
 # ---------------------------------------------------------------- oracle masks
+
 
 @pytest.mark.parametrize("cls", [*ORACLES, WienerDenoiser])
 def test_stft_grid_is_32ms_window_8ms_hop(cls):
@@ -92,23 +92,44 @@ def test_ibm_masks_are_binary_and_partition_the_bins():
 def test_ratio_masks_match_formula_and_outputs_sum_to_mixture(cls, power):
     refs = two_speakers(12345)
     out = run_oracle(cls, refs)
-    spec = torch.stft(torch.from_numpy(refs), 512, 128, 512, torch.hann_window(512), center=True,
-                      return_complex=True).abs() ** power
+    spec = (
+        torch.stft(
+            torch.from_numpy(refs),
+            512,
+            128,
+            512,
+            torch.hann_window(512),
+            center=True,
+            return_complex=True,
+        ).abs()
+        ** power
+    )
     energetic = spec.sum(0) > 1e-4
-    torch.testing.assert_close(out.masks[0][energetic], (spec[0] / spec.sum(0))[energetic],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        out.masks[0][energetic], (spec[0] / spec.sum(0))[energetic], rtol=1e-4, atol=1e-4
+    )
     # Masks summing to one redistribute the mixture: the outputs add back up to it.
     np.testing.assert_allclose(out.waveforms.sum(0).numpy(), refs.sum(0), atol=1e-4)
 
 
 def test_psm_is_truncated_and_uses_the_phase():
     refs = two_speakers(8000)
-    refs[1] = -0.9 * refs[0]   # sources in opposite phase: the mixture is 0.1 x source 0
+    refs[1] = -0.9 * refs[0]  # sources in opposite phase: the mixture is 0.1 x source 0
     masks = run_oracle(OraclePSM, refs).masks
     assert masks.min() >= 0.0 and masks.max() <= 1.0
     # Source 1 is in anti-phase with the mixture wherever there is energy: its PSM is 0 there.
-    loud = torch.stft(torch.from_numpy(refs[0]), 512, 128, 512, torch.hann_window(512),
-                      center=True, return_complex=True).abs() > 1e-2
+    loud = (
+        torch.stft(
+            torch.from_numpy(refs[0]),
+            512,
+            128,
+            512,
+            torch.hann_window(512),
+            center=True,
+            return_complex=True,
+        ).abs()
+        > 1e-2
+    )
     assert masks[1][loud].max() == 0.0 and masks[0][loud].min() == 1.0
 
 
@@ -150,7 +171,7 @@ def test_oracle_irm_on_real_speech_gives_usual_ceiling():
     for name in ("1040-133433-0000.flac", "1069-133699-0000.flac"):
         x, rate = sf.read(LIBRI / name, dtype="float64")
         assert rate == 16000
-        x = x[16000:16000 * 7]                     # 6 s after the first second
+        x = x[16000 : 16000 * 7]  # 6 s after the first second
         sources.append(0.1 * x / np.std(x))
     refs = np.stack(sources).astype(np.float32)
     mixture = refs.sum(0)
@@ -161,10 +182,11 @@ def test_oracle_irm_on_real_speech_gives_usual_ceiling():
 
 # ---------------------------------------------------------------- Wiener denoiser
 
+
 def noisy_speech(length: int = 4 * 16000, sample_rate: int = 16000):
     speech = harmonic(length, sample_rate, 150.0, 2.0, 0.0, n_harmonics=24)
     noise = np.random.default_rng(1).standard_normal(length)
-    noise *= np.sqrt((speech @ speech) / (noise @ noise))       # 0 dB
+    noise *= np.sqrt((speech @ speech) / (noise @ noise))  # 0 dB
     return (0.1 * speech).astype(np.float32), (0.1 * noise).astype(np.float32)
 
 
@@ -202,9 +224,15 @@ def test_denoiser_masks_are_gain_and_complement():
 def test_noise_estimate_is_unbiased_on_white_noise():
     p = WienerDenoiser().stft_params
     noise = np.random.default_rng(7).standard_normal(5 * 16000)
-    spec = torch.stft(torch.from_numpy(noise), p.n_fft, p.hop, p.win_length,
-                      torch.hann_window(p.n_fft, dtype=torch.float64), center=True,
-                      return_complex=True)
+    spec = torch.stft(
+        torch.from_numpy(noise),
+        p.n_fft,
+        p.hop,
+        p.win_length,
+        torch.hann_window(p.n_fft, dtype=torch.float64),
+        center=True,
+        return_complex=True,
+    )
     power = spec.abs().square().numpy()
     estimate = WienerDenoiser().noise_power(power)
     assert 0.8 < estimate[1:-1].mean() / power[1:-1].mean() < 1.25

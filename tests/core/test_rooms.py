@@ -24,13 +24,23 @@ from separation_core.errors import CocktailError
 SR = 8000
 
 
-def _speech(root, names=("1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010")):
+def _speech(
+    root, names=("1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010")
+):
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
     for k, name in enumerate(names):
         t = np.arange(int(1.2 * SR)) / SR
-        x = 0.2 * np.sin(2 * np.pi * (120 + 20 * k) * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
-        sf.write(root / f"{name}-1-0000.wav", (x + 0.01 * rng.standard_normal(len(t))).astype(np.float32), SR)
+        x = (
+            0.2
+            * np.sin(2 * np.pi * (120 + 20 * k) * t)
+            * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+        )
+        sf.write(
+            root / f"{name}-1-0000.wav",
+            (x + 0.01 * rng.standard_normal(len(t))).astype(np.float32),
+            SR,
+        )
     return root
 
 
@@ -111,8 +121,15 @@ def test_reverberant_set_keeps_the_dry_sets_draws_and_sums_to_the_mixture(tmp_pa
     speech = _speech(tmp_path / "speech")
     room = simulate_room(np.random.default_rng(1), SR, (0.5, 0.5))
     dry = build_mixture_set(speech, tmp_path / "dry", num=3, split="train", seed=4, sample_rate=SR)
-    wet = build_mixture_set(speech, tmp_path / "wet", num=3, split="train", seed=4, sample_rate=SR,
-                            reverb=ReverbOptions(simulated=(room,)))
+    wet = build_mixture_set(
+        speech,
+        tmp_path / "wet",
+        num=3,
+        split="train",
+        seed=4,
+        sample_rate=SR,
+        reverb=ReverbOptions(simulated=(room,)),
+    )
     meta_dry, meta_wet = (json.loads(p.read_text()) for p in (dry, wet))
     for a, b in zip(meta_dry["mixtures"], meta_wet["mixtures"]):
         assert [s["speaker"] for s in a["sources"]] == [s["speaker"] for s in b["sources"]]
@@ -126,10 +143,22 @@ def test_dynamic_mixing_with_rooms_and_a_noise_share_is_deterministic(tmp_path):
     speech = _speech(tmp_path / "speech")
     noise = tmp_path / "noise"
     noise.mkdir()
-    sf.write(noise / "hum.wav", 0.1 * np.random.default_rng(0).standard_normal(4 * SR).astype(np.float32), SR)
+    sf.write(
+        noise / "hum.wav",
+        0.1 * np.random.default_rng(0).standard_normal(4 * SR).astype(np.float32),
+        SR,
+    )
     room = simulate_room(np.random.default_rng(2), SR, (0.3, 0.3))
-    kw = dict(split="train", sample_rate=SR, segment_seconds=0.5, noise_dirs=noise, noise_prob=0.5,
-              reverb=ReverbOptions(simulated=(room,), prob=0.5), epoch_size=40, seed=1)
+    kw = dict(
+        split="train",
+        sample_rate=SR,
+        segment_seconds=0.5,
+        noise_dirs=noise,
+        noise_prob=0.5,
+        reverb=ReverbOptions(simulated=(room,), prob=0.5),
+        epoch_size=40,
+        seed=1,
+    )
     a, b = DynamicMixDataset(speech, **kw), DynamicMixDataset(speech, **kw)
     noisy = 0
     for i in range(40):
@@ -152,15 +181,45 @@ def test_mix_command_builds_reverberant_sets_from_measured_and_simulated_rooms(t
         h = np.zeros(400, np.float32)
         h[5 + k] = 1.0
         sf.write(rir / f"r{k}.wav", h, SR)
-    args = ["mix", "--speech", str(speech), "--num", "4", "--split", "train", "--sample-rate", str(SR),
-            "--rooms", "simulated", "--rir", str(tmp_path / "rir"), "--measured-prob", "0.5",
-            "--rt60-range", "0.2,0.3", "--quiet", "--out"]
+    args = [
+        "mix",
+        "--speech",
+        str(speech),
+        "--num",
+        "4",
+        "--split",
+        "train",
+        "--sample-rate",
+        str(SR),
+        "--rooms",
+        "simulated",
+        "--rir",
+        str(tmp_path / "rir"),
+        "--measured-prob",
+        "0.5",
+        "--rt60-range",
+        "0.2,0.3",
+        "--quiet",
+        "--out",
+    ]
     assert main(args + [str(tmp_path / "set")]) == 0
     meta = json.loads((tmp_path / "set" / "metadata.json").read_text())
     kinds = {m["room"]["kind"] for m in meta["mixtures"]}
     assert kinds <= {"simulated", "measured"} and all(m["room"] for m in meta["mixtures"])
     assert meta["reverb"]["measured_rooms"] == ["hall"]
     with pytest.raises(SystemExit) as exit_:
-        main(["mix", "--speech", str(speech), "--num", "1", "--out", str(tmp_path / "bad"), "--reverb-prob", "2"])
+        main(
+            [
+                "mix",
+                "--speech",
+                str(speech),
+                "--num",
+                "1",
+                "--out",
+                str(tmp_path / "bad"),
+                "--reverb-prob",
+                "2",
+            ]
+        )
     assert exit_.value.code == 2
     assert "at most 1" in capsys.readouterr().err

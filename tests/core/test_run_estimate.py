@@ -12,10 +12,18 @@ def entry(model_id, kind="time-domain", params=1_000_000, sr=16000):
     return SimpleNamespace(id=model_id, kind=kind, num_parameters=params, sample_rate=sr)
 
 
-BENCH = {"machine": {"cpu": "test CPU", "threads": 2},
-         "models": {"m": {"parameters": 1_000_000, "sample_rate": 16000, "n_src": 2,
-                          "cpu": {"seconds": 60.0, "speed_x_realtime": 20.0},
-                          "long": {"minutes": 10.0, "peak_mb": 700.0, "speed_x_realtime": 10.0}}}}
+BENCH = {
+    "machine": {"cpu": "test CPU", "threads": 2},
+    "models": {
+        "m": {
+            "parameters": 1_000_000,
+            "sample_rate": 16000,
+            "n_src": 2,
+            "cpu": {"seconds": 60.0, "speed_x_realtime": 20.0},
+            "long": {"minutes": 10.0, "peak_mb": 700.0, "speed_x_realtime": 10.0},
+        }
+    },
+}
 
 
 def test_estimate_of_a_model_against_a_timed_run():
@@ -30,8 +38,16 @@ def test_estimate_of_a_model_against_a_timed_run():
     e = catalog.resolve("convtasnet")
     model = catalog.load_model(e)
     figure = real_time_factor(model, seconds=2.0, repeats=3)  # best of 3, as the timed run below
-    bench = {"models": {e.id: {"parameters": e.num_parameters, "sample_rate": model.sample_rate,
-                               "n_src": model.n_src, "cpu": figure}}}
+    bench = {
+        "models": {
+            e.id: {
+                "parameters": e.num_parameters,
+                "sample_rate": model.sample_rate,
+                "n_src": model.n_src,
+                "cpu": figure,
+            }
+        }
+    }
     duration = 4.0
     estimate = estimate_run(e, duration, bench, device="cpu")
     x = speech_like(duration, model.sample_rate, seed=1)
@@ -47,8 +63,10 @@ def test_estimate_of_a_model_against_a_timed_run():
 
 def test_time_interpolates_between_the_short_and_the_long_figure():
     e = entry("m")
-    assert estimate_run(e, 30.0, BENCH).seconds == pytest.approx(30.0 / 20.0)    # short: as measured
-    assert estimate_run(e, 3600.0, BENCH).seconds == pytest.approx(3600.0 / 10.0)  # long: as measured
+    assert estimate_run(e, 30.0, BENCH).seconds == pytest.approx(30.0 / 20.0)  # short: as measured
+    assert estimate_run(e, 3600.0, BENCH).seconds == pytest.approx(
+        3600.0 / 10.0
+    )  # long: as measured
     mid = estimate_run(e, 180.0, BENCH).seconds
     assert 180.0 / 20.0 < mid < 180.0 / 10.0
 
@@ -56,7 +74,7 @@ def test_time_interpolates_between_the_short_and_the_long_figure():
 def test_memory_is_the_long_peak_plus_the_audio_of_the_difference():
     e = entry("m")
     assert estimate_run(e, 600.0, BENCH).peak_mb == pytest.approx(700.0)
-    per_min = 3 * 4 * 16000 * 60 / 2**20       # mixture + two outputs, float32
+    per_min = 3 * 4 * 16000 * 60 / 2**20  # mixture + two outputs, float32
     assert estimate_run(e, 1200.0, BENCH).peak_mb == pytest.approx(700.0 + 10 * per_min)
 
 
@@ -86,7 +104,9 @@ def test_models_without_figures_scale_from_one_of_the_same_kind_or_say_so():
     assert slow_rate.seconds == pytest.approx(0.5 * 60.0 / 20.0)
     other = estimate_run(entry("dc", kind="deep-clustering"), 60.0, BENCH, known=known)
     oracle = estimate_run(entry("oracle-irm", kind="oracle", params=0), 60.0, BENCH, known=known)
-    assert other.seconds is None and other.text() == "no estimate" and oracle.text() == "no estimate"
+    assert (
+        other.seconds is None and other.text() == "no estimate" and oracle.text() == "no estimate"
+    )
 
 
 def test_the_repository_bench_report_is_found():

@@ -27,14 +27,14 @@ def noisy(sources, level=0.02, seed=1):
 def test_window_grid_covers_the_signal():
     starts, length = window_grid(5 * SR + 5000, SR, 1.0, 0.5)
     assert length == SR and starts[0] == 0 and starts[1] == SR // 2
-    assert starts[-1] + length == 5 * SR + 5000          # over half a hop left: a window ends at the end
+    assert starts[-1] + length == 5 * SR + 5000  # over half a hop left: a window ends at the end
     assert window_grid(5 * SR + 3000, SR, 1.0, 0.5)[0][-1] + SR == 5 * SR  # less: not
     assert window_grid(SR // 2, SR)[0].tolist() == [0] and window_grid(SR // 2, SR)[1] == SR // 2
 
 
 def test_values_are_si_sdr_of_each_window():
     refs, _ = two_voices(4.0, SR)
-    est = noisy(refs)[::-1].copy()                      # outputs in the other order
+    est = noisy(refs)[::-1].copy()  # outputs in the other order
     times, values, swapped = segmental_si_sdr(est, refs, SR, 1.0, 0.5)
     starts, length = window_grid(refs.shape[1], SR, 1.0, 0.5)
     assert values.shape == (2, len(starts)) and times.shape == swapped.shape == (len(starts),)
@@ -43,15 +43,16 @@ def test_values_are_si_sdr_of_each_window():
     assert perm.tolist() == [1, 0]
     for w, s in enumerate(starts):
         for i in range(2):
-            assert values[i, w] == pytest.approx(float(si_sdr(est[perm[i], s:s + length],
-                                                              refs[i, s:s + length])), abs=1e-9)
-    assert not swapped.any()                            # one order throughout: no swap
+            assert values[i, w] == pytest.approx(
+                float(si_sdr(est[perm[i], s : s + length], refs[i, s : s + length])), abs=1e-9
+            )
+    assert not swapped.any()  # one order throughout: no swap
 
 
 def test_windows_after_a_swap_are_flagged():
     refs, _ = two_voices(6.0, SR)
     est = noisy(refs)
-    cut = int(2.25 * SR)                                # the outputs swap a little before halfway
+    cut = int(2.25 * SR)  # the outputs swap a little before halfway
     est[:, cut:] = est[::-1, cut:].copy()
     times, values, swapped = segmental_si_sdr(est, refs, SR, 1.0, 0.5)
     starts, length = window_grid(refs.shape[1], SR, 1.0, 0.5)
@@ -69,7 +70,7 @@ def test_windows_after_a_swap_are_flagged():
 
 def test_silent_reference_windows_are_nan_and_not_judged():
     refs, _ = two_voices(4.0, SR)
-    refs[1, :2 * SR] = 0.0
+    refs[1, : 2 * SR] = 0.0
     times, values, swapped = segmental_si_sdr(noisy(refs), refs, SR)
     silent = times + 0.5 <= 2.0
     assert np.isnan(values[1, silent]).all() and np.isfinite(values[0]).all()
@@ -90,7 +91,7 @@ def test_leakage_is_low_when_apart_high_when_leaking():
     refs, mix = two_voices(4.0, SR)
     _, apart = output_leakage(refs, SR)
     leaky = refs.copy()
-    leaky[:, 2 * SR:] += 0.7 * refs[::-1, 2 * SR:]      # each speaker leaks into the other half-way
+    leaky[:, 2 * SR :] += 0.7 * refs[::-1, 2 * SR :]  # each speaker leaks into the other half-way
     times, half = output_leakage(leaky, SR)
     _, same = output_leakage(np.stack([mix, 0.5 * mix]), SR)
     assert apart.max() < 0.5 and np.allclose(same, 1.0, atol=1e-6)
@@ -122,13 +123,17 @@ class _Result:
 
 
 def test_chunks_from_the_stitching_record():
-    rec = [{"start": 0, "stop": 8 * SR, "order": [0, 1], "confidence": None, "cue": "first"},
-           {"start": 6 * SR, "stop": 14 * SR, "order": [1, 0], "confidence": 0.83, "cue": "profile"},
-           {"start": 12 * SR, "stop": 15 * SR, "order": [0, 1], "confidence": 0.2, "cue": "overlap"}]
+    rec = [
+        {"start": 0, "stop": 8 * SR, "order": [0, 1], "confidence": None, "cue": "first"},
+        {"start": 6 * SR, "stop": 14 * SR, "order": [1, 0], "confidence": 0.83, "cue": "profile"},
+        {"start": 12 * SR, "stop": 15 * SR, "order": [0, 1], "confidence": 0.2, "cue": "overlap"},
+    ]
     chunks = result_chunks(_Result(15 * SR, rec))
     assert [(c.start, c.stop) for c in chunks] == [(0, 8), (6, 14), (12, 15)]
     assert chunks[1].label().startswith("order 2,1 (profile, 0.83)")
-    assert chunks[2].low_confidence and not chunks[1].low_confidence and not chunks[0].low_confidence
+    assert (
+        chunks[2].low_confidence and not chunks[1].low_confidence and not chunks[0].low_confidence
+    )
 
 
 def test_chunks_derived_from_timings_without_a_record():
@@ -137,8 +142,12 @@ def test_chunks_derived_from_timings_without_a_record():
     assert [(c.start, c.stop) for c in chunks] == [(0, 8), (6, 14), (12, 20)]
     assert all(c.order is None and c.confidence is None for c in chunks)
     assert "no stitching record" in chunks[1].label()
-    assert result_chunks(_Result(SR, timings={"chunks": 1, "chunk_seconds": 1.0,
-                                              "overlap_seconds": 0.0})) == []
+    assert (
+        result_chunks(
+            _Result(SR, timings={"chunks": 1, "chunk_seconds": 1.0, "overlap_seconds": 0.0})
+        )
+        == []
+    )
     assert result_chunks(_Result(SR)) == []
     assert result_chunks(_Result(SR, stitching=[])) == []
     assert Chunk(0.0, 1.0, (0, 1), 0.49).low_confidence

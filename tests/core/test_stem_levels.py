@@ -16,7 +16,9 @@ SR = 16000
 
 def _result(peak: float) -> SeparationResult:
     t = np.arange(SR) / SR
-    waves = np.stack([peak * np.sin(2 * np.pi * 220 * t), 0.25 * peak * np.sin(2 * np.pi * 330 * t)])
+    waves = np.stack(
+        [peak * np.sin(2 * np.pi * 220 * t), 0.25 * peak * np.sin(2 * np.pi * 330 * t)]
+    )
     return SeparationResult(waveforms=waves.astype(np.float32), sample_rate=SR, model_name="test")
 
 

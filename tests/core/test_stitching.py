@@ -35,7 +35,7 @@ def conversation(seconds: float, seed: int = 0, pause=(1.6, 2.6)) -> np.ndarray:
         f0 = (115.0, 220.0)[who] * rng.uniform(0.95, 1.05)
         piece = voice(f0, length / SR, SR, seed=100 * who + k, syllable_hz=(3.0, 4.5)[who])
         piece = piece[: n - t]
-        tracks[who, t:t + len(piece)] = piece
+        tracks[who, t : t + len(piece)] = piece
         t += len(piece) + int(rng.uniform(*pause) * SR)
         who, k = 1 - who, k + 1
     return tracks
@@ -78,7 +78,7 @@ def swapped_windows(est, refs, window: float = 1.0) -> int:
     seg, wrong = int(window * SR), 0
     loud = np.mean(refs**2, axis=1) * 0.05
     for s in range(0, refs.shape[1] - seg + 1, seg):
-        e, r = est[:, s:s + seg], refs[:, s:s + seg]
+        e, r = est[:, s : s + seg], refs[:, s : s + seg]
         for k in range(2):
             if np.mean(r[k] ** 2) > loud[k]:
                 wrong += int(np.argmax(e @ r[k]) != glob[k])
@@ -95,9 +95,16 @@ OPTIONS = EngineOptions(chunk_seconds=4.0, overlap_seconds=1.0)
 def test_profiles_restore_the_order_after_pauses_longer_than_the_overlap():
     refs = conversation(60, seed=1)
     mix = refs.sum(0)
-    old = separate(OracleShuffler(seed=2), mix, SR, EngineOptions(chunk_seconds=4.0, overlap_seconds=1.0,
-                                                                  speaker_order=False), references=refs)
-    assert swapped_windows(old.waveforms, refs) >= 3, "the overlap cue alone should lose the order here"
+    old = separate(
+        OracleShuffler(seed=2),
+        mix,
+        SR,
+        EngineOptions(chunk_seconds=4.0, overlap_seconds=1.0, speaker_order=False),
+        references=refs,
+    )
+    assert swapped_windows(old.waveforms, refs) >= 3, (
+        "the overlap cue alone should lose the order here"
+    )
     new = separate(OracleShuffler(seed=2), mix, SR, OPTIONS, references=refs)
     assert swapped_windows(new.waveforms, refs) == 0
     assert best_global_si_sdr(new.waveforms, refs) > 20.0 > best_global_si_sdr(old.waveforms, refs)
@@ -105,9 +112,11 @@ def test_profiles_restore_the_order_after_pauses_longer_than_the_overlap():
 
 def test_profiles_undo_swaps_inside_a_chunk():
     refs = conversation(60, seed=3, pause=(0.3, 1.0))
-    new = separate(OracleShuffler(seed=4, swap_inside=True), refs.sum(0), SR, OPTIONS, references=refs)
+    new = separate(
+        OracleShuffler(seed=4, swap_inside=True), refs.sum(0), SR, OPTIONS, references=refs
+    )
     assert swapped_windows(new.waveforms, refs) == 0
-    assert best_global_si_sdr(new.waveforms, refs) > 12.0   # only the 0.25 s blocks around each cut
+    assert best_global_si_sdr(new.waveforms, refs) > 12.0  # only the 0.25 s blocks around each cut
     assert any(r["sub_orders"] for r in new.stitching)
 
 
@@ -119,7 +128,11 @@ def test_the_stitching_field_records_every_chunk_decision():
     assert len(chunks) == res.timings["chunks"] == len(model.perms) > 10
     for i, c in enumerate(chunks):
         assert {"start", "stop", "order", "confidence", "cue"} <= set(c)
-        assert isinstance(c["start"], int) and isinstance(c["stop"], int) and 0 <= c["start"] < c["stop"]
+        assert (
+            isinstance(c["start"], int)
+            and isinstance(c["stop"], int)
+            and 0 <= c["start"] < c["stop"]
+        )
         assert sorted(c["order"]) == [0, 1]
         assert c["cue"] in CUES
         if i == 0:
@@ -183,13 +196,20 @@ def test_memory_stays_bounded_on_long_inputs():
         n = int(minutes * 60 * SR)
         x = (0.1 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
         tracemalloc.start()
-        res = separate(CheapModel(), x, SR, EngineOptions(chunk_seconds=4.0, overlap_seconds=1.0, keep_masks=False))
+        res = separate(
+            CheapModel(),
+            x,
+            SR,
+            EngineOptions(chunk_seconds=4.0, overlap_seconds=1.0, keep_masks=False),
+        )
         peaks[minutes] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert res.waveforms.shape == (2, n) and len(res.stitching) == res.timings["chunks"]
         del res
     n6 = 6 * 60 * SR
-    assert peaks[6] < 14 * n6 + 48 * 2**20, f"peak {peaks[6] / 2**20:.0f} MiB for {n6 * 12 / 2**20:.0f} MiB of output"
+    assert peaks[6] < 14 * n6 + 48 * 2**20, (
+        f"peak {peaks[6] / 2**20:.0f} MiB for {n6 * 12 / 2**20:.0f} MiB of output"
+    )
     per_sample = (peaks[6] - peaks[2]) / (n6 * 2 / 3)
     assert per_sample < 14, f"{per_sample:.1f} bytes per input sample"
 
@@ -209,12 +229,25 @@ def test_a_real_conversation_keeps_its_speakers(tmp_path):
     model = load_model(None)
     scores = {}
     for order in (False, True):
-        res = separate(model, item.mixture, item.sample_rate, EngineOptions(keep_masks=False, speaker_order=order))
-        scores[order] = permutation_consistency(res.waveforms, item.sources, item.sample_rate, 2.0,
-                                                mixture=item.mixture, active_db=-20.0)
+        res = separate(
+            model,
+            item.mixture,
+            item.sample_rate,
+            EngineOptions(keep_masks=False, speaker_order=order),
+        )
+        scores[order] = permutation_consistency(
+            res.waveforms,
+            item.sources,
+            item.sample_rate,
+            2.0,
+            mixture=item.mixture,
+            active_db=-20.0,
+        )
     old, new = scores[False], scores[True]
-    print(f"overlap cue alone: {old.swapped_windows}/{old.windows} swapped, {old.global_si_sdri:.2f} dB; "
-          f"with profiles: {new.swapped_windows}/{new.windows}, {new.global_si_sdri:.2f} dB")
+    print(
+        f"overlap cue alone: {old.swapped_windows}/{old.windows} swapped, {old.global_si_sdri:.2f} dB; "
+        f"with profiles: {new.swapped_windows}/{new.windows}, {new.global_si_sdri:.2f} dB"
+    )
     assert new.swapped_windows <= max(1, old.swapped_windows // 2)
     assert new.global_si_sdri > old.global_si_sdri + 1.0
     assert new.chunk_best_si_sdri - new.chunk_fixed_si_sdri < 1.0
@@ -234,6 +267,13 @@ def test_stop_is_honoured_while_ordering_speakers():
             token.cancel()
 
     with pytest.raises(Cancelled):
-        separate(OracleShuffler(seed=12), refs.sum(0), SR, OPTIONS, references=refs, progress=progress,
-                 cancel=token)
+        separate(
+            OracleShuffler(seed=12),
+            refs.sum(0),
+            SR,
+            OPTIONS,
+            references=refs,
+            progress=progress,
+            cancel=token,
+        )
     assert stages[-1] == "ordering speakers"

@@ -23,17 +23,23 @@ def tiny(**kw) -> SuDoRMRF:
     return SuDoRMRF(**{**TINY, **kw})
 
 
-def expected_parameters(n_src=2, n_filters=512, filter_length=40, bottleneck=128, hidden=512,
-                        n_blocks=16, depth=4, **_) -> int:
+def expected_parameters(
+    n_src=2, n_filters=512, filter_length=40, bottleneck=128, hidden=512, n_blocks=16, depth=4, **_
+) -> int:
     """Counted from the architecture, independently of the code."""
     n, c, u = n_filters, bottleneck, hidden
-    codec = 2 * n * filter_length                   # encoder + decoder, no biases
-    front = 2 * n + (n * c + c)                     # gLN, 1x1 conv C_E -> C
-    block = ((c * u + u) + 2 * u + 1                # 1x1 conv C -> U, gLN, PReLU
-             + depth * (5 * u + u + 2 * u)          # depthwise conv (kernel 5, bias), gLN per level
-             + 2 * u + 1                            # gLN, PReLU
-             + (u * c + c))                         # 1x1 conv U -> C
-    masks = 1 + (c * n_src * n + n_src * n)         # PReLU, 1x1 conv C -> n_src * C_E
+    codec = 2 * n * filter_length  # encoder + decoder, no biases
+    front = 2 * n + (n * c + c)  # gLN, 1x1 conv C_E -> C
+    block = (
+        (c * u + u)
+        + 2 * u
+        + 1  # 1x1 conv C -> U, gLN, PReLU
+        + depth * (5 * u + u + 2 * u)  # depthwise conv (kernel 5, bias), gLN per level
+        + 2 * u
+        + 1  # gLN, PReLU
+        + (u * c + c)
+    )  # 1x1 conv U -> C
+    masks = 1 + (c * n_src * n + n_src * n)  # PReLU, 1x1 conv C -> n_src * C_E
     return codec + front + n_blocks * block + masks
 
 
@@ -55,8 +61,10 @@ def test_registered_kind_and_defaults():
     assert m.num_parameters() == expected_parameters() == 2_642_081
 
 
-@pytest.mark.parametrize("args", [TINY, {**TINY, "n_src": 3, "depth": 1},
-                                  {**TINY, "hidden": 24, "n_blocks": 3, "depth": 5}])
+@pytest.mark.parametrize(
+    "args",
+    [TINY, {**TINY, "n_src": 3, "depth": 1}, {**TINY, "hidden": 24, "n_blocks": 3, "depth": 5}],
+)
 def test_parameter_count_matches_formula(args):
     assert SuDoRMRF(**args).num_parameters() == expected_parameters(**args)
 
@@ -108,17 +116,25 @@ def test_separate_chunk_fits_the_mixture_and_gives_effective_masks():
     assert residual.norm() <= (x - raw.sum(0)).norm()
     p = m.stft_params
     assert out.masks.shape == (2, p.n_freq, p.n_frames(12345))
-    mags = torch.stft(out.waveforms, p.n_fft, p.hop, p.win_length, torch.hann_window(p.n_fft),
-                      center=True, return_complex=True).abs()
+    mags = torch.stft(
+        out.waveforms,
+        p.n_fft,
+        p.hop,
+        p.win_length,
+        torch.hann_window(p.n_fft),
+        center=True,
+        return_complex=True,
+    ).abs()
     energetic = mags.sum(0) > 1e-3
     torch.testing.assert_close(out.masks.sum(0)[energetic], torch.ones(int(energetic.sum())))
-    torch.testing.assert_close(out.masks[0][energetic], (mags[0] / mags.sum(0))[energetic],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        out.masks[0][energetic], (mags[0] / mags.sum(0))[energetic], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     m = tiny(sample_rate=8000)
-    sources = torch.stack([two_sources(3000), two_sources(3000).roll(700, -1)])   # [2, 2, T]
+    sources = torch.stack([two_sources(3000), two_sources(3000).roll(700, -1)])  # [2, 2, T]
     mixture = sources.sum(1)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     losses = []
@@ -144,9 +160,17 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
         assert torch.equal(m(x)["waveforms"], rebuilt(x)["waveforms"])
 
 
-@pytest.mark.parametrize("kw", [dict(mask_activation="softmax"), dict(filter_length=21),
-                                dict(depth=0), dict(n_blocks=0), dict(hidden=-8),
-                                dict(bottleneck=2.5)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(mask_activation="softmax"),
+        dict(filter_length=21),
+        dict(depth=0),
+        dict(n_blocks=0),
+        dict(hidden=-8),
+        dict(bottleneck=2.5),
+    ],
+)
 def test_bad_arguments_raise_one_line_model_error(kw):
     with pytest.raises(ModelError) as err:
         SuDoRMRF(**{**TINY, **kw})

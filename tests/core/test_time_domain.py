@@ -11,8 +11,16 @@ from separation_core.models.dprnn import DPRNN
 from separation_core.models.sudormrf import SuDoRMRF
 
 TINY = {
-    ConvTasNet: dict(n_filters=32, filter_length=8, bottleneck=16, hidden=32, skip=16, kernel=3,
-                     n_blocks=3, n_repeats=1),
+    ConvTasNet: dict(
+        n_filters=32,
+        filter_length=8,
+        bottleneck=16,
+        hidden=32,
+        skip=16,
+        kernel=3,
+        n_blocks=3,
+        n_repeats=1,
+    ),
     DPRNN: dict(n_filters=32, filter_length=8, features=16, hidden=16, chunk=20, n_blocks=2),
     SuDoRMRF: dict(n_filters=16, filter_length=8, bottleneck=8, hidden=16, n_blocks=2, depth=3),
 }
@@ -51,7 +59,7 @@ def test_batch_items_are_independent(model):
     x = torch.randn(3, 3001)
     with torch.no_grad():
         batch = model(x)["waveforms"]
-        single = torch.stack([model(x[i:i + 1])["waveforms"][0] for i in range(3)])
+        single = torch.stack([model(x[i : i + 1])["waveforms"][0] for i in range(3)])
     torch.testing.assert_close(batch, single, rtol=1e-4, atol=1e-5)
 
 
@@ -59,12 +67,13 @@ def test_output_scales_with_input(model):
     # gLN before the bottleneck makes the masks invariant to the input gain.
     x = torch.randn(1, 3001)
     with torch.no_grad():
-        torch.testing.assert_close(model(5 * x)["waveforms"], 5 * model(x)["waveforms"],
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            model(5 * x)["waveforms"], 5 * model(x)["waveforms"], rtol=1e-4, atol=1e-5
+        )
 
 
 def test_training_on_fixed_example_improves_si_sdr(model):
-    sources = two_sources(4000).unsqueeze(0)               # [1, 2, T]
+    sources = two_sources(4000).unsqueeze(0)  # [1, 2, T]
     mixture = sources.sum(1)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     with torch.no_grad():

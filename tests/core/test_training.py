@@ -36,8 +36,9 @@ TINY = {
     "blstm-mask": dict(hidden=16, layers=1),
     "dc-blstm": dict(hidden=16, layers=1, embedding_dim=8),
     "chimera": dict(hidden=16, layers=1, embedding_dim=8),
-    "convtasnet": dict(n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2,
-                       n_repeats=1),
+    "convtasnet": dict(
+        n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2, n_repeats=1
+    ),
     "dprnn": dict(n_filters=16, filter_length=16, features=8, hidden=8, chunk=20, n_blocks=1),
 }
 
@@ -55,8 +56,17 @@ def speech_dir(tmp_path_factory):
 
 def fixed_batch(n=4, seconds=1.0, seed=0):
     rng = np.random.default_rng(seed)
-    srcs = np.stack([np.stack([voice(rng.uniform(90, 300), seconds, SR, seed=int(rng.integers(1e6)))
-                               for _ in range(2)]) for _ in range(n)])
+    srcs = np.stack(
+        [
+            np.stack(
+                [
+                    voice(rng.uniform(90, 300), seconds, SR, seed=int(rng.integers(1e6)))
+                    for _ in range(2)
+                ]
+            )
+            for _ in range(n)
+        ]
+    )
     src = torch.from_numpy(srcs)
     mix = src.sum(1)
     scale = mix.std(dim=-1, keepdim=True)
@@ -117,8 +127,11 @@ def bf16_state(monkeypatch):
 
 
 def _bf16_warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == precision.__name__ and r.levelname == "WARNING"]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == precision.__name__ and r.levelname == "WARNING"
+    ]
 
 
 def _tiny_chimera():
@@ -133,11 +146,14 @@ def test_bf16_on_a_cpu_without_it_trains_in_fp32_with_one_warning(bf16_state, mo
     with caplog.at_level("WARNING"):
         losses = [family_loss(model, model, mix, src, precision="bf16") for _ in range(3)]
     assert all(torch.equal(loss, exact) for loss in losses)
-    assert _bf16_warnings(caplog) == [f"bf16 is not supported on this CPU ({ONEDNN}); training in "
-                                      "float32 instead"]
+    assert _bf16_warnings(caplog) == [
+        f"bf16 is not supported on this CPU ({ONEDNN}); training in float32 instead"
+    ]
 
 
-def test_a_bf16_forward_that_fails_is_retried_in_fp32_once_and_for_all(bf16_state, monkeypatch, caplog):
+def test_a_bf16_forward_that_fails_is_retried_in_fp32_once_and_for_all(
+    bf16_state, monkeypatch, caplog
+):
     monkeypatch.setattr(bf16_state, "_probe", lambda device: (True, ""))
     model, mix, src = _tiny_chimera()
     exact = family_loss(model, model, mix, src)
@@ -151,7 +167,7 @@ def test_a_bf16_forward_that_fails_is_retried_in_fp32_once_and_for_all(bf16_stat
 
     with caplog.at_level("WARNING"):
         losses = [family_loss(model, net, mix, src, precision="bf16") for _ in range(2)]
-    assert under_autocast == [True, False, False]       # bf16 tried at the first step only
+    assert under_autocast == [True, False, False]  # bf16 tried at the first step only
     assert all(torch.equal(loss, exact) for loss in losses)
     assert len(_bf16_warnings(caplog)) == 1 and ONEDNN in _bf16_warnings(caplog)[0]
     assert not bf16_supported("cpu")
@@ -185,27 +201,46 @@ def test_the_probe_catches_a_missing_bf16_lstm_kernel(bf16_state, monkeypatch, c
     assert len(_bf16_warnings(caplog)) == 1 and ONEDNN in _bf16_warnings(caplog)[0]
     monkeypatch.setattr(torch.nn.LSTM, "forward", real)
     monkeypatch.setattr(bf16_state, "_SUPPORT", {})
-    assert bf16_supported("cpu") in (True, False)       # the real probe never raises, whatever the CPU
+    assert bf16_supported("cpu") in (True, False)  # the real probe never raises, whatever the CPU
 
 
 def test_untrainable_models_are_refused(tmp_path, speech_dir):
-    cfg = TrainConfig(model="oracle-irm", out=str(tmp_path / "r"), speech_dirs=[str(speech_dir)], steps=2)
+    cfg = TrainConfig(
+        model="oracle-irm", out=str(tmp_path / "r"), speech_dirs=[str(speech_dir)], steps=2
+    )
     with pytest.raises(CocktailError, match="nothing to train|no parameters"):
         Trainer(cfg, quiet=True).run()
 
 
 def _config(out, speech_dir, steps, **kw):
-    return TrainConfig(model="convtasnet", out=str(out), speech_dirs=[str(speech_dir)],
-                       model_args=dict(sample_rate=SR, **TINY["convtasnet"]), steps=steps,
-                       steps_per_epoch=3, batch_size=2, segment_seconds=0.5, lr=5e-3, warmup_steps=2,
-                       valid_num=2, **kw)
+    return TrainConfig(
+        model="convtasnet",
+        out=str(out),
+        speech_dirs=[str(speech_dir)],
+        model_args=dict(sample_rate=SR, **TINY["convtasnet"]),
+        steps=steps,
+        steps_per_epoch=3,
+        batch_size=2,
+        segment_seconds=0.5,
+        lr=5e-3,
+        warmup_steps=2,
+        valid_num=2,
+        **kw,
+    )
 
 
 def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     straight = tmp_path / "straight"
     result = Trainer(_config(straight, speech_dir, 6), quiet=True).run()
     assert result["step"] == 6
-    for name in ("best.pt", "last.pt", "train.csv", "valid.csv", "config.json", "valid_oracle_irm.json"):
+    for name in (
+        "best.pt",
+        "last.pt",
+        "train.csv",
+        "valid.csv",
+        "config.json",
+        "valid_oracle_irm.json",
+    ):
         assert (straight / name).exists(), name
     rows = list(csv.DictReader((straight / "valid.csv").open()))
     assert [int(r["step"]) for r in rows] == [0, 3, 6]
@@ -215,7 +250,9 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     assert "trainer" not in load_checkpoint(straight / "best.pt")
 
     split = tmp_path / "split"
-    Trainer(_config(split, speech_dir, 3, schedule_steps=6), quiet=True).run()  # the same cosine plan
+    Trainer(
+        _config(split, speech_dir, 3, schedule_steps=6), quiet=True
+    ).run()  # the same cosine plan
     with pytest.raises(CocktailError, match="--resume"):
         Trainer(_config(split, speech_dir, 6), quiet=True).run()
     with (split / "train.csv").open("a") as f:  # rows a killed process wrote after its last save
@@ -229,23 +266,37 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
 
 
 def test_cosine_schedule_warms_up_then_decays_to_its_floor_and_plateau_is_kept_for_old_runs():
-    cfg = TrainConfig(model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, min_lr_ratio=0.1)
+    cfg = TrainConfig(
+        model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, min_lr_ratio=0.1
+    )
     rates = [learning_rate(cfg, k) for k in range(1000)]
     assert rates[0] == pytest.approx(1e-5) and rates[99] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(rates[99:], rates[100:]))  # no rise after the warm-up
     mid = 100 + (1000 - 100) // 2
     assert rates[mid] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5), rel=1e-6)  # half way: cos = 0
     assert rates[-1] == pytest.approx(1e-4, rel=1e-3)
-    longer = TrainConfig(model="convtasnet", out="x", steps=2000, lr=1e-3, warmup_steps=100,
-                         min_lr_ratio=0.1, schedule_steps=1000)
+    longer = TrainConfig(
+        model="convtasnet",
+        out="x",
+        steps=2000,
+        lr=1e-3,
+        warmup_steps=100,
+        min_lr_ratio=0.1,
+        schedule_steps=1000,
+    )
     assert learning_rate(longer, 1500) == pytest.approx(1e-4)  # past its horizon: the floor
-    plateau = TrainConfig(model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, schedule="plateau")
+    plateau = TrainConfig(
+        model="convtasnet", out="x", steps=1000, lr=1e-3, warmup_steps=100, schedule="plateau"
+    )
     assert learning_rate(plateau, 500, lr_factor=0.25) == pytest.approx(2.5e-4)
 
 
 def test_worker_processes_draw_the_same_batches_as_the_loop(speech_dir):
     from separation_core.data import DynamicMixDataset
-    train = DynamicMixDataset(speech_dir, sample_rate=SR, segment_seconds=0.25, epoch_size=6, seed=2)
+
+    train = DynamicMixDataset(
+        speech_dir, sample_rate=SR, segment_seconds=0.25, epoch_size=6, seed=2
+    )
     inline = training_batches(train, 3, 2, step=2, workers=0)
     pooled = training_batches(train, 3, 2, step=2, workers=2)
     for _ in range(4):  # crosses an epoch boundary
@@ -283,7 +334,9 @@ def test_a_corrupt_validation_file_is_skipped_not_fatal(tmp_path, speech_dir):
     assert result["step"] == 2
 
 
-def test_resume_may_switch_precision_add_speed_perturbation_and_keeps_the_rest(tmp_path, speech_dir):
+def test_resume_may_switch_precision_add_speed_perturbation_and_keeps_the_rest(
+    tmp_path, speech_dir
+):
     run = tmp_path / "run"
     Trainer(_config(run, speech_dir, 3), quiet=True).run()
     assert load_checkpoint(run / "last.pt")["training"]["speed_range"] is None
@@ -292,7 +345,9 @@ def test_resume_may_switch_precision_add_speed_perturbation_and_keeps_the_rest(t
     result = Trainer(other, resume=True, quiet=True).run()
     assert result["step"] == 6
     saved = json.loads((run / "config.json").read_text())
-    assert saved["precision"] == "bf16" and saved["lr"] == 5e-3 and saved["speed_range"] == [0.9, 1.1]
+    assert (
+        saved["precision"] == "bf16" and saved["lr"] == 5e-3 and saved["speed_range"] == [0.9, 1.1]
+    )
     training = load_checkpoint(run / "last.pt")["training"]
     assert training["precision"] == "bf16" and training["speed_range"] == [0.9, 1.1]
     Trainer(_config(run, speech_dir, 7, precision="bf16"), resume=True, quiet=True).run()
@@ -301,25 +356,60 @@ def test_resume_may_switch_precision_add_speed_perturbation_and_keeps_the_rest(t
 
 def test_trained_checkpoint_separates_at_once(tmp_path, speech_dir):
     from separation_core.cli import main
+
     run = tmp_path / "run"
     Trainer(_config(run, speech_dir, 3), quiet=True).run()
     wav = next(speech_dir.glob("*.flac"))
-    assert main(["separate", str(wav), "--model", str(run / "best.pt"), "--out", str(tmp_path / "o"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(wav),
+                "--model",
+                str(run / "best.pt"),
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "o").glob("*_s*.wav"))) == 2
 
 
 def test_train_command_reads_one_folder_per_speaker(tmp_path, speech_dir, capsys):
     from separation_core.cli import main
+
     root = tmp_path / "by-speaker"
     for k, path in enumerate(sorted(speech_dir.glob("*.flac"))):
         folder = root / f"talker{path.name.split('-')[0]}"
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, folder / f"take{k}.flac")  # names that say nothing of the speaker
-    args = ["train", "--model", "ff-mask", "--model-arg", "hidden=16", "--model-arg", "layers=1",
-            "--speech", str(root), "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
-            "--segment-seconds", "1", "--valid-num", "2", "--quiet"]
-    assert main(args) == 0  # auto: names that say nothing, all in sub-folders -> one folder per speaker
+    args = [
+        "train",
+        "--model",
+        "ff-mask",
+        "--model-arg",
+        "hidden=16",
+        "--model-arg",
+        "layers=1",
+        "--speech",
+        str(root),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--segment-seconds",
+        "1",
+        "--valid-num",
+        "2",
+        "--quiet",
+    ]
+    assert (
+        main(args) == 0
+    )  # auto: names that say nothing, all in sub-folders -> one folder per speaker
     assert (tmp_path / "run" / "best.pt").is_file()
     assert main(args + ["--rule", "folder", "--out", str(tmp_path / "run2")]) == 0
     assert (tmp_path / "run2" / "best.pt").is_file()
@@ -329,6 +419,7 @@ def test_train_command_reads_one_folder_per_speaker(tmp_path, speech_dir, capsys
 
 def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
     from separation_core.checkpoints import load_checkpoint
+
     first = tmp_path / "first"
     Trainer(_config(first, speech_dir, 3), quiet=True).run()
     source = load_checkpoint(first / "last.pt")
@@ -342,32 +433,75 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
     for name, value in source["state_dict"].items():
         assert torch.equal(out["state_dict"][name], value), name
     with pytest.raises(CocktailError, match="not 'dprnn'"):
-        Trainer(TrainConfig(model="dprnn", out=str(tmp_path / "x"), speech_dirs=[str(speech_dir)], steps=1,
-                            init=str(first / "last.pt")), quiet=True).run()
+        Trainer(
+            TrainConfig(
+                model="dprnn",
+                out=str(tmp_path / "x"),
+                speech_dirs=[str(speech_dir)],
+                steps=1,
+                init=str(first / "last.pt"),
+            ),
+            quiet=True,
+        ).run()
     with pytest.raises(CocktailError, match="drop --model-arg"):
-        Trainer(_config(tmp_path / "y", speech_dir, 1, init=str(first / "last.pt")), quiet=True).run()
+        Trainer(
+            _config(tmp_path / "y", speech_dir, 1, init=str(first / "last.pt")), quiet=True
+        ).run()
 
 
 def test_model_args_parse():
-    assert parse_model_args(["hidden=64", "dropout=0.5", "inter-bidirectional=false", "x=abc"]) == \
-        {"hidden": 64, "dropout": 0.5, "inter_bidirectional": False, "x": "abc"}
+    assert parse_model_args(["hidden=64", "dropout=0.5", "inter-bidirectional=false", "x=abc"]) == {
+        "hidden": 64,
+        "dropout": 0.5,
+        "inter_bidirectional": False,
+        "x": "abc",
+    }
     with pytest.raises(CocktailError):
         parse_model_args(["novalue"])
 
 
 def _torchrun(args, cwd, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "separation_core.cli", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "separation_core.cli",
+        *args,
+    ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_torchrun_two_processes_train_and_write_one_checkpoint(tmp_path, speech_dir):
     run = tmp_path / "ddp"
     margs = [f"--model-arg={k}={v}" for k, v in dict(sample_rate=SR, **TINY["convtasnet"]).items()]
-    proc = _torchrun(["train", "--model", "convtasnet", *margs, "--speech", str(speech_dir), "--out",
-                      str(run), "--steps", "4", "--steps-per-epoch", "2", "--batch-size", "2",
-                      "--segment-seconds", "0.5", "--valid-num", "2", "--quiet"], tmp_path)
+    proc = _torchrun(
+        [
+            "train",
+            "--model",
+            "convtasnet",
+            *margs,
+            "--speech",
+            str(speech_dir),
+            "--out",
+            str(run),
+            "--steps",
+            "4",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "2",
+            "--segment-seconds",
+            "0.5",
+            "--valid-num",
+            "2",
+            "--quiet",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["training"]["world_size"] == 2 and ckpt["training"]["steps"] == 4
@@ -379,12 +513,15 @@ def test_torchrun_two_processes_train_and_write_one_checkpoint(tmp_path, speech_
 def test_torchrun_batch_separate_writes_every_output_once(tmp_path, speech_dir):
     inputs = sorted(speech_dir.glob("*.flac"))[:5]
     out = tmp_path / "o"
-    proc = _torchrun(["separate", *map(str, inputs), "--model", "denoise-wiener", "--out", str(out),
-                      "--quiet"], tmp_path)
+    proc = _torchrun(
+        ["separate", *map(str, inputs), "--model", "denoise-wiener", "--out", str(out), "--quiet"],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     written = sorted(p.name for p in out.iterdir())
-    expected = sorted([f"{p.stem}_s{k}.wav" for p in inputs for k in (1, 2)] +
-                      [f"{p.stem}.json" for p in inputs])
+    expected = sorted(
+        [f"{p.stem}_s{k}.wav" for p in inputs for k in (1, 2)] + [f"{p.stem}.json" for p in inputs]
+    )
     assert written == expected
     for p in inputs:
         assert json.loads((out / f"{p.stem}.json").read_text())["samples"] == sf.info(p).frames

@@ -9,8 +9,11 @@ import torch
 from helpers import tone, voice
 from separation_core.transforms import StftParams, db_spectrogram, istft, magnitude, stft
 
-PARAMS = [StftParams(), StftParams(n_fft=256, hop=64, win_length=256, sample_rate=8000),
-          StftParams(n_fft=512, hop=100, win_length=400)]
+PARAMS = [
+    StftParams(),
+    StftParams(n_fft=256, hop=64, win_length=256, sample_rate=8000),
+    StftParams(n_fft=512, hop=100, win_length=400),
+]
 
 
 @pytest.mark.parametrize("p", PARAMS, ids=lambda p: f"{p.n_fft}-{p.hop}-{p.win_length}")
@@ -41,9 +44,9 @@ def test_frame_t_is_centred_on_sample_t_times_hop():
     x = np.random.default_rng(0).standard_normal(1000)
     spec = stft(torch.from_numpy(x), p).numpy()
     padded = np.pad(x, p.n_fft // 2, mode="reflect")
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(p.n_fft) / p.n_fft)   # periodic Hann
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(p.n_fft) / p.n_fft)  # periodic Hann
     for t in (0, 5, 15):
-        expected = np.fft.rfft(window * padded[t * p.hop: t * p.hop + p.n_fft])
+        expected = np.fft.rfft(window * padded[t * p.hop : t * p.hop + p.n_fft])
         np.testing.assert_allclose(spec[:, t], expected, atol=1e-9)
 
 
@@ -74,7 +77,9 @@ def test_params_dict_round_trip_and_axes():
     d = p.to_dict()
     assert d == {"n_fft": 1024, "hop": 256, "win_length": 800, "sample_rate": 22050}
     assert StftParams.from_dict(d) == p
-    assert StftParams.from_dict({**d, "n_fft": np.int64(1024), "hop": 256.0, "extra": "ignored"}) == p
+    assert (
+        StftParams.from_dict({**d, "n_fft": np.int64(1024), "hop": 256.0, "extra": "ignored"}) == p
+    )
     assert p.n_freq == 513 and p.n_frames(22050) == 22050 // 256 + 1
     np.testing.assert_allclose(p.freqs(), np.arange(513) * 22050 / 1024)
     np.testing.assert_allclose(p.frame_times(4), [0, 256 / 22050, 512 / 22050, 768 / 22050])
