@@ -1,7 +1,8 @@
 """Contracts checked by tools (configured in pyproject.toml): `ruff check` (lint, import order,
-modern syntax) and `lint-imports` (separation_core never imports the app, Qt, pyqtgraph or
-sounddevice; app.session, app.tasks and app.mixer never import Qt or pyqtgraph). Both come with the
-test extra (`pip install -e .[test]`); a test is skipped where its tool is not installed."""
+modern syntax), `ruff format --check`, and `lint-imports` (separation_core never imports the app,
+Qt, pyqtgraph or sounddevice; app.session, app.tasks and app.mixer never import Qt or pyqtgraph).
+The tools come with the test extra (`pip install -e .[test]`); a test is skipped where its tool is
+not installed."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 def test_ruff_finds_nothing():
     proc = _run([_tool("ruff"), "check", "--no-cache", "--output-format", "concise", "."])
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+
+
+def test_code_is_formatted():
+    proc = _run([_tool("ruff"), "format", "--check", "--no-cache", "."])
+    assert proc.returncode == 0, "run `ruff format .`:\n" + (proc.stdout + proc.stderr)[-6000:]
 
 
 def test_import_contracts_hold():
