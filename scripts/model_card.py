@@ -51,6 +51,71 @@ def quality_rows(bench: dict, model_id: str) -> list[str]:
     return rows
 
 
+def quality_by_set_rows(bench: dict, model_id: str) -> list[str]:
+    """One row per test set (condition): the model's headline metrics beside the oracles' SI-SDRi."""
+    sets = bench["models"].get(model_id, {}).get("quality_by_set") or {}
+    if len(sets) < 2:
+        return []
+    metrics = metric_specs(headline=True)
+    rows = [
+        "| test set | mixtures | "
+        + " | ".join(m.heading for m in metrics)
+        + " | oracle IBM SI-SDRi | oracle IRM SI-SDRi |",
+        "|---|---|" + "---|" * (len(metrics) + 2),
+    ]
+    for name, q in sets.items():
+        oracles = [
+            bench["models"].get(o, {}).get("quality_by_set", {}).get(name, {}).get("si_sdri")
+            for o in ("oracle-ibm", "oracle-irm")
+        ]
+        rows.append(
+            f"| {name} | {q.get('mixtures', '?')} | "
+            + " | ".join(fmt(q.get(m.name), m.fmt) for m in metrics)
+            + f" | {fmt(oracles[0])} | {fmt(oracles[1])} |"
+        )
+    return rows
+
+
+def augmentation_lines(t: dict) -> list[str]:
+    """What was done to the training mixtures beyond mixing: noise and rooms (issue 12)."""
+    lines = []
+    if t.get("noise"):
+        snr = t.get("snr_range")
+        lines.append(
+            f"- Noise: real noise from `../shared/data/{', '.join(t['noise'])}` added to "
+            f"{t.get('noise_prob', 1.0):.0%} of the mixtures"
+            + (" at an SNR drawn in {:g}..{:g} dB.".format(*snr) if snr else ".")
+        )
+    reverb = t.get("reverb")
+    if reverb and reverb.get("prob"):
+        measured = reverb.get("measured_rooms") or []
+        lines.append(
+            f"- Reverberation on {reverb['prob']:.0%} of the mixtures, each speaker at its own "
+            "position: "
+            + (
+                f"{reverb['simulated_rooms']} shoebox rooms simulated by the image-source method "
+                "(pyroomacoustics, RT60 {:g}..{:g} s)".format(*reverb["rt60_range"])
+                if reverb.get("simulated_rooms")
+                else "no simulated rooms"
+            )
+            + (
+                f" and measured responses of {', '.join(measured)} "
+                f"({reverb.get('measured_prob', 0):.0%} of the reverberant mixtures)"
+                if measured
+                else ""
+            )
+            + f". Target: the {reverb.get('target', 'reverberant image of each speaker')}, so the "
+            "model separates and does not dereverberate."
+        )
+    return lines
+
+
+def schedule_text(t: dict) -> str:
+    if t.get("schedule") == "cosine":
+        return "warm-up then cosine decay"
+    return "halved after 3 validations without a new best"
+
+
 def train_command(ckpt: dict) -> str:
     t, args = ckpt["training"], dict(ckpt["model_args"])
     defaults = get_model_class(ckpt["model_name"])().model_args()
@@ -60,6 +125,21 @@ def train_command(ckpt: dict) -> str:
         + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))
     ]
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
+    if t.get("noise"):
+        parts += [
+            " ".join(f"--noise ../shared/data/{d}" for d in t["noise"])
+            + f" --noise-prob {t.get('noise_prob', 1.0):g}"
+            + (" --snr-range {:g},{:g}".format(*t["snr_range"]) if t.get("snr_range") else "")
+        ]
+    reverb = t.get("reverb") or {}
+    if reverb.get("prob"):
+        parts += [
+            f"--rooms {reverb.get('simulated_rooms', 0)} "
+            + " ".join(f"--rir ../shared/data/rir/{r}" for r in reverb.get("measured_rooms", []))
+            + f" --reverb-prob {reverb['prob']:g}"
+        ]
+    if t.get("initialised_from"):
+        parts += [f"--init resources/models/{t['initialised_from']}"]
     parts += [
         f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
         f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
@@ -93,9 +173,15 @@ def card(path: Path, bench: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Data: {', '.join(t.get('speech', []))} from `../shared/data/speech/` (real read speech, "
-        f"one utterance per speaker), {t.get('split', 'train split')}: speakers are split train / valid / "
-        "test by a hash of their id, so validation and test speakers were never heard in training. "
+        f"- Data: {', '.join(t.get('speech', []))} from `../shared/data/speech/` (real speech"
+        + (
+            ", one utterance per speaker)"
+            if t.get("speech") == ["librispeech-train-clean-100"]
+            else ": read, accented and children's speech)"
+        )
+        + f", {t.get('split', 'train split')}: speakers are split train / valid / "
+        "test by a hash of their id within each corpus, so validation and test speakers were never "
+        "heard in training. "
         "Dynamic mixing: two random train speakers per mixture, random crops, relative level "
         "-5..5 dB, fresh every epoch"
         + (
@@ -106,8 +192,9 @@ def card(path: Path, bench: dict) -> str:
             else "."
         ),
         f"- Loss: {t.get('loss')}; {t['steps']:,} steps of batch {t['batch_size']} x "
-        f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g} (halved after 3 "
-        f"validations without a new best), seed {t.get('seed', 0)}.",
+        f"{t['segment_seconds']:g} s ({t.get('epochs', 0):g} epochs), Adam lr {t['lr']:g} "
+        f"({schedule_text(t)}), seed {t.get('seed', 0)}.",
+        *augmentation_lines(t),
         *(
             [
                 f"- Initialised from `{t['initialised_from']}` (fine-tuned); the figures below count this run only."
@@ -144,6 +231,19 @@ def card(path: Path, bench: dict) -> str:
         "",
         *quality_rows(bench, model_id),
         "",
+        *(
+            [
+                "By condition (`scripts/make_test_sets.sh`: 100 mixtures each of test-split speakers; "
+                "clean-libri: LibriSpeech; accented: speechocean762, adults and children; reverb: "
+                "LibriSpeech and speechocean762 in simulated rooms and the measured Surrey room A, "
+                "which training never saw; reverb-noisy: the same with real noise at 0..15 dB SNR):",
+                "",
+                *quality_by_set_rows(bench, model_id),
+                "",
+            ]
+            if quality_by_set_rows(bench, model_id)
+            else []
+        ),
         "## Speed and memory",
         "",
         f"- {fmt(cpu.get('speed_x_realtime'), '.1f')}x faster than real time on the CPU "
@@ -169,8 +269,14 @@ def card(path: Path, bench: dict) -> str:
             if t.get("speech") == ["librispeech-train-clean-100"]
             else f"- Trained on {', '.join(t.get('speech', []))} only"
         )
-        + "; noisy, reverberant or far-field recordings, music and other languages are outside what it "
-        "has seen.",
+        + (
+            "; noisy, reverberant or far-field recordings, music and other languages are outside "
+            "what it has seen."
+            if not (t.get("noise") or (t.get("reverb") or {}).get("prob"))
+            else "; real rooms and noise were simulated or measured, not recorded together with the "
+            "speech: far-field recordings, music, more than two talkers and other languages than "
+            "English are outside what it has seen."
+        ),
         (
             f"- Trained on {ckpt['n_src']}-speaker mixtures; the number of speakers K can be asked at run time "
             "(k-means) or estimated (mean-shift), but more than two were never seen in training."

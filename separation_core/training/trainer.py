@@ -603,6 +603,7 @@ class Trainer:
             "cpu_hours": self._cpu_seconds() / 3600,
             "schedule": cfg.schedule,
             "noise_prob": cfg.noise_prob if cfg.noise_dirs else None,
+            "snr_range": list(cfg.snr_range) if cfg.noise_dirs and cfg.snr_range else None,
             "reverb": self._reverb_summary(),
         }
 
