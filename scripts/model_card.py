@@ -173,11 +173,11 @@ def card(path: Path, bench: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Data: {', '.join(t.get('speech', []))} from `../shared/data/speech/` (real speech"
+        f"- Data: {', '.join(t.get('speech', []))} from `../shared/data/speech/` (real"
         + (
-            ", one utterance per speaker)"
+            " read speech, one utterance per speaker)"
             if t.get("speech") == ["librispeech-train-clean-100"]
-            else ": read, accented and children's speech)"
+            else " speech: read, accented and children's)"
         )
         + f", {t.get('split', 'train split')}: speakers are split train / valid / "
         "test by a hash of their id within each corpus, so validation and test speakers were never "

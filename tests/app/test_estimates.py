@@ -8,7 +8,7 @@ import pytest
 from conftest import SR, open_mixture
 from separation_core.run_estimate import estimate_run, load_bench
 
-DEFAULT = "convtasnet-libri-16k"
+DEFAULT = "convtasnet-rooms-16k"
 
 
 def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
