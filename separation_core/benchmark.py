@@ -102,11 +102,19 @@ def long_input_peak_memory(model_spec: str, minutes: float) -> dict:
 
 
 # Runs the CLI and reports the process's own peak resident set (Linux: kB).
+# The peak is this process's own: VmHWM (reset by exec). ru_maxrss is not: Linux keeps it across
+# exec, so a child started from a large process (a bench holding its test sets) reports the
+# parent's size; it is the fallback where /proc is missing.
 _PEAK_WRAPPER = (
     "import resource, sys\n"
     "from separation_core.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "try:\n"
+    "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+    "    peak = int(hwm[0].split()[1])\n"
+    "except (OSError, IndexError, ValueError):\n"
+    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print('PEAK_KB', peak, file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
