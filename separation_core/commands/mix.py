@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .common import ProgressBar, allow_negative_ranges, number_arg, range_arg
-from .room_args import add_room_arguments, reverb_from_args
+from .room_args import add_room_arguments, probability, reverb_from_args
 
 
 def add_parser(sub) -> None:
@@ -94,7 +94,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--overlap-prob",
-        type=number_arg(float, 0.0, 1.0),
+        type=probability,
         default=0.5,
         metavar="P",
         help="with --conversation: share of the changes of speaker that overlap (default 0.5)",
