@@ -1,6 +1,6 @@
 #!/bin/sh
 # The fixed test sets of issue 12 (held-out test-split speakers, 100 mixtures each), one per
-# condition, into OUT (default runs/sets). Deterministic: the same command writes the same bytes.
+# condition (three-libri: three speakers, for the clustering models asked for K=3), into OUT (default runs/sets). Deterministic: the same command writes the same bytes.
 set -eu
 S=${SHARED:-../shared}/data
 OUT=${1:-runs/sets}
@@ -12,3 +12,4 @@ mix accented --speech $OCEAN
 mix reverb --speech $LIBRI --speech $OCEAN --rooms simulated --rir $S/rir/surrey-room-a --measured-prob 0.5
 mix reverb-noisy --speech $LIBRI --speech $OCEAN --rooms simulated --rir $S/rir/surrey-room-a \
     --measured-prob 0.5 --noise $S/noise --snr-range 0,15
+mix three-libri --speech $LIBRI --speakers 3

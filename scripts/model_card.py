@@ -64,12 +64,15 @@ def quality_by_set_rows(bench: dict, model_id: str) -> list[str]:
         "|---|---|" + "---|" * (len(metrics) + 2),
     ]
     for name, q in sets.items():
+        if "skipped" in q:
+            continue
+        label = f"{name} (K={q['num_speakers']})" if q.get("num_speakers") else name
         oracles = [
             bench["models"].get(o, {}).get("quality_by_set", {}).get(name, {}).get("si_sdri")
             for o in ("oracle-ibm", "oracle-irm")
         ]
         rows.append(
-            f"| {name} | {q.get('mixtures', '?')} | "
+            f"| {label} | {q.get('mixtures', '?')} | "
             + " | ".join(fmt(q.get(m.name), m.fmt) for m in metrics)
             + f" | {fmt(oracles[0])} | {fmt(oracles[1])} |"
         )

@@ -49,7 +49,9 @@ _WINDOWS: dict = {}
 def _window(p: StftParams, device, dtype) -> torch.Tensor:
     key = (p.win_length, str(device), dtype)
     if key not in _WINDOWS:
-        _WINDOWS[key] = torch.hann_window(p.win_length, device=device, dtype=dtype)
+        # A window first made under inference mode (validation) must still serve autograd later.
+        with torch.inference_mode(False):
+            _WINDOWS[key] = torch.hann_window(p.win_length, device=device, dtype=dtype)
     return _WINDOWS[key]
 
 

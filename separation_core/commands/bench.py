@@ -145,8 +145,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _quality_rows(benchmark, model, sets: dict) -> dict:
-    """``{"quality": first set's figures, "quality_by_set": {name: figures}}``."""
-    by_set = {name: benchmark.quality(model, items) for name, items in sets.items()}
+    """``{"quality": first set's figures, "quality_by_set": {name: figures}}``.
+
+    On a set of mixtures of another number of speakers than the model's outputs, a clustering
+    model (deep clustering, Chimera++) is told that number (its K); a separator with fewer
+    outputs than speakers is skipped, with the reason in place of the figures (the unmatched
+    speakers would drop out of the means)."""
+    from ..models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+
+    by_set = {}
+    for name, items in sets.items():
+        speakers = int(items[0].sources.shape[0]) if items else model.n_src
+        if model.needs_references or speakers == model.n_src:
+            by_set[name] = benchmark.quality(model, items)
+        elif model.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA):
+            run = RunOptions(num_speakers=speakers)
+            by_set[name] = benchmark.quality(model, items, run) | {"num_speakers": speakers}
+        elif 2 <= model.n_src < speakers:
+            by_set[name] = {
+                "skipped": f"{speakers}-speaker mixtures; the model has {model.n_src} outputs"
+            }
+        else:
+            by_set[name] = benchmark.quality(model, items)
     return {"quality": next(iter(by_set.values())), "quality_by_set": by_set}
 
 

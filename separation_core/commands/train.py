@@ -64,6 +64,13 @@ def add_parser(sub) -> None:
         default="si_sdr",
         help="time-domain models' loss (convtasnet, dprnn)",
     )
+    p.add_argument(
+        "--mask-loss",
+        choices=("psa", "si_sdr"),
+        default="psa",
+        help="mask estimators' and Chimera++'s mask loss: phase-sensitive mask approximation, "
+        "or PIT SI-SDR of the masked mixture after the inverse STFT",
+    )
     p.add_argument("--chimera-alpha", type=number_arg(float, 0, 1), default=0.5)
     p.add_argument(
         "--dc-weighting",
@@ -176,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         time_loss=args.loss,
         chimera_alpha=args.chimera_alpha,
+        mask_loss=args.mask_loss,
         dc_weighting=args.dc_weighting,
         sir_range=args.sir_range,
         snr_range=args.snr_range,

@@ -1,8 +1,10 @@
 """The training loss of each model family, computed from a batch of mixtures and sources.
 
 deep clustering -> deep clustering loss (low-rank form, silent bins weighted out)
-chimera         -> alpha * deep clustering + (1 - alpha) * uPIT phase-sensitive mask loss
-mask estimators -> uPIT phase-sensitive mask loss
+chimera         -> alpha * deep clustering + (1 - alpha) * mask loss
+mask estimators -> the mask loss: uPIT phase-sensitive mask approximation ("psa"), or PIT SI-SDR
+                   of the masked mixture resynthesised by the inverse STFT ("si_sdr": trains the
+                   masks for the measure the bench reports, phase errors included)
 time domain     -> SI-SDR with PIT (negated), or sa-SDR
 """
 
@@ -19,10 +21,11 @@ from ..models.base import (
     KIND_TIME_DOMAIN,
     SeparationModel,
 )
-from ..transforms import stft
+from ..transforms import istft, stft
 from .precision import effective_precision, mark_bf16_unsupported, one_line_reason
 
 TIME_LOSSES = ("si_sdr", "sa_sdr")
+MASK_LOSSES = ("psa", "si_sdr")
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -42,13 +45,23 @@ def _forward(net, mixture: torch.Tensor, precision: str) -> dict:
         return out
 
 
-def loss_name(model: SeparationModel, time_loss: str = "si_sdr") -> str:
+def loss_name(model: SeparationModel, time_loss: str = "si_sdr", mask_loss: str = "psa") -> str:
+    mask = "uPIT-PSA" if mask_loss == "psa" else "PIT si-sdr of the resynthesised masks"
     return {
         KIND_DEEP_CLUSTERING: "deep clustering",
-        KIND_CHIMERA: "chimera++ (dc + uPIT-PSA)",
-        KIND_MASK: "uPIT-PSA",
+        KIND_CHIMERA: f"chimera++ (dc + {mask})",
+        KIND_MASK: mask,
         KIND_TIME_DOMAIN: f"PIT {time_loss.replace('_', '-')}",
     }[model.kind]
+
+
+def _mask_loss(masks, mix_spec, src_specs, sources, p, mask_loss: str) -> torch.Tensor:
+    """``masks [B, S, F, T]``, complex ``mix_spec [B, F, T]`` / ``src_specs [B, S, F, T]``,
+    ``sources [B, S, time]`` -> scalar."""
+    if mask_loss == "psa":
+        return upit_mask_loss(masks, mix_spec, src_specs, phase_sensitive=True)
+    waveforms = istft(masks * mix_spec.unsqueeze(1), p, sources.shape[-1])
+    return pit_si_sdr_loss(waveforms, sources)
 
 
 def family_loss(
@@ -61,17 +74,21 @@ def family_loss(
     chimera_alpha: float = 0.5,
     dc_weighting: str = "threshold",
     precision: str = "fp32",
+    mask_loss: str = "psa",
 ) -> torch.Tensor:
     """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
 
     ``dc_weighting`` weights the deep clustering bins: "threshold" (silent bins out, Hershey et al.)
-    or "magnitude" (loud bins count more, Wang et al. 2018). ``precision="bf16"`` runs the
+    or "magnitude" (loud bins count more, Wang et al. 2018). ``mask_loss`` trains the masks of
+    mask estimators and Chimera++: "psa" or "si_sdr" (see the module docstring). ``precision="bf16"`` runs the
     network's forward pass under bfloat16 autocast (weights, gradients and the loss stay float32);
     where the device lacks bf16 kernels it runs in float32 instead, with one warning line."""
     if not model.trainable:
         raise ModelError(f"model '{model.name}' has nothing to train")
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision '{precision}' (use {' or '.join(PRECISIONS)})")
+    if mask_loss not in MASK_LOSSES:
+        raise ModelError(f"unknown mask loss '{mask_loss}' (use {' or '.join(MASK_LOSSES)})")
     out = _forward(net, mixture, effective_precision(precision, mixture.device.type))
     out = {
         k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()
@@ -86,7 +103,7 @@ def family_loss(
     p = model.stft_params
     mix_spec, src_specs = stft(mixture, p), stft(sources, p)
     if model.kind == KIND_MASK:
-        return upit_mask_loss(out["masks"], mix_spec, src_specs, phase_sensitive=True)
+        return _mask_loss(out["masks"], mix_spec, src_specs, sources, p, mask_loss)
     from ..models.deep_clustering import dc_targets
 
     assign, weights = dc_targets(mix_spec, src_specs, weighting=dc_weighting)
@@ -94,6 +111,6 @@ def family_loss(
     if model.kind == KIND_DEEP_CLUSTERING:
         return dc
     if model.kind == KIND_CHIMERA:
-        mi = upit_mask_loss(out["masks"], mix_spec, src_specs, phase_sensitive=True)
+        mi = _mask_loss(out["masks"], mix_spec, src_specs, sources, p, mask_loss)
         return chimera_alpha * dc + (1 - chimera_alpha) * mi
     raise ModelError(f"no training loss for model kind '{model.kind}'")

@@ -10,9 +10,11 @@ exactly what an uninterrupted run would have seen.
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ class TrainConfig:
     device: str = "auto"
     time_loss: str = "si_sdr"
     chimera_alpha: float = 0.5
+    mask_loss: str = "psa"  # mask estimators and Chimera++: "psa" or "si_sdr"
     dc_weighting: str = "threshold"
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
@@ -294,14 +297,42 @@ class Trainer:
         return model, state
 
     def _initial_weights(self, path: str):
-        """The model of checkpoint ``path`` (its architecture and weights), for fine-tuning."""
-        if self.cfg.model_args:
+        """The model to fine-tune from checkpoint ``path``.
+
+        Same model: its architecture and weights. A model that contains the checkpoint's (e.g.
+        ``chimera``, a ``dc-blstm`` plus a mask head): the checkpoint's arguments that the new
+        model takes, all its tensors, and the new layers at random (a warm start).
+        """
+        from ..checkpoints import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        cls = get_model_class(self.cfg.model)
+        if ckpt["model_name"] == cls.name:
+            if self.cfg.model_args:
+                raise CocktailError(
+                    "--init takes the architecture from the checkpoint; drop --model-arg"
+                )
+            return model_from_checkpoint(ckpt)
+        accepted = inspect.signature(cls.__init__).parameters
+        args = {k: v for k, v in ckpt["model_args"].items() if k in accepted}
+        model = cls(**{**args, **self.cfg.model_args})
+        own = model.state_dict()
+        shared = {
+            k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape
+        }
+        lacking = [k for k in ckpt["state_dict"] if k not in shared]
+        if lacking:
             raise CocktailError(
-                "--init takes the architecture from the checkpoint; drop --model-arg"
+                f"{path}: holds a '{ckpt['model_name']}' model, not '{cls.name}', and "
+                f"'{cls.name}' has no place for its layer '{lacking[0]}'"
             )
-        model = model_from_checkpoint(path)
-        if model.name != get_model_class(self.cfg.model).name:
-            raise CocktailError(f"{path}: holds a '{model.name}' model, not '{self.cfg.model}'")
+        model.load_state_dict(shared, strict=False)
+        if not self.quiet:
+            print(
+                f"--init: {len(shared)} of {len(own)} tensors from a '{ckpt['model_name']}' "
+                "model, the others at random",
+                file=sys.stderr,
+            )
         return model
 
     def _reverb(self, sample_rate: int, *, fixed_set: bool):
@@ -487,6 +518,7 @@ class Trainer:
                 src,
                 time_loss=cfg.time_loss,
                 chimera_alpha=cfg.chimera_alpha,
+                mask_loss=cfg.mask_loss,
                 dc_weighting=cfg.dc_weighting,
                 precision=cfg.precision,
             )
@@ -588,7 +620,7 @@ class Trainer:
             "batch_size": cfg.batch_size,
             "segment_seconds": cfg.segment_seconds,
             "lr": cfg.lr,
-            "loss": loss_name(model, cfg.time_loss),
+            "loss": loss_name(model, cfg.time_loss, cfg.mask_loss),
             "speech": [Path(d).name for d in cfg.speech_dirs],
             "noise": [Path(d).name for d in cfg.noise_dirs],
             "split": "train (speaker-disjoint)",

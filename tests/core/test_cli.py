@@ -402,6 +402,46 @@ def test_bench_smoke(tmp_path, capsys):
     assert "share one name" in capsys.readouterr().err
 
 
+def test_bench_asks_clustering_models_for_the_sets_speaker_count_and_skips_fixed_ones(
+    tmp_path, capsys
+):
+    from separation_core.data.mixing import build_mixture_set
+
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for k in range(12):
+        sf.write(speech / f"{200 + k}-1-0000.wav", two_voices(1.0, SR, seed=k)[0][k % 2], SR)
+    build_mixture_set([speech], tmp_path / "three", num=1, speakers=3, split="train", seed=0)
+    dc = save_checkpoint(
+        tmp_path / "dc.pt",
+        get_model_class("dc-blstm")(sample_rate=SR, hidden=8, layers=1, embedding_dim=4),
+    )
+    tasnet = save_checkpoint(
+        tmp_path / "tasnet.pt",
+        get_model_class("convtasnet")(
+            sample_rate=SR,
+            n_filters=16,
+            filter_length=16,
+            bottleneck=8,
+            hidden=16,
+            skip=8,
+            n_blocks=2,
+            n_repeats=1,
+        ),
+    )
+    args = ["bench", "--models", f"{dc},{tasnet}", "--seconds", "1", "--long-minutes", "0"]
+    assert main([*args, "--test-set", f"three={tmp_path / 'three'}", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)["models"]
+    assert len(models) == 4  # both oracles, then the two checkpoints in order
+    dc_row, tasnet_row = list(models.values())[2:]
+    clustered = dc_row["quality_by_set"]["three"]
+    assert clustered["num_speakers"] == 3 and np.isfinite(clustered["si_sdri"])
+    assert tasnet_row["quality_by_set"]["three"] == {
+        "skipped": "3-speaker mixtures; the model has 2 outputs"
+    }
+    assert np.isfinite(models["oracle-irm"]["quality_by_set"]["three"]["si_sdri"])
+
+
 # ---------------------------------------------------------------- issue 13: plan first, then work
 
 

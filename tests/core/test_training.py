@@ -115,6 +115,47 @@ def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(na
     assert abs(half - exact) < 0.05 * abs(exact) + 0.05, (half, exact)
 
 
+@pytest.mark.parametrize("name", ["blstm-mask", "chimera"])
+def test_si_sdr_mask_loss_is_the_pit_si_sdr_of_the_resynthesised_masks_and_trains(name):
+    from separation_core.metrics import si_sdr
+
+    torch.manual_seed(0)
+    model = get_model_class(name)(sample_rate=SR, **TINY[name])
+    mix, src = fixed_batch()
+    half = {"masks": torch.full((4, 2, model.n_freq, model.frames_of(mix.shape[-1])), 0.5)}
+    with torch.no_grad():
+        real = model.forward
+        model.forward = lambda x: {**real(x), **half}
+        loss = family_loss(model, model, mix, src, mask_loss="si_sdr", chimera_alpha=0.0)
+        model.forward = real
+    # Half of the mixture is the estimate of each source: SI-SDR ignores the scale.
+    expected = -si_sdr(mix.numpy()[:, None, :], src.numpy()).mean()
+    assert float(loss) == pytest.approx(expected, abs=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = family_loss(model, model, mix, src, mask_loss="si_sdr")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-5:]) < np.mean(losses[:3]) - 0.05 * abs(np.mean(losses[:3])), losses
+    with pytest.raises(ModelError, match="unknown mask loss 'l1'"):
+        family_loss(model, model, mix, src, mask_loss="l1")
+
+
+def test_a_window_first_made_in_inference_mode_still_serves_training():
+    from separation_core.transforms import StftParams, istft, stft
+
+    p = StftParams(n_fft=96, hop=24, win_length=96, sample_rate=SR)  # a grid no other test uses
+    x = torch.randn(2, 800)
+    with torch.inference_mode():
+        istft(stft(x, p), p, 800)
+    gain = torch.ones(1, requires_grad=True)
+    istft(stft(x, p) * gain, p, 800).pow(2).sum().backward()
+    assert gain.grad is not None and torch.isfinite(gain.grad).all()
+
+
 ONEDNN = "could not create a primitive descriptor for the LSTM forward propagation primitive"
 
 
@@ -447,6 +488,28 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
         Trainer(
             _config(tmp_path / "y", speech_dir, 1, init=str(first / "last.pt")), quiet=True
         ).run()
+
+
+def test_init_from_a_model_the_new_one_contains_warm_starts_its_layers(tmp_path, speech_dir):
+    first = tmp_path / "dc"
+    cfg = _config(first, speech_dir, 2)
+    cfg.model, cfg.model_args = "dc-blstm", dict(sample_rate=SR, **TINY["dc-blstm"])
+    Trainer(cfg, quiet=True).run()
+    source = load_checkpoint(first / "last.pt")
+    cfg = _config(tmp_path / "chimera", speech_dir, 1, init=str(first / "last.pt"))
+    cfg.model, cfg.model_args, cfg.lr = "chimera", {"mask_activation": "softmax"}, 0.0
+    Trainer(cfg, quiet=True).run()
+    out = load_checkpoint(tmp_path / "chimera" / "last.pt")
+    assert out["model_name"] == "chimera" and out["model_args"]["mask_activation"] == "softmax"
+    assert out["model_args"]["hidden"] == TINY["dc-blstm"]["hidden"]
+    for name, value in source["state_dict"].items():
+        assert torch.equal(out["state_dict"][name], value), name
+    assert "mask_head.weight" in out["state_dict"]
+    # The other way round, the chimera's mask head has no place in a dc-blstm.
+    back = _config(tmp_path / "back", speech_dir, 1, init=str(tmp_path / "chimera" / "last.pt"))
+    back.model, back.model_args = "dc-blstm", {}
+    with pytest.raises(CocktailError, match="no place for its layer 'mask_head"):
+        Trainer(back, quiet=True).run()
 
 
 def test_model_args_parse():
