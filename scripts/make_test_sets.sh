@@ -1,6 +1,7 @@
 #!/bin/sh
 # The fixed test sets of issue 12 (held-out test-split speakers, 100 mixtures each), one per
-# condition (three-libri: three speakers, for the clustering models asked for K=3), into OUT (default runs/sets). Deterministic: the same command writes the same bytes.
+# condition (three-libri: three speakers, for the clustering models asked for K=3), into OUT
+# (default runs/sets). Deterministic: the same command writes the same bytes.
 set -eu
 S=${SHARED:-../shared}/data
 OUT=${1:-runs/sets}
