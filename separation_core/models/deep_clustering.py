@@ -278,15 +278,14 @@ class ChimeraPlusPlus(StftSeparationModel):
         k, method = _run_k(self, options)
         length = int(mixture.shape[-1])
         with torch.no_grad():
-            out = self.forward(self._chunk_input(mixture))
+            x = self._chunk_input(mixture)
+            out = self.forward(x)
             spec, emb = out["mix_spec"][0], out["embeddings"][0]
             if k == self.n_src and method == "kmeans":
-                masks = out["masks"][0]
+                masks, waveforms = self.synthesise_fitted(out["masks"][0], spec, x[0, :length])
                 labels = masks.argmax(dim=0).reshape(-1)
-            else:
-                masks, labels = cluster_masks(
-                    emb, spec.abs(), k, method, threshold_db=self.silence_db
-                )
+                return _chunk_output(self, masks, labels, emb, spec, length, waveforms)
+            masks, labels = cluster_masks(emb, spec.abs(), k, method, threshold_db=self.silence_db)
             return _chunk_output(self, masks, labels, emb, spec, length)
 
 
@@ -297,9 +296,12 @@ def _chunk_output(
     emb: torch.Tensor,
     spec: torch.Tensor,
     length: int,
+    waveforms: Optional[torch.Tensor] = None,
 ) -> ChunkOutput:
-    """Waveforms from masks, everything cropped to the frames of the unpadded chunk."""
-    waveforms = model.synthesise(masks, spec, length)
+    """Waveforms from masks (unless given), everything cropped to the frames of the unpadded
+    chunk."""
+    if waveforms is None:
+        waveforms = model.synthesise(masks, spec, length)
     frames, f, t = model.frames_of(length), spec.shape[0], spec.shape[1]
     if frames < t:  # the chunk was zero-padded to one window: drop the padding's frames
         masks = masks[..., :frames]

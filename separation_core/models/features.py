@@ -115,6 +115,19 @@ class StftSeparationModel(SeparationModel):
         padded = max(length, self._stft.n_fft)
         return istft(masks * spec.unsqueeze(0), self._stft, padded)[:, :length]
 
+    def synthesise_fitted(
+        self, masks: torch.Tensor, spec: torch.Tensor, mixture: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Soft masks ``[K, F, T]`` scaled by the least-squares gains (``mixture_gains``, floored at
+        0) that make their waveforms add up to ``mixture [length]`` -> (masks, waveforms
+        ``[K, length]``). A mask trained with a scale-invariant loss (SI-SDR) has no set level;
+        one trained on magnitudes keeps gains near 1."""
+        from ..mixture_fit import mixture_gains
+
+        waveforms = self.synthesise(masks, spec, mixture.shape[-1])
+        gains = mixture_gains(waveforms, mixture).clamp_min(0)
+        return masks * gains[:, None, None], waveforms * gains[:, None]
+
     def frames_of(self, length: int) -> int:
         """Frames of a chunk of ``length`` samples on this model's grid."""
         return self._stft.n_frames(length)

@@ -61,9 +61,11 @@ class _MaskModel(StftSeparationModel):
     ) -> ChunkOutput:
         length = int(mixture.shape[-1])
         with torch.no_grad():
-            out = self.forward(self._chunk_input(mixture))
-            masks, spec = out["masks"][0], out["mix_spec"][0]
-            waveforms = self.synthesise(masks, spec, length)
+            x = self._chunk_input(mixture)
+            out = self.forward(x)
+            masks, waveforms = self.synthesise_fitted(
+                out["masks"][0], out["mix_spec"][0], x[0, :length]
+            )
         return ChunkOutput(waveforms=waveforms, masks=masks[..., : self.frames_of(length)])
 
 

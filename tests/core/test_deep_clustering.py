@@ -193,7 +193,10 @@ def test_chimera_uses_mask_head_unless_asked_otherwise():
     out = m.separate_chunk(x)
     with torch.no_grad():
         expected = m(x[None])["masks"][0]
-    torch.testing.assert_close(out.masks, expected)  # the MI head's soft masks
+    # The MI head's soft masks, each scaled by its non-negative mixture-fit gain.
+    gains = (out.masks * expected).sum(dim=(1, 2)) / expected.pow(2).sum(dim=(1, 2))
+    assert (gains >= 0).all()
+    torch.testing.assert_close(out.masks, expected * gains[:, None, None])
     assert out.embeddings is not None
     three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
     assert three.waveforms.shape == (3, 1601)
@@ -283,3 +286,19 @@ def test_a_few_steps_lower_the_chimera_loss():
     first, last = _train(m, loss)
     assert last < 0.7 * first
     assert ibm_agreement(m.eval()) > 0.9
+
+
+def test_soft_masks_of_no_set_level_are_fitted_so_the_stems_add_up_to_the_mixture():
+    # A mask trained with SI-SDR may come out at any level: here a quarter of the mixture each.
+    m = make(ChimeraPlusPlus)
+    x = torch.randn(3200)
+    real = m.forward
+
+    def quarter(mixture):
+        out = real(mixture)
+        return {**out, "masks": torch.full_like(out["masks"], 0.25)}
+
+    m.forward = quarter
+    out = m.separate_chunk(x)
+    torch.testing.assert_close(out.waveforms.sum(0), x, atol=1e-3, rtol=0)
+    torch.testing.assert_close(out.masks, torch.full_like(out.masks, 0.5), atol=1e-3, rtol=0)
