@@ -155,7 +155,9 @@ def add_parser(sub) -> None:
         type=Path,
         default=None,
         metavar="CHECKPOINT",
-        help="start from this checkpoint's weights and architecture (fine-tuning a trained model)",
+        help="start from this checkpoint's weights and architecture (fine-tuning a trained "
+        "model); with another --model that contains it (chimera from a dc-blstm), from its "
+        "arguments and weights, the new layers at random",
     )
     p.add_argument("--description", default="")
     p.add_argument("--quiet", action="store_true")
