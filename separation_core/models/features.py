@@ -118,14 +118,20 @@ class StftSeparationModel(SeparationModel):
     def synthesise_fitted(
         self, masks: torch.Tensor, spec: torch.Tensor, mixture: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Soft masks ``[K, F, T]`` scaled by the least-squares gains (``mixture_gains``, floored at
-        0) that make their waveforms add up to ``mixture [length]`` -> (masks, waveforms
-        ``[K, length]``). A mask trained with a scale-invariant loss (SI-SDR) has no set level;
-        one trained on magnitudes keeps gains near 1."""
+        """Soft masks ``[K, F, T]`` scaled by the least-squares gains (``mixture_gains``) that make
+        their waveforms add up to ``mixture [length]`` -> (masks, waveforms ``[K, length]``). A
+        mask trained with a scale-invariant loss (SI-SDR) has no set level; one trained on
+        magnitudes keeps gains near 1. A mask cannot flip a sign: where a gain comes out
+        negative (or zero, which would silence a speaker), one common gain fits the sum instead."""
         from ..mixture_fit import mixture_gains
 
         waveforms = self.synthesise(masks, spec, mixture.shape[-1])
-        gains = mixture_gains(waveforms, mixture).clamp_min(0)
+        gains = mixture_gains(waveforms, mixture)
+        if (gains <= 0).any():
+            total = waveforms.sum(0)
+            energy = total.pow(2).sum()
+            common = (total @ mixture) / energy if energy > 0 else torch.ones(())
+            gains = torch.full_like(gains, float(common) if common > 0 else 1.0)
         return masks * gains[:, None, None], waveforms * gains[:, None]
 
     def frames_of(self, length: int) -> int:
