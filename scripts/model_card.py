@@ -239,7 +239,9 @@ def card(path: Path, bench: dict) -> str:
                 "By condition (`scripts/make_test_sets.sh`: 100 mixtures each of test-split speakers; "
                 "clean-libri: LibriSpeech; accented: speechocean762, adults and children; reverb: "
                 "LibriSpeech and speechocean762 in simulated rooms and the measured Surrey room A, "
-                "which training never saw; reverb-noisy: the same with real noise at 0..15 dB SNR):",
+                "which training never saw; reverb-noisy: the same with real noise at 0..15 dB SNR; "
+                "three-libri, for clustering models only: three LibriSpeech speakers, the model "
+                "asked for K=3):",
                 "",
                 *quality_by_set_rows(bench, model_id),
                 "",
