@@ -288,17 +288,23 @@ def test_a_few_steps_lower_the_chimera_loss():
     assert ibm_agreement(m.eval()) > 0.9
 
 
-def test_soft_masks_of_no_set_level_are_fitted_so_the_stems_add_up_to_the_mixture():
-    # A mask trained with SI-SDR may come out at any level: here a quarter of the mixture each.
+def _chimera_with_masks(make_masks):
+    """A Chimera++ whose mask head is replaced by ``make_masks(masks) -> masks [B, C, F, T]``."""
     m = make(ChimeraPlusPlus)
-    x = torch.randn(3200)
     real = m.forward
 
-    def quarter(mixture):
+    def forward(mixture):
         out = real(mixture)
-        return {**out, "masks": torch.full_like(out["masks"], 0.25)}
+        return {**out, "masks": make_masks(out["masks"])}
 
-    m.forward = quarter
+    m.forward = forward
+    return m
+
+
+def test_soft_masks_of_no_set_level_are_fitted_so_the_stems_add_up_to_the_mixture():
+    # A mask trained with SI-SDR may come out at any level: here a quarter of the mixture each.
+    m = _chimera_with_masks(lambda masks: torch.full_like(masks, 0.25))
+    x = torch.randn(3200)
     out = m.separate_chunk(x)
     torch.testing.assert_close(out.waveforms.sum(0), x, atol=1e-3, rtol=0)
     torch.testing.assert_close(out.masks, torch.full_like(out.masks, 0.5), atol=1e-3, rtol=0)
@@ -306,18 +312,14 @@ def test_soft_masks_of_no_set_level_are_fitted_so_the_stems_add_up_to_the_mixtur
 
 def test_a_negative_fitted_gain_falls_back_to_one_common_gain():
     # Low band: m1 = 1, m2 = 0.5; high band: m1 = 0.5, m2 = 0. Per-source gains would be 2 and -2.
-    m = make(ChimeraPlusPlus)
-    x = torch.randn(3200)
-    real = m.forward
-
-    def banded(mixture):
-        out = real(mixture)
-        masks = torch.zeros_like(out["masks"])
+    def banded(masks):
+        masks = torch.zeros_like(masks)
         half = masks.shape[2] // 2
         masks[:, 0, :half], masks[:, 0, half:], masks[:, 1, :half] = 1.0, 0.5, 0.5
-        return {**out, "masks": masks}
+        return masks
 
-    m.forward = banded
+    m = _chimera_with_masks(banded)
+    x = torch.randn(3200)
     out = m.separate_chunk(x)
     ratio = out.masks[:, 0, 0] / torch.tensor([1.0, 0.5])
     assert ratio[0] > 0 and torch.isclose(ratio[0], ratio[1])
