@@ -119,6 +119,9 @@ def schedule_text(t: dict) -> str:
     return "halved after 3 validations without a new best"
 
 
+SPEAKER_WORDS = {2: "two", 3: "three", 4: "four"}
+
+
 def train_command(ckpt: dict) -> str:
     t, args = ckpt["training"], dict(ckpt["model_args"])
     defaults = get_model_class(ckpt["model_name"])().model_args()
@@ -128,6 +131,8 @@ def train_command(ckpt: dict) -> str:
         + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))
     ]
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
+    if t.get("speakers", ckpt["n_src"]) != ckpt["n_src"]:
+        parts += [f"--speakers {t['speakers']}"]
     if t.get("noise"):
         parts += [
             " ".join(f"--noise ../shared/data/{d}" for d in t["noise"])
@@ -185,7 +190,8 @@ def card(path: Path, bench: dict) -> str:
         + f", {t.get('split', 'train split')}: speakers are split train / valid / "
         "test by a hash of their id within each corpus, so validation and test speakers were never "
         "heard in training. "
-        "Dynamic mixing: two random train speakers per mixture, random crops, relative level "
+        f"Dynamic mixing: {SPEAKER_WORDS.get(t.get('speakers', 2), t.get('speakers'))} random "
+        "train speakers per mixture, random crops, relative level "
         "-5..5 dB, fresh every epoch"
         + (
             ", each source played at a random speed factor in {:g}..{:g} (tempo and pitch).".format(

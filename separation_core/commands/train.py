@@ -118,6 +118,14 @@ def add_parser(sub) -> None:
         help="how file names give the speaker (folder: one folder per speaker)",
     )
     p.add_argument(
+        "--speakers",
+        type=number_arg(int, 2, 8),
+        default=None,
+        metavar="N",
+        help="speakers in each training and validation mixture (default: the model's outputs); "
+        "a deep clustering model learns from any number, e.g. 3 for K=3",
+    )
+    p.add_argument(
         "--valid-num",
         type=number_arg(int, 1),
         default=40,
@@ -204,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         valid_num=args.valid_num,
         valid_every=args.valid_every,
         rule=args.rule,
+        speakers=args.speakers,
         description=args.description,
         init=str(args.init) if args.init else None,
         precision=args.precision,

@@ -34,6 +34,7 @@ from ..hardware import cpu_name
 from ..inference import EngineOptions, resolve_device, separate
 from ..jobs import CancelToken, check_cancel
 from ..metrics import PRIMARY_METRIC, evaluate_separation, metric_specs
+from ..models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
 from ..models.registry import get_model_class
 from .objectives import family_loss, loss_name
 from .precision import effective_precision
@@ -85,6 +86,7 @@ class TrainConfig:
     valid_every: Optional[int] = None  # steps; default: once per epoch
     save_every_seconds: float = 300.0
     rule: str = "auto"
+    speakers: Optional[int] = None  # per mixture (None: the model's n_src); deep clustering: any
     description: str = ""
     init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning), not at random
     precision: str = "fp32"  # "bf16": forward pass under bfloat16 autocast (1.8x per step on the AVX512-BF16 dev CPU)
@@ -223,13 +225,15 @@ def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] 
     names = tuple(m.name for m in metric_specs(validation=True))
     values: dict[str, list] = {n: [] for n in names}
     model.eval()
+    clustering = model.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
     for item in items:
         check_cancel(cancel)
+        run = RunOptions(num_speakers=item.sources.shape[0] if clustering else None)
         res = separate(
             model,
             item.mixture,
             item.sample_rate,
-            EngineOptions(device=device, keep_masks=False, max_embedding_points=0),
+            EngineOptions(device=device, keep_masks=False, max_embedding_points=0, run=run),
             references=item.sources if model.needs_references else None,
         )
         ev = evaluate_separation(
@@ -294,6 +298,13 @@ class Trainer:
                 model = get_model_class(self.cfg.model)(**self.cfg.model_args)
         if not model.trainable:
             raise CocktailError(f"model '{model.name}' has no parameters to train")
+        speakers = self.cfg.speakers
+        if speakers is not None and speakers != model.n_src and model.kind != KIND_DEEP_CLUSTERING:
+            raise CocktailError(
+                f"--speakers {speakers}: a '{model.name}' model gives {model.n_src} sources "
+                f"(give --model-arg n_src={speakers} to a new one); only deep clustering "
+                "learns from any number of speakers"
+            )
         return model, state
 
     def _initial_weights(self, path: str):
@@ -363,6 +374,9 @@ class Trainer:
             rt60_range=tuple(cfg.rt60_range),
         )
 
+    def _speakers(self, model) -> int:
+        return self.cfg.speakers or model.n_src
+
     def _datasets(self, model):
         from ..data.dynamic import DynamicMixDataset
         from ..data.mixing import build_mixture_set, load_mixture_set
@@ -371,7 +385,7 @@ class Trainer:
         train = DynamicMixDataset(
             cfg.speech_dirs,
             split="train",
-            speakers=model.n_src,
+            speakers=self._speakers(model),
             sample_rate=model.sample_rate,
             segment_seconds=cfg.segment_seconds,
             sir_range=cfg.sir_range,
@@ -392,7 +406,7 @@ class Trainer:
                 cfg.speech_dirs,
                 valid_dir,
                 num=cfg.valid_num,
-                speakers=model.n_src,
+                speakers=self._speakers(model),
                 mode="min",
                 sir_range=cfg.sir_range,
                 snr_range=cfg.snr_range,
@@ -622,6 +636,7 @@ class Trainer:
             "lr": cfg.lr,
             "loss": loss_name(model, cfg.time_loss, cfg.mask_loss),
             "speech": [Path(d).name for d in cfg.speech_dirs],
+            "speakers": self._speakers(model),
             "noise": [Path(d).name for d in cfg.noise_dirs],
             "split": "train (speaker-disjoint)",
             "seed": cfg.seed,

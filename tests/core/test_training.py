@@ -13,9 +13,10 @@ import soundfile as sf
 import torch
 
 from helpers import voice
-from separation_core.checkpoints import load_checkpoint
+from separation_core.checkpoints import load_checkpoint, model_from_checkpoint
 from separation_core.commands.train import parse_model_args
 from separation_core.data import select_split
+from separation_core.data.mixing import load_mixture_set
 from separation_core.errors import CocktailError, ModelError
 from separation_core.models import get_model_class
 from separation_core.training import precision
@@ -510,6 +511,41 @@ def test_init_from_a_model_the_new_one_contains_warm_starts_its_layers(tmp_path,
     back.model, back.model_args = "dc-blstm", {}
     with pytest.raises(CocktailError, match="no place for its layer 'mask_head"):
         Trainer(back, quiet=True).run()
+
+
+@pytest.fixture(scope="module")
+def many_speakers_dir(tmp_path_factory):
+    """40 synthetic speakers of one short file each: enough for three per validation mixture."""
+    root = tmp_path_factory.mktemp("many")
+    for k in range(40):
+        x = voice(90 + 8 * k, 1.0, SR, seed=k, syllable_hz=2 + k % 3)
+        sf.write(root / f"{1000 + k}-1-0000.flac", x, SR)
+    return root
+
+
+def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
+    tmp_path, many_speakers_dir
+):
+    speech_dir = many_speakers_dir
+    cfg = _config(tmp_path / "dc3", speech_dir, 2, speakers=3)
+    cfg.model, cfg.model_args = "dc-blstm", dict(sample_rate=SR, **TINY["dc-blstm"])
+    trainer = Trainer(cfg, quiet=True)
+    trainer.run()
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "dc3" / "last.pt"))
+    train, _ = trainer._datasets(model)
+    assert train[0][1].shape[0] == 3  # sources [S, T] of a training mixture
+    valid = load_mixture_set(tmp_path / "dc3" / "valid")
+    assert {item.sources.shape[0] for item in valid} == {3}
+    out = load_checkpoint(tmp_path / "dc3" / "last.pt")
+    assert out["training"]["speakers"] == 3 and out["model_args"]["n_src"] == 2
+    assert np.isfinite(out["metrics"]["valid_si_sdri"])
+    Trainer(_config(tmp_path / "dc3", speech_dir, 3), resume=True, quiet=True).run()
+    assert load_checkpoint(tmp_path / "dc3" / "last.pt")["training"]["speakers"] == 3
+
+
+def test_a_fixed_output_model_refuses_another_speaker_count(tmp_path, speech_dir):
+    with pytest.raises(CocktailError, match=r"--speakers 3: a 'convtasnet' model gives 2 sources"):
+        Trainer(_config(tmp_path / "c3", speech_dir, 1, speakers=3), quiet=True).run()
 
 
 def test_model_args_parse():
