@@ -164,8 +164,9 @@ def add_parser(sub) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="start from this checkpoint's weights and architecture (fine-tuning a trained "
-        "model); with another --model that contains it (chimera from a dc-blstm), from its "
-        "arguments and weights, the new layers at random",
+        "model); with --model-arg that adds layers (convtasnet n_repeats=3 from an R=2 one) or "
+        "another --model that contains it (chimera from a dc-blstm), from its weights, the new "
+        "layers at random (a grown Conv-TasNet's new blocks add nothing at first)",
     )
     p.add_argument("--description", default="")
     p.add_argument("--quiet", action="store_true")

@@ -80,3 +80,7 @@ class SeparationModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def init_new_layers(self, loaded: set[str]) -> None:
+        """Called after a warm start loaded the ``state_dict`` keys in ``loaded`` from a smaller
+        model: set up the other layers. Default: they keep their random initialisation."""

@@ -130,6 +130,18 @@ class ConvTasNet(TimeDomainModel):
         )
         self.output = nn.Sequential(nn.PReLU(), nn.Conv1d(skip, n_src * n_filters, 1))
 
+    def init_new_layers(self, loaded: set[str]) -> None:
+        """Grown from a shallower Conv-TasNet (more repeats): the new blocks' residual and skip
+        convolutions start at zero, so the grown model first computes exactly what the smaller one
+        did and training adds to it."""
+        with torch.no_grad():
+            for i, block in enumerate(self.blocks):
+                for name in ("res", "skip"):
+                    conv = getattr(block, name)
+                    if conv is not None and f"blocks.{i}.{name}.weight" not in loaded:
+                        conv.weight.zero_()
+                        conv.bias.zero_()
+
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, N, frames]`` -> masks ``[B, n_src, N, frames]``."""
         x = self.input_conv(self.input_norm(w))  # [B, B_ch, frames]

@@ -311,18 +311,16 @@ class Trainer:
         """The model to fine-tune from checkpoint ``path``.
 
         Same model: its architecture and weights. A model that contains the checkpoint's (e.g.
-        ``chimera``, a ``dc-blstm`` plus a mask head): the checkpoint's arguments that the new
-        model takes, all its tensors, and the new layers at random (a warm start).
+        ``chimera``, a ``dc-blstm`` plus a mask head, or a Conv-TasNet with more repeats through
+        ``--model-arg``): the checkpoint's arguments that the new model takes, overridden by
+        ``--model-arg``, all its tensors, and the new layers as ``init_new_layers`` sets them.
         """
         from ..checkpoints import load_checkpoint
 
         ckpt = load_checkpoint(path)
         cls = get_model_class(self.cfg.model)
-        if ckpt["model_name"] == cls.name:
-            if self.cfg.model_args:
-                raise CocktailError(
-                    "--init takes the architecture from the checkpoint; drop --model-arg"
-                )
+        same = ckpt["model_name"] == cls.name
+        if same and not self.cfg.model_args:
             return model_from_checkpoint(ckpt)
         accepted = inspect.signature(cls.__init__).parameters
         args = {k: v for k, v in ckpt["model_args"].items() if k in accepted}
@@ -333,15 +331,21 @@ class Trainer:
         }
         lacking = [k for k in ckpt["state_dict"] if k not in shared]
         if lacking:
+            new = (
+                f"the '{cls.name}' that --model-arg asks for"
+                if same
+                else f"holds a '{ckpt['model_name']}' model, not '{cls.name}', and '{cls.name}'"
+            )
             raise CocktailError(
-                f"{path}: holds a '{ckpt['model_name']}' model, not '{cls.name}', and "
-                f"'{cls.name}' has no place for its layer '{lacking[0]}'"
+                f"{path}: {new} has no place for its layer '{lacking[0]}' (a warm start may add "
+                "layers, not resize them)"
             )
         model.load_state_dict(shared, strict=False)
+        model.init_new_layers(set(shared))
         if not self.quiet:
             print(
                 f"--init: {len(shared)} of {len(own)} tensors from a '{ckpt['model_name']}' "
-                "model, the others at random",
+                "model, the others new",
                 file=sys.stderr,
             )
         return model

@@ -485,10 +485,26 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
             ),
             quiet=True,
         ).run()
-    with pytest.raises(CocktailError, match="drop --model-arg"):
-        Trainer(
-            _config(tmp_path / "y", speech_dir, 1, init=str(first / "last.pt")), quiet=True
-        ).run()
+    resized = _config(tmp_path / "y", speech_dir, 1, init=str(first / "last.pt"))
+    resized.model_args = {"hidden": 24}
+    with pytest.raises(CocktailError, match="asks for has no place for its layer 'blocks.0"):
+        Trainer(resized, quiet=True).run()
+
+
+def test_a_conv_tasnet_grown_by_a_repeat_starts_as_the_smaller_one(tmp_path, speech_dir):
+    first = tmp_path / "small"
+    Trainer(_config(first, speech_dir, 2), quiet=True).run()
+    small = model_from_checkpoint(load_checkpoint(first / "last.pt")).eval()
+    cfg = _config(tmp_path / "grown", speech_dir, 1, init=str(first / "last.pt"))
+    cfg.model_args, cfg.lr = {"n_repeats": 2}, 0.0
+    Trainer(cfg, quiet=True).run()
+    grown = model_from_checkpoint(load_checkpoint(tmp_path / "grown" / "last.pt")).eval()
+    assert len(grown.blocks) == 2 * len(small.blocks)
+    assert grown.model_args()["hidden"] == small.model_args()["hidden"]
+    assert float(grown.blocks[-1].body[0].weight.detach().abs().sum()) > 0  # bodies at random
+    x = torch.randn(1, SR // 2)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x)["waveforms"], small(x)["waveforms"])
 
 
 def test_init_from_a_model_the_new_one_contains_warm_starts_its_layers(tmp_path, speech_dir):
