@@ -1,5 +1,5 @@
 """The architecture study's table and learning curves (validation SI-SDRi against CPU-hours) from the
-runs' CSV logs: writes docs/study.md and docs/study-curves.svg.
+runs' CSV logs: prints the table and writes docs/study-curves.svg.
 
     python scripts/study_report.py runs/study-convtasnet runs/study-dprnn runs/study-sudormrf
 """
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
 
 
 def read_run(run: Path) -> dict:
