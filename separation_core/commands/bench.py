@@ -151,14 +151,14 @@ def _quality_rows(benchmark, model, sets: dict) -> dict:
     model (deep clustering, Chimera++) is told that number (its K); a separator with fewer
     outputs than speakers is skipped, with the reason in place of the figures (the unmatched
     speakers would drop out of the means)."""
-    from ..models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+    from ..models.base import CLUSTERING_KINDS, RunOptions
 
     by_set = {}
     for name, items in sets.items():
         speakers = int(items[0].sources.shape[0]) if items else model.n_src
         if model.needs_references or speakers == model.n_src:
             by_set[name] = benchmark.quality(model, items)
-        elif model.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA):
+        elif model.kind in CLUSTERING_KINDS:
             run = RunOptions(num_speakers=speakers)
             by_set[name] = benchmark.quality(model, items, run) | {"num_speakers": speakers}
         elif 2 <= model.n_src < speakers:

@@ -17,7 +17,7 @@ from .common import add_command, number_arg
 FORMATS = {"wav": ".wav", "flac": ".flac"}
 MAX_SPEAKERS = 8  # clustering models: the most speakers asked for
 MIN_CHUNK_SECONDS = 0.25  # shorter chunks are too short for the models' STFT windows
-CLUSTERING_KINDS = ("deep-clustering", "chimera")  # models.base.KIND_DEEP_CLUSTERING, KIND_CHIMERA
+CLUSTERING_KINDS = ("deep-clustering", "chimera")  # models.base.CLUSTERING_KINDS, without torch
 log = logging.getLogger(__name__)
 
 

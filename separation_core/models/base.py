@@ -14,6 +14,7 @@ from .result import ChunkOutput
 KIND_MASK = "mask"  # ff-mask, lstm-mask, blstm-mask
 KIND_DEEP_CLUSTERING = "deep-clustering"
 KIND_CHIMERA = "chimera"
+CLUSTERING_KINDS = (KIND_DEEP_CLUSTERING, KIND_CHIMERA)  # models that take K at run time
 KIND_TIME_DOMAIN = "time-domain"  # convtasnet, dprnn
 KIND_ORACLE = "oracle"
 KIND_CLASSICAL = "classical"  # denoise-wiener

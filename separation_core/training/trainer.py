@@ -34,7 +34,7 @@ from ..hardware import cpu_name
 from ..inference import EngineOptions, resolve_device, separate
 from ..jobs import CancelToken, check_cancel
 from ..metrics import PRIMARY_METRIC, evaluate_separation, metric_specs
-from ..models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from ..models.base import CLUSTERING_KINDS, KIND_DEEP_CLUSTERING, RunOptions
 from ..models.registry import get_model_class
 from .objectives import family_loss, loss_name
 from .precision import effective_precision
@@ -225,7 +225,7 @@ def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] 
     names = tuple(m.name for m in metric_specs(validation=True))
     values: dict[str, list] = {n: [] for n in names}
     model.eval()
-    clustering = model.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
+    clustering = model.kind in CLUSTERING_KINDS
     for item in items:
         check_cancel(cancel)
         run = RunOptions(num_speakers=item.sources.shape[0] if clustering else None)
@@ -298,8 +298,8 @@ class Trainer:
                 model = get_model_class(self.cfg.model)(**self.cfg.model_args)
         if not model.trainable:
             raise CocktailError(f"model '{model.name}' has no parameters to train")
-        speakers = self.cfg.speakers
-        if speakers is not None and speakers != model.n_src and model.kind != KIND_DEEP_CLUSTERING:
+        speakers = self._speakers(model)
+        if speakers != model.n_src and model.kind != KIND_DEEP_CLUSTERING:
             raise CocktailError(
                 f"--speakers {speakers}: a '{model.name}' model gives {model.n_src} sources "
                 f"(give --model-arg n_src={speakers} to a new one); only deep clustering "

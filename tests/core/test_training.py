@@ -542,20 +542,18 @@ def many_speakers_dir(tmp_path_factory):
 def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
     tmp_path, many_speakers_dir
 ):
-    speech_dir = many_speakers_dir
-    cfg = _config(tmp_path / "dc3", speech_dir, 2, speakers=3)
+    cfg = _config(tmp_path / "dc3", many_speakers_dir, 2, speakers=3)
     cfg.model, cfg.model_args = "dc-blstm", dict(sample_rate=SR, **TINY["dc-blstm"])
     trainer = Trainer(cfg, quiet=True)
     trainer.run()
-    model = model_from_checkpoint(load_checkpoint(tmp_path / "dc3" / "last.pt"))
-    train, _ = trainer._datasets(model)
+    out = load_checkpoint(tmp_path / "dc3" / "last.pt")
+    train, _ = trainer._datasets(model_from_checkpoint(out))
     assert train[0][1].shape[0] == 3  # sources [S, T] of a training mixture
     valid = load_mixture_set(tmp_path / "dc3" / "valid")
     assert {item.sources.shape[0] for item in valid} == {3}
-    out = load_checkpoint(tmp_path / "dc3" / "last.pt")
     assert out["training"]["speakers"] == 3 and out["model_args"]["n_src"] == 2
     assert np.isfinite(out["metrics"]["valid_si_sdri"])
-    Trainer(_config(tmp_path / "dc3", speech_dir, 3), resume=True, quiet=True).run()
+    Trainer(_config(tmp_path / "dc3", many_speakers_dir, 3), resume=True, quiet=True).run()
     assert load_checkpoint(tmp_path / "dc3" / "last.pt")["training"]["speakers"] == 3
 
 
