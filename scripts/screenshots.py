@@ -24,34 +24,34 @@ DEFAULT_SPEECH = ROOT.parent / "shared" / "data" / "speech" / "librispeech-train
 # (file name, models to run, view, extra arguments): one picture each, in the guide's order.
 SHOTS = [
     ("01-open.png", None, "listen", []),
-    ("02-separate-listen.png", "convtasnet-rooms-16k,blstm-mask-libri-16k", "listen", []),
+    ("02-separate-listen.png", "convtasnet-rooms-16k,chimera-tcn-rooms-16k", "listen", []),
     (
         "03-masks.png",
-        "convtasnet-rooms-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-irm",
+        "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-blstm-libri-16k,oracle-irm",
         "masks",
         [],
     ),
-    ("04-embeddings.png", "dc-blstm-libri-16k", "embeddings", []),
+    ("04-embeddings.png", "chimera-tcn-rooms-16k", "embeddings", []),
     (
         "05-metrics.png",
-        "convtasnet-rooms-16k,blstm-mask-libri-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
+        "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
         "metrics",
         [],
     ),
     ("06-export.png", "convtasnet-rooms-16k", "listen", ["--export-dialog"]),
-    ("07-timeline.png", "convtasnet-rooms-16k,blstm-mask-libri-16k", "listen", []),
+    ("07-timeline.png", "convtasnet-rooms-16k,chimera-tcn-rooms-16k", "listen", []),
     (
         "08-chunks.png",
         "convtasnet-rooms-16k",
         "listen",
         ["--no-refs", "--show-chunks", "--chunk-seconds", "4"],
     ),
-    ("09-abx.png", "convtasnet-rooms-16k,blstm-mask-libri-16k", "listen", ["--abx-dialog"]),
+    ("09-abx.png", "convtasnet-rooms-16k,chimera-tcn-rooms-16k", "listen", ["--abx-dialog"]),
     (
         "10-estimates.png",
         None,
         "listen",
-        ["--no-refs", "--tick", "convtasnet-rooms-16k,blstm-mask-libri-16k,dc-blstm-libri-16k"],
+        ["--no-refs", "--tick", "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-blstm-libri-16k"],
     ),
 ]
 ONLY_HERE = ("--no-refs",)  # options of this script: the mixture is opened without its references

@@ -49,6 +49,8 @@ class SeparationModel(nn.Module):
     needs_references: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
     description: ClassVar[str] = ""
+    # Prefixes of another family's checkpoint layers that a warm start (--init) may leave out.
+    warm_start_drops: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, sample_rate: int = 16000, n_src: int = 2, **kwargs) -> None:
         super().__init__()

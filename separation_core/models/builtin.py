@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     asteroid_port,  # noqa: F401,E402  (ports that imported Asteroid checkpoints run on)
+    chimera_tcn,
     conv_tasnet,
     deep_clustering,
     denoise,

@@ -275,18 +275,26 @@ class ChimeraPlusPlus(StftSeparationModel):
         references: Optional[torch.Tensor] = None,
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
-        k, method = _run_k(self, options)
-        length = int(mixture.shape[-1])
-        with torch.no_grad():
-            x = self._chunk_input(mixture)
-            out = self.forward(x)
-            spec, emb = out["mix_spec"][0], out["embeddings"][0]
-            if k == self.n_src and method == "kmeans":
-                masks, waveforms = self.synthesise_fitted(out["masks"][0], spec, x[0, :length])
-                labels = masks.argmax(dim=0).reshape(-1)
-                return _chunk_output(self, masks, labels, emb, spec, length, waveforms)
-            masks, labels = cluster_masks(emb, spec.abs(), k, method, threshold_db=self.silence_db)
-            return _chunk_output(self, masks, labels, emb, spec, length)
+        return chimera_chunk(self, mixture, options)
+
+
+def chimera_chunk(
+    model: StftSeparationModel, mixture: torch.Tensor, options: RunOptions
+) -> ChunkOutput:
+    """Inference of a Chimera++ model on one chunk ``[time]``: its mask head for K = ``n_src``
+    with k-means, its clustered embeddings otherwise."""
+    k, method = _run_k(model, options)
+    length = int(mixture.shape[-1])
+    with torch.no_grad():
+        x = model._chunk_input(mixture)
+        out = model.forward(x)
+        spec, emb = out["mix_spec"][0], out["embeddings"][0]
+        if k == model.n_src and method == "kmeans":
+            masks, waveforms = model.synthesise_fitted(out["masks"][0], spec, x[0, :length])
+            labels = masks.argmax(dim=0).reshape(-1)
+            return _chunk_output(model, masks, labels, emb, spec, length, waveforms)
+        masks, labels = cluster_masks(emb, spec.abs(), k, method, threshold_db=model.silence_db)
+        return _chunk_output(model, masks, labels, emb, spec, length)
 
 
 def _chunk_output(

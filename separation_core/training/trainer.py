@@ -313,7 +313,9 @@ class Trainer:
         Same model: its architecture and weights. A model that contains the checkpoint's (e.g.
         ``chimera``, a ``dc-blstm`` plus a mask head, or a Conv-TasNet with more repeats through
         ``--model-arg``): the checkpoint's arguments that the new model takes, overridden by
-        ``--model-arg``, all its tensors, and the new layers as ``init_new_layers`` sets them.
+        ``--model-arg``, all its tensors, and the new layers as ``init_new_layers`` sets them. A
+        model of another family takes all but the layers its ``warm_start_drops`` name
+        (``chimera-tcn`` from a ``convtasnet``: the trunk, not the decoder).
         """
         from ..checkpoints import load_checkpoint
 
@@ -329,7 +331,8 @@ class Trainer:
         shared = {
             k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape
         }
-        lacking = [k for k in ckpt["state_dict"] if k not in shared]
+        drops = () if same else cls.warm_start_drops
+        lacking = [k for k in ckpt["state_dict"] if k not in shared and not k.startswith(drops)]
         if lacking:
             new = (
                 f"the '{cls.name}' that --model-arg asks for"

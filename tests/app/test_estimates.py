@@ -16,7 +16,7 @@ def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
     label = w.estimates
     assert not label.isVisible()  # no file yet
     open_mixture(qtbot, w, audio_files[0])
-    w.panel.set_checked([DEFAULT, "blstm-mask-libri-16k", "denoise-wiener"])
+    w.panel.set_checked([DEFAULT, "chimera-tcn-rooms-16k", "denoise-wiener"])
     assert label.isVisible() and label.parent() is w.panel
     duration = len(w.session.mixture) / SR
     bench = load_bench()

@@ -9,7 +9,7 @@ import pytest
 from conftest import SR, open_mixture
 from fakes import add_records, record
 
-LONG_IDS = ("convtasnet-libri-16k", "blstm-mask-libri-16k", "dc-blstm-libri-16k")
+LONG_IDS = ("convtasnet-libri-16k", "chimera-tcn-rooms-16k", "dc-blstm-libri-16k")
 
 
 def settle(qtbot, w):

@@ -37,6 +37,9 @@ TINY = {
     "blstm-mask": dict(hidden=16, layers=1),
     "dc-blstm": dict(hidden=16, layers=1, embedding_dim=8),
     "chimera": dict(hidden=16, layers=1, embedding_dim=8),
+    "chimera-tcn": dict(
+        n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2, n_repeats=1
+    ),
     "convtasnet": dict(
         n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2, n_repeats=1
     ),
@@ -526,6 +529,32 @@ def test_init_from_a_model_the_new_one_contains_warm_starts_its_layers(tmp_path,
     back = _config(tmp_path / "back", speech_dir, 1, init=str(tmp_path / "chimera" / "last.pt"))
     back.model, back.model_args = "dc-blstm", {}
     with pytest.raises(CocktailError, match="no place for its layer 'mask_head"):
+        Trainer(back, quiet=True).run()
+
+
+def test_chimera_tcn_takes_the_trunk_of_a_conv_tasnet(tmp_path, speech_dir):
+    first = tmp_path / "tasnet"
+    Trainer(_config(first, speech_dir, 2), quiet=True).run()
+    source = load_checkpoint(first / "last.pt")
+    cfg = _config(tmp_path / "chimera", speech_dir, 1, init=str(first / "last.pt"))
+    cfg.model, cfg.model_args, cfg.lr = "chimera-tcn", {"width": 8, "embedding_dim": 4}, 0.0
+    Trainer(cfg, quiet=True).run()
+    out = load_checkpoint(tmp_path / "chimera" / "last.pt")
+    assert out["model_args"]["bottleneck"] == TINY["convtasnet"]["bottleneck"]
+    for name, value in source["state_dict"].items():
+        if name.startswith(("decoder.", "output.")):
+            assert name not in out["state_dict"], name
+        else:
+            assert torch.equal(out["state_dict"][name], value), name
+    assert "embed.proj.weight" in out["state_dict"] and "pool.1.weight" in out["state_dict"]
+    # A deep clustering BLSTM has nothing a Conv-TasNet trunk could take.
+    dc = tmp_path / "dc"
+    cfg = _config(dc, speech_dir, 1)
+    cfg.model, cfg.model_args = "dc-blstm", dict(sample_rate=SR, **TINY["dc-blstm"])
+    Trainer(cfg, quiet=True).run()
+    back = _config(tmp_path / "back", speech_dir, 1, init=str(dc / "last.pt"))
+    back.model, back.model_args = "chimera-tcn", {}
+    with pytest.raises(CocktailError, match="has no place for its layer 'trunk.rnn"):
         Trainer(back, quiet=True).run()
 
 

@@ -1,0 +1,143 @@
+"""Chimera++ on a Conv-TasNet trunk (``chimera-tcn``).
+
+The trunk is Conv-TasNet's learned encoder and temporal convolutional network (same layer names,
+so ``cocktail train --init`` can start it from a trained Conv-TasNet); its skip-connection sum,
+one frame per encoder stride, is pooled onto the STFT grid by a strided convolution, and two
+heads read it there: deep clustering embeddings of every STFT bin and one STFT mask per speaker.
+On the 2-core CPU a BLSTM trunk learned little per step; this trunk starts from the default
+model's training (docs/study.md).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Optional
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from ..transforms import stft
+from .base import KIND_CHIMERA, RunOptions
+from .blocks import STFT_MASKS, WaveEncoder, global_layer_norm, make_activation
+from .conv_tasnet import TemporalBlock
+from .deep_clustering import _EmbeddingHead, chimera_chunk
+from .features import StftSeparationModel
+from .registry import register
+from .result import ChunkOutput
+
+
+@register("chimera-tcn")
+class ChimeraTcn(StftSeparationModel):
+    """Encoder (N filters of L samples, stride L/2) -> TCN (B, H, Sc, P, X, R as in
+    ``convtasnet``) -> PReLU -> Conv1d(Sc, ``width``, 4r, stride r), r = hop / (L/2) -> PReLU ->
+    deep clustering head (Linear(F D), tanh, unit norm) and mask head (Linear(S F),
+    ``mask_activation``). At run time as ``chimera``: the masks for K = ``n_src`` with k-means,
+    the clustered embeddings for any other K or mean-shift."""
+
+    kind = KIND_CHIMERA
+    description = "Chimera++ on a Conv-TasNet trunk: STFT masks and bin embeddings from a TCN"
+    warm_start_drops: ClassVar[tuple[str, ...]] = ("decoder.", "output.")  # Conv-TasNet's
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        n_filters: int = 256,
+        filter_length: int = 32,
+        bottleneck: int = 128,
+        hidden: int = 256,
+        skip: int = 128,
+        kernel: int = 3,
+        n_blocks: int = 8,
+        n_repeats: int = 2,
+        width: int = 256,
+        embedding_dim: int = 20,
+        embedding_activation: str = "tanh",
+        mask_activation: str = "sigmoid",
+        silence_db: float = 40.0,
+    ) -> None:
+        super().__init__(
+            sample_rate=sample_rate,
+            n_src=n_src,
+            n_fft=n_fft,
+            hop=hop,
+            n_filters=n_filters,
+            filter_length=filter_length,
+            bottleneck=bottleneck,
+            hidden=hidden,
+            skip=skip,
+            kernel=kernel,
+            n_blocks=n_blocks,
+            n_repeats=n_repeats,
+            width=width,
+            embedding_dim=embedding_dim,
+            embedding_activation=embedding_activation,
+            mask_activation=mask_activation,
+            silence_db=silence_db,
+        )
+        if kernel % 2 == 0:
+            raise ModelError(f"the depthwise kernel size P must be odd, got {kernel}")
+        self.encoder = WaveEncoder(n_filters, filter_length)
+        ratio, rest = divmod(self.stft_params.hop, self.encoder.stride)
+        if rest or ratio < 1:
+            raise ModelError(
+                f"chimera-tcn: the STFT hop ({self.stft_params.hop}) must be a multiple of the "
+                f"encoder stride ({self.encoder.stride} = filter_length / 2)"
+            )
+        self.silence_db = float(silence_db)
+        self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
+        self.input_norm = global_layer_norm(n_filters)
+        self.input_conv = nn.Conv1d(n_filters, bottleneck, 1)
+        n_layers = n_blocks * n_repeats
+        self.blocks = nn.ModuleList(
+            TemporalBlock(
+                bottleneck,
+                hidden,
+                skip,
+                kernel,
+                dilation=2 ** (i % n_blocks),
+                residual=i < n_layers - 1,
+            )
+            for i in range(n_layers)
+        )
+        # Encoder frame j is centred on sample j * stride and STFT frame t on t * hop, so STFT
+        # frame t is encoder frame r t; the pooling window spans 2r encoder frames each side.
+        self.pool = nn.Sequential(
+            nn.PReLU(), nn.Conv1d(skip, width, 4 * ratio, stride=ratio, padding=2 * ratio)
+        )
+        self.head_act = nn.PReLU()
+        self.embed = _EmbeddingHead(width, self.n_freq, embedding_dim, embedding_activation)
+        self.mask_head = nn.Linear(width, self.n_src * self.n_freq)
+
+    def forward(self, mixture: torch.Tensor) -> dict:
+        """``mixture [B, time]`` -> {"embeddings": [B, F*T, D], "masks": [B, S, F, T],
+        "mix_spec": complex [B, F, T]}."""
+        if mixture.dim() != 2:
+            raise ModelError(
+                f"{self.name} expects a batch of mixtures [batch, time], got shape "
+                f"{tuple(mixture.shape)}"
+            )
+        spec = stft(mixture, self.stft_params)
+        frames = spec.shape[-1]
+        x = self.input_conv(self.input_norm(self.encoder(mixture)))  # [B, B_ch, enc frames]
+        skips = 0.0
+        for block in self.blocks:
+            res, s = block(x)
+            skips = skips + s
+            if res is not None:
+                x = res
+        h = self.head_act(self.pool(skips)[..., :frames]).transpose(1, 2)  # [B, T, width]
+        b, t, _ = h.shape
+        logits = self.mask_head(h).reshape(b, t, self.n_src, self.n_freq).permute(0, 2, 3, 1)
+        return {"embeddings": self.embed(h), "masks": self._activation(logits), "mix_spec": spec}
+
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
+        return chimera_chunk(self, mixture, options)
