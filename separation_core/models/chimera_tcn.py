@@ -19,7 +19,7 @@ from ..errors import ModelError
 from ..transforms import stft
 from .base import KIND_CHIMERA, RunOptions
 from .blocks import STFT_MASKS, WaveEncoder, global_layer_norm, make_activation
-from .conv_tasnet import TemporalBlock
+from .conv_tasnet import skip_sum, temporal_blocks
 from .deep_clustering import _EmbeddingHead, chimera_chunk
 from .features import StftSeparationModel
 from .registry import register
@@ -77,8 +77,6 @@ class ChimeraTcn(StftSeparationModel):
             mask_activation=mask_activation,
             silence_db=silence_db,
         )
-        if kernel % 2 == 0:
-            raise ModelError(f"the depthwise kernel size P must be odd, got {kernel}")
         self.encoder = WaveEncoder(n_filters, filter_length)
         ratio, rest = divmod(self.stft_params.hop, self.encoder.stride)
         if rest or ratio < 1:
@@ -90,18 +88,7 @@ class ChimeraTcn(StftSeparationModel):
         self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
         self.input_norm = global_layer_norm(n_filters)
         self.input_conv = nn.Conv1d(n_filters, bottleneck, 1)
-        n_layers = n_blocks * n_repeats
-        self.blocks = nn.ModuleList(
-            TemporalBlock(
-                bottleneck,
-                hidden,
-                skip,
-                kernel,
-                dilation=2 ** (i % n_blocks),
-                residual=i < n_layers - 1,
-            )
-            for i in range(n_layers)
-        )
+        self.blocks = temporal_blocks(bottleneck, hidden, skip, kernel, n_blocks, n_repeats)
         # Encoder frame j is centred on sample j * stride and STFT frame t on t * hop, so STFT
         # frame t is encoder frame r t; the pooling window spans 2r encoder frames each side.
         self.pool = nn.Sequential(
@@ -122,12 +109,7 @@ class ChimeraTcn(StftSeparationModel):
         spec = stft(mixture, self.stft_params)
         frames = spec.shape[-1]
         x = self.input_conv(self.input_norm(self.encoder(mixture)))  # [B, B_ch, enc frames]
-        skips = 0.0
-        for block in self.blocks:
-            res, s = block(x)
-            skips = skips + s
-            if res is not None:
-                x = res
+        skips = skip_sum(self.blocks, x)  # [B, Sc, enc frames]
         h = self.head_act(self.pool(skips)[..., :frames]).transpose(1, 2)  # [B, T, width]
         b, t, _ = h.shape
         logits = self.mask_head(h).reshape(b, t, self.n_src, self.n_freq).permute(0, 2, 3, 1)

@@ -55,6 +55,37 @@ class TemporalBlock(nn.Module):
         return res, self.skip(y)
 
 
+def temporal_blocks(
+    bottleneck: int, hidden: int, skip: int, kernel: int, n_blocks: int, n_repeats: int
+) -> nn.ModuleList:
+    """The TCN: ``n_repeats`` x ``n_blocks`` blocks, dilations 1, 2, ..., 2^(X-1) in each repeat."""
+    if kernel % 2 == 0:
+        raise ModelError(f"the depthwise kernel size P must be odd, got {kernel}")
+    n_layers = n_blocks * n_repeats
+    return nn.ModuleList(
+        TemporalBlock(
+            bottleneck,
+            hidden,
+            skip,
+            kernel,
+            dilation=2 ** (i % n_blocks),
+            residual=i < n_layers - 1,
+        )
+        for i in range(n_layers)
+    )
+
+
+def skip_sum(blocks: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """Bottleneck features ``x [B, B_ch, frames]`` through the TCN -> skip sum ``[B, Sc, frames]``."""
+    skips = 0.0
+    for block in blocks:
+        res, s = block(x)
+        skips = skips + s
+        if res is not None:
+            x = res
+    return skips
+
+
 @register("convtasnet")
 class ConvTasNet(TimeDomainModel):
     """Conv-TasNet. Arguments and the paper's symbols (Luo & Mesgarani 2019):
@@ -110,24 +141,11 @@ class ConvTasNet(TimeDomainModel):
             mask_activation=mask_activation,
         )
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
-        if kernel % 2 == 0:
-            raise ModelError(f"the depthwise kernel size P must be odd, got {kernel}")
         self.encoder = WaveEncoder(n_filters, filter_length)
         self.decoder = WaveDecoder(n_filters, filter_length)
         self.input_norm = global_layer_norm(n_filters)
         self.input_conv = nn.Conv1d(n_filters, bottleneck, 1)
-        n_layers = n_blocks * n_repeats
-        self.blocks = nn.ModuleList(
-            TemporalBlock(
-                bottleneck,
-                hidden,
-                skip,
-                kernel,
-                dilation=2 ** (i % n_blocks),
-                residual=i < n_layers - 1,
-            )
-            for i in range(n_layers)
-        )
+        self.blocks = temporal_blocks(bottleneck, hidden, skip, kernel, n_blocks, n_repeats)
         self.output = nn.Sequential(nn.PReLU(), nn.Conv1d(skip, n_src * n_filters, 1))
 
     def init_new_layers(self, loaded: set[str]) -> None:
@@ -144,12 +162,6 @@ class ConvTasNet(TimeDomainModel):
 
     def masks(self, w: torch.Tensor) -> torch.Tensor:
         """Encoder output ``w [B, N, frames]`` -> masks ``[B, n_src, N, frames]``."""
-        x = self.input_conv(self.input_norm(w))  # [B, B_ch, frames]
-        skips = 0.0
-        for block in self.blocks:
-            res, s = block(x)
-            skips = skips + s  # [B, Sc, frames]
-            if res is not None:
-                x = res
+        skips = skip_sum(self.blocks, self.input_conv(self.input_norm(w)))  # [B, Sc, frames]
         m = self._mask_fn(self.output(skips))  # [B, n_src * N, frames]
         return m.view(w.shape[0], self.n_src, w.shape[1], w.shape[2])
