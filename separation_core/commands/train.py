@@ -126,6 +126,15 @@ def add_parser(sub) -> None:
         "a deep clustering model learns from any number, e.g. 3 for K=3",
     )
     p.add_argument(
+        "--alt-speakers",
+        type=number_arg(int, 2, 8),
+        default=None,
+        metavar="N",
+        help="deep clustering and Chimera++: every other training batch has N speakers, and a "
+        "second validation set too (best.pt: the mean SI-SDRi of both); Chimera++ trains only its "
+        "deep clustering head on them, e.g. 3 for K=3 beside its two-speaker masks",
+    )
+    p.add_argument(
         "--valid-num",
         type=number_arg(int, 1),
         default=40,
@@ -214,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         valid_every=args.valid_every,
         rule=args.rule,
         speakers=args.speakers,
+        alt_speakers=args.alt_speakers,
         description=args.description,
         init=str(args.init) if args.init else None,
         precision=args.precision,

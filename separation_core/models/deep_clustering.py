@@ -204,13 +204,7 @@ class DeepClusteringBlstm(StftSeparationModel):
         references: Optional[torch.Tensor] = None,
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
-        k, method = _run_k(self, options)
-        length = int(mixture.shape[-1])
-        with torch.no_grad():
-            out = self.forward(self._chunk_input(mixture))
-            spec, emb = out["mix_spec"][0], out["embeddings"][0]
-            masks, labels = cluster_masks(emb, spec.abs(), k, method, threshold_db=self.silence_db)
-            return _chunk_output(self, masks, labels, emb, spec, length)
+        return dc_chunk(self, mixture, options)
 
 
 @register("chimera")
@@ -276,6 +270,17 @@ class ChimeraPlusPlus(StftSeparationModel):
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
         return chimera_chunk(self, mixture, options)
+
+
+def dc_chunk(model: StftSeparationModel, mixture: torch.Tensor, options: RunOptions) -> ChunkOutput:
+    """Inference of a deep clustering model on one chunk ``[time]``: its embeddings clustered."""
+    k, method = _run_k(model, options)
+    length = int(mixture.shape[-1])
+    with torch.no_grad():
+        out = model.forward(model._chunk_input(mixture))
+        spec, emb = out["mix_spec"][0], out["embeddings"][0]
+        masks, labels = cluster_masks(emb, spec.abs(), k, method, threshold_db=model.silence_db)
+        return _chunk_output(model, masks, labels, emb, spec, length)
 
 
 def chimera_chunk(

@@ -1,7 +1,8 @@
 """The training loss of each model family, computed from a batch of mixtures and sources.
 
 deep clustering -> deep clustering loss (low-rank form, silent bins weighted out)
-chimera         -> alpha * deep clustering + (1 - alpha) * mask loss
+chimera         -> alpha * deep clustering + (1 - alpha) * mask loss (deep clustering alone on
+                   mixtures of another number of speakers than the mask head's outputs)
 mask estimators -> the mask loss: uPIT phase-sensitive mask approximation ("psa"), or PIT SI-SDR
                    of the masked mixture resynthesised by the inverse STFT ("si_sdr": trains the
                    masks for the measure the bench reports, phase errors included)
@@ -111,6 +112,8 @@ def family_loss(
     if model.kind == KIND_DEEP_CLUSTERING:
         return dc
     if model.kind == KIND_CHIMERA:
+        if sources.shape[1] != model.n_src:  # another number of speakers: the mask head has no say
+            return dc
         mi = _mask_loss(out["masks"], mix_spec, src_specs, sources, p, mask_loss)
         return chimera_alpha * dc + (1 - chimera_alpha) * mi
     raise ModelError(f"no training loss for model kind '{model.kind}'")

@@ -87,6 +87,8 @@ class TrainConfig:
     save_every_seconds: float = 300.0
     rule: str = "auto"
     speakers: Optional[int] = None  # per mixture (None: the model's n_src); deep clustering: any
+    alt_speakers: Optional[int] = None  # clustering models: every other batch and a second
+    # validation set have this many speakers (Chimera++ trains its deep clustering head alone on them)
     description: str = ""
     init: Optional[str] = None  # start from this checkpoint's weights (fine-tuning), not at random
     precision: str = "fp32"  # "bf16": forward pass under bfloat16 autocast (1.8x per step on the AVX512-BF16 dev CPU)
@@ -163,6 +165,19 @@ def training_batches(train, steps_per_epoch: int, batch_size: int, step: int, wo
             for indices in sampler:
                 yield _stack([train[i] for i in indices])
         step += len(sampler)
+
+
+def alternating_batches(trains, steps_per_epoch: int, batch_size: int, step: int, workers: int = 0):
+    """Batches from update ``step`` on, update ``s`` drawn from ``trains[s % len(trains)]`` (each
+    dataset at its own place, so a resumed run draws the same batches as an unbroken one)."""
+    n = len(trains)
+    streams = [
+        training_batches(train, steps_per_epoch, batch_size, (step - i + n - 1) // n, workers)
+        for i, train in enumerate(trains)
+    ]
+    while True:
+        yield next(streams[step % n])
+        step += 1
 
 
 def _write_csv_row(path: Path, row: dict) -> None:
@@ -305,6 +320,14 @@ class Trainer:
                 f"(give --model-arg n_src={speakers} to a new one); only deep clustering "
                 "learns from any number of speakers"
             )
+        alt = self.cfg.alt_speakers
+        if alt is not None and model.kind not in CLUSTERING_KINDS:
+            raise CocktailError(
+                f"--alt-speakers {alt}: a '{model.name}' model has a fixed number of outputs; "
+                "only deep clustering and Chimera++ models learn from two numbers of speakers"
+            )
+        if alt is not None and alt == speakers:
+            raise CocktailError(f"--alt-speakers {alt}: the run's mixtures already have {alt}")
         return model, state
 
     def _initial_weights(self, path: str):
@@ -384,15 +407,31 @@ class Trainer:
     def _speakers(self, model) -> int:
         return self.cfg.speakers or model.n_src
 
+    def _speaker_counts(self, model) -> tuple[int, ...]:
+        """Speakers per mixture: the run's, then ``alt_speakers`` (every other batch)."""
+        first = self._speakers(model)
+        return (first,) if self.cfg.alt_speakers is None else (first, self.cfg.alt_speakers)
+
     def _datasets(self, model):
+        """The training datasets, one per speaker count, and the validation sets as
+        ``(suffix, items)``: suffix "" for the run's speakers, "_3spk" for ``alt_speakers=3``."""
+        trains, valids = [], []
+        for i, speakers in enumerate(self._speaker_counts(model)):
+            train, valid = self._datasets_of(model, speakers, "" if i == 0 else f"_{speakers}spk")
+            trains.append(train)
+            valids.append(valid)
+        return trains, valids
+
+    def _datasets_of(self, model, speakers: int, suffix: str):
         from ..data.dynamic import DynamicMixDataset
         from ..data.mixing import build_mixture_set, load_mixture_set
 
         cfg = self.cfg
+        offset = 0 if not suffix else 1000 * speakers  # the alternate mixtures draw anew
         train = DynamicMixDataset(
             cfg.speech_dirs,
             split="train",
-            speakers=self._speakers(model),
+            speakers=speakers,
             sample_rate=model.sample_rate,
             segment_seconds=cfg.segment_seconds,
             sir_range=cfg.sir_range,
@@ -402,24 +441,24 @@ class Trainer:
             noise_prob=cfg.noise_prob,
             reverb=self._reverb(model.sample_rate, fixed_set=False),
             epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
-            seed=cfg.seed,
+            seed=cfg.seed + offset,
             rank=self.rank,
             world_size=self.world,
             rule=cfg.rule,
         )
-        valid_dir = self.run_dir / "valid"
+        valid_dir = self.run_dir / f"valid{suffix.replace('_', '-')}"
         if self.is_main and not (valid_dir / "metadata.json").exists():
             build_mixture_set(
                 cfg.speech_dirs,
                 valid_dir,
                 num=cfg.valid_num,
-                speakers=self._speakers(model),
+                speakers=speakers,
                 mode="min",
                 sir_range=cfg.sir_range,
                 snr_range=cfg.snr_range,
                 noise_dirs=cfg.noise_dirs or None,
                 split="valid",
-                seed=1000 + cfg.seed,
+                seed=1000 + cfg.seed + offset,
                 sample_rate=model.sample_rate,
                 rule=cfg.rule,
                 overwrite=True,
@@ -429,7 +468,7 @@ class Trainer:
             )
         _barrier(self.world)
         valid = load_mixture_set(valid_dir, sample_rate=model.sample_rate) if self.is_main else []
-        return train, valid
+        return train, (suffix, valid)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> dict:
@@ -473,7 +512,7 @@ class Trainer:
         cfg.precision = effective_precision(
             cfg.precision, device.type
         )  # bf16 falls back where unsupported
-        train, valid = self._datasets(model)
+        trains, valids = self._datasets(model)
         model.to(device)
         net = model
         if self.world > 1:
@@ -502,17 +541,11 @@ class Trainer:
             (self.run_dir / "config.json").write_text(
                 json.dumps(asdict(cfg), indent=2, default=list)
             )
-        oracle = self._oracle(valid, model) if self.is_main else {}
+        oracles = self._oracles(valids, model) if self.is_main else {}
+        oracle = oracles.get("", {})
         if self.is_main and step == 0:  # the untrained baseline, logged as step 0
-            logs.scalars(
-                "valid",
-                0,
-                {
-                    **validation_metrics(model, valid, str(device), self.cancel),
-                    "oracle_irm_si_sdri": oracle.get("si_sdri"),
-                    "cpu_hours": 0.0,
-                },
-            )
+            metrics, _ = self._validate(model, valids, str(device))
+            logs.scalars("valid", 0, {**metrics, **self._oracle_columns(oracles), "cpu_hours": 0.0})
         total = cfg.total_steps()
         valid_every = cfg.valid_every or cfg.steps_per_epoch
         bar = None
@@ -523,7 +556,9 @@ class Trainer:
         t_start, last_save = time.perf_counter(), time.perf_counter()
         metrics = {}
         model.train()
-        batches = training_batches(train, cfg.steps_per_epoch, cfg.batch_size, step, cfg.workers)
+        batches = alternating_batches(
+            trains, cfg.steps_per_epoch, cfg.batch_size, step, cfg.workers
+        )
         while step < total:
             check_cancel(self.cancel)
             epoch = step // cfg.steps_per_epoch
@@ -570,11 +605,11 @@ class Trainer:
             finished = step == total
             if step % valid_every == 0 or finished:
                 if self.is_main:
-                    metrics = validation_metrics(model, valid, str(device), self.cancel)
+                    metrics, score = self._validate(model, valids, str(device))
                     model.train()
-                    improved = metrics[PRIMARY_METRIC] > best
+                    improved = score > best
                     if improved:
-                        best, bad = metrics[PRIMARY_METRIC], 0
+                        best, bad = score, 0
                     else:
                         bad += 1
                         if bad >= cfg.plateau_patience and cfg.schedule == "plateau":
@@ -584,7 +619,7 @@ class Trainer:
                         step,
                         {
                             **metrics,
-                            "oracle_irm_si_sdri": oracle.get("si_sdri"),
+                            **self._oracle_columns(oracles),
                             "cpu_hours": self._cpu_seconds() / 3600,
                         },
                     )
@@ -620,13 +655,29 @@ class Trainer:
         """CPU time of this process over the whole run (all threads, across resumes)."""
         return self._cpu0 + time.process_time() - self._cpu_start
 
-    def _oracle(self, valid, model) -> dict:
-        path = self.run_dir / "valid_oracle_irm.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        result = oracle_reference(valid, model.sample_rate)
-        path.write_text(json.dumps(result, indent=2))
+    def _validate(self, model, valids, device: str) -> tuple[dict, float]:
+        """The metrics of every validation set (an alternate set's names carry its suffix) and the
+        score that picks best.pt: the mean SI-SDRi over the sets."""
+        metrics, scores = {}, []
+        for suffix, items in valids:
+            values = validation_metrics(model, items, device, self.cancel)
+            metrics.update({f"{k}{suffix}": v for k, v in values.items()})
+            scores.append(values[PRIMARY_METRIC])
+        return metrics, float(np.mean(scores))
+
+    def _oracles(self, valids, model) -> dict:
+        """The oracle IRM's metrics on each validation set, by suffix (cached in the run folder)."""
+        result = {}
+        for suffix, items in valids:
+            path = self.run_dir / f"valid{suffix.replace('_', '-')}_oracle_irm.json"
+            if not path.exists():
+                path.write_text(json.dumps(oracle_reference(items, model.sample_rate), indent=2))
+            result[suffix] = json.loads(path.read_text())
         return result
+
+    @staticmethod
+    def _oracle_columns(oracles: dict) -> dict:
+        return {f"oracle_irm_si_sdri{k}": v.get("si_sdri") for k, v in oracles.items()}
 
     def _summary(self, model, step: int, seconds: float) -> dict:
         cfg = self.cfg
@@ -644,6 +695,7 @@ class Trainer:
             "loss": loss_name(model, cfg.time_loss, cfg.mask_loss),
             "speech": [Path(d).name for d in cfg.speech_dirs],
             "speakers": self._speakers(model),
+            "alt_speakers": cfg.alt_speakers,
             "noise": [Path(d).name for d in cfg.noise_dirs],
             "split": "train (speaker-disjoint)",
             "seed": cfg.seed,

@@ -1,12 +1,12 @@
-"""Chimera++ on a Conv-TasNet trunk (chimera-tcn)."""
+"""Chimera++ and deep clustering on a Conv-TasNet trunk (chimera-tcn, dc-tcn)."""
 
 import pytest
 import torch
 
 from separation_core.errors import ModelError
 from separation_core.models import get_model_class
-from separation_core.models.base import KIND_CHIMERA, RunOptions
-from separation_core.models.chimera_tcn import ChimeraTcn
+from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from separation_core.models.chimera_tcn import ChimeraTcn, DeepClusteringTcn
 from separation_core.training.objectives import family_loss
 
 SR = 8000
@@ -97,3 +97,42 @@ def test_a_few_steps_lower_its_loss():
         opt.step()
         losses.append(float(loss.detach()))
     assert sum(losses[-5:]) / 5 < losses[0] - 0.2 * abs(losses[0]), losses
+
+
+def test_chimera_learns_only_deep_clustering_from_another_number_of_speakers():
+    m = make().train()
+    t = torch.arange(2000) / SR
+    src = torch.stack([torch.sin(2 * torch.pi * f * t) for f in (200, 900, 2500)])[None]
+    mix = src.sum(1)
+    three = family_loss(m, m, mix, src, chimera_alpha=0.5)
+    dc_only = family_loss(m, m, mix, src, chimera_alpha=1.0)
+    torch.testing.assert_close(three, dc_only)
+    three.backward()
+    assert m.mask_head.weight.grad is None or not m.mask_head.weight.grad.any()
+    assert m.embed.proj.weight.grad.abs().sum() > 0
+
+
+def test_dc_tcn_is_the_trunk_and_the_embedding_head_of_a_chimera_tcn():
+    assert get_model_class("dc-tcn") is DeepClusteringTcn
+    assert DeepClusteringTcn.kind == KIND_DEEP_CLUSTERING
+    chimera = make()
+    args = {k: v for k, v in chimera.model_args().items() if k != "mask_activation"}
+    dc = DeepClusteringTcn(**args).eval()
+    own = dc.state_dict()
+    assert set(own) == {k for k in chimera.state_dict() if not k.startswith("mask_head.")}
+    dc.load_state_dict({k: v for k, v in chimera.state_dict().items() if k in own})
+    x = torch.randn(1, 3001)
+    with torch.no_grad():
+        out, ref = dc(x), chimera(x)
+    assert set(out) == {"embeddings", "mix_spec"}
+    torch.testing.assert_close(out["embeddings"], ref["embeddings"])
+    # Any K comes from clustering the embeddings: binary masks that tile the grid.
+    for k in (2, 3):
+        res = dc.separate_chunk(x[0], options=RunOptions(num_speakers=k))
+        assert res.waveforms.shape == (k, 3001)
+        assert set(res.masks.unique().tolist()) <= {0.0, 1.0}
+        torch.testing.assert_close(res.masks.sum(0), torch.ones(65, 3001 // 32 + 1))
+    with pytest.raises(ModelError, match="dc-tcn expects a batch of mixtures"):
+        dc(torch.randn(3001))
+    with pytest.raises(ModelError, match="dc-tcn: the STFT hop \\(36\\)"):
+        DeepClusteringTcn(**{**args, "hop": 36})

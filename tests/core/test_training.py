@@ -25,6 +25,7 @@ from separation_core.training.precision import bf16_supported, effective_precisi
 from separation_core.training.trainer import (
     TrainConfig,
     Trainer,
+    alternating_batches,
     learning_rate,
     training_batches,
     truncate_log,
@@ -38,6 +39,9 @@ TINY = {
     "dc-blstm": dict(hidden=16, layers=1, embedding_dim=8),
     "chimera": dict(hidden=16, layers=1, embedding_dim=8),
     "chimera-tcn": dict(
+        n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2, n_repeats=1
+    ),
+    "dc-tcn": dict(
         n_filters=16, filter_length=16, bottleneck=8, hidden=16, skip=8, n_blocks=2, n_repeats=1
     ),
     "convtasnet": dict(
@@ -576,14 +580,55 @@ def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
     trainer = Trainer(cfg, quiet=True)
     trainer.run()
     out = load_checkpoint(tmp_path / "dc3" / "last.pt")
-    train, _ = trainer._datasets(model_from_checkpoint(out))
-    assert train[0][1].shape[0] == 3  # sources [S, T] of a training mixture
+    trains, _ = trainer._datasets(model_from_checkpoint(out))
+    assert trains[0][0][1].shape[0] == 3  # sources [S, T] of a training mixture
     valid = load_mixture_set(tmp_path / "dc3" / "valid")
     assert {item.sources.shape[0] for item in valid} == {3}
     assert out["training"]["speakers"] == 3 and out["model_args"]["n_src"] == 2
     assert np.isfinite(out["metrics"]["valid_si_sdri"])
     Trainer(_config(tmp_path / "dc3", many_speakers_dir, 3), resume=True, quiet=True).run()
     assert load_checkpoint(tmp_path / "dc3" / "last.pt")["training"]["speakers"] == 3
+
+
+def test_alternate_speaker_counts_train_every_other_batch_and_validate_both(
+    tmp_path, many_speakers_dir
+):
+    cfg = _config(tmp_path / "alt", many_speakers_dir, 4, alt_speakers=3)
+    cfg.model, cfg.model_args = "chimera-tcn", dict(sample_rate=SR, **TINY["chimera-tcn"])
+    trainer = Trainer(cfg, quiet=True)
+    trainer.run()
+    run = tmp_path / "alt"
+    trains, valids = trainer._datasets(model_from_checkpoint(load_checkpoint(run / "last.pt")))
+    assert [t[0][1].shape[0] for t in trains] == [2, 3]
+    assert [(suffix, len(items)) for suffix, items in valids] == [("", 2), ("_3spk", 2)]
+    assert {i.sources.shape[0] for i in load_mixture_set(run / "valid-3spk")} == {3}
+    batches = alternating_batches(trains, cfg.steps_per_epoch, cfg.batch_size, 0)
+    shapes = [next(batches)[1].shape[1] for _ in range(4)]
+    assert shapes == [2, 3, 2, 3]
+    # From step 3 on: the fourth batch of the unbroken stream (the second 3-speaker one).
+    later = next(alternating_batches(trains, cfg.steps_per_epoch, cfg.batch_size, 3))
+    again = alternating_batches(trains, cfg.steps_per_epoch, cfg.batch_size, 0)
+    for _ in range(3):
+        next(again)
+    torch.testing.assert_close(later[1], next(again)[1])
+    with (run / "valid.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {"si_sdri", "si_sdri_3spk", "oracle_irm_si_sdri_3spk"} <= set(rows[-1])
+    out = load_checkpoint(run / "best.pt")
+    score = (out["metrics"]["valid_si_sdri"] + out["metrics"]["valid_si_sdri_3spk"]) / 2
+    assert max((float(r["si_sdri"]) + float(r["si_sdri_3spk"])) / 2 for r in rows[1:]) == (
+        pytest.approx(score)
+    )
+    assert out["training"]["speakers"] == 2 and out["training"]["alt_speakers"] == 3
+
+
+def test_alternate_speaker_counts_are_for_clustering_models_only(tmp_path, speech_dir):
+    with pytest.raises(CocktailError, match="--alt-speakers 3: a 'convtasnet' model has a fixed"):
+        Trainer(_config(tmp_path / "c", speech_dir, 1, alt_speakers=3), quiet=True).run()
+    cfg = _config(tmp_path / "d", speech_dir, 1, alt_speakers=2)
+    cfg.model, cfg.model_args = "dc-blstm", dict(sample_rate=SR, **TINY["dc-blstm"])
+    with pytest.raises(CocktailError, match="--alt-speakers 2: the run's mixtures already have 2"):
+        Trainer(cfg, quiet=True).run()
 
 
 def test_a_fixed_output_model_refuses_another_speaker_count(tmp_path, speech_dir):
