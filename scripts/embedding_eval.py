@@ -1,5 +1,6 @@
 """SI-SDRi of a Chimera++ model's two paths on a mixture set: its mask head and its deep clustering
-embeddings clustered by k-means (K = the set's speaker count), each mixture separated whole.
+embeddings clustered by k-means (K = the set's speaker count), each mixture separated whole (a deep
+clustering model: its embeddings only).
 
     python scripts/embedding_eval.py MODEL SET_DIR [--limit N]
 """
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from separation_core.catalog import load_model  # noqa: E402
 from separation_core.data.mixing import load_mixture_set  # noqa: E402
 from separation_core.metrics import si_sdr  # noqa: E402
+from separation_core.models.base import KIND_CHIMERA  # noqa: E402
 from separation_core.models.deep_clustering import cluster_masks  # noqa: E402
 
 
@@ -48,7 +50,7 @@ def main() -> int:
             masks, _ = cluster_masks(emb, spec.abs(), len(refs), "kmeans")
             waves = net.synthesise(masks, spec, mix.shape[-1]).numpy()
         clustered.append(si_sdri(waves, refs, mix.numpy()))
-        if len(refs) == net.n_src:
+        if len(refs) == net.n_src and net.kind == KIND_CHIMERA:
             head.append(si_sdri(net.separate_chunk(mix).waveforms.numpy(), refs, mix.numpy()))
     print(
         f"{len(items)} mixtures: mask head "

@@ -122,6 +122,27 @@ def schedule_text(t: dict) -> str:
 SPEAKER_WORDS = {2: "two", 3: "three", 4: "four"}
 
 
+def speaker_words(t: dict) -> str:
+    """ "two", or "two (three on every other batch)" for a run with ``alt_speakers``."""
+    words = SPEAKER_WORDS.get(t.get("speakers", 2), str(t.get("speakers")))
+    if t.get("alt_speakers"):
+        alt = SPEAKER_WORDS.get(t["alt_speakers"], str(t["alt_speakers"]))
+        words += f" ({alt} on every other batch)"
+    return words
+
+
+def alt_validation_text(t: dict, m: dict) -> str:
+    """The end of the validation sentence: the figure on ``alt_speakers`` mixtures, if any."""
+    alt = f"{t.get('alt_speakers')}spk"
+    if f"valid_si_sdri_{alt}" not in m:
+        return "."
+    return (
+        f"; SI-SDRi {fmt(m['valid_si_sdri_' + alt])} dB (K={t['alt_speakers']}) on "
+        f"{m.get('valid_mixtures_' + alt, '?')} {SPEAKER_WORDS.get(t['alt_speakers'])}-speaker "
+        "mixtures of the same speakers and conditions (the kept step has the best mean of the two)."
+    )
+
+
 def train_command(ckpt: dict) -> str:
     t, args = ckpt["training"], dict(ckpt["model_args"])
     defaults = get_model_class(ckpt["model_name"])().model_args()
@@ -133,6 +154,8 @@ def train_command(ckpt: dict) -> str:
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
     if t.get("speakers", ckpt["n_src"]) != ckpt["n_src"]:
         parts += [f"--speakers {t['speakers']}"]
+    if t.get("alt_speakers"):
+        parts += [f"--alt-speakers {t['alt_speakers']}"]
     if t.get("noise"):
         parts += [
             " ".join(f"--noise ../shared/data/{d}" for d in t["noise"])
@@ -190,7 +213,7 @@ def card(path: Path, bench: dict) -> str:
         + f", {t.get('split', 'train split')}: speakers are split train / valid / "
         "test by a hash of their id within each corpus, so validation and test speakers were never "
         "heard in training. "
-        f"Dynamic mixing: {SPEAKER_WORDS.get(t.get('speakers', 2), t.get('speakers'))} random "
+        f"Dynamic mixing: {speaker_words(t)} random "
         "train speakers per mixture, random crops, relative level "
         "-5..5 dB, fresh every epoch"
         + (
@@ -215,7 +238,8 @@ def card(path: Path, bench: dict) -> str:
         f"({t.get('world_size', 1)} process(es)).",
         f"- Validation at the kept step ({m.get('step', t['steps'])}): SI-SDRi "
         f"{fmt(m.get('valid_si_sdri'))} dB on {m.get('valid_mixtures', '?')} held-out-speaker mixtures, "
-        f"where the oracle IRM reaches {fmt(m.get('valid_oracle_irm_si_sdri'))} dB.",
+        f"where the oracle IRM reaches {fmt(m.get('valid_oracle_irm_si_sdri'))} dB"
+        + alt_validation_text(t, m),
         *(
             [
                 f"- Kept step chosen among the run's checkpoints by SI-SDRi {fmt(m['selection_si_sdri'])} dB on "

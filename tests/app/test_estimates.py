@@ -6,9 +6,10 @@ import html
 import pytest
 
 from conftest import SR, open_mixture
+from separation_core.catalog import default_model_id
 from separation_core.run_estimate import estimate_run, load_bench
 
-DEFAULT = "convtasnet-rooms-16k"
+DEFAULT = default_model_id()
 
 
 def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
@@ -16,7 +17,7 @@ def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
     label = w.estimates
     assert not label.isVisible()  # no file yet
     open_mixture(qtbot, w, audio_files[0])
-    w.panel.set_checked([DEFAULT, "chimera-tcn-rooms-16k", "denoise-wiener"])
+    w.panel.set_checked([DEFAULT, "convtasnet-libri-16k", "denoise-wiener"])
     assert label.isVisible() and label.parent() is w.panel
     duration = len(w.session.mixture) / SR
     bench = load_bench()

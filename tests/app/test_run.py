@@ -218,9 +218,9 @@ def test_ticked_models_are_remembered(qtbot, window):
     from app.settings import Settings
     from conftest import FakePlayer
 
-    window.panel.item("chimera-tcn-rooms-16k").setCheckState(0, Qt.CheckState.Checked)
+    window.panel.item("convtasnet-rooms-16k").setCheckState(0, Qt.CheckState.Checked)
     ticked = set(window.panel.checked_ids())
-    assert ticked == {window.models.default_id, "chimera-tcn-rooms-16k"}
+    assert ticked == {window.models.default_id, "convtasnet-rooms-16k"}
     again = MainWindow(Settings(), quiet=True, player_factory=FakePlayer)
     qtbot.addWidget(again)
     again.start_background()

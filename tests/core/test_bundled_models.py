@@ -21,7 +21,7 @@ def test_default_model_is_bundled_and_everything_fits_in_50_mb():
     entry = resolve(None)
     assert entry.id == default_model_id() and entry.origin == "bundled"
     assert (
-        entry.model_name in ("convtasnet", "dprnn")
+        entry.model_name in ("convtasnet", "dprnn", "chimera-tcn")
         and entry.sample_rate == 16000
         and entry.n_src == 2
     )

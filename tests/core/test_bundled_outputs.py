@@ -29,6 +29,13 @@ def _outputs(stem: str) -> np.ndarray:
     return np.asarray(separate(load_model(stem), mixture, 16000).waveforms, dtype=np.float64)
 
 
+def _clustered(stem: str) -> bool:
+    from separation_core.catalog import load_model
+    from separation_core.models.base import KIND_DEEP_CLUSTERING
+
+    return load_model(stem).kind == KIND_DEEP_CLUSTERING
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -41,7 +48,12 @@ def test_bundled_model_outputs_are_unchanged(path):
     y = _outputs(path.stem)
     assert list(y.shape) == record["shape"]
     np.testing.assert_allclose(np.sqrt(np.mean(y**2, axis=1)), record["rms"], rtol=1e-4)
-    np.testing.assert_allclose(y[:, record["index"]], record["samples"], rtol=1e-3, atol=2e-5)
+    # k-means on another CPU's float rounding may give a few quiet bins to the other speaker:
+    # a clustering model's samples may move by a little of its level, never by the level itself.
+    clustered = _clustered(path.stem)
+    for out, rms, samples in zip(y[:, record["index"]], record["rms"], record["samples"]):
+        atol = 0.02 * rms if clustered else 2e-5
+        np.testing.assert_allclose(out, samples, rtol=1e-3, atol=atol)
 
 
 def record_outputs() -> None:
