@@ -145,10 +145,11 @@ def alt_validation_text(t: dict, m: dict) -> str:
 
 def train_command(ckpt: dict) -> str:
     t, args = ckpt["training"], dict(ckpt["model_args"])
-    defaults = get_model_class(ckpt["model_name"])().model_args()
+    name = t.get("trained_as", ckpt["model_name"])  # a model extracted from the one trained
+    defaults = get_model_class(name)().model_args()
     changed = {k: v for k, v in args.items() if defaults.get(k) != v}
     parts = [
-        f"cocktail train --model {ckpt['model_name']} "
+        f"cocktail train --model {name} "
         + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))
     ]
     parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
@@ -178,7 +179,10 @@ def train_command(ckpt: dict) -> str:
         + (" --speed-range {:g},{:g}".format(*t["speed_range"]) if t.get("speed_range") else "")
         + " --out RUN_DIR"
     ]
-    return " \\\n    ".join(parts)
+    command = " \\\n    ".join(parts)
+    if t.get("extracted_from"):
+        command += "\npython scripts/dc_from_chimera.py RUN_DIR/best.pt RUN_DIR OUT.pt"
+    return command
 
 
 def card(path: Path, bench: dict) -> str:
@@ -232,6 +236,15 @@ def card(path: Path, bench: dict) -> str:
                 f"- Initialised from `{t['initialised_from']}` (fine-tuned); the figures below count this run only."
             ]
             if t.get("initialised_from")
+            else []
+        ),
+        *(
+            [
+                f"- The deep clustering half of `{t['extracted_from']}` (a `{t['trained_as']}`): "
+                "its trunk and embedding head, without the mask head "
+                "(`scripts/dc_from_chimera.py`); every figure below is this model's own, by k-means."
+            ]
+            if t.get("extracted_from")
             else []
         ),
         f"- Hardware: {t.get('hardware')}, {t.get('hours', 0):.2f} hours of training "

@@ -136,3 +136,24 @@ def test_dc_tcn_is_the_trunk_and_the_embedding_head_of_a_chimera_tcn():
         dc(torch.randn(3001))
     with pytest.raises(ModelError, match="dc-tcn: the STFT hop \\(36\\)"):
         DeepClusteringTcn(**{**args, "hop": 36})
+
+
+def test_dc_from_chimera_keeps_the_trunk_and_embeddings_and_refuses_other_models():
+    import importlib.util
+    from pathlib import Path
+
+    from separation_core.checkpoints import checkpoint_dict
+    from separation_core.errors import CocktailError
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "dc_from_chimera.py"
+    spec = importlib.util.spec_from_file_location("dc_from_chimera", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    chimera = make()
+    dc = module.deep_clustering_half(checkpoint_dict(chimera))
+    assert dc.kind == KIND_DEEP_CLUSTERING and "mask_activation" not in dc.model_args()
+    x = torch.randn(1, 2500)
+    with torch.no_grad():
+        torch.testing.assert_close(dc(x)["embeddings"], chimera(x)["embeddings"])
+    with pytest.raises(CocktailError, match="holds a 'dc-tcn' model, not 'chimera-tcn'"):
+        module.deep_clustering_half(checkpoint_dict(dc))
