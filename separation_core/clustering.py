@@ -48,10 +48,12 @@ def cluster_embeddings(
     seed: int = 0,
     max_fit_points: int = 20000,
     min_cluster_fraction: float = 0.02,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ``emb [N, D]`` -> (labels ``[N]`` int64, centres ``[K, D]`` float32).
 
-    method "kmeans": K = ``k`` (required), k-means++ with ``seed``.
+    method "kmeans": K = ``k`` (required), k-means++ with ``seed``; ``weights [N]`` (>= 0) weight
+      each point in the centres (mean-shift ignores them).
     method "meanshift": K found by the data; bandwidth estimated on a subsample; seeds are a seeded
       subsample of the points. (Bin seeding rounds points to a grid of cell ``bandwidth``: for unit
       vectors in 20 dimensions the grid nodes lie far from the sphere, so it loses or splits clusters.)
@@ -61,10 +63,11 @@ def cluster_embeddings(
     x = np.ascontiguousarray(emb, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ModelError(f"cannot cluster embeddings of shape {x.shape}")
-    fit = x[_subsample(x.shape[0], max_fit_points, seed)]
+    chosen = _subsample(x.shape[0], max_fit_points, seed)
+    fit = x[chosen]
     check_current_cancel()
     if method == "kmeans":
-        centers = _kmeans(fit, k, seed)
+        centers = _kmeans(fit, k, seed, None if weights is None else np.asarray(weights)[chosen])
     elif method == "meanshift":
         centers = _meanshift(fit, seed, min_cluster_fraction)
     else:
@@ -73,7 +76,9 @@ def cluster_embeddings(
     return nearest_centre(x, centers), centers.astype(np.float32)
 
 
-def _kmeans(x: np.ndarray, k: int | None, seed: int) -> np.ndarray:
+def _kmeans(
+    x: np.ndarray, k: int | None, seed: int, weights: np.ndarray | None = None
+) -> np.ndarray:
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
 
@@ -84,7 +89,7 @@ def _kmeans(x: np.ndarray, k: int | None, seed: int) -> np.ndarray:
     with warnings.catch_warnings():
         # Fewer distinct points than k (e.g. silence) is not an error: some clusters stay empty.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x, sample_weight=weights)
     return km.cluster_centers_
 
 

@@ -75,7 +75,10 @@ def cluster_masks(
 
     ``embeddings [F*T, D]``, mixture ``magnitude [F, T]`` -> (masks ``[K, F, T]``, labels ``[F*T]``
     int64). Clusters are fitted on the bins within ``threshold_db`` of the loudest one (silence has
-    no speaker); every bin, silent or not, then goes to its nearest centre, so
+    no speaker), k-means weighting each by its power: unweighted, the many quiet bins (reverberant
+    tails, pauses) took one of three centres for themselves, and 40 % of the bins with 3-15 % of the
+    energy became a "speaker" (0.22 -> 0.78 dB SI-SDRi for K=3 on 20 three-libri mixtures, 6.49 ->
+    6.52 dB for K=2 on clean-libri). Every bin, silent or not, then goes to its nearest centre, so
     ``labels == masks.argmax(0).flatten()``. ``k`` is ignored by mean-shift.
     """
     from ..clustering import cluster_embeddings, nearest_centre
@@ -85,8 +88,11 @@ def cluster_masks(
     active = active_bins(magnitude, threshold_db).reshape(-1).cpu().numpy()
     if active.sum() < max(k or 1, 2):
         active = np.ones(f * t, dtype=bool)
+    power = magnitude.detach().to("cpu", torch.float64).reshape(-1).numpy() ** 2
+    # Relative power, floored: an all-zero input (every bin active) still has weights to fit.
+    weights = power[active] / max(power[active].max(), 1e-20) + 1e-6
     _, centers = cluster_embeddings(
-        emb[active], method=method, k=k, seed=seed, max_fit_points=max_fit_points
+        emb[active], method=method, k=k, seed=seed, max_fit_points=max_fit_points, weights=weights
     )
     labels = torch.from_numpy(nearest_centre(emb, centers)).to(magnitude.device)
     masks = F.one_hot(labels, len(centers)).T.reshape(len(centers), f, t).to(torch.float32)

@@ -2,7 +2,7 @@
 issue 16 moved the time-domain blocks and the activation table into models/blocks.py): a refactor of
 the model code must load every checkpoint unchanged and reproduce it. A checkpoint that has since
 been replaced (retrained) is skipped: record it again with
-``PYTHONPATH=tests python tests/core/test_bundled_outputs.py``.
+``PYTHONPATH=tests python tests/core/test_bundled_outputs.py [STEM ...]`` (no stem: all of them).
 """
 
 from __future__ import annotations
@@ -56,10 +56,13 @@ def test_bundled_model_outputs_are_unchanged(path):
         np.testing.assert_allclose(out, samples, rtol=1e-3, atol=atol)
 
 
-def record_outputs() -> None:
-    """Write data/bundled_outputs.json from the models as they are now."""
-    out = {}
+def record_outputs(stems: list[str]) -> None:
+    """Write data/bundled_outputs.json from the models as they are now: all of them, or only
+    ``stems`` (the other records kept; records of checkpoints no longer bundled dropped)."""
+    out = json.loads(RECORD.read_text()) if stems and RECORD.exists() else {}
     for path in CHECKPOINTS:
+        if stems and path.stem not in stems:
+            continue
         y = _outputs(path.stem)
         index = np.linspace(0, y.shape[1] - 1, 48).round().astype(int)
         out[path.stem] = {
@@ -69,9 +72,12 @@ def record_outputs() -> None:
             "index": index.tolist(),
             "samples": [[float(f"{v:.8g}") for v in s[index]] for s in y],
         }
-    RECORD.write_text(json.dumps(out, indent=1) + "\n")
+    bundled = {p.stem for p in CHECKPOINTS}
+    RECORD.write_text(json.dumps({k: v for k, v in out.items() if k in bundled}, indent=1) + "\n")
     print(f"wrote {RECORD}")
 
 
 if __name__ == "__main__":
-    record_outputs()
+    import sys
+
+    record_outputs(sys.argv[1:])

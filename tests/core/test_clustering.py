@@ -123,3 +123,18 @@ def test_pca_2d_degenerate_inputs():
     one_dim = pca_2d(np.arange(10, dtype=np.float32)[:, None])
     assert one_dim.shape == (10, 2) and (one_dim[:, 1] == 0).all()
     assert pca_2d(np.ones((1, 20))).shape == (1, 2)
+
+
+def test_kmeans_weights_pull_the_centres():
+    near = np.stack([np.eye(20)[0], 0.8 * np.eye(20)[0] + 0.6 * np.eye(20)[1]])
+    x, truth = blobs(near, 200, 0.02)
+    crowd = np.tile(np.eye(20, dtype=np.float32)[5], (2000, 1))  # many points of no weight
+    points = np.concatenate([x, crowd])
+    weights = np.concatenate([np.ones(len(x)), np.full(len(crowd), 1e-6)])
+    labels, centres = cluster_embeddings(points, k=2, weights=weights)
+    assert same_partition(labels[: len(x)], truth)
+    assert all(
+        min(np.linalg.norm(c - near[0]), np.linalg.norm(c - near[1])) < 0.05 for c in centres
+    )
+    plain, _ = cluster_embeddings(points, k=2)
+    assert not same_partition(plain[: len(x)], truth)  # unweighted, the crowd takes a centre

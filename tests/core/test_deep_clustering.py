@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from separation_core.clustering import cluster_embeddings
 from separation_core.errors import ModelError
 from separation_core.losses import deep_clustering_loss, upit_mask_loss
 from separation_core.masks import ideal_binary_mask
@@ -112,6 +113,25 @@ def test_silent_bins_do_not_shape_the_clusters():
     loud_labels = labels[loud]
     assert same_partition(loud_labels, (idx[loud] // t >= 2).long())
     assert (labels >= 0).all() and masks.sum(0).eq(1).all()
+
+
+def test_quiet_active_bins_do_not_take_a_centre_of_their_own():
+    # Within the active range, many quiet bins (a reverberant tail) point their own way, and two
+    # loud groups (two speakers) hold the energy: weighted by power, k-means gives the two
+    # speakers a centre each; unweighted, the quiet crowd would take one of the two.
+    f, t = 4, 50
+    mag = torch.full((f, t), 0.05)  # -26 dB: active, quiet
+    mag[:, :6] = 1.0
+    idx = torch.arange(f * t)
+    loud = (idx % t) < 6
+    emb = torch.zeros(f * t, 3)
+    emb[loud & (idx // t < 2)] = torch.tensor([1.0, 0.0, 0.0])
+    emb[loud & (idx // t >= 2)] = torch.tensor([0.8, 0.6, 0.0])  # near the first speaker
+    emb[~loud] = torch.tensor([0.0, 0.0, 1.0])
+    _, labels = cluster_masks(emb, mag, k=2, threshold_db=40.0)
+    assert same_partition(labels[loud], (idx[loud] // t >= 2).long())
+    plain = cluster_embeddings(emb[mag.reshape(-1) > 0].numpy(), k=2)[0]
+    assert not same_partition(torch.from_numpy(plain)[loud], (idx[loud] // t >= 2).long())
 
 
 # ---- models ----------------------------------------------------------------------------------
