@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -131,15 +132,17 @@ def speaker_words(t: dict) -> str:
     return words
 
 
-def alt_validation_text(t: dict, m: dict) -> str:
-    """The end of the validation sentence: the figure on ``alt_speakers`` mixtures, if any."""
-    alt = f"{t.get('alt_speakers')}spk"
-    if f"valid_si_sdri_{alt}" not in m:
+def alt_validation_text(m: dict) -> str:
+    """The end of the validation sentence: the figure on a set of another speaker count, if any
+    (``valid_si_sdri_3spk``: a run with ``--alt-speakers 3``, or a model validated on both)."""
+    found = [k for k in m if re.fullmatch(r"valid_si_sdri_\d+spk", k)]
+    if not found:
         return "."
+    n = int(found[0][len("valid_si_sdri_") : -len("spk")])
     return (
-        f"; SI-SDRi {fmt(m['valid_si_sdri_' + alt])} dB (K={t['alt_speakers']}) on "
-        f"{m.get('valid_mixtures_' + alt, '?')} {SPEAKER_WORDS.get(t['alt_speakers'])}-speaker "
-        "mixtures of the same speakers and conditions (the kept step has the best mean of the two)."
+        f"; SI-SDRi {fmt(m[found[0]])} dB (K={n}) on {m.get(f'valid_mixtures_{n}spk', '?')} "
+        f"{SPEAKER_WORDS.get(n, str(n))}-speaker mixtures of other valid-split speakers in the "
+        "same conditions."
     )
 
 
@@ -252,7 +255,7 @@ def card(path: Path, bench: dict) -> str:
         f"- Validation at the kept step ({m.get('step', t['steps'])}): SI-SDRi "
         f"{fmt(m.get('valid_si_sdri'))} dB on {m.get('valid_mixtures', '?')} held-out-speaker mixtures, "
         f"where the oracle IRM reaches {fmt(m.get('valid_oracle_irm_si_sdri'))} dB"
-        + alt_validation_text(t, m),
+        + alt_validation_text(m),
         *(
             [
                 f"- Kept step chosen among the run's checkpoints by SI-SDRi {fmt(m['selection_si_sdri'])} dB on "

@@ -27,14 +27,14 @@ SHOTS = [
     ("02-separate-listen.png", "convtasnet-rooms-16k,chimera-tcn-rooms-16k", "listen", []),
     (
         "03-masks.png",
-        "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-blstm-libri-16k,oracle-irm",
+        "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-tcn-rooms-16k,oracle-irm",
         "masks",
         [],
     ),
     ("04-embeddings.png", "chimera-tcn-rooms-16k", "embeddings", []),
     (
         "05-metrics.png",
-        "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-blstm-libri-16k,oracle-ibm,oracle-irm",
+        "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-tcn-rooms-16k,oracle-ibm,oracle-irm",
         "metrics",
         [],
     ),
@@ -51,7 +51,7 @@ SHOTS = [
         "10-estimates.png",
         None,
         "listen",
-        ["--no-refs", "--tick", "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-blstm-libri-16k"],
+        ["--no-refs", "--tick", "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-tcn-rooms-16k"],
     ),
 ]
 ONLY_HERE = ("--no-refs",)  # options of this script: the mixture is opened without its references

@@ -9,7 +9,7 @@ import pytest
 from conftest import SR, open_mixture
 from fakes import add_records, record
 
-LONG_IDS = ("convtasnet-libri-16k", "chimera-tcn-rooms-16k", "dc-blstm-libri-16k")
+LONG_IDS = ("convtasnet-libri-16k", "chimera-tcn-rooms-16k", "dc-tcn-rooms-16k")
 
 
 def settle(qtbot, w):
@@ -48,7 +48,7 @@ def full(qtbot, window, audio_files, sources):
     qtbot.waitUntil(lambda: not window.quality.job.busy, timeout=30000)  # the timeline's job
     # a run in progress: the status bar shows a long stage
     window.progress.show()
-    window.stage_label.setText("dc-blstm-libri-16k (3/3): separating: chunk 17/40 of the recording")
+    window.stage_label.setText("dc-tcn-rooms-16k (3/3): separating: chunk 17/40 of the recording")
     window.eta_label.setText("ETA 1:23")
     return window
 
@@ -64,7 +64,7 @@ def test_every_view_fits_a_1024_by_700_window(qtbot, full, view):
     current = w.tabs.currentWidget()
     assert current.minimumSizeHint().width() <= 1024 - w.dock.minimumWidth()
     # nothing was cut: the long texts are elided, whole in their tooltips
-    assert w.stage_label.text().startswith("dc-blstm-libri-16k (3/3)")
+    assert w.stage_label.text().startswith("dc-tcn-rooms-16k (3/3)")
     if w.stage_label.shown_text() != w.stage_label.text():
         assert w.stage_label.text() in w.stage_label.toolTip()
     if view == "metrics":

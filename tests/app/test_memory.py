@@ -61,7 +61,7 @@ def test_a_session_with_four_results_holds_what_it_must_and_no_more():
     session = Session()
     session.set_mixture(Audio())
     session.set_references(sources)
-    models = ("convtasnet-libri-16k", "chimera-tcn-rooms-16k", "dc-blstm-libri-16k")
+    models = ("convtasnet-libri-16k", "chimera-tcn-rooms-16k", "dc-tcn-rooms-16k")
     outcomes = SeparationJob(frozen_array(mixture), SR, models, RunSettings()).run(Ctx())
     outcomes += SeparationJob(
         frozen_array(mixture), SR, ("oracle-irm",), RunSettings(), frozen_array(sources)

@@ -28,7 +28,7 @@ def test_default_model_is_bundled_and_everything_fits_in_50_mb():
     total = sum(p.stat().st_size for p in MODELS.iterdir() if p.is_file())
     assert total <= 50 * 2**20, f"resources/models holds {total / 2**20:.1f} MiB"
     names = {resolve(p.stem).model_name for p in CHECKPOINTS}
-    assert "dc-blstm" in names and names & {"chimera", "chimera-tcn", "blstm-mask"}
+    assert names & {"dc-blstm", "dc-tcn"} and names & {"chimera", "chimera-tcn", "blstm-mask"}
 
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])

@@ -109,9 +109,9 @@ def test_clustering_checks_the_token_between_its_steps(monkeypatch):
     fitted = []
     real_kmeans = clustering._kmeans
 
-    def kmeans_then_stop(x, k, seed):
+    def kmeans_then_stop(x, k, seed, weights=None):
         fitted.append(len(x))
-        centres = real_kmeans(x, k, seed)
+        centres = real_kmeans(x, k, seed, weights)
         token.cancel()  # Stop pressed during the k-means fit
         return centres
 
