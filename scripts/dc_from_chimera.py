@@ -25,7 +25,7 @@ from separation_core.checkpoints import (  # noqa: E402
 from separation_core.data.mixing import load_mixture_set  # noqa: E402
 from separation_core.errors import CocktailError  # noqa: E402
 from separation_core.models.chimera_tcn import DeepClusteringTcn  # noqa: E402
-from separation_core.training.trainer import validation_metrics  # noqa: E402
+from separation_core.training.trainer import valid_folder, validate_sets  # noqa: E402
 
 
 def deep_clustering_half(ckpt: dict) -> DeepClusteringTcn:
@@ -39,20 +39,20 @@ def deep_clustering_half(ckpt: dict) -> DeepClusteringTcn:
 
 
 def validate(model: DeepClusteringTcn, run_dir: Path) -> dict:
-    """``valid_*`` metrics on ``run_dir/valid`` and ``valid_*_3spk`` on ``run_dir/valid-3spk``,
-    with the oracle IRM's SI-SDRi that the run recorded for each."""
-    report = {}
-    for folder in sorted(run_dir.glob("valid*/")):
-        if not (folder / "metadata.json").exists():
-            continue
-        suffix = folder.name[len("valid") :].replace("-", "_")
-        items = load_mixture_set(folder, sample_rate=model.sample_rate)
-        values = validation_metrics(model, items, "cpu")
-        report.update({f"valid_{k}{suffix}": v for k, v in values.items()})
-        oracle = run_dir / f"{folder.name}_oracle_irm.json"
+    """``valid_*`` metrics on ``run_dir/valid`` and ``valid_*_3spk`` on ``run_dir/valid-3spk``
+    (as the run logged them), with the oracle IRM's SI-SDRi that the run recorded for each."""
+    valids = []
+    for suffix in ("", *sorted(f"_{f.name[len('valid-') :]}" for f in run_dir.glob("valid-*/"))):
+        folder = valid_folder(run_dir, suffix)
+        if (folder / "metadata.json").exists():
+            valids.append((suffix, load_mixture_set(folder, sample_rate=model.sample_rate)))
+    metrics, _ = validate_sets(model, valids, "cpu")
+    report = {f"valid_{k}": v for k, v in metrics.items()}
+    for suffix, _ in valids:
+        folder = valid_folder(run_dir, suffix)
+        oracle = folder.with_name(f"{folder.name}_oracle_irm.json")
         if oracle.exists():
-            irm = json.loads(oracle.read_text())["si_sdri"]
-            report[f"valid_oracle_irm_si_sdri{suffix}"] = irm
+            report[f"valid_oracle_irm_si_sdri{suffix}"] = json.loads(oracle.read_text())["si_sdri"]
     return report
 
 

@@ -13,22 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from separation_core.catalog import load_model  # noqa: E402
 from separation_core.data.mixing import load_mixture_set  # noqa: E402
-from separation_core.metrics import si_sdr  # noqa: E402
+from separation_core.metrics import evaluate_separation  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA  # noqa: E402
 from separation_core.models.deep_clustering import cluster_masks  # noqa: E402
 
 
-def si_sdri(est: np.ndarray, refs: np.ndarray, mix: np.ndarray) -> float:
+def si_sdri(est: np.ndarray, refs: np.ndarray, mix: np.ndarray, sample_rate: int) -> float:
     """Mean SI-SDRi of ``est [K, T]`` against ``refs [S, T]`` under the best assignment."""
-    scores = np.array([[si_sdr(e, r) for r in refs] for e in est])
-    rows, cols = linear_sum_assignment(-scores)
-    return float(np.mean([scores[i, j] - si_sdr(mix, refs[j]) for i, j in zip(rows, cols)]))
+    return evaluate_separation(est, refs, mix, sample_rate, metrics=("si_sdri",)).mean["si_sdri"]
 
 
 def main() -> int:
@@ -49,9 +46,10 @@ def main() -> int:
             spec, emb = out["mix_spec"][0], out["embeddings"][0]
             masks, _ = cluster_masks(emb, spec.abs(), len(refs), "kmeans")
             waves = net.synthesise(masks, spec, mix.shape[-1]).numpy()
-        clustered.append(si_sdri(waves, refs, mix.numpy()))
+        clustered.append(si_sdri(waves, refs, mix.numpy(), net.sample_rate))
         if len(refs) == net.n_src and net.kind == KIND_CHIMERA:
-            head.append(si_sdri(net.separate_chunk(mix).waveforms.numpy(), refs, mix.numpy()))
+            waves = net.separate_chunk(mix).waveforms.numpy()
+            head.append(si_sdri(waves, refs, mix.numpy(), net.sample_rate))
     print(
         f"{len(items)} mixtures: mask head "
         + (f"{np.mean(head):.2f} dB" if head else "-")

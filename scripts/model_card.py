@@ -135,12 +135,12 @@ def speaker_words(t: dict) -> str:
 def alt_validation_text(m: dict) -> str:
     """The end of the validation sentence: the figure on a set of another speaker count, if any
     (``valid_si_sdri_3spk``: a run with ``--alt-speakers 3``, or a model validated on both)."""
-    found = [k for k in m if re.fullmatch(r"valid_si_sdri_\d+spk", k)]
+    found = [hit for k in m if (hit := re.fullmatch(r"valid_si_sdri_(\d+)spk", k))]
     if not found:
         return "."
-    n = int(found[0][len("valid_si_sdri_") : -len("spk")])
+    n = int(found[0].group(1))
     return (
-        f"; SI-SDRi {fmt(m[found[0]])} dB (K={n}) on {m.get(f'valid_mixtures_{n}spk', '?')} "
+        f"; SI-SDRi {fmt(m[found[0].group(0)])} dB (K={n}) on {m.get(f'valid_mixtures_{n}spk', '?')} "
         f"{SPEAKER_WORDS.get(n, str(n))}-speaker mixtures of other valid-split speakers in the "
         "same conditions."
     )

@@ -259,6 +259,23 @@ def validation_metrics(model, items, device: str, cancel: Optional[CancelToken] 
     return {n: float(np.mean(v)) for n, v in values.items()} | {"mixtures": len(items)}
 
 
+def validate_sets(model, valids, device: str, cancel: Optional[CancelToken] = None):
+    """``validation_metrics`` of every ``(suffix, items)`` set, each name carrying its set's suffix
+    ("" for the run's speakers, "_3spk" for three), and the score that picks best.pt: the mean
+    SI-SDRi over the sets. -> (metrics, score)."""
+    metrics, scores = {}, []
+    for suffix, items in valids:
+        values = validation_metrics(model, items, device, cancel)
+        metrics.update({f"{k}{suffix}": v for k, v in values.items()})
+        scores.append(values[PRIMARY_METRIC])
+    return metrics, float(np.mean(scores))
+
+
+def valid_folder(run_dir: Path, suffix: str) -> Path:
+    """The validation set of ``suffix``: ``valid`` or ``valid-3spk``."""
+    return Path(run_dir) / f"valid{suffix.replace('_', '-')}"
+
+
 def oracle_reference(items, sample_rate: int) -> dict:
     """The oracle IRM's SI-SDRi on the validation items: the ceiling to compare against."""
     oracle = get_model_class("oracle-irm")(sample_rate=sample_rate, n_src=items[0].sources.shape[0])
@@ -415,14 +432,21 @@ class Trainer:
     def _datasets(self, model):
         """The training datasets, one per speaker count, and the validation sets as
         ``(suffix, items)``: suffix "" for the run's speakers, "_3spk" for ``alt_speakers=3``."""
+        rooms = (
+            self._reverb(model.sample_rate, fixed_set=False),
+            self._reverb(model.sample_rate, fixed_set=True),
+        )
         trains, valids = [], []
         for i, speakers in enumerate(self._speaker_counts(model)):
-            train, valid = self._datasets_of(model, speakers, "" if i == 0 else f"_{speakers}spk")
+            suffix = "" if i == 0 else f"_{speakers}spk"
+            train, valid = self._datasets_of(model, speakers, suffix, rooms)
             trains.append(train)
             valids.append(valid)
         return trains, valids
 
-    def _datasets_of(self, model, speakers: int, suffix: str):
+    def _datasets_of(self, model, speakers: int, suffix: str, rooms: tuple):
+        """The training dataset and validation set of ``speakers`` per mixture; ``rooms``: the
+        reverberation options of training and of the validation set."""
         from ..data.dynamic import DynamicMixDataset
         from ..data.mixing import build_mixture_set, load_mixture_set
 
@@ -439,14 +463,14 @@ class Trainer:
             snr_range=cfg.snr_range,
             speed_range=cfg.speed_range,
             noise_prob=cfg.noise_prob,
-            reverb=self._reverb(model.sample_rate, fixed_set=False),
+            reverb=rooms[0],
             epoch_size=cfg.steps_per_epoch * cfg.batch_size * self.world,
             seed=cfg.seed + offset,
             rank=self.rank,
             world_size=self.world,
             rule=cfg.rule,
         )
-        valid_dir = self.run_dir / f"valid{suffix.replace('_', '-')}"
+        valid_dir = valid_folder(self.run_dir, suffix)
         if self.is_main and not (valid_dir / "metadata.json").exists():
             build_mixture_set(
                 cfg.speech_dirs,
@@ -463,7 +487,7 @@ class Trainer:
                 rule=cfg.rule,
                 overwrite=True,
                 noise_prob=cfg.noise_prob,
-                reverb=self._reverb(model.sample_rate, fixed_set=True),
+                reverb=rooms[1],
                 skip_unreadable=True,
             )
         _barrier(self.world)
@@ -544,7 +568,7 @@ class Trainer:
         oracles = self._oracles(valids, model) if self.is_main else {}
         oracle = oracles.get("", {})
         if self.is_main and step == 0:  # the untrained baseline, logged as step 0
-            metrics, _ = self._validate(model, valids, str(device))
+            metrics, _ = validate_sets(model, valids, str(device), self.cancel)
             logs.scalars("valid", 0, {**metrics, **self._oracle_columns(oracles), "cpu_hours": 0.0})
         total = cfg.total_steps()
         valid_every = cfg.valid_every or cfg.steps_per_epoch
@@ -605,7 +629,7 @@ class Trainer:
             finished = step == total
             if step % valid_every == 0 or finished:
                 if self.is_main:
-                    metrics, score = self._validate(model, valids, str(device))
+                    metrics, score = validate_sets(model, valids, str(device), self.cancel)
                     model.train()
                     improved = score > best
                     if improved:
@@ -655,21 +679,12 @@ class Trainer:
         """CPU time of this process over the whole run (all threads, across resumes)."""
         return self._cpu0 + time.process_time() - self._cpu_start
 
-    def _validate(self, model, valids, device: str) -> tuple[dict, float]:
-        """The metrics of every validation set (an alternate set's names carry its suffix) and the
-        score that picks best.pt: the mean SI-SDRi over the sets."""
-        metrics, scores = {}, []
-        for suffix, items in valids:
-            values = validation_metrics(model, items, device, self.cancel)
-            metrics.update({f"{k}{suffix}": v for k, v in values.items()})
-            scores.append(values[PRIMARY_METRIC])
-        return metrics, float(np.mean(scores))
-
     def _oracles(self, valids, model) -> dict:
         """The oracle IRM's metrics on each validation set, by suffix (cached in the run folder)."""
         result = {}
         for suffix, items in valids:
-            path = self.run_dir / f"valid{suffix.replace('_', '-')}_oracle_irm.json"
+            folder = valid_folder(self.run_dir, suffix)
+            path = folder.with_name(f"{folder.name}_oracle_irm.json")
             if not path.exists():
                 path.write_text(json.dumps(oracle_reference(items, model.sample_rate), indent=2))
             result[suffix] = json.loads(path.read_text())

@@ -30,10 +30,11 @@ def _outputs(stem: str) -> np.ndarray:
 
 
 def _clustered(stem: str) -> bool:
-    from separation_core.catalog import load_model
+    from separation_core.catalog import resolve
+    from separation_core.models import get_model_class
     from separation_core.models.base import KIND_DEEP_CLUSTERING
 
-    return load_model(stem).kind == KIND_DEEP_CLUSTERING
+    return get_model_class(resolve(stem).model_name).kind == KIND_DEEP_CLUSTERING
 
 
 def _sha256(path: Path) -> str:
