@@ -81,6 +81,11 @@ class ModelPanel(QWidget):
         self.clustering = QComboBox(options)
         self.clustering.addItems(["kmeans", "meanshift"])
         self.clustering.setToolTip("k-means with K speakers, or mean-shift (finds K from the data)")
+        self.binary = QCheckBox("Binary masks", options)
+        self.binary.setToolTip(
+            "Clustered embeddings: each bin to its nearest speaker, instead of soft masks "
+            "from its distances to every speaker's centre"
+        )
         self.chunk = QDoubleSpinBox(options)
         self.chunk.setRange(0.0, 600.0)
         self.chunk.setDecimals(1)
@@ -92,6 +97,7 @@ class ModelPanel(QWidget):
         self.device.addItems(DEVICES)
         form.addRow("Speakers", self.speakers)
         form.addRow("Clustering", self.clustering)
+        form.addRow("", self.binary)
         form.addRow("Chunk", self.chunk)
         form.addRow("Device", self.device)
 
@@ -244,6 +250,7 @@ class ModelPanel(QWidget):
         return RunSettings(
             num_speakers=self.speakers.value() or None,
             clustering=self.clustering.currentText(),
+            binary_masks=self.binary.isChecked(),
             chunk_seconds=self.chunk.value() or None,
             device=self.device.currentText(),
         )
@@ -252,6 +259,7 @@ class ModelPanel(QWidget):
         self.speakers.setValue(int(values.get("num_speakers") or 0))
         if values.get("clustering") in ("kmeans", "meanshift"):
             self.clustering.setCurrentText(values["clustering"])
+        self.binary.setChecked(bool(values.get("binary_masks")))
         self.chunk.setValue(float(values.get("chunk_seconds") or 0.0))
         if values.get("device") in DEVICES:
             self.device.setCurrentText(values["device"])

@@ -60,6 +60,7 @@ class RunSettings:
 
     num_speakers: Optional[int] = None
     clustering: str = "kmeans"
+    binary_masks: bool = False
     chunk_seconds: Optional[float] = None
     device: str = "auto"
 
@@ -70,7 +71,11 @@ class RunSettings:
         return EngineOptions(
             chunk_seconds=self.chunk_seconds,
             device=self.device,
-            run=RunOptions(num_speakers=self.num_speakers, clustering=self.clustering),
+            run=RunOptions(
+                num_speakers=self.num_speakers,
+                clustering=self.clustering,
+                binary_masks=self.binary_masks,
+            ),
             max_embedding_points=MAX_EMBEDDING_POINTS,
         )
 
@@ -78,6 +83,7 @@ class RunSettings:
         return {
             "num_speakers": self.num_speakers,
             "clustering": self.clustering,
+            "binary_masks": self.binary_masks,
             "chunk_seconds": self.chunk_seconds,
             "device": self.device,
         }

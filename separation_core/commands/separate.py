@@ -59,6 +59,12 @@ def add_parser(sub) -> None:
         "chimera, with kmeans); other models only take their own count",
     )
     p.add_argument("--clustering", choices=("kmeans", "meanshift"), default="kmeans")
+    p.add_argument(
+        "--binary-masks",
+        action="store_true",
+        help="clustering models: each bin to one speaker (default: soft masks from the "
+        "distances to the cluster centres)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument(
         "--chunk-seconds",
@@ -119,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             keep_masks=False,
             max_embedding_points=0,
-            run=RunOptions(num_speakers=args.num_speakers, clustering=args.clustering),
+            run=RunOptions(
+                num_speakers=args.num_speakers,
+                clustering=args.clustering,
+                binary_masks=args.binary_masks,
+            ),
         )
         for path, target in ready:
             failures += _run_one(path, target, args, entry, model, options, load_seconds)
@@ -233,6 +243,7 @@ def _separate_one(path, target, args, entry, model, options, load_seconds) -> No
     opts = {
         "num_speakers": args.num_speakers,
         "clustering": args.clustering,
+        "binary_masks": args.binary_masks,
         "device": args.device,
         "chunk_seconds": args.chunk_seconds,
         "overlap_seconds": args.overlap_seconds,

@@ -26,10 +26,12 @@ class RunOptions:
 
     num_speakers: clustering models' K (None: the model's ``n_src``).
     clustering:   "kmeans" or "meanshift" (deep clustering / chimera embeddings).
+    binary_masks: clustered embeddings give one-hot masks instead of soft ones.
     """
 
     num_speakers: Optional[int] = None
     clustering: str = "kmeans"
+    binary_masks: bool = False
 
 
 class SeparationModel(nn.Module):

@@ -111,12 +111,15 @@ def test_run_options_reach_the_engine(qtbot, window, audio_files):
     open_mixture(qtbot, window, audio_files[0])
     window.panel.speakers.setValue(3)
     window.panel.clustering.setCurrentText("kmeans")
+    window.panel.binary.setChecked(True)
     window.panel.device.setCurrentText("cpu")
     outcomes = run_models(qtbot, window, ["dc-blstm"])
     result = outcomes[0].result
     assert result.waveforms.shape[0] == 3  # K chosen at run time
+    assert set(np.unique(result.masks)) <= {0.0, 1.0}  # binary, as asked
     assert outcomes[0].settings.device == "cpu" and result.timings["device"] == "cpu"
     assert window.settings.run_options()["num_speakers"] == 3
+    assert window.settings.run_options()["binary_masks"] is True
     assert len(window.lanes.visible_lanes()) == 3
 
 

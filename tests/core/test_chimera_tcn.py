@@ -68,8 +68,8 @@ def test_mask_head_for_its_own_k_clustered_embeddings_for_another():
     torch.testing.assert_close(two.masks, head * gains[:, None, None])  # the head, fitted
     three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
     assert three.waveforms.shape == (3, 3001)
-    assert set(three.masks.unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(three.masks.sum(0), torch.ones(65, 3001 // 32 + 1))
+    torch.testing.assert_close(three.labels, three.masks.argmax(0).reshape(-1))
 
 
 def test_rebuilt_from_its_arguments_gives_the_same_output():
@@ -126,11 +126,11 @@ def test_dc_tcn_is_the_trunk_and_the_embedding_head_of_a_chimera_tcn():
         out, ref = dc(x), chimera(x)
     assert set(out) == {"embeddings", "mix_spec"}
     torch.testing.assert_close(out["embeddings"], ref["embeddings"])
-    # Any K comes from clustering the embeddings: binary masks that tile the grid.
+    # Any K comes from clustering the embeddings: masks that sum to one on the grid.
     for k in (2, 3):
-        res = dc.separate_chunk(x[0], options=RunOptions(num_speakers=k))
+        res = dc.separate_chunk(x[0], options=RunOptions(num_speakers=k, binary_masks=k == 3))
         assert res.waveforms.shape == (k, 3001)
-        assert set(res.masks.unique().tolist()) <= {0.0, 1.0}
+        assert (set(res.masks.unique().tolist()) <= {0.0, 1.0}) == (k == 3)
         torch.testing.assert_close(res.masks.sum(0), torch.ones(65, 3001 // 32 + 1))
     with pytest.raises(ModelError, match="dc-tcn expects a batch of mixtures"):
         dc(torch.randn(3001))
@@ -157,3 +157,19 @@ def test_dc_from_chimera_keeps_the_trunk_and_embeddings_and_refuses_other_models
         torch.testing.assert_close(dc(x)["embeddings"], chimera(x)["embeddings"])
     with pytest.raises(CocktailError, match="holds a 'dc-tcn' model, not 'chimera-tcn'"):
         module.deep_clustering_half(checkpoint_dict(dc))
+
+
+@pytest.mark.parametrize("cls", [ChimeraTcn, DeepClusteringTcn])
+def test_engine_cuts_sixteen_second_chunks_unless_told_otherwise(cls):
+    from separation_core.inference import EngineOptions, separate
+
+    torch.manual_seed(0)
+    m = cls(**TINY)
+    x = torch.randn(40 * SR).numpy() * 0.1
+    spans = [
+        (c["start"], c["stop"])
+        for c in separate(m.eval(), x, SR, EngineOptions(keep_masks=False)).stitching
+    ]
+    assert spans[0] == (0, 16 * SR) and len(spans) == 3 and spans[-1][1] == 40 * SR  # step 14 s
+    told = separate(m, x, SR, EngineOptions(keep_masks=False, chunk_seconds=8.0)).stitching
+    assert told[0]["stop"] == 8 * SR and len(told) == 7  # step 6 s

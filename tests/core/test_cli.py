@@ -695,6 +695,20 @@ def test_clustering_models_give_the_speakers_asked_for(mixture_files, tmp_path):
         "talk_s2.wav",
         "talk_s3.wav",
     ]
+    assert json.loads((out / "talk.json").read_text())["options"]["binary_masks"] is False
+
+
+def test_binary_masks_option_reaches_the_model_and_the_sidecar(mixture_files, tmp_path):
+    paths, _, _ = mixture_files
+    stems = {}
+    for binary in (False, True):
+        out = tmp_path / f"binary-{binary}"
+        args = ["separate", str(paths["mix"]), "--model", "dc-blstm", "--out", str(out)]
+        assert main(args + ["--quiet"] + (["--binary-masks"] if binary else [])) == 0
+        assert json.loads((out / "talk.json").read_text())["options"]["binary_masks"] is binary
+        stems[binary] = sf.read(out / "talk_s1.wav")[0]
+    assert stems[False].shape == stems[True].shape
+    assert not np.allclose(stems[False], stems[True], atol=1e-4)
 
 
 def test_mix_checks_its_out_folder_before_reading_speech(tmp_path, capsys):

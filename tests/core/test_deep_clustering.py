@@ -81,7 +81,7 @@ def test_cluster_masks_reads_bins_freq_major():
     emb = torch.zeros(f * t, 3)
     emb[: (f // 2) * t, 0] = 1.0
     emb[(f // 2) * t :, 1] = 1.0
-    masks, labels = cluster_masks(emb, torch.ones(f, t), k=2)
+    masks, labels = cluster_masks(emb, torch.ones(f, t), k=2, sharpness=None)
     assert masks.shape == (2, f, t)
     low = masks[:, : f // 2].mean(dim=(1, 2))
     assert sorted(low.tolist()) == [0.0, 1.0]
@@ -95,8 +95,28 @@ def test_oracle_embeddings_give_the_ideal_binary_mask():
     src_specs = stft(src, p)
     ibm = ideal_binary_mask(src_specs)
     emb = ibm.reshape(2, -1).T.contiguous()  # one-hot of the owner of each bin
-    masks, _ = cluster_masks(emb, stft(src.sum(0), p).abs(), k=2)
+    masks, _ = cluster_masks(emb, stft(src.sum(0), p).abs(), k=2, sharpness=None)
     assert torch.equal(masks, ibm) or torch.equal(masks, ibm.flip(0))
+
+
+def test_soft_masks_are_the_softmax_of_distances_to_the_centres():
+    # Two groups of unit embeddings around two directions, all bins equally loud: the k-means
+    # centres are the group means, and each bin's masks are softmax(-3 |v - c_k|^2) over them.
+    g = torch.Generator().manual_seed(0)
+    f, t = 6, 20
+    owner = (torch.arange(f * t) % 3 == 0).long()  # a third of the bins to speaker 1
+    emb = torch.eye(4)[owner] + 0.15 * torch.randn(f * t, 4, generator=g)
+    emb = emb / emb.norm(dim=1, keepdim=True)
+    masks, labels = cluster_masks(emb, torch.ones(f, t), k=2)
+    assert same_partition(labels, owner)
+    centres = torch.stack([emb[labels == j].mean(0) for j in range(2)])
+    expected = torch.softmax(-3.0 * torch.cdist(emb, centres) ** 2, dim=1).T.reshape(2, f, t)
+    torch.testing.assert_close(masks, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(labels, masks.argmax(0).reshape(-1))
+    assert ((masks > 0.02) & (masks < 0.98)).any()  # soft, not one-hot
+    sharp, _ = cluster_masks(emb, torch.ones(f, t), k=2, sharpness=1e4)
+    binary, _ = cluster_masks(emb, torch.ones(f, t), k=2, sharpness=None)
+    torch.testing.assert_close(sharp, binary, atol=1e-4, rtol=0)  # the binary mask is the limit
 
 
 def test_silent_bins_do_not_shape_the_clusters():
@@ -112,7 +132,8 @@ def test_silent_bins_do_not_shape_the_clusters():
     masks, labels = cluster_masks(emb, mag, k=2, threshold_db=40.0)
     loud_labels = labels[loud]
     assert same_partition(loud_labels, (idx[loud] // t >= 2).long())
-    assert (labels >= 0).all() and masks.sum(0).eq(1).all()
+    assert (labels >= 0).all()
+    torch.testing.assert_close(masks.sum(0), torch.ones(f, t))
 
 
 def test_quiet_active_bins_do_not_take_a_centre_of_their_own():
@@ -184,14 +205,15 @@ def test_separate_chunk_exact_length_and_outputs(cls, kwargs, length):
     torch.testing.assert_close(out.labels, out.masks.argmax(0).reshape(-1))
 
 
-def test_dc_masks_are_binary_and_k_follows_options():
+def test_dc_masks_partition_the_mixture_and_k_follows_options():
     m = make(DeepClusteringBlstm)
     x = torch.randn(2001)
-    out = m.separate_chunk(x)
-    assert set(out.masks.unique().tolist()) <= {0.0, 1.0}
-    torch.testing.assert_close(out.masks.sum(0), torch.ones_like(out.masks[0]))
-    # Binary masks partition the mixture: the sources add back up to it.
-    torch.testing.assert_close(out.waveforms.sum(0), x, atol=1e-5, rtol=0)
+    for binary in (False, True):
+        out = m.separate_chunk(x, options=RunOptions(binary_masks=binary))
+        assert (set(out.masks.unique().tolist()) <= {0.0, 1.0}) == binary
+        torch.testing.assert_close(out.masks.sum(0), torch.ones_like(out.masks[0]))
+        # Masks that sum to one partition the mixture: the sources add back up to it.
+        torch.testing.assert_close(out.waveforms.sum(0), x, atol=1e-5, rtol=0)
     three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
     assert three.waveforms.shape == (3, 2001) and three.masks.shape[0] == 3
     again = m.separate_chunk(x, options=RunOptions(num_speakers=3))
@@ -220,7 +242,10 @@ def test_chimera_uses_mask_head_unless_asked_otherwise():
     assert out.embeddings is not None
     three = m.separate_chunk(x, options=RunOptions(num_speakers=3))
     assert three.waveforms.shape == (3, 1601)
-    assert set(three.masks.unique().tolist()) <= {0.0, 1.0}  # clustered: binary
+    torch.testing.assert_close(three.masks.sum(0), torch.ones_like(three.masks[0]))  # clustered
+    binary = m.separate_chunk(x, options=RunOptions(num_speakers=3, binary_masks=True))
+    assert set(binary.masks.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(binary.labels, three.labels)
 
 
 @pytest.mark.parametrize("cls,kwargs", MODELS, ids=IDS)
