@@ -24,8 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from separation_core.checkpoints import load_checkpoint  # noqa: E402
 from separation_core.importers.asteroid import imported_card  # noqa: E402
+from separation_core.inference import DEFAULT_CHUNK_SECONDS  # noqa: E402
 from separation_core.metrics import metric_specs  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
+from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS  # noqa: E402
 from separation_core.models.registry import get_model_class  # noqa: E402
 
 
@@ -132,6 +134,23 @@ def speaker_words(t: dict) -> str:
     return words
 
 
+def speakers_limit(t: dict, n_src: int) -> str:
+    """The card's line on speaker counts of a clustering model. ``speakers_seen`` lists the counts
+    of every run the weights went through (a fine-tuned checkpoint's own run may not show them)."""
+    seen = set(t.get("speakers_seen") or [t.get("speakers", n_src)])
+    if t.get("alt_speakers"):
+        seen.add(t["alt_speakers"])
+    most = max(seen)
+    others = [SPEAKER_WORDS.get(n, str(n)) for n in sorted(seen - {n_src})]
+    return (
+        f"- Trained on {n_src}-speaker mixtures"
+        + (f" and, on part of the batches, {' and '.join(others)}-speaker ones" if others else "")
+        + "; the number of speakers K can be asked at run time (k-means) or estimated "
+        f"(mean-shift), but more than {SPEAKER_WORDS.get(most, str(most))} were never seen in "
+        "training."
+    )
+
+
 def alt_validation_text(m: dict) -> str:
     """The end of the validation sentence: the figure on a set of another speaker count, if any
     (``valid_si_sdri_3spk``: a run with ``--alt-speakers 3``, or a model validated on both)."""
@@ -174,7 +193,8 @@ def train_command(ckpt: dict) -> str:
             + f" --reverb-prob {reverb['prob']:g}"
         ]
     if t.get("initialised_from"):
-        parts += [f"--init resources/models/{t['initialised_from']}"]
+        init = t["initialised_from"]
+        parts += [f"--init {init if '/' in init else 'resources/models/' + init}"]
     parts += [
         f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
         f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
@@ -299,7 +319,7 @@ def card(path: Path, bench: dict) -> str:
         "",
         f"- {fmt(cpu.get('speed_x_realtime'), '.1f')}x faster than real time on the CPU "
         f"({machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('threads')} torch threads; {fmt(cpu.get('seconds'), '.0f')} s input, "
-        "through the chunked engine).",
+        f"through the chunked engine, {getattr(cls, 'default_chunk_seconds', DEFAULT_CHUNK_SECONDS):g} s chunks).",
     ]
     if row.get("gpu"):
         lines.append(
@@ -329,10 +349,18 @@ def card(path: Path, bench: dict) -> str:
             "English are outside what it has seen."
         ),
         (
-            f"- Trained on {ckpt['n_src']}-speaker mixtures; the number of speakers K can be asked at run time "
-            "(k-means) or estimated (mean-shift), but more than two were never seen in training."
+            speakers_limit(t, ckpt["n_src"])
             if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
             else f"- Always gives {ckpt['n_src']} outputs, whatever the number of speakers."
+        ),
+        *(
+            [
+                "- Clustered embeddings give soft masks, a softmax over each bin's squared distances "
+                f"to the cluster centres (sharpness {SOFT_MASK_SHARPNESS:g}, chosen on the validation "
+                "sets); `--binary-masks` gives one-hot ones, which score lower."
+            ]
+            if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
+            else []
         ),
         "- Other sample rates are resampled to the model's on the way in and back on the way out.",
         "",
