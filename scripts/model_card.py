@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from separation_core.checkpoints import load_checkpoint  # noqa: E402
 from separation_core.importers.asteroid import imported_card  # noqa: E402
-from separation_core.inference import DEFAULT_CHUNK_SECONDS  # noqa: E402
+from separation_core.inference import model_chunk_seconds  # noqa: E402
 from separation_core.metrics import metric_specs  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
 from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS  # noqa: E402
@@ -319,7 +319,7 @@ def card(path: Path, bench: dict) -> str:
         "",
         f"- {fmt(cpu.get('speed_x_realtime'), '.1f')}x faster than real time on the CPU "
         f"({machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('threads')} torch threads; {fmt(cpu.get('seconds'), '.0f')} s input, "
-        f"through the chunked engine, {getattr(cls, 'default_chunk_seconds', DEFAULT_CHUNK_SECONDS):g} s chunks).",
+        f"through the chunked engine, {model_chunk_seconds(cls):g} s chunks).",
     ]
     if row.get("gpu"):
         lines.append(

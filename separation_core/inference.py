@@ -84,6 +84,12 @@ class _Plan:
     hop: int  # STFT hop of the model's mask grid
 
 
+def model_chunk_seconds(model) -> float:
+    """The chunk length a model (instance or class) runs in unless told: its own
+    ``default_chunk_seconds``, else ``DEFAULT_CHUNK_SECONDS``."""
+    return getattr(model, "default_chunk_seconds", DEFAULT_CHUNK_SECONDS)
+
+
 def _plan(model: SeparationModel, n: int, options: EngineOptions, chunk_seconds: float) -> _Plan:
     sr = model.sample_rate
     hop = model.stft_params.hop if model.stft_params is not None else 1
@@ -402,7 +408,7 @@ def separate(
 
     chunk_s = options.chunk_seconds
     if chunk_s is None:
-        chunk_s = getattr(model, "default_chunk_seconds", DEFAULT_CHUNK_SECONDS)
+        chunk_s = model_chunk_seconds(model)
     device = resolve_device(options.device)
     notes = []
     while True:
