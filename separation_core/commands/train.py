@@ -78,6 +78,13 @@ def add_parser(sub) -> None:
         default="threshold",
         help="deep clustering bin weights (dc-blstm, chimera)",
     )
+    p.add_argument(
+        "--attractor-weight",
+        type=number_arg(float, 0, 1),
+        default=0.0,
+        help="share W of the attractor loss in the deep clustering term, (1-W) dc + W attractor: "
+        "the SI-SDR of the soft masks around each speaker's mean embedding",
+    )
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
     p.add_argument(
@@ -205,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         chimera_alpha=args.chimera_alpha,
         mask_loss=args.mask_loss,
         dc_weighting=args.dc_weighting,
+        attractor_weight=args.attractor_weight,
         sir_range=args.sir_range,
         snr_range=args.snr_range,
         speed_range=args.speed_range,

@@ -1,6 +1,8 @@
 """The training loss of each model family, computed from a batch of mixtures and sources.
 
-deep clustering -> deep clustering loss (low-rank form, silent bins weighted out)
+deep clustering -> deep clustering loss (low-rank form, silent bins weighted out), optionally
+                   mixed with the attractor loss (``attractor_loss``: the SI-SDR that the
+                   embeddings give through the inference's soft masks)
 chimera         -> alpha * deep clustering + (1 - alpha) * mask loss (deep clustering alone on
                    mixtures of another number of speakers than the mask head's outputs)
 mask estimators -> the mask loss: uPIT phase-sensitive mask approximation ("psa"), or PIT SI-SDR
@@ -12,9 +14,16 @@ time domain     -> SI-SDR with PIT (negated), or sa-SDR
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import ModelError
-from ..losses import deep_clustering_loss, pit_si_sdr_loss, sa_sdr_loss, upit_mask_loss
+from ..losses import (
+    deep_clustering_loss,
+    pairwise_neg_si_sdr,
+    pit_si_sdr_loss,
+    sa_sdr_loss,
+    upit_mask_loss,
+)
 from ..models.base import (
     KIND_CHIMERA,
     KIND_DEEP_CLUSTERING,
@@ -22,6 +31,8 @@ from ..models.base import (
     KIND_TIME_DOMAIN,
     SeparationModel,
 )
+from ..models.deep_clustering import SOFT_MASK_SHARPNESS, dc_targets
+from ..models.features import active_bins
 from ..transforms import istft, stft
 from .precision import effective_precision, mark_bf16_unsupported, one_line_reason
 
@@ -46,11 +57,19 @@ def _forward(net, mixture: torch.Tensor, precision: str) -> dict:
         return out
 
 
-def loss_name(model: SeparationModel, time_loss: str = "si_sdr", mask_loss: str = "psa") -> str:
+def loss_name(
+    model: SeparationModel,
+    time_loss: str = "si_sdr",
+    mask_loss: str = "psa",
+    attractor_weight: float = 0.0,
+) -> str:
     mask = "uPIT-PSA" if mask_loss == "psa" else "PIT si-sdr of the resynthesised masks"
+    dc = "deep clustering"
+    if attractor_weight > 0:
+        dc = f"{dc} ({1 - attractor_weight:g}) + attractor si-sdr ({attractor_weight:g})"
     return {
-        KIND_DEEP_CLUSTERING: "deep clustering",
-        KIND_CHIMERA: f"chimera++ (dc + {mask})",
+        KIND_DEEP_CLUSTERING: dc,
+        KIND_CHIMERA: f"chimera++ ({dc.replace('deep clustering', 'dc')} + {mask})",
         KIND_MASK: mask,
         KIND_TIME_DOMAIN: f"PIT {time_loss.replace('_', '-')}",
     }[model.kind]
@@ -65,6 +84,43 @@ def _mask_loss(masks, mix_spec, src_specs, sources, p, mask_loss: str) -> torch.
     return pit_si_sdr_loss(waveforms, sources)
 
 
+def attractor_loss(
+    emb: torch.Tensor,
+    mix_spec: torch.Tensor,
+    src_specs: torch.Tensor,
+    sources: torch.Tensor,
+    p,
+    sharpness: float = SOFT_MASK_SHARPNESS,
+    threshold_db: float = 40.0,
+) -> torch.Tensor:
+    """Negative SI-SDR (dB, scalar) of the sources that the embeddings give around oracle attractors.
+
+    Each speaker's attractor is the power-weighted mean embedding of the active bins it dominates
+    (the centre that k-means on the inference's power weights should find; a deep attractor
+    network's training rule, Chen et al. 2017); each bin's masks are the inference's soft masks
+    ``softmax(-sharpness |v - a_k|^2)``; the masked mixture is resynthesised and scored against
+    its own speaker (the attractors carry the order, so no permutation search).
+    ``emb [B, F*T, D]``, complex ``mix_spec [B, F, T]`` / ``src_specs [B, S, F, T]``,
+    ``sources [B, S, time]``.
+    """
+    b, s, f, t = src_specs.shape
+    mag = mix_spec.abs().to(emb.dtype)
+    power = (mag.pow(2) * active_bins(mag, threshold_db)).reshape(b, f * t)  # [B, N]
+    owner = F.one_hot(src_specs.abs().argmax(1).reshape(b, f * t), s).to(emb.dtype)  # [B, N, S]
+    share = owner * power.unsqueeze(-1)
+    attractors = (
+        share.transpose(1, 2) @ emb / share.sum(1).unsqueeze(-1).clamp_min(1e-10)
+    )  # [B, S, D]
+    dist = (
+        emb.pow(2).sum(-1, keepdim=True)
+        - 2 * emb @ attractors.transpose(1, 2)
+        + attractors.pow(2).sum(-1).unsqueeze(1)
+    )  # [B, N, S]: |v - a_k|^2
+    masks = torch.softmax(-sharpness * dist, dim=-1).transpose(1, 2).reshape(b, s, f, t)
+    waveforms = istft(masks * mix_spec.unsqueeze(1), p, sources.shape[-1])
+    return pairwise_neg_si_sdr(waveforms, sources).diagonal(dim1=1, dim2=2).mean()
+
+
 def family_loss(
     model: SeparationModel,
     net,
@@ -76,6 +132,7 @@ def family_loss(
     dc_weighting: str = "threshold",
     precision: str = "fp32",
     mask_loss: str = "psa",
+    attractor_weight: float = 0.0,
 ) -> torch.Tensor:
     """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
 
@@ -83,7 +140,8 @@ def family_loss(
     or "magnitude" (loud bins count more, Wang et al. 2018). ``mask_loss`` trains the masks of
     mask estimators and Chimera++: "psa" or "si_sdr" (see the module docstring). ``precision="bf16"`` runs the
     network's forward pass under bfloat16 autocast (weights, gradients and the loss stay float32);
-    where the device lacks bf16 kernels it runs in float32 instead, with one warning line."""
+    where the device lacks bf16 kernels it runs in float32 instead, with one warning line.
+    ``attractor_weight`` w makes the deep clustering term ``(1 - w) dc + w attractor_loss``."""
     if not model.trainable:
         raise ModelError(f"model '{model.name}' has nothing to train")
     if precision not in PRECISIONS:
@@ -105,10 +163,11 @@ def family_loss(
     mix_spec, src_specs = stft(mixture, p), stft(sources, p)
     if model.kind == KIND_MASK:
         return _mask_loss(out["masks"], mix_spec, src_specs, sources, p, mask_loss)
-    from ..models.deep_clustering import dc_targets
-
     assign, weights = dc_targets(mix_spec, src_specs, weighting=dc_weighting)
     dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
+    if attractor_weight > 0:
+        att = attractor_loss(out["embeddings"], mix_spec, src_specs, sources, p)
+        dc = (1 - attractor_weight) * dc + attractor_weight * att
     if model.kind == KIND_DEEP_CLUSTERING:
         return dc
     if model.kind == KIND_CHIMERA:

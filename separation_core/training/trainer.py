@@ -62,6 +62,7 @@ class TrainConfig:
     chimera_alpha: float = 0.5
     mask_loss: str = "psa"  # mask estimators and Chimera++: "psa" or "si_sdr"
     dc_weighting: str = "threshold"
+    attractor_weight: float = 0.0  # deep clustering: share of the attractor loss beside the dc loss
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
     speed_range: Optional[tuple] = (
@@ -600,6 +601,7 @@ class Trainer:
                 chimera_alpha=cfg.chimera_alpha,
                 mask_loss=cfg.mask_loss,
                 dc_weighting=cfg.dc_weighting,
+                attractor_weight=cfg.attractor_weight,
                 precision=cfg.precision,
             )
             optimizer.zero_grad(set_to_none=True)
@@ -707,7 +709,7 @@ class Trainer:
             "batch_size": cfg.batch_size,
             "segment_seconds": cfg.segment_seconds,
             "lr": cfg.lr,
-            "loss": loss_name(model, cfg.time_loss, cfg.mask_loss),
+            "loss": loss_name(model, cfg.time_loss, cfg.mask_loss, cfg.attractor_weight),
             "speech": [Path(d).name for d in cfg.speech_dirs],
             "speakers": self._speakers(model),
             "alt_speakers": cfg.alt_speakers,

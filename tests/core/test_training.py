@@ -20,7 +20,7 @@ from separation_core.data.mixing import load_mixture_set
 from separation_core.errors import CocktailError, ModelError
 from separation_core.models import get_model_class
 from separation_core.training import precision
-from separation_core.training.objectives import family_loss
+from separation_core.training.objectives import attractor_loss, family_loss, loss_name
 from separation_core.training.precision import bf16_supported, effective_precision
 from separation_core.training.trainer import (
     TrainConfig,
@@ -121,6 +121,76 @@ def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(na
     if not bf16_supported("cpu"):
         pytest.skip("this CPU has no bfloat16 kernels: 'bf16' ran in float32, nothing to compare")
     assert abs(half - exact) < 0.05 * abs(exact) + 0.05, (half, exact)
+
+
+def _specs(model, mix, src):
+    from separation_core.transforms import stft
+
+    return stft(mix, model.stft_params), stft(src, model.stft_params)
+
+
+def test_attractor_loss_of_ideal_embeddings_is_the_si_sdr_of_their_soft_binary_masks():
+    """Embeddings one-hot on each bin's loudest speaker: the attractors are those one-hot vectors,
+    so each bin gives its owner 1 / (1 + e^-6) and the other e^-6 / (1 + e^-6) (sharpness 3,
+    squared distance 2)."""
+    from separation_core.metrics import si_sdr
+    from separation_core.transforms import istft
+
+    model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
+    mix, src = fixed_batch()
+    mix_spec, src_specs = _specs(model, mix, src)
+    b, s, f, t = src_specs.shape
+    owner = src_specs.abs().argmax(1)  # [B, F, T]
+    emb = torch.nn.functional.one_hot(owner.reshape(b, f * t), s).float()
+    loss = attractor_loss(emb, mix_spec, src_specs, src, model.stft_params)
+    own = 1 / (1 + np.exp(-6.0))
+    masks = np.where(owner.numpy()[:, None] == np.arange(s)[None, :, None, None], own, 1 - own)
+    est = istft(torch.from_numpy(masks).float() * mix_spec.unsqueeze(1), model.stft_params, SR)
+    expected = -si_sdr(est.numpy(), src.numpy()).mean()
+    assert float(loss) == pytest.approx(expected, abs=1e-3)
+    assert expected < -8  # about 10 dB: nearly the ideal binary mask, a loss worth minimising to
+
+
+def test_attractor_loss_ignores_rotations_of_the_embedding_space_and_the_speaker_order():
+    torch.manual_seed(0)
+    model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
+    mix, src = fixed_batch()
+    mix_spec, src_specs = _specs(model, mix, src)
+    emb = torch.nn.functional.normalize(torch.randn(4, src_specs[0, 0].numel(), 8), dim=-1)
+    rotation = torch.linalg.qr(torch.randn(8, 8))[0]
+    p = model.stft_params
+    loss = attractor_loss(emb, mix_spec, src_specs, src, p)
+    assert float(attractor_loss(emb @ rotation, mix_spec, src_specs, src, p)) == pytest.approx(
+        float(loss), abs=1e-3
+    )
+    swapped = attractor_loss(emb, mix_spec, src_specs.flip(1), src.flip(1), p)
+    assert float(swapped) == pytest.approx(float(loss), abs=1e-3)
+
+
+def test_attractor_weight_mixes_the_attractor_loss_into_the_deep_clustering_term_and_trains():
+    torch.manual_seed(0)
+    model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
+    mix, src = fixed_batch()
+    with torch.no_grad():
+        dc = float(family_loss(model, model, mix, src))
+        both = float(family_loss(model, model, mix, src, attractor_weight=0.25))
+        emb = model(mix)["embeddings"]
+        att = float(attractor_loss(emb, *_specs(model, mix, src), src, model.stft_params))
+    assert both == pytest.approx(0.75 * dc + 0.25 * att, abs=1e-4)
+    assert loss_name(model, attractor_weight=0.25) == (
+        "deep clustering (0.75) + attractor si-sdr (0.25)"
+    )
+    assert loss_name(model) == "deep clustering"
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = family_loss(model, model, mix, src, attractor_weight=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.isfinite(losses).all()
+    assert np.mean(losses[-5:]) < np.mean(losses[:3]) - 0.5, losses
 
 
 @pytest.mark.parametrize("name", ["blstm-mask", "chimera"])
