@@ -85,6 +85,12 @@ def add_parser(sub) -> None:
         help="share W of the attractor loss in the deep clustering term, (1-W) dc + W attractor: "
         "the SI-SDR of the soft masks around each speaker's mean embedding",
     )
+    p.add_argument(
+        "--attractor-kmeans-steps",
+        type=number_arg(int, 0, 100),
+        default=0,
+        help="k-means steps that the attractors take before the attractor loss's masks",
+    )
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
     p.add_argument(
@@ -213,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         mask_loss=args.mask_loss,
         dc_weighting=args.dc_weighting,
         attractor_weight=args.attractor_weight,
+        attractor_kmeans_steps=args.attractor_kmeans_steps,
         sir_range=args.sir_range,
         snr_range=args.snr_range,
         speed_range=args.speed_range,

@@ -62,11 +62,15 @@ def loss_name(
     time_loss: str = "si_sdr",
     mask_loss: str = "psa",
     attractor_weight: float = 0.0,
+    attractor_kmeans_steps: int = 0,
 ) -> str:
     mask = "uPIT-PSA" if mask_loss == "psa" else "PIT si-sdr of the resynthesised masks"
     dc = "deep clustering"
     if attractor_weight > 0:
-        dc = f"{dc} ({1 - attractor_weight:g}) + attractor si-sdr ({attractor_weight:g})"
+        att = "attractor si-sdr"
+        if attractor_kmeans_steps:
+            att = f"{att} after {attractor_kmeans_steps} k-means steps"
+        dc = f"{dc} ({1 - attractor_weight:g}) + {att} ({attractor_weight:g})"
     return {
         KIND_DEEP_CLUSTERING: dc,
         KIND_CHIMERA: f"chimera++ ({dc.replace('deep clustering', 'dc')} + {mask})",
@@ -84,6 +88,23 @@ def _mask_loss(masks, mix_spec, src_specs, sources, p, mask_loss: str) -> torch.
     return pit_si_sdr_loss(waveforms, sources)
 
 
+def _sq_distances(emb: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """``|v - c_k|^2``: ``[B, N, D], [B, K, D] -> [B, N, K]``."""
+    return (
+        emb.pow(2).sum(-1, keepdim=True)
+        - 2 * emb @ centres.transpose(1, 2)
+        + centres.pow(2).sum(-1).unsqueeze(1)
+    )
+
+
+def _weighted_means(emb: torch.Tensor, share: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """Centres ``[B, K, D]``: the means of ``emb [B, N, D]`` under the weights ``share [B, N, K]``;
+    a centre with no weight keeps its ``old`` value."""
+    total = share.sum(1).unsqueeze(-1)  # [B, K, 1]
+    means = share.transpose(1, 2) @ emb / total.clamp_min(1e-10)
+    return torch.where(total > 0, means, old)
+
+
 def attractor_loss(
     emb: torch.Tensor,
     mix_spec: torch.Tensor,
@@ -92,32 +113,34 @@ def attractor_loss(
     p,
     sharpness: float = SOFT_MASK_SHARPNESS,
     threshold_db: float = 40.0,
+    kmeans_steps: int = 0,
 ) -> torch.Tensor:
     """Negative SI-SDR (dB, scalar) of the sources that the embeddings give around oracle attractors.
 
     Each speaker's attractor is the power-weighted mean embedding of the active bins it dominates
-    (the centre that k-means on the inference's power weights should find; a deep attractor
-    network's training rule, Chen et al. 2017); each bin's masks are the inference's soft masks
-    ``softmax(-sharpness |v - a_k|^2)``; the masked mixture is resynthesised and scored against
-    its own speaker (the attractors carry the order, so no permutation search).
+    (a deep attractor network's training rule, Chen et al. 2017); each bin's masks are the
+    inference's soft masks ``softmax(-sharpness |v - a_k|^2)``; the masked mixture is resynthesised
+    and scored against its own speaker. With ``kmeans_steps`` > 0 the attractors first take that
+    many steps of the inference's power-weighted k-means (Lloyd: nearest centre, then the mean,
+    differentiable through the means) and the score takes the best permutation: the loss then
+    also asks that k-means, which the inference runs, stays at the speakers' centres.
     ``emb [B, F*T, D]``, complex ``mix_spec [B, F, T]`` / ``src_specs [B, S, F, T]``,
     ``sources [B, S, time]``.
     """
     b, s, f, t = src_specs.shape
     mag = mix_spec.abs().to(emb.dtype)
-    power = (mag.pow(2) * active_bins(mag, threshold_db)).reshape(b, f * t)  # [B, N]
+    power = (mag.pow(2) * active_bins(mag, threshold_db)).reshape(b, f * t, 1)  # [B, N, 1]
     owner = F.one_hot(src_specs.abs().argmax(1).reshape(b, f * t), s).to(emb.dtype)  # [B, N, S]
-    share = owner * power.unsqueeze(-1)
-    attractors = (
-        share.transpose(1, 2) @ emb / share.sum(1).unsqueeze(-1).clamp_min(1e-10)
-    )  # [B, S, D]
-    dist = (
-        emb.pow(2).sum(-1, keepdim=True)
-        - 2 * emb @ attractors.transpose(1, 2)
-        + attractors.pow(2).sum(-1).unsqueeze(1)
-    )  # [B, N, S]: |v - a_k|^2
-    masks = torch.softmax(-sharpness * dist, dim=-1).transpose(1, 2).reshape(b, s, f, t)
+    centres = _weighted_means(emb, owner * power, torch.zeros_like(emb[:, :s]))  # [B, S, D]
+    for _ in range(kmeans_steps):
+        with torch.no_grad():
+            nearest = F.one_hot(_sq_distances(emb, centres).argmin(-1), s).to(emb.dtype)
+        centres = _weighted_means(emb, nearest * power, centres)
+    masks = torch.softmax(-sharpness * _sq_distances(emb, centres), dim=-1)
+    masks = masks.transpose(1, 2).reshape(b, s, f, t)
     waveforms = istft(masks * mix_spec.unsqueeze(1), p, sources.shape[-1])
+    if kmeans_steps:
+        return pit_si_sdr_loss(waveforms, sources)
     return pairwise_neg_si_sdr(waveforms, sources).diagonal(dim1=1, dim2=2).mean()
 
 
@@ -133,6 +156,7 @@ def family_loss(
     precision: str = "fp32",
     mask_loss: str = "psa",
     attractor_weight: float = 0.0,
+    attractor_kmeans_steps: int = 0,
 ) -> torch.Tensor:
     """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
 
@@ -141,7 +165,8 @@ def family_loss(
     mask estimators and Chimera++: "psa" or "si_sdr" (see the module docstring). ``precision="bf16"`` runs the
     network's forward pass under bfloat16 autocast (weights, gradients and the loss stay float32);
     where the device lacks bf16 kernels it runs in float32 instead, with one warning line.
-    ``attractor_weight`` w makes the deep clustering term ``(1 - w) dc + w attractor_loss``."""
+    ``attractor_weight`` w makes the deep clustering term ``(1 - w) dc + w attractor_loss`` (its
+    ``kmeans_steps``: ``attractor_kmeans_steps``)."""
     if not model.trainable:
         raise ModelError(f"model '{model.name}' has nothing to train")
     if precision not in PRECISIONS:
@@ -166,7 +191,9 @@ def family_loss(
     assign, weights = dc_targets(mix_spec, src_specs, weighting=dc_weighting)
     dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
     if attractor_weight > 0:
-        att = attractor_loss(out["embeddings"], mix_spec, src_specs, sources, p)
+        att = attractor_loss(
+            out["embeddings"], mix_spec, src_specs, sources, p, kmeans_steps=attractor_kmeans_steps
+        )
         dc = (1 - attractor_weight) * dc + attractor_weight * att
     if model.kind == KIND_DEEP_CLUSTERING:
         return dc

@@ -63,6 +63,7 @@ class TrainConfig:
     mask_loss: str = "psa"  # mask estimators and Chimera++: "psa" or "si_sdr"
     dc_weighting: str = "threshold"
     attractor_weight: float = 0.0  # deep clustering: share of the attractor loss beside the dc loss
+    attractor_kmeans_steps: int = 0  # k-means steps from the oracle attractors before the masks
     sir_range: tuple = (-5.0, 5.0)
     snr_range: Optional[tuple] = None
     speed_range: Optional[tuple] = (
@@ -602,6 +603,7 @@ class Trainer:
                 mask_loss=cfg.mask_loss,
                 dc_weighting=cfg.dc_weighting,
                 attractor_weight=cfg.attractor_weight,
+                attractor_kmeans_steps=cfg.attractor_kmeans_steps,
                 precision=cfg.precision,
             )
             optimizer.zero_grad(set_to_none=True)
@@ -709,7 +711,13 @@ class Trainer:
             "batch_size": cfg.batch_size,
             "segment_seconds": cfg.segment_seconds,
             "lr": cfg.lr,
-            "loss": loss_name(model, cfg.time_loss, cfg.mask_loss, cfg.attractor_weight),
+            "loss": loss_name(
+                model,
+                cfg.time_loss,
+                cfg.mask_loss,
+                cfg.attractor_weight,
+                cfg.attractor_kmeans_steps,
+            ),
             "speech": [Path(d).name for d in cfg.speech_dirs],
             "speakers": self._speakers(model),
             "alt_speakers": cfg.alt_speakers,

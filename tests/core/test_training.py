@@ -149,6 +149,9 @@ def test_attractor_loss_of_ideal_embeddings_is_the_si_sdr_of_their_soft_binary_m
     expected = -si_sdr(est.numpy(), src.numpy()).mean()
     assert float(loss) == pytest.approx(expected, abs=1e-3)
     assert expected < -8  # about 10 dB: nearly the ideal binary mask, a loss worth minimising to
+    # The one-hot centres are a fixed point of k-means: its steps change nothing.
+    stepped = attractor_loss(emb, mix_spec, src_specs, src, model.stft_params, kmeans_steps=3)
+    assert float(stepped) == pytest.approx(float(loss), abs=1e-4)
 
 
 def test_attractor_loss_ignores_rotations_of_the_embedding_space_and_the_speaker_order():
@@ -167,6 +170,47 @@ def test_attractor_loss_ignores_rotations_of_the_embedding_space_and_the_speaker
     assert float(swapped) == pytest.approx(float(loss), abs=1e-3)
 
 
+def test_attractor_kmeans_steps_are_lloyd_steps_from_the_oracle_attractors():
+    """Against numpy: power-weighted Lloyd steps over the active bins from each speaker's mean
+    embedding, soft masks around the final centres, SI-SDR under the best permutation."""
+    from separation_core.metrics import si_sdr
+    from separation_core.models.features import active_bins
+    from separation_core.transforms import istft
+
+    torch.manual_seed(1)
+    model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
+    mix, src = fixed_batch(n=2)
+    mix_spec, src_specs = _specs(model, mix, src)
+    b, s, f, t = src_specs.shape
+    emb = torch.nn.functional.normalize(torch.randn(b, f * t, 3), dim=-1)
+    got = float(attractor_loss(emb, mix_spec, src_specs, src, model.stft_params, kmeans_steps=2))
+    first = float(attractor_loss(emb, mix_spec, src_specs, src, model.stft_params))
+    assert (
+        abs(got - first) > 1e-3
+    )  # the steps moved the centres: random embeddings are no fixed point
+    mag = mix_spec.abs()
+    power = (mag.pow(2) * active_bins(mag, 40.0)).reshape(b, -1).double().numpy()
+    owner = src_specs.abs().argmax(1).reshape(b, -1).numpy()
+    v = emb.double().numpy()
+    scores = []
+    for i in range(b):
+        centres = np.stack(
+            [np.average(v[i], axis=0, weights=power[i] * (owner[i] == k)) for k in range(s)]
+        )
+        for _ in range(2):
+            nearest = ((v[i][:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+            centres = np.stack(
+                [np.average(v[i], axis=0, weights=power[i] * (nearest == k)) for k in range(s)]
+            )
+        logits = -3 * ((v[i][:, None] - centres[None]) ** 2).sum(-1)
+        masks = np.exp(logits - logits.max(1, keepdims=True))
+        masks = (masks / masks.sum(1, keepdims=True)).T.reshape(s, f, t)
+        est = istft(torch.from_numpy(masks).float() * mix_spec[i], model.stft_params, SR).numpy()
+        ref = src[i].numpy()
+        scores.append(max(si_sdr(est, ref).mean(), si_sdr(est[::-1], ref).mean()))
+    assert got == pytest.approx(-np.mean(scores), abs=2e-3)
+
+
 def test_attractor_weight_mixes_the_attractor_loss_into_the_deep_clustering_term_and_trains():
     torch.manual_seed(0)
     model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
@@ -181,6 +225,9 @@ def test_attractor_weight_mixes_the_attractor_loss_into_the_deep_clustering_term
         "deep clustering (0.75) + attractor si-sdr (0.25)"
     )
     assert loss_name(model) == "deep clustering"
+    assert loss_name(model, attractor_weight=0.5, attractor_kmeans_steps=3) == (
+        "deep clustering (0.5) + attractor si-sdr after 3 k-means steps (0.5)"
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(30):
