@@ -192,6 +192,10 @@ def train_command(ckpt: dict) -> str:
             + " ".join(f"--rir ../shared/data/rir/{r}" for r in reverb.get("measured_rooms", []))
             + f" --reverb-prob {reverb['prob']:g}"
         ]
+    options = t.get("loss_options") or {}  # cocktail train's loss options, e.g. mask_loss
+    if options:
+        value = {k: f"{v:g}" if isinstance(v, (int, float)) else v for k, v in options.items()}
+        parts += [" ".join(f"--{k.replace('_', '-')} {v}" for k, v in value.items())]
     if t.get("initialised_from"):
         init = t["initialised_from"]
         parts += [f"--init {init if '/' in init else 'resources/models/' + init}"]

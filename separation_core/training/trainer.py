@@ -34,7 +34,14 @@ from ..hardware import cpu_name
 from ..inference import EngineOptions, resolve_device, separate
 from ..jobs import CancelToken, check_cancel
 from ..metrics import PRIMARY_METRIC, evaluate_separation, metric_specs
-from ..models.base import CLUSTERING_KINDS, KIND_DEEP_CLUSTERING, RunOptions
+from ..models.base import (
+    CLUSTERING_KINDS,
+    KIND_CHIMERA,
+    KIND_DEEP_CLUSTERING,
+    KIND_MASK,
+    KIND_TIME_DOMAIN,
+    RunOptions,
+)
 from ..models.registry import get_model_class
 from .objectives import family_loss, loss_name
 from .precision import effective_precision
@@ -719,6 +726,7 @@ class Trainer:
                 cfg.attractor_kmeans_steps,
             ),
             "speech": [Path(d).name for d in cfg.speech_dirs],
+            "loss_options": self._loss_options(model),
             "speakers": self._speakers(model),
             "alt_speakers": cfg.alt_speakers,
             "noise": [Path(d).name for d in cfg.noise_dirs],
@@ -737,6 +745,23 @@ class Trainer:
             "snr_range": list(cfg.snr_range) if cfg.noise_dirs and cfg.snr_range else None,
             "reverb": self._reverb_summary(),
         }
+
+    def _loss_options(self, model) -> dict:
+        """The ``cocktail train`` loss options that shaped this model's loss (for its card)."""
+        cfg = self.cfg
+        if model.kind == KIND_TIME_DOMAIN:
+            return {"loss": cfg.time_loss}
+        options = {}
+        if model.kind in (KIND_MASK, KIND_CHIMERA):
+            options["mask_loss"] = cfg.mask_loss
+        if model.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA):
+            options["dc_weighting"] = cfg.dc_weighting
+            if cfg.attractor_weight > 0:
+                options["attractor_weight"] = cfg.attractor_weight
+                options["attractor_kmeans_steps"] = cfg.attractor_kmeans_steps
+        if model.kind == KIND_CHIMERA:
+            options["chimera_alpha"] = cfg.chimera_alpha
+        return options
 
     def _reverb_summary(self) -> Optional[dict]:
         cfg = self.cfg

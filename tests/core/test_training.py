@@ -689,11 +689,23 @@ def many_speakers_dir(tmp_path_factory):
     return root
 
 
+def _model_card_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "model_card.py"
+    spec = importlib.util.spec_from_file_location("model_card", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
     tmp_path, many_speakers_dir
 ):
     cfg = _config(tmp_path / "dc3", many_speakers_dir, 2, speakers=3)
     cfg.model, cfg.model_args = "dc-blstm", dict(sample_rate=SR, **TINY["dc-blstm"])
+    cfg.attractor_weight, cfg.attractor_kmeans_steps = 0.3, 2
     trainer = Trainer(cfg, quiet=True)
     trainer.run()
     out = load_checkpoint(tmp_path / "dc3" / "last.pt")
@@ -703,6 +715,16 @@ def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
     assert {item.sources.shape[0] for item in valid} == {3}
     assert out["training"]["speakers"] == 3 and out["model_args"]["n_src"] == 2
     assert np.isfinite(out["metrics"]["valid_si_sdri"])
+    assert out["training"]["loss_options"] == {
+        "dc_weighting": "threshold",
+        "attractor_weight": 0.3,
+        "attractor_kmeans_steps": 2,
+    }
+    card = _model_card_module()
+    assert (
+        "--dc-weighting threshold --attractor-weight 0.3 --attractor-kmeans-steps 2"
+        in card.train_command(out)
+    )
     Trainer(_config(tmp_path / "dc3", many_speakers_dir, 3), resume=True, quiet=True).run()
     assert load_checkpoint(tmp_path / "dc3" / "last.pt")["training"]["speakers"] == 3
 
