@@ -204,6 +204,7 @@ def train_command(ckpt: dict) -> str:
         f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
         + (" --precision bf16" if t.get("precision") == "bf16" else "")
         + (" --speed-range {:g},{:g}".format(*t["speed_range"]) if t.get("speed_range") else "")
+        + (f" --ema-decay {t['ema_decay']:g}" if t.get("ema_decay") else "")
         + " --out RUN_DIR"
     ]
     command = " \\\n    ".join(parts)

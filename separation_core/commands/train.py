@@ -91,6 +91,14 @@ def add_parser(sub) -> None:
         default=0,
         help="k-means steps that the attractors take before the attractor loss's masks",
     )
+    p.add_argument(
+        "--ema-decay",
+        type=number_arg(float, 0, 0.99999),
+        default=0.0,
+        metavar="D",
+        help="validate and keep (best.pt) an exponential moving average of the weights, D per "
+        "step (e.g. 0.999; 0: the weights themselves); may be added on --resume",
+    )
     p.add_argument("--sir-range", type=range_arg, default=(-5.0, 5.0), metavar="LO,HI")
     p.add_argument("--snr-range", type=range_arg, default=None, metavar="LO,HI")
     p.add_argument(
@@ -169,7 +177,14 @@ def add_parser(sub) -> None:
         help="processes that draw the training mixtures (0: in the training loop; a GPU run "
         "wants several); the mixtures are the same either way",
     )
-    p.add_argument("--seed", type=number_arg(int, 0), default=0)
+    p.add_argument(
+        "--seed",
+        type=number_arg(int, 0),
+        default=0,
+        help="draws the initial weights and the stream of training mixtures (a new seed for a "
+        "fine-tuning run gives it mixtures its starting model has not seen); the validation set "
+        "is the same for every seed, so that runs compare",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--precision",
@@ -220,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         dc_weighting=args.dc_weighting,
         attractor_weight=args.attractor_weight,
         attractor_kmeans_steps=args.attractor_kmeans_steps,
+        ema_decay=args.ema_decay,
         sir_range=args.sir_range,
         snr_range=args.snr_range,
         speed_range=args.speed_range,

@@ -29,6 +29,7 @@ from separation_core.training.trainer import (
     learning_rate,
     training_batches,
     truncate_log,
+    weight_average,
 )
 
 SR = 8000
@@ -429,6 +430,63 @@ def test_trainer_writes_run_and_resume_continues_exactly(tmp_path, speech_dir):
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [int(r["step"]) for r in csv.DictReader((split / "train.csv").open())]
     assert steps == list(range(1, 7))
+
+
+def test_weight_average_is_the_exponential_moving_average_of_the_updates():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    assert weight_average(model, 0.0, None) is None
+    ema, expected = weight_average(model, 0.9, None), None
+    for _ in range(4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update_parameters(model)
+        w = model.weight.detach().clone()
+        expected = w if expected is None else 0.9 * expected + 0.1 * w  # the first update copies
+    assert torch.allclose(ema.module.weight, expected, atol=1e-6)
+    assert not torch.allclose(ema.module.weight, model.weight)
+    state = {"ema": ema.module.state_dict(), "ema_updates": 4}
+    restored = weight_average(model, 0.9, state)
+    assert torch.equal(restored.module.weight, ema.module.weight)
+    assert int(restored.n_averaged) == 4
+
+
+def test_the_seed_draws_new_training_mixtures_and_keeps_the_validation_set(tmp_path, speech_dir):
+    data = {}
+    for seed in (0, 3):
+        trainer = Trainer(_config(tmp_path / str(seed), speech_dir, 1, seed=seed), quiet=True)
+        trainer.run()
+        model = model_from_checkpoint(load_checkpoint(tmp_path / str(seed) / "last.pt"))
+        train = trainer._datasets(model)[0][0]
+        valid = load_mixture_set(tmp_path / str(seed) / "valid")
+        data[seed] = train[0][0], [item.mixture for item in valid]
+    assert not torch.equal(data[0][0], data[3][0])
+    assert all(np.array_equal(a, b) for a, b in zip(data[0][1], data[3][1], strict=True))
+
+
+def test_the_trainer_keeps_the_weight_average_and_resumes_it_exactly(tmp_path, speech_dir):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    Trainer(_config(straight, speech_dir, 6, ema_decay=0.5), quiet=True).run()
+    Trainer(_config(split, speech_dir, 3, ema_decay=0.5, schedule_steps=6), quiet=True).run()
+    at_3 = load_checkpoint(split / "last.pt")["trainer"]["ema"]
+    Trainer(_config(split, speech_dir, 6), resume=True, quiet=True).run()
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(split / "last.pt")
+    assert a["trainer"]["ema_updates"] == b["trainer"]["ema_updates"] == 6
+    assert all(torch.equal(a["trainer"]["ema"][k], b["trainer"]["ema"][k]) for k in at_3)
+    assert any(not torch.equal(a["trainer"]["ema"][k], a["state_dict"][k]) for k in at_3)
+    best = load_checkpoint(straight / "best.pt")  # the validated average, not the trained weights
+    kept = a["trainer"]["ema"] if best["metrics"]["step"] == 6 else at_3
+    assert all(torch.equal(best["state_dict"][k], kept[k]) for k in kept)
+    assert a["training"]["ema_decay"] == 0.5
+    assert "--ema-decay 0.5 --out RUN_DIR" in _model_card_module().train_command(a)
+
+    plain = tmp_path / "plain"  # a run without an average may add one when it resumes
+    Trainer(_config(plain, speech_dir, 3), quiet=True).run()
+    assert "ema" not in load_checkpoint(plain / "last.pt")["trainer"]
+    Trainer(_config(plain, speech_dir, 6, ema_decay=0.9), resume=True, quiet=True).run()
+    assert load_checkpoint(plain / "last.pt")["trainer"]["ema_updates"] == 3
+    assert json.loads((plain / "config.json").read_text())["ema_decay"] == 0.9
 
 
 def test_cosine_schedule_warms_up_then_decays_to_its_floor_and_plateau_is_kept_for_old_runs():
