@@ -607,6 +607,23 @@ class Trainer:
             bar = tqdm(total=total, initial=step, desc=f"train {model.name}", dynamic_ncols=True)
         t_start, last_save = time.perf_counter(), time.perf_counter()
         metrics = {}
+
+        def save(improved: bool) -> None:  # reads the loop's present step, best, metrics, ...
+            seconds = elapsed0 + time.perf_counter() - t_start
+            self._save(
+                model,
+                ema,
+                optimizer,
+                step,
+                best,
+                lr_factor,
+                bad,
+                seconds,
+                metrics,
+                oracle,
+                improved,
+            )
+
         model.train()
         batches = alternating_batches(
             trains, cfg.steps_per_epoch, cfg.batch_size, step, cfg.workers
@@ -679,37 +696,11 @@ class Trainer:
                             "cpu_hours": self._cpu_seconds() / 3600,
                         },
                     )
-                    seconds = elapsed0 + time.perf_counter() - t_start
-                    self._save(
-                        model,
-                        ema,
-                        optimizer,
-                        step,
-                        best,
-                        lr_factor,
-                        bad,
-                        seconds,
-                        metrics,
-                        oracle,
-                        improved,
-                    )
+                    save(improved)
                     last_save = time.perf_counter()
                 _barrier(self.world)
             elif self.is_main and time.perf_counter() - last_save > cfg.save_every_seconds:
-                seconds = elapsed0 + time.perf_counter() - t_start
-                self._save(
-                    model,
-                    ema,
-                    optimizer,
-                    step,
-                    best,
-                    lr_factor,
-                    bad,
-                    seconds,
-                    metrics,
-                    oracle,
-                    False,
-                )
+                save(False)
                 last_save = time.perf_counter()
         if bar is not None:
             bar.close()
