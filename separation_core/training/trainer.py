@@ -609,6 +609,7 @@ class Trainer:
         metrics = {}
 
         def save(improved: bool) -> None:  # reads the loop's present step, best, metrics, ...
+            nonlocal last_save
             seconds = elapsed0 + time.perf_counter() - t_start
             self._save(
                 model,
@@ -623,6 +624,7 @@ class Trainer:
                 oracle,
                 improved,
             )
+            last_save = time.perf_counter()
 
         model.train()
         batches = alternating_batches(
@@ -697,11 +699,9 @@ class Trainer:
                         },
                     )
                     save(improved)
-                    last_save = time.perf_counter()
                 _barrier(self.world)
             elif self.is_main and time.perf_counter() - last_save > cfg.save_every_seconds:
                 save(False)
-                last_save = time.perf_counter()
         if bar is not None:
             bar.close()
         if logs is not None:
