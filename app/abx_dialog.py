@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .abx import CLIP_SECONDS, TRIALS, AbxTest, new_test
-from .mixer import TrackState
+from app.abx import CLIP_SECONDS, TRIALS, AbxTest, new_test
+from app.mixer import TrackState
 
 KEYS_HELP = (
     "Keys: <b>A</b>, <b>B</b>, <b>X</b> play; <b>1</b>: X is A, <b>2</b>: X is B; "
@@ -58,7 +58,7 @@ class AbxDialog(QDialog):
         self.played: list[tuple[str, int]] = []  # ("A" / "B" / "X", trial) in order
         self._saved = None  # the window's transport state while the dialog borrows it
 
-        from .views.metrics import ordered_results
+        from app.views.metrics import ordered_results
 
         keys = [k for k, _ in ordered_results(session)]  # models first, then the oracles
         setup = QGroupBox("Compare", self)

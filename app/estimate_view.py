@@ -1,5 +1,5 @@
 """Before a run: the expected time and memory of each ticked model on the open file, under the model
-list (see ``separation_core.run_estimate``), with a warning when a run would take over ten minutes."""
+list (see ``separation_core.engine.run_estimate``), with a warning when a run would take over ten minutes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Optional
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from separation_core.run_estimate import (
+from separation_core.engine.run_estimate import (
     LONG_RUN_SECONDS,
     bench_machine,
     estimate_run,

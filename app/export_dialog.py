@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
+from app.tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
 
 FORMATS = [
     ("wav16", "WAV 16-bit", ".wav", "PCM_16"),
@@ -183,7 +183,7 @@ class ExportDialog(QDialog):
 
     def _planned(self) -> list:
         """``(ExportRequest, ExportTarget)`` per chosen result, from the core's planner."""
-        from separation_core.export_plan import plan_exports, result_requests
+        from separation_core.io.export_plan import plan_exports, result_requests
 
         s = self.session
         ext, _ = self._format()
@@ -238,7 +238,7 @@ class ExportDialog(QDialog):
         return answer == QMessageBox.StandardButton.Yes
 
     def export(self) -> None:
-        from separation_core.export_plan import existing_outputs
+        from separation_core.io.export_plan import existing_outputs
 
         try:
             existing = existing_outputs(self.plan())

@@ -29,7 +29,7 @@ def app_version() -> str:
 
 def find_readme() -> Optional[Path]:
     """README.md beside the resources (the checkout's root, or the PyInstaller bundle's)."""
-    from separation_core.paths import resources_dir
+    from separation_core.io.paths import resources_dir
 
     for folder in (resources_dir().parent, Path(__file__).resolve().parents[1]):
         if (folder / "README.md").is_file():

@@ -24,8 +24,8 @@ from typing import Any, Optional
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from separation_core.cancel import CancelToken
 from separation_core.errors import Cancelled, CocktailError
-from separation_core.jobs import CancelToken
 
 log = logging.getLogger(__name__)
 

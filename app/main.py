@@ -19,9 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
+from app.view_registry import names as view_names  # Qt-free
 from separation_core.cli import COMMANDS  # light: argparse only, the commands load on use
-
-from .view_registry import names as view_names  # Qt-free
 
 EPILOG = (
     "Without --screenshot the window opens and stays open (--run starts the models once FILE "
@@ -220,8 +219,8 @@ def main(argv: Optional[list] = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .theme import apply_dark_theme
-    from .views.style import setup_pyqtgraph
+    from app.theme import apply_dark_theme
+    from app.views.style import setup_pyqtgraph
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "cocktail"])
     app.setApplicationName("Cocktail")
@@ -229,13 +228,13 @@ def main(argv: Optional[list] = None) -> int:
     app.setDesktopFileName("cocktail")  # matches packaging/cocktail.desktop
     from PySide6.QtGui import QIcon
 
-    from separation_core.paths import app_icon_path
+    from separation_core.io.paths import app_icon_path
 
     if (icon := app_icon_path()) is not None:
         app.setWindowIcon(QIcon(str(icon)))
     setup_pyqtgraph()
     apply_dark_theme(app)
-    from .main_window import MainWindow
+    from app.main_window import MainWindow
 
     scripted = bool(args.screenshot)
     window = MainWindow(quiet=scripted)

@@ -11,28 +11,28 @@ from typing import Optional
 from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
 
-from . import view_registry
-from .controllers.export import ExportController
-from .controllers.loading import LoadingController
-from .controllers.metrics import MetricsController
-from .controllers.models import ModelsController
-from .controllers.playback import PlaybackController
-from .controllers.separation import SeparationController
-from .controllers.status import StatusController
-from .estimate_view import RunEstimatesLabel
-from .help import show_about_box, show_guide_dialog
-from .jobs import JobRunner
-from .model_panel import ModelPanel
-from .quality import QualityController
-from .science import load_science
-from .session import Session
-from .settings import Settings
-from .transport import Transport
-from .views.base import View
-from .views.chunks import ChunkOverlay
-from .views.timeline import QualityTimeline
-from .views.timeplot import TimeAxis
-from .window_chrome import build_actions, build_menus, build_status, build_toolbar
+from app import view_registry
+from app.controllers.export import ExportController
+from app.controllers.loading import LoadingController
+from app.controllers.metrics import MetricsController
+from app.controllers.models import ModelsController
+from app.controllers.playback import PlaybackController
+from app.controllers.separation import SeparationController
+from app.controllers.status import StatusController
+from app.estimate_view import RunEstimatesLabel
+from app.help import show_about_box, show_guide_dialog
+from app.jobs import JobRunner
+from app.model_panel import ModelPanel
+from app.quality import QualityController
+from app.science import load_science
+from app.session import Session
+from app.settings import Settings
+from app.transport import Transport
+from app.views.base import View
+from app.views.chunks import ChunkOverlay
+from app.views.timeline import QualityTimeline
+from app.views.timeplot import TimeAxis
+from app.window_chrome import build_actions, build_menus, build_status, build_toolbar
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from .mixer import Mixer
+from app.mixer import Mixer
 
 log = logging.getLogger(__name__)
 

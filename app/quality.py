@@ -3,7 +3,7 @@ runner, quietly) and the controller that keeps one track per result up to date.
 
 With references each result gets its segmental SI-SDR per source, in the columns of the Listen view,
 with the windows where its speakers swap; without, the similarity of its outputs (leakage). See
-``separation_core.segmental``. A result is computed once; new results, new references or a new
+``separation_core.evaluation.segmental``. A result is computed once; new results, new references or a new
 order of the columns compute it again.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from .jobs import JobSlot
-from .tasks import frozen_array
+from app.jobs import JobSlot
+from app.tasks import frozen_array
 
 WINDOW_SECONDS = 1.0
 HOP_SECONDS = 0.5
@@ -44,7 +44,7 @@ class QualityJob:
     hop: float = HOP_SECONDS
 
     def run(self, ctx) -> dict:
-        from separation_core.segmental import output_leakage, segmental_si_sdr
+        from separation_core.evaluation.segmental import output_leakage, segmental_si_sdr
 
         out = {}
         n = len(self.items)
@@ -159,9 +159,8 @@ class QualityController(QObject):
         return cached[3] if cached else None
 
     def _show(self) -> None:
-        from separation_core.chunk_report import result_chunks
-
-        from .views.metrics import ordered_results
+        from app.views.metrics import ordered_results
+        from separation_core.engine.chunk_report import result_chunks
 
         s = self.session
         rows = [(k, self.track(k), result_chunks(r.result)) for k, r in ordered_results(s)]

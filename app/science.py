@@ -25,13 +25,13 @@ MODULES = (
     "pesq",
     "pystoi",
     "fast_bss_eval",
-    "separation_core.audio_io",
-    "separation_core.transforms",
-    "separation_core.metrics",
-    "separation_core.clustering",
-    "separation_core.inference",
-    "separation_core.export",
-    "separation_core.catalog",
+    "separation_core.io.audio_io",
+    "separation_core.models.transforms",
+    "separation_core.evaluation.metrics",
+    "separation_core.models.clustering",
+    "separation_core.engine.inference",
+    "separation_core.io.export",
+    "separation_core.checkpoints.catalog",
 )
 
 _lock = threading.Lock()

@@ -18,11 +18,11 @@ import numpy as np
 @dataclass
 class ResultRecord:
     key: str  # the model's catalog id; one result per model
-    entry: Any  # separation_core.catalog.ModelEntry
+    entry: Any  # separation_core.checkpoints.catalog.ModelEntry
     result: Any  # separation_core.models.result.SeparationResult
     options: dict  # run options as plain values (for the sidecar)
     seconds: float = 0.0  # wall time of the run
-    evaluation: Any = None  # separation_core.metrics.Evaluation once computed
+    evaluation: Any = None  # separation_core.evaluation.metrics.Evaluation once computed
 
     @property
     def label(self) -> str:
@@ -34,10 +34,10 @@ def align_sources(estimates: np.ndarray, anchor: np.ndarray) -> list[int]:
 
     Returns ``order`` of length ``max(n_est, n_anchor)``: column ``j`` shows estimate ``order[j]``
     (-1: none). Columns past ``n_anchor`` hold the estimates left over, in their own order. Solved on
-    the full signals, as ``separation_core.metrics.evaluate_separation`` does (so the first
+    the full signals, as ``separation_core.evaluation.metrics.evaluate_separation`` does (so the first
     ``n_anchor`` entries are its permutation): run it off the GUI thread (app.tasks does).
     """
-    from separation_core.metrics import pairwise_si_sdr, solve_permutation
+    from separation_core.evaluation.metrics import pairwise_si_sdr, solve_permutation
 
     length = min(estimates.shape[1], anchor.shape[1])
     scores = pairwise_si_sdr(estimates[:, :length], anchor[:, :length])
@@ -53,7 +53,7 @@ def order_from_permutation(permutation, n_est: int) -> list[int]:
 @dataclass
 class Session:
     path: Optional[Path] = None
-    audio: Any = None  # separation_core.audio_io.Audio
+    audio: Any = None  # separation_core.io.audio_io.Audio
     reference_paths: tuple = ()
     references: Optional[np.ndarray] = None  # [n_src, time] at the mixture's rate
     results: dict = field(default_factory=dict)  # key -> ResultRecord, in run order

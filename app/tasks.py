@@ -65,7 +65,7 @@ class RunSettings:
     device: str = "auto"
 
     def engine_options(self):
-        from separation_core.inference import EngineOptions
+        from separation_core.engine.inference import EngineOptions
         from separation_core.models.base import RunOptions
 
         return EngineOptions(
@@ -94,7 +94,7 @@ class LoadMixtureJob:
     path: Path
 
     def run(self, ctx) -> Any:
-        from separation_core.audio_io import load_audio
+        from separation_core.io.audio_io import load_audio
 
         ctx.progress(0.0, f"reading {self.path.name}")
         audio = load_audio(self.path)
@@ -118,9 +118,8 @@ class LoadReferencesJob:
     results: tuple = ()  # ((key, waveforms [n_src, T]), ...)
 
     def run(self, ctx) -> LoadedReferences:
-        from separation_core.audio_io import load_references
-
-        from .session import align_sources
+        from app.session import align_sources
+        from separation_core.io.audio_io import load_references
 
         ctx.progress(0.0, "reading references")
         refs = load_references(
@@ -140,7 +139,7 @@ class CatalogJob:
     extra: tuple = ()
 
     def run(self, ctx) -> tuple[list, list]:
-        from separation_core import catalog
+        from separation_core.checkpoints import catalog
 
         ctx.progress(0.0, "listing models")
         problems: list = []
@@ -158,7 +157,7 @@ class ResolveModelJob:
     spec: str
 
     def run(self, ctx):
-        from separation_core import catalog
+        from separation_core.checkpoints import catalog
 
         return catalog.resolve(self.spec)
 
@@ -197,10 +196,9 @@ class SeparationJob:
     def run(self, ctx) -> list:
         import traceback
 
-        from separation_core import catalog
-        from separation_core.inference import separate
-
-        from .session import align_sources
+        from app.session import align_sources
+        from separation_core.checkpoints import catalog
+        from separation_core.engine.inference import separate
 
         leave_core_for_gui()
 
@@ -260,7 +258,7 @@ class MetricsJob:
     sample_rate: int
 
     def run(self, ctx) -> dict:
-        from separation_core.jobs import cancel_scope
+        from separation_core.cancel import cancel_scope
 
         out = {}
         n = len(self.results)
@@ -284,7 +282,7 @@ def evaluate_in_steps(estimates, references, mixture, sample_rate: int, progress
     """``evaluate_separation`` one metric at a time, calling ``progress(fraction, metric)`` before
     each, so a progress bar moves while the slow metrics (SDR, PESQ) run. The permutation is solved
     once (unless given), then used by every metric."""
-    from separation_core.metrics import DEFAULT_METRICS, Evaluation, evaluate_separation
+    from separation_core.evaluation.metrics import DEFAULT_METRICS, Evaluation, evaluate_separation
 
     parts = []
     for k, metric in enumerate(DEFAULT_METRICS):
@@ -340,8 +338,8 @@ class ExportJob:
     references: tuple = ()
 
     def run(self, ctx) -> list:
-        from separation_core import export
-        from separation_core.export_plan import ExportRequest, plan_exports
+        from separation_core.io import export
+        from separation_core.io.export_plan import ExportRequest, plan_exports
 
         residual = self.residual_of is not None
         targets = [item.target for item in self.items]
@@ -413,7 +411,7 @@ class MaskedSignalJob:
     mixture: np.ndarray
     sample_rate: int
     mask: np.ndarray
-    stft: Any  # separation_core.transforms.StftParams
+    stft: Any  # separation_core.models.transforms.StftParams
 
     def run(self, ctx) -> np.ndarray:
         return masked_signal(self.mixture, self.sample_rate, self.mask, self.stft)
@@ -426,8 +424,8 @@ def masked_signal(
     length; the STFT runs at the grid's own rate (``stft_params.sample_rate``)."""
     import torch
 
-    from separation_core.audio_io import resample
-    from separation_core.transforms import istft, stft
+    from separation_core.io.audio_io import resample
+    from separation_core.models.transforms import istft, stft
 
     grid_rate = int(stft_params.sample_rate)
     x = resample(mixture, sample_rate, grid_rate) if grid_rate != sample_rate else mixture

@@ -8,8 +8,8 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from .mixer import Mixer, TrackState
-from .player import Player
+from app.mixer import Mixer, TrackState
+from app.player import Player
 
 PLAYHEAD_MS = 33
 

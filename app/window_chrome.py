@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolBar
 
-from .views.elided import ElidedLabel
+from app.views.elided import ElidedLabel
 
 
 def _action(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from separation_core.checkpoints import (  # noqa: E402
+from separation_core.checkpoints.store import (  # noqa: E402
     checkpoint_dict,
     load_checkpoint,
     save_checkpoint_dict,

@@ -16,9 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from separation_core.catalog import load_model  # noqa: E402
+from separation_core.checkpoints.catalog import load_model  # noqa: E402
 from separation_core.data.mixing import load_mixture_set  # noqa: E402
-from separation_core.metrics import evaluate_separation  # noqa: E402
+from separation_core.evaluation.metrics import evaluate_separation  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA  # noqa: E402
 from separation_core.models.deep_clustering import cluster_masks  # noqa: E402
 

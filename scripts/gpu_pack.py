@@ -24,9 +24,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from separation_core.audio_io import load_audio  # noqa: E402
 from separation_core.data.speakers import find_audio  # noqa: E402
 from separation_core.data.splits import corpus_splits  # noqa: E402
+from separation_core.io.audio_io import load_audio  # noqa: E402
 
 LIMIT = 64 * 2**20
 LEVEL = 0.96  # libsndfile's Opus compression level: about 16 kb/s for 16 kHz speech

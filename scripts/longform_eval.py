@@ -70,8 +70,8 @@ def _items(sets):
 
 
 def cache(args) -> None:
-    from separation_core.catalog import load_model
-    from separation_core.inference import EngineOptions, separate
+    from separation_core.checkpoints.catalog import load_model
+    from separation_core.engine.inference import EngineOptions, separate
 
     model = load_model(None)
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ def load_engine(path: Path):
 
 
 def score(est, ref, mix, sr) -> dict:
-    from separation_core.metrics import permutation_consistency
+    from separation_core.evaluation.metrics import permutation_consistency
 
     c = permutation_consistency(est, ref, sr, window_seconds=2.0, mixture=mix, active_db=-20.0)
     return {
@@ -112,8 +112,8 @@ def score(est, ref, mix, sr) -> dict:
 
 
 def evaluate(args) -> None:
-    from separation_core import inference as new
-    from separation_core.catalog import load_model
+    from separation_core.checkpoints.catalog import load_model
+    from separation_core.engine import inference as new
 
     engines = {"after": new}
     if args.old:

@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from separation_core.checkpoints import load_checkpoint  # noqa: E402
-from separation_core.importers.asteroid import imported_card  # noqa: E402
-from separation_core.inference import model_chunk_seconds  # noqa: E402
-from separation_core.metrics import metric_specs  # noqa: E402
+from separation_core.checkpoints.importers.asteroid import imported_card  # noqa: E402
+from separation_core.checkpoints.store import load_checkpoint  # noqa: E402
+from separation_core.engine.inference import model_chunk_seconds  # noqa: E402
+from separation_core.evaluation.metrics import metric_specs  # noqa: E402
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
 from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS  # noqa: E402
 from separation_core.models.registry import get_model_class  # noqa: E402

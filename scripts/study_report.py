@@ -115,7 +115,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from separation_core.checkpoints import model_from_checkpoint
+    from separation_core.checkpoints.store import model_from_checkpoint
 
     runs = []
     for path in args.runs:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from separation_core import stitching as st
-from separation_core.audio_io import load_audio
 from separation_core.data.splits import select_split
+from separation_core.engine import stitching as st
+from separation_core.io.audio_io import load_audio
 
 OUT = Path(__file__).resolve().parents[1] / "separation_core" / "speaker_whitening.py"
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from .errors import CocktailError
+from separation_core.errors import CocktailError
 
 COMMANDS = ("separate", "evaluate", "models", "mix", "train", "bench", "export_onnx")
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cocktail: speech source separation. Without a subcommand, opens the desktop "
         "program (`cocktail [FILE]`).",
     )
-    from . import __version__
+    from separation_core import __version__
 
     parser.add_argument("--version", action="version", version=f"cocktail {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

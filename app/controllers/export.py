@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..jobs import JobSlot
+from app.jobs import JobSlot
 
 
 class ExportController:
@@ -19,6 +19,6 @@ class ExportController:
 
     def dialog(self):
         """The export dialog for the current session (not yet shown)."""
-        from ..export_dialog import ExportDialog
+        from app.export_dialog import ExportDialog
 
         return ExportDialog(self.w)

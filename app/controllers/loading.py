@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ..jobs import JobSlot
-from ..tasks import LoadMixtureJob, LoadReferencesJob, frozen_array
+from app.jobs import JobSlot
+from app.tasks import LoadMixtureJob, LoadReferencesJob, frozen_array
 
 AUDIO_FILTER = (
     "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from ..jobs import JobSlot
-from ..session import order_from_permutation
-from ..tasks import MetricsJob, frozen_array
+from app.jobs import JobSlot
+from app.session import order_from_permutation
+from app.tasks import MetricsJob, frozen_array
 
 
 class MetricsController:

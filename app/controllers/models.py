@@ -8,9 +8,9 @@ from typing import Optional
 
 from PySide6.QtWidgets import QFileDialog
 
-from ..jobs import JobSlot
-from ..model_panel import is_untrained_builtin
-from ..tasks import CatalogJob, ResolveModelJob
+from app.jobs import JobSlot
+from app.model_panel import is_untrained_builtin
+from app.tasks import CatalogJob, ResolveModelJob
 
 # Cocktail .pt, Asteroid serialize() files (.pth, .ckpt, a hub's pytorch_model.bin), ONNX graphs.
 MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
@@ -61,7 +61,7 @@ class ModelsController:
         """The bundled default model, else the first listed model that needs no references."""
         entries = self.w.panel.entries
         try:
-            from separation_core.catalog import default_model_id
+            from separation_core.checkpoints.catalog import default_model_id
 
             default = default_model_id()
         except Exception:  # no bundled default

@@ -8,10 +8,10 @@ from typing import Optional
 
 from PySide6.QtCore import QTimer
 
-from ..jobs import JobSlot
-from ..mixer import TrackState
-from ..selection import selection_start
-from ..tasks import MaskedSignalJob, frozen_array
+from app.jobs import JobSlot
+from app.mixer import TrackState
+from app.selection import selection_start
+from app.tasks import MaskedSignalJob, frozen_array
 
 
 class PlaybackController:
@@ -197,7 +197,7 @@ class PlaybackController:
 
     def abx_dialog(self):
         """The A/B/X dialog for the current session (not yet shown); it borrows the transport."""
-        from ..abx_dialog import AbxDialog
+        from app.abx_dialog import AbxDialog
 
         t = self.w.transport
         return AbxDialog(self.w.session, t, self.tracks, t.mixer.position_seconds, self.w)

@@ -7,10 +7,10 @@ import logging
 
 from PySide6.QtWidgets import QMessageBox
 
-from ..jobs import JobSlot
-from ..model_panel import is_untrained_builtin
-from ..session import ResultRecord
-from ..tasks import ModelDone, ModelFailed, SeparationJob, frozen_array
+from app.jobs import JobSlot
+from app.model_panel import is_untrained_builtin
+from app.session import ResultRecord
+from app.tasks import ModelDone, ModelFailed, SeparationJob, frozen_array
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import shiboken6
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPen
 
-from separation_core.chunk_report import Chunk
+from separation_core.engine.chunk_report import Chunk
 
 LINE_COLOUR = QColor(120, 200, 255, 200)
 LOW_COLOUR = QColor(255, 70, 70, 230)
@@ -130,7 +130,7 @@ class ChunkOverlay:
 
     def set_result(self, key: str, result) -> None:
         """The chunks of ``result`` (None: none), named ``key`` in the summary."""
-        from separation_core.chunk_report import result_chunks
+        from separation_core.engine.chunk_report import result_chunks
 
         self.set_chunks(result_chunks(result) if result is not None else [], key)
 

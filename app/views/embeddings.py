@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..selection import points_in_polygon, points_in_rect, selection_mask
-from .elided import ElidedLabel
-from .spectrogram import ImageLayer, SpectrogramView, grid_slice
-from .style import source_colour
-from .timeplot import TimeAxis
+from app.selection import points_in_polygon, points_in_rect, selection_mask
+from app.views.elided import ElidedLabel
+from app.views.spectrogram import ImageLayer, SpectrogramView, grid_slice
+from app.views.style import source_colour
+from app.views.timeplot import TimeAxis
 
 MAX_DRAWN = 6000  # scatter points drawn (all points take part in selections)
 HIGHLIGHT = (80, 255, 255)
@@ -230,7 +230,7 @@ class EmbeddingsView(QWidget):
             return
         res = self.session.results[key].result
         if key not in self._pca_cache:
-            from separation_core.clustering import pca_2d
+            from separation_core.models.clustering import pca_2d
 
             self._pca_cache[key] = pca_2d(res.embeddings)
         self.points = self._pca_cache[key]

@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..mixer import TrackState
-from .elided import ElidedLabel
-from .spectrogram import SpectrogramView, spectrogram_levels
-from .style import MIXTURE_COLOUR, source_colour
-from .timeplot import TimeAxis
-from .waveform import WaveformView
+from app.mixer import TrackState
+from app.views.elided import ElidedLabel
+from app.views.spectrogram import SpectrogramView, spectrogram_levels
+from app.views.style import MIXTURE_COLOUR, source_colour
+from app.views.timeplot import TimeAxis
+from app.views.waveform import WaveformView
 
 HEADER_WIDTH = 132
 DROP_HINT = (

@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .elided import ElidedLabel
-from .spectrogram import ImageLayer, TFImage, grid_slice
-from .style import AXIS_WIDTH, DIFF_CMAP, MASK_CMAP, colormap
-from .timeplot import TimeAxis, TimeAxisItem, TimeLink
+from app.views.elided import ElidedLabel
+from app.views.spectrogram import ImageLayer, TFImage, grid_slice
+from app.views.style import AXIS_WIDTH, DIFF_CMAP, MASK_CMAP, colormap
+from app.views.timeplot import TimeAxis, TimeAxisItem, TimeLink
 
 ROW_HEIGHT = 118  # the least height of a row of cells; rows share what the view has beyond that
 HEADER_HEIGHT = 24  # the "Source k" titles

@@ -23,14 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from separation_core.metrics import get_metric, metric_specs
-
-from .elided import ElidedLabel
-from .style import source_colour
+from app.views.elided import ElidedLabel
+from app.views.style import source_colour
+from separation_core.evaluation.metrics import get_metric, metric_specs
 
 
 def shown_metrics() -> list:
-    """The registry's default metrics (``separation_core.metrics.Metric``), in its order."""
+    """The registry's default metrics (``separation_core.evaluation.metrics.Metric``), in its order."""
     return metric_specs(default=True)
 
 

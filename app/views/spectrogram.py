@@ -16,8 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QWidget
 
-from .style import SPECTROGRAM_CMAP, SPECTROGRAM_RANGE_DB, colormap
-from .timeplot import TimeAxis, TimePlot
+from app.views.style import SPECTROGRAM_CMAP, SPECTROGRAM_RANGE_DB, colormap
+from app.views.timeplot import TimeAxis, TimePlot
 
 MAX_FRAMES = 4096  # STFT frames computed per redraw at most
 

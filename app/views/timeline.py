@@ -14,11 +14,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from .chunks import joints_of
-from .elided import ElidedLabel
-from .lanes import HEADER_WIDTH
-from .style import source_colour
-from .timeplot import TimeAxis, TimePlot
+from app.views.chunks import joints_of
+from app.views.elided import ElidedLabel
+from app.views.lanes import HEADER_WIDTH
+from app.views.style import source_colour
+from app.views.timeplot import TimeAxis, TimePlot
 
 ROW_HEIGHT = 58
 VISIBLE_ROWS = 2  # rows shown at once; more scroll

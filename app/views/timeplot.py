@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QTimer, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
-from .style import AXIS_WIDTH, PLAYHEAD_COLOUR
+from app.views.style import AXIS_WIDTH, PLAYHEAD_COLOUR
 
 MIN_SPAN = 0.02  # seconds: the narrowest view
 # Tick spacings (seconds) for views longer than a minute: whole seconds, minutes, hours.

@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from .envelope import Envelope
-from .timeplot import TimeAxis, TimePlot
+from app.views.envelope import Envelope
+from app.views.timeplot import TimeAxis, TimePlot
 
 
 class WaveformLayer:

@@ -8,10 +8,10 @@ import math
 import os
 from pathlib import Path
 
-from ..errors import CocktailError
-from ..hardware import cpu_name
-from ..metrics import PRIMARY_METRIC, get_metric, metric_specs
-from .common import number_arg
+from separation_core.commands.common import number_arg
+from separation_core.engine.hardware import cpu_name
+from separation_core.errors import CocktailError
+from separation_core.evaluation.metrics import PRIMARY_METRIC, get_metric, metric_specs
 
 
 def add_parser(sub) -> None:
@@ -75,7 +75,7 @@ def _named_set(text: str) -> tuple[str, Path]:
 
 
 def _model_ids(spec):
-    from ..catalog import list_models
+    from separation_core.checkpoints.catalog import list_models
 
     if spec:
         return [s.strip() for s in spec.split(",") if s.strip()]
@@ -88,8 +88,8 @@ def _model_ids(spec):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from .. import benchmark
-    from ..catalog import load_model, resolve
+    from separation_core.checkpoints.catalog import load_model, resolve
+    from separation_core.evaluation import benchmark
 
     report = {
         "machine": {
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if len({name for name, _ in args.test_set}) < len(args.test_set):
         raise CocktailError("two --test-set share one name; name them NAME=DIR")
     if args.test_set:
-        from ..data.mixing import load_mixture_set
+        from separation_core.data.mixing import load_mixture_set
 
         sets = {name: load_mixture_set(path, limit=args.limit) for name, path in args.test_set}
         report["test_sets"] = {
@@ -151,7 +151,7 @@ def _quality_rows(benchmark, model, sets: dict) -> dict:
     model (deep clustering, Chimera++) is told that number (its K); a separator with fewer
     outputs than speakers is skipped, with the reason in place of the figures (the unmatched
     speakers would drop out of the means)."""
-    from ..models.base import CLUSTERING_KINDS, RunOptions
+    from separation_core.models.base import CLUSTERING_KINDS, RunOptions
 
     by_set = {}
     for name, items in sets.items():
@@ -174,10 +174,10 @@ def _onnx_speed(model, seconds: float) -> dict:
     """Real-time factor of ``model`` exported to ONNX and run by onnxruntime on the CPU (or why not)."""
     import tempfile
 
-    from .. import benchmark
-    from ..errors import CocktailError
-    from ..models.onnx_model import load_onnx_model
-    from ..onnx_export import export_onnx
+    from separation_core.checkpoints.onnx_export import export_onnx
+    from separation_core.errors import CocktailError
+    from separation_core.evaluation import benchmark
+    from separation_core.models.onnx_model import load_onnx_model
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -1,5 +1,5 @@
 """``cocktail evaluate``: PIT-aligned metrics of estimates (by default SI-SDR, SI-SDRi, SDR, PESQ (mean
-over 30 s segments) and STOI; any registered in ``separation_core.metrics``)."""
+over 30 s segments) and STOI; any registered in ``separation_core.evaluation.metrics``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import math
 from pathlib import Path
 
-from ..errors import CocktailError
-from ..metrics import metric_specs
+from separation_core.errors import CocktailError
+from separation_core.evaluation.metrics import metric_specs
 
 
 def add_parser(sub) -> None:
@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audio_io import load_audio, load_references
-    from ..metrics import ALL_METRICS, evaluate_separation, get_metric
+    from separation_core.evaluation.metrics import ALL_METRICS, evaluate_separation, get_metric
+    from separation_core.io.audio_io import load_audio, load_references
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in ALL_METRICS]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_command
+from separation_core.commands.common import add_command
 
 DESCRIPTION = (
     "Export MODEL (a time-domain model: mixture -> waveforms, or a mask estimator: features "
@@ -31,8 +31,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..catalog import load_model, resolve
-    from ..onnx_export import export_onnx
+    from separation_core.checkpoints.catalog import load_model, resolve
+    from separation_core.checkpoints.onnx_export import export_onnx
 
     entry = resolve(args.model)
     model = load_model(entry)

@@ -6,8 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import ProgressBar, allow_negative_ranges, number_arg, range_arg
-from .room_args import add_room_arguments, probability, reverb_from_args
+from separation_core.commands.common import (
+    ProgressBar,
+    allow_negative_ranges,
+    number_arg,
+    range_arg,
+)
+from separation_core.commands.room_args import add_room_arguments, probability, reverb_from_args
 
 
 def add_parser(sub) -> None:
@@ -107,8 +112,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.mixing import build_mixture_set, read_metadata
-    from ..filesets import ensure_writable_folder
+    from separation_core.data.mixing import build_mixture_set, read_metadata
+    from separation_core.io.filesets import ensure_writable_folder
 
     ensure_writable_folder(args.out, create=False)  # before the speech folders are read
     bar = ProgressBar("mix", enabled=not args.quiet)
@@ -147,9 +152,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_conversation(args: argparse.Namespace, bar: ProgressBar) -> int:
-    from ..data.conversation import build_conversation_set
-    from ..data.mixing import read_metadata
-    from ..errors import CocktailError
+    from separation_core.data.conversation import build_conversation_set
+    from separation_core.data.mixing import read_metadata
+    from separation_core.errors import CocktailError
 
     if args.noise:
         raise CocktailError("--conversation does not take --noise")

@@ -23,8 +23,8 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..catalog import default_model_id, list_models, user_models_dir
-    from ..errors import ModelError
+    from separation_core.checkpoints.catalog import default_model_id, list_models, user_models_dir
+    from separation_core.errors import ModelError
 
     problems: list[str] = []
     entries = list_models(problems)

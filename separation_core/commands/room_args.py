@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from .common import number_arg, range_arg
+from separation_core.commands.common import number_arg, range_arg
 
 probability = number_arg(float, 0.0, 1.0)
 
@@ -73,8 +73,8 @@ def reverb_from_args(
     args: argparse.Namespace, sample_rate: int, *, seed: int = 0, cache_dir: Optional[Path] = None
 ):
     """The ReverbOptions the parsed arguments describe (off when no room was asked for)."""
-    from ..data.rooms import ReverbOptions, measured_rooms, simulated_bank
-    from ..errors import CocktailError
+    from separation_core.data.rooms import ReverbOptions, measured_rooms, simulated_bank
+    from separation_core.errors import CocktailError
 
     if args.rt60_range[0] <= 0:
         raise CocktailError(f"the RT60 range must be positive seconds, got {args.rt60_range}")

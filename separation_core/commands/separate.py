@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import CocktailError
-from .common import add_command, number_arg
+from separation_core.commands.common import add_command, number_arg
+from separation_core.errors import CocktailError
 
 FORMATS = {"wav": ".wav", "flac": ".flac"}
 MAX_SPEAKERS = 8  # clustering models: the most speakers asked for
@@ -95,12 +95,12 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..catalog import load_model, resolve
-    from ..export_plan import refuse_existing
-    from ..filesets import ensure_writable_folder
-    from ..inference import EngineOptions
-    from ..models.base import RunOptions
-    from .common import dist_rank_world
+    from separation_core.checkpoints.catalog import load_model, resolve
+    from separation_core.commands.common import dist_rank_world
+    from separation_core.engine.inference import EngineOptions
+    from separation_core.io.export_plan import refuse_existing
+    from separation_core.io.filesets import ensure_writable_folder
+    from separation_core.models.base import RunOptions
 
     _check_options(args)
     entry = resolve(args.model)
@@ -177,7 +177,7 @@ def output_count(entry, num_speakers, refs, clustering: str = "kmeans") -> int:
 
 def plan_outputs(args: argparse.Namespace, n_out: int) -> list:
     """The files of every input (all ranks' inputs, so that no two collide)."""
-    from ..export_plan import ExportRequest, plan_exports
+    from separation_core.io.export_plan import ExportRequest, plan_exports
 
     requests = [ExportRequest(str(path), path.stem, n_out) for path in args.inputs]
     return plan_exports(
@@ -210,10 +210,15 @@ def _report(path: Path, error) -> int:
 
 
 def _separate_one(path, target, args, entry, model, options, load_seconds) -> None:
-    from ..audio_io import load_audio, load_references
-    from ..export import build_sidecar, describe_input, output_options, write_target
-    from ..inference import separate
-    from .common import ProgressBar
+    from separation_core.commands.common import ProgressBar
+    from separation_core.engine.inference import separate
+    from separation_core.io.audio_io import load_audio, load_references
+    from separation_core.io.export import (
+        build_sidecar,
+        describe_input,
+        output_options,
+        write_target,
+    )
 
     t0 = time.perf_counter()
     audio = load_audio(path, channel=args.channel)

@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import CocktailError
-from .common import allow_negative_ranges, number_arg, range_arg
-from .room_args import add_room_arguments
+from separation_core.commands.common import allow_negative_ranges, number_arg, range_arg
+from separation_core.commands.room_args import add_room_arguments
+from separation_core.errors import CocktailError
 
 
 def _value(text: str):
@@ -211,7 +211,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.trainer import TrainConfig, Trainer
+    from separation_core.training.trainer import TrainConfig, Trainer
 
     cfg = TrainConfig(
         model=args.model,

@@ -2,9 +2,22 @@
 split, seeded mixture sets on disk, and dynamic mixing (torch datasets, imported lazily so that
 ``cocktail mix`` does not load torch)."""
 
-from .mixing import MODES, MixtureItem, build_mixture_set, load_mixture_set, read_metadata
-from .speakers import AUDIO_EXTENSIONS, RULES, find_audio, identify, scan_speech, speaker_of
-from .splits import (
+from separation_core.data.mixing import (
+    MODES,
+    MixtureItem,
+    build_mixture_set,
+    load_mixture_set,
+    read_metadata,
+)
+from separation_core.data.speakers import (
+    AUDIO_EXTENSIONS,
+    RULES,
+    find_audio,
+    identify,
+    scan_speech,
+    speaker_of,
+)
+from separation_core.data.splits import (
     DEFAULT_FRACTIONS,
     SPLITS,
     assign_splits,
@@ -42,7 +55,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in ("DynamicMixDataset", "MixtureSetDataset"):
-        from . import dynamic
+        from separation_core.data import dynamic
 
         return getattr(dynamic, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,9 +25,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import CocktailError
-from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .mixing import (
+from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
+from separation_core.data.mixing import (
     FORMAT_NAME,
     FORMAT_VERSION,
     PEAK_LIMIT,
@@ -43,9 +42,10 @@ from .mixing import (
     on_pcm24_grid,
     rms,
 )
-from .rooms import ReverbOptions, reverberate
-from .speakers import PathLike
-from .splits import DEFAULT_FRACTIONS, SPLITS, select_split
+from separation_core.data.rooms import ReverbOptions, reverberate
+from separation_core.data.speakers import PathLike
+from separation_core.data.splits import DEFAULT_FRACTIONS, SPLITS, select_split
+from separation_core.errors import CocktailError
 
 MIN_SPEAKER_SECONDS = 8.0
 SAME_SPEAKER_PROB = 0.15
@@ -72,7 +72,7 @@ def _corpus(key: str) -> str:
 
 def eligible_speakers(files: dict[str, list[Path]], sample_rate: int) -> dict[str, list[Path]]:
     """The speakers with at least ``MIN_SPEAKER_SECONDS`` of audio (from the file headers)."""
-    from ..audio_io import read_info
+    from separation_core.io.audio_io import read_info
 
     out = {}
     for speaker, paths in files.items():
@@ -177,7 +177,7 @@ def build_conversation_set(
 ) -> Path:
     """Write ``num`` two-speaker conversations of ``minutes`` to ``out_dir`` (the layout of
     ``build_mixture_set``); returns the path of its metadata.json."""
-    from ..audio_io import load_audio, save_audio
+    from separation_core.io.audio_io import load_audio, save_audio
 
     if int(num) < 1:
         raise CocktailError(f"the number of recordings must be at least 1, got {num}")

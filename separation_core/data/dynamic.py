@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import AudioLoadError, CocktailError
-from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .mixing import (
+from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
+from separation_core.data.mixing import (
     Composition,
     MixtureItem,
     check_mix_options,
@@ -31,9 +30,10 @@ from .mixing import (
     rms,
     split_speakers_files,
 )
-from .rooms import ReverbOptions, check_probability, reverberate
-from .speakers import PathLike
-from .splits import DEFAULT_FRACTIONS
+from separation_core.data.rooms import ReverbOptions, check_probability, reverberate
+from separation_core.data.speakers import PathLike
+from separation_core.data.splits import DEFAULT_FRACTIONS
+from separation_core.errors import AudioLoadError, CocktailError
 
 
 class DynamicMixDataset(Dataset):
@@ -80,7 +80,7 @@ class DynamicMixDataset(Dataset):
         progress: Optional[ProgressFn] = None,
         cancel: Optional[CancelToken] = None,
     ) -> None:
-        from ..audio_io import load_audio
+        from separation_core.io.audio_io import load_audio
 
         self.snr_range = check_mix_options(speakers, "min", sir_range, noise_dirs, snr_range, split)
         self.speed_range = check_speed_range(speed_range)

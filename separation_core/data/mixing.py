@@ -36,12 +36,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import CocktailError
-from ..fileutil import atomic_write
-from ..jobs import CancelToken, ProgressFn, check_cancel, report
-from .rooms import ReverbOptions, check_probability, reverberate
-from .speakers import PathLike, find_audio
-from .splits import DEFAULT_FRACTIONS, SPLITS, select_split
+from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
+from separation_core.data.rooms import ReverbOptions, check_probability, reverberate
+from separation_core.data.speakers import PathLike, find_audio
+from separation_core.data.splits import DEFAULT_FRACTIONS, SPLITS, select_split
+from separation_core.errors import CocktailError
+from separation_core.io.fileutil import atomic_write
 
 MODES = ("min", "max")
 TARGET_DBFS = -25.0  # RMS of the speech sum before the clip-safe scaling
@@ -119,7 +119,7 @@ def place_at_speed(
     """``x`` played ``factor`` times faster (tempo and pitch together, by soxr resampling), then a
     random excerpt of it placed in ``length`` samples as ``draw_crop`` and ``place`` do. Only the
     excerpt (and ``SPEED_MARGIN`` samples either side) is resampled.  -> float32 ``[length]``"""
-    from ..audio_io import resample
+    from separation_core.io.audio_io import resample
 
     crop, offset = draw_crop(rng, int(round(len(x) / factor)), length)
     lo = max(int(math.floor(crop * factor)) - SPEED_MARGIN, 0)
@@ -287,8 +287,8 @@ def _readable(
     """``files`` without those that do not decode (warned about once); fills ``decoded``."""
     import warnings
 
-    from ..audio_io import load_audio
-    from ..errors import AudioLoadError
+    from separation_core.errors import AudioLoadError
+    from separation_core.io.audio_io import load_audio
 
     kept, skipped = {}, []
     for speaker, paths in files.items():
@@ -348,7 +348,7 @@ def build_mixture_set(
     same with and without them, so the clean, noisy and reverberant sets of one seed differ only in
     the condition. With ``skip_unreadable`` every file of the split is decoded first and the ones
     that fail are left out with a warning (what training does), instead of stopping the set."""
-    from ..audio_io import load_audio, save_audio
+    from separation_core.io.audio_io import load_audio, save_audio
 
     noise_prob = check_probability("the noise probability", noise_prob)
     reverb = reverb or ReverbOptions()
@@ -531,7 +531,7 @@ def load_mixture_set(
     directory: PathLike, *, sample_rate: Optional[int] = None, limit: Optional[int] = None
 ) -> list[MixtureItem]:
     """The mixtures of a set (the first ``limit``), resampled to ``sample_rate`` if given."""
-    from ..audio_io import load_audio
+    from separation_core.io.audio_io import load_audio
 
     directory = Path(directory)
     meta = read_metadata(directory)

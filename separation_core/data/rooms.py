@@ -21,9 +21,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import AudioLoadError, CocktailError
-from ..fileutil import atomic_write
-from .speakers import PathLike, find_audio
+from separation_core.data.speakers import PathLike, find_audio
+from separation_core.errors import AudioLoadError, CocktailError
+from separation_core.io.fileutil import atomic_write
 
 DEFAULT_RT60_RANGE = (0.1, 0.8)
 PRE_DELAY_SECONDS = 0.002
@@ -109,7 +109,7 @@ def simulate_room(
 def measured_rooms(dirs: PathLike | Iterable[PathLike], sample_rate: int) -> list[Room]:
     """Measured responses: every folder of ``dirs`` that directly holds audio files is one room
     (each file one position; several channels are taken as several positions)."""
-    from ..audio_io import load_audio, read_info
+    from separation_core.io.audio_io import load_audio, read_info
 
     by_folder: dict[Path, list[Path]] = {}
     for _, path in find_audio(dirs):

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional, Union
 
-from ..errors import CocktailError
+from separation_core.errors import CocktailError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 RULES = ("auto", "librispeech", "vctk", "digits", "folder")

@@ -27,8 +27,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..errors import CocktailError
-from .speakers import PathLike, scan_corpora
+from separation_core.data.speakers import PathLike, scan_corpora
+from separation_core.errors import CocktailError
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)

@@ -1,6 +1,6 @@
 """Exact ports of Asteroid's ``ConvTasNet`` and ``DPRNNTasNet`` (asteroid 0.7, asteroid-filterbanks
 0.4), so that checkpoints written by Asteroid's ``BaseModel.serialize()`` run in Cocktail without
-Asteroid installed (see ``separation_core.importers.asteroid``).
+Asteroid installed (see ``separation_core.checkpoints.importers.asteroid``).
 
 The module tree mirrors Asteroid's, so an Asteroid ``state_dict`` loads with its own key names
 (``encoder.filterbank._filters``, ``masker.TCN.3.shared_block.0.weight``, ...). The arguments are
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
-from .blocks import TimeDomainModel, make_activation
-from .registry import register
+from separation_core.errors import ModelError
+from separation_core.models.blocks import TimeDomainModel, make_activation
+from separation_core.models.registry import register
 
 # -- norms (asteroid.masknn.norms) ------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from typing import ClassVar, Optional
 import torch
 from torch import nn
 
-from ..transforms import StftParams
-from .result import ChunkOutput
+from separation_core.models.result import ChunkOutput
+from separation_core.models.transforms import StftParams
 
 KIND_MASK = "mask"  # ff-mask, lstm-mask, blstm-mask
 KIND_DEEP_CLUSTERING = "deep-clustering"

@@ -11,13 +11,13 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from ..masks import effective_masks
-from ..mixture_fit import fit_to_mixture
-from ..transforms import StftParams, stft
-from .base import KIND_TIME_DOMAIN, RunOptions, SeparationModel
-from .features import stft_params_for
-from .result import ChunkOutput
+from separation_core.errors import ModelError
+from separation_core.models.base import KIND_TIME_DOMAIN, RunOptions, SeparationModel
+from separation_core.models.features import stft_params_for
+from separation_core.models.masks import effective_masks
+from separation_core.models.mixture_fit import fit_to_mixture
+from separation_core.models.result import ChunkOutput
+from separation_core.models.transforms import StftParams, stft
 
 # -- activations (names as in asteroid.masknn.activations) ------------------------------------------
 

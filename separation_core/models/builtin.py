@@ -1,7 +1,7 @@
 """Imports every built-in model module so that each registers its names."""
 
-from . import (  # noqa: F401
-    asteroid_port,  # noqa: F401,E402  (ports that imported Asteroid checkpoints run on)
+from separation_core.models import (  # noqa: F401
+    asteroid_port,  # ports that imported Asteroid checkpoints run on
     chimera_tcn,
     conv_tasnet,
     deep_clustering,

@@ -16,15 +16,20 @@ from typing import ClassVar, Optional
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from ..transforms import stft
-from .base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
-from .blocks import STFT_MASKS, WaveEncoder, global_layer_norm, make_activation
-from .conv_tasnet import skip_sum, temporal_blocks
-from .deep_clustering import _EmbeddingHead, chimera_chunk, dc_chunk
-from .features import StftSeparationModel
-from .registry import register
-from .result import ChunkOutput
+from separation_core.errors import ModelError
+from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from separation_core.models.blocks import (
+    STFT_MASKS,
+    WaveEncoder,
+    global_layer_norm,
+    make_activation,
+)
+from separation_core.models.conv_tasnet import skip_sum, temporal_blocks
+from separation_core.models.deep_clustering import _EmbeddingHead, chimera_chunk, dc_chunk
+from separation_core.models.features import StftSeparationModel
+from separation_core.models.registry import register
+from separation_core.models.result import ChunkOutput
+from separation_core.models.transforms import stft
 
 
 class _TcnOnStftGrid(StftSeparationModel):

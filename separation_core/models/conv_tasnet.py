@@ -10,8 +10,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from .blocks import (
+from separation_core.errors import ModelError
+from separation_core.models.blocks import (
     TIME_DOMAIN_MASKS,
     TimeDomainModel,
     WaveDecoder,
@@ -19,7 +19,7 @@ from .blocks import (
     global_layer_norm,
     make_activation,
 )
-from .registry import register
+from separation_core.models.registry import register
 
 
 class TemporalBlock(nn.Module):

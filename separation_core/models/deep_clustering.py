@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
-from .base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
-from .blocks import STFT_MASKS, make_activation
-from .features import StftSeparationModel, active_bins
-from .registry import register
-from .result import ChunkOutput
+from separation_core.errors import ModelError
+from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from separation_core.models.blocks import STFT_MASKS, make_activation
+from separation_core.models.features import StftSeparationModel, active_bins
+from separation_core.models.registry import register
+from separation_core.models.result import ChunkOutput
 
 CLUSTERING_METHODS = ("kmeans", "meanshift")
 # Soft masks softmax(-SOFT_MASK_SHARPNESS * |v - c_k|^2) over the centres c_k, for unit embeddings
@@ -90,7 +90,7 @@ def cluster_masks(
     6.52 dB for K=2 on clean-libri). Every bin, silent or not, then goes to its nearest centre, so
     ``labels == masks.argmax(0).flatten()``. ``k`` is ignored by mean-shift.
     """
-    from ..clustering import cluster_embeddings, nearest_centre
+    from separation_core.models.clustering import cluster_embeddings, nearest_centre
 
     f, t = magnitude.shape
     emb = embeddings.detach().to("cpu", torch.float32).numpy()

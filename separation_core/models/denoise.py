@@ -19,12 +19,12 @@ import torch
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import lfilter
 
-from ..errors import ModelError
-from ..transforms import StftParams, istft, stft
-from .base import KIND_CLASSICAL, RunOptions, SeparationModel
-from .features import stft_params_for
-from .registry import register
-from .result import ChunkOutput
+from separation_core.errors import ModelError
+from separation_core.models.base import KIND_CLASSICAL, RunOptions, SeparationModel
+from separation_core.models.features import stft_params_for
+from separation_core.models.registry import register
+from separation_core.models.result import ChunkOutput
+from separation_core.models.transforms import StftParams, istft, stft
 
 _TINY = 1e-12
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ModelError
-from .blocks import (
+from separation_core.errors import ModelError
+from separation_core.models.blocks import (
     TIME_DOMAIN_MASKS,
     TimeDomainModel,
     WaveDecoder,
@@ -15,7 +15,7 @@ from .blocks import (
     global_layer_norm,
     make_activation,
 )
-from .registry import register
+from separation_core.models.registry import register
 
 
 def segment(x: torch.Tensor, chunk: int) -> torch.Tensor:

@@ -13,9 +13,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..errors import ModelError
-from ..transforms import StftParams, istft, stft
-from .base import SeparationModel
+from separation_core.errors import ModelError
+from separation_core.models.base import SeparationModel
+from separation_core.models.transforms import StftParams, istft, stft
 
 LOG_EPS = 1e-10  # absolute floor, for all-zero input
 FLOOR_RATIO = 1e-6  # log-magnitude floor relative to the peak: 120 dB of range
@@ -123,7 +123,7 @@ class StftSeparationModel(SeparationModel):
         mask trained with a scale-invariant loss (SI-SDR) has no set level; one trained on
         magnitudes keeps gains near 1. A mask cannot flip a sign: where a gain comes out
         negative (or zero, which would silence a speaker), one common gain fits the sum instead."""
-        from ..mixture_fit import mixture_gains
+        from separation_core.models.mixture_fit import mixture_gains
 
         waveforms = self.synthesise(masks, spec, mixture.shape[-1])
         gains = mixture_gains(waveforms, mixture)

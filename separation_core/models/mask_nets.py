@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
-from .base import KIND_MASK, RunOptions
-from .blocks import STFT_MASKS, make_activation
-from .features import StftSeparationModel
-from .registry import register
-from .result import ChunkOutput
+from separation_core.errors import ModelError
+from separation_core.models.base import KIND_MASK, RunOptions
+from separation_core.models.blocks import STFT_MASKS, make_activation
+from separation_core.models.features import StftSeparationModel
+from separation_core.models.registry import register
+from separation_core.models.result import ChunkOutput
 
 
 class _MaskModel(StftSeparationModel):

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ModelError
-from .conv_tasnet import TimeDomainModel
-from .mask_nets import _MaskModel
+from separation_core.errors import CheckpointError, ModelError
+from separation_core.models.conv_tasnet import TimeDomainModel
+from separation_core.models.mask_nets import _MaskModel
 
 CONTRACT_TIME = "time-domain"
 CONTRACT_MASK = "mask"

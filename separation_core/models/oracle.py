@@ -10,13 +10,13 @@ from typing import Optional
 
 import torch
 
-from .. import masks as M
-from ..errors import ModelError
-from ..transforms import StftParams, istft, stft
-from .base import KIND_ORACLE, RunOptions, SeparationModel
-from .features import stft_params_for
-from .registry import register
-from .result import ChunkOutput
+from separation_core.errors import ModelError
+from separation_core.models import masks as M
+from separation_core.models.base import KIND_ORACLE, RunOptions, SeparationModel
+from separation_core.models.features import stft_params_for
+from separation_core.models.registry import register
+from separation_core.models.result import ChunkOutput
+from separation_core.models.transforms import StftParams, istft, stft
 
 
 class OracleModel(SeparationModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ModelError
+from separation_core.errors import ModelError
 
 _REGISTRY: dict[str, type] = {}
 
@@ -40,4 +40,4 @@ def model_names() -> list[str]:
 
 def _ensure_loaded() -> None:
     # Importing the package registers every built-in model.
-    from . import builtin  # noqa: F401
+    from separation_core.models import builtin  # noqa: F401

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..transforms import StftParams
+from separation_core.models.transforms import StftParams
 
 # Labels of ``masks``: what the numbers mean for the user.
 MASK_ESTIMATED = "estimated"  # the model's own time-frequency masks

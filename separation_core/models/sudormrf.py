@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ModelError
-from .blocks import (
+from separation_core.errors import ModelError
+from separation_core.models.blocks import (
     TIME_DOMAIN_MASKS,
     TimeDomainModel,
     WaveDecoder,
@@ -16,7 +16,7 @@ from .blocks import (
     global_layer_norm,
     make_activation,
 )
-from .registry import register
+from separation_core.models.registry import register
 
 DEPTHWISE_KERNEL = 5  # every depthwise convolution of a U-ConvBlock, as in the paper
 

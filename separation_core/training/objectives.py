@@ -16,25 +16,29 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import ModelError
-from ..losses import (
-    deep_clustering_loss,
-    pairwise_neg_si_sdr,
-    pit_si_sdr_loss,
-    sa_sdr_loss,
-    upit_mask_loss,
-)
-from ..models.base import (
+from separation_core.errors import ModelError
+from separation_core.models.base import (
     KIND_CHIMERA,
     KIND_DEEP_CLUSTERING,
     KIND_MASK,
     KIND_TIME_DOMAIN,
     SeparationModel,
 )
-from ..models.deep_clustering import SOFT_MASK_SHARPNESS, dc_targets
-from ..models.features import active_bins
-from ..transforms import istft, stft
-from .precision import effective_precision, mark_bf16_unsupported, one_line_reason
+from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS, dc_targets
+from separation_core.models.features import active_bins
+from separation_core.models.transforms import istft, stft
+from separation_core.training.losses import (
+    deep_clustering_loss,
+    pairwise_neg_si_sdr,
+    pit_si_sdr_loss,
+    sa_sdr_loss,
+    upit_mask_loss,
+)
+from separation_core.training.precision import (
+    effective_precision,
+    mark_bf16_unsupported,
+    one_line_reason,
+)
 
 TIME_LOSSES = ("si_sdr", "sa_sdr")
 MASK_LOSSES = ("psa", "si_sdr")

@@ -23,18 +23,18 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..checkpoints import (
+from separation_core.cancel import CancelToken, check_cancel
+from separation_core.checkpoints.store import (
     checkpoint_dict,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint_dict,
 )
-from ..errors import CocktailError
-from ..hardware import cpu_name
-from ..inference import EngineOptions, resolve_device, separate
-from ..jobs import CancelToken, check_cancel
-from ..metrics import PRIMARY_METRIC, evaluate_separation, metric_specs
-from ..models.base import (
+from separation_core.engine.hardware import cpu_name
+from separation_core.engine.inference import EngineOptions, resolve_device, separate
+from separation_core.errors import CocktailError
+from separation_core.evaluation.metrics import PRIMARY_METRIC, evaluate_separation, metric_specs
+from separation_core.models.base import (
     CLUSTERING_KINDS,
     KIND_CHIMERA,
     KIND_DEEP_CLUSTERING,
@@ -42,9 +42,9 @@ from ..models.base import (
     KIND_TIME_DOMAIN,
     RunOptions,
 )
-from ..models.registry import get_model_class
-from .objectives import family_loss, loss_name
-from .precision import effective_precision
+from separation_core.models.registry import get_model_class
+from separation_core.training.objectives import family_loss, loss_name
+from separation_core.training.precision import effective_precision
 
 
 @dataclass
@@ -382,7 +382,7 @@ class Trainer:
         model of another family takes all but the layers its ``warm_start_drops`` name
         (``chimera-tcn`` from a ``convtasnet``: the trunk, not the decoder).
         """
-        from ..checkpoints import load_checkpoint
+        from separation_core.checkpoints.store import load_checkpoint
 
         ckpt = load_checkpoint(path)
         cls = get_model_class(self.cfg.model)
@@ -421,7 +421,7 @@ class Trainer:
     def _reverb(self, sample_rate: int, *, fixed_set: bool):
         """The run's rooms: a cached bank of simulated rooms for training; for the validation set a
         fresh simulated room per mixture. Measured rooms are the same for both."""
-        from ..data.rooms import ReverbOptions, measured_rooms, simulated_bank
+        from separation_core.data.rooms import ReverbOptions, measured_rooms, simulated_bank
 
         cfg = self.cfg
         measured = tuple(measured_rooms(cfg.rir_dirs, sample_rate)) if cfg.rir_dirs else ()
@@ -472,8 +472,8 @@ class Trainer:
     def _datasets_of(self, model, speakers: int, suffix: str, rooms: tuple):
         """The training dataset and validation set of ``speakers`` per mixture; ``rooms``: the
         reverberation options of training and of the validation set."""
-        from ..data.dynamic import DynamicMixDataset
-        from ..data.mixing import build_mixture_set, load_mixture_set
+        from separation_core.data.dynamic import DynamicMixDataset
+        from separation_core.data.mixing import build_mixture_set, load_mixture_set
 
         cfg = self.cfg
         offset = 0 if not suffix else 1000 * speakers  # the alternate mixtures draw anew

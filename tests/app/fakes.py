@@ -8,7 +8,7 @@ from app.session import ResultRecord
 
 
 def entry(model_id: str, *, needs_references: bool = False, kind: str = "mask"):
-    from separation_core.catalog import ModelEntry
+    from separation_core.checkpoints.catalog import ModelEntry
 
     return ModelEntry(
         id=model_id,

@@ -52,7 +52,7 @@ def item_in(vb):
 def chunked(qtbot, window, tmp_path):
     import soundfile as sf
 
-    from separation_core.transforms import StftParams
+    from separation_core.models.transforms import StftParams
 
     src = synthetic_sources(2.0)
     path = tmp_path / "mix.wav"

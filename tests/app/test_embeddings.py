@@ -10,7 +10,7 @@ from fakes import add_records, record
 
 
 def embed(qtbot, window, audio_files, sources, by_time=False):
-    from separation_core.transforms import StftParams
+    from separation_core.models.transforms import StftParams
 
     open_mixture(qtbot, window, audio_files[0])
     st = StftParams(256, 64, 256, SR)
@@ -119,7 +119,7 @@ def test_masked_signal_matches_an_independent_istft(sources):
     from scipy.signal import istft, stft
 
     from app.tasks import masked_signal
-    from separation_core.transforms import StftParams
+    from separation_core.models.transforms import StftParams
 
     mix = sources.sum(0)
     st = StftParams(256, 64, 256, SR)

@@ -6,8 +6,8 @@ import html
 import pytest
 
 from conftest import SR, open_mixture
-from separation_core.catalog import default_model_id
-from separation_core.run_estimate import estimate_run, load_bench
+from separation_core.checkpoints.catalog import default_model_id
+from separation_core.engine.run_estimate import estimate_run, load_bench
 
 DEFAULT = default_model_id()
 

@@ -149,7 +149,7 @@ def test_a_full_disk_leaves_no_stem_and_names_the_reason(qtbot, exported, monkey
     """Issue 13 item 8: the set is written as a unit; the message names the errno."""
     import errno
 
-    from separation_core import export
+    from separation_core.io import export
 
     w, dialog, out, mix = exported
     real, calls = export.encode_audio, []

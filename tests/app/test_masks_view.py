@@ -11,7 +11,7 @@ from fakes import add_records, record
 
 @pytest.fixture
 def grid(qtbot, window, audio_files, sources):
-    from separation_core.transforms import StftParams
+    from separation_core.models.transforms import StftParams
 
     mix, refs = audio_files
     open_mixture(qtbot, window, mix)

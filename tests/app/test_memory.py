@@ -7,7 +7,7 @@ import numpy as np
 from app.session import ResultRecord, Session
 from app.tasks import MAX_EMBEDDING_POINTS, ModelDone, RunSettings, SeparationJob, frozen_array
 from conftest import SR, synthetic_sources
-from separation_core.jobs import CancelToken
+from separation_core.cancel import CancelToken
 
 SECONDS = 15.0
 

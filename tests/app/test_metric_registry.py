@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import separation_core.metrics as M
+import separation_core.evaluation.metrics as M
 from helpers import two_voices
 from separation_core.cli import main
 

@@ -55,8 +55,8 @@ def _asteroid_file(path):
 
 
 def _onnx_file(path):
+    from separation_core.checkpoints.onnx_export import export_onnx
     from separation_core.models.registry import get_model_class
-    from separation_core.onnx_export import export_onnx
 
     torch.manual_seed(0)
     model = get_model_class("convtasnet")(

@@ -124,7 +124,7 @@ def test_run_options_reach_the_engine(qtbot, window, audio_files):
 
 
 def _tiny_checkpoint(path, model_name="ff-mask"):
-    from separation_core.checkpoints import save_checkpoint
+    from separation_core.checkpoints.store import save_checkpoint
     from separation_core.models.registry import get_model_class
 
     model = get_model_class(model_name)()

@@ -44,7 +44,7 @@ class SlowModel(SeparationModel):
 def test_closing_during_a_long_chunk_stops_it_quietly(
     qtbot, window, audio_files, monkeypatch, capfd
 ):
-    from separation_core import catalog
+    from separation_core.checkpoints import catalog
 
     ran: list = []
     monkeypatch.setattr(catalog, "load_model", lambda spec: SlowModel(ran))

@@ -10,17 +10,17 @@ import numpy as np
 import soundfile as sf
 
 from conftest import synthetic_sources
-from separation_core import export
 from separation_core.cli import main
+from separation_core.io import export
 
 RATE = 22050  # not a model's rate: the sidecar records the input's
 
 
 def _gui_export(mix, out, keys):
     from app.tasks import ExportItem, ExportJob, RunSettings
-    from separation_core.audio_io import load_audio
-    from separation_core.catalog import load_model, resolve
-    from separation_core.inference import separate
+    from separation_core.checkpoints.catalog import load_model, resolve
+    from separation_core.engine.inference import separate
+    from separation_core.io.audio_io import load_audio
 
     audio = load_audio(mix)
     items = []

@@ -39,8 +39,9 @@ def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
     qtbot, window, tmp_path, monkeypatch
 ):
     import app.session
-    import separation_core.metrics as M
-    from separation_core import catalog, inference
+    import separation_core.evaluation.metrics as M
+    from separation_core.checkpoints import catalog
+    from separation_core.engine import inference
     from separation_core.models.result import SeparationResult
 
     refs, est = interleaved(SECONDS)

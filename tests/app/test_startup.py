@@ -27,8 +27,8 @@ def test_app_package_imports_no_qt_and_window_imports_no_torch():
     code = (
         "import sys, app; assert 'PySide6' not in sys.modules, 'Qt'\n"
         "import app.main_window, app.main\n"
-        "heavy = [m for m in ('torch', 'sklearn', 'separation_core.inference', "
-        "'separation_core.catalog') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'sklearn', 'separation_core.engine.inference', "
+        "'separation_core.checkpoints.catalog') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     r = python(code)

@@ -49,8 +49,8 @@ def wait_quality(qtbot, w):
 
 
 def test_segmental_si_sdr_per_source_and_swaps(qtbot, window, long_files, monkeypatch):
-    import separation_core.metrics as M
-    import separation_core.segmental as seg
+    import separation_core.evaluation.metrics as M
+    import separation_core.evaluation.segmental as seg
 
     threads = []
     original = seg.segmental_si_sdr
@@ -129,7 +129,7 @@ def test_without_references_leakage_and_stitching_confidence(qtbot, window, long
     ]
     add_records(w, rec)
     wait_quality(qtbot, w)
-    from separation_core.segmental import output_leakage
+    from separation_core.evaluation.segmental import output_leakage
 
     track = w.quality.track("leaky")
     times, values = output_leakage(leaky, SR)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from separation_core.run_estimate import estimate_run
+from separation_core.engine.run_estimate import estimate_run
 
 
 def test_estimate_of_a_model_against_a_timed_run():
@@ -16,9 +16,9 @@ def test_estimate_of_a_model_against_a_timed_run():
     a timed run on a file twice as long."""
     import numpy as np
 
-    from separation_core import catalog
-    from separation_core.benchmark import real_time_factor, speech_like
-    from separation_core.inference import EngineOptions, separate
+    from separation_core.checkpoints import catalog
+    from separation_core.engine.inference import EngineOptions, separate
+    from separation_core.evaluation.benchmark import real_time_factor, speech_like
 
     e = catalog.resolve("convtasnet")
     model = catalog.load_model(e)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from separation_core.catalog import load_model, resolve
+from separation_core.checkpoints.catalog import load_model, resolve
+from separation_core.engine.inference import EngineOptions, separate
 from separation_core.errors import CheckpointError
-from separation_core.inference import EngineOptions, separate
-from separation_core.mixture_fit import fit_to_mixture
+from separation_core.models.mixture_fit import fit_to_mixture
 
 TOL = 1e-4  # max |Cocktail - Asteroid| relative to the output's peak
 
@@ -188,7 +188,7 @@ def test_hub_files_with_versions_and_numpy_metrics_load_with_weights_only(
         path = _save(theirs, tmp_path / name, final_metrics=metrics, recipe_name="LibriMix")
         entry = resolve(path)
         assert entry.id == name and entry.model_name == "asteroid-convtasnet"
-    from separation_core.checkpoints import load_checkpoint
+    from separation_core.checkpoints.store import load_checkpoint
 
     ckpt = load_checkpoint(tmp_path / "pytorch_model.bin")
     infos = ckpt["imported"]["infos"]
@@ -202,8 +202,8 @@ def test_no_asteroid_import_at_run_time(asteroid_models, tmp_path):
         _build(asteroid_models, "DPRNNTasNet", DPRNN["default-options"]), tmp_path / "m.pth"
     )
     code = (
-        "import sys, numpy as np; from separation_core.catalog import load_model; "
-        "from separation_core.inference import separate, EngineOptions; "
+        "import sys, numpy as np; from separation_core.checkpoints.catalog import load_model; "
+        "from separation_core.engine.inference import separate, EngineOptions; "
         f"m = load_model({str(path)!r}); "
         "r = separate(m, np.zeros(8000, np.float32) + 0.1, 8000, EngineOptions(chunk_seconds=0)); "
         "assert not any(k.split('.')[0] in ('asteroid', 'asteroid_filterbanks') for k in sys.modules), "
@@ -255,10 +255,10 @@ def test_unsupported_options_are_refused_in_one_line(asteroid_models, tmp_path):
 
 
 def test_sidecar_card_and_listing_name_the_origin(asteroid_models, tmp_path, monkeypatch, capsys):
-    from separation_core.checkpoints import load_checkpoint
+    from separation_core.checkpoints.importers.asteroid import imported_card
+    from separation_core.checkpoints.store import load_checkpoint
     from separation_core.cli import main
-    from separation_core.export import build_sidecar
-    from separation_core.importers.asteroid import imported_card
+    from separation_core.io.export import build_sidecar
 
     folder = tmp_path / "user-models"
     folder.mkdir()
@@ -281,8 +281,8 @@ def test_sidecar_card_and_listing_name_the_origin(asteroid_models, tmp_path, mon
 
 
 def test_imported_checkpoint_runs_chunked_and_exports_stems(asteroid_models, tmp_path):
-    from separation_core.export import write_stems
-    from separation_core.metrics import evaluate_separation
+    from separation_core.evaluation.metrics import evaluate_separation
+    from separation_core.io.export import write_stems
 
     path = _save(
         _build(asteroid_models, "ConvTasNet", CONVTASNET["causal-cgLN-16k"]), tmp_path / "c.pth"

@@ -13,8 +13,9 @@ import pytest
 import soundfile as sf
 
 from helpers import LIBRISPEECH_DIR, needs_data, tone, voice
-from separation_core import audio_io
-from separation_core.audio_io import (
+from separation_core.errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
+from separation_core.io import audio_io
+from separation_core.io.audio_io import (
     Audio,
     file_sha256,
     load_audio,
@@ -23,7 +24,6 @@ from separation_core.audio_io import (
     resample,
     save_audio,
 )
-from separation_core.errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
 
 SR = 16000
 
@@ -215,7 +215,7 @@ def test_kernel_pseudo_files_are_not_regular_files(path):
 
 
 def test_file_that_refuses_to_open_says_it_cannot_be_read(tmp_path, monkeypatch):
-    from separation_core import fileutil
+    from separation_core.io import fileutil
 
     path = _write(tmp_path / "locked.wav", voice(seconds=0.5))
 

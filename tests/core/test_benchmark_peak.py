@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from separation_core.benchmark import _PEAK_WRAPPER
+from separation_core.evaluation.benchmark import _PEAK_WRAPPER
 
 
 def test_peak_of_a_child_does_not_include_the_parents_memory():

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from helpers import two_voices
-from separation_core.paths import bundled_models_dir
+from separation_core.io.paths import bundled_models_dir
 
 MODELS = bundled_models_dir()
 CHECKPOINTS = sorted(MODELS.glob("*.pt"))
 
 
 def test_default_model_is_bundled_and_everything_fits_in_50_mb():
-    from separation_core.catalog import default_model_id, resolve
+    from separation_core.checkpoints.catalog import default_model_id, resolve
 
     entry = resolve(None)
     assert entry.id == default_model_id() and entry.origin == "bundled"
@@ -33,7 +33,7 @@ def test_default_model_is_bundled_and_everything_fits_in_50_mb():
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
 def test_bundled_model_is_trained_and_its_card_tells_its_checkpoint(path):
-    from separation_core.checkpoints import load_checkpoint
+    from separation_core.checkpoints.store import load_checkpoint
 
     ckpt = load_checkpoint(path)
     training, metrics = ckpt["training"], ckpt["metrics"]
@@ -50,8 +50,8 @@ def test_bundled_model_is_trained_and_its_card_tells_its_checkpoint(path):
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
 def test_bundled_model_separates_two_voices(path):
-    from separation_core.catalog import load_model
-    from separation_core.inference import separate
+    from separation_core.checkpoints.catalog import load_model
+    from separation_core.engine.inference import separate
 
     sources, mixture = two_voices(3.0)
     result = separate(load_model(path.stem), mixture, 16000)
@@ -63,8 +63,8 @@ def test_bundled_model_separates_two_voices(path):
 def test_bundled_model_stems_add_up_to_the_mixture(path):
     # An SI-SDR-trained model's raw outputs have arbitrary level and polarity (the default model's
     # second output came out inverted); the stems must still sum to the mixture they came from.
-    from separation_core.catalog import load_model
-    from separation_core.inference import separate
+    from separation_core.checkpoints.catalog import load_model
+    from separation_core.engine.inference import separate
 
     _, mixture = two_voices(3.0)
     stems = separate(load_model(path.stem), mixture, 16000).waveforms

@@ -15,22 +15,22 @@ import numpy as np
 import pytest
 
 from helpers import two_voices
-from separation_core.paths import bundled_models_dir
+from separation_core.io.paths import bundled_models_dir
 
 RECORD = Path(__file__).with_name("data") / "bundled_outputs.json"
 CHECKPOINTS = sorted(bundled_models_dir().glob("*.pt"))
 
 
 def _outputs(stem: str) -> np.ndarray:
-    from separation_core.catalog import load_model
-    from separation_core.inference import separate
+    from separation_core.checkpoints.catalog import load_model
+    from separation_core.engine.inference import separate
 
     _, mixture = two_voices(2.0)
     return np.asarray(separate(load_model(stem), mixture, 16000).waveforms, dtype=np.float64)
 
 
 def _clustered(stem: str) -> bool:
-    from separation_core.catalog import resolve
+    from separation_core.checkpoints.catalog import resolve
     from separation_core.models import get_model_class
     from separation_core.models.base import KIND_DEEP_CLUSTERING
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from separation_core import clustering
+from separation_core.cancel import CancelToken, cancel_scope, check_current_cancel
+from separation_core.engine.inference import EngineOptions, separate
 from separation_core.errors import Cancelled
-from separation_core.inference import EngineOptions, separate
-from separation_core.jobs import CancelToken, cancel_scope, check_current_cancel
+from separation_core.models import clustering
 from separation_core.models.base import KIND_TIME_DOMAIN, RunOptions, SeparationModel
 from separation_core.models.result import ChunkOutput
 

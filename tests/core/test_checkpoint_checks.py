@@ -8,9 +8,10 @@ import zipfile
 import pytest
 import torch
 
-from separation_core import checkpoint_checks, fileutil
-from separation_core.checkpoints import checkpoint_dict, load_checkpoint, save_checkpoint_dict
+from separation_core.checkpoints import checks as checkpoint_checks
+from separation_core.checkpoints.store import checkpoint_dict, load_checkpoint, save_checkpoint_dict
 from separation_core.errors import CheckpointError
+from separation_core.io import fileutil
 from separation_core.models import get_model_class
 
 

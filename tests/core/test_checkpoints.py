@@ -5,7 +5,7 @@ import zipfile
 import pytest
 import torch
 
-from separation_core.checkpoints import (
+from separation_core.checkpoints.store import (
     FORMAT_VERSION,
     checkpoint_dict,
     load_checkpoint,

@@ -142,7 +142,7 @@ def test_dc_from_chimera_keeps_the_trunk_and_embeddings_and_refuses_other_models
     import importlib.util
     from pathlib import Path
 
-    from separation_core.checkpoints import checkpoint_dict
+    from separation_core.checkpoints.store import checkpoint_dict
     from separation_core.errors import CocktailError
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "dc_from_chimera.py"
@@ -161,7 +161,7 @@ def test_dc_from_chimera_keeps_the_trunk_and_embeddings_and_refuses_other_models
 
 @pytest.mark.parametrize("cls", [ChimeraTcn, DeepClusteringTcn])
 def test_engine_cuts_sixteen_second_chunks_unless_told_otherwise(cls):
-    from separation_core.inference import EngineOptions, separate
+    from separation_core.engine.inference import EngineOptions, separate
 
     torch.manual_seed(0)
     m = cls(**TINY)

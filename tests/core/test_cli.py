@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from helpers import LIBRISPEECH_DIR, needs_data, si_sdr_reference, two_voices
-from separation_core.checkpoints import save_checkpoint
+from separation_core.checkpoints.store import save_checkpoint
 from separation_core.cli import main
 from separation_core.models import get_model_class, model_names
 
@@ -288,7 +288,7 @@ def test_evaluate_calls_an_estimate_an_estimate(mixture_files, tmp_path, capsys)
 @needs_data
 @pytest.mark.parametrize("name", sorted(model_names()))
 def test_every_model_separates_real_speech(name, tmp_path):
-    from separation_core.audio_io import load_audio
+    from separation_core.io.audio_io import load_audio
 
     files = sorted(LIBRISPEECH_DIR.glob("*.flac"))[:2]
     a, b = (load_audio(f).samples[: 6 * SR] for f in files)
@@ -448,7 +448,7 @@ def test_bench_asks_clustering_models_for_the_sets_speaker_count_and_skips_fixed
 @pytest.fixture
 def no_model(monkeypatch):
     """Fails the test if a model is loaded: the run was expected to stop before any work."""
-    import separation_core.catalog as catalog
+    import separation_core.checkpoints.catalog as catalog
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
@@ -552,7 +552,7 @@ def test_existing_outputs_are_found_before_the_model_loads(
 
 
 def test_a_crash_on_one_input_does_not_stop_the_batch(mixture_files, tmp_path, capsys, monkeypatch):
-    import separation_core.inference as inference
+    import separation_core.engine.inference as inference
 
     paths, _, _ = mixture_files
     other = _talk(tmp_path / "in", "other.wav", seed=5)

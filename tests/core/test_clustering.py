@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from separation_core.clustering import cluster_embeddings, nearest_centre, pca_2d
 from separation_core.errors import ModelError
+from separation_core.models.clustering import cluster_embeddings, nearest_centre, pca_2d
 
 
 def blobs(centres, n_per, scale, seed=0):

@@ -13,7 +13,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from separation_core.audio_io import load_audio
 from separation_core.commands import mix as mix_command
 from separation_core.data import (
     DynamicMixDataset,
@@ -31,6 +30,7 @@ from separation_core.data import (
 )
 from separation_core.data.mixing import PEAK_LIMIT, draw_crop, place, place_at_speed
 from separation_core.errors import CocktailError
+from separation_core.io.audio_io import load_audio
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"]

@@ -7,11 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from separation_core.clustering import cluster_embeddings
 from separation_core.errors import ModelError
-from separation_core.losses import deep_clustering_loss, upit_mask_loss
-from separation_core.masks import ideal_binary_mask
 from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING, RunOptions
+from separation_core.models.clustering import cluster_embeddings
 from separation_core.models.deep_clustering import (
     ChimeraPlusPlus,
     DeepClusteringBlstm,
@@ -19,7 +17,9 @@ from separation_core.models.deep_clustering import (
     dc_targets,
 )
 from separation_core.models.features import active_bins
-from separation_core.transforms import stft
+from separation_core.models.masks import ideal_binary_mask
+from separation_core.models.transforms import stft
+from separation_core.training.losses import deep_clustering_loss, upit_mask_loss
 
 SR = 8000
 TINY = dict(sample_rate=SR, n_fft=64, hop=16, hidden=16, layers=2, embedding_dim=6, dropout=0.0)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from separation_core import audio_io, export, filesets
-from separation_core.audio_io import save_audio
 from separation_core.errors import AudioSaveError
-from separation_core.export import write_stems
-from separation_core.export_plan import ExportRequest, plan_exports, refuse_existing
-from separation_core.filesets import ensure_writable_folder, write_file_set
-from separation_core.fileutil import atomic_write
+from separation_core.io import audio_io, export, filesets
+from separation_core.io.audio_io import save_audio
+from separation_core.io.export import write_stems
+from separation_core.io.export_plan import ExportRequest, plan_exports, refuse_existing
+from separation_core.io.filesets import ensure_writable_folder, write_file_set
+from separation_core.io.fileutil import atomic_write
 from separation_core.models.result import SeparationResult
 
 SR = 16000

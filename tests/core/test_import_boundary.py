@@ -24,7 +24,7 @@ def test_no_gui_import_statements_in_core():
 
 def test_running_the_cli_loads_no_gui_module():
     code = (
-        "import sys, separation_core.cli as c, separation_core.catalog, separation_core.inference;"
+        "import sys, separation_core.cli as c, separation_core.checkpoints.catalog, separation_core.engine.inference;"
         "c.build_parser();"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','sounddevice')];"
         "print(bad); sys.exit(1 if bad else 0)"

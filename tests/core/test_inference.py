@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from separation_core.cancel import CancelToken
+from separation_core.engine.inference import (
+    EngineOptions,
+    resolve_device,
+    separate,
+    stitch_permutation,
+)
 from separation_core.errors import Cancelled, ModelError
-from separation_core.inference import EngineOptions, resolve_device, separate, stitch_permutation
-from separation_core.jobs import CancelToken
-from separation_core.masks import ideal_ratio_mask
 from separation_core.models.base import KIND_MASK, SeparationModel
+from separation_core.models.masks import ideal_ratio_mask
 from separation_core.models.result import ChunkOutput
-from separation_core.transforms import StftParams, stft
+from separation_core.models.transforms import StftParams, stft
 
 
 def two_sources(n, sr=16000, seed=0):
@@ -201,7 +206,7 @@ class FussyGpuModel(SeparationModel):
 
 
 def test_out_of_memory_retries_smaller_chunks_then_cpu(monkeypatch):
-    import separation_core.inference as inference
+    import separation_core.engine.inference as inference
 
     monkeypatch.setattr(inference, "resolve_device", lambda name: torch.device("meta"))
     x = np.random.default_rng(0).standard_normal(16000 * 10).astype(np.float32)

@@ -17,7 +17,7 @@ MINUTES = 5.5
 def talker(files, seconds: float, rng: np.random.Generator) -> np.ndarray:
     """One speaker talking for ``seconds``: their utterances in random order and random crops, with
     pauses of 0.2-3 s between them (so the other speaker is sometimes alone)."""
-    from separation_core.audio_io import load_audio
+    from separation_core.io.audio_io import load_audio
 
     clips = [load_audio(f, sample_rate=SAMPLE_RATE).samples for f in files]
     n, parts, total = int(seconds * SAMPLE_RATE), [], 0
@@ -34,10 +34,10 @@ def talker(files, seconds: float, rng: np.random.Generator) -> np.ndarray:
 
 @needs_data
 def test_default_model_keeps_speakers_in_order_over_five_minutes():
-    from separation_core.catalog import load_model
+    from separation_core.checkpoints.catalog import load_model
     from separation_core.data.splits import select_split
-    from separation_core.inference import separate
-    from separation_core.metrics import permutation_consistency, si_sdr
+    from separation_core.engine.inference import separate
+    from separation_core.evaluation.metrics import permutation_consistency, si_sdr
 
     speakers = select_split(LIBRISPEECH_DIR, "test")
     first, second = sorted(speakers)[:2]

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from separation_core import losses as L
+from separation_core.training import losses as L
 
 
 def naive_dc(v: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:

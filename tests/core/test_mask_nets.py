@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from separation_core.errors import ModelError
-from separation_core.losses import upit_mask_loss
 from separation_core.models.base import KIND_MASK
 from separation_core.models.features import (
     StftSeparationModel,
@@ -16,7 +15,8 @@ from separation_core.models.features import (
     stft_params_for,
 )
 from separation_core.models.mask_nets import BlstmMask, FeedForwardMask, LstmMask
-from separation_core.transforms import StftParams, stft
+from separation_core.models.transforms import StftParams, stft
+from separation_core.training.losses import upit_mask_loss
 
 SR = 8000
 TINY = dict(sample_rate=SR, n_fft=64, hop=16, hidden=16, layers=2, dropout=0.0)

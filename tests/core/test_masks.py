@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import noise, si_sdr_reference, two_voices
-from separation_core.masks import (
+from separation_core.models.masks import (
     apply_masks,
     effective_masks,
     ideal_binary_mask,
@@ -15,7 +15,7 @@ from separation_core.masks import (
     phase_sensitive_mask,
     wiener_like_mask,
 )
-from separation_core.transforms import StftParams, istft, stft
+from separation_core.models.transforms import StftParams, istft, stft
 
 P = StftParams()
 

@@ -11,8 +11,8 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from helpers import si_sdr_reference
-from separation_core import metrics as M
 from separation_core.errors import ReferenceMismatchError
+from separation_core.evaluation import metrics as M
 
 
 def speech_like(seconds: float, sr: int, seed: int) -> np.ndarray:
@@ -204,7 +204,7 @@ def test_pesq_and_stoi_unscorable_give_nan():
 _PESQ_CHILD = """
 import sys
 import numpy as np
-from separation_core.metrics import pesq_score
+from separation_core.evaluation.metrics import pesq_score
 est, ref = np.load(sys.argv[1])
 print(pesq_score(est, ref, 16000))
 """
@@ -258,7 +258,7 @@ def test_pesq_errors_give_nan_with_a_note(monkeypatch, caplog):
 
     monkeypatch.setattr(pesq, "pesq", refuse)
     ref = speech_like(2.0, 16000, 26)
-    with caplog.at_level("WARNING", logger="separation_core.metrics"):
+    with caplog.at_level("WARNING", logger="separation_core.evaluation.metrics"):
         assert np.isnan(M.pesq_score(ref, ref, 16000))
     assert "PESQ not scored: pesq refused it (NoUtterancesError)" in caplog.text
     bad = ref.copy()
@@ -319,7 +319,7 @@ def _swapping_estimates(refs: np.ndarray, window: int, swapped: set[int]) -> np.
 
 
 def test_permutation_consistency_without_swaps_has_no_gap():
-    from separation_core.metrics import permutation_consistency
+    from separation_core.evaluation.metrics import permutation_consistency
 
     refs = np.random.default_rng(0).standard_normal((2, 16000 * 40))
     est = _swapping_estimates(refs, 16000 * 8, set())[::-1]  # a global swap is not a chunk swap
@@ -330,7 +330,7 @@ def test_permutation_consistency_without_swaps_has_no_gap():
 
 
 def test_permutation_consistency_sees_swapped_chunks():
-    from separation_core.metrics import permutation_consistency
+    from separation_core.evaluation.metrics import permutation_consistency
 
     refs = np.random.default_rng(1).standard_normal((2, 16000 * 40))
     est = _swapping_estimates(refs, 16000 * 8, {1, 3})

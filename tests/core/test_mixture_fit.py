@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from separation_core.mixture_fit import fit_to_mixture, mixture_gains
+from separation_core.models.mixture_fit import fit_to_mixture, mixture_gains
 
 
 def _sources(seed=0, length=16000):

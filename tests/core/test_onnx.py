@@ -13,14 +13,14 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper  # noqa: E402
 
-from separation_core.catalog import load_model, resolve  # noqa: E402
-from separation_core.checkpoints import save_checkpoint  # noqa: E402
+from separation_core.checkpoints.catalog import load_model, resolve  # noqa: E402
+from separation_core.checkpoints.onnx_export import export_onnx  # noqa: E402
+from separation_core.checkpoints.store import save_checkpoint  # noqa: E402
 from separation_core.cli import main  # noqa: E402
+from separation_core.engine.inference import EngineOptions, separate  # noqa: E402
 from separation_core.errors import CheckpointError, CocktailError, ModelError  # noqa: E402
-from separation_core.inference import EngineOptions, separate  # noqa: E402
 from separation_core.models.onnx_model import OnnxMaskModel, OnnxTimeDomainModel  # noqa: E402
 from separation_core.models.registry import get_model_class  # noqa: E402
-from separation_core.onnx_export import export_onnx  # noqa: E402
 
 TOL = 1e-4
 SMALL = {
@@ -112,7 +112,7 @@ def test_export_onnx_command_refuses_to_overwrite_and_writes_atomically(tmp_path
 
 
 def test_onnx_model_entry_and_sidecar(tmp_path, monkeypatch):
-    from separation_core.export import build_sidecar
+    from separation_core.io.export import build_sidecar
 
     folder = tmp_path / "models"
     folder.mkdir()

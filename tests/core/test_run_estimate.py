@@ -4,7 +4,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from separation_core.run_estimate import LONG_RUN_SECONDS, RunEstimate, estimate_run, load_bench
+from separation_core.engine.run_estimate import (
+    LONG_RUN_SECONDS,
+    RunEstimate,
+    estimate_run,
+    load_bench,
+)
 
 
 def entry(model_id, kind="time-domain", params=1_000_000, sr=16000):

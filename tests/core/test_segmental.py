@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from helpers import two_voices
-from separation_core.chunk_report import Chunk, result_chunks
+from separation_core.cancel import CancelToken
+from separation_core.engine.chunk_report import Chunk, result_chunks
 from separation_core.errors import Cancelled
-from separation_core.jobs import CancelToken
-from separation_core.metrics import pairwise_si_sdr, si_sdr, solve_permutation
-from separation_core.segmental import (
+from separation_core.evaluation.metrics import pairwise_si_sdr, si_sdr, solve_permutation
+from separation_core.evaluation.segmental import (
     global_permutation,
     output_leakage,
     segmental_si_sdr,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from separation_core.export import PCM_PEAK, write_stems
+from separation_core.io.export import PCM_PEAK, write_stems
 from separation_core.models.result import SeparationResult
 
 SR = 16000

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from helpers import LIBRISPEECH_DIR, needs_data, voice
-from separation_core.inference import EngineOptions, separate
-from separation_core.metrics import permutation_consistency, si_sdr
+from separation_core.engine.inference import EngineOptions, separate
+from separation_core.evaluation.metrics import permutation_consistency, si_sdr
 from separation_core.models.base import KIND_MASK, KIND_TIME_DOMAIN, SeparationModel
 from separation_core.models.result import ChunkOutput
-from separation_core.transforms import StftParams
+from separation_core.models.transforms import StftParams
 
 SR = 16000
 CUES = {"first", "overlap", "profile", "global"}
@@ -150,7 +150,7 @@ def test_the_stitching_field_records_every_chunk_decision():
 def test_the_stitching_field_is_at_the_result_rate():
     sr_in = 8000
     refs16 = conversation(30, seed=7)
-    from separation_core.audio_io import resample
+    from separation_core.io.audio_io import resample
 
     refs = resample(refs16, SR, sr_in)
     res = separate(OracleShuffler(seed=8), refs.sum(0), sr_in, OPTIONS, references=refs)
@@ -220,7 +220,7 @@ def test_memory_stays_bounded_on_long_inputs():
 def test_a_real_conversation_keeps_its_speakers(tmp_path):
     """Two minutes of two LibriSpeech test speakers taking turns, through the default model: the
     profile ordering beats the overlap cue alone."""
-    from separation_core.catalog import load_model
+    from separation_core.checkpoints.catalog import load_model
     from separation_core.data.conversation import build_conversation_set
     from separation_core.data.mixing import load_mixture_set
 
@@ -258,8 +258,8 @@ def test_a_real_conversation_keeps_its_speakers(tmp_path):
 
 
 def test_stop_is_honoured_while_ordering_speakers():
+    from separation_core.cancel import CancelToken
     from separation_core.errors import Cancelled
-    from separation_core.jobs import CancelToken
 
     refs = conversation(30, seed=11)
     token = CancelToken()

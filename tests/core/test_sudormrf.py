@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from separation_core.checkpoints import model_from_checkpoint, save_checkpoint
+from separation_core.checkpoints.store import model_from_checkpoint, save_checkpoint
 from separation_core.errors import ModelError
-from separation_core.losses import pit_si_sdr_loss
-from separation_core.mixture_fit import fit_to_mixture
 from separation_core.models import get_model_class, model_names
 from separation_core.models.base import KIND_TIME_DOMAIN
+from separation_core.models.mixture_fit import fit_to_mixture
 from separation_core.models.sudormrf import SuDoRMRF, UConvBlock, upsample2
+from separation_core.training.losses import pit_si_sdr_loss
 
 TINY = dict(n_filters=16, filter_length=8, bottleneck=8, hidden=16, n_blocks=2, depth=3)
 

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from helpers import voice
-from separation_core.checkpoints import load_checkpoint, model_from_checkpoint
+from separation_core.checkpoints.store import load_checkpoint, model_from_checkpoint
 from separation_core.commands.train import parse_model_args
 from separation_core.data import select_split
 from separation_core.data.mixing import load_mixture_set
@@ -125,7 +125,7 @@ def test_bf16_forward_gives_a_float32_loss_near_the_fp32_one_and_still_learns(na
 
 
 def _specs(model, mix, src):
-    from separation_core.transforms import stft
+    from separation_core.models.transforms import stft
 
     return stft(mix, model.stft_params), stft(src, model.stft_params)
 
@@ -134,8 +134,8 @@ def test_attractor_loss_of_ideal_embeddings_is_the_si_sdr_of_their_soft_binary_m
     """Embeddings one-hot on each bin's loudest speaker: the attractors are those one-hot vectors,
     so each bin gives its owner 1 / (1 + e^-6) and the other e^-6 / (1 + e^-6) (sharpness 3,
     squared distance 2)."""
-    from separation_core.metrics import si_sdr
-    from separation_core.transforms import istft
+    from separation_core.evaluation.metrics import si_sdr
+    from separation_core.models.transforms import istft
 
     model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
     mix, src = fixed_batch()
@@ -174,9 +174,9 @@ def test_attractor_loss_ignores_rotations_of_the_embedding_space_and_the_speaker
 def test_attractor_kmeans_steps_are_lloyd_steps_from_the_oracle_attractors():
     """Against numpy: power-weighted Lloyd steps over the active bins from each speaker's mean
     embedding, soft masks around the final centres, SI-SDR under the best permutation."""
-    from separation_core.metrics import si_sdr
+    from separation_core.evaluation.metrics import si_sdr
     from separation_core.models.features import active_bins
-    from separation_core.transforms import istft
+    from separation_core.models.transforms import istft
 
     torch.manual_seed(1)
     model = get_model_class("dc-blstm")(sample_rate=SR, **TINY["dc-blstm"])
@@ -243,7 +243,7 @@ def test_attractor_weight_mixes_the_attractor_loss_into_the_deep_clustering_term
 
 @pytest.mark.parametrize("name", ["blstm-mask", "chimera"])
 def test_si_sdr_mask_loss_is_the_pit_si_sdr_of_the_resynthesised_masks_and_trains(name):
-    from separation_core.metrics import si_sdr
+    from separation_core.evaluation.metrics import si_sdr
 
     torch.manual_seed(0)
     model = get_model_class(name)(sample_rate=SR, **TINY[name])
@@ -271,7 +271,7 @@ def test_si_sdr_mask_loss_is_the_pit_si_sdr_of_the_resynthesised_masks_and_train
 
 
 def test_a_window_first_made_in_inference_mode_still_serves_training():
-    from separation_core.transforms import StftParams, istft, stft
+    from separation_core.models.transforms import StftParams, istft, stft
 
     p = StftParams(n_fft=96, hop=24, win_length=96, sample_rate=SR)  # a grid no other test uses
     x = torch.randn(2, 800)
@@ -642,7 +642,7 @@ def test_train_command_reads_one_folder_per_speaker(tmp_path, speech_dir, capsys
 
 
 def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, speech_dir):
-    from separation_core.checkpoints import load_checkpoint
+    from separation_core.checkpoints.store import load_checkpoint
 
     first = tmp_path / "first"
     Trainer(_config(first, speech_dir, 3), quiet=True).run()

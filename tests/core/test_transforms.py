@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import tone, voice
-from separation_core.transforms import StftParams, db_spectrogram, istft, magnitude, stft
+from separation_core.models.transforms import StftParams, db_spectrogram, istft, magnitude, stft
 
 PARAMS = [
     StftParams(),

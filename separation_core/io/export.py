@@ -13,13 +13,19 @@ from typing import Optional
 
 import numpy as np
 
-from . import __version__
-from .audio_io import encode_audio, file_sha256, prepare_audio, resample
-from .errors import AudioSaveError
-from .export_plan import DEFAULT_TEMPLATE, ExportRequest, ExportTarget, plan_one, refuse_existing
-from .filesets import ensure_writable_folder, write_file_set
-from .fileutil import atomic_write
-from .models.result import SeparationResult
+from separation_core import __version__
+from separation_core.errors import AudioSaveError
+from separation_core.io.audio_io import encode_audio, file_sha256, prepare_audio, resample
+from separation_core.io.export_plan import (
+    DEFAULT_TEMPLATE,
+    ExportRequest,
+    ExportTarget,
+    plan_one,
+    refuse_existing,
+)
+from separation_core.io.filesets import ensure_writable_folder, write_file_set
+from separation_core.io.fileutil import atomic_write
+from separation_core.models.result import SeparationResult
 
 SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
 PCM_PEAK = 10.0 ** (

@@ -73,10 +73,10 @@ def human_mb(mb: float) -> str:
 def bench_candidates() -> list[Path]:
     """Where a bench report is looked for: ``COCKTAIL_BENCH``, the bundled resources, the checkout's
     ``docs/bench.json``."""
-    from .paths import resources_dir
+    from separation_core.io.paths import resources_dir
 
     out = [Path(os.environ["COCKTAIL_BENCH"])] if os.environ.get("COCKTAIL_BENCH") else []
-    checkout = Path(__file__).resolve().parent.parent / "docs" / "bench.json"
+    checkout = Path(__file__).resolve().parents[2] / "docs" / "bench.json"
     return out + [resources_dir() / "bench.json", checkout]
 
 

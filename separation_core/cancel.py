@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Optional
 
-from .errors import Cancelled
+from separation_core.errors import Cancelled
 
 # progress(fraction in [0, 1], stage name)
 ProgressFn = Callable[[float, str], None]

@@ -20,8 +20,8 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import ReferenceMismatchError
-from .jobs import check_current_cancel
+from separation_core.cancel import check_current_cancel
+from separation_core.errors import ReferenceMismatchError
 
 _EPS = np.finfo(np.float64).eps
 # Kept up to date by register_metric / unregister_metric (plain tuples, so they can be monkeypatched):

@@ -16,11 +16,11 @@ from typing import Optional, Union
 
 import torch
 
-from .checkpoints import load_checkpoint, model_from_checkpoint
-from .errors import CheckpointError, ModelError
-from .models.base import SeparationModel
-from .models.registry import get_model_class, model_names
-from .paths import bundled_models_dir, user_models_dir
+from separation_core.checkpoints.store import load_checkpoint, model_from_checkpoint
+from separation_core.errors import CheckpointError, ModelError
+from separation_core.io.paths import bundled_models_dir, user_models_dir
+from separation_core.models.base import SeparationModel
+from separation_core.models.registry import get_model_class, model_names
 
 CHECKPOINT_SUFFIX = ".pt"
 # Model files a folder or a path may hold: Cocktail's .pt, Asteroid's serialize() dict (.pth, .ckpt,
@@ -71,7 +71,7 @@ class ModelEntry:
 def _read_entry(path: Path) -> ModelEntry:
     """Load and validate ``path`` and summarise it as an entry (origin "path")."""
     if path.suffix.lower() == ".onnx":
-        from .models.onnx_model import onnx_entry_fields
+        from separation_core.models.onnx_model import onnx_entry_fields
 
         return ModelEntry(checkpoint=path, origin="path", **onnx_entry_fields(path))
     ckpt = load_checkpoint(path)
@@ -234,7 +234,7 @@ def load_model(spec: Union[str, Path, ModelEntry, None]) -> SeparationModel:
     entry = resolve(spec)
     if entry.checkpoint is not None:
         if Path(entry.checkpoint).suffix.lower() == ".onnx":
-            from .models.onnx_model import load_onnx_model
+            from separation_core.models.onnx_model import load_onnx_model
 
             return load_onnx_model(entry.checkpoint)
         return model_from_checkpoint(entry.checkpoint)

@@ -17,8 +17,8 @@ from typing import Optional, Union
 
 import torch
 
-from ..models import asteroid_port as port
-from ..models.blocks import ACTIVATIONS
+from separation_core.models import asteroid_port as port
+from separation_core.models.blocks import ACTIVATIONS
 
 FORMAT_NAME = "cocktail-checkpoint"  # as checkpoints.FORMAT_NAME (not imported: no cycle)
 
@@ -283,7 +283,7 @@ def asteroid_version(ckpt: dict) -> Optional[str]:
 def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
     """An Asteroid dict -> a Cocktail checkpoint dict (format 1) for the matching port; the
     original name, arguments and infos are kept under ``imported``. Raises CheckpointError."""
-    from ..errors import CheckpointError
+    from separation_core.errors import CheckpointError
 
     name = ckpt["model_name"]
     try:

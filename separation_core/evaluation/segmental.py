@@ -1,7 +1,7 @@
 """Quality over time: where along a recording a separation fails, and why.
 
 ``segmental_si_sdr`` scores each output against its reference in sliding windows (SI-SDR of
-``separation_core.metrics.si_sdr`` on exactly the window's samples) and flags the windows whose own
+``separation_core.evaluation.metrics.si_sdr`` on exactly the window's samples) and flags the windows whose own
 best permutation differs from the whole file's: there the outputs have swapped speakers.
 ``output_leakage`` needs no references: how much the outputs sound alike in each window (the cosine
 similarity of their magnitude spectrograms), high where one speaker leaks into the other's output
@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-from .jobs import CancelToken, ProgressFn, check_cancel, report
-from .metrics import si_sdr, solve_permutation
+from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
+from separation_core.evaluation.metrics import si_sdr, solve_permutation
 
 WINDOW_SECONDS = 1.0
 HOP_SECONDS = 0.5

@@ -19,8 +19,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
-from .fileutil import unreadable_reason
+from separation_core.errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
+from separation_core.io.fileutil import unreadable_reason
 
 RESAMPLE_QUALITY = "HQ"
 BLOCK_SAMPLES = 1 << 20  # samples (frames x channels) per read/write block: 4 MiB of float32
@@ -456,7 +456,7 @@ def save_audio(
     and not ``overwrite``, the folder is missing or read-only, the disk is full (the system's
     reason is named), or the request is invalid.
     """
-    from .filesets import write_file_set
+    from separation_core.io.filesets import write_file_set
 
     path = Path(path)
     fmt, subtype, x = prepare_audio(path, samples, sample_rate, subtype)

@@ -18,7 +18,7 @@ def resources_dir() -> Path:
     frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller one-folder build: dist/cocktail/_internal
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 def bundled_models_dir() -> Path:

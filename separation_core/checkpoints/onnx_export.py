@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from .errors import CocktailError, ModelError
-from .fileutil import atomic_write
-from .models.base import KIND_MASK, KIND_TIME_DOMAIN, SeparationModel
-from .models.onnx_model import (
+from separation_core import __version__
+from separation_core.errors import CocktailError, ModelError
+from separation_core.io.fileutil import atomic_write
+from separation_core.models.base import KIND_MASK, KIND_TIME_DOMAIN, SeparationModel
+from separation_core.models.onnx_model import (
     CONTRACT_MASK,
     CONTRACT_TIME,
     FEATURES,

@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-from .errors import ModelError
-from .jobs import check_current_cancel
+from separation_core.cancel import check_current_cancel
+from separation_core.errors import ModelError
 
 # Mean-shift is the slow path: sklearn runs one radius query per seed and iteration.
 _BANDWIDTH_POINTS = 1000  # estimate_bandwidth is quadratic in its sample

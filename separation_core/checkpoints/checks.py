@@ -18,9 +18,9 @@ from typing import Union
 
 import torch
 
-from .errors import CheckpointError, ModelError
-from .fileutil import unreadable_reason
-from .models.registry import get_model_class
+from separation_core.errors import CheckpointError, ModelError
+from separation_core.io.fileutil import unreadable_reason
+from separation_core.models.registry import get_model_class
 
 MAX_DECLARED_BYTES = 2 << 30  # uncompressed bytes a checkpoint's zip entries may declare
 MAX_RATIO = 20  # declared bytes per byte of file, once above RATIO_FLOOR

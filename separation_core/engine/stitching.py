@@ -40,7 +40,7 @@ from typing import Optional
 import numpy as np
 from scipy.fft import dct
 
-from .jobs import check_current_cancel
+from separation_core.cancel import check_current_cancel
 
 BLOCK_SECONDS = 0.25
 FRAME_SECONDS = 0.016  # hop; frames are two hops long
@@ -218,7 +218,7 @@ class Solution:
 def _whitening(dim: int) -> Optional[np.ndarray]:
     """The learnt within-speaker whitening ``[D, D]`` (``speaker_whitening.py``), when it was made
     for these features; None otherwise."""
-    from . import speaker_whitening as sw
+    from separation_core.engine import speaker_whitening as sw
 
     ell = np.asarray(sw.WHITENING, dtype=np.float64)
     same = sw.N_CEPS == N_CEPS and sw.PITCH == bool(PITCH) and ell.shape == (dim, dim)

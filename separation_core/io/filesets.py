@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from .errors import AudioSaveError
+from separation_core.errors import AudioSaveError
 
 TEMP_PREFIX = ".cocktail-"
 TEMP_SUFFIX = ".tmp"

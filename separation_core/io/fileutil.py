@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional, Union
 
-from .filesets import temp_name
+from separation_core.io.filesets import temp_name
 
 NOT_REGULAR = "not a regular file (a device, pipe, socket or /proc, /sys kernel file)"
 

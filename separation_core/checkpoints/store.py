@@ -28,12 +28,12 @@ from typing import Union
 
 import torch
 
-from . import __version__
-from . import checkpoint_checks as checks
-from .errors import CheckpointError
-from .fileutil import atomic_write
-from .models.base import SeparationModel
-from .models.registry import get_model_class
+from separation_core import __version__
+from separation_core.checkpoints import checks
+from separation_core.errors import CheckpointError
+from separation_core.io.fileutil import atomic_write
+from separation_core.models.base import SeparationModel
+from separation_core.models.registry import get_model_class
 
 FORMAT_NAME = "cocktail-checkpoint"
 FORMAT_VERSION = 1
@@ -107,7 +107,9 @@ def load_checkpoint(path: Union[str, Path]) -> dict:
     checks.check_file(path)
     checks.check_container(path)
     try:
-        from .importers.asteroid import safe_globals  # torch.__version__, numpy scalars: no code
+        from separation_core.checkpoints.importers.asteroid import (
+            safe_globals,  # torch.__version__, numpy scalars: no code
+        )
 
         with torch.serialization.safe_globals(safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -128,7 +130,9 @@ def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:
     architecture it declares; CheckpointError naming the file and the first bad field."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a Cocktail checkpoint (found {type(ckpt).__name__})")
-    from .importers import asteroid as _asteroid  # an Asteroid serialize() dict: converted here
+    from separation_core.checkpoints.importers import (
+        asteroid as _asteroid,  # an Asteroid serialize() dict: converted here
+    )
 
     if _asteroid.is_asteroid_file(ckpt):
         ckpt = _asteroid.to_cocktail(ckpt, path)

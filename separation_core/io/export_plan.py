@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import AudioSaveError
+from separation_core.errors import AudioSaveError
 
 DEFAULT_TEMPLATE = "{stem}_s{index}"
 

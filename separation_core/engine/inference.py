@@ -8,7 +8,7 @@ mixture scaled to unit standard deviation (as in training); outputs are scaled b
 That overlap cue says nothing after a pause longer than the overlap, and the model may swap its
 outputs inside a chunk, so on inputs of ``stitching.MIN_REORDER_SECONDS`` and more the overlap-added
 signal is then re-ordered in short blocks (``stitching.BLOCK_SECONDS``) by who each output sounds
-like, solved over the whole recording at once (``separation_core.stitching``). Each chunk's decision
+like, solved over the whole recording at once (``separation_core.engine.stitching``). Each chunk's decision
 is kept in ``SeparationResult.stitching``.
 """
 
@@ -25,12 +25,24 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from . import stitching
-from .audio_io import resample
-from .errors import ModelError, ReferenceMismatchError
-from .jobs import CancelToken, ProgressFn, cancel_scope, check_cancel, check_current_cancel, report
-from .models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
-from .models.result import MASK_EFFECTIVE, MASK_ESTIMATED, MASK_ORACLE, SeparationResult
+from separation_core.cancel import (
+    CancelToken,
+    ProgressFn,
+    cancel_scope,
+    check_cancel,
+    check_current_cancel,
+    report,
+)
+from separation_core.engine import stitching
+from separation_core.errors import ModelError, ReferenceMismatchError
+from separation_core.io.audio_io import resample
+from separation_core.models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
+from separation_core.models.result import (
+    MASK_EFFECTIVE,
+    MASK_ESTIMATED,
+    MASK_ORACLE,
+    SeparationResult,
+)
 
 DEFAULT_CHUNK_SECONDS = 8.0
 MIN_CHUNK_SECONDS = 1.0
@@ -41,7 +53,7 @@ MAX_MASK_BYTES = 768 * 2**20  # masks of longer inputs are not kept (an hour of 
 class EngineOptions:
     """chunk_seconds None: the model's default; 0 or inf: the whole input in one chunk.
     speaker_order: re-order the outputs block by block by speaker profiles over the whole input
-    (see ``separation_core.stitching``); False keeps the overlap cue's order alone."""
+    (see ``separation_core.engine.stitching``); False keeps the overlap cue's order alone."""
 
     chunk_seconds: Optional[float] = None
     overlap_seconds: Optional[float] = None
