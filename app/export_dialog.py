@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tasks import ExportItem, ExportJob, evaluation_dict, frozen_array
+from app.jobs import frozen_array
+from app.jobs.export import ExportItem, ExportJob, evaluation_dict
 
 FORMATS = [
     ("wav16", "WAV 16-bit", ".wav", "PCM_16"),
@@ -123,7 +124,7 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._update_preview)
         self.results.itemChanged.connect(self._update_preview)
         self.residual.toggled.connect(self._update_preview)
-        self.job = None  # the running export's app.jobs.JobHandle
+        self.job = None  # the running export's app.runner.JobHandle
         self.written: list[Path] = []
         self.error: str = ""
         self._update_preview()

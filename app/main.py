@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Optional
 
 from app.view_registry import names as view_names  # Qt-free
-from separation_core.cli import COMMANDS  # light: argparse only, the commands load on use
+from separation_core.cli import (  # light: argparse only, the commands load on use
+    COMMANDS,
+    EXIT_STATUS,
+)
 
 EPILOG = (
     "Without --screenshot the window opens and stays open (--run starts the models once FILE "
@@ -28,7 +31,8 @@ EPILOG = (
     "prints 'cocktail: error: ...' and exits 2. "
     "Headless subcommands (no window): "
     + ", ".join(COMMANDS)
-    + ". 'cocktail COMMAND --help' describes each; 'cocktail --version' prints the version."
+    + ". 'cocktail COMMAND --help' describes each; 'cocktail --version' prints the version. "
+    + EXIT_STATUS
 )
 
 
@@ -107,7 +111,7 @@ class Script:
 
     @staticmethod
     def idle(*jobs) -> Callable[[], bool]:
-        """True once none of ``jobs`` (app.jobs.JobSlot) runs."""
+        """True once none of ``jobs`` (app.runner.JobSlot) runs."""
         return lambda: not any(job.busy for job in jobs)
 
     def run(self) -> int:

@@ -1,7 +1,9 @@
 """The main window: layout and wiring. The views come from app.view_registry (a tab, a View menu entry,
 a refresh and the play head each); the work and its results belong to the controllers in
-app.controllers (loading, models, separation, metrics, playback, export, status), which start their
-jobs on ``self.runner`` with their own callbacks. Only the GUI thread touches widgets."""
+app.controllers (loading, models, separation, metrics, playback, export, status, quality), which run
+their jobs (app.jobs) on ``self.runner`` with their own callbacks. A controller announces what it did
+with its own signals; ``_wire`` connects who listens (controllers never call each other). Only the
+GUI thread touches widgets."""
 
 from __future__ import annotations
 
@@ -17,13 +19,13 @@ from app.controllers.loading import LoadingController
 from app.controllers.metrics import MetricsController
 from app.controllers.models import ModelsController
 from app.controllers.playback import PlaybackController
+from app.controllers.quality import QualityController
 from app.controllers.separation import SeparationController
 from app.controllers.status import StatusController
 from app.estimate_view import RunEstimatesLabel
 from app.help import show_about_box, show_guide_dialog
-from app.jobs import JobRunner
 from app.model_panel import ModelPanel
-from app.quality import QualityController
+from app.runner import JobRunner
 from app.science import load_science
 from app.session import Session
 from app.settings import Settings
@@ -70,14 +72,20 @@ class MainWindow(QMainWindow):
         self.scoring = MetricsController(self)
         self.separation = SeparationController(self)
         self.exports = ExportController(self)
-        self.status = StatusController(self)
+        self.status = StatusController(
+            self,
+            run=self.separation.run_job,
+            oracle=self.separation.oracle_job,
+            scoring=self.scoring.job,
+        )
+        self._wire()
         # the commands a script (app.main) or a test drives
         self.open_file, self.open_references, self.ask_open = (
             self.files.open_file,
             self.files.open_references,
             self.files.ask_open,
         )
-        self.separate, self.stop = self.separation.separate, self.separation.stop
+        self.separate, self.stop = self.separation.separate, self.status.stop
         self.export_dialog, self.abx_dialog = self.exports.dialog, self.playback.abx_dialog
         build_actions(self)
         self.act_untrained.setChecked(self.panel.show_untrained.isChecked())
@@ -134,6 +142,31 @@ class MainWindow(QMainWindow):
         # Narrow enough for a 1024-pixel window; it opens wider (see _restore_layout).
         self.dock.setMinimumWidth(DOCK_MIN_WIDTH)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+
+    def _wire(self) -> None:
+        """Who hears what a controller announces. A window signal (for scripts and tests) is heard
+        before the controllers that follow it."""
+        files, models, playback = self.files, self.models, self.playback
+        separation, scoring, status = self.separation, self.scoring, self.status
+        for drop in (playback.drop, scoring.drop, separation.drop, self.exports.drop):
+            files.replacing.connect(drop)
+        files.mixture_opened.connect(playback.set_mixture)
+        files.mixture_loaded.connect(self.mixture_loaded)
+        files.mixture_loaded.connect(playback.prepare_lanes)
+        files.references_loaded.connect(self.references_loaded)
+        files.references_loaded.connect(separation.run_oracle)
+        files.references_loaded.connect(scoring.compute)
+        models.listed.connect(playback.set_default_model)
+        models.listed.connect(status.models_listed)
+        models.listed.connect(self.models_loaded)
+        separation.run_started.connect(playback.forget_choice)
+        separation.result_added.connect(playback.pick)
+        separation.separated.connect(scoring.compute)
+        separation.finished.connect(status.update_busy)
+        separation.finished.connect(self.run_finished)
+        scoring.scored.connect(playback.auto_select)
+        scoring.finished.connect(self.metrics_finished)
+        self.panel.stop_requested.connect(status.stop)
 
     def start_background(self) -> None:
         """After the window is shown: list the models (imports torch) and probe the audio output."""

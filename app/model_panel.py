@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tasks import RunSettings
+from app.jobs.separation import RunSettings
 
 COLUMNS = ["Model", "Rate", "Spk", "Size"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]

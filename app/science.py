@@ -28,6 +28,7 @@ MODULES = (
     "separation_core.io.audio_io",
     "separation_core.models.transforms",
     "separation_core.evaluation.metrics",
+    "separation_core.evaluation.scoring",
     "separation_core.models.clustering",
     "separation_core.engine.inference",
     "separation_core.io.export",

@@ -22,7 +22,7 @@ class ResultRecord:
     result: Any  # separation_core.models.result.SeparationResult
     options: dict  # run options as plain values (for the sidecar)
     seconds: float = 0.0  # wall time of the run
-    evaluation: Any = None  # separation_core.evaluation.metrics.Evaluation once computed
+    evaluation: Any = None  # separation_core.evaluation.scoring.Evaluation once computed
 
     @property
     def label(self) -> str:
@@ -34,8 +34,8 @@ def align_sources(estimates: np.ndarray, anchor: np.ndarray) -> list[int]:
 
     Returns ``order`` of length ``max(n_est, n_anchor)``: column ``j`` shows estimate ``order[j]``
     (-1: none). Columns past ``n_anchor`` hold the estimates left over, in their own order. Solved on
-    the full signals, as ``separation_core.evaluation.metrics.evaluate_separation`` does (so the first
-    ``n_anchor`` entries are its permutation): run it off the GUI thread (app.tasks does).
+    the full signals, as ``separation_core.evaluation.scoring.evaluate_separation`` does (so the first
+    ``n_anchor`` entries are its permutation): run it off the GUI thread (the jobs in app.jobs do).
     """
     from separation_core.evaluation.metrics import pairwise_si_sdr, solve_permutation
 

@@ -65,7 +65,7 @@ def build_actions(w) -> None:
     w.act_separate = _action(
         w, "&Separate", w.separation.separate, "Ctrl+R", tip="Run the ticked models"
     )
-    w.act_stop = _action(w, "S&top", w.separation.stop, "Esc", tip="Stop the separation")
+    w.act_stop = _action(w, "S&top", w.stop, "Esc", tip="Stop the separation")
     w.act_play = _action(w, "Play", w.playback.toggle, "Space", tip="Play / pause (Space)")
     w.act_loop = _action(
         w,

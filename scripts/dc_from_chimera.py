@@ -25,7 +25,7 @@ from separation_core.checkpoints.store import (  # noqa: E402
 from separation_core.data.mixing import load_mixture_set  # noqa: E402
 from separation_core.errors import CocktailError  # noqa: E402
 from separation_core.models.chimera_tcn import DeepClusteringTcn  # noqa: E402
-from separation_core.training.trainer import valid_folder, validate_sets  # noqa: E402
+from separation_core.training.validation import valid_folder, validate_sets  # noqa: E402
 
 
 def deep_clustering_half(ckpt: dict) -> DeepClusteringTcn:

@@ -18,8 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from separation_core.checkpoints.catalog import load_model  # noqa: E402
 from separation_core.data.mixing import load_mixture_set  # noqa: E402
-from separation_core.evaluation.metrics import evaluate_separation  # noqa: E402
-from separation_core.models.base import KIND_CHIMERA  # noqa: E402
+from separation_core.evaluation.scoring import evaluate_separation  # noqa: E402
 from separation_core.models.deep_clustering import cluster_masks  # noqa: E402
 
 
@@ -47,7 +46,7 @@ def main() -> int:
             masks, _ = cluster_masks(emb, spec.abs(), len(refs), "kmeans")
             waves = net.synthesise(masks, spec, mix.shape[-1]).numpy()
         clustered.append(si_sdri(waves, refs, mix.numpy(), net.sample_rate))
-        if len(refs) == net.n_src and net.kind == KIND_CHIMERA:
+        if len(refs) == net.n_src and "masks" in out:  # a mask head (Chimera++)
             waves = net.separate_chunk(mix).waveforms.numpy()
             head.append(si_sdri(waves, refs, mix.numpy(), net.sample_rate))
     print(

@@ -1,8 +1,10 @@
 """Contracts checked by tools (configured in pyproject.toml): `ruff check` (lint, import order,
-modern syntax), `ruff format --check`, and `lint-imports` (separation_core never imports the app,
-Qt, pyqtgraph or sounddevice; app.session, app.tasks and app.mixer never import Qt or pyqtgraph).
-The tools come with the test extra (`pip install -e .[test]`); a test is skipped where its tool is
-not installed."""
+modern syntax), `ruff format --check`, and `lint-imports`: separation_core never imports the app,
+Qt, pyqtgraph or sounddevice; its packages are layered (cli > commands > training > checkpoints >
+evaluation > engine | data > models > io > cancel > errors, each importing only those below it);
+only commands/ and cli.py import argparse; app.session, app.jobs and app.mixer never import Qt or
+pyqtgraph. The tools come with the test extra (`pip install -e .[test]`); a test is skipped where its
+tool is not installed."""
 
 from __future__ import annotations
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from app.jobs import JobSlot
+from app.runner import JobSlot
 
 
 class ExportController:
     def __init__(self, w) -> None:
         self.w = w
-        self.job = JobSlot(w.runner)  # the dialog's export; dropped with its mixture
-        w.files.replacing.connect(self.job.cancel)
+        self.job = JobSlot(w.runner)  # the dialog's export
+
+    def drop(self) -> None:
+        """A new mixture replaces the session's: its export stops."""
+        self.job.cancel()
 
     def show(self) -> None:
         if not self.w.session.results:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.jobs import JobSlot
-from app.tasks import LoadMixtureJob, LoadReferencesJob, frozen_array
+from app.jobs import frozen_array
+from app.jobs.loading import LoadMixtureJob, LoadReferencesJob
+from app.runner import JobSlot
 
 AUDIO_FILTER = (
     "Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.au *.caf *.w64 *.opus);;All files (*)"
@@ -25,6 +26,9 @@ def recent_label(path: str) -> str:
 
 class LoadingController(QObject):
     replacing = Signal()  # a new mixture is about to replace the session's: drop its work
+    mixture_opened = Signal(object)  # the new mixture (an Audio) is in the session, not yet shown
+    mixture_loaded = Signal()  # ... and shown (views, title, recent files)
+    references_loaded = Signal()  # the references are in, each result's order against them too
 
     def __init__(self, w) -> None:
         super().__init__(w)
@@ -78,7 +82,7 @@ class LoadingController(QObject):
         self.replacing.emit()  # the work on the previous mixture is dropped
         w.transport.pause()
         w.session.set_mixture(audio, path)
-        w.playback.mixture_loaded(audio)
+        self.mixture_opened.emit(audio)
         w.panel.set_has_references(False)
         w.settings.add_recent_file(path)
         self.fill_recent()
@@ -89,8 +93,7 @@ class LoadingController(QObject):
             info += f", {audio.channels} channels downmixed"
         warnings = list(getattr(audio, "warnings", ()) or ())
         w.notify(info + ("; " + "; ".join(warnings) if warnings else ""), 10000)
-        w.mixture_loaded.emit()
-        QTimer.singleShot(0, w.playback.prepare_lanes)
+        self.mixture_loaded.emit()
         refs, self.refs_after_load = self.refs_after_load, ()
         if refs:
             self.open_references(refs)
@@ -140,9 +143,7 @@ class LoadingController(QObject):
         w.panel.set_has_references(True)
         w.notify(f"{loaded.references.shape[0]} reference sources loaded", 5000)
         w.results_changed()
-        w.references_loaded.emit()
-        w.separation.run_oracle()
-        w.scoring.compute()
+        self.references_loaded.emit()
 
     # --- recent files and drops ----------------------------------------------------------------
     def fill_recent(self) -> None:

@@ -3,21 +3,27 @@
 
 from __future__ import annotations
 
-from app.jobs import JobSlot
+from PySide6.QtCore import QObject, Signal
+
+from app.jobs import frozen_array
+from app.jobs.metrics import MetricsJob
+from app.runner import JobSlot
 from app.session import order_from_permutation
-from app.tasks import MetricsJob, frozen_array
 
 
-class MetricsController:
+class MetricsController(QObject):
+    scored = Signal(str)  # a result's scores are in (the preferred result may be another now)
+    finished = Signal()  # the scoring job is done
+
     def __init__(self, w) -> None:
+        super().__init__(w)
         self.w = w
         self.job = JobSlot(w.runner)
-        w.files.replacing.connect(self.job.cancel)
         w.metrics.compute_requested.connect(self.compute)
 
-    @property
-    def busy(self) -> bool:
-        return self.job.busy
+    def drop(self) -> None:
+        """A new mixture replaces the session's: the scoring stops."""
+        self.job.cancel()
 
     def compute(self):
         """Score the results not scored yet (with references); None when there is nothing to do."""
@@ -57,8 +63,8 @@ class MetricsController:
             if s.set_order(key, order, token, record):
                 self.w.refresh_views()
         self.w.refresh_views(self.w.metrics)
-        self.w.playback.auto_select()
+        self.scored.emit(key)
 
     def _done(self, _value) -> None:
         self.w.refresh_views(self.w.metrics)
-        self.w.metrics_finished.emit()
+        self.finished.emit()

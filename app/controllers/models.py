@@ -6,18 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from app.jobs import JobSlot
+from app.jobs.catalog import CatalogJob, ResolveModelJob
 from app.model_panel import is_untrained_builtin
-from app.tasks import CatalogJob, ResolveModelJob
+from app.runner import JobSlot
 
 # Cocktail .pt, Asteroid serialize() files (.pth, .ckpt, a hub's pytorch_model.bin), ONNX graphs.
 MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
 
 
-class ModelsController:
+class ModelsController(QObject):
+    listed = Signal(object)  # the catalog is listed; the default model's id (None: none)
+
     def __init__(self, w) -> None:
+        super().__init__(w)
         self.w = w
         self.ready = False  # the catalog is listed
         self.default_id: Optional[str] = None  # the bundled default, once the models are listed
@@ -54,8 +58,7 @@ class ModelsController:
         if problems:
             panel.status.setText(f"{len(entries)} models; skipped: " + "; ".join(problems))
         self.ready = True
-        self.w.status.update_enabled()
-        self.w.models_loaded.emit()
+        self.listed.emit(self.default_id)
 
     def _default_id(self) -> Optional[str]:
         """The bundled default model, else the first listed model that needs no references."""

@@ -8,19 +8,20 @@ from typing import Optional
 
 from PySide6.QtCore import QTimer
 
-from app.jobs import JobSlot
+from app.jobs import frozen_array
+from app.jobs.masked_signal import MaskedSignalJob
 from app.mixer import TrackState
+from app.runner import JobSlot
 from app.selection import selection_start
-from app.tasks import MaskedSignalJob, frozen_array
 
 
 class PlaybackController:
     def __init__(self, w) -> None:
         self.w = w
         self.user_chose = False  # the Listen view shows the user's pick
+        self.default_id: Optional[str] = None  # the default model: its result is preferred
         self.selection_job = JobSlot(w.runner)
         self._selection_start: Optional[float] = None  # where "Play selection" starts (seconds)
-        w.files.replacing.connect(self.selection_job.cancel)
         w.lanes.state_changed.connect(self._lane_state)
         w.lanes.loop_region.sigRegionChanged.connect(self._loop_region_moved)
         w.embeddings.play_requested.connect(self.play_selection)
@@ -30,8 +31,13 @@ class PlaybackController:
         )
         w.transport.unavailable.connect(self._unavailable)
 
+    def drop(self) -> None:
+        """A new mixture replaces the session's: the selection being made for it is dropped."""
+        self.selection_job.cancel()
+
     # --- the result heard ----------------------------------------------------------------------
-    def mixture_loaded(self, audio) -> None:
+    def set_mixture(self, audio) -> None:
+        """The session's new mixture (an Audio), heard alone, in the lanes, on the time axis."""
         w = self.w
         self.user_chose = False
         w.axis.set_duration(w.session.duration)
@@ -43,11 +49,14 @@ class PlaybackController:
             self.set_loop(False)
 
     def prepare_lanes(self, n: int = 2) -> None:
-        """Build the lanes of a two-source result ahead, one per event-loop turn."""
+        """Build the lanes of a two-source result ahead, one per event-loop turn from the next."""
+        QTimer.singleShot(0, lambda: self._prepare_lane(n))
+
+    def _prepare_lane(self, n: int) -> None:
         lanes = self.w.lanes
         if len(lanes.lanes) < n:
             lanes.prepare(len(lanes.lanes) + 1)
-            QTimer.singleShot(0, lambda: self.prepare_lanes(n))
+            self.prepare_lanes(n)
 
     def results_changed(self) -> None:
         combo, s = self.w.result_combo, self.w.session
@@ -68,16 +77,23 @@ class PlaybackController:
             self.show_selected()
             self.w.refresh_views(self.w.lanes)
 
+    def set_default_model(self, model_id: Optional[str]) -> None:
+        self.default_id = model_id
+
+    def forget_choice(self) -> None:
+        """A new run: the preferred result is shown again, not the user's last pick."""
+        self.user_chose = False
+
     def pick(self) -> None:
         """Unless the user picked one, select the preferred result (see ``Session.preferred``)."""
         s, w = self.w.session, self.w
         if not self.user_chose:
-            s.selected = s.preferred(w.models.default_id, w.panel.checked_ids()) or s.selected
+            s.selected = s.preferred(self.default_id, w.panel.checked_ids()) or s.selected
 
     def auto_select(self) -> None:
         """``pick``, shown at once (scores came: the preferred result may be another)."""
         s, w = self.w.session, self.w
-        key = s.preferred(w.models.default_id, w.panel.checked_ids())
+        key = s.preferred(self.default_id, w.panel.checked_ids())
         if self.user_chose or key is None or key == s.selected:
             return
         s.selected = key

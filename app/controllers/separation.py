@@ -1,37 +1,43 @@
 """Running models: the ticked ones (asking first when some are untrained), the oracle once references
-are in, Stop; each result enters the session with its speaker order, solved by the job."""
+are in; each result enters the session with its speaker order, solved by the job. (Stop: the status
+controller, which stops the scoring too.)"""
 
 from __future__ import annotations
 
 import logging
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox
 
-from app.jobs import JobSlot
+from app.jobs import frozen_array
+from app.jobs.separation import ModelDone, ModelFailed, SeparationJob
 from app.model_panel import is_untrained_builtin
+from app.runner import JobSlot
 from app.session import ResultRecord
-from app.tasks import ModelDone, ModelFailed, SeparationJob, frozen_array
 
 log = logging.getLogger(__name__)
 
 ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
 
 
-class SeparationController:
+class SeparationController(QObject):
+    run_started = (
+        Signal()
+    )  # the user runs models: their preferred result is shown, not the last pick
+    result_added = Signal(str)  # a result is in the session, in its speaker order; not yet shown
+    separated = Signal(object)  # a run is done: its ModelDone / ModelFailed list (then finished)
+    finished = Signal(object)  # a run ended: that list, or None when it failed or was stopped
+
     def __init__(self, w) -> None:
+        super().__init__(w)
         self.w = w
         self.failures: list[ModelFailed] = []
         self.run_job = JobSlot(w.runner)  # the models the user runs
         self.oracle_job = JobSlot(w.runner)  # the oracle added when references come
-        w.files.replacing.connect(self._drop)
         w.panel.separate_requested.connect(self.separate)
-        w.panel.stop_requested.connect(self.stop)
 
-    @property
-    def busy(self) -> bool:
-        return self.run_job.busy or self.oracle_job.busy
-
-    def _drop(self) -> None:
+    def drop(self) -> None:
+        """A new mixture replaces the session's: its runs stop, their failures are forgotten."""
         self.run_job.cancel()
         self.oracle_job.cancel()
         self.failures.clear()
@@ -51,7 +57,7 @@ class SeparationController:
         if not models:
             w.show_error("Tick at least one model to run.")
             return None
-        w.playback.user_chose = False
+        self.run_started.emit()
         settings = w.panel.settings()
         w.settings.set_run_options(settings.to_dict())
         w.settings.set_device(settings.device)
@@ -105,13 +111,6 @@ class SeparationController:
             return None
         return self._start(self.oracle_job, (names[0],), self.w.panel.settings())
 
-    def stop(self) -> None:
-        for slot in (self.run_job, self.oracle_job, self.w.scoring.job):
-            if slot.busy:
-                slot.cancel()
-                self.w.notify("Stopping…", 5000)
-        self.w.status.update_busy()
-
     def _published(self, outcome, run: dict) -> None:
         w, s = self.w, self.w.session
         if isinstance(outcome, ModelFailed):
@@ -127,7 +126,7 @@ class SeparationController:
         if run["token"] is None:  # the run's first result: the anchor of its others
             run["token"] = s.result_token(record.key)
         s.set_order(record.key, done.order, run["token"], record)
-        w.playback.pick()
+        self.result_added.emit(record.key)
         for note in done.result.notes:
             w.notify(f"{record.key}: {note}", 8000)
         w.results_changed()
@@ -142,15 +141,14 @@ class SeparationController:
                 "\n".join(f"{f.spec}: {f.message}" for f in failed), title="Some models failed"
             )
         self.w.notify(msg, 8000)
-        self.w.scoring.compute()
-        self.w.run_finished.emit(outcomes)
+        self.separated.emit(outcomes)
+        self.finished.emit(outcomes)
 
     def _failed(self, message: str, details: str) -> None:
-        self.w.status.update_busy()
-        self.w.run_finished.emit(None)
+        self.finished.emit(None)
         self.w.job_failed(message, details)
 
     def _cancelled(self, slot: JobSlot) -> None:
         if not slot.busy:  # stopped, not replaced by a new run
             self.w.notify("Stopped", 5000)
-            self.w.run_finished.emit(None)
+            self.finished.emit(None)

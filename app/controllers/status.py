@@ -1,5 +1,6 @@
-"""The status bar's view of the work: stage, progress and ETA of the jobs the user waits for (not
-the quiet ones: model list, checkpoints, quality timeline), and which actions can run now."""
+"""The work the user waits for: its stage, progress and ETA in the status bar (not the quiet jobs':
+model list, checkpoints, quality timeline), Stop (the models' runs and the scoring), and which
+actions can run now."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ def eta_text(elapsed: float, fraction: float) -> str:
 
 
 class StatusController:
-    def __init__(self, w) -> None:
+    def __init__(self, w, *, run, oracle, scoring) -> None:
+        """The slots (app.runner.JobSlot) of the work Stop stops: ``run``, the ticked models (Separate
+        waits for it), ``oracle``, the oracle run when references come, and ``scoring``."""
         self.w = w
+        self.run, self.oracle, self.scoring = run, oracle, scoring
+        self.models_ready = False  # the catalog is listed
         w.runner.started.connect(self._started)
         w.runner.progress.connect(self._progress)
         w.runner.ended.connect(lambda _handle: self.update_busy())
@@ -37,11 +42,23 @@ class StatusController:
         w.stage_label.setText(stage)
         w.eta_label.setText(eta_text(time.monotonic() - handle.started, fraction))
 
+    def models_listed(self) -> None:
+        self.models_ready = True
+        self.update_enabled()
+
+    def stop(self) -> None:
+        """Stop the models' runs and the scoring."""
+        for slot in (self.run, self.oracle, self.scoring):
+            if slot.busy:
+                slot.cancel()
+                self.w.notify("Stopping…", 5000)
+        self.update_busy()
+
     def update_busy(self) -> None:
         w = self.w
-        running = w.separation.busy
-        w.panel.set_running(running)
-        w.act_stop.setEnabled(running or w.scoring.busy)
+        separating = self.run.busy or self.oracle.busy
+        w.panel.set_running(separating)
+        w.act_stop.setEnabled(separating or self.scoring.busy)
         if not any(not h.quiet for h in w.runner.running()):
             w.progress.hide()
             w.stage_label.setText("")
@@ -51,8 +68,8 @@ class StatusController:
     def update_enabled(self) -> None:
         w = self.w
         s = w.session
-        can_run = s.loaded and w.models.ready and bool(w.panel.checked_ids())
-        w.panel.set_can_run(can_run and not w.separation.run_job.busy)
+        can_run = s.loaded and self.models_ready and bool(w.panel.checked_ids())
+        w.panel.set_can_run(can_run and not self.run.busy)
         w.act_separate.setEnabled(can_run)
         w.act_refs.setEnabled(s.loaded)
         w.act_export.setEnabled(bool(s.results))

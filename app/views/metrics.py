@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 
 from app.views.elided import ElidedLabel
 from app.views.style import source_colour
-from separation_core.evaluation.metrics import get_metric, metric_specs
+from separation_core.evaluation.scoring import get_metric, metric_specs
 
 
 def shown_metrics() -> list:
-    """The registry's default metrics (``separation_core.evaluation.metrics.Metric``), in its order."""
+    """The registry's default metrics (``separation_core.evaluation.scoring.Metric``), in its order."""
     return metric_specs(default=True)
 
 

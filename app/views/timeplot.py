@@ -8,7 +8,6 @@ its TimeLink.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Optional, Protocol
 
 import pyqtgraph as pg
@@ -223,13 +222,3 @@ class TimePlot(pg.PlotWidget):
         if vb.sceneBoundingRect().contains(event.scenePos()):
             t = vb.mapSceneToView(event.scenePos()).x()
             self.axis_.seek_requested.emit(float(min(max(t, 0.0), self.axis_.duration)))
-
-
-def connect_refresh(layer_refresh: Callable[[float, float, int], None]) -> Layer:
-    """Wrap a function as a layer."""
-
-    class _FnLayer:
-        def refresh(self, t0: float, t1: float, width_px: int) -> None:
-            layer_refresh(t0, t1, width_px)
-
-    return _FnLayer()

@@ -49,6 +49,7 @@ class ModelEntry:
     imported_from: str = (
         ""  # e.g. "Asteroid ConvTasNet (asteroid 0.7.0)", "ONNX graph"; "" if native
     )
+    takes_num_speakers: bool = False  # the model's, see SeparationModel
 
     def to_dict(self) -> dict:
         return {
@@ -65,6 +66,7 @@ class ModelEntry:
             "description": self.description,
             "metrics": self.metrics,
             "imported_from": self.imported_from,
+            "takes_num_speakers": self.takes_num_speakers,
         }
 
 
@@ -92,6 +94,7 @@ def _read_entry(path: Path) -> ModelEntry:
         description=str(training.get("description") or cls.description),
         metrics=dict(ckpt.get("metrics") or {}),
         imported_from=_imported_label(ckpt),
+        takes_num_speakers=cls.takes_num_speakers,
     )
 
 
@@ -162,6 +165,7 @@ def _builtin_entry(name: str) -> ModelEntry:
         needs_references=cls.needs_references,
         trained=not cls.trainable,
         description=cls.description,
+        takes_num_speakers=cls.takes_num_speakers,
     )
 
 

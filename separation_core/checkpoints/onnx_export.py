@@ -25,7 +25,7 @@ from torch import nn
 from separation_core import __version__
 from separation_core.errors import CocktailError, ModelError
 from separation_core.io.fileutil import atomic_write
-from separation_core.models.base import KIND_MASK, KIND_TIME_DOMAIN, SeparationModel
+from separation_core.models.base import SeparationModel
 from separation_core.models.onnx_model import (
     CONTRACT_MASK,
     CONTRACT_TIME,
@@ -101,10 +101,8 @@ def contract_of(model: SeparationModel) -> str:
     """The graph contract of ``model``, or ModelError saying why it cannot be exported."""
     if isinstance(model, (OnnxTimeDomainModel, OnnxMaskModel)):
         raise ModelError("this model is already an ONNX graph")
-    if model.kind == KIND_TIME_DOMAIN:
-        return CONTRACT_TIME
-    if model.kind == KIND_MASK and hasattr(model, "_logits") and hasattr(model, "_to_masks"):
-        return CONTRACT_MASK
+    if model.onnx_contract:
+        return model.onnx_contract
     raise ModelError(
         f"'{model.name}' is a {model.kind} model; only time-domain models and mask "
         "estimators can be exported to ONNX"

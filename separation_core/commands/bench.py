@@ -11,7 +11,7 @@ from pathlib import Path
 from separation_core.commands.common import number_arg
 from separation_core.engine.hardware import cpu_name
 from separation_core.errors import CocktailError
-from separation_core.evaluation.metrics import PRIMARY_METRIC, get_metric, metric_specs
+from separation_core.evaluation.scoring import PRIMARY_METRIC, get_metric, metric_specs
 
 
 def add_parser(sub) -> None:
@@ -151,14 +151,14 @@ def _quality_rows(benchmark, model, sets: dict) -> dict:
     model (deep clustering, Chimera++) is told that number (its K); a separator with fewer
     outputs than speakers is skipped, with the reason in place of the figures (the unmatched
     speakers would drop out of the means)."""
-    from separation_core.models.base import CLUSTERING_KINDS, RunOptions
+    from separation_core.models.base import RunOptions
 
     by_set = {}
     for name, items in sets.items():
         speakers = int(items[0].sources.shape[0]) if items else model.n_src
         if model.needs_references or speakers == model.n_src:
             by_set[name] = benchmark.quality(model, items)
-        elif model.kind in CLUSTERING_KINDS:
+        elif model.takes_num_speakers:
             run = RunOptions(num_speakers=speakers)
             by_set[name] = benchmark.quality(model, items, run) | {"num_speakers": speakers}
         elif 2 <= model.n_src < speakers:

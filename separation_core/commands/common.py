@@ -78,10 +78,6 @@ def float_pair(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def optional_int(value: Optional[str]) -> Optional[int]:
-    return None if value is None else int(value)
-
-
 def number_arg(
     kind: type = float,
     low: Optional[float] = None,

@@ -1,15 +1,16 @@
 """``cocktail evaluate``: PIT-aligned metrics of estimates (by default SI-SDR, SI-SDRi, SDR, PESQ (mean
-over 30 s segments) and STOI; any registered in ``separation_core.evaluation.metrics``)."""
+over 30 s segments) and STOI; any registered in ``separation_core.evaluation.scoring``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from separation_core.errors import CocktailError
-from separation_core.evaluation.metrics import metric_specs
+from separation_core.evaluation.scoring import metric_specs
 
 
 def add_parser(sub) -> None:
@@ -34,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from separation_core.evaluation.metrics import ALL_METRICS, evaluate_separation, get_metric
+    from separation_core.evaluation.scoring import ALL_METRICS, evaluate_separation, get_metric
     from separation_core.io.audio_io import load_audio, load_references
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
@@ -54,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
     refs = load_references(args.refs, sample_rate=mix.sample_rate, length=n)
     ests = load_references(args.estimates, sample_rate=mix.sample_rate, length=n, role="estimate")
     ev = evaluate_separation(ests, refs, mix.samples, mix.sample_rate, metrics=metrics)
+    matched = set(ev.permutation.tolist())
+    left_out = [p for j, p in enumerate(args.estimates) if j not in matched]
+    if left_out:
+        print(
+            f"cocktail: note: {len(args.estimates)} estimates for {len(args.refs)} reference(s), "
+            "paired by the highest total SI-SDR; not scored: " + ", ".join(map(str, left_out)),
+            file=sys.stderr,
+        )
     if args.json:
         print(
             json.dumps(
@@ -66,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                         for r, j, m in zip(args.refs, ev.permutation, ev.per_source)
                     ],
                     "mean": _clean(ev.mean),
+                    "left_out": [str(p) for p in left_out],
                 },
                 indent=2,
             )

@@ -17,7 +17,6 @@ from separation_core.errors import CocktailError
 FORMATS = {"wav": ".wav", "flac": ".flac"}
 MAX_SPEAKERS = 8  # clustering models: the most speakers asked for
 MIN_CHUNK_SECONDS = 0.25  # shorter chunks are too short for the models' STFT windows
-CLUSTERING_KINDS = ("deep-clustering", "chimera")  # models.base.CLUSTERING_KINDS, without torch
 log = logging.getLogger(__name__)
 
 
@@ -152,8 +151,13 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def output_count(entry, num_speakers, refs, clustering: str = "kmeans") -> int:
-    """How many stems ``entry`` gives; refuses a --num-speakers the model cannot honour."""
-    if entry.kind in CLUSTERING_KINDS:
+    """How many stems ``entry`` gives; refuses a --num-speakers the model cannot honour, and an
+    oracle without --refs."""
+    if entry.needs_references and not refs:
+        raise CocktailError(
+            f"model '{entry.id}' needs the reference sources: give --refs (one file per speaker)"
+        )
+    if entry.takes_num_speakers:
         if num_speakers is not None and clustering == "meanshift":
             raise CocktailError(
                 "--num-speakers cannot be used with --clustering meanshift, which finds "
@@ -211,7 +215,9 @@ def _report(path: Path, error) -> int:
 
 def _separate_one(path, target, args, entry, model, options, load_seconds) -> None:
     from separation_core.commands.common import ProgressBar
-    from separation_core.engine.inference import separate
+    from separation_core.engine.inference import resolve_device, separate
+    from separation_core.engine.memory_check import memory_problem
+    from separation_core.engine.run_estimate import load_bench
     from separation_core.io.audio_io import load_audio, load_references
     from separation_core.io.export import (
         build_sidecar,
@@ -228,6 +234,13 @@ def _separate_one(path, target, args, entry, model, options, load_seconds) -> No
         refs = load_references(args.refs, sample_rate=audio.sample_rate, length=len(audio.samples))
     for warning in audio.warnings:
         print(f"cocktail: warning: {warning}", file=sys.stderr)
+    if resolve_device(args.device).type == "cpu":  # a GPU run retries shorter chunks itself
+        seconds = len(audio.samples) / audio.sample_rate
+        problem = memory_problem(entry, model, seconds, args.chunk_seconds, load_bench())
+        if problem is not None and problem.chunk_seconds is not None:
+            raise CocktailError(problem.text)
+        if problem is not None:
+            print(f"cocktail: warning: {path}: {problem.text}", file=sys.stderr)
     bar = ProgressBar(path.name, enabled=not args.quiet)
     try:
         result = separate(
@@ -256,5 +269,7 @@ def _separate_one(path, target, args, entry, model, options, load_seconds) -> No
         **output_options(FORMATS[args.format], args.subtype),
     }
     source = describe_input(path, audio.sample_rate, len(audio.samples))
-    sidecar = build_sidecar(source, entry, opts, timings=timings, references=args.refs or ())
+    sidecar = build_sidecar(
+        source, entry, opts, timings=timings, references=args.refs or (), notes=result.notes
+    )
     write_target(result, target, subtype=args.subtype, overwrite=args.overwrite, sidecar=sidecar)

@@ -211,7 +211,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from separation_core.training.trainer import TrainConfig, Trainer
+    from separation_core.training.config import TrainConfig
+    from separation_core.training.trainer import Trainer
 
     cfg = TrainConfig(
         model=args.model,

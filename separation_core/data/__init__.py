@@ -3,12 +3,12 @@ split, seeded mixture sets on disk, and dynamic mixing (torch datasets, imported
 ``cocktail mix`` does not load torch)."""
 
 from separation_core.data.mixing import (
-    MODES,
     MixtureItem,
     build_mixture_set,
     load_mixture_set,
     read_metadata,
 )
+from separation_core.data.mixture_recipe import MODES
 from separation_core.data.speakers import (
     AUDIO_EXTENSIONS,
     RULES,

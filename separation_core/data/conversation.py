@@ -29,13 +29,15 @@ from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
 from separation_core.data.mixing import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    PEAK_LIMIT,
     SUBTYPE,
-    TARGET_DBFS,
     _paths,
     _prepare_out,
     _round,
     _write_json,
+)
+from separation_core.data.mixture_recipe import (
+    PEAK_LIMIT,
+    TARGET_DBFS,
     compose,
     db,
     draw_levels,
@@ -177,7 +179,8 @@ def build_conversation_set(
 ) -> Path:
     """Write ``num`` two-speaker conversations of ``minutes`` to ``out_dir`` (the layout of
     ``build_mixture_set``); returns the path of its metadata.json."""
-    from separation_core.io.audio_io import load_audio, save_audio
+    from separation_core.io.audio_io import load_audio
+    from separation_core.io.audio_save import save_audio
 
     if int(num) < 1:
         raise CocktailError(f"the number of recordings must be at least 1, got {num}")

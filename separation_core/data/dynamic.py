@@ -14,21 +14,23 @@ from torch.utils.data import Dataset
 
 from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
 from separation_core.data.mixing import (
-    Composition,
     MixtureItem,
+    load_mixture_set,
+    noise_files,
+    split_speakers_files,
+)
+from separation_core.data.mixture_recipe import (
+    Composition,
     check_mix_options,
     check_speed_range,
     compose,
     draw_crop,
     draw_levels,
-    load_mixture_set,
     noise_excerpt,
-    noise_files,
     noise_region,
     place,
     place_at_speed,
     rms,
-    split_speakers_files,
 )
 from separation_core.data.rooms import ReverbOptions, check_probability, reverberate
 from separation_core.data.speakers import PathLike
@@ -44,9 +46,9 @@ class DynamicMixDataset(Dataset):
     and the union over ranks of an epoch does not depend on the world size. Each mixture takes
     ``speakers`` different speakers (uniformly), one of their files (uniformly), a random excerpt of
     ``segment_seconds`` (shorter utterances are zero-padded at a random offset), levels and noise as
-    in ``separation_core.data.mixing``. With ``speed_range = (lo, hi)`` each source is first played at
-    a speed factor drawn uniformly from it (tempo and pitch together: new voices from the same
-    speakers; the draws of a run without it are unchanged). With ``noise_prob < 1`` only that share
+    in ``separation_core.data.mixture_recipe``. With ``speed_range = (lo, hi)`` each source is first
+    played at a speed factor drawn uniformly from it (tempo and pitch together: new voices from the
+    same speakers; the draws of a run without it are unchanged). With ``noise_prob < 1`` only that share
     of the mixtures gets noise; with ``reverb`` (see ``separation_core.data.rooms``) each source is
     convolved with the response of its own position in a drawn room, and its target is that
     reverberant image. All audio is decoded once, at

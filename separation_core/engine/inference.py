@@ -34,13 +34,11 @@ from separation_core.cancel import (
     report,
 )
 from separation_core.engine import stitching
+from separation_core.engine.result_notes import separation_notes
 from separation_core.errors import ModelError, ReferenceMismatchError
 from separation_core.io.audio_io import resample
-from separation_core.models.base import KIND_ORACLE, KIND_TIME_DOMAIN, RunOptions, SeparationModel
+from separation_core.models.base import KIND_CLASSICAL, RunOptions, SeparationModel
 from separation_core.models.result import (
-    MASK_EFFECTIVE,
-    MASK_ESTIMATED,
-    MASK_ORACLE,
     SeparationResult,
 )
 
@@ -424,9 +422,11 @@ def separate(
     device = resolve_device(options.device)
     notes = []
     while True:
+        plan = _plan(model, len(x), options, chunk_s)
+        moved = False
         try:
             model.to(device)
-            plan = _plan(model, len(x), options, chunk_s)
+            moved = True
             acc = _run_chunks(model, x, refs, scale, plan, options, device, progress, cancel)
             break
         except Exception as err:
@@ -435,7 +435,10 @@ def separate(
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             current = plan.chunk / msr
-            if current / 2 >= MIN_CHUNK_SECONDS:
+            if not moved:  # the weights alone do not fit: shorter chunks cannot help
+                notes.append(f"out of memory on {device.type} for the model: retried on the CPU")
+                device = torch.device("cpu")
+            elif current / 2 >= MIN_CHUNK_SECONDS:
                 chunk_s = current / 2
                 notes.append(f"out of memory on {device.type}: retried with {chunk_s:.1f} s chunks")
             else:
@@ -469,18 +472,13 @@ def separate(
     if msr != sample_rate:
         wave = resample(wave, msr, sample_rate)
     wave = _fit_length(wave, n_in).astype(np.float32, copy=False)
-    if model.kind == KIND_ORACLE:
-        kind = MASK_ORACLE
-    elif model.kind == KIND_TIME_DOMAIN:
-        kind = MASK_EFFECTIVE
-    else:
-        kind = MASK_ESTIMATED
+    notes += separation_notes(mixture, wave, sample_rate, speakers=model.kind != KIND_CLASSICAL)
     result = SeparationResult(
         waveforms=wave,
         sample_rate=int(sample_rate),
         model_name=model.name,
         masks=masks,
-        mask_kind=kind if masks is not None else None,
+        mask_kind=model.mask_kind if masks is not None else None,
         stft=model.stft_params,
         embeddings=emb,
         embedding_bins=bins,

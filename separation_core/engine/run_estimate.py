@@ -20,7 +20,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -135,7 +135,9 @@ def _speed(figures: Mapping, duration: float) -> Optional[float]:
     return math.exp((1 - a) * math.log(s0) + a * math.log(s1))
 
 
-def _audio_mb_per_minute(sample_rate: int, n_src: int) -> float:
+def audio_mb_per_minute(sample_rate: int, n_src: int) -> float:
+    """The audio the engine holds per minute of input: the mixture and one output per source,
+    float32, at ``sample_rate``."""
     return (1 + n_src) * 4 * sample_rate * 60 / 2**20
 
 
@@ -143,7 +145,7 @@ def _peak(figures: Mapping, duration: float) -> Optional[float]:
     long = figures.get("long") or {}
     if not long.get("peak_mb") or not long.get("minutes"):
         return None
-    per_min = _audio_mb_per_minute(
+    per_min = audio_mb_per_minute(
         int(figures.get("sample_rate") or 16000), int(figures.get("n_src") or 2)
     )
     peak = float(long["peak_mb"]) + per_min * (duration / 60.0 - float(long["minutes"]))
@@ -177,9 +179,21 @@ def estimate_run(
     figures = models.get(entry.id)
     if figures and (figures.get("cpu") or figures.get("long")):
         return _measured(entry.id, figures, duration, gpu)
-    # scale from the benchmarked model of the same kind nearest in size
     params = int(getattr(entry, "num_parameters", 0) or 0)
     known = known or {}
+    for mid, f in models.items():  # the same network under another name (a copy of a file)
+        other = known.get(mid)
+        if (
+            other is not None
+            and getattr(entry, "model_name", None)
+            and other.model_name == entry.model_name
+            and other.num_parameters == params
+            and other.sample_rate == entry.sample_rate
+            and (f.get("cpu") or f.get("long"))
+        ):
+            measured = _measured(entry.id, f, duration, gpu)
+            return replace(measured, basis=f"measured on {mid}, the same network")
+    # scale from the benchmarked model of the same family nearest in size
     same = [
         (mid, f)
         for mid, f in models.items()

@@ -7,24 +7,24 @@ the overlap; worse, a model with a short receptive field (the bundled Conv-TasNe
 second) swaps its outputs inside a chunk, after pauses and at changes of talker. This module then
 re-orders the working-order signal in short blocks (``BLOCK_SECONDS``), after all chunks are in:
 
-1. *Profiles* (``block_profiles``): per block and output, the mean of frame features (20 cepstra of
-   a 40-band log-mel spectrum and a voicing-weighted log-F0 with its voicing, 32 ms frames every
-   16 ms) over the frames where that output is active and holds most of the energy, and their count
-   (the evidence). Only these sums are kept (about 750 bytes a block), read from the accumulated
-   signal one group of blocks at a time.
+1. *Profiles* (``block_profiles``): per block and output, the mean of frame features
+   (``speaker_features``: 20 cepstra of a 40-band log-mel spectrum and a voicing-weighted log-F0
+   with its voicing, 32 ms frames every 16 ms) over the frames where that output is active and
+   holds most of the energy, and their count (the evidence). Only these sums are kept (about 750
+   bytes a block), read from the accumulated signal one group of blocks at a time.
 2. *Distance*: profiles are centred on the recording's mean and whitened by a within-speaker
-   covariance learnt once from 300 train-split speakers (``speaker_whitening.py``, made by
-   ``scripts/train_speaker_whitening.py``): a linear speaker embedding (the LDA metric), so that
+   covariance learnt once from 300 train-split speakers (``resources/speaker_whitening.npy``, made
+   by ``scripts/train_speaker_whitening.py``): a linear speaker embedding (the LDA metric), so that
    what is being said weighs less than who says it.
-3. *Order* (``solve_orders``): an HMM whose states are the permutations of the outputs. A block
-   costs, under permutation p, its outputs' evidence-weighted squared distances to the speakers'
-   centroids; changing the permutation between two blocks costs ``SWITCH_COST`` times how much
-   speech runs through their boundary (silence: almost free, as the model swaps after pauses).
-   Viterbi finds the best permutations for given centroids, centroids are re-estimated from them
-   (k-means with the constraint that one block's outputs are different speakers), from several
-   starts (the principal direction of the differences between a block's two profiles; an
-   unconstrained k-means, for talkers who never overlap; the most distinct blocks), keeping the
-   lowest total cost.
+3. *Order* (``solve_orders``, searched by ``permutation_hmm``): an HMM whose states are the
+   permutations of the outputs. A block costs, under permutation p, its outputs' evidence-weighted
+   squared distances to the speakers' centroids; changing the permutation between two blocks
+   costs ``SWITCH_COST`` times how much speech runs through their boundary (silence: almost free,
+   as the model swaps after pauses). Viterbi finds the best permutations for given centroids,
+   centroids are re-estimated from them (k-means with the constraint that one block's outputs are
+   different speakers), from several starts (the principal direction of the differences between a
+   block's two profiles; an unconstrained k-means, for talkers who never overlap; the most
+   distinct blocks), keeping the lowest total cost.
 
 Memory: per-block sums (an hour at 0.25 s blocks is about 11 MB) and the features of
 ``GROUP_BLOCKS`` blocks; the signal is re-ordered in place (``apply_orders``).
@@ -38,15 +38,18 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy.fft import dct
 
 from separation_core.cancel import check_current_cancel
+from separation_core.engine.permutation_hmm import (
+    Solution,
+    emissions,
+    refit_centroids,
+    seed_centroids,
+    viterbi,
+)
+from separation_core.engine.speaker_features import FEATURE_DIM, FeatureGrid, learnt_whitening
 
 BLOCK_SECONDS = 0.25
-FRAME_SECONDS = 0.016  # hop; frames are two hops long
-N_MELS = 40
-N_CEPS = 20  # cepstra 1..20 (c0, the level, left out)
-PITCH = True  # two pitch features after the cepstra
 ACTIVE_DB = -35.0  # a frame this far below the output's loud frames is silence
 DOMINANT_SHARE = 0.6  # an output's frame counts for its profile when it holds this much energy
 FRAME_CORRELATION = 8.0  # neighbouring frames are not independent: evidence = frames / this
@@ -56,72 +59,6 @@ SEEDS = 6
 GROUP_BLOCKS = 128  # blocks whose features are computed together (32 s)
 LEARNT_WHITENING = True  # False: whiten by the recording's own feature variances
 ITERATIONS = 12
-
-
-def _mel_bank(sample_rate: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
-    """Triangular filters on the mel scale ``[n_mels, n_fft // 2 + 1]`` (HTK formula)."""
-
-    def mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def hz(m):
-        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    top = min(sample_rate / 2, 8000.0)
-    edges = hz(np.linspace(mel(50.0), mel(top), n_mels + 2))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs - lo) / np.maximum(mid - lo, 1e-9)
-    down = (hi - freqs) / np.maximum(hi - mid, 1e-9)
-    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
-
-
-@dataclass
-class FeatureGrid:
-    """Frame parameters at one sample rate."""
-
-    sample_rate: int
-    hop: int
-    n_fft: int
-    bank: np.ndarray
-
-    @classmethod
-    def at(cls, sample_rate: int) -> FeatureGrid:
-        hop = max(1, int(round(FRAME_SECONDS * sample_rate)))
-        n_fft = 1 << max(4, int(math.ceil(math.log2(2 * hop))))
-        return cls(sample_rate, hop, n_fft, _mel_bank(sample_rate, n_fft))
-
-    def frames(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``x [S, n]`` -> (cepstra ``[S, F, N_CEPS]``, frame energy ``[S, F]``), F = n // hop."""
-        n = x.shape[-1]
-        count = n // self.hop
-        if count == 0:
-            return np.zeros(x.shape[:1] + (0, N_CEPS + 2 * bool(PITCH)), np.float32), np.zeros(
-                x.shape[:1] + (0,), np.float32
-            )
-        pad = self.n_fft - self.hop
-        xp = np.pad(x.astype(np.float32), ((0, 0), (pad // 2, pad - pad // 2)))
-        idx = np.arange(count)[:, None] * self.hop + np.arange(self.n_fft)[None, :]
-        window = np.hanning(self.n_fft + 2)[1:-1].astype(np.float32)
-        spec = np.abs(np.fft.rfft(xp[:, idx] * window, axis=-1)) ** 2  # [S, F, bins]
-        energy = spec.sum(-1) / self.n_fft
-        logmel = np.log(spec @ self.bank.T + 1e-10)
-        ceps = dct(logmel, type=2, norm="ortho", axis=-1)[..., 1 : N_CEPS + 1]
-        if PITCH:
-            ceps = np.concatenate([ceps, self._pitch(spec)], axis=-1)
-        return ceps.astype(np.float32), energy.astype(np.float32)
-
-    def _pitch(self, spec: np.ndarray) -> np.ndarray:
-        """Voicing-weighted log-F0 ``[S, F, 2]``: (v * log2(f0 / 150 Hz), v), v the normalised
-        autocorrelation peak over 60-400 Hz lags (0 when unvoiced)."""
-        ac = np.fft.irfft(spec, n=self.n_fft, axis=-1)
-        lo, hi = int(self.sample_rate / 400), min(int(self.sample_rate / 60), self.n_fft // 2 - 1)
-        seg = ac[..., lo:hi] / np.maximum(ac[..., :1], 1e-20)
-        lag = np.argmax(seg, axis=-1)
-        peak = np.take_along_axis(seg, lag[..., None], -1)[..., 0]
-        v = np.clip((peak - 0.3) / 0.5, 0.0, 1.0)
-        f0 = self.sample_rate / (lag + lo)
-        return np.stack([v * np.log2(f0 / 150.0), v], axis=-1)
 
 
 @dataclass
@@ -156,7 +93,7 @@ def block_profiles(
     probe = np.concatenate(probe, axis=1)
     loud = np.array([np.percentile(p, 95) if p.size else 0.0 for p in probe])
     floor = np.maximum(loud, 1e-12) * 10 ** (ACTIVE_DB / 10)
-    dim = N_CEPS + 2 * bool(PITCH)
+    dim = FEATURE_DIM
     mass = np.zeros((count, s), np.float64)
     sums = np.zeros((count, s, dim), np.float64)
     squares = np.zeros((count, s, dim), np.float64)
@@ -189,40 +126,13 @@ def block_profiles(
     return Profiles(mass, sums, squares, continuity, block)
 
 
-@dataclass
-class Solution:
-    """``orders [B, S]``: block b's output ``orders[b][j]`` is speaker j; ``margin [B]``: how much
-    worse the best other order of that block alone would fit the speakers (0: no evidence; negative
-    where its neighbours outweighed it); ``weight [B]``: the block's evidence (0: silence)."""
-
-    orders: np.ndarray
-    margin: np.ndarray
-    weight: np.ndarray
-
-    @property
-    def evidence(self) -> np.ndarray:
-        return self.weight > 0
-
-    def confidence(self, blocks, order: np.ndarray) -> float:
-        """0..1: how consistently the evidenced ``blocks``, each on its own, point at ``order``
-        (evidence-weighted share of agreeing blocks, rescaled so that a coin toss gives 0)."""
-        blocks = [b for b in blocks if self.weight[b] > 0]
-        if not blocks:
-            return 0.0
-        same = np.array([np.array_equal(self.orders[b], order) for b in blocks])
-        agree = np.where(same, self.margin[blocks] > 0, self.margin[blocks] < 0)
-        share = float(np.sum(self.weight[blocks] * agree) / np.sum(self.weight[blocks]))
-        return max(0.0, 2.0 * share - 1.0)
-
-
 def _whitening(dim: int) -> Optional[np.ndarray]:
-    """The learnt within-speaker whitening ``[D, D]`` (``speaker_whitening.py``), when it was made
-    for these features; None otherwise."""
-    from separation_core.engine import speaker_whitening as sw
-
-    ell = np.asarray(sw.WHITENING, dtype=np.float64)
-    same = sw.N_CEPS == N_CEPS and sw.PITCH == bool(PITCH) and ell.shape == (dim, dim)
-    return ell if same and LEARNT_WHITENING else None
+    """The learnt within-speaker whitening ``[D, D]`` (``speaker_features.learnt_whitening``), when
+    it was made for features of this dimension; None otherwise."""
+    if not LEARNT_WHITENING:
+        return None
+    ell = learnt_whitening()
+    return ell if ell.shape == (dim, dim) else None
 
 
 def _normalised(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
@@ -243,90 +153,6 @@ def _normalised(p: Profiles) -> tuple[np.ndarray, np.ndarray]:
     return z, p.mass / FRAME_CORRELATION
 
 
-def _emissions(
-    z: np.ndarray, w: np.ndarray, centroids: np.ndarray, perms: np.ndarray
-) -> np.ndarray:
-    """``cost [B, P]`` of each block under each permutation: sum over speakers j of the evidence of
-    output perms[p, j] times half its squared distance to centroid j."""
-    d = 0.5 * ((z[:, :, None, :] - centroids[None, None, :, :]) ** 2).sum(-1)  # [B, S(out), S(spk)]
-    d = d * w[:, :, None]
-    spk = np.arange(perms.shape[1])
-    return np.stack([d[:, perms[p], spk].sum(-1) for p in range(len(perms))], axis=1)
-
-
-def _viterbi(emit: np.ndarray, switch: np.ndarray, changes: np.ndarray) -> tuple[np.ndarray, float]:
-    """Best state path of ``emit [B, P]`` with ``switch[b] * changes[p, q]`` to go from p (block
-    b-1) to q (block b)."""
-    count, states = emit.shape
-    back = np.zeros((count, states), np.int64)
-    cost = emit[0].copy()
-    for b in range(1, count):
-        total = cost[:, None] + switch[b] * changes  # [from, to]
-        back[b] = np.argmin(total, axis=0)
-        cost = total[back[b], np.arange(states)] + emit[b]
-    path = np.zeros(count, np.int64)
-    path[-1] = int(np.argmin(cost))
-    for b in range(count - 1, 0, -1):
-        path[b - 1] = back[b, path[b]]
-    return path, float(cost.min())
-
-
-def _centroids(
-    z: np.ndarray, w: np.ndarray, perms: np.ndarray, path: np.ndarray, fallback: np.ndarray
-) -> np.ndarray:
-    s = perms.shape[1]
-    out = fallback.copy()
-    for j in range(s):
-        outs = perms[path, j]  # [B] output that is speaker j
-        ww = w[np.arange(len(path)), outs]
-        if ww.sum() > 0:
-            out[j] = (ww[:, None] * z[np.arange(len(path)), outs]).sum(0) / ww.sum()
-    return out
-
-
-def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, rounds: int = 20) -> np.ndarray:
-    """Weighted k-means of ``points [N, D]`` (farthest-point start from the heaviest point),
-    ignoring which block a profile came from: the seed for talkers who never overlap."""
-    if len(points) == 0:
-        return np.zeros((k, 0 if points.ndim < 2 else points.shape[1]))
-    centres = [points[int(np.argmax(weights))]]
-    while len(centres) < k:
-        d = np.min([((points - c) ** 2).sum(1) for c in centres], axis=0)
-        centres.append(points[int(np.argmax(d * weights))])
-    centres = np.array(centres)
-    for _ in range(rounds):
-        label = np.argmin(((points[:, None] - centres[None]) ** 2).sum(-1), axis=1)
-        for j in range(k):
-            if np.any(label == j):
-                centres[j] = np.average(points[label == j], axis=0, weights=weights[label == j])
-    return centres
-
-
-def _seed_centroids(z: np.ndarray, w: np.ndarray, count: int) -> list[np.ndarray]:
-    """Starting centroids ``[S, D]``. For two outputs first the principal direction of the
-    differences between a block's two profiles (each such difference is +-(speaker A - speaker B)
-    plus noise, so its sign orders the block), then a k-means of all profiles (talkers who never
-    overlap), then the outputs of the blocks with the most evidence in every output and the most
-    distinct profiles."""
-    seeds = []
-    both = w.min(1)
-    if z.shape[1] == 2 and np.count_nonzero(both) >= 2:
-        diff = z[:, 0] - z[:, 1]
-        moment = (both[:, None] * diff).T @ diff
-        u = np.linalg.eigh(moment)[1][:, -1]
-        proj = diff @ u
-        half = 0.5 * np.sum(both * np.abs(proj)) / both.sum()
-        mean = (w[..., None] * z).sum((0, 1)) / max(w.sum(), 1e-9)
-        seeds.append(np.stack([mean + half * u, mean - half * u]))
-    seeds.append(_kmeans(z[w > 0], w[w > 0], z.shape[1]))
-    spread = np.array([np.linalg.norm(z[b, 0] - z[b, 1]) for b in range(len(z))])
-    score = both * np.minimum(spread, 3.0)
-    for b in np.argsort(-score, kind="stable")[:count]:
-        if score[b] > 0:
-            seeds.append(z[b].copy())
-    return seeds
-
-
 def solve_orders(p: Profiles, switch_cost: Optional[float] = None) -> Solution:
     """The speaker order of every block (see the module docstring)."""
     count, s = p.mass.shape
@@ -341,23 +167,23 @@ def solve_orders(p: Profiles, switch_cost: Optional[float] = None) -> Solution:
     )
     if not np.any(w > 0):
         return Solution(identity, np.zeros(count), np.zeros(count))
-    seeds = _seed_centroids(z, w, SEEDS)
+    seeds = seed_centroids(z, w, SEEDS)
     best: Optional[tuple[float, np.ndarray, np.ndarray]] = None
     for seed in seeds:
         centroids = seed
         path = np.zeros(count, np.int64)
         for rnd in range(ITERATIONS):
             check_current_cancel()
-            emit = _emissions(z, w, centroids, perms)
-            new_path, total = _viterbi(emit, switch, changes)
+            emit = emissions(z, w, centroids, perms)
+            new_path, total = viterbi(emit, switch, changes)
             if rnd > 0 and np.array_equal(new_path, path):
                 break
             path = new_path
-            centroids = _centroids(z, w, perms, path, centroids)
+            centroids = refit_centroids(z, w, perms, path, centroids)
         if best is None or total < best[0] - 1e-9:
             best = (total, path.copy(), centroids.copy())
     _, path, centroids = best
-    emit = _emissions(z, w, centroids, perms)
+    emit = emissions(z, w, centroids, perms)
     # Canonical speaker numbering: speaker 0 is the one the first evidenced block's output 0 holds
     # in the working order, so an unambiguous file keeps the model's own output order.
     first = int(np.argmax(w.sum(1) > 0)) if np.any(w.sum(1) > 0) else 0

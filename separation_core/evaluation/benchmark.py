@@ -22,7 +22,7 @@ from separation_core.models.base import RunOptions
 
 def quality_metrics() -> tuple[str, ...]:
     """The registered metrics ``quality`` reports: the default ones and the headline ones."""
-    from separation_core.evaluation.metrics import metric_specs
+    from separation_core.evaluation.scoring import metric_specs
 
     return tuple(m.name for m in metric_specs() if m.default or m.headline)
 
@@ -122,7 +122,7 @@ _PEAK_WRAPPER = (
 def quality(model, items, run: RunOptions = RunOptions(), device: str = "cpu") -> dict:
     """Mean of each of ``quality_metrics()`` (SI-SDR, SI-SDRi, SDR, SDRi, PESQ, STOI, ...) over
     the sources of mixture-set items (PIT per mixture)."""
-    from separation_core.evaluation.metrics import evaluate_separation
+    from separation_core.evaluation.scoring import evaluate_separation
 
     names = quality_metrics()
     rows = []

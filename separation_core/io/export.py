@@ -9,13 +9,13 @@ import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from separation_core import __version__
-from separation_core.errors import AudioSaveError
-from separation_core.io.audio_io import encode_audio, file_sha256, prepare_audio, resample
+from separation_core.io.audio_io import file_sha256, resample
+from separation_core.io.audio_save import encode_audio, prepare_audio
 from separation_core.io.export_plan import (
     DEFAULT_TEMPLATE,
     ExportRequest,
@@ -24,8 +24,9 @@ from separation_core.io.export_plan import (
     refuse_existing,
 )
 from separation_core.io.filesets import ensure_writable_folder, write_file_set
-from separation_core.io.fileutil import atomic_write
-from separation_core.models.result import SeparationResult
+
+if TYPE_CHECKING:  # only annotated: io writes results, it does not build them
+    from separation_core.models.result import SeparationResult
 
 SUBTYPES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
 PCM_PEAK = 10.0 ** (
@@ -147,15 +148,6 @@ def _write_json(path: Path, payload: dict) -> None:
         os.fsync(f.fileno())
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    try:
-        with atomic_write(path, "w") as f:
-            json.dump(payload, f, indent=2, default=_json_default)
-            f.write("\n")
-    except OSError as e:
-        raise AudioSaveError(f"{path}: cannot write ({e.strerror or e})") from None
-
-
 def _json_default(obj):
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
@@ -215,11 +207,18 @@ def output_options(
 
 
 def build_sidecar(
-    source, model_entry, options: dict, metrics=None, timings=None, references: Sequence = ()
+    source,
+    model_entry,
+    options: dict,
+    metrics=None,
+    timings=None,
+    references: Sequence = (),
+    notes: Sequence[str] = (),
 ) -> dict:
     """The record of how stems were made, the same for the command line and the desktop program:
     the input (``source``: an ``InputFile``, or a path hashed here), its hash, rate and length,
-    model and checkpoint hash, options, library versions, metrics and timings (seconds)."""
+    model and checkpoint hash, options, library versions, metrics, timings (seconds) and the
+    result's notes (``SeparationResult.notes``: retries, an input too short or not speech, ...)."""
     if not isinstance(source, InputFile):
         source = describe_input(source)
     checkpoint = getattr(model_entry, "checkpoint", None)
@@ -241,4 +240,5 @@ def build_sidecar(
         "versions": library_versions(),
         "metrics": metrics,
         "timings": timings,
+        "notes": list(notes),
     }

@@ -12,11 +12,16 @@ import torch
 from torch import nn
 
 from separation_core.errors import ModelError
-from separation_core.models.base import KIND_TIME_DOMAIN, RunOptions, SeparationModel
+from separation_core.models.base import (
+    CONTRACT_TIME,
+    KIND_TIME_DOMAIN,
+    RunOptions,
+    SeparationModel,
+)
 from separation_core.models.features import stft_params_for
 from separation_core.models.masks import effective_masks
 from separation_core.models.mixture_fit import fit_to_mixture
-from separation_core.models.result import ChunkOutput
+from separation_core.models.result import MASK_EFFECTIVE, ChunkOutput
 from separation_core.models.transforms import StftParams, stft
 
 # -- activations (names as in asteroid.masknn.activations) ------------------------------------------
@@ -116,6 +121,9 @@ class TimeDomainModel(SeparationModel):
     """
 
     kind = KIND_TIME_DOMAIN
+    objective = "waveform"
+    mask_kind = MASK_EFFECTIVE
+    onnx_contract = CONTRACT_TIME
 
     @property
     def stft_params(self) -> StftParams:

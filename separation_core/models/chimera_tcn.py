@@ -93,6 +93,8 @@ class ChimeraTcn(_TcnOnStftGrid):
     K = ``n_src`` with k-means, the clustered embeddings for any other K or mean-shift."""
 
     kind = KIND_CHIMERA
+    objective = "chimera"
+    takes_num_speakers = True
     description = "Chimera++ on a Conv-TasNet trunk: STFT masks and bin embeddings from a TCN"
 
     def __init__(
@@ -115,25 +117,7 @@ class ChimeraTcn(_TcnOnStftGrid):
         mask_activation: str = "sigmoid",
         silence_db: float = 40.0,
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_fft=n_fft,
-            hop=hop,
-            n_filters=n_filters,
-            filter_length=filter_length,
-            bottleneck=bottleneck,
-            hidden=hidden,
-            skip=skip,
-            kernel=kernel,
-            n_blocks=n_blocks,
-            n_repeats=n_repeats,
-            width=width,
-            embedding_dim=embedding_dim,
-            embedding_activation=embedding_activation,
-            mask_activation=mask_activation,
-            silence_db=silence_db,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop)
         self._build_trunk(
             n_filters, filter_length, bottleneck, hidden, skip, kernel, n_blocks, n_repeats, width
         )
@@ -167,6 +151,9 @@ class DeepClusteringTcn(_TcnOnStftGrid):
     start from ``chimera-tcn`` takes all but its mask head; from ``convtasnet``, its trunk."""
 
     kind = KIND_DEEP_CLUSTERING
+    objective = "deep-clustering"
+    takes_num_speakers = True
+    trains_on_any_speaker_count = True
     description = "Deep clustering on a Conv-TasNet trunk: TCN bin embeddings, k-means masks"
     warm_start_drops: ClassVar[tuple[str, ...]] = ("decoder.", "output.", "mask_head.")
 
@@ -189,24 +176,7 @@ class DeepClusteringTcn(_TcnOnStftGrid):
         embedding_activation: str = "tanh",
         silence_db: float = 40.0,
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_fft=n_fft,
-            hop=hop,
-            n_filters=n_filters,
-            filter_length=filter_length,
-            bottleneck=bottleneck,
-            hidden=hidden,
-            skip=skip,
-            kernel=kernel,
-            n_blocks=n_blocks,
-            n_repeats=n_repeats,
-            width=width,
-            embedding_dim=embedding_dim,
-            embedding_activation=embedding_activation,
-            silence_db=silence_db,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop)
         self._build_trunk(
             n_filters, filter_length, bottleneck, hidden, skip, kernel, n_blocks, n_repeats, width
         )

@@ -127,19 +127,7 @@ class ConvTasNet(TimeDomainModel):
         n_repeats: int = 3,
         mask_activation: str = "sigmoid",
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_filters=n_filters,
-            filter_length=filter_length,
-            bottleneck=bottleneck,
-            hidden=hidden,
-            skip=skip,
-            kernel=kernel,
-            n_blocks=n_blocks,
-            n_repeats=n_repeats,
-            mask_activation=mask_activation,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src)
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         self.encoder = WaveEncoder(n_filters, filter_length)
         self.decoder = WaveDecoder(n_filters, filter_length)

@@ -182,6 +182,9 @@ class DeepClusteringBlstm(StftSeparationModel):
     """
 
     kind = KIND_DEEP_CLUSTERING
+    objective = "deep-clustering"
+    takes_num_speakers = True
+    trains_on_any_speaker_count = True
     description = "Deep clustering: BLSTM bin embeddings, k-means or mean-shift masks"
 
     def __init__(
@@ -197,18 +200,7 @@ class DeepClusteringBlstm(StftSeparationModel):
         dropout: float = 0.2,
         silence_db: float = 40.0,
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_fft=n_fft,
-            hop=hop,
-            hidden=hidden,
-            layers=layers,
-            embedding_dim=embedding_dim,
-            embedding_activation=embedding_activation,
-            dropout=dropout,
-            silence_db=silence_db,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop)
         self.silence_db = float(silence_db)
         self.trunk = _BlstmTrunk(self.n_freq, hidden, layers, dropout)
         self.embed = _EmbeddingHead(2 * hidden, self.n_freq, embedding_dim, embedding_activation)
@@ -239,6 +231,8 @@ class ChimeraPlusPlus(StftSeparationModel):
     """
 
     kind = KIND_CHIMERA
+    objective = "chimera"
+    takes_num_speakers = True
     description = "Chimera++: deep clustering and mask-inference heads on one BLSTM"
 
     def __init__(
@@ -255,19 +249,7 @@ class ChimeraPlusPlus(StftSeparationModel):
         dropout: float = 0.2,
         silence_db: float = 40.0,
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_fft=n_fft,
-            hop=hop,
-            hidden=hidden,
-            layers=layers,
-            embedding_dim=embedding_dim,
-            embedding_activation=embedding_activation,
-            mask_activation=mask_activation,
-            dropout=dropout,
-            silence_db=silence_db,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop)
         self.silence_db = float(silence_db)
         self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
         self.trunk = _BlstmTrunk(self.n_freq, hidden, layers, dropout)

@@ -97,14 +97,7 @@ class WienerDenoiser(SeparationModel):
         dd_alpha: float = 0.98,
         gain_floor_db: float = -15.0,
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            smoothing_seconds=smoothing_seconds,
-            noise_window_seconds=noise_window_seconds,
-            dd_alpha=dd_alpha,
-            gain_floor_db=gain_floor_db,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src)
         if self.n_src != 2:
             raise ModelError(
                 f"denoise-wiener separates speech from noise: n_src must be 2, got {n_src}"

@@ -105,18 +105,7 @@ class DPRNN(TimeDomainModel):
         inter_bidirectional: bool = True,
         mask_activation: str = "sigmoid",
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_filters=n_filters,
-            filter_length=filter_length,
-            features=features,
-            hidden=hidden,
-            chunk=chunk,
-            n_blocks=n_blocks,
-            inter_bidirectional=inter_bidirectional,
-            mask_activation=mask_activation,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src)
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         if chunk < 2 or chunk % 2:
             raise ModelError(f"the chunk size K must be even and >= 2, got {chunk}")

@@ -73,10 +73,10 @@ class StftSeparationModel(SeparationModel):
         n_src: int = 2,
         n_fft: Optional[int] = None,
         hop: Optional[int] = None,
-        **kwargs,
     ) -> None:
         p = stft_params_for(sample_rate, n_fft, hop)
-        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=p.n_fft, hop=p.hop, **kwargs)
+        super().__init__(sample_rate=sample_rate, n_src=n_src)
+        self._resolved_args(n_fft=p.n_fft, hop=p.hop)
         self._stft = p
 
     @property

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from separation_core.errors import ModelError
-from separation_core.models.base import KIND_MASK, RunOptions
+from separation_core.models.base import CONTRACT_MASK, KIND_MASK, RunOptions
 from separation_core.models.blocks import STFT_MASKS, make_activation
 from separation_core.models.features import StftSeparationModel
 from separation_core.models.registry import register
@@ -32,9 +32,18 @@ class _MaskModel(StftSeparationModel):
     """Common part: features -> ``_logits [B, S, F, T]`` -> activation -> masks."""
 
     kind = KIND_MASK
+    objective = "mask"
+    onnx_contract = CONTRACT_MASK
 
-    def __init__(self, mask_activation: str = "sigmoid", **kwargs) -> None:
-        super().__init__(mask_activation=mask_activation, **kwargs)
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_src: int = 2,
+        n_fft: Optional[int] = None,
+        hop: Optional[int] = None,
+        mask_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__(sample_rate=sample_rate, n_src=n_src, n_fft=n_fft, hop=hop)
         self._activation = make_activation(mask_activation, allowed=STFT_MASKS)
 
     def _logits(self, feats: torch.Tensor) -> torch.Tensor:
@@ -106,10 +115,6 @@ class FeedForwardMask(_MaskModel):
             n_src=n_src,
             n_fft=n_fft,
             hop=hop,
-            context=context,
-            hidden=hidden,
-            layers=layers,
-            dropout=dropout,
             mask_activation=mask_activation,
         )
         self.context = int(context)
@@ -155,9 +160,6 @@ class _RecurrentMask(_MaskModel):
             n_src=n_src,
             n_fft=n_fft,
             hop=hop,
-            hidden=hidden,
-            layers=layers,
-            dropout=dropout,
             mask_activation=mask_activation,
         )
         self.rnn = nn.LSTM(

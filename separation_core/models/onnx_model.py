@@ -32,11 +32,10 @@ import torch
 from torch import nn
 
 from separation_core.errors import CheckpointError, ModelError
-from separation_core.models.conv_tasnet import TimeDomainModel
+from separation_core.models.base import CONTRACT_MASK, CONTRACT_TIME
+from separation_core.models.blocks import TimeDomainModel
 from separation_core.models.mask_nets import _MaskModel
 
-CONTRACT_TIME = "time-domain"
-CONTRACT_MASK = "mask"
 INPUTS = {"mixture": CONTRACT_TIME, "features": CONTRACT_MASK}
 OUTPUTS = {CONTRACT_TIME: "waveforms", CONTRACT_MASK: "masks"}
 RANKS = {CONTRACT_TIME: (2, 3), CONTRACT_MASK: (3, 4)}  # (input rank, output rank)

@@ -15,7 +15,7 @@ from separation_core.models import masks as M
 from separation_core.models.base import KIND_ORACLE, RunOptions, SeparationModel
 from separation_core.models.features import stft_params_for
 from separation_core.models.registry import register
-from separation_core.models.result import ChunkOutput
+from separation_core.models.result import MASK_ORACLE, ChunkOutput
 from separation_core.models.transforms import StftParams, istft, stft
 
 
@@ -27,6 +27,7 @@ class OracleModel(SeparationModel):
     """
 
     kind = KIND_ORACLE
+    mask_kind = MASK_ORACLE
     needs_references = True
     trainable = False
 

@@ -123,17 +123,7 @@ class SuDoRMRF(TimeDomainModel):
         depth: int = 4,
         mask_activation: str = "relu",
     ) -> None:
-        super().__init__(
-            sample_rate=sample_rate,
-            n_src=n_src,
-            n_filters=n_filters,
-            filter_length=filter_length,
-            bottleneck=bottleneck,
-            hidden=hidden,
-            n_blocks=n_blocks,
-            depth=depth,
-            mask_activation=mask_activation,
-        )
+        super().__init__(sample_rate=sample_rate, n_src=n_src)
         self._mask_fn = make_activation(mask_activation, allowed=TIME_DOMAIN_MASKS)
         sizes = dict(
             n_src=n_src,

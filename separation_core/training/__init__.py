@@ -1,1 +1,2 @@
-"""Training: the loss of each model family, the trainer loop, torchrun scale-out."""
+"""Training: the objectives the model families name, the trainer loop and its pieces (config,
+schedule, batches, validation, saving, logs), torchrun scale-out."""

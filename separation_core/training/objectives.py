@@ -1,29 +1,29 @@
-"""The training loss of each model family, computed from a batch of mixtures and sources.
+"""The training objectives: how a model is trained, named by the model's ``objective``.
 
-deep clustering -> deep clustering loss (low-rank form, silent bins weighted out), optionally
-                   mixed with the attractor loss (``attractor_loss``: the SI-SDR that the
-                   embeddings give through the inference's soft masks)
-chimera         -> alpha * deep clustering + (1 - alpha) * mask loss (deep clustering alone on
-                   mixtures of another number of speakers than the mask head's outputs)
-mask estimators -> the mask loss: uPIT phase-sensitive mask approximation ("psa"), or PIT SI-SDR
-                   of the masked mixture resynthesised by the inverse STFT ("si_sdr": trains the
-                   masks for the measure the bench reports, phase errors included)
-time domain     -> SI-SDR with PIT (negated), or sa-SDR
+"deep-clustering" -> deep clustering loss (low-rank form, silent bins weighted out), optionally
+                     mixed with the attractor loss (``attractor_loss``: the SI-SDR that the
+                     embeddings give through the inference's soft masks)
+"chimera"         -> alpha * deep clustering + (1 - alpha) * mask loss (deep clustering alone on
+                     mixtures of another number of speakers than the mask head's outputs)
+"mask"            -> the mask loss: uPIT phase-sensitive mask approximation ("psa"), or PIT
+                     SI-SDR of the masked mixture resynthesised by the inverse STFT ("si_sdr":
+                     trains the masks for the measure the bench reports, phase errors included)
+"waveform"        -> SI-SDR with PIT (negated), or sa-SDR
+
+A new model family names one of these; a new objective is an ``Objective`` subclass registered
+with ``register_objective``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from separation_core.errors import ModelError
-from separation_core.models.base import (
-    KIND_CHIMERA,
-    KIND_DEEP_CLUSTERING,
-    KIND_MASK,
-    KIND_TIME_DOMAIN,
-    SeparationModel,
-)
+from separation_core.models.base import SeparationModel
 from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS, dc_targets
 from separation_core.models.features import active_bins
 from separation_core.models.transforms import istft, stft
@@ -59,28 +59,6 @@ def _forward(net, mixture: torch.Tensor, precision: str) -> dict:
         out = net(mixture)  # a fault of the model itself raises again here, in float32
         mark_bf16_unsupported(device, one_line_reason(err))
         return out
-
-
-def loss_name(
-    model: SeparationModel,
-    time_loss: str = "si_sdr",
-    mask_loss: str = "psa",
-    attractor_weight: float = 0.0,
-    attractor_kmeans_steps: int = 0,
-) -> str:
-    mask = "uPIT-PSA" if mask_loss == "psa" else "PIT si-sdr of the resynthesised masks"
-    dc = "deep clustering"
-    if attractor_weight > 0:
-        att = "attractor si-sdr"
-        if attractor_kmeans_steps:
-            att = f"{att} after {attractor_kmeans_steps} k-means steps"
-        dc = f"{dc} ({1 - attractor_weight:g}) + {att} ({attractor_weight:g})"
-    return {
-        KIND_DEEP_CLUSTERING: dc,
-        KIND_CHIMERA: f"chimera++ ({dc.replace('deep clustering', 'dc')} + {mask})",
-        KIND_MASK: mask,
-        KIND_TIME_DOMAIN: f"PIT {time_loss.replace('_', '-')}",
-    }[model.kind]
 
 
 def _mask_loss(masks, mix_spec, src_specs, sources, p, mask_loss: str) -> torch.Tensor:
@@ -148,21 +126,205 @@ def attractor_loss(
     return pairwise_neg_si_sdr(waveforms, sources).diagonal(dim1=1, dim2=2).mean()
 
 
+@dataclass(frozen=True)
+class LossOptions:
+    """The ``cocktail train`` options that shape a loss; each objective reads its own."""
+
+    time_loss: str = "si_sdr"
+    chimera_alpha: float = 0.5
+    dc_weighting: str = "threshold"
+    mask_loss: str = "psa"
+    attractor_weight: float = 0.0
+    attractor_kmeans_steps: int = 0
+
+    @classmethod
+    def of(cls, config) -> LossOptions:
+        """The options of ``config`` (a TrainConfig, or anything with these attributes)."""
+        return cls(
+            **{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
+        )
+
+
+class Objective:
+    """A training loss: ``loss(model, out, mixture [B, T], sources [B, S, T], opts) -> scalar``,
+    where ``out`` is the model's ``forward`` dict (float32)."""
+
+    name: ClassVar[str] = ""
+
+    def loss(self, model, out: dict, mixture, sources, opts: LossOptions) -> torch.Tensor:
+        raise NotImplementedError
+
+    def describe(self, opts: LossOptions) -> str:
+        """The loss in words, for checkpoints and model cards."""
+        raise NotImplementedError
+
+    def options(self, opts: LossOptions) -> dict:
+        """The options that shaped this loss (for the model card's reproduce command)."""
+        raise NotImplementedError
+
+
+_OBJECTIVES: dict[str, Objective] = {}
+
+
+def register_objective(cls: type[Objective]) -> type[Objective]:
+    """Class decorator: makes ``cls.name`` an objective models can name. A name taken twice is
+    refused."""
+    if cls.name in _OBJECTIVES:
+        raise ModelError(f"objective '{cls.name}' is already registered")
+    _OBJECTIVES[cls.name] = cls()
+    return cls
+
+
+def objective_for(model: SeparationModel) -> Objective:
+    if not model.trainable or not model.objective:
+        raise ModelError(f"model '{model.name}' has nothing to train")
+    try:
+        return _OBJECTIVES[model.objective]
+    except KeyError:
+        raise ModelError(
+            f"model '{model.name}' names the objective '{model.objective}', which is unknown "
+            f"(known: {', '.join(sorted(_OBJECTIVES))})"
+        ) from None
+
+
+def _mask_words(opts: LossOptions) -> str:
+    return "uPIT-PSA" if opts.mask_loss == "psa" else "PIT si-sdr of the resynthesised masks"
+
+
+def _dc_words(opts: LossOptions) -> str:
+    dc = "deep clustering"
+    if opts.attractor_weight > 0:
+        att = "attractor si-sdr"
+        if opts.attractor_kmeans_steps:
+            att = f"{att} after {opts.attractor_kmeans_steps} k-means steps"
+        dc = f"{dc} ({1 - opts.attractor_weight:g}) + {att} ({opts.attractor_weight:g})"
+    return dc
+
+
+def _dc_options(opts: LossOptions) -> dict:
+    options = {"dc_weighting": opts.dc_weighting}
+    if opts.attractor_weight > 0:
+        options["attractor_weight"] = opts.attractor_weight
+        options["attractor_kmeans_steps"] = opts.attractor_kmeans_steps
+    return options
+
+
+def _spectra(model, mixture, sources):
+    p = model.stft_params
+    return p, stft(mixture, p), stft(sources, p)
+
+
+@register_objective
+class WaveformObjective(Objective):
+    name = "waveform"
+
+    def loss(self, model, out, mixture, sources, opts):
+        if opts.time_loss not in TIME_LOSSES:
+            raise ModelError(
+                f"unknown time-domain loss '{opts.time_loss}' (use {' or '.join(TIME_LOSSES)})"
+            )
+        fn = pit_si_sdr_loss if opts.time_loss == "si_sdr" else sa_sdr_loss
+        return fn(out["waveforms"], sources)
+
+    def describe(self, opts):
+        return f"PIT {opts.time_loss.replace('_', '-')}"
+
+    def options(self, opts):
+        return {"loss": opts.time_loss}
+
+
+@register_objective
+class MaskObjective(Objective):
+    name = "mask"
+
+    def loss(self, model, out, mixture, sources, opts):
+        p, mix_spec, src_specs = _spectra(model, mixture, sources)
+        return _mask_loss(out["masks"], mix_spec, src_specs, sources, p, opts.mask_loss)
+
+    def describe(self, opts):
+        return _mask_words(opts)
+
+    def options(self, opts):
+        return {"mask_loss": opts.mask_loss}
+
+
+@register_objective
+class DeepClusteringObjective(Objective):
+    name = "deep-clustering"
+
+    def loss(self, model, out, mixture, sources, opts):
+        p, mix_spec, src_specs = _spectra(model, mixture, sources)
+        return self.dc_loss(out, mix_spec, src_specs, sources, p, opts)
+
+    @staticmethod
+    def dc_loss(out, mix_spec, src_specs, sources, p, opts) -> torch.Tensor:
+        assign, weights = dc_targets(mix_spec, src_specs, weighting=opts.dc_weighting)
+        dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
+        if opts.attractor_weight > 0:
+            att = attractor_loss(
+                out["embeddings"],
+                mix_spec,
+                src_specs,
+                sources,
+                p,
+                kmeans_steps=opts.attractor_kmeans_steps,
+            )
+            dc = (1 - opts.attractor_weight) * dc + opts.attractor_weight * att
+        return dc
+
+    def describe(self, opts):
+        return _dc_words(opts)
+
+    def options(self, opts):
+        return _dc_options(opts)
+
+
+@register_objective
+class ChimeraObjective(Objective):
+    name = "chimera"
+
+    def loss(self, model, out, mixture, sources, opts):
+        p, mix_spec, src_specs = _spectra(model, mixture, sources)
+        dc = DeepClusteringObjective.dc_loss(out, mix_spec, src_specs, sources, p, opts)
+        if sources.shape[1] != model.n_src:  # another number of speakers: the mask head has no say
+            return dc
+        mi = _mask_loss(out["masks"], mix_spec, src_specs, sources, p, opts.mask_loss)
+        return opts.chimera_alpha * dc + (1 - opts.chimera_alpha) * mi
+
+    def describe(self, opts):
+        return (
+            f"chimera++ ({_dc_words(opts).replace('deep clustering', 'dc')} + {_mask_words(opts)})"
+        )
+
+    def options(self, opts):
+        return (
+            {"mask_loss": opts.mask_loss}
+            | _dc_options(opts)
+            | {"chimera_alpha": opts.chimera_alpha}
+        )
+
+
+def loss_name(model: SeparationModel, **options) -> str:
+    """The loss of ``model`` under ``options`` (LossOptions' fields), in words."""
+    return objective_for(model).describe(LossOptions(**options))
+
+
+def loss_options(model: SeparationModel, config) -> dict:
+    """The ``cocktail train`` options of ``config`` that shaped ``model``'s loss (for its card)."""
+    return objective_for(model).options(LossOptions.of(config))
+
+
 def family_loss(
     model: SeparationModel,
     net,
     mixture: torch.Tensor,
     sources: torch.Tensor,
     *,
-    time_loss: str = "si_sdr",
-    chimera_alpha: float = 0.5,
-    dc_weighting: str = "threshold",
     precision: str = "fp32",
-    mask_loss: str = "psa",
-    attractor_weight: float = 0.0,
-    attractor_kmeans_steps: int = 0,
+    **options,
 ) -> torch.Tensor:
-    """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``.
+    """Scalar loss of ``net`` (the model, or its DDP wrapper) on ``mixture [B, T]``, ``sources [B, S, T]``,
+    by ``model``'s objective under ``options`` (LossOptions' fields).
 
     ``dc_weighting`` weights the deep clustering bins: "threshold" (silent bins out, Hershey et al.)
     or "magnitude" (loud bins count more, Wang et al. 2018). ``mask_loss`` trains the masks of
@@ -171,39 +333,14 @@ def family_loss(
     where the device lacks bf16 kernels it runs in float32 instead, with one warning line.
     ``attractor_weight`` w makes the deep clustering term ``(1 - w) dc + w attractor_loss`` (its
     ``kmeans_steps``: ``attractor_kmeans_steps``)."""
-    if not model.trainable:
-        raise ModelError(f"model '{model.name}' has nothing to train")
+    objective = objective_for(model)
+    opts = LossOptions(**options)
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision '{precision}' (use {' or '.join(PRECISIONS)})")
-    if mask_loss not in MASK_LOSSES:
-        raise ModelError(f"unknown mask loss '{mask_loss}' (use {' or '.join(MASK_LOSSES)})")
+    if opts.mask_loss not in MASK_LOSSES:
+        raise ModelError(f"unknown mask loss '{opts.mask_loss}' (use {' or '.join(MASK_LOSSES)})")
     out = _forward(net, mixture, effective_precision(precision, mixture.device.type))
     out = {
         k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()
     }
-    if model.kind == KIND_TIME_DOMAIN:
-        if time_loss not in TIME_LOSSES:
-            raise ModelError(
-                f"unknown time-domain loss '{time_loss}' (use {' or '.join(TIME_LOSSES)})"
-            )
-        fn = pit_si_sdr_loss if time_loss == "si_sdr" else sa_sdr_loss
-        return fn(out["waveforms"], sources)
-    p = model.stft_params
-    mix_spec, src_specs = stft(mixture, p), stft(sources, p)
-    if model.kind == KIND_MASK:
-        return _mask_loss(out["masks"], mix_spec, src_specs, sources, p, mask_loss)
-    assign, weights = dc_targets(mix_spec, src_specs, weighting=dc_weighting)
-    dc = deep_clustering_loss(out["embeddings"], assign, weights).mean()
-    if attractor_weight > 0:
-        att = attractor_loss(
-            out["embeddings"], mix_spec, src_specs, sources, p, kmeans_steps=attractor_kmeans_steps
-        )
-        dc = (1 - attractor_weight) * dc + attractor_weight * att
-    if model.kind == KIND_DEEP_CLUSTERING:
-        return dc
-    if model.kind == KIND_CHIMERA:
-        if sources.shape[1] != model.n_src:  # another number of speakers: the mask head has no say
-            return dc
-        mi = _mask_loss(out["masks"], mix_spec, src_specs, sources, p, mask_loss)
-        return chimera_alpha * dc + (1 - chimera_alpha) * mi
-    raise ModelError(f"no training loss for model kind '{model.kind}'")
+    return objective.loss(model, out, mixture, sources, opts)

@@ -118,7 +118,7 @@ def test_selection_is_played_as_a_masked_signal(qtbot, embedded):
 def test_masked_signal_matches_an_independent_istft(sources):
     from scipy.signal import istft, stft
 
-    from app.tasks import masked_signal
+    from app.jobs.masked_signal import masked_signal
     from separation_core.models.transforms import StftParams
 
     mix = sources.sum(0)

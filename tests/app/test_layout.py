@@ -21,7 +21,7 @@ def settle(qtbot, w):
 def full(qtbot, window, audio_files, sources):
     """A window with references, three long-named results (one with embeddings), the oracle and
     metrics for all: every view at its widest content."""
-    from separation_core.evaluation.metrics import Evaluation
+    from separation_core.evaluation.scoring import Evaluation
     from separation_core.models.transforms import StftParams
 
     mix, refs = audio_files

@@ -4,8 +4,9 @@ per-chunk intermediates, no STFTs, no copies."""
 
 import numpy as np
 
+from app.jobs import frozen_array
+from app.jobs.separation import MAX_EMBEDDING_POINTS, ModelDone, RunSettings, SeparationJob
 from app.session import ResultRecord, Session
-from app.tasks import MAX_EMBEDDING_POINTS, ModelDone, RunSettings, SeparationJob, frozen_array
 from conftest import SR, synthetic_sources
 from separation_core.cancel import CancelToken
 

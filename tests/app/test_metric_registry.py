@@ -4,21 +4,18 @@ table and the desktop Metrics view, with nothing else to edit."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-import separation_core.evaluation.metrics as M
+import separation_core.evaluation.scoring as M
 from helpers import two_voices
 from separation_core.cli import main
 
 SR = 16000
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def peak(pair: M.Pair) -> float:
@@ -104,9 +101,10 @@ def test_dummy_metric_in_the_evaluate_command(dummy, voices, tmp_path, capsys):
 
 
 def test_dummy_metric_in_bench_validation_and_model_card(dummy, tmp_path, capsys):
+    from separation_core.checkpoints.cards import quality_rows
     from separation_core.data.mixing import build_mixture_set, load_mixture_set
     from separation_core.models import get_model_class
-    from separation_core.training.trainer import validation_metrics
+    from separation_core.training.validation import validation_metrics
 
     speech = tmp_path / "speech"
     speech.mkdir()
@@ -138,16 +136,13 @@ def test_dummy_metric_in_bench_validation_and_model_card(dummy, tmp_path, capsys
     oracle = get_model_class("oracle-irm")(sample_rate=SR, n_src=2)
     assert "dummy_peak" in validation_metrics(oracle, items, "cpu")
 
-    spec = importlib.util.spec_from_file_location("model_card", ROOT / "scripts" / "model_card.py")
-    card = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(card)
-    table = card.quality_rows(report, "oracle-irm")
+    table = quality_rows(report, "oracle-irm")
     assert table[0].endswith("| Peak (FS) |") and table[1] == "|---|" + "---|" * 5
     assert table[2].endswith(f"| {value:.4f} |")
 
 
 def test_dummy_metric_in_the_metrics_view(dummy, qtbot, voices):
-    from app.tasks import evaluate_in_steps
+    from app.jobs.metrics import evaluate_in_steps
     from app.views.metrics import MetricsView
     from fakes import record
 

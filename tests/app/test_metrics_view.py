@@ -17,7 +17,7 @@ def si_sdr(est, ref):
 
 
 def test_metrics_table_and_chart(qtbot, window, audio_files, sources, monkeypatch):
-    import separation_core.evaluation.metrics as M
+    import separation_core.evaluation.scoring as M
 
     threads = []
     original = M.evaluate_separation

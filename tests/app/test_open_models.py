@@ -7,7 +7,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from app.tasks import ModelDone
+from app.jobs.separation import ModelDone
 from conftest import open_mixture, run_models
 
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
 
-from app.tasks import ModelDone, ModelFailed
+from app.jobs.separation import ModelDone, ModelFailed
 from conftest import SR, open_mixture, run_models, synthetic_sources
 
 

@@ -17,7 +17,8 @@ RATE = 22050  # not a model's rate: the sidecar records the input's
 
 
 def _gui_export(mix, out, keys):
-    from app.tasks import ExportItem, ExportJob, RunSettings
+    from app.jobs.export import ExportItem, ExportJob
+    from app.jobs.separation import RunSettings
     from separation_core.checkpoints.catalog import load_model, resolve
     from separation_core.engine.inference import separate
     from separation_core.io.audio_io import load_audio

@@ -40,6 +40,7 @@ def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
 ):
     import app.session
     import separation_core.evaluation.metrics as M
+    import separation_core.evaluation.scoring as scoring
     from separation_core.checkpoints import catalog
     from separation_core.engine import inference
     from separation_core.models.result import SeparationResult
@@ -56,7 +57,7 @@ def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
         ref_paths.append(folder / f"ref{i + 1}.wav")
         sf.write(ref_paths[-1], r, SR, subtype="FLOAT")
     monkeypatch.setattr(
-        M, "DEFAULT_METRICS", ("si_sdr", "si_sdri")
+        scoring, "DEFAULT_METRICS", ("si_sdr", "si_sdri")
     )  # PESQ & co. are beside the point
     open_mixture(qtbot, window, folder / "mix.wav", ref_paths)  # with the oracle, scored
     solved = []

@@ -281,7 +281,7 @@ def test_sidecar_card_and_listing_name_the_origin(asteroid_models, tmp_path, mon
 
 
 def test_imported_checkpoint_runs_chunked_and_exports_stems(asteroid_models, tmp_path):
-    from separation_core.evaluation.metrics import evaluate_separation
+    from separation_core.evaluation.scoring import evaluate_separation
     from separation_core.io.export import write_stems
 
     path = _save(

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from helpers import LIBRISPEECH_DIR, needs_data, tone, voice
 from separation_core.errors import AudioLoadError, AudioSaveError, ReferenceMismatchError
-from separation_core.io import audio_io
+from separation_core.io import audio_io, audio_save
 from separation_core.io.audio_io import (
     Audio,
     file_sha256,
@@ -22,8 +22,8 @@ from separation_core.io.audio_io import (
     load_references,
     read_info,
     resample,
-    save_audio,
 )
+from separation_core.io.audio_save import save_audio
 
 SR = 16000
 
@@ -511,9 +511,9 @@ def test_failed_save_leaves_no_temp_and_keeps_old_file(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return block.astype(np.float32)
 
-    monkeypatch.setattr(audio_io, "BLOCK_SAMPLES", 1000)
-    monkeypatch.setattr(audio_io, "MIN_BLOCK_FRAMES", 1000)
-    monkeypatch.setattr(audio_io, "_to_file_dtype", fail_second_block)
+    monkeypatch.setattr(audio_save, "BLOCK_SAMPLES", 1000)
+    monkeypatch.setattr(audio_save, "MIN_BLOCK_FRAMES", 1000)
+    monkeypatch.setattr(audio_save, "_to_file_dtype", fail_second_block)
     with pytest.raises(AudioSaveError) as info:
         save_audio(path, voice(seconds=0.5), SR, subtype="FLOAT", overwrite=True)
     msg = str(info.value)
@@ -607,7 +607,7 @@ def test_save_permission_denied_is_reported(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(audio_io.os, "open", deny)
+    monkeypatch.setattr(audio_save.os, "open", deny)
     with pytest.raises(AudioSaveError, match="not writable") as info:
         save_audio(tmp_path / "x.wav", voice(seconds=0.1), SR)
     assert str(tmp_path / "x.wav") in str(info.value)

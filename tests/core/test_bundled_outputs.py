@@ -29,6 +29,32 @@ def _outputs(stem: str) -> np.ndarray:
     return np.asarray(separate(load_model(stem), mixture, 16000).waveforms, dtype=np.float64)
 
 
+def _platform() -> str:
+    """What float rounding depends on: torch and numpy builds, the CPU and the kernels torch picks
+    for it, one thread (tests/conftest.py)."""
+    import platform
+
+    import torch
+
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in _cpuinfo().splitlines() if "model name" in ln),
+        platform.processor(),
+    )
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"torch {torch.__version__}, numpy {np.__version__}, {cpu}, {capability}"
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def _digest(y: np.ndarray) -> str:
+    return hashlib.sha256(y.astype(np.float32).tobytes()).hexdigest()
+
+
 def _clustered(stem: str) -> bool:
     from separation_core.checkpoints.catalog import resolve
     from separation_core.models import get_model_class
@@ -57,6 +83,18 @@ def test_bundled_model_outputs_are_unchanged(path):
         np.testing.assert_allclose(out, samples, rtol=1e-3, atol=atol)
 
 
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+def test_bundled_model_outputs_are_bit_identical_where_they_were_recorded(path):
+    """On the platform that recorded them (torch, numpy, CPU), a refactor must give the same
+    outputs to the last bit; elsewhere rounding differs and the test above holds."""
+    record = json.loads(RECORD.read_text()).get(path.stem)
+    if record is None or record["checkpoint_sha256"] != _sha256(path):
+        pytest.skip(f"{path.name} is not the checkpoint recorded in {RECORD.name}")
+    if record.get("platform") != _platform():
+        pytest.skip(f"recorded on another platform ({record.get('platform')})")
+    assert _digest(_outputs(path.stem)) == record["float32_sha256"]
+
+
 def record_outputs(stems: list[str]) -> None:
     """Write data/bundled_outputs.json from the models as they are now: all of them, or only
     ``stems`` (the other records kept; records of checkpoints no longer bundled dropped)."""
@@ -72,6 +110,8 @@ def record_outputs(stems: list[str]) -> None:
             "rms": [float(np.sqrt(np.mean(s**2))) for s in y],
             "index": index.tolist(),
             "samples": [[float(f"{v:.8g}") for v in s[index]] for s in y],
+            "platform": _platform(),
+            "float32_sha256": _digest(y),
         }
     bundled = {p.stem for p in CHECKPOINTS}
     RECORD.write_text(json.dumps({k: v for k, v in out.items() if k in bundled}, indent=1) + "\n")
@@ -81,4 +121,7 @@ def record_outputs(stems: list[str]) -> None:
 if __name__ == "__main__":
     import sys
 
+    import torch
+
+    torch.set_num_threads(1)  # as the tests run (tests/conftest.py)
     record_outputs(sys.argv[1:])

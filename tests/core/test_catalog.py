@@ -10,7 +10,7 @@ from separation_core.checkpoints import catalog
 from separation_core.checkpoints.store import checkpoint_dict, save_checkpoint_dict
 from separation_core.cli import main
 from separation_core.errors import CheckpointError
-from separation_core.io.audio_io import save_audio
+from separation_core.io.audio_save import save_audio
 from separation_core.models import get_model_class
 
 

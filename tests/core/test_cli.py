@@ -189,7 +189,7 @@ def test_errors_exit_nonzero_without_traceback(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_oracle_without_refs_is_refused(mixture_files, tmp_path, capsys):
+def test_oracle_without_refs_is_refused_before_any_work(mixture_files, tmp_path, capsys, no_model):
     paths, _, _ = mixture_files
     assert (
         main(
@@ -203,9 +203,14 @@ def test_oracle_without_refs_is_refused(mixture_files, tmp_path, capsys):
                 "--quiet",
             ]
         )
-        == 1
+        == 2
     )
-    assert "reference" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "cocktail: error: model 'oracle-ibm' needs the reference sources: give --refs "
+        "(one file per speaker)"
+    )
+    assert not (tmp_path / "o").exists()
 
 
 def test_models_lists_registry_and_user_checkpoints(tmp_path, monkeypatch, capsys):
@@ -666,10 +671,10 @@ def test_num_speakers_the_model_cannot_honour_is_refused_before_loading_audio(
 
 
 def test_clustering_models_give_the_speakers_asked_for(mixture_files, tmp_path):
-    from separation_core.commands.separate import CLUSTERING_KINDS
-    from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING
+    from separation_core.checkpoints.catalog import resolve
 
-    assert set(CLUSTERING_KINDS) == {KIND_CHIMERA, KIND_DEEP_CLUSTERING}
+    assert resolve("dc-blstm").takes_num_speakers and resolve("chimera").takes_num_speakers
+    assert not resolve("convtasnet").takes_num_speakers
     paths, _, _ = mixture_files
     out = tmp_path / "o"
     assert (

@@ -13,7 +13,7 @@ from separation_core.cli import main
 from separation_core.data.conversation import build_conversation_set
 from separation_core.data.mixing import load_mixture_set
 from separation_core.errors import CocktailError
-from separation_core.io.audio_io import save_audio
+from separation_core.io.audio_save import save_audio
 
 SR = 16000
 

@@ -28,7 +28,7 @@ from separation_core.data import (
     speaker_of,
     split_speakers,
 )
-from separation_core.data.mixing import PEAK_LIMIT, draw_crop, place, place_at_speed
+from separation_core.data.mixture_recipe import PEAK_LIMIT, draw_crop, place, place_at_speed
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import load_audio
 

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from separation_core.errors import AudioSaveError
-from separation_core.io import audio_io, export, filesets
-from separation_core.io.audio_io import save_audio
+from separation_core.io import audio_save, export, filesets
+from separation_core.io.audio_save import save_audio
 from separation_core.io.export import write_stems
 from separation_core.io.export_plan import ExportRequest, plan_exports, refuse_existing
 from separation_core.io.filesets import ensure_writable_folder, write_file_set
@@ -161,7 +161,7 @@ def test_the_disk_error_behind_libsndfile_is_named(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             self.fh.close()
 
-    monkeypatch.setattr(audio_io, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    monkeypatch.setattr(audio_save, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
     with pytest.raises(AudioSaveError) as info:
         save_audio(tmp_path / "x.wav", np.zeros(SR, np.float32) + 0.1, SR)
     assert str(info.value) == f"{tmp_path / 'x.wav'}: cannot write: No space left on device"

@@ -13,6 +13,7 @@ from scipy.signal import lfilter
 from helpers import si_sdr_reference
 from separation_core.errors import ReferenceMismatchError
 from separation_core.evaluation import metrics as M
+from separation_core.evaluation import scoring
 
 
 def speech_like(seconds: float, sr: int, seed: int) -> np.ndarray:
@@ -134,8 +135,8 @@ def test_evaluate_swapped_equals_unswapped(refs16k):
     mixture = refs16k.sum(axis=0)
     est = refs16k + 0.02 * rng.standard_normal(refs16k.shape)
     metrics = ("snr", "si_sdr", "si_sdri", "sdr", "pesq", "stoi")
-    straight = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=metrics)
-    swapped = M.evaluate_separation(est[::-1], refs16k, mixture, 16000, metrics=metrics)
+    straight = scoring.evaluate_separation(est, refs16k, mixture, 16000, metrics=metrics)
+    swapped = scoring.evaluate_separation(est[::-1], refs16k, mixture, 16000, metrics=metrics)
     np.testing.assert_array_equal(straight.permutation, [0, 1])
     np.testing.assert_array_equal(swapped.permutation, [1, 0])
     for a, b in zip(straight.per_source, swapped.per_source):
@@ -151,39 +152,39 @@ def test_evaluate_swapped_equals_unswapped(refs16k):
 def test_evaluate_uses_a_given_permutation_without_solving(refs16k, monkeypatch):
     mixture = refs16k.sum(axis=0)
     est = refs16k + 0.02 * np.random.default_rng(11).standard_normal(refs16k.shape)
-    solved = M.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"))
-    monkeypatch.setattr(M, "solve_permutation", lambda *a, **k: pytest.fail("solved again"))
-    same = M.evaluate_separation(
+    solved = scoring.evaluate_separation(est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"))
+    monkeypatch.setattr(scoring, "solve_permutation", lambda *a, **k: pytest.fail("solved again"))
+    same = scoring.evaluate_separation(
         est, refs16k, mixture, 16000, metrics=("si_sdr", "snr"), permutation=solved.permutation
     )
     assert same.per_source == solved.per_source and same.mean == solved.mean
-    forced = M.evaluate_separation(
+    forced = scoring.evaluate_separation(
         est, refs16k, mixture, 16000, metrics=("si_sdr",), permutation=[1, 0]
     )  # the wrong pairing is scored as asked
     np.testing.assert_array_equal(forced.permutation, [1, 0])
     assert forced.per_source[0]["si_sdr"] == pytest.approx(float(M.si_sdr(est[1], refs16k[0])))
     assert forced.mean["si_sdr"] < solved.mean["si_sdr"] - 10
-    partial = M.evaluate_separation(
+    partial = scoring.evaluate_separation(
         est[:1], refs16k, mixture, 16000, metrics=("si_sdr",), permutation=[-1, 0]
     )
     assert np.isnan(partial.per_source[0]["si_sdr"])
     for bad in ([0], [0, 2], [0, -2]):
         with pytest.raises(ValueError, match="permutation"):
-            M.evaluate_separation(
+            scoring.evaluate_separation(
                 est, refs16k, mixture, 16000, metrics=("si_sdr",), permutation=bad
             )
 
 
 def test_evaluate_only_asked_metrics_and_missing_estimate(refs16k):
     mixture = refs16k.sum(axis=0)
-    ev = M.evaluate_separation(refs16k[1:], refs16k, mixture, 16000, metrics=("si_sdr",))
+    ev = scoring.evaluate_separation(refs16k[1:], refs16k, mixture, 16000, metrics=("si_sdr",))
     np.testing.assert_array_equal(ev.permutation, [-1, 0])
     assert list(ev.per_source[0]) == ["si_sdr"] and np.isnan(ev.per_source[0]["si_sdr"])
     assert ev.mean["si_sdr"] == pytest.approx(ev.per_source[1]["si_sdr"])
     with pytest.raises(ValueError, match="unknown metric"):
-        M.evaluate_separation(refs16k, refs16k, mixture, 16000, metrics=("bogus",))
+        scoring.evaluate_separation(refs16k, refs16k, mixture, 16000, metrics=("bogus",))
     with pytest.raises(ReferenceMismatchError):
-        M.evaluate_separation(refs16k[:, :-5], refs16k, mixture, 16000)
+        scoring.evaluate_separation(refs16k[:, :-5], refs16k, mixture, 16000)
 
 
 @pytest.mark.parametrize("sr, ceiling", [(16000, 4.644), (8000, 4.549), (22050, 4.644)])

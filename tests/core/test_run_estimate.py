@@ -12,8 +12,10 @@ from separation_core.engine.run_estimate import (
 )
 
 
-def entry(model_id, kind="time-domain", params=1_000_000, sr=16000):
-    return SimpleNamespace(id=model_id, kind=kind, num_parameters=params, sample_rate=sr)
+def entry(model_id, kind="time-domain", params=1_000_000, sr=16000, model_name=None):
+    return SimpleNamespace(
+        id=model_id, kind=kind, num_parameters=params, sample_rate=sr, model_name=model_name
+    )
 
 
 BENCH = {
@@ -76,6 +78,20 @@ def test_models_without_figures_scale_from_one_of_the_same_kind_or_say_so():
     assert (
         other.seconds is None and other.text() == "no estimate" and oracle.text() == "no estimate"
     )
+
+
+def test_a_copy_of_a_benchmarked_network_gets_its_figures_not_a_scaled_guess():
+    """Issue 30: a byte-identical copy of a bundled model was 'scaled from another model by size'."""
+    known = {"m": entry("m", model_name="convtasnet")}
+    copy = entry("my-copy", model_name="convtasnet")
+    measured = estimate_run(entry("m", model_name="convtasnet"), 180.0, BENCH, known=known)
+    got = estimate_run(copy, 180.0, BENCH, known=known)
+    assert (got.seconds, got.peak_mb) == (measured.seconds, measured.peak_mb)
+    assert "same network" in got.text() and "scaled" not in got.text()
+    other = estimate_run(
+        entry("x", model_name="convtasnet", params=2_000_000), 60.0, BENCH, known=known
+    )
+    assert "scaled from m" in other.text()
 
 
 def test_the_repository_bench_report_is_found():

@@ -51,7 +51,7 @@ class OracleShuffler(SeparationModel):
     trainable: ClassVar[bool] = False
 
     def __init__(self, seed=0, swap_inside=False):
-        super().__init__(sample_rate=SR, n_src=2, seed=seed)
+        super().__init__(sample_rate=SR, n_src=2)
         self.rng = np.random.default_rng(seed)
         self.swap_inside = swap_inside
         self.perms = []

@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 
 from helpers import voice
+from separation_core.checkpoints.cards_training import train_command
 from separation_core.checkpoints.store import load_checkpoint, model_from_checkpoint
 from separation_core.commands.train import parse_model_args
 from separation_core.data import select_split
@@ -20,17 +21,13 @@ from separation_core.data.mixing import load_mixture_set
 from separation_core.errors import CocktailError, ModelError
 from separation_core.models import get_model_class
 from separation_core.training import precision
+from separation_core.training.batches import alternating_batches, training_batches
+from separation_core.training.config import TrainConfig
+from separation_core.training.logs import truncate_log
 from separation_core.training.objectives import attractor_loss, family_loss, loss_name
 from separation_core.training.precision import bf16_supported, effective_precision
-from separation_core.training.trainer import (
-    TrainConfig,
-    Trainer,
-    alternating_batches,
-    learning_rate,
-    training_batches,
-    truncate_log,
-    weight_average,
-)
+from separation_core.training.schedule import learning_rate, weight_average
+from separation_core.training.trainer import Trainer
 
 SR = 8000
 TINY = {
@@ -479,7 +476,7 @@ def test_the_trainer_keeps_the_weight_average_and_resumes_it_exactly(tmp_path, s
     kept = a["trainer"]["ema"] if best["metrics"]["step"] == 6 else at_3
     assert all(torch.equal(best["state_dict"][k], kept[k]) for k in kept)
     assert a["training"]["ema_decay"] == 0.5
-    assert "--ema-decay 0.5 --out RUN_DIR" in _model_card_module().train_command(a)
+    assert "--ema-decay 0.5 --out RUN_DIR" in train_command(a)
 
     plain = tmp_path / "plain"  # a run without an average may add one when it resumes
     Trainer(_config(plain, speech_dir, 3), quiet=True).run()
@@ -747,17 +744,6 @@ def many_speakers_dir(tmp_path_factory):
     return root
 
 
-def _model_card_module():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "model_card.py"
-    spec = importlib.util.spec_from_file_location("model_card", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
     tmp_path, many_speakers_dir
 ):
@@ -778,10 +764,9 @@ def test_deep_clustering_trains_and_validates_on_three_speaker_mixtures(
         "attractor_weight": 0.3,
         "attractor_kmeans_steps": 2,
     }
-    card = _model_card_module()
     assert (
         "--dc-weighting threshold --attractor-weight 0.3 --attractor-kmeans-steps 2"
-        in card.train_command(out)
+        in train_command(out)
     )
     Trainer(_config(tmp_path / "dc3", many_speakers_dir, 3), resume=True, quiet=True).run()
     assert load_checkpoint(tmp_path / "dc3" / "last.pt")["training"]["speakers"] == 3

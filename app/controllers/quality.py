@@ -1,84 +1,17 @@
-"""Quality over time for the timeline under the Listen lanes: the job that computes it (on the job
-runner, quietly) and the controller that keeps one track per result up to date.
-
-With references each result gets its segmental SI-SDR per source, in the columns of the Listen view,
-with the windows where its speakers swap; without, the similarity of its outputs (leakage). See
-``separation_core.evaluation.segmental``. A result is computed once; new results, new references or a new
-order of the columns compute it again.
+"""The quality timeline under the Listen lanes: keeps one quality track per result up to date (the
+job is ``app.jobs.quality.QualityJob``, run quietly). A result is computed once; new results, new
+references or a new order of the columns compute it again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.jobs import JobSlot
-from app.tasks import frozen_array
-
-WINDOW_SECONDS = 1.0
-HOP_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class QualityTrack:
-    """``kind`` "si_sdr": ``values [S, W]`` in dB per column, ``swapped [W]``; "leakage": ``values
-    [1, W]`` in [0, 1], ``swapped`` None. ``times [W]``: window centres in seconds."""
-
-    kind: str
-    times: np.ndarray
-    values: np.ndarray
-    swapped: Optional[np.ndarray]
-    window: float
-    hop: float
-
-
-@dataclass(frozen=True)
-class QualityJob:
-    items: tuple  # ((key, waveforms [S, T], order or None), ...)
-    references: Optional[np.ndarray]
-    sample_rate: int
-    window: float = WINDOW_SECONDS
-    hop: float = HOP_SECONDS
-
-    def run(self, ctx) -> dict:
-        from separation_core.evaluation.segmental import output_leakage, segmental_si_sdr
-
-        out = {}
-        n = len(self.items)
-        for i, (key, waves, order) in enumerate(self.items):
-            ctx.cancel.raise_if_cancelled()
-
-            def progress(fraction: float, stage: str, i=i, key=key) -> None:
-                ctx.progress((i + fraction) / n, f"{key}: {stage}")
-
-            if self.references is not None:
-                times, values, swapped = segmental_si_sdr(
-                    waves,
-                    self.references,
-                    self.sample_rate,
-                    self.window,
-                    self.hop,
-                    order=order,
-                    progress=progress,
-                    cancel=ctx.cancel,
-                )
-                track = QualityTrack("si_sdr", times, values, swapped, self.window, self.hop)
-            else:
-                times, values = output_leakage(
-                    waves,
-                    self.sample_rate,
-                    self.window,
-                    self.hop,
-                    progress=progress,
-                    cancel=ctx.cancel,
-                )
-                track = QualityTrack("leakage", times, values[None, :], None, self.window, self.hop)
-            out[key] = track
-            ctx.publish((key, track))
-        return out
+from app.jobs import frozen_array
+from app.jobs.quality import QualityJob, QualityTrack
+from app.runner import JobSlot
 
 
 class QualityController(QObject):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.jobs import JobRunner, JobSlot
+from app.runner import JobHandle, JobRunner, JobSlot
 from separation_core.errors import AudioLoadError
 
 
@@ -196,9 +196,8 @@ def test_a_worker_outliving_its_signals_object_stays_silent(qtbot, runner, capfd
         ctx.progress(1.0, "late")
         return "late"
 
-    job_id = runner.rec.start("a", job)
-    signals = runner._running[job_id].signals
-    shiboken6.delete(signals)
+    runner.rec.start("a", job)
+    shiboken6.delete(runner.rec.slots["a"].handle.signals)
     with qtbot.captureExceptions() as exceptions:
         release.set()
         assert runner.wait(5000)
@@ -206,3 +205,31 @@ def test_a_worker_outliving_its_signals_object_stays_silent(qtbot, runner, capfd
     assert exceptions == []
     err = capfd.readouterr().err
     assert "RuntimeError" not in err and "Signal source has been deleted" not in err
+
+
+def test_a_slot_holds_its_new_job_when_the_runner_announces_it(qtbot, runner):
+    """Observers of ``started`` (the status bar) see the slot busy with the job just started, and
+    the job it replaced no longer delivers."""
+    slot = JobSlot(runner)
+    release = threading.Event()
+    first = slot.start(lambda ctx: release.wait(5))
+    heard = []
+    runner.started.connect(lambda h: heard.append((h, slot.owns(h), slot.busy, first.running)))
+    second = slot.start(lambda ctx: "second")
+    release.set()
+    assert heard == [(second, True, True, False)]
+    qtbot.waitUntil(lambda: second.ended and first.ended, timeout=5000)
+
+
+def test_a_handle_made_beforehand_runs_with_its_callbacks(qtbot, runner):
+    got = []
+    handle = JobHandle(lambda ctx: 6 * 7, on_done=got.append, quiet=True)
+    assert runner.submit(handle) is handle and handle.running
+    qtbot.waitUntil(lambda: got == [42], timeout=5000)
+    assert handle.ended and not handle.running and runner.running() == []
+
+
+def test_an_unknown_callback_is_refused_before_anything_runs(runner):
+    with pytest.raises(TypeError, match="on_finished"):
+        runner.start(lambda ctx: 1, on_finished=print)
+    assert runner.running() == []

@@ -1,37 +1,38 @@
-"""Write a bundled model's card (Markdown) from its checkpoint and `cocktail bench --json` output.
-
-    python scripts/model_card.py resources/models/ID.pt bench.json [--out resources/models/ID.md]
-    python scripts/model_card.py downloaded/model.pth [--out model.md]     # an imported model
-
-An imported file (an Asteroid model) gets a card of what the file says of itself, marked as
-imported, with no benchmark.
+"""A model's card (Markdown) from its checkpoint and the output of `cocktail bench --json`.
 
 Every number on the card comes from one of the two files: training facts and validation figures from
-the checkpoint's `training` and `metrics`, test-set quality, speed and memory from the benchmark.
+the checkpoint's `training` and `metrics`, test-set quality, speed and memory from the benchmark. An
+imported file (an Asteroid model) gets a card of what the file says of itself, with no benchmark.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
-import sys
 from pathlib import Path
+from typing import Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from separation_core.checkpoints.importers.asteroid import imported_card  # noqa: E402
-from separation_core.checkpoints.store import load_checkpoint  # noqa: E402
-from separation_core.engine.inference import model_chunk_seconds  # noqa: E402
-from separation_core.evaluation.metrics import metric_specs  # noqa: E402
-from separation_core.models.base import KIND_CHIMERA, KIND_DEEP_CLUSTERING  # noqa: E402
-from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS  # noqa: E402
-from separation_core.models.registry import get_model_class  # noqa: E402
+from separation_core.checkpoints.cards_training import (
+    SPEAKER_WORDS,
+    augmentation_lines,
+    schedule_text,
+    speaker_words,
+    speakers_limit,
+    train_command,
+)
+from separation_core.checkpoints.importers.asteroid import imported_card
+from separation_core.checkpoints.store import load_checkpoint
+from separation_core.engine.inference import model_chunk_seconds
+from separation_core.errors import CocktailError
+from separation_core.evaluation.scoring import metric_specs
+from separation_core.io.fileutil import atomic_write, unreadable_reason
+from separation_core.models.deep_clustering import SOFT_MASK_SHARPNESS
+from separation_core.models.registry import get_model_class
 
 
 def fmt(value, spec: str = ".2f") -> str:
+    """``value`` formatted by ``spec``; a dash for a missing or NaN figure."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return format(value, spec)
@@ -82,75 +83,6 @@ def quality_by_set_rows(bench: dict, model_id: str) -> list[str]:
     return rows
 
 
-def augmentation_lines(t: dict) -> list[str]:
-    """What was done to the training mixtures beyond mixing: noise and rooms (issue 12)."""
-    lines = []
-    if t.get("noise"):
-        snr = t.get("snr_range")
-        lines.append(
-            f"- Noise: real noise from `../shared/data/{', '.join(t['noise'])}` added to "
-            f"{t.get('noise_prob', 1.0):.0%} of the mixtures"
-            + (" at an SNR drawn in {:g}..{:g} dB.".format(*snr) if snr else ".")
-        )
-    reverb = t.get("reverb")
-    if reverb and reverb.get("prob"):
-        measured = reverb.get("measured_rooms") or []
-        lines.append(
-            f"- Reverberation on {reverb['prob']:.0%} of the mixtures, each speaker at its own "
-            "position: "
-            + (
-                f"{reverb['simulated_rooms']} shoebox rooms simulated by the image-source method "
-                "(pyroomacoustics, RT60 {:g}..{:g} s)".format(*reverb["rt60_range"])
-                if reverb.get("simulated_rooms")
-                else "no simulated rooms"
-            )
-            + (
-                f" and measured responses of {', '.join(measured)} "
-                f"({reverb.get('measured_prob', 0):.0%} of the reverberant mixtures)"
-                if measured
-                else ""
-            )
-            + f". Target: the {reverb.get('target', 'reverberant image of each speaker')}, so the "
-            "model separates and does not dereverberate."
-        )
-    return lines
-
-
-def schedule_text(t: dict) -> str:
-    if t.get("schedule") == "cosine":
-        return "warm-up then cosine decay"
-    return "halved after 3 validations without a new best"
-
-
-SPEAKER_WORDS = {2: "two", 3: "three", 4: "four"}
-
-
-def speaker_words(t: dict) -> str:
-    """ "two", or "two (three on every other batch)" for a run with ``alt_speakers``."""
-    words = SPEAKER_WORDS.get(t.get("speakers", 2), str(t.get("speakers")))
-    if t.get("alt_speakers"):
-        alt = SPEAKER_WORDS.get(t["alt_speakers"], str(t["alt_speakers"]))
-        words += f" ({alt} on every other batch)"
-    return words
-
-
-def speakers_limit(t: dict, n_src: int) -> str:
-    """The card's line on speaker counts of a clustering model. ``speakers_seen`` lists the counts
-    of every run the weights went through (a fine-tuned checkpoint's own run may not show them)."""
-    seen = set(t.get("speakers_seen") or [t.get("speakers", n_src)])
-    if t.get("alt_speakers"):
-        seen.add(t["alt_speakers"])
-    most = max(seen)
-    others = [SPEAKER_WORDS.get(n, str(n)) for n in sorted(seen - {n_src})]
-    return (
-        f"- Trained on {n_src}-speaker mixtures"
-        + (f" and, on part of the batches, {' and '.join(others)}-speaker ones" if others else "")
-        + "; the number of speakers K can be asked at run time (k-means) or estimated "
-        f"(mean-shift), but more than {SPEAKER_WORDS.get(most, str(most))} were never seen in "
-        "training."
-    )
-
-
 def alt_validation_text(m: dict) -> str:
     """The end of the validation sentence: the figure on a set of another speaker count, if any
     (``valid_si_sdri_3spk``: a run with ``--alt-speakers 3``, or a model validated on both)."""
@@ -165,56 +97,9 @@ def alt_validation_text(m: dict) -> str:
     )
 
 
-def train_command(ckpt: dict) -> str:
-    t, args = ckpt["training"], dict(ckpt["model_args"])
-    name = t.get("trained_as", ckpt["model_name"])  # a model extracted from the one trained
-    defaults = get_model_class(name)().model_args()
-    changed = {k: v for k, v in args.items() if defaults.get(k) != v}
-    parts = [
-        f"cocktail train --model {name} "
-        + " ".join(f"--model-arg {k}={v}" for k, v in sorted(changed.items()))
-    ]
-    parts += [f"--speech ../shared/data/speech/{d}" for d in t.get("speech", [])]
-    if t.get("speakers", ckpt["n_src"]) != ckpt["n_src"]:
-        parts += [f"--speakers {t['speakers']}"]
-    if t.get("alt_speakers"):
-        parts += [f"--alt-speakers {t['alt_speakers']}"]
-    if t.get("noise"):
-        parts += [
-            " ".join(f"--noise ../shared/data/{d}" for d in t["noise"])
-            + f" --noise-prob {t.get('noise_prob', 1.0):g}"
-            + (" --snr-range {:g},{:g}".format(*t["snr_range"]) if t.get("snr_range") else "")
-        ]
-    reverb = t.get("reverb") or {}
-    if reverb.get("prob"):
-        parts += [
-            f"--rooms {reverb.get('simulated_rooms', 0)} "
-            + " ".join(f"--rir ../shared/data/rir/{r}" for r in reverb.get("measured_rooms", []))
-            + f" --reverb-prob {reverb['prob']:g}"
-        ]
-    options = t.get("loss_options") or {}  # cocktail train's loss options, e.g. mask_loss
-    if options:
-        value = {k: f"{v:g}" if isinstance(v, (int, float)) else v for k, v in options.items()}
-        parts += [" ".join(f"--{k.replace('_', '-')} {v}" for k, v in value.items())]
-    if t.get("initialised_from"):
-        init = t["initialised_from"]
-        parts += [f"--init {init if '/' in init else 'resources/models/' + init}"]
-    parts += [
-        f"--steps {t['steps']} --batch-size {t['batch_size']} --segment-seconds "
-        f"{t['segment_seconds']:g} --lr {t['lr']:g} --seed {t.get('seed', 0)}"
-        + (" --precision bf16" if t.get("precision") == "bf16" else "")
-        + (" --speed-range {:g},{:g}".format(*t["speed_range"]) if t.get("speed_range") else "")
-        + (f" --ema-decay {t['ema_decay']:g}" if t.get("ema_decay") else "")
-        + " --out RUN_DIR"
-    ]
-    command = " \\\n    ".join(parts)
-    if t.get("extracted_from"):
-        command += "\npython scripts/dc_from_chimera.py RUN_DIR/best.pt RUN_DIR OUT.pt"
-    return command
-
-
-def card(path: Path, bench: dict) -> str:
-    ckpt = load_checkpoint(path)
+def trained_card(path: Path, ckpt: dict, bench: dict) -> str:
+    """The card of a Cocktail checkpoint ``ckpt`` read from ``path``; ``bench`` must name the model
+    by the file's stem (as `cocktail bench` names bundled models)."""
     model_id, t, m = path.stem, ckpt["training"], ckpt.get("metrics") or {}
     row = bench["models"][model_id]
     machine = bench["machine"]
@@ -355,7 +240,7 @@ def card(path: Path, bench: dict) -> str:
         ),
         (
             speakers_limit(t, ckpt["n_src"])
-            if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
+            if cls.takes_num_speakers
             else f"- Always gives {ckpt['n_src']} outputs, whatever the number of speakers."
         ),
         *(
@@ -364,7 +249,7 @@ def card(path: Path, bench: dict) -> str:
                 f"to the cluster centres (sharpness {SOFT_MASK_SHARPNESS:g}, chosen on the validation "
                 "sets); `--binary-masks` gives one-hot ones, which score lower."
             ]
-            if cls.kind in (KIND_DEEP_CLUSTERING, KIND_CHIMERA)
+            if cls.takes_num_speakers
             else []
         ),
         "- Other sample rates are resampled to the model's on the way in and back on the way out.",
@@ -373,30 +258,44 @@ def card(path: Path, bench: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", type=Path)
-    p.add_argument(
-        "bench",
-        type=Path,
-        nargs="?",
-        default=None,
-        help="output of `cocktail bench --json` naming this model (not for imported models)",
-    )
-    p.add_argument("--out", type=Path, default=None, help="default: the checkpoint's path with .md")
-    a = p.parse_args()
-    ckpt = load_checkpoint(a.checkpoint)
+def read_bench(path: Path, model_id: str) -> dict:
+    """The output of `cocktail bench --json` at ``path``, checked to hold ``model_id``."""
+    problem = unreadable_reason(path, "a benchmark file")
+    if problem:
+        raise CocktailError(f"{path}: {problem}")
+    try:
+        bench = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CocktailError(f"{path}: not JSON ({e})") from None
+    if not isinstance(bench, dict) or not isinstance(bench.get("models"), dict):
+        raise CocktailError(f"{path}: not the output of `cocktail bench --json` (no 'models')")
+    if model_id not in bench["models"]:
+        raise CocktailError(
+            f"{path}: no model '{model_id}' in it (run `cocktail bench --models {model_id} --json`)"
+        )
+    return bench
+
+
+def write_card(checkpoint: Path, bench: Optional[Path] = None, out: Optional[Path] = None) -> Path:
+    """Write the card of ``checkpoint`` to ``out`` (default: beside it, with .md), atomically.
+
+    A Cocktail checkpoint needs ``bench`` (the `cocktail bench --json` output naming it); an
+    imported one takes none."""
+    checkpoint = Path(checkpoint)
+    ckpt = load_checkpoint(checkpoint)
     if ckpt.get("imported"):
-        text = imported_card(ckpt, a.checkpoint)
-    elif a.bench is None:
-        p.error("a Cocktail checkpoint's card needs the bench JSON")
+        text = imported_card(ckpt, checkpoint)
+    elif bench is None:
+        raise CocktailError(
+            f"{checkpoint}: a Cocktail checkpoint's card needs the `cocktail bench --json` output "
+            "naming it (BENCH)"
+        )
     else:
-        text = card(a.checkpoint, json.loads(a.bench.read_text()))
-    out = a.out or a.checkpoint.with_suffix(".md")
-    out.write_text(text)
-    print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        text = trained_card(checkpoint, ckpt, read_bench(Path(bench), checkpoint.stem))
+    out = Path(out) if out is not None else checkpoint.with_suffix(".md")
+    try:
+        with atomic_write(out, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise CocktailError(f"{out}: cannot write the card ({e.strerror or e})") from None
+    return out

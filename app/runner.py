@@ -1,9 +1,11 @@
-"""Run long work off the GUI thread.
+"""Run jobs off the GUI thread.
 
-A job is a plain function ``fn(ctx)`` (``ctx: JobContext``) that reports progress, checks the cancel
-token and may publish partial results; it knows nothing of Qt. ``JobRunner`` runs it on a
-QThreadPool and turns its reports into queued signals; ``JobRunner.start(job, on_done=...,
-on_progress=..., on_error=..., on_cancelled=...)`` calls the caller's callbacks on the GUI thread.
+A job (see ``app.jobs``) is a frozen dataclass whose ``run(ctx)`` (``ctx: JobContext``) reports
+progress, checks the cancel token and may publish partial results; it knows nothing of Qt. A plain
+function ``fn(ctx)`` runs as well. ``JobRunner`` runs it on a QThreadPool and turns its reports into
+queued signals; ``JobRunner.start(job, on_done=..., on_progress=..., on_error=..., on_cancelled=...)``
+calls the caller's callbacks on the GUI thread. A ``JobHandle`` is one job with its callbacks, made
+before it runs (``JobRunner.submit(handle)`` runs it).
 A ``JobSlot`` holds one kind of work of one owner: starting a job there cancels the previous one, and
 anything a cancelled job still sends is dropped (it only says, when it ends, that it was cancelled:
 ``Cancelled`` never reaches ``on_error``). Progress is throttled.
@@ -13,6 +15,7 @@ a worker never emits into a deleted signals object.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -30,11 +33,12 @@ from separation_core.errors import Cancelled, CocktailError
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # seconds between two progress signals of one job
+_job_ids = itertools.count(1)
 
 
 @dataclass
 class JobContext:
-    """What a job function sees: progress, cancel token, publish (for partial results)."""
+    """What a job's ``run`` sees: progress, cancel token, publish (for partial results)."""
 
     job_id: int
     cancel: CancelToken
@@ -136,14 +140,29 @@ class _Worker(QRunnable):
 
 
 class JobHandle:
-    """One started job: ``id``, the job value (``job``), ``running``, ``cancel()``. Once cancelled,
-    nothing it sends is delivered except, when it ends, its ``on_cancelled``."""
+    """One job and its callbacks: ``id``, the job value (``job``), ``running``, ``cancel()``. Once
+    cancelled, nothing it sends is delivered except, when it ends, its ``on_cancelled``. See
+    ``JobRunner.start`` for the callbacks and ``quiet``."""
 
     def __init__(
-        self, runner: JobRunner, job_id: int, job: Any, quiet: bool, callbacks: dict
+        self,
+        job: Any,
+        *,
+        on_done: Optional[Callable[[Any], None]] = None,
+        on_progress: Optional[Callable[[float, str], None]] = None,
+        on_publish: Optional[Callable[[Any], None]] = None,
+        on_error: Optional[Callable[[str, str], None]] = None,
+        on_cancelled: Optional[Callable[[], None]] = None,
+        quiet: bool = False,
     ) -> None:
-        self.runner, self.id, self.job, self.quiet = runner, job_id, job, quiet
-        self.callbacks = callbacks
+        self.id, self.job, self.quiet = next(_job_ids), job, quiet
+        self.callbacks = {
+            "done": on_done,
+            "progress": on_progress,
+            "publish": on_publish,
+            "error": on_error,
+            "cancelled": on_cancelled,
+        }
         self.token = CancelToken()
         self.signals: Optional[_Signals] = None
         self.started = time.monotonic()
@@ -186,57 +205,28 @@ class JobRunner(QObject):
         self.prepare = prepare
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._next_id = 1
         self._running: dict[int, JobHandle] = {}
         self._closed = threading.Event()
 
-    def start(
-        self,
-        job: Any,
-        *,
-        on_done: Optional[Callable[[Any], None]] = None,
-        on_progress: Optional[Callable[[float, str], None]] = None,
-        on_publish: Optional[Callable[[Any], None]] = None,
-        on_error: Optional[Callable[[str, str], None]] = None,
-        on_cancelled: Optional[Callable[[], None]] = None,
-        quiet: bool = False,
-    ) -> JobHandle:
+    def start(self, job: Any, **options) -> JobHandle:
         """Run ``job`` (a job value with ``run(ctx)``, or a function ``fn(ctx)``) on a pool thread.
 
-        On the GUI thread, while the job is not cancelled: ``on_progress(fraction, stage)``,
-        ``on_publish(payload)``, then ``on_done(value)`` or ``on_error(message, details)`` (message:
-        one line; details: the traceback; without ``on_error`` the failure is logged). A job that was
-        cancelled calls ``on_cancelled()`` when it ends, whatever it returned. ``quiet``: the status
-        bar shows nothing of it. After ``shutdown`` nothing runs and nothing is ever reported."""
-        return self._launch(
-            self._handle(
-                job,
-                on_done=on_done,
-                on_progress=on_progress,
-                on_publish=on_publish,
-                on_error=on_error,
-                on_cancelled=on_cancelled,
-                quiet=quiet,
-            )
-        )
+        ``options``: the callbacks, each optional, and ``quiet``. On the GUI thread, while the job is
+        not cancelled: ``on_progress(fraction, stage)``, ``on_publish(payload)``, then
+        ``on_done(value)`` or ``on_error(message, details)`` (message: one line; details: the
+        traceback; without ``on_error`` the failure is logged). A job that was cancelled calls
+        ``on_cancelled()`` when it ends, whatever it returned. ``quiet``: the status bar shows nothing
+        of it. After ``shutdown`` nothing runs and nothing is ever reported."""
+        return self.submit(JobHandle(job, **options))
 
-    def _handle(self, job: Any, *, quiet: bool = False, **callbacks) -> JobHandle:
-        names = ("on_done", "on_progress", "on_publish", "on_error", "on_cancelled")
-        unknown = set(callbacks) - set(names)
-        if unknown:
-            raise TypeError(f"unknown job callback(s) {sorted(unknown)}; known: {names}")
-        handle = JobHandle(
-            self, self._next_id, job, quiet, {k[3:]: callbacks.get(k) for k in names}
-        )
-        self._next_id += 1
-        return handle
-
-    def _launch(self, handle: JobHandle) -> JobHandle:
-        job = handle.job
+    def submit(self, handle: JobHandle) -> JobHandle:
+        """Run a job made beforehand (``JobHandle(job, on_done=..., ...)``), as ``start`` does: its
+        maker holds the handle before ``started`` announces it."""
         if self._closed.is_set():
             log.info("job runner shut down: %r not started", handle)
             handle.ended = True
             return handle
+        job = handle.job
         fn = job.run if hasattr(job, "run") else job
         signals = handle.signals = _Signals()
         signals.progress.connect(self._on_progress)
@@ -332,12 +322,12 @@ class JobSlot:
         self.runner = runner
         self.handle: Optional[JobHandle] = None
 
-    def start(self, job: Any, **callbacks) -> JobHandle:
-        """``runner.start(job, **callbacks)`` after cancelling the slot's previous job (the slot holds
+    def start(self, job: Any, **options) -> JobHandle:
+        """``runner.start(job, **options)`` after cancelling the slot's previous job (the slot holds
         the new one before anyone hears that it started)."""
         self.cancel()
-        self.handle = self.runner._handle(job, **callbacks)
-        return self.runner._launch(self.handle)
+        self.handle = JobHandle(job, **options)
+        return self.runner.submit(self.handle)
 
     def cancel(self) -> None:
         if self.handle is not None:

@@ -1,0 +1,163 @@
+"""Running models on the mixture: the run options, the job that runs several models in turn, and
+what it reports per model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from separation_core.errors import Cancelled
+
+MAX_EMBEDDING_POINTS = 60000  # enough for the scatter and for a dense selection mask
+
+
+def compact_for_display(result):
+    """The result as the GUI keeps it: waveforms stay float32 (heard, scored, exported); masks and
+    embeddings, only drawn and read on hover, become float16 (3 significant digits, as shown);
+    bin indices int32 and labels int16. Halves what a result holds beyond its waveforms."""
+    from dataclasses import replace
+
+    def cast(x, dtype):
+        return None if x is None else np.asarray(x).astype(dtype, copy=False)
+
+    return replace(
+        result,
+        masks=cast(result.masks, np.float16),
+        embeddings=cast(result.embeddings, np.float16),
+        embedding_bins=cast(result.embedding_bins, np.int32),
+        embedding_labels=cast(result.embedding_labels, np.int16),
+    )
+
+
+def leave_core_for_gui() -> None:
+    """Let torch use every core but one, so the GUI thread always has one to draw with."""
+    import os
+
+    import torch
+
+    wanted = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() > wanted:
+        torch.set_num_threads(wanted)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the model panel's run options mean (None: the model's default)."""
+
+    num_speakers: Optional[int] = None
+    clustering: str = "kmeans"
+    binary_masks: bool = False
+    chunk_seconds: Optional[float] = None
+    device: str = "auto"
+
+    def engine_options(self):
+        from separation_core.engine.inference import EngineOptions
+        from separation_core.models.base import RunOptions
+
+        return EngineOptions(
+            chunk_seconds=self.chunk_seconds,
+            device=self.device,
+            run=RunOptions(
+                num_speakers=self.num_speakers,
+                clustering=self.clustering,
+                binary_masks=self.binary_masks,
+            ),
+            max_embedding_points=MAX_EMBEDDING_POINTS,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "num_speakers": self.num_speakers,
+            "clustering": self.clustering,
+            "binary_masks": self.binary_masks,
+            "chunk_seconds": self.chunk_seconds,
+            "device": self.device,
+        }
+
+
+@dataclass(frozen=True)
+class ModelDone:
+    entry: Any
+    result: Any
+    settings: RunSettings
+    seconds: float
+    order: Optional[tuple] = None  # against the job's anchor (see SeparationJob)
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    spec: str
+    message: str
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class SeparationJob:
+    """Run several models one after the other; one that fails is reported and the others go on.
+    Publishes a ModelDone or ModelFailed per model; returns the list of those.
+
+    Each ModelDone carries its speaker order solved on the full signals against ``anchor`` (the
+    session's references or first result); without one, the first result is the anchor."""
+
+    mixture: np.ndarray
+    sample_rate: int
+    models: tuple  # ModelEntry or spec strings
+    settings: RunSettings = field(default_factory=RunSettings)
+    references: Optional[np.ndarray] = None
+    anchor: Optional[np.ndarray] = None
+
+    def run(self, ctx) -> list:
+        import traceback
+
+        from app.session import align_sources
+        from separation_core.checkpoints import catalog
+        from separation_core.engine.inference import separate
+
+        leave_core_for_gui()
+
+        outcomes = []
+        anchor = self.anchor
+        n = len(self.models)
+        for i, spec in enumerate(self.models):
+            name = getattr(spec, "id", str(spec))
+            prefix = f"{name} ({i + 1}/{n})" if n > 1 else name
+
+            def progress(fraction: float, stage: str, i=i, prefix=prefix) -> None:
+                ctx.progress((i + fraction) / n, f"{prefix}: {stage}")
+
+            ctx.cancel.raise_if_cancelled()
+            progress(0.0, "loading model")
+            try:
+                entry = catalog.resolve(spec)
+                model = catalog.load_model(entry)
+                refs = self.references if entry.needs_references else None
+                t0 = time.perf_counter()
+                result = separate(
+                    model,
+                    self.mixture,
+                    self.sample_rate,
+                    self.settings.engine_options(),
+                    references=refs,
+                    progress=progress,
+                    cancel=ctx.cancel,
+                )
+                del model  # its weights and buffers go before the next model loads
+                result = compact_for_display(result)
+                seconds = time.perf_counter() - t0
+                if anchor is None:
+                    anchor, order = result.waveforms, tuple(range(result.n_src))
+                else:
+                    order = tuple(align_sources(result.waveforms, anchor))
+                outcome = ModelDone(entry, result, self.settings, seconds, order)
+            except Cancelled:
+                raise
+            except Exception as e:  # CocktailError, or a bug in one model: the others still run
+                outcome = ModelFailed(
+                    name, str(e) if str(e) else type(e).__name__, traceback.format_exc()
+                )
+            outcomes.append(outcome)
+            ctx.publish(outcome)
+        return outcomes
