@@ -88,6 +88,10 @@ class AbxDialog(QDialog):
         form.addRow("Clips from", self.clip_from)
         self.start_button = QPushButton("Start", setup)
         self.start_button.clicked.connect(self.start)
+        # Without an audio output the clips would be silence and the p-value meaningless.
+        self.no_playback = "" if transport.available else transport.player.unavailable_reason
+        if self.no_playback:
+            self.start_button.setToolTip(f"Playback unavailable: {self.no_playback}")
         form.addRow(self.start_button)
 
         self.trial_box = QGroupBox("Listen", self)
@@ -141,6 +145,9 @@ class AbxDialog(QDialog):
 
     # --- the test ------------------------------------------------------------------------------
     def start(self) -> Optional[AbxTest]:
+        if self.no_playback:
+            self.result_label.setText(f"Playback unavailable: {self.no_playback}")
+            return None
         s = self.session
         a, b = self.combo_a.currentText(), self.combo_b.currentText()
         column = self.source.currentIndex()
@@ -218,6 +225,7 @@ class AbxDialog(QDialog):
             self.start_button,
         ):
             w.setEnabled(not running)
+        self.start_button.setEnabled(not running and not self.no_playback)
         self.start_button.setText("Start again" if t is not None and t.finished else "Start")
         if running:
             self.trial_label.setText(

@@ -1,5 +1,6 @@
-"""Before a run: the expected time and memory of each ticked model on the open file, under the model
-list (see ``separation_core.engine.run_estimate``), with a warning when a run would take over ten minutes."""
+"""Before a run: the expected time and memory of each ticked model on the open file, with the chunk
+length of the run options, under the model list (see ``separation_core.engine.run_estimate``), with
+a warning when a run would take over ten minutes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from separation_core.engine.run_estimate import (
+    DEFAULT_CHUNK_SECONDS,
     LONG_RUN_SECONDS,
     bench_machine,
     estimate_run,
@@ -22,7 +24,8 @@ WARN_COLOUR = "#e0a030"
 
 
 class RunEstimatesLabel(QLabel):
-    """One line per ticked model; refreshed when the ticks, the device or the file change."""
+    """One line per ticked model; refreshed when the ticks, the device, the chunk length or the file
+    change."""
 
     def __init__(self, panel, duration: Callable[[], float], bench: Optional[dict] = None) -> None:
         super().__init__(panel)
@@ -36,6 +39,7 @@ class RunEstimatesLabel(QLabel):
         layout.insertWidget(layout.indexOf(panel.status) + 1, self)
         panel.selection_changed.connect(self.refresh)
         panel.device.currentTextChanged.connect(self.refresh)
+        panel.chunk.valueChanged.connect(self.refresh)
         self.hide()
 
     @property
@@ -44,14 +48,21 @@ class RunEstimatesLabel(QLabel):
 
     def refresh(self, *_args) -> None:
         seconds = float(self.duration() or 0.0)
-        ids = self.panel.checked_ids()
-        device = self.panel.device.currentText()
-        entries = self.panel.entries
+        panel = self.panel
+        run = panel.settings()
         self.estimates = (
             [
-                estimate_run(entries[i], seconds, self.bench, device=device, known=entries)
-                for i in ids
-                if i in entries
+                estimate_run(
+                    panel.entries[i],
+                    seconds,
+                    self.bench,
+                    device=run.device,
+                    known=panel.entries,
+                    chunk_seconds=run.chunk_seconds,
+                    default_chunk_seconds=panel.default_chunks.get(i, DEFAULT_CHUNK_SECONDS),
+                )
+                for i in panel.checked_ids()
+                if i in panel.entries
             ]
             if seconds > 0
             else []
@@ -60,7 +71,8 @@ class RunEstimatesLabel(QLabel):
             self.setText("")
             self.hide()
             return
-        lines = [f"<b>Expected on this file ({human_duration(seconds)}):</b>"]
+        chunks = f", {run.chunk_seconds:g} s chunks" if run.chunk_seconds else ""
+        lines = [f"<b>Expected on this file ({human_duration(seconds)}{chunks}):</b>"]
         for e in self.estimates:
             line = f"{html.escape(e.model_id)}: {html.escape(e.text())}"
             lines.append(f"<span style='color:{WARN_COLOUR}'>⚠ {line}</span>" if e.warn else line)
@@ -78,6 +90,8 @@ class RunEstimatesLabel(QLabel):
             + (f", measured on {machine}" if machine else "")
             + ": real-time factor and peak memory, scaled by the file's length; "
             "on a GPU only where the report has a GPU figure. Models the report does not list "
-            "are scaled from one of the same kind by parameter count (rough)."
+            "are scaled from one of the same kind by parameter count (rough). A chunk length "
+            "other than the model's default scales the time by the audio the model computes "
+            "(chunks overlap)."
         )
         self.show()

@@ -6,6 +6,7 @@ With ``--screenshot`` it runs a script: open FILE (and the references), run the 
 through the same worker a click uses, wait, switch to the view, save a screenshot of the main window
 and exit 0; on failure it prints one line ``cocktail: error: ...`` and exits 2. Without
 ``--screenshot`` the window opens and stays, and ``--run`` starts the models once FILE is loaded.
+The ``--run`` models are the ticked ones afterwards (``--tick`` ticks others for a screenshot).
 Torch is imported only after the window is on screen (by the first background job).
 """
 
@@ -127,8 +128,8 @@ class Script:
                 w.open_references(a.refs)
                 self.wait_for(lambda: w.session.references is not None, "the references")
             self.wait_for(lambda: w.models.ready, "the model list")
-            if a.tick:
-                w.panel.set_checked(run_specs(a.tick))
+            if a.tick or a.run:
+                tick_models(w, run_specs(a.tick or a.run))
             if a.chunk_seconds:
                 w.panel.chunk.setValue(a.chunk_seconds)
             if a.run:
@@ -186,6 +187,20 @@ def run_specs(text: Optional[str]) -> list[str]:
     return [m.strip() for m in (text or "").split(",") if m.strip()]
 
 
+def tick_models(window, specs) -> None:
+    """Tick the models of ``specs`` that the panel lists (untrained ones shown), and only those: the
+    panel, its estimates and the remembered ticks then speak of the models that run."""
+    from app.model_panel import is_untrained_builtin
+
+    panel = window.panel
+    listed = [s for s in specs if s in panel.entries]
+    if not listed:
+        return
+    if any(is_untrained_builtin(panel.entries[i]) for i in listed):
+        window.models.set_show_untrained(True)
+    panel.set_checked(listed)
+
+
 def start_interactive(window, args) -> None:
     """The window stays: open FILE (with its references), switch to the view, and with ``--run``
     start the models once the mixture, its references and the model list are in."""
@@ -208,6 +223,7 @@ def start_interactive(window, args) -> None:
             return
         for signal in signals:
             signal.disconnect(ready)
+        tick_models(window, specs)
         window.separate(specs)
 
     for signal in signals:

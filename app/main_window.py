@@ -24,6 +24,7 @@ from app.controllers.separation import SeparationController
 from app.controllers.status import StatusController
 from app.estimate_view import RunEstimatesLabel
 from app.help import show_about_box, show_guide_dialog
+from app.messages import plain_message
 from app.model_panel import ModelPanel
 from app.runner import JobRunner
 from app.science import load_science
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         separation.finished.connect(self.run_finished)
         scoring.scored.connect(playback.auto_select)
         scoring.finished.connect(self.metrics_finished)
+        self.transport.unavailable.connect(status.playback_unavailable)
         self.panel.stop_requested.connect(status.stop)
 
     def start_background(self) -> None:
@@ -176,9 +178,8 @@ class MainWindow(QMainWindow):
     def _probe_audio(self) -> None:
         if not self.transport.available:
             reason = self.transport.player.unavailable_reason
-            self.audio_label.setText("Playback unavailable")
-            self.audio_label.setToolTip(reason)
             log.warning("playback unavailable: %s", reason)
+            self.transport.unavailable.emit(reason)
 
     # === views =================================================================================
     def results_changed(self) -> None:
@@ -234,17 +235,24 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, msecs)
 
     def job_failed(self, message: str, details: str) -> None:
+        """A job's error in the user's words; a library's own text goes to the details."""
         log.warning("job failed: %s\n%s", message, details)
         self.status.update_busy()  # its stage ("reading x.wav") and progress go before the message shows
-        self.show_error(message)
+        head, library_text = plain_message(message)
+        self.show_error(head, details=library_text)
 
-    def show_error(self, message: str, title: str = "Cocktail") -> None:
-        """A dialog (or, when quiet, the log) with a one-line message; never raises."""
+    def show_error(self, message: str, title: str = "Cocktail", details: str = "") -> None:
+        """A dialog (or, when quiet, the log) with a one-line message, ``details`` under Show
+        Details; never raises."""
         self.errors.append(message)
         self.error_shown.emit(message)
         self.statusBar().showMessage(message.splitlines()[0], 10000)
         if self.quiet:
-            log.warning("%s", message)
+            log.warning("%s%s", message, f"\n{details}" if details else "")
+        elif details:
+            box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+            box.setDetailedText(details)
+            box.exec()
         else:
             QMessageBox.warning(self, title, message)
 

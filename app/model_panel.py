@@ -1,5 +1,6 @@
 """The model panel: every available model with its rate, speakers and size, a tick per model, the
-run options, and Separate / Stop."""
+run options, and Separate / Stop. Under the list, one line: how many models are shown and hidden,
+and how many model files were skipped (their reasons one click away)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTreeWidget,
@@ -24,10 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs.separation import RunSettings
+from app.messages import plain_lines
 
 COLUMNS = ["Model", "Rate", "Spk", "Size"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
-NEEDS_REFS_TIP = "Needs the reference sources: open them with File > Open references"
+NEEDS_REFERENCES = "needs references: File ▸ Open references…"
 UNTRAINED_TIP = "Built-in architectures without trained weights: their output is close to noise"
 
 
@@ -55,21 +58,32 @@ class ModelPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.entries: dict[str, object] = {}
+        self.default_chunks: dict[str, float] = {}  # id -> the chunk seconds it runs in unless told
+        self.skipped: list[str] = []  # why model files were not listed, one line each
+        self.skipped_box: Optional[QMessageBox] = None
         self.has_references = False
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)  # ids are never cut: scroll instead
+        # A long id is cut in its middle (whole in its tooltip): Rate, Spk and Size stay in view.
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        for c in range(len(COLUMNS)):
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, len(COLUMNS)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(lambda *_: self.selection_changed.emit())
         self.status = QLabel("Loading models…", self)
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #a0a0a0;")
+        self.status.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.status.linkActivated.connect(lambda _link: self.show_skipped())
 
         options = QGroupBox("Run options", self)
         form = QFormLayout(options)
@@ -104,7 +118,6 @@ class ModelPanel(QWidget):
         self.open_button = QPushButton("Open checkpoint…", self)
         self.separate_button = QPushButton("Separate", self)
         self.separate_button.setDefault(True)
-        self.separate_button.setToolTip("Run the ticked models on the mixture (Ctrl+R)")
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setEnabled(False)
         buttons = QHBoxLayout()
@@ -143,7 +156,7 @@ class ModelPanel(QWidget):
             self._add_item(e, e.id in keep)
         self.tree.blockSignals(False)
         self._apply_reference_state()
-        self.status.setText(f"{len(self.entries)} models")
+        self._show_count()
         self.selection_changed.emit()
 
     def add_entry(self, entry, checked: bool = True) -> None:
@@ -155,7 +168,42 @@ class ModelPanel(QWidget):
         self._add_item(entry, checked)
         self.tree.blockSignals(False)
         self._apply_reference_state()
+        self._show_count()
         self.selection_changed.emit()
+
+    def set_skipped(self, problems: list) -> None:
+        """The model files a listing skipped: ``problems``, one line each ("path: reason")."""
+        self.skipped = list(problems)
+        self._show_count()
+
+    def count_text(self) -> str:
+        """What the list shows and what it hides: "9 models, 12 untrained hidden"."""
+        hidden = sum(it.isHidden() for it in self.items())
+        text = f"{len(self.entries) - hidden} models"
+        return text + (f", {hidden} untrained hidden" if hidden else "")
+
+    def _show_count(self) -> None:
+        text = self.count_text()
+        n = len(self.skipped)
+        if n:
+            text += f" · <a href='skipped'>{n} file{'s' if n > 1 else ''} skipped</a>"
+        self.status.setText(text)
+        self.status.setToolTip(plain_lines(self.skipped)[0] if n else "")
+
+    def show_skipped(self) -> QMessageBox:
+        """Why each skipped file was not listed (the libraries' own words under Show Details)."""
+        lines, details = plain_lines(self.skipped)
+        n = len(self.skipped)
+        if self.skipped_box is None:
+            self.skipped_box = QMessageBox(
+                QMessageBox.Icon.Information, "Skipped model files", "", parent=self
+            )
+        box = self.skipped_box
+        box.setText(f"{n} model file{'s were' if n > 1 else ' was'} not listed:")
+        box.setInformativeText(lines)
+        box.setDetailedText(details)
+        box.open()
+        return box
 
     def _add_item(self, e, checked: bool) -> None:
         rate = f"{e.sample_rate // 1000}k" if e.sample_rate % 1000 == 0 else str(e.sample_rate)
@@ -220,6 +268,8 @@ class ModelPanel(QWidget):
         for it in self.items():
             if is_untrained_builtin(self.entries[it.data(0, Qt.ItemDataRole.UserRole)]):
                 it.setHidden(not show)
+        if self.entries:
+            self._show_count()
         self.show_untrained_changed.emit(show)
         self.selection_changed.emit()
 
@@ -243,7 +293,9 @@ class ModelPanel(QWidget):
             if e.needs_references:
                 it.setDisabled(not self.has_references)
                 base = it.toolTip(0).split("\n\n")[0]
-                it.setToolTip(0, base if self.has_references else f"{base}\n\n{NEEDS_REFS_TIP}")
+                it.setToolTip(
+                    0, base if self.has_references else f"{base}\n\nIt {NEEDS_REFERENCES}"
+                )
 
     # --- options and state ---------------------------------------------------------------------
     def settings(self) -> RunSettings:
@@ -264,8 +316,19 @@ class ModelPanel(QWidget):
         if values.get("device") in DEVICES:
             self.device.setCurrentText(values["device"])
 
+    def waiting_for_references(self) -> list[str]:
+        """The ticked models that cannot run until the references are open."""
+        if self.has_references:
+            return []
+        return [i for i in self.ticked_ids() if self.entries[i].needs_references]
+
     def set_can_run(self, can: bool) -> None:
         self.separate_button.setEnabled(can)
+        waiting = self.waiting_for_references()
+        self.separate_button.setToolTip(
+            "Run the ticked models on the mixture (Ctrl+R)"
+            + (f"\n{', '.join(waiting)} {NEEDS_REFERENCES}" if waiting else "")
+        )
 
     def set_running(self, running: bool) -> None:
         self.stop_button.setEnabled(running)

@@ -105,3 +105,31 @@ def si_sdr_reference(est: np.ndarray, ref: np.ndarray) -> float:
     ref = np.asarray(ref, dtype=np.float64)
     target = (est @ ref) / (ref @ ref) * ref
     return float(10 * np.log10((target @ target) / ((est - target) @ (est - target))))
+
+
+needs_espeak = pytest.mark.skipif(
+    __import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed"
+)
+
+
+def espeak(text: str, voice: str = "en", sample_rate: int = 16000) -> np.ndarray:
+    """``text`` spoken by espeak-ng's ``voice`` (e.g. "en+m3", "en+f4"), float32 at
+    ``sample_rate``, peak 0.3."""
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    from separation_core.io.audio_io import resample
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "speech.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-w", str(path), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        x, rate = sf.read(path, dtype="float32")
+    x = resample(x, rate, sample_rate) if rate != sample_rate else x
+    return (0.3 * x / max(float(np.abs(x).max()), 1e-9)).astype(np.float32)

@@ -35,11 +35,11 @@ class Host(Protocol):
     def notify(self, text: str, msecs: int = 0) -> None:
         """A message in the status bar."""
 
-    def show_error(self, message: str, title: str = "Cocktail") -> None:
-        """A dialog (quiet: the log) with a one-line message."""
+    def show_error(self, message: str, title: str = "Cocktail", details: str = "") -> None:
+        """A dialog (quiet: the log) with a one-line message, ``details`` under Show Details."""
 
     def job_failed(self, message: str, details: str) -> None:
-        """A job's error: logged, the status bar cleared, then shown."""
+        """A job's error: logged, the status bar cleared, then shown in the user's words."""
 
     def results_changed(self) -> None:
         """The session's results changed: the combo, what is heard, the views, the actions."""

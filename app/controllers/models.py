@@ -46,8 +46,9 @@ class ModelsController(QObject):
         self.w.job_failed(message, details)
 
     def _listed(self, value) -> None:
-        entries, problems = value
+        entries, problems, chunks = value
         panel, first = self.w.panel, not self.ready
+        panel.default_chunks.update(chunks)
         panel.set_entries(entries)
         self.default_id = self._default_id()
         remembered = [i for i in (self.w.settings.checked_models() or []) if i in panel.entries]
@@ -55,8 +56,7 @@ class ModelsController(QObject):
             panel.set_checked(remembered)
         if not panel.checked_ids() and self.default_id in panel.entries:
             panel.set_checked([self.default_id])
-        if problems:
-            panel.status.setText(f"{len(entries)} models; skipped: " + "; ".join(problems))
+        panel.set_skipped(problems)
         self.ready = True
         self.listed.emit(self.default_id)
 
@@ -97,7 +97,9 @@ class ModelsController(QObject):
             ResolveModelJob(str(path)), quiet=True, on_done=self._added, on_error=self.w.job_failed
         )
 
-    def _added(self, entry) -> None:
+    def _added(self, value) -> None:
+        entry, chunk = value
+        self.w.panel.default_chunks[entry.id] = chunk
         if entry.checkpoint and str(entry.checkpoint) not in self.extra_checkpoints:
             self.extra_checkpoints.append(str(entry.checkpoint))
         self.w.panel.add_entry(entry, checked=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Qt
 
 from app.jobs import frozen_array
 from app.jobs.masked_signal import MaskedSignalJob
@@ -62,7 +62,11 @@ class PlaybackController:
         combo, s = self.w.result_combo, self.w.session
         combo.blockSignals(True)
         combo.clear()
-        combo.addItems(list(s.results))
+        for key, record in s.results.items():
+            combo.addItem(key)
+            notes = record.result.notes
+            if notes:  # "looks like one voice", "no speech found": kept with the result
+                combo.setItemData(combo.count() - 1, "\n".join(notes), Qt.ItemDataRole.ToolTipRole)
         if s.selected:
             combo.setCurrentText(s.selected)
         combo.blockSignals(False)
@@ -206,8 +210,15 @@ class PlaybackController:
             w.transport.play()
 
     def show_abx(self) -> None:
-        if len(self.w.session.results) < 2:
-            self.w.show_error("A blind A/B/X test compares two results: run two models first.")
+        w = self.w
+        if len(w.session.results) < 2:
+            w.show_error("A blind A/B/X test compares two results: run two models first.")
+            return
+        if not w.transport.available:
+            w.show_error(
+                "A blind A/B/X test needs an audio output: playback is unavailable "
+                f"({w.transport.player.unavailable_reason})."
+            )
             return
         self.abx_dialog().exec()
 

@@ -1,6 +1,8 @@
 """Running models: the ticked ones (asking first when some are untrained), the oracle once references
-are in; each result enters the session with its speaker order, solved by the job. (Stop: the status
-controller, which stops the scoring too.)"""
+are in; each result enters the session with its speaker order, solved by the job. A model that needs
+references when there are none is not run, and the status bar says why; when a run ends, the status
+bar holds the results' notes ("looks like one voice"). (Stop: the status controller, which stops the
+scoring too.)"""
 
 from __future__ import annotations
 
@@ -11,13 +13,19 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.jobs import frozen_array
 from app.jobs.separation import ModelDone, ModelFailed, SeparationJob
-from app.model_panel import is_untrained_builtin
+from app.messages import plain_lines, plain_message
+from app.model_panel import NEEDS_REFERENCES, is_untrained_builtin
 from app.runner import JobSlot
 from app.session import ResultRecord
 
 log = logging.getLogger(__name__)
 
 ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
+
+
+def not_run_text(ids) -> str:
+    """Why models that need references did not run: one line."""
+    return f"{', '.join(ids)} not run: {NEEDS_REFERENCES}" if ids else ""
 
 
 class SeparationController(QObject):
@@ -32,6 +40,7 @@ class SeparationController(QObject):
         super().__init__(w)
         self.w = w
         self.failures: list[ModelFailed] = []
+        self.not_run: list[str] = []  # ticked, but waiting for references
         self.run_job = JobSlot(w.runner)  # the models the user runs
         self.oracle_job = JobSlot(w.runner)  # the oracle added when references come
         w.panel.separate_requested.connect(self.separate)
@@ -53,10 +62,16 @@ class SeparationController(QObject):
             models = [w.panel.entries[i] for i in w.panel.checked_ids()]
             if not self.confirm_untrained(models):
                 return None
-        models = [w.panel.entries.get(m, m) if isinstance(m, str) else m for m in models]
+            waiting = w.panel.waiting_for_references()  # ticked, not run: the status bar says why
+        else:  # named: one that needs references fails with its reason, as any failing model
+            models = [w.panel.entries.get(m, m) if isinstance(m, str) else m for m in models]
+            waiting = []
         if not models:
-            w.show_error("Tick at least one model to run.")
+            w.show_error(not_run_text(waiting) or "Tick at least one model to run.")
             return None
+        self.not_run = waiting
+        if waiting:
+            w.notify(not_run_text(waiting), 10000)
         self.run_started.emit()
         settings = w.panel.settings()
         w.settings.set_run_options(settings.to_dict())
@@ -116,7 +131,7 @@ class SeparationController(QObject):
         if isinstance(outcome, ModelFailed):
             self.failures.append(outcome)
             log.warning("model %s failed: %s\n%s", outcome.spec, outcome.message, outcome.details)
-            w.notify(f"{outcome.spec} failed: {outcome.message}", 10000)
+            w.notify(f"{outcome.spec} failed: {plain_message(outcome.message)[0]}", 10000)
             return
         done: ModelDone = outcome
         record = ResultRecord(
@@ -127,8 +142,8 @@ class SeparationController(QObject):
             run["token"] = s.result_token(record.key)
         s.set_order(record.key, done.order, run["token"], record)
         self.result_added.emit(record.key)
-        for note in done.result.notes:
-            w.notify(f"{record.key}: {note}", 8000)
+        if done.result.notes:
+            w.notify(f"{record.key}: " + "; ".join(done.result.notes), 10000)
         w.results_changed()
 
     def _done(self, outcomes) -> None:
@@ -137,10 +152,11 @@ class SeparationController(QObject):
         msg = f"Separated with {len(done)} model(s)"
         if failed:
             msg += f"; {len(failed)} failed"
-            self.w.show_error(
-                "\n".join(f"{f.spec}: {f.message}" for f in failed), title="Some models failed"
-            )
-        self.w.notify(msg, 8000)
+            lines, details = plain_lines(f"{f.spec}: {f.message}" for f in failed)
+            self.w.show_error(lines, title="Some models failed", details=details)
+        notes = [f"{d.entry.id}: {note}" for d in done for note in d.result.notes]
+        notes += [not_run_text(self.not_run)] if self.not_run else []
+        self.w.notify("; ".join([msg] + notes), 15000 if notes else 8000)
         self.separated.emit(outcomes)
         self.finished.emit(outcomes)
 

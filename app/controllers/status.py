@@ -1,6 +1,6 @@
 """The work the user waits for: its stage, progress and ETA in the status bar (not the quiet jobs':
 model list, checkpoints, quality timeline), Stop (the models' runs and the scoring), and which
-actions can run now."""
+actions can run now (the A/B/X test only with an audio output)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class StatusController:
         self.w = w
         self.run, self.oracle, self.scoring = run, oracle, scoring
         self.models_ready = False  # the catalog is listed
+        self.no_playback = ""  # why there is no audio output ("": none known)
         w.runner.started.connect(self._started)
         w.runner.progress.connect(self._progress)
         w.runner.ended.connect(lambda _handle: self.update_busy())
@@ -44,6 +45,14 @@ class StatusController:
 
     def models_listed(self) -> None:
         self.models_ready = True
+        self.update_enabled()
+
+    def playback_unavailable(self, reason: str) -> None:
+        """No audio output: what needs one (the A/B/X test) is disabled, with the reason."""
+        self.no_playback = reason or "no audio output"
+        self.w.act_abx.setToolTip(
+            f"Playback unavailable ({self.no_playback}): a blind test needs to be heard"
+        )
         self.update_enabled()
 
     def stop(self) -> None:
@@ -73,7 +82,7 @@ class StatusController:
         w.act_separate.setEnabled(can_run)
         w.act_refs.setEnabled(s.loaded)
         w.act_export.setEnabled(bool(s.results))
-        w.act_abx.setEnabled(len(s.results) >= 2)
+        w.act_abx.setEnabled(len(s.results) >= 2 and not self.no_playback)
         w.act_play.setEnabled(s.loaded)
         w.act_loop.setEnabled(s.loaded)
         w.result_combo.setEnabled(bool(s.results))

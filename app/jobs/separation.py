@@ -3,6 +3,7 @@ what it reports per model."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -12,6 +13,26 @@ import numpy as np
 from separation_core.errors import Cancelled
 
 MAX_EMBEDDING_POINTS = 60000  # enough for the scatter and for a dense selection mask
+# The engine reports a chunk once it is done: "separating: chunk 4/5" while the fifth one runs.
+ENGINE_CHUNK = re.compile(r"separating: chunk (\d+)/(\d+)")
+
+
+class ChunkStages:
+    """The engine's stages as the status bar reads them: "separating: 4/5 chunks done" (what the
+    engine means), and the count kept beside the stages after the chunks ("ordering speakers ·
+    5/5 chunks done"), which come too soon after the last chunk for its own report to be seen."""
+
+    def __init__(self) -> None:
+        self.done = ""
+
+    def __call__(self, fraction: float, stage: str) -> str:
+        found = ENGINE_CHUNK.fullmatch(stage)
+        if found:
+            self.done = f"{found[1]}/{found[2]} chunks done"
+            return f"separating: {self.done}"
+        if fraction == 0.0:  # the start, or a retry after running out of memory: chunks anew
+            self.done = ""
+        return f"{stage} · {self.done}" if self.done and stage != "done" else stage
 
 
 def compact_for_display(result):
@@ -124,9 +145,10 @@ class SeparationJob:
         for i, spec in enumerate(self.models):
             name = getattr(spec, "id", str(spec))
             prefix = f"{name} ({i + 1}/{n})" if n > 1 else name
+            read = ChunkStages()
 
-            def progress(fraction: float, stage: str, i=i, prefix=prefix) -> None:
-                ctx.progress((i + fraction) / n, f"{prefix}: {stage}")
+            def progress(fraction: float, stage: str, i=i, prefix=prefix, read=read) -> None:
+                ctx.progress((i + fraction) / n, f"{prefix}: {read(fraction, stage)}")
 
             ctx.cancel.raise_if_cancelled()
             progress(0.0, "loading model")

@@ -3,7 +3,9 @@
 With references, each row draws the result's SI-SDR per source (sources as in the lanes, their
 colours) in sliding windows, and shades in red the windows where its speakers are swapped. Without
 references, it draws how alike the outputs sound (leakage, 0 to 1) and, at each chunk joint, the
-stitching confidence (red when low). A click moves the play head there; hovering reads the values.
+stitching confidence (red when low). A legend over the rows tells the curves from the dots (it wraps
+rather than being cut; the whole explanation is its tooltip). A click moves the play head there;
+hovering reads the values.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.views.chunks import joints_of
-from app.views.elided import ElidedLabel
 from app.views.lanes import HEADER_WIDTH
 from app.views.style import source_colour
 from app.views.timeplot import TimeAxis, TimePlot
@@ -26,6 +28,7 @@ SWAP_BRUSH = (255, 60, 60, 70)
 LEAK_COLOUR = "#e0a030"
 LOW_CONFIDENCE_COLOUR = "#ff4646"
 CONFIDENCE_COLOUR = "#78c8ff"
+BLIND_RANGE = (-0.2, 1.2)  # 0..1 with room for the 0 and 1 tick labels and the dots at 1
 EXPLAIN_REFS = (
     "SI-SDR per source (dB) in {w:g} s windows every {h:g} s, sources as in the lanes; "
     "red bands: the speakers are swapped there (the window's best order is not the file's). "
@@ -36,6 +39,26 @@ EXPLAIN_BLIND = (
     "sound; high where a speaker leaks into the other output); dots: the stitching "
     "confidence at each chunk joint, red when low. Click to play from there."
 )
+
+
+def _mark(colour: str, glyph: str) -> str:
+    return f"<span style='color:{colour}'>{glyph}</span>"
+
+
+def legend_html(has_references: bool, window: float) -> str:
+    """What each mark means, one short phrase each (the explanation is the tooltip)."""
+    if has_references:
+        lines = _mark(source_colour(0), "▬") + _mark(source_colour(1), "▬")
+        swapped = _mark("rgb({}, {}, {})".format(*SWAP_BRUSH[:3]), "■")
+        return (
+            f"{lines} SI-SDR per source (dB), {window:g} s windows &nbsp; "
+            f"{swapped} speakers swapped"
+        )
+    return (
+        f"{_mark(LEAK_COLOUR, '▬')} outputs alike (0: apart, 1: the same sound) &nbsp; "
+        f"{_mark(CONFIDENCE_COLOUR, '●')} stitching confidence at a chunk joint &nbsp; "
+        f"{_mark(LOW_CONFIDENCE_COLOUR, '●')} low"
+    )
 
 
 class TimelineRow(QWidget):
@@ -99,7 +122,7 @@ class TimelineRow(QWidget):
             item.getAxis("left").setLabel("dB")
             item.getAxis("left").setTicks(None)
         else:
-            lo, hi = 0.0, 1.05
+            lo, hi = BLIND_RANGE
             curve = pg.PlotDataItem(
                 t,
                 np.nan_to_num(v[0], nan=0.0),
@@ -170,7 +193,9 @@ class QualityTimeline(QWidget):
         head.setSpacing(10)
         title = QLabel("Quality over time", self)
         title.setStyleSheet("font-weight: bold;")
-        self.explain = ElidedLabel("", self)
+        self.explain = QLabel("", self)  # the legend
+        self.explain.setTextFormat(Qt.TextFormat.RichText)
+        self.explain.setWordWrap(True)
         self.explain.setStyleSheet("color: #a0a0a0;")
         self.status = QLabel("", self)
         self.status.setStyleSheet("color: #e0a030;")
@@ -215,7 +240,10 @@ class QualityTimeline(QWidget):
             self.rows[k].set_data(track, chunks)
         tracks = [t for _, t, _ in rows if t is not None]
         w, h = (tracks[0].window, tracks[0].hop) if tracks else (1.0, 0.5)
-        self.explain.setText((EXPLAIN_REFS if has_references else EXPLAIN_BLIND).format(w=w, h=h))
+        self.explain.setText(legend_html(has_references, w))
+        self.explain.setToolTip(
+            (EXPLAIN_REFS if has_references else EXPLAIN_BLIND).format(w=w, h=h)
+        )
         self.scroll.setFixedHeight(min(len(keys), VISIBLE_ROWS) * (ROW_HEIGHT + 2) + 2)
         self.setVisible(bool(keys) and self.wanted)
 

@@ -18,6 +18,7 @@ import torch
 
 from separation_core.checkpoints.store import load_checkpoint, model_from_checkpoint
 from separation_core.errors import CheckpointError, ModelError
+from separation_core.io.fileutil import unreadable_reason
 from separation_core.io.paths import bundled_models_dir, user_models_dir
 from separation_core.models.base import SeparationModel
 from separation_core.models.registry import get_model_class, model_names
@@ -50,6 +51,7 @@ class ModelEntry:
         ""  # e.g. "Asteroid ConvTasNet (asteroid 0.7.0)", "ONNX graph"; "" if native
     )
     takes_num_speakers: bool = False  # the model's, see SeparationModel
+    outputs_are_voices: bool = True  # the model's, see SeparationModel
 
     def to_dict(self) -> dict:
         return {
@@ -67,6 +69,7 @@ class ModelEntry:
             "metrics": self.metrics,
             "imported_from": self.imported_from,
             "takes_num_speakers": self.takes_num_speakers,
+            "outputs_are_voices": self.outputs_are_voices,
         }
 
 
@@ -95,6 +98,7 @@ def _read_entry(path: Path) -> ModelEntry:
         metrics=dict(ckpt.get("metrics") or {}),
         imported_from=_imported_label(ckpt),
         takes_num_speakers=cls.takes_num_speakers,
+        outputs_are_voices=cls.outputs_are_voices,
     )
 
 
@@ -166,6 +170,7 @@ def _builtin_entry(name: str) -> ModelEntry:
         trained=not cls.trainable,
         description=cls.description,
         takes_num_speakers=cls.takes_num_speakers,
+        outputs_are_voices=cls.outputs_are_voices,
     )
 
 
@@ -227,6 +232,8 @@ def resolve(spec: Union[str, Path, ModelEntry, None]) -> ModelEntry:
     lowered = text.lower()
     if lowered in model_names():
         return _builtin_entry(lowered)
+    if path.is_dir():  # worded as a listing of a models folder words it
+        raise CheckpointError(f"{path.resolve()}: {unreadable_reason(path, 'a checkpoint file')}")
     raise ModelError(
         f"unknown model '{text}': not a checkpoint file, bundled or user model, "
         f"or registry name (see `cocktail models`)"

@@ -30,6 +30,18 @@ def add_parser(sub) -> None:
         help="comma-separated metrics (default: %(default)s): "
         + "; ".join(f"{m.name}: {m.description or m.label}" for m in known).replace("%", "%%"),
     )
+    p.add_argument(
+        "--rttm-ref",
+        type=Path,
+        metavar="REF.rttm",
+        help="the true turns (RTTM); with --rttm, the diarization error rate is printed",
+    )
+    p.add_argument(
+        "--rttm",
+        type=Path,
+        metavar="HYP.rttm",
+        help="the turns found (RTTM), scored against --rttm-ref with a 0.25 s collar",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -45,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(ALL_METRICS)})"
         )
     specs = [get_metric(m) for m in metrics]
+    if (args.rttm_ref is None) != (args.rttm is None):
+        raise CocktailError("--rttm-ref and --rttm go together: the true turns and those found")
     if len(args.estimates) < len(args.refs):
         raise CocktailError(
             f"{len(args.estimates)} estimates for {len(args.refs)} references: "
@@ -55,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     refs = load_references(args.refs, sample_rate=mix.sample_rate, length=n)
     ests = load_references(args.estimates, sample_rate=mix.sample_rate, length=n, role="estimate")
     ev = evaluate_separation(ests, refs, mix.samples, mix.sample_rate, metrics=metrics)
+    der = None if args.rttm is None else _diarization(args, n / mix.sample_rate)
     matched = set(ev.permutation.tolist())
     left_out = [p for j, p in enumerate(args.estimates) if j not in matched]
     if left_out:
@@ -76,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                     ],
                     "mean": _clean(ev.mean),
                     "left_out": [str(p) for p in left_out],
+                    "diarization": der,
                 },
                 indent=2,
             )
@@ -88,7 +104,23 @@ def run(args: argparse.Namespace) -> int:
             + " ".join(f"{m.format(values[m.name], 'nan'):>8}" for m in specs)
         )
     print(f"{'mean':<57} " + " ".join(f"{m.format(ev.mean[m.name], 'nan'):>8}" for m in specs))
+    if der is not None:
+        print(
+            f"DER {100 * der['der']:.2f}% (0.25 s collar): missed {der['missed']:.2f} s, "
+            f"false alarm {der['false_alarm']:.2f} s, confusion {der['confusion']:.2f} s "
+            f"of {der['total']:.2f} s of speech"
+        )
     return 0
+
+
+def _diarization(args: argparse.Namespace, duration: float) -> dict:
+    """DER parts of ``--rttm`` against ``--rttm-ref``, both cut to the mixture's ``duration``."""
+    from separation_core.evaluation.diarization import diarization_error_rate
+    from separation_core.io.rttm import read_rttm
+
+    reference, _ = read_rttm(args.rttm_ref, duration=duration)
+    hypothesis, _ = read_rttm(args.rttm, duration=duration)
+    return diarization_error_rate(reference, hypothesis, collar=0.25)
 
 
 def _name(estimates, j, fmt) -> str:

@@ -12,7 +12,7 @@ from separation_core.commands.common import (
     number_arg,
     range_arg,
 )
-from separation_core.commands.room_args import add_room_arguments, probability, reverb_from_args
+from separation_core.commands.room_args import add_room_arguments, reverb_from_args
 
 
 def add_parser(sub) -> None:
@@ -79,9 +79,23 @@ def add_parser(sub) -> None:
         type=number_arg(float, 0.01, 600.0),
         default=None,
         metavar="MINUTES",
-        help="long-form recordings instead: two speakers of one corpus taking turns for MINUTES "
-        "each (pauses, short overlaps; see separation_core/data/conversation.py); "
-        "--mode and --speakers do not apply, --noise is not taken",
+        help="long-form recordings instead: --people people of one corpus taking turns for "
+        "MINUTES each, the true turns in metadata.json and mix/<id>.rttm (see "
+        "separation_core/data/turn_taking.py); --mode and --speakers do not apply",
+    )
+    p.add_argument(
+        "--people",
+        type=number_arg(int, 1, 8),
+        default=2,
+        metavar="N",
+        help="with --conversation: people in each recording, 1-8 (default 2)",
+    )
+    p.add_argument(
+        "--turn-range",
+        type=range_arg,
+        default=(1.0, 8.0),
+        metavar="LO,HI",
+        help="with --conversation: length of a turn, seconds, cut to the utterance (default 1,8)",
     )
     p.add_argument(
         "--pause-range",
@@ -95,14 +109,16 @@ def add_parser(sub) -> None:
         type=range_arg,
         default=(0.5, 2.5),
         metavar="LO,HI",
-        help="with --conversation: overlap at a change of speaker, seconds (default 0.5,2.5)",
+        help="with --conversation: length of one overlap, seconds, at most half of either turn "
+        "(default 0.5,2.5)",
     )
     p.add_argument(
-        "--overlap-prob",
-        type=probability,
-        default=0.5,
-        metavar="P",
-        help="with --conversation: share of the changes of speaker that overlap (default 0.5)",
+        "--overlap-share",
+        type=number_arg(float, 0.0, 0.5),
+        default=None,
+        metavar="F",
+        help="with --conversation: share of the speech time where two people talk at once "
+        "(default 0.1; 0 for one person; an interview: --people 2 --overlap-share 0.02)",
     )
     p.add_argument(
         "--overwrite", action="store_true", help="replace a mixture set in a non-empty OUT"
@@ -156,23 +172,28 @@ def _run_conversation(args: argparse.Namespace, bar: ProgressBar) -> int:
     from separation_core.data.mixing import read_metadata
     from separation_core.errors import CocktailError
 
-    if args.noise:
-        raise CocktailError("--conversation does not take --noise")
     if args.speakers != 2:
-        raise CocktailError("--conversation makes two-speaker recordings (--speakers 2)")
+        raise CocktailError(
+            "--conversation takes --people N for the number of people, not --speakers"
+        )
     try:
         path = build_conversation_set(
             args.speech,
             args.out,
             num=args.num,
             minutes=args.conversation,
+            people=args.people,
             split=args.split,
             seed=args.seed,
             sample_rate=args.sample_rate,
             sir_range=args.sir_range,
+            turn_range=args.turn_range,
             pause_range=args.pause_range,
             overlap_range=args.overlap_range,
-            overlap_prob=args.overlap_prob,
+            overlap_share=args.overlap_share,
+            noise_dirs=args.noise,
+            snr_range=args.snr_range,
+            noise_prob=args.noise_prob,
             rule=args.rule,
             overwrite=args.overwrite,
             reverb=reverb_from_args(args, args.sample_rate),
@@ -181,11 +202,34 @@ def _run_conversation(args: argparse.Namespace, bar: ProgressBar) -> int:
     finally:
         bar.close()
     meta = read_metadata(path.parent)
-    both = sum(m["activity"]["both"] for m in meta["mixtures"]) / len(meta["mixtures"])
-    speakers = {s["speaker"] for m in meta["mixtures"] for s in m["sources"]}
+    _write_rttms(path.parent, meta)
+    entries = meta["mixtures"]
+    share = sum(m["overlap_share"] for m in entries) / len(entries)
+    speakers = {s["speaker"] for m in entries for s in m["sources"]}
     print(
-        f"wrote {len(meta['mixtures'])} conversations of {args.conversation:g} min ({len(speakers)} speakers "
-        f"of the {args.split} split, both talking {100 * both:.0f}% of the time) to {path.parent}",
+        f"wrote {len(entries)} conversations of {args.conversation:g} min, {args.people} people each "
+        f"({len(speakers)} speakers of the {args.split} split; two talking in {100 * share:.1f}% of "
+        f"the speech time) to {path.parent}",
         file=sys.stdout,
     )
+    asked = meta["conversation"]["overlap_share"]
+    if abs(share - asked) > 0.02:
+        print(
+            f"note: the overlap share measured, {share:.3f}, is more than 0.02 off the {asked:g} "
+            "asked: a recording holds only so many overlaps, each at most half a turn and "
+            "--overlap-range long",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _write_rttms(out: Path, meta: dict) -> None:
+    """``out/mix/<id>.rttm`` for each recording of a conversation set (the people by their stems)."""
+    from separation_core.io.rttm import Turn, write_rttm
+
+    for stale in (out / "mix").glob("*.rttm"):
+        stale.unlink()
+    for entry in meta["mixtures"]:
+        turns = [Turn(t["speaker"], t["start"], t["end"]) for t in entry["turns"]]
+        names = [s["name"] for s in entry["sources"]]
+        write_rttm(out / "mix" / f"{entry['id']}.rttm", turns, entry["id"], names)

@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from separation_core.commands.common import add_command, number_arg
@@ -16,7 +17,8 @@ from separation_core.errors import CocktailError
 
 FORMATS = {"wav": ".wav", "flac": ".flac"}
 MAX_SPEAKERS = 8  # clustering models: the most speakers asked for
-MIN_CHUNK_SECONDS = 0.25  # shorter chunks are too short for the models' STFT windows
+MIN_CHUNK_SECONDS = 0.25
+CONVERSATION_MIN_SECONDS = 20.0  # --mode auto: shorter inputs run the model alone  # shorter chunks are too short for the models' STFT windows
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,23 @@ def add_parser(sub) -> None:
         metavar="K",
         help=f"number of speakers (1..{MAX_SPEAKERS}) for clustering models (dc-blstm, "
         "chimera, with kmeans); other models only take their own count",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("auto", "conversation", "model"),
+        default="auto",
+        help="conversation: one stem per person found, the mixture where one person talks and "
+        "the model only where people overlap, plus an RTTM file of who talks when; model: the "
+        f"model's own outputs; auto (default): conversation for inputs of {CONVERSATION_MIN_SECONDS:g} s "
+        "or more with a separator of voices, else model",
+    )
+    p.add_argument(
+        "--speakers",
+        type=speaker_count,
+        default="auto",
+        metavar="auto|N|MIN-MAX",
+        help="conversation mode: how many people (1-8): found (auto, default), given, or found "
+        "within a range",
     )
     p.add_argument("--clustering", choices=("kmeans", "meanshift"), default="kmeans")
     p.add_argument(
@@ -103,7 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     entry = resolve(args.model)
-    targets = plan_outputs(args, output_count(entry, args.num_speakers, args.refs, args.clustering))
+    n_model = output_count(entry, args.num_speakers, args.refs, args.clustering)
+    conversation = conversation_possible(args, entry)
+    n_out = max(n_model, args.speakers.high if conversation else 0)
+    targets = plan_outputs(args, n_out, rttm=conversation)
     ensure_writable_folder(args.out)
     rank, world = dist_rank_world()
     mine = list(zip(args.inputs, targets))[rank::world]
@@ -131,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         for path, target in ready:
-            failures += _run_one(path, target, args, entry, model, options, load_seconds)
+            failures += _run_one(
+                path, target, args, entry, model, options, load_seconds, conversation
+            )
     if failures:
         print(f"cocktail: {failures} of {len(mine)} input(s) failed", file=sys.stderr)
     return 1 if failures else 0
@@ -179,8 +203,9 @@ def output_count(entry, num_speakers, refs, clustering: str = "kmeans") -> int:
     return n
 
 
-def plan_outputs(args: argparse.Namespace, n_out: int) -> list:
-    """The files of every input (all ranks' inputs, so that no two collide)."""
+def plan_outputs(args: argparse.Namespace, n_out: int, rttm: bool = False) -> list:
+    """The files of every input (all ranks' inputs, so that no two collide): ``n_out`` stems at
+    most (a conversation writes as many as it finds people), and an RTTM file with ``rttm``."""
     from separation_core.io.export_plan import ExportRequest, plan_exports
 
     requests = [ExportRequest(str(path), path.stem, n_out) for path in args.inputs]
@@ -188,15 +213,47 @@ def plan_outputs(args: argparse.Namespace, n_out: int) -> list:
         requests,
         args.out,
         extension=FORMATS[args.format],
+        rttm=rttm,
         collision_hint="give them different --out folders",
     )
 
 
-def _run_one(path: Path, target, args, entry, model, options, load_seconds) -> int:
+def speaker_count(text: str):
+    """``--speakers`` as a SpeakerCount (argparse reports a bad value in one line)."""
+    from separation_core.conversation.people import SpeakerCount
+
+    try:
+        return SpeakerCount.parse(text)
+    except CocktailError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+
+
+def conversation_possible(args: argparse.Namespace, entry) -> bool:
+    """Whether ``--mode`` may run conversation mode with ``entry``: a separator of voices with
+    two or more outputs, that needs no references; refuses --mode conversation otherwise."""
+    fits = (
+        not entry.needs_references
+        and entry.n_src >= 2
+        and entry.outputs_are_voices
+        and args.num_speakers is None
+    )
+    if args.mode == "conversation" and not fits:
+        raise CocktailError(
+            f"--mode conversation needs a separator of voices with two or more outputs and no "
+            f"--num-speakers; '{entry.id}' cannot serve"
+        )
+    if args.mode == "model" and args.speakers.text() != "auto":
+        raise CocktailError(
+            "--speakers is for conversation mode; with --mode model use --num-speakers"
+        )
+    return args.mode != "model" and fits
+
+
+def _run_one(path: Path, target, args, entry, model, options, load_seconds, conversation) -> int:
     """Separate one input into its planned ``target``; a failure is reported in one line and
     counted (returns 0 or 1)."""
     try:
-        _separate_one(path, target, args, entry, model, options, load_seconds)
+        _separate_one(path, target, args, entry, model, options, load_seconds, conversation)
         return 0
     except CocktailError as e:
         return _report(path, e)
@@ -213,7 +270,7 @@ def _report(path: Path, error) -> int:
     return 1
 
 
-def _separate_one(path, target, args, entry, model, options, load_seconds) -> None:
+def _separate_one(path, target, args, entry, model, options, load_seconds, conversation) -> None:
     from separation_core.commands.common import ProgressBar
     from separation_core.engine.inference import resolve_device, separate
     from separation_core.engine.memory_check import memory_problem
@@ -241,13 +298,47 @@ def _separate_one(path, target, args, entry, model, options, load_seconds) -> No
             raise CocktailError(problem.text)
         if problem is not None:
             print(f"cocktail: warning: {path}: {problem.text}", file=sys.stderr)
+    seconds = len(audio.samples) / audio.sample_rate
+    as_conversation = conversation and (
+        args.mode == "conversation" or seconds >= CONVERSATION_MIN_SECONDS
+    )
     bar = ProgressBar(path.name, enabled=not args.quiet)
     try:
-        result = separate(
-            model, audio.samples, audio.sample_rate, options, references=refs, progress=bar
-        )
+        if as_conversation:
+            from separation_core.conversation.pipeline import (
+                ConversationOptions,
+                separate_conversation,
+            )
+
+            result = separate_conversation(
+                model,
+                audio.samples,
+                audio.sample_rate,
+                ConversationOptions(
+                    speakers=args.speakers,
+                    engine=options,
+                    model_outputs_when_few=args.mode == "auto",
+                ),
+                progress=bar,
+            )
+        else:
+            result = separate(
+                model, audio.samples, audio.sample_rate, options, references=refs, progress=bar
+            )
     finally:
         bar.close()
+    target = target.with_stems(result.n_src)
+    as_conversation = as_conversation and result.turns is not None
+    if not as_conversation:
+        target = replace(target, rttm=None)
+    else:
+        who = ", ".join(result.people)
+        print(
+            f"cocktail: {path.name}: {result.n_src} {'person' if result.n_src == 1 else 'people'} "
+            f"({who}), {len(result.turns)} turns, the model used on "
+            f"{sum(b - a for a, b in result.separated_spans):.1f} s of overlap",
+            file=sys.stderr,
+        )
     for note in result.notes:
         print(f"cocktail: note: {path}: {note}", file=sys.stderr)
     # result.timings' "prepare" is the engine's resampling; "load_input" reading the file
@@ -259,6 +350,8 @@ def _separate_one(path, target, args, entry, model, options, load_seconds) -> No
         audio_seconds=len(audio.samples) / audio.sample_rate,
     )
     opts = {
+        "mode": "conversation" if as_conversation else "model",
+        "speakers": args.speakers.text() if as_conversation else None,
         "num_speakers": args.num_speakers,
         "clustering": args.clustering,
         "binary_masks": args.binary_masks,

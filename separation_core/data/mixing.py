@@ -63,15 +63,17 @@ def split_speakers_files(
 def noise_files(noise_dirs) -> list[Path]:
     files = [path for _, path in find_audio(noise_dirs)]
     if not files:
-        raise CocktailError(f"{', '.join(str(d) for d in _paths(noise_dirs))}: no audio file found")
+        raise CocktailError(
+            f"{', '.join(str(d) for d in as_paths(noise_dirs))}: no audio file found"
+        )
     return files
 
 
-def _paths(dirs) -> list[Path]:
+def as_paths(dirs) -> list[Path]:
     return [Path(dirs)] if isinstance(dirs, (str, os.PathLike)) else [Path(d) for d in dirs]
 
 
-def _prepare_out(out: Path, speech_dirs: list[Path], overwrite: bool) -> None:
+def prepare_out(out: Path, speech_dirs: list[Path], overwrite: bool) -> None:
     resolved = out.resolve()
     for d in speech_dirs:
         if resolved == d.resolve() or d.resolve() in resolved.parents:
@@ -125,12 +127,12 @@ def _readable(
     return kept
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(json.dumps(data, indent=1) + "\n")
 
 
-def _round(x: Optional[float]) -> Optional[float]:
+def round6(x: Optional[float]) -> Optional[float]:
     return None if x is None else round(float(x), 6)
 
 
@@ -176,7 +178,7 @@ def build_mixture_set(
     if int(seed) < 0:
         raise CocktailError(f"the seed must be a non-negative integer, got {seed}")
     snr_range = check_mix_options(speakers, mode, sir_range, noise_dirs, snr_range, split)
-    speech_list = _paths(speech_dirs)
+    speech_list = as_paths(speech_dirs)
     files = split_speakers_files(speech_list, split, speakers, rule, fractions)
     decoded: dict[Path, np.ndarray] = {}
     if skip_unreadable:
@@ -189,7 +191,7 @@ def build_mixture_set(
     ids = sorted(files)
     noises = noise_files(noise_dirs) if noise_dirs else []
     out = Path(out_dir)
-    _prepare_out(out, speech_list, overwrite)
+    prepare_out(out, speech_list, overwrite)
     names = ["mix"] + [f"s{k + 1}" for k in range(speakers)] + (["noise"] if noises else [])
     for name in names:
         (out / name).mkdir(exist_ok=True)
@@ -251,8 +253,8 @@ def build_mixture_set(
                     "crop_start": c,
                     "offset": o,
                     "frames": min(lengths[k] - c, length - o),
-                    "gain_db": _round(db(comp.source_gains[k])),
-                    "level_db": _round(db(rms(comp.sources[k]))),
+                    "gain_db": round6(db(comp.source_gains[k])),
+                    "level_db": round6(db(rms(comp.sources[k]))),
                 }
             )
         if comp.noise is not None:
@@ -264,21 +266,21 @@ def build_mixture_set(
                 overwrite=True,
             )
             noise_info.update(
-                gain_db=_round(db(comp.noise_gain)),
-                level_db=_round(db(rms(comp.noise))),
-                snr_db=_round(snr),
+                gain_db=round6(db(comp.noise_gain)),
+                level_db=round6(db(rms(comp.noise))),
+                snr_db=round6(snr),
             )
         entries.append(
             {
                 "id": mid,
                 "frames": length,
-                "seconds": _round(length / sample_rate),
+                "seconds": round6(length / sample_rate),
                 "files": {
                     "mix": f"mix/{mid}.wav",
                     "sources": [f"s{k + 1}/{mid}.wav" for k in range(speakers)],
                     "noise": f"noise/{mid}.wav" if comp.noise is not None else None,
                 },
-                "relative_levels_db": [_round(v) for v in levels],
+                "relative_levels_db": [round6(v) for v in levels],
                 "sources": sources,
                 "noise": noise_info,
                 "room": None if room is None else {**room.info, "positions": positions},
@@ -299,7 +301,7 @@ def build_mixture_set(
         "rule": rule,
         "fractions": [float(f) for f in fractions],
         "speech_dirs": [str(d.resolve()) for d in speech_list],
-        "noise_dirs": [str(d.resolve()) for d in _paths(noise_dirs)] if noise_dirs else [],
+        "noise_dirs": [str(d.resolve()) for d in as_paths(noise_dirs)] if noise_dirs else [],
         "noise_prob": noise_prob if noises else None,
         "reverb": reverb.describe(),
         "target_dbfs": TARGET_DBFS,
@@ -308,7 +310,7 @@ def build_mixture_set(
         "mixtures": entries,
     }
     path = out / "metadata.json"
-    _write_json(path, meta)
+    write_json(path, meta)
     return path
 
 

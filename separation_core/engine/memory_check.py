@@ -3,10 +3,11 @@ machine is refused with a chunk length that fits, instead of the system killing 
 
 The peak of a run is the run estimate's (``run_estimate``: the bench's peak for the model's own
 chunk length, scaled to the input's length, less what the program holds already; without one, the
-audio the engine holds and the layer outputs of one chunk) plus what a longer chunk adds: the model's layer outputs grow with the chunk, and
-the peak grows by ``ACTIVATION_FACTOR`` times the largest of them per extra second (measured on a
-one-second probe). Peak resident memory for 20 s and 80 s chunks grew by 1.8 (convtasnet), 2.0-2.5
-(chimera-tcn), 2.3 (dc-tcn), 2.7 (sudormrf) and 3.9 (dprnn) times the largest layer output.
+audio the engine holds and the layer outputs of one chunk) plus what a longer chunk adds: the
+model's layer outputs grow with the chunk, and the peak grows by ``ACTIVATION_FACTOR`` times the
+largest of them per extra second (measured on a one-second probe). Peak resident memory for 20 s
+and 80 s chunks grew by 1.8 (convtasnet), 2.0-2.5 (chimera-tcn), 2.3 (dc-tcn), 2.7 (sudormrf) and
+3.9 (dprnn) times the largest layer output.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def largest_activation_mb_per_second(model) -> float:
 
 
 def available_memory_mb() -> Optional[float]:
-    """Memory the program may still take (MB): the system's ``MemAvailable``, lowered to the room
-    left under a cgroup limit; elsewhere the free physical pages; None when the system says nothing."""
+    """Memory the program may still take (MB): the system's ``MemAvailable``, lowered to the
+    room left under a cgroup limit; elsewhere the free physical pages; None when the system says
+    nothing (Windows)."""
     figures = []
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -150,7 +152,8 @@ def memory_problem(
     if peak <= available:
         return None
     how = f"the whole {seconds:.0f} s as one chunk" if chunk >= seconds else f"{chunk:g} s chunks"
-    text = f"this run needs about {human_mb(peak)} more memory ({how}) but {human_mb(available)} is free"
+    text = f"this run needs about {human_mb(peak)} more memory ({how})"
+    text += f" but {human_mb(available)} is free"
     fits = longest_chunk_that_fits(base, per_second, available, own)
     if fits is None:
         return MemoryProblem(f"{text}: it may fail", None)

@@ -10,7 +10,11 @@ From a ``cocktail bench`` report (``docs/bench.json``): per model, the real-time
 - memory = the long input's peak, plus or minus the audio the engine holds per minute of input
   (the mixture and one output per source, float32, at the model's rate) for the difference in length.
 - a model the report does not list is scaled from the benchmarked model of the same kind nearest in
-  size, by parameter count and sample rate (rough); without one there is no estimate.
+  size, by parameter count and sample rate (rough); without one there is no estimate. Classical and
+  oracle models (STFT masks, no network) run at ``DSP_SPEED_X_REALTIME``, measured once.
+- the bench runs each model at its default chunk length; another chunk length scales the time by
+  ``chunk_factor``: the audio the model computes (chunks overlap, the last one is padded) against
+  the same at the default length.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from pathlib import Path
 from typing import Optional
 
 LONG_RUN_SECONDS = 600.0  # a run longer than this gets a warning
+DEFAULT_CHUNK_SECONDS = 8.0  # inference.DEFAULT_CHUNK_SECONDS (that module imports torch)
+MAX_OVERLAP_SECONDS = 2.0  # the engine's overlap: min(2 s, a quarter of the chunk)
+# Real-time factors of the models without a network (not in the bench report), measured once on the
+# bench machine (2 threads, shared with other work: on the slow side): the engine's ``separate`` on
+# 60 s and 10 min two-talker mixtures, default chunks, the best of two runs; per kind the slowest
+# model and length (denoise-wiener 10.3x at 60 s, 16.3x at 10 min; oracle-irm and oracle-ibm
+# 18.1x-44.0x). STFT, masks and inverse STFT are linear in the length.
+DSP_SPEED_X_REALTIME = {"classical": 10.0, "oracle": 18.0}
 
 
 @dataclass(frozen=True)
@@ -152,35 +164,84 @@ def _peak(figures: Mapping, duration: float) -> Optional[float]:
     return max(peak, 0.5 * float(long["peak_mb"]))
 
 
-def _measured(model_id: str, figures: Mapping, duration: float, gpu: bool) -> RunEstimate:
+def _measured(
+    model_id: str, figures: Mapping, duration: float, gpu: bool, factor: float
+) -> RunEstimate:
+    """From the model's own figures; ``factor``: the chunk length's (see ``chunk_factor``)."""
     if gpu:
         g = figures.get("gpu") or figures.get("cuda")
         if g and g.get("speed_x_realtime"):
-            return RunEstimate(
-                model_id, duration / float(g["speed_x_realtime"]), _peak(figures, duration)
-            )
+            seconds = factor * duration / float(g["speed_x_realtime"])
+            return RunEstimate(model_id, seconds, _peak(figures, duration))
         speed = _speed(figures, duration)
-        cpu = f" (on the CPU ≈ {human_duration(duration / speed)})" if speed else ""
+        cpu = f" (on the CPU ≈ {human_duration(factor * duration / speed)})" if speed else ""
         return RunEstimate(model_id, note="no GPU figure" + cpu)
     speed = _speed(figures, duration)
     if speed is None:
         return RunEstimate(model_id, note="no estimate")
-    return RunEstimate(model_id, duration / speed, _peak(figures, duration))
+    return RunEstimate(model_id, factor * duration / speed, _peak(figures, duration))
+
+
+def chunked_seconds(duration: float, chunk_seconds: Optional[float]) -> tuple[float, int]:
+    """(seconds of audio the model computes, number of chunks) for ``duration`` s of input cut as
+    the engine cuts it (``inference._plan``): chunks overlap by min(2 s, a quarter of a chunk) and
+    the last one is padded to full length; one chunk when it covers the input (or is 0 / None)."""
+    if not chunk_seconds or math.isinf(chunk_seconds) or chunk_seconds >= duration:
+        return duration, 1
+    overlap = min(MAX_OVERLAP_SECONDS, chunk_seconds / 4)
+    n = 1 + math.ceil((duration - chunk_seconds) / (chunk_seconds - overlap))
+    return n * chunk_seconds, n
+
+
+def chunk_factor(
+    duration: float, chunk_seconds: Optional[float], default_chunk_seconds: float
+) -> float:
+    """How much longer a run in ``chunk_seconds`` chunks takes than one in the model's default
+    chunks (what the bench measured): the ratio of the audio the model computes."""
+    if chunk_seconds is None or duration <= 0:
+        return 1.0
+    return (
+        chunked_seconds(duration, chunk_seconds)[0]
+        / chunked_seconds(duration, default_chunk_seconds)[0]
+    )
+
+
+def _dsp(entry, duration: float, factor: float) -> Optional[RunEstimate]:
+    """Classical and oracle models: ``DSP_SPEED_X_REALTIME`` (on any device: they are not networks)."""
+    speed = DSP_SPEED_X_REALTIME.get(getattr(entry, "kind", ""))
+    if not speed:
+        return None
+    return RunEstimate(
+        entry.id, factor * duration / speed, basis=f"the measured speed of {entry.kind} models"
+    )
 
 
 def estimate_run(
-    entry, duration: float, bench: Mapping, *, device: str = "cpu", known: Optional[Mapping] = None
+    entry,
+    duration: float,
+    bench: Mapping,
+    *,
+    device: str = "cpu",
+    known: Optional[Mapping] = None,
+    chunk_seconds: Optional[float] = None,
+    default_chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
 ) -> RunEstimate:
-    """The estimate for ``entry`` (a catalog ModelEntry: id, kind, num_parameters, sample_rate) on
-    ``duration`` seconds of input on ``device``. ``known`` maps model ids to entries, to learn the
-    kind of the benchmarked models (a model the report lists is used as measured)."""
+    """The estimate for ``entry`` (a catalog ModelEntry: id, kind, model_name, num_parameters,
+    sample_rate) on ``duration`` seconds of input on ``device``. ``known`` maps model ids to
+    entries, to learn the kind of the benchmarked models (a model the report lists is used as
+    measured). ``chunk_seconds``: the run's chunk length (None: the model's default,
+    ``default_chunk_seconds``, which the bench measured; 0: the whole input in one chunk)."""
     models = bench.get("models") or {}
     gpu = uses_gpu(device)
+    known = known or {}
+    factor = chunk_factor(duration, chunk_seconds, default_chunk_seconds)
     figures = models.get(entry.id)
     if figures and (figures.get("cpu") or figures.get("long")):
-        return _measured(entry.id, figures, duration, gpu)
+        return _measured(entry.id, figures, duration, gpu, factor)
+    dsp = _dsp(entry, duration, factor)
+    if dsp is not None:
+        return dsp
     params = int(getattr(entry, "num_parameters", 0) or 0)
-    known = known or {}
     for mid, f in models.items():  # the same network under another name (a copy of a file)
         other = known.get(mid)
         if (
@@ -191,7 +252,7 @@ def estimate_run(
             and other.sample_rate == entry.sample_rate
             and (f.get("cpu") or f.get("long"))
         ):
-            measured = _measured(entry.id, f, duration, gpu)
+            measured = _measured(entry.id, f, duration, gpu, factor)
             return replace(measured, basis=f"measured on {mid}, the same network")
     # scale from the benchmarked model of the same family nearest in size
     same = [
@@ -205,11 +266,11 @@ def estimate_run(
     if params <= 0 or not same:
         return RunEstimate(entry.id, note="no estimate")
     ref_id, ref = min(same, key=lambda m: abs(math.log(params / float(m[1]["parameters"]))))
-    base = _measured(entry.id, ref, duration, gpu)
+    base = _measured(entry.id, ref, duration, gpu, factor)
     if base.seconds is None:
         return base
     rate = float(entry.sample_rate) / float(ref.get("sample_rate") or entry.sample_rate)
-    factor = params / float(ref["parameters"]) * rate
+    scale = params / float(ref["parameters"]) * rate
     return RunEstimate(
-        entry.id, base.seconds * factor, base.peak_mb, basis=f"scaled from {ref_id} by size"
+        entry.id, base.seconds * scale, base.peak_mb, basis=f"scaled from {ref_id} by size"
     )

@@ -1,7 +1,7 @@
 """Speaker order over a whole recording: who each output sounds like, solved over all blocks at once.
 
 The chunked engine first lines up each chunk with the previous one on their shared samples (the
-*overlap* cue, ``inference.stitch_permutation``) and overlap-adds them in that *working order*. That
+*overlap* cue, ``overlap_add.stitch_permutation``) and overlap-adds them in that *working order*. That
 order is right wherever speech runs through the overlaps, and arbitrary after a pause longer than
 the overlap; worse, a model with a short receptive field (the bundled Conv-TasNet sees about a
 second) swaps its outputs inside a chunk, after pauses and at changes of talker. This module then

@@ -1,7 +1,9 @@
 """Scoring a separation: the metric registry every consumer reads, and ``evaluate_separation``.
 
 The permutation between estimates and references is solved once, on the pairwise SI-SDR matrix,
-and every other metric is computed on the matched pairs.
+and every other metric is computed on the matched pairs. The counts may differ: a reference without
+an estimate gets each metric's ``unmatched`` value (0 dB for the improvements, NaN for the rest) and
+the estimates left over are reported (``separation_core.evaluation.matching``).
 
 **Adding a metric** takes its function and one ``register_metric(Metric(...))`` at the end of this
 file: ``evaluate_separation``, ``cocktail evaluate``, ``cocktail bench``, the desktop Metrics view,
@@ -18,6 +20,7 @@ import numpy as np
 
 from separation_core.cancel import check_current_cancel
 from separation_core.errors import ReferenceMismatchError
+from separation_core.evaluation.matching import ExtraStem, extra_stems
 from separation_core.evaluation.metrics import (
     pairwise_si_sdr,
     pesq_score,
@@ -37,11 +40,18 @@ PRIMARY_METRIC = "si_sdri"  # what training selects checkpoints by; bench's per-
 
 @dataclass
 class Evaluation:
-    """Result of ``evaluate_separation``: ``estimates[permutation[i]]`` was scored against reference ``i``."""
+    """Result of ``evaluate_separation``: ``estimates[permutation[i]]`` was scored against reference
+    ``i`` (-1: no estimate was left for it); ``extra_stems`` are the estimates no reference got."""
 
     permutation: np.ndarray
     per_source: list[dict[str, float]]
     mean: dict[str, float]
+    extra_stems: tuple[ExtraStem, ...] = ()
+
+    @property
+    def unmatched(self) -> list[int]:
+        """Indices of the references without an estimate."""
+        return [i for i, j in enumerate(self.permutation) if j < 0]
 
 
 def _pair_metrics(est, ref, mixture, sample_rate, metrics) -> dict[str, float]:
@@ -66,8 +76,9 @@ def evaluate_separation(
 
     The permutation is solved once on the pairwise SI-SDR, unless ``permutation`` (``[n_ref]``: the
     estimate of reference ``i``, -1 for none) is given and used as is; ``per_source[i]`` holds the
-    requested metrics of reference ``i`` (NaN when no estimate is left for it); ``mean`` averages the
-    finite ones.
+    requested metrics of reference ``i`` (each metric's ``unmatched`` value when no estimate is left
+    for it: SI-SDRi and SDRi 0 dB, the others NaN); ``mean`` averages the finite ones. Estimates
+    left over are in ``extra_stems``, with their level relative to the mixture.
     """
     metrics = DEFAULT_METRICS if metrics is None else tuple(metrics)
     unknown = [m for m in metrics if m not in _REGISTRY]
@@ -93,11 +104,11 @@ def evaluate_separation(
     per_source = [
         _pair_metrics(est[j], ref[i], mix, sample_rate, metrics)
         if j >= 0
-        else {m: float("nan") for m in metrics}
+        else {m: _REGISTRY[m].unmatched for m in metrics}
         for i, j in enumerate(perm)
     ]
     mean = {m: _nanmean([d[m] for d in per_source]) for m in metrics}
-    return Evaluation(permutation=perm, per_source=per_source, mean=mean)
+    return Evaluation(perm, per_source, mean, extra_stems(est, perm, mix))
 
 
 # -- the metric registry ---------------------------------------------------------------------------
@@ -135,6 +146,7 @@ class Metric:
     default: bool = True  # in DEFAULT_METRICS: `cocktail evaluate`, the Metrics view
     headline: bool = False  # a column of the `cocktail bench` table and of model cards
     validation: bool = False  # scored at every validation while training (keep it cheap)
+    unmatched: float = float("nan")  # the value of a reference no estimate is left for
     description: str = ""  # one line for tooltips and --help
 
     @property
@@ -231,6 +243,7 @@ register_metric(
         "SI-SDRi",
         "dB",
         needs_mixture=True,
+        unmatched=0.0,  # the mixture is left for that person: no gain
         headline=True,
         validation=True,
         description="SI-SDR improvement over the unprocessed mixture",
@@ -252,6 +265,7 @@ register_metric(
         "SDRi",
         "dB",
         needs_mixture=True,
+        unmatched=0.0,  # the mixture is left for that person: no gain
         default=False,
         headline=True,
         description="SDR improvement over the unprocessed mixture",

@@ -91,6 +91,8 @@ def write_target(
     are all scaled by one common gain (their balance and sum kept) to peak there instead of
     clipping; the sidecar records it as ``output_gain_db``."""
     n_stems = result.n_src + (residual_of is not None)
+    if target.rttm is not None and result.turns is None:
+        raise ValueError(f"the plan of {target.source} has an RTTM file but the result no turns")
     if len(target.stems) != n_stems or (sidecar is None) != (target.sidecar is None):
         raise ValueError(
             f"the plan of {target.source} does not match what is written: "
@@ -110,7 +112,11 @@ def write_target(
         payload["outputs"] = [p.name for p in target.stems]
         payload["output_sample_rate"] = rate
         payload["output_subtype"] = subtype
+        if target.rttm is not None:
+            payload["rttm"] = target.rttm.name
         writers.append((target.sidecar, lambda tmp: _write_json(tmp, payload)))
+    if target.rttm is not None:
+        writers.append((target.rttm, lambda tmp: _write_rttm(tmp, result, target)))
     write_file_set(writers, overwrite=overwrite, clean_stale=True)
     return list(target.paths)
 
@@ -138,6 +144,15 @@ def _audio_writer(path: Path, signal: np.ndarray, rate: int, subtype: str, gain:
         encode_audio(tmp, x * np.float32(gain) if gain != 1.0 else x, rate, subtype, fmt)
 
     return write
+
+
+def _write_rttm(path: Path, result: SeparationResult, target: ExportTarget) -> None:
+    from separation_core.io.rttm import rttm_text
+
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(rttm_text(result.turns, target.rttm.stem, result.people))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _write_json(path: Path, payload: dict) -> None:

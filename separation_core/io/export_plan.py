@@ -11,7 +11,7 @@ writability check, and ``export.write_target`` writes a planned target with the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -32,15 +32,22 @@ class ExportRequest:
 
 @dataclass(frozen=True)
 class ExportTarget:
-    """The files of one input: ``stems`` (one per source, then the residual) and the sidecar."""
+    """The files of one input: ``stems`` (one per source, then the residual), the sidecar, and
+    who talks when as RTTM (conversation results)."""
 
     source: str
     stems: tuple[Path, ...]
     sidecar: Optional[Path] = None
+    rttm: Optional[Path] = None
 
     @property
     def paths(self) -> tuple[Path, ...]:
-        return self.stems + ((self.sidecar,) if self.sidecar is not None else ())
+        extra = tuple(p for p in (self.sidecar, self.rttm) if p is not None)
+        return self.stems + extra
+
+    def with_stems(self, n: int) -> ExportTarget:
+        """This target for the first ``n`` stems of its plan (a conversation finds its count)."""
+        return replace(self, stems=self.stems[:n])
 
 
 def stem_paths(
@@ -93,6 +100,7 @@ def plan_one(
     extension: str = ".wav",
     residual: bool = False,
     sidecar: bool = True,
+    rttm: bool = False,
 ) -> ExportTarget:
     """The files ``request`` writes to ``out_dir`` (``~`` expanded)."""
     out_dir = Path(out_dir).expanduser()
@@ -106,7 +114,8 @@ def plan_one(
         model=request.model,
     )
     side = out_dir / f"{request.input_stem}.json" if sidecar else None
-    return ExportTarget(request.source, tuple(stems), side)
+    turns = out_dir / f"{request.input_stem}.rttm" if rttm else None
+    return ExportTarget(request.source, tuple(stems), side, turns)
 
 
 def plan_exports(
@@ -117,13 +126,20 @@ def plan_exports(
     extension: str = ".wav",
     residual: bool = False,
     sidecar: bool = True,
+    rttm: bool = False,
     collision_hint: str = "",
 ) -> list[ExportTarget]:
     """Every file of every request, in order; two requests that would write the same file raise
     AudioSaveError naming both and the file (``collision_hint`` says what to do)."""
     targets = [
         plan_one(
-            r, out_dir, template=template, extension=extension, residual=residual, sidecar=sidecar
+            r,
+            out_dir,
+            template=template,
+            extension=extension,
+            residual=residual,
+            sidecar=sidecar,
+            rttm=rttm,
         )
         for r in requests
     ]

@@ -65,6 +65,8 @@ class SeparationModel(nn.Module):
     takes_num_speakers: ClassVar[bool] = False
     # Trains on mixtures of any number of speakers (``--speakers`` need not be ``n_src``).
     trains_on_any_speaker_count: ClassVar[bool] = False
+    # Its outputs are voices (a separator's), not speech and noise (an enhancer's).
+    outputs_are_voices: ClassVar[bool] = True
     # What its masks mean (``models.result.MASK_*``).
     mask_kind: ClassVar[str] = MASK_ESTIMATED
     # The ONNX graph contract it exports to ("time-domain", "mask"), or "" when it cannot.

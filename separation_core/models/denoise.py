@@ -82,6 +82,7 @@ class WienerDenoiser(SeparationModel):
     """
 
     kind = KIND_CLASSICAL
+    outputs_are_voices = False
     trainable = False
     description = (
         "Classical denoiser: minimum-statistics noise estimate and decision-directed "

@@ -69,6 +69,11 @@ class SeparationResult:
     notes: list = field(default_factory=list)  # e.g. "out of memory on cuda: retried on cpu"
     timings: dict = field(default_factory=dict)  # seconds per stage
     stitching: list = field(default_factory=list)  # list[dict], one per chunk (see above)
+    # Conversation mode (separation_core.conversation): one stem per person.
+    turns: Optional[list] = None  # list[io.rttm.Turn]: who talks when; None otherwise
+    people: list = field(default_factory=list)  # a name per stem ("Person 1", ...)
+    # [start, stop] seconds where the separator's outputs were used
+    separated_spans: list = field(default_factory=list)
 
     @property
     def n_src(self) -> int:

@@ -9,7 +9,7 @@ import soundfile as sf
 from PySide6.QtCore import Qt
 
 from app.abx import active_rms, binomial_p, match_loudness, new_test, pick_clips
-from conftest import SR, open_mixture, synthetic_sources
+from conftest import SR, FakePlayer, open_mixture, synthetic_sources
 from fakes import add_records, record
 
 
@@ -165,3 +165,39 @@ def test_needs_two_results(qtbot, window, audio_files):
     assert not window.act_abx.isEnabled()
     window.playback.show_abx()
     assert "two results" in window.errors[-1]
+
+
+class SilentPlayer(FakePlayer):
+    """A machine without an audio output."""
+
+    available = False
+
+    def __init__(self, mixer) -> None:
+        super().__init__(mixer)
+        self.unavailable_reason = "no output device"
+
+    def play(self) -> bool:
+        return False
+
+
+def test_no_test_without_an_audio_output(qtbot, audio_files):
+    """Issue 30: with "Playback unavailable" the test could be started and "played", giving a
+    p-value from silence."""
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    w = MainWindow(Settings(), quiet=True, player_factory=SilentPlayer)
+    qtbot.addWidget(w)
+    w.show()
+    w.start_background()
+    qtbot.waitUntil(lambda: w.models.ready and w.audio_label.text() != "", timeout=60000)
+    open_mixture(qtbot, w, audio_files[0])
+    src = synthetic_sources(1.5)
+    add_records(w, record("a", src, None, None), record("b", src[::-1], None, None))
+    assert not w.act_abx.isEnabled() and "no output device" in w.act_abx.toolTip()
+    w.playback.show_abx()
+    assert "no output device" in w.errors[-1]
+    dlg = w.abx_dialog()
+    qtbot.addWidget(dlg)
+    assert not dlg.start_button.isEnabled() and "no output device" in dlg.start_button.toolTip()
+    assert dlg.start() is None and dlg.test is None

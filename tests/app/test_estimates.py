@@ -1,13 +1,22 @@
 """Issue 15: before a run, the model panel shows each ticked model's expected time and memory on the
-open file, with a warning past ten minutes."""
+open file, with a warning past ten minutes. Issue 30: a copy of a bundled model is estimated as the
+original, the chunk option counts, a classical model has an estimate."""
 
 import html
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import SR, open_mixture
 from separation_core.checkpoints.catalog import default_model_id
-from separation_core.engine.run_estimate import estimate_run, load_bench
+from separation_core.engine.run_estimate import (
+    DSP_SPEED_X_REALTIME,
+    estimate_run,
+    load_bench,
+)
+from separation_core.io.paths import bundled_models_dir
 
 DEFAULT = default_model_id()
 
@@ -36,7 +45,9 @@ def test_estimates_for_the_ticked_models(qtbot, window, audio_files):
     speed = bench["models"][DEFAULT]["cpu"]["speed_x_realtime"]
     if w.panel.device.currentText() == "cpu" or not expected.note:
         assert shown[DEFAULT].seconds == pytest.approx(duration / speed)
-    assert shown["denoise-wiener"].text() == "no estimate"
+    wiener = shown["denoise-wiener"]  # issue 30: a classical model has an estimate
+    assert wiener.seconds == pytest.approx(duration / DSP_SPEED_X_REALTIME["classical"])
+    assert html.escape(f"denoise-wiener: {wiener.text()}") in label.text()
     assert "from the bench report" in label.toolTip().lower()
     assert not label.warning and "⚠" not in label.text()
 
@@ -58,3 +69,39 @@ def test_warning_past_ten_minutes_and_gpu_without_figure(qtbot, window, audio_fi
         assert ("over 10 min" in label.text()) is warn
     w.panel.device.setCurrentText("cuda")  # the bench has no GPU column
     assert "no GPU figure" in label.text()
+
+
+def test_a_copy_of_a_bundled_model_is_estimated_as_the_original(qtbot, window, audio_files):
+    w = window
+    folder = Path(os.environ["COCKTAIL_MODELS_DIR"])
+    folder.mkdir(parents=True)
+    shutil.copy(bundled_models_dir() / f"{DEFAULT}.pt", folder / "my-copy.pt")
+    w.models.refresh()
+    qtbot.waitUntil(lambda: "my-copy" in w.panel.entries, timeout=60000)
+    open_mixture(qtbot, w, audio_files[0])
+    w.panel.device.setCurrentText("cpu")
+    w.panel.set_checked([DEFAULT, "my-copy"])
+    original, copy = w.estimates.estimates
+    assert (copy.seconds, copy.peak_mb) == (original.seconds, original.peak_mb)
+    assert copy.seconds is not None and "same network" in copy.text()
+    assert "scaled" not in w.estimates.text()
+
+
+def test_the_chunk_option_changes_the_estimate(qtbot, window, audio_files):
+    """The bench measured the default model in its 16 s chunks; 4 s chunks recompute more overlap."""
+    w = window
+    open_mixture(qtbot, w, audio_files[0])
+    label = w.estimates
+    label.duration = lambda: 180.0  # a 3-minute file
+    w.panel.device.setCurrentText("cpu")
+    w.panel.set_checked([DEFAULT])
+    (default,) = label.estimates
+    assert w.panel.default_chunks[DEFAULT] == 16.0
+    w.panel.chunk.setValue(4.0)
+    (short,) = label.estimates
+    # 16 s chunks overlapping by 2 s: 13 of them (208 s computed); 4 s by 1 s: 60 (240 s)
+    factor = 240.0 / 208.0
+    assert short.seconds == pytest.approx(default.seconds * factor)
+    assert "4 s chunks" in label.text()
+    w.panel.chunk.setValue(0.0)  # "model default"
+    assert label.estimates[0].seconds == default.seconds

@@ -61,7 +61,8 @@ def test_stop_cancels_within_a_second(qtbot, window, tmp_path):
     window.separate(["convtasnet"])
     qtbot.waitUntil(lambda: window.eta_label.text().startswith("ETA"), timeout=30000)
     assert window.progress.isVisible() and window.progress.value() > 0
-    assert "convtasnet: separating: chunk" in window.stage_label.text()
+    assert "convtasnet: separating: " in window.stage_label.text()
+    assert "chunks done" in window.stage_label.text()
     t0 = time.monotonic()
     window.stop()
     qtbot.waitUntil(lambda: outcomes == [None], timeout=3000)
@@ -281,17 +282,11 @@ def test_preferred_result_rule():
     assert Session(results={"oracle-irm": rec("oracle-irm", refs=True)}).preferred() == "oracle-irm"
 
 
-def test_model_names_are_never_cut(qtbot, window, audio_files):
+def test_result_names_are_never_cut(qtbot, window, audio_files):
+    """In the metrics table and the Listen box (the model panel cuts long names: see
+    test_model_panel)."""
     from fakes import add_records, record
 
-    tree = window.panel.tree
-    longest = max(window.panel.entries, key=len)
-    window.models.set_show_untrained(True)
-    qtbot.wait(50)
-    assert tree.columnWidth(0) >= tree.sizeHintForColumn(0)
-    assert tree.textElideMode() == Qt.TextElideMode.ElideNone and longest in tree.findItems(
-        longest, Qt.MatchFlag.MatchExactly
-    )[0].toolTip(0)
     open_mixture(qtbot, window, audio_files[0])
     r = record(window.models.default_id, np.stack([window.session.mixture] * 2), None, None)
     r.evaluation = __import__("types").SimpleNamespace(
@@ -339,3 +334,57 @@ def test_metrics_progress_moves(qtbot, window, audio_files):
     )
     assert any(0.0 < f < 1.0 for f in fractions) and any(0 < v < 1000 for v in bar)
     assert fractions == sorted(fractions)
+
+
+def test_the_status_bar_counts_the_chunks_done_to_the_last(qtbot, window, tmp_path):
+    """Issue 30: the progress went from "chunk 4/5" (the fifth one running) to "ordering speakers"
+    without a word of the fifth."""
+    path = tmp_path / "six.wav"
+    sf.write(path, synthetic_sources(6.0).sum(0), SR)
+    open_mixture(qtbot, window, path)
+    window.panel.chunk.setValue(1.5)  # 1.5 s chunks overlapping by 0.375 s: 5 on 6 s
+    stages = []
+    window.runner.progress.connect(
+        lambda job, f, st: stages.append(st) if window.separation.run_job.owns(job) else None
+    )
+    (done,) = run_models(qtbot, window, ["convtasnet-libri-16k"])
+    assert done.result.timings["chunks"] == 5
+    chunks = [st for st in stages if "chunks done" in st]
+    assert chunks[0] == "convtasnet-libri-16k: separating: 1/5 chunks done"
+    assert "convtasnet-libri-16k: finishing · 5/5 chunks done" in stages
+    assert not any("separating: chunk" in st for st in stages)
+
+
+def test_a_results_notes_stay_in_the_status_bar_and_its_tooltip(qtbot, window, tmp_path):
+    """Issue 30: a note ("too short to separate") was replaced at once by "Separated with 1
+    model(s)"."""
+    path = tmp_path / "short.wav"
+    sf.write(path, synthetic_sources(0.5).sum(0), SR)
+    open_mixture(qtbot, window, path)
+    (done,) = run_models(qtbot, window, ["convtasnet-libri-16k"])
+    (note,) = done.result.notes
+    assert "under the 1 s a separation needs" in note
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Separated with 1 model(s)") and note in message
+    combo = window.result_combo
+    index = combo.findText("convtasnet-libri-16k")
+    assert note in combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_a_ticked_oracle_without_references_says_why_it_did_not_run(qtbot, window, audio_files):
+    """Issue 30: ticking an oracle without references dropped it without a word."""
+    panel = window.panel
+    open_mixture(qtbot, window, audio_files[0])
+    default = window.models.default_id
+    panel.set_checked([default, "oracle-irm"])
+    assert panel.checked_ids() == [default]
+    outcomes = []
+    window.run_finished.connect(outcomes.append)
+    window.act_separate.trigger()
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=60000)
+    assert list(window.session.results) == [default]
+    why = "oracle-irm not run: needs references: File ▸ Open references…"
+    assert why in window.statusBar().currentMessage()
+    panel.set_checked(["oracle-irm"])
+    assert not panel.separate_button.isEnabled()
+    assert "oracle-irm needs references: File ▸ Open references…" in panel.separate_button.toolTip()

@@ -140,3 +140,43 @@ def test_run_needs_a_file(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--run", "ff-mask"])
     assert e.value.code == 2 and "--run needs a FILE" in capsys.readouterr().err
+
+
+def test_the_run_models_are_the_ticked_ones_afterwards(qtbot, monkeypatch, audio_files):
+    """Issue 30: `--run A,B` ran both, but only the remembered model stayed ticked, and the estimate
+    line spoke of it."""
+    from PySide6.QtWidgets import QApplication
+
+    from app import main as app_main
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    remembered = "chimera-tcn-rooms-16k"
+    ran = ["convtasnet-libri-16k", "denoise-wiener"]
+    Settings().set_checked_models([remembered])
+    seen = {}
+
+    def exec_():
+        w = next(
+            t for t in QApplication.topLevelWidgets() if isinstance(t, MainWindow) and t.isVisible()
+        )
+        qtbot.waitUntil(lambda: set(ran) <= set(w.session.results), timeout=60000)
+        seen.update(
+            ticked=w.panel.checked_ids(),
+            estimated=[e.model_id for e in w.estimates.estimates],
+            remembered=Settings().checked_models(),
+        )
+        w.quiet = True  # unexported results: no question on closing
+        w.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", staticmethod(exec_))
+    app = QApplication.instance()
+    palette, style_sheet, style = app.palette(), app.styleSheet(), app.style().name()
+    try:
+        assert app_main.main([str(audio_files[0]), "--run", ",".join(ran)]) == 0
+    finally:
+        app.setStyle(style)
+        app.setPalette(palette)
+        app.setStyleSheet(style_sheet)
+    assert seen == {"ticked": ran, "estimated": ran, "remembered": ran}

@@ -1,13 +1,15 @@
 """Issue 15: the quality timeline under the Listen lanes: segmental SI-SDR per source with the swapped
 windows flagged (with references), leakage and stitching confidence (without), computed on the job
-runner, a click moves the play head."""
+runner, a click moves the play head. Issue 30: a legend that is never cut, 0 and 1 on the axis."""
 
 import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QImage, QPainter, QTextDocumentFragment
+from PySide6.QtWidgets import QLabel
 
 from conftest import SR, open_mixture, synthetic_sources
 from fakes import add_records, record
@@ -71,7 +73,7 @@ def test_segmental_si_sdr_per_source_and_swaps(qtbot, window, long_files, monkey
     layout = w.lanes.layout()
     assert layout.indexOf(tl) > layout.indexOf(w.lanes.scroll)
     assert list(tl.rows) == ["swapper", "oracle-irm"]  # models, then the oracle
-    assert "red bands" in tl.explain.text()
+    assert "red bands" in tl.explain.toolTip() and "speakers swapped" in tl.explain.text()
     track = w.quality.track("swapper")
     order = w.session.order("swapper")
     # each value is metrics.si_sdr of the column's output on that window
@@ -137,9 +139,41 @@ def test_without_references_leakage_and_stitching_confidence(qtbot, window, long
     np.testing.assert_allclose(track.values[0], values)
     assert values[times - 0.5 >= 3.0].min() > values[times + 0.5 <= 3.0].max()
     row = w.timeline.rows["leaky"]
-    assert "No references" in w.timeline.explain.text()
+    assert "No references" in w.timeline.explain.toolTip()
     points = row.confidence.data
     assert list(points["x"]) == [2.5, 4.5] and list(points["y"]) == [0.9, 0.2]  # joints' middles
     red = [p.brush().color().name() for p in row.confidence.points()]
     assert red[1] == "#ff4646" and red[0] != "#ff4646"  # the doubtful joint is red
     assert "outputs alike" in row.value_text(4.5)
+
+
+def test_the_legend_is_whole_and_the_blind_axis_reads_0_and_1(qtbot, window, long_files):
+    """The explanation was cut at the default width, the axis showed only 0.5, the dots at 1 were
+    half clipped, and nothing told them from the curve."""
+    mix, _refs, src = long_files
+    w = window
+    open_mixture(qtbot, w, mix)
+    rec = record("blind", src, None, None)
+    rec.result.stitching = [
+        {"start": 0, "stop": 3 * SR, "order": [0, 1], "confidence": None, "cue": "first"},
+        {"start": 2 * SR, "stop": 6 * SR, "order": [0, 1], "confidence": 1.0, "cue": "overlap"},
+    ]
+    add_records(w, rec)
+    wait_quality(qtbot, w)
+    qtbot.wait(50)
+    legend = w.timeline.explain
+    drawn = QTextDocumentFragment.fromHtml(QLabel.text(legend)).toPlainText()
+    for words in ("outputs alike", "0: apart", "1: the same", "stitching confidence", "low"):
+        assert words in drawn
+    assert legend.height() >= legend.heightForWidth(legend.width())  # no line cut off
+    row = w.timeline.rows["blind"]
+    item = row.plot.getPlotItem()
+    image = QImage(200, 200, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    _axis, _ticks, texts = item.getAxis("left").generateDrawSpecs(painter)
+    painter.end()
+    assert [text for _rect, _flags, text in texts] == ["0", "0.5", "1"]
+    vb = item.getViewBox()
+    (dot,) = row.confidence.points()
+    above = vb.mapViewToScene(QPointF(dot.pos().x(), 1.0)).y() - vb.sceneBoundingRect().top()
+    assert dot.pos().y() == 1.0 and above >= row.confidence.opts["size"] / 2  # the dot is whole

@@ -7,12 +7,8 @@ import pytest
 import torch
 
 from separation_core.cancel import CancelToken
-from separation_core.engine.inference import (
-    EngineOptions,
-    resolve_device,
-    separate,
-    stitch_permutation,
-)
+from separation_core.engine.inference import EngineOptions, resolve_device, separate
+from separation_core.engine.overlap_add import stitch_permutation
 from separation_core.errors import Cancelled, ModelError
 from separation_core.models.base import KIND_MASK, SeparationModel
 from separation_core.models.masks import ideal_ratio_mask

@@ -106,8 +106,8 @@ def test_files_and_window_options_still_open_the_window(argv, tmp_path, monkeypa
     "argv, message",
     [
         (
-            ["separate", "x.wav", "--out", "o", "--speakers", "3"],
-            "unrecognized arguments: --speakers 3 (did you mean --num-speakers?)",
+            ["separate", "x.wav", "--out", "o", "--numspeakers", "3"],
+            "unrecognized arguments: --numspeakers 3 (did you mean --num-speakers?)",
         ),
         (
             ["mix", "--speech", "s", "--out", "o", "--num", "1", "--frobnicate"],

@@ -2,11 +2,15 @@
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from separation_core.engine.run_estimate import (
+    DEFAULT_CHUNK_SECONDS,
+    DSP_SPEED_X_REALTIME,
     LONG_RUN_SECONDS,
     RunEstimate,
+    chunked_seconds,
     estimate_run,
     load_bench,
 )
@@ -74,10 +78,9 @@ def test_models_without_figures_scale_from_one_of_the_same_kind_or_say_so():
     slow_rate = estimate_run(entry("8k", params=1_000_000, sr=8000), 60.0, BENCH, known=known)
     assert slow_rate.seconds == pytest.approx(0.5 * 60.0 / 20.0)
     other = estimate_run(entry("dc", kind="deep-clustering"), 60.0, BENCH, known=known)
-    oracle = estimate_run(entry("oracle-irm", kind="oracle", params=0), 60.0, BENCH, known=known)
-    assert (
-        other.seconds is None and other.text() == "no estimate" and oracle.text() == "no estimate"
-    )
+    unsized = estimate_run(entry("m2", params=0), 60.0, BENCH, known=known)
+    assert other.seconds is None and other.text() == "no estimate"
+    assert unsized.text() == "no estimate"
 
 
 def test_a_copy_of_a_benchmarked_network_gets_its_figures_not_a_scaled_guess():
@@ -98,3 +101,46 @@ def test_the_repository_bench_report_is_found():
     bench = load_bench()
     assert "convtasnet-libri-16k" in bench.get("models", {})
     assert RunEstimate("x", 0.5).text() == "< 1 s"
+
+
+def test_shorter_chunks_cost_the_overlap_they_compute_again():
+    """Issue 30: with 4 s chunks the estimate stayed at the default chunk's figure."""
+    e = entry("m")
+    base = estimate_run(e, 180.0, BENCH)
+    assert estimate_run(e, 180.0, BENCH, chunk_seconds=None).seconds == base.seconds
+    # 8 s chunks, 2 s overlap: 1 + ceil(172 / 6) = 30 chunks; 4 s, 1 s overlap: 1 + ceil(176 / 3) = 60
+    assert chunked_seconds(180.0, 8.0) == (240.0, 30)
+    assert chunked_seconds(180.0, 4.0) == (240.0, 60)
+    assert chunked_seconds(180.0, 16.0) == (13 * 16.0, 13)  # 2 s overlap: steps of 14 s
+    assert chunked_seconds(3.0, 4.0) == (3.0, 1) and chunked_seconds(30.0, 0) == (30.0, 1)
+    short = estimate_run(e, 180.0, BENCH, chunk_seconds=4.0, default_chunk_seconds=16.0)
+    factor = 240.0 / 208.0
+    assert short.seconds == pytest.approx(base.seconds * factor) and factor > 1.1
+    assert short.peak_mb == base.peak_mb
+    same = estimate_run(e, 180.0, BENCH, chunk_seconds=8.0)  # the default, named
+    assert same.seconds == pytest.approx(base.seconds)
+    cuda = {"models": {"m": dict(BENCH["models"]["m"], gpu={"speed_x_realtime": 200.0})}}
+    gpu = estimate_run(e, 180.0, cuda, device="cuda", chunk_seconds=4.0, default_chunk_seconds=16.0)
+    assert gpu.seconds == pytest.approx(180.0 / 200.0 * factor)
+
+
+def test_the_chunks_counted_are_the_engines():
+    from separation_core.engine import inference
+    from separation_core.models.registry import get_model_class
+
+    assert DEFAULT_CHUNK_SECONDS == inference.DEFAULT_CHUNK_SECONDS
+    model = get_model_class("denoise-wiener")()
+    x = np.random.default_rng(0).standard_normal(16000 * 30).astype(np.float32) * 0.1
+    for chunk in (4.0, 8.0, 12.0):
+        result = inference.separate(model, x, 16000, inference.EngineOptions(chunk_seconds=chunk))
+        assert result.timings["chunks"] == chunked_seconds(30.0, chunk)[1]
+
+
+def test_classical_and_oracle_models_get_their_measured_speed():
+    """Issue 30: denoise-wiener said "no estimate"."""
+    wiener = entry("denoise-wiener", kind="classical", params=0)
+    got = estimate_run(wiener, 120.0, BENCH)
+    assert got.seconds == pytest.approx(120.0 / DSP_SPEED_X_REALTIME["classical"])
+    assert got.peak_mb is None and "measured speed of classical models" in got.text()
+    oracle = estimate_run(entry("oracle-irm", kind="oracle", params=0), 120.0, BENCH, device="cuda")
+    assert oracle.seconds == pytest.approx(120.0 / DSP_SPEED_X_REALTIME["oracle"])

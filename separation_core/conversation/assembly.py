@@ -1,0 +1,109 @@
+"""One stem per person from who talks when: the mixture where a person talks alone, their separated
+output where people overlap, silence where they are silent, with short crossfades.
+
+The decision is made per frame (``hop`` seconds) in a ``Plan``: for each person and frame, which
+signal they take: ``SILENT``, ``MIXTURE`` or separated output ``j`` (an index >= 0 into the
+separator's outputs). Gains are the frame decisions held over each frame and smoothed by a
+raised-cosine window of ``fade`` seconds, so a person's gains over their signals add up to one
+inside a stretch and ramp over ``fade`` at its edges; where one person hands over to another with
+no pause, their ramps cross and the stems still add up to the mixture; at the edges of speech the
+decisions are held half a fade into the silence, so the ramps fade silence, not speech. Stems are built in blocks,
+so memory beyond the stems themselves stays bounded on hour-long recordings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from separation_core.cancel import check_current_cancel
+
+SILENT = -2
+MIXTURE = -1
+DEFAULT_FADE_SECONDS = 0.02
+BLOCK_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``source [people, frames]`` int: SILENT, MIXTURE or a separated output's index, for frames
+    of ``hop`` seconds starting at 0."""
+
+    source: np.ndarray
+    hop: float
+
+    @property
+    def n_people(self) -> int:
+        return int(self.source.shape[0])
+
+    def active(self) -> np.ndarray:
+        """Who talks per frame: bool ``[people, frames]``."""
+        return self.source != SILENT
+
+
+def _frame_gains(
+    decision: np.ndarray, start: int, stop: int, sample_rate: int, hop: float, fade: int
+) -> np.ndarray:
+    """The smoothed 0/1 frame ``decision [frames]`` on samples ``start:stop`` -> ``[stop - start]``."""
+    pad = fade // 2 + 1
+    lo, hi = start - pad, stop + pad  # past either end the first or last frame's decision holds
+    frames = np.clip(np.floor(np.arange(lo, hi) / (sample_rate * hop)), 0, len(decision) - 1)
+    step = decision[frames.astype(np.int64)].astype(np.float32)
+    if fade > 1:
+        window = np.hanning(fade + 2)[1:-1].astype(np.float32)
+        step = np.convolve(step, window / window.sum(), mode="same")
+    return step[start - lo : start - lo + (stop - start)]
+
+
+def _held_into_silence(source: np.ndarray, frames: int) -> np.ndarray:
+    """``source`` with each stretch of speech held ``frames`` frames into the silence around it
+    (each silent frame taking the decisions of the nearer speech frame), so that the fades at the
+    edges of speech fall in the silence and no speech is faded."""
+    talking = (source != SILENT).any(axis=0)
+    if frames < 1 or not talking.any() or talking.all():
+        return source
+    idx = np.arange(source.shape[1])
+    last = np.maximum.accumulate(np.where(talking, idx, -1))  # the latest speech frame so far
+    upcoming = np.where(talking, idx, source.shape[1])
+    following = np.minimum.accumulate(upcoming[::-1])[::-1]  # the next speech frame
+    left = np.where(last >= 0, idx - last, np.iinfo(np.int64).max)
+    right = np.where(following < source.shape[1], following - idx, np.iinfo(np.int64).max)
+    take = np.where(left <= right, last, following)
+    near = ~talking & (np.minimum(left, right) <= frames)
+    held = source.copy()
+    held[:, near] = source[:, take[near]]
+    return held
+
+
+def assemble(
+    mixture: np.ndarray,
+    sample_rate: int,
+    plan: Plan,
+    separated: Optional[np.ndarray] = None,
+    fade_seconds: float = DEFAULT_FADE_SECONDS,
+) -> np.ndarray:
+    """Stems ``[people, time]`` float32 from ``mixture [time]`` and the separator's outputs
+    ``separated [outputs, time]`` (same rate and length) by ``plan``."""
+    mixture = np.asarray(mixture, dtype=np.float32)
+    n = mixture.shape[-1]
+    used = np.unique(plan.source[plan.source >= 0])
+    if used.size and (separated is None or int(used.max()) >= separated.shape[0]):
+        raise ValueError("the plan names separated outputs that were not given")
+    stems = np.zeros((plan.n_people, n), dtype=np.float32)
+    fade = max(1, int(round(fade_seconds * sample_rate)))
+    source = _held_into_silence(plan.source, int(np.ceil(fade_seconds / 2 / plan.hop)))
+    block = max(fade * 4, int(BLOCK_SECONDS * sample_rate))
+    for start in range(0, n, block):
+        check_current_cancel()
+        stop = min(n, start + block)
+        for p in range(plan.n_people):
+            row = source[p]
+            for src in np.unique(row):
+                if src == SILENT:
+                    continue
+                gain = _frame_gains(row == src, start, stop, sample_rate, plan.hop, fade)
+                signal = mixture if src == MIXTURE else separated[int(src)]
+                stems[p, start:stop] += gain * signal[start:stop]
+    return stems

@@ -1,0 +1,339 @@
+"""Conversation mode: one stem per person, the separator used only where people overlap.
+
+1. Speech activity of the mixture (silero-vad, ``activity``).
+2. The separator over the recording (``engine.inference.separate``, its outputs in chunk order):
+   where two outputs carry speech at comparable levels, people overlap (``overlap_frames``).
+3. Speaker embeddings (``speakers``) of windows of the mixture where one person talks, clustered
+   into people (``people``): the count given, bounded or estimated.
+4. Each frame where one person talks goes to the person its windows resemble; in an overlap each
+   separator output goes to the person it resembles (one output each).
+5. ``assembly.assemble``: the mixture where a person talks alone, their output where people
+   overlap, silence elsewhere, crossfaded.
+
+Everything runs at 16 kHz (the activity and speaker models' rate); the stems are resampled to the
+input's rate and length.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from scipy.ndimage import median_filter
+from scipy.optimize import linear_sum_assignment
+
+from separation_core.cancel import CancelToken, ProgressFn, cancel_scope, check_cancel, report
+from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
+from separation_core.conversation.people import People, SpeakerCount, cluster_people
+from separation_core.conversation.turns import turns_from_activity
+from separation_core.conversation.voices import VoiceSpace, profile
+from separation_core.engine.inference import EngineOptions, separate
+from separation_core.errors import CocktailError
+from separation_core.io.audio_io import resample
+from separation_core.models.result import SeparationResult
+
+RATE = 16000
+HOP = 0.01  # the plan's frame, seconds
+WINDOW_SECONDS = 1.5  # speaker embedding windows where one person talks
+WINDOW_HOP_SECONDS = 0.75
+MIN_WINDOW_SECONDS = 0.5  # a stretch of one voice shorter than this is not embedded alone
+OVERLAP_DB = -8.0  # the quieter output within this of the louder: both talk
+OVERLAP_SMOOTH_SECONDS = 0.25
+MIN_OVERLAP_SECONDS = 0.2
+ENERGY_WINDOW_SECONDS = 0.05
+MIN_SPEECH_SECONDS = 1.0  # less speech than this: no conversation to find
+MIN_PERSON_SECONDS = 2.0  # a person who talks less than this, or this share of the speech,
+MIN_PERSON_SHARE = 0.03  # gets a note: the count may be too high
+
+
+@dataclass(frozen=True)
+class ConversationOptions:
+    speakers: SpeakerCount = field(default_factory=SpeakerCount)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    overlap_db: Optional[float] = None  # None: OVERLAP_DB
+    # Where no more people are found than the model has outputs, return the model's own outputs
+    # (``cocktail separate --mode auto``): on two-person conversations they scored higher than
+    # the stems (docs/conversations.md).
+    model_outputs_when_few: bool = False
+
+
+def _frame_energy(x: np.ndarray, n_frames: int) -> np.ndarray:
+    """Mean power of ``x [..., T]`` at 16 kHz in windows of ENERGY_WINDOW_SECONDS around each
+    HOP frame -> ``[..., n_frames]``."""
+    hop = int(HOP * RATE)
+    power = np.asarray(x, dtype=np.float64) ** 2
+    pad = n_frames * hop - power.shape[-1]
+    if pad > 0:
+        power = np.concatenate([power, np.zeros(power.shape[:-1] + (pad,))], axis=-1)
+    frames = power[..., : n_frames * hop].reshape(power.shape[:-1] + (n_frames, hop)).mean(-1)
+    width = max(1, int(round(ENERGY_WINDOW_SECONDS / HOP)))
+    kernel = np.ones(width) / width
+    return np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, frames)
+
+
+def overlap_frames(
+    outputs: np.ndarray, speech: np.ndarray, overlap_db: Optional[float] = None
+) -> np.ndarray:
+    """Frames where people overlap: bool ``[frames]`` from the separator's ``outputs [S, T]`` (16
+    kHz) and the mixture's ``speech [frames]``: the two loudest outputs within ``overlap_db`` of
+    each other, smoothed, in stretches of at least MIN_OVERLAP_SECONDS."""
+    if outputs.shape[0] < 2:
+        return np.zeros_like(speech)
+    overlap_db = OVERLAP_DB if overlap_db is None else overlap_db
+    energy = np.sort(_frame_energy(outputs, speech.shape[0]), axis=0)
+    ratio = 10 * np.log10((energy[-2] + 1e-12) / (energy[-1] + 1e-12))
+    raw = speech & (ratio > overlap_db)
+    smooth = median_filter(raw.astype(np.uint8), size=int(OVERLAP_SMOOTH_SECONDS / HOP) | 1) > 0
+    smooth &= speech
+    return _drop_short(smooth, int(round(MIN_OVERLAP_SECONDS / HOP)))
+
+
+def speech_frames(x16: np.ndarray) -> np.ndarray:
+    """Where the 16 kHz mixture holds speech: bool ``[frames]`` on the HOP grid."""
+    from separation_core.conversation.activity import speech_probability, speech_regions
+
+    probs, frame_seconds = speech_probability(x16, RATE)
+    vad = speech_regions(probs, frame_seconds)
+    n_frames = int(np.ceil(x16.shape[-1] / (HOP * RATE)))
+    at = np.minimum((np.arange(n_frames) * HOP / frame_seconds).astype(int), len(vad) - 1)
+    return vad[at]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _drop_short(mask: np.ndarray, frames: int) -> np.ndarray:
+    out = mask.copy()
+    for a, b in _runs(mask):
+        if b - a < frames:
+            out[a:b] = False
+    return out
+
+
+def _windows(solo: np.ndarray) -> list[tuple[int, int]]:
+    """Embedding windows (frame spans) covering the stretches of ``solo [frames]``."""
+    size = int(round(WINDOW_SECONDS / HOP))
+    step = int(round(WINDOW_HOP_SECONDS / HOP))
+    shortest = int(round(MIN_WINDOW_SECONDS / HOP))
+    spans = []
+    for a, b in _runs(solo):
+        if b - a < shortest:
+            continue
+        if b - a <= size:
+            spans.append((a, b))
+            continue
+        starts = list(range(a, b - size + 1, step))
+        if starts[-1] + size < b:
+            starts.append(b - size)
+        spans += [(s, s + size) for s in starts]
+    return spans
+
+
+def _solo_labels(
+    n_frames: int, solo: np.ndarray, spans: list, similarity: np.ndarray
+) -> np.ndarray:
+    """A person per frame where one person talks (-1 elsewhere): the person whose centroid the
+    windows covering the frame resemble most on average; frames no window covers take the
+    nearest covered frame's person within their stretch."""
+    n_people = similarity.shape[1]
+    score = np.zeros((n_frames, n_people))
+    count = np.zeros(n_frames)
+    for (a, b), sim in zip(spans, similarity):
+        score[a:b] += sim
+        count[a:b] += 1
+    labels = np.where(count > 0, score.argmax(1), -1)
+    for a, b in _runs(solo):
+        covered = np.flatnonzero(labels[a:b] >= 0)
+        if covered.size:
+            idx = np.arange(a, b)
+            nearest = covered[np.abs(idx[:, None] - (a + covered)[None, :]).argmin(1)]
+            labels[a:b] = labels[a + nearest]
+    return np.where(solo, labels, -1)
+
+
+def _solo_vectors(encoder, wav16: np.ndarray, spans: list):
+    """The recording's voice space, the joint vectors ``[W, dim]`` of its solo windows and their
+    speaker embeddings ``[W, 256]``."""
+    hop = int(HOP * RATE)
+    embeddings = _embed_spans(encoder, wav16, spans)
+    profiles = np.stack([profile(wav16[a * hop : b * hop]) for a, b in spans])
+    space = VoiceSpace.of(embeddings, profiles)
+    return space, space.vectors(embeddings, profiles), embeddings
+
+
+def _embed_spans(encoder, wav16: np.ndarray, spans: list) -> np.ndarray:
+    """Embeddings ``[len(spans), dim]`` of frame spans of ``wav16``: the full-size windows in one
+    batch, the shorter stretches one by one."""
+    hop = int(HOP * RATE)
+    size = int(round(WINDOW_SECONDS / HOP))
+    full = [i for i, (a, b) in enumerate(spans) if b - a == size]
+    out = np.zeros((len(spans), 256), dtype=np.float32)
+    if full:
+        starts = np.array([spans[i][0] * hop for i in full])
+        out[full] = encoder.embed_windows(wav16, starts, size * hop)
+    for i, (a, b) in enumerate(spans):
+        if b - a != size:
+            out[i] = encoder.embed_segment(wav16[a * hop : b * hop])
+    return out
+
+
+def plan_people(
+    mixture16: np.ndarray,
+    outputs16: np.ndarray,
+    speech: np.ndarray,
+    encoder,
+    count: SpeakerCount,
+    overlap_db: Optional[float] = None,
+) -> tuple[Plan, People, np.ndarray]:
+    """The per-frame plan of who takes which signal -> (plan, people, overlap [frames])."""
+    n_frames = speech.shape[0]
+    overlap = overlap_frames(outputs16, speech, overlap_db)
+    solo = speech & ~overlap
+    spans = _windows(solo)
+    hop = int(HOP * RATE)
+    if spans:
+        space, solo_vectors, embeddings = _solo_vectors(encoder, mixture16, spans)
+        weights = np.array([(b - a) * HOP for a, b in spans])
+        people = cluster_people(solo_vectors, count, weights, embeddings)
+        similarity = solo_vectors @ people.centroids.T
+    else:
+        space, people, similarity = None, People(np.zeros(0, np.int64), np.zeros((1, 1))), None
+    n_people = max(1, people.count)
+    source = np.full((n_people, n_frames), SILENT, dtype=np.int64)
+    labels = _solo_labels(n_frames, solo, spans, similarity) if spans else np.where(solo, 0, -1)
+    for p in range(n_people):
+        source[p, labels == p] = MIXTURE
+    for a, b in _runs(overlap):
+        if n_people == 1:
+            source[0, a:b] = MIXTURE
+            continue
+        outs = np.argsort(_frame_energy(outputs16[:, a * hop : b * hop], b - a).sum(1))[-2:]
+        pieces = [outputs16[j, a * hop : b * hop] for j in outs]
+        vectors = space.vectors(
+            np.stack([encoder.embed_segment(x) for x in pieces]),
+            np.stack([profile(x) for x in pieces]),
+        )
+        similarity = vectors @ people.centroids.T  # [2 outputs, people]
+        nearest = similarity.argmax(1)
+        if nearest[0] == nearest[1]:  # one voice the separator split in two: not an overlap
+            overlap[a:b] = False
+            source[nearest[0], a:b] = MIXTURE
+            continue
+        rows, cols = linear_sum_assignment(-similarity)
+        for r, c in zip(rows, cols):
+            source[c, a:b] = outs[r]
+    return Plan(source, HOP), people, overlap
+
+
+def separate_conversation(
+    model,
+    mixture: np.ndarray,
+    sample_rate: int,
+    options: ConversationOptions = ConversationOptions(),
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> SeparationResult:
+    """``mixture [time]`` at ``sample_rate`` -> a SeparationResult with one stem per person
+    (``waveforms [people, time]``), ``turns`` (who talks when) and ``people``."""
+    from separation_core.conversation.speakers import SpeakerEncoder
+
+    t0 = time.perf_counter()
+    x = np.asarray(mixture, dtype=np.float32)
+    x16 = resample(x, sample_rate, RATE) if sample_rate != RATE else x
+    with cancel_scope(cancel):
+        report(progress, 0.0, "voice activity")
+        speech = speech_frames(x16)
+        if speech.sum() * HOP < MIN_SPEECH_SECONDS:
+            raise CocktailError(
+                f"no speech found (under {MIN_SPEECH_SECONDS:g} s): nothing to separate into "
+                "people; --mode model runs the model on it anyway"
+            )
+        check_cancel(cancel)
+        t_vad = time.perf_counter()
+
+        def sep_progress(fraction: float, stage: str) -> None:
+            report(progress, 0.05 + 0.75 * fraction, f"separating: {stage}")
+
+        engine = EngineOptions(
+            chunk_seconds=options.engine.chunk_seconds,
+            overlap_seconds=options.engine.overlap_seconds,
+            device=options.engine.device,
+            keep_masks=False,
+            max_embedding_points=0,
+            speaker_order=options.model_outputs_when_few,
+            input_notes=False,
+        )
+        separated = separate(model, x16, RATE, engine, progress=sep_progress, cancel=cancel)
+        outputs16 = separated.waveforms
+        t_sep = time.perf_counter()
+        report(progress, 0.8, "who talks when")
+        plan, people, overlap = plan_people(
+            x16, outputs16, speech, SpeakerEncoder.shared(), options.speakers, options.overlap_db
+        )
+        t_people = time.perf_counter()
+        if options.model_outputs_when_few and 1 < people.count <= outputs16.shape[0]:
+            return _model_result(separated, x, sample_rate, people.count, progress)
+        report(progress, 0.92, "assembling the stems")
+        stems16 = assemble(x16, RATE, plan, separated=outputs16)
+    stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
+    stems = _fit(stems, x.shape[-1])
+    turns = turns_from_activity(plan.active(), 1.0 / HOP)
+    notes = list(separated.notes) + _people_notes(plan)
+    result = SeparationResult(
+        waveforms=stems.astype(np.float32, copy=False),
+        sample_rate=int(sample_rate),
+        model_name=model.name,
+        notes=notes,
+        turns=turns,
+        people=[f"Person {k + 1}" for k in range(plan.n_people)],
+        separated_spans=[[a * HOP, b * HOP] for a, b in _runs(overlap)],
+        timings={
+            "activity": t_vad - t0,
+            "separate": t_sep - t_vad,
+            "people": t_people - t_sep,
+            "assemble": time.perf_counter() - t_people,
+            "total": time.perf_counter() - t0,
+        },
+    )
+    report(progress, 1.0, "done")
+    return result
+
+
+def _model_result(
+    separated: SeparationResult, x: np.ndarray, sample_rate: int, people: int, progress
+) -> SeparationResult:
+    """The model's own outputs (at the input's rate and length), noted."""
+    waves = separated.waveforms
+    waves = resample(waves, RATE, sample_rate) if sample_rate != RATE else waves
+    separated.waveforms = _fit(waves, x.shape[-1]).astype(np.float32, copy=False)
+    separated.sample_rate = int(sample_rate)
+    separated.notes = list(separated.notes) + [
+        f"{people} people found, as many as the model's outputs: its own outputs are kept"
+    ]
+    report(progress, 1.0, "done")
+    return separated
+
+
+def _people_notes(plan: Plan) -> list[str]:
+    """One voice found; people who talk so little that they may not be there."""
+    if plan.n_people == 1:
+        return ["one voice found: one stem"]
+    talk = plan.active().sum(1) * HOP
+    shortest = max(MIN_PERSON_SECONDS, MIN_PERSON_SHARE * talk.sum())
+    quiet = [f"Person {k + 1} ({talk[k]:.1f} s)" for k in np.flatnonzero(talk < shortest)]
+    if not quiet:
+        return []
+    return [
+        f"little speech for {', '.join(quiet)}: the recording may hold fewer people than "
+        f"the {plan.n_people} found"
+    ]
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])

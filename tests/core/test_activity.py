@@ -1,0 +1,283 @@
+"""Speech activity: silero-vad's probabilities and regions, checked against the package."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from separation_core.cancel import CancelToken, cancel_scope
+from separation_core.conversation import activity as A
+from separation_core.errors import Cancelled, CocktailError
+from separation_core.io.audio_io import resample
+
+SR = A.SAMPLE_RATE
+FRAME = A.WINDOW / SR
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def package():
+    """silero-vad's own functions and its streaming ONNX model. Importing the package sets torch's
+    thread count to 1; the count is put back for the tests that follow."""
+    threads = torch.get_num_threads()
+    silero_vad = pytest.importorskip("silero_vad")
+    with warnings.catch_warnings():  # its loader uses importlib.resources.path, deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = silero_vad.load_silero_vad(onnx=True)
+    torch.set_num_threads(threads)
+    return SimpleNamespace(
+        model=model,
+        timestamps=silero_vad.get_speech_timestamps,
+        from_probs=silero_vad.get_speech_timestamps_from_probs,
+    )
+
+
+@pytest.fixture(scope="module")
+def dialogue(tmp_path_factory):
+    """Two espeak-ng voices with pauses: (float32 audio at espeak's rate, that rate)."""
+    folder = tmp_path_factory.mktemp("espeak")
+    parts, rate = [], None
+    for k, (voice, text) in enumerate(
+        [
+            ("en+m3", "The quick brown fox jumps over the lazy dog."),
+            ("en+f4", "Please call Stella and ask her to bring these things from the store."),
+            ("en+m3", "Six spoons of fresh snow peas, and maybe a snack for her brother Bob."),
+        ]
+    ):
+        path = folder / f"{k}.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-w", str(path), text],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        x, rate = sf.read(path, dtype="float32")
+        parts += [
+            np.zeros(int(rate * (0.7 + 0.4 * k)), dtype=np.float32),
+            0.3 * x / np.abs(x).max(),
+        ]
+    parts.append(np.zeros(int(rate * 0.9), dtype=np.float32))
+    return np.concatenate(parts), rate
+
+
+def leveled(wav: np.ndarray) -> torch.Tensor:
+    """``wav`` at the loudness speech_probability gives it, as a tensor for the package."""
+    return torch.from_numpy(wav * np.float32(A.loudness_gain(wav)))
+
+
+def package_probabilities(model, wav: np.ndarray) -> np.ndarray:
+    """The package's loop (as get_speech_timestamps runs it): 512-sample windows in order, the
+    last one zero-padded, the state carried."""
+    model.reset_states()
+    x = torch.nn.functional.pad(leveled(wav), (0, -len(wav) % A.WINDOW))
+    with torch.no_grad():
+        return np.array(
+            [model(x[i : i + A.WINDOW], SR).item() for i in range(0, len(x), A.WINDOW)],
+            dtype=np.float32,
+        )
+
+
+def mask_of(timestamps: list[dict], frames: int) -> np.ndarray:
+    """silero's timestamps (samples) as a frame mask."""
+    mask = np.zeros(frames, dtype=bool)
+    for t in timestamps:
+        mask[t["start"] // A.WINDOW : -(-t["end"] // A.WINDOW)] = True
+    return mask
+
+
+@needs_espeak
+@pytest.mark.parametrize("block_frames", [37, A.BLOCK_FRAMES])
+def test_probabilities_equal_the_packages_streaming_model(
+    package, dialogue, monkeypatch, block_frames
+):
+    monkeypatch.setattr(A, "BLOCK_FRAMES", block_frames)  # 37: the state crosses many blocks
+    wav = resample(*dialogue, SR)
+    probs, frame_seconds = A.speech_probability(wav, SR)
+    assert frame_seconds == pytest.approx(0.032)
+    assert len(probs) == -(-len(wav) // A.WINDOW) > 10 * 37
+    np.testing.assert_allclose(probs, package_probabilities(package.model, wav), atol=1e-6)
+
+
+@needs_espeak
+@pytest.mark.parametrize("threshold, min_silence_ms", [(0.5, 100), (0.3, 300), (0.2, 60)])
+def test_regions_equal_get_speech_timestamps(package, dialogue, threshold, min_silence_ms):
+    wav = resample(*dialogue, SR)
+    probs, frame_seconds = A.speech_probability(wav, SR)
+    theirs = package.timestamps(
+        leveled(wav),
+        package.model,
+        threshold=threshold,
+        min_silence_duration_ms=min_silence_ms,
+        speech_pad_ms=0,
+    )
+    mine = A.speech_regions(probs, frame_seconds, threshold, min_silence_ms / 1000, 0.25, 0.0)
+    assert len(theirs) >= 3
+    np.testing.assert_array_equal(mine, mask_of(theirs, len(probs)))
+    padded = package.timestamps(
+        leveled(wav),
+        package.model,
+        threshold=threshold,
+        min_silence_duration_ms=min_silence_ms,
+        speech_pad_ms=100,
+    )
+    joined = []  # silero pads gaps shorter than twice the pad until they touch
+    for t in padded:
+        if joined and t["start"] <= joined[-1][1]:
+            joined[-1][1] = t["end"]
+        else:
+            joined.append([t["start"], t["end"]])
+    intervals = A.speech_intervals(
+        A.speech_regions(probs, frame_seconds, threshold, min_silence_ms / 1000, 0.25, 0.1),
+        frame_seconds,
+        len(wav) / SR,
+    )
+    assert len(intervals) == len(joined)
+    for (a, b), (start, end) in zip(intervals, joined):
+        assert abs(a - start / SR) <= FRAME and abs(b - end / SR) <= FRAME
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_hysteresis_is_silero_s_on_random_probabilities(package, seed):
+    rng = np.random.default_rng(seed)
+    # runs of speech-like and silence-like probabilities, with a little jitter in between
+    probs = np.repeat(rng.uniform(0, 1, 60), rng.integers(1, 25, 60))
+    probs = np.clip(probs + rng.normal(0, 0.1, len(probs)), 0, 1).astype(np.float32)
+    threshold = float(rng.uniform(0.2, 0.8))
+    min_silence, min_speech = float(rng.uniform(0, 0.5)), float(rng.uniform(0, 0.4))
+    theirs = package.from_probs(
+        probs.tolist(),
+        threshold=threshold,
+        min_silence_duration_ms=1000 * min_silence,
+        min_speech_duration_ms=1000 * min_speech,
+        speech_pad_ms=0,
+    )
+    mine = A.speech_regions(probs, FRAME, threshold, min_silence, min_speech, 0.0)
+    np.testing.assert_array_equal(mine, mask_of(theirs, len(probs)))
+
+
+def test_hysteresis_by_hand():
+    p = np.array([0.1, 0.6, 0.45, 0.4, 0.3, 0.2, 0.2, 0.2, 0.6, 0.1, 0.1, 0.1, 0.1], np.float32)
+    # on at 0.6; 0.45 and 0.4 stay above the offset 0.35, so the silence starts at frame 4. With
+    # 0.05 s (1.6 frames) it ends the speech there; with 0.2 s it is not long enough before speech
+    # returns at frame 8, and the speech runs to the end
+    assert A.speech_regions(p, FRAME, 0.5, 0.05, 0.0, 0.0).nonzero()[0].tolist() == [1, 2, 3, 8]
+    assert A.speech_regions(p, FRAME, 0.5, 0.2, 0.0, 0.0).nonzero()[0].tolist() == list(
+        range(1, 13)
+    )
+    # speech of 3 frames (0.096 s) is dropped at min_speech 0.1 s; frame 8 alone too
+    assert not A.speech_regions(p, FRAME, 0.5, 0.05, 0.1, 0.0).any()
+    # a pad of 0.064 s is two frames each side: the gap of 4 frames closes
+    assert A.speech_regions(p, FRAME, 0.5, 0.05, 0.0, 0.064).nonzero()[0].tolist() == list(
+        range(0, 11)
+    )
+
+
+@needs_espeak
+def test_the_loud_frames_are_brought_to_one_level_so_the_gain_does_not_matter(dialogue):
+    wav = resample(*dialogue, SR)
+    n = len(wav) // A.WINDOW
+    rms = np.sqrt(np.mean(wav[: n * A.WINDOW].reshape(n, -1).astype(np.float64) ** 2, axis=1))
+    loud = np.percentile(rms, A.LOUD_PERCENTILE)
+    assert 20 * np.log10(A.loudness_gain(wav) * loud) == pytest.approx(A.LOUD_DBFS, abs=1e-4)
+    assert A.loudness_gain(np.zeros(1000, np.float32)) == 1.0
+    probs, frame_seconds = A.speech_probability(wav, SR)
+    for scale in (0.05, 4.0):
+        other, _ = A.speech_probability(np.float32(scale) * wav, SR)
+        np.testing.assert_allclose(other, probs, atol=1e-3)
+        np.testing.assert_array_equal(
+            A.speech_regions(other, frame_seconds), A.speech_regions(probs, frame_seconds)
+        )
+
+
+def test_silence_and_white_noise_are_not_speech():
+    probs, frame_seconds = A.speech_probability(np.zeros(10 * SR, np.float32), SR)
+    assert not A.speech_regions(probs, frame_seconds).any()
+    rng = np.random.default_rng(0)
+    for level in (0.01, 0.1):
+        noise = (level * rng.standard_normal(20 * SR)).astype(np.float32)
+        probs, frame_seconds = A.speech_probability(noise, SR)
+        assert A.speech_regions(probs, frame_seconds).mean() < 0.05
+
+
+@needs_espeak
+@pytest.mark.parametrize(
+    "rate, frames",
+    [
+        (44100, 1),
+        # 8 kHz holds nothing above 4 kHz: the model hears other audio, and at the default
+        # threshold one onset of this dialogue comes two frames earlier (within one at 0.5)
+        (8000, 2),
+    ],
+)
+def test_other_rates_give_the_same_regions_within_a_frame_or_two(dialogue, rate, frames):
+    reference = A.speech_intervals(
+        A.speech_regions(*A.speech_probability(resample(*dialogue, SR), SR)), FRAME
+    )
+    probs, frame_seconds = A.speech_probability(resample(*dialogue, rate), rate)
+    other = A.speech_intervals(A.speech_regions(probs, frame_seconds), frame_seconds)
+    assert len(reference) == len(other) >= 3
+    for (a, b), (c, d) in zip(reference, other):
+        assert abs(a - c) <= frames * FRAME + 1e-9 and abs(b - d) <= frames * FRAME + 1e-9
+
+
+def test_progress_runs_to_one_and_cancel_stops_between_blocks():
+    wav = np.zeros(3 * A.BLOCK_FRAMES * A.WINDOW, np.float32)
+    seen = []
+    A.speech_probability(wav, SR, progress=lambda f, stage: seen.append((f, stage)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert len(fractions) == 4 and {s for _, s in seen} == {"voice activity"}
+
+    token = CancelToken()
+
+    def cancel_after_first_block(fraction, stage):
+        if fraction > 0:
+            token.cancel()
+
+    with cancel_scope(token), pytest.raises(Cancelled):
+        A.speech_probability(wav, SR, progress=cancel_after_first_block)
+    token = CancelToken()
+    token.cancel()
+    with cancel_scope(token), pytest.raises(Cancelled):
+        A.speech_probability(wav, SR)
+
+
+def test_empty_input_and_intervals():
+    probs, frame_seconds = A.speech_probability(np.zeros(0, np.float32), SR)
+    assert probs.shape == (0,) and not A.speech_regions(probs, frame_seconds).any()
+    mask = np.array([1, 1, 0, 0, 1, 1, 1], bool)
+    assert A.speech_intervals(mask, 0.5) == [(0.0, 1.0), (2.0, 3.5)]
+    assert A.speech_intervals(mask, 0.5, duration=3.2) == [(0.0, 1.0), (2.0, 3.2)]
+
+
+def test_bad_input_and_settings_are_refused_in_one_line():
+    with pytest.raises(CocktailError, match=r"one channel \[time\], got shape \(2, 100\)"):
+        A.speech_probability(np.zeros((2, 100), np.float32), SR)
+    probs = np.full(10, 0.9, np.float32)
+    with pytest.raises(CocktailError, match="threshold must be in"):
+        A.speech_regions(probs, FRAME, threshold=1.5)
+    with pytest.raises(CocktailError, match="pad must be >= 0"):
+        A.speech_regions(probs, FRAME, pad=-0.1)
+
+
+def test_a_missing_package_names_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(CocktailError) as caught:
+        A.model_path()
+    assert A.INSTALL in str(caught.value) and "\n" not in str(caught.value)
+    spec = SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+    with pytest.raises(CocktailError, match="model is missing; reinstall") as caught:
+        A.model_path()
+    assert str(tmp_path / "data" / A.MODEL_FILE) in str(caught.value)

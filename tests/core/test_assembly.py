@@ -1,0 +1,80 @@
+"""Stems from who talks when: the mixture where one person talks, the separated output where two
+do, silence elsewhere, crossfaded so the stems add up to the speech of the mixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import voice
+from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
+
+SR = 8000
+HOP = 0.01
+
+
+def _frames(seconds: float) -> int:
+    return int(round(seconds / HOP))
+
+
+def _conversation():
+    """Person 0 talks 0-2 s, both 2-3 s, person 1 alone 3-5 s, nobody 5-6 s: sources ``[2, T]``."""
+    t = 6 * SR
+    src = np.zeros((2, t), dtype=np.float32)
+    src[0, : 3 * SR] = voice(140.0, 3.0, SR, seed=1)
+    src[1, 2 * SR : 5 * SR] = voice(230.0, 3.0, SR, seed=2)
+    source = np.full((2, _frames(6)), SILENT)
+    source[0, : _frames(2)] = MIXTURE
+    source[:, _frames(2) : _frames(3)] = [[0], [1]]  # output 0 is person 0's, output 1 person 1's
+    source[1, _frames(3) : _frames(5)] = MIXTURE
+    return src, Plan(source, HOP)
+
+
+def test_stems_take_the_mixture_alone_the_separated_outputs_together_and_silence_else():
+    src, plan = _conversation()
+    mix = src.sum(0)
+    stems = assemble(mix, SR, plan, separated=src, fade_seconds=0.02)
+    assert stems.shape == src.shape and stems.dtype == np.float32
+    margin = int(0.02 * SR)
+    stretches = {0: ((0, 2), (2, 3)), 1: ((2, 3), (3, 5))}  # away from each change of signal
+    for person, spans in stretches.items():
+        for a, b in spans:
+            inside = slice(a * SR + margin, b * SR - margin)
+            np.testing.assert_allclose(stems[person, inside], src[person, inside], atol=1e-6)
+    assert np.all(stems[:, 5 * SR + margin :] == 0)  # nobody talks: silent
+    assert np.all(stems[0, 3 * SR + margin :] == 0)  # person 0 is silent after 3 s
+    np.testing.assert_allclose(stems.sum(0), mix, atol=1e-5)  # they add up to the mixture
+
+
+def test_a_handover_without_pause_crossfades_and_still_adds_up():
+    t = 2 * SR
+    mix = voice(180.0, 2.0, SR, seed=3).astype(np.float32)
+    source = np.full((2, _frames(2)), SILENT)
+    source[0, : _frames(1)] = MIXTURE
+    source[1, _frames(1) :] = MIXTURE
+    stems = assemble(mix, SR, Plan(source, HOP), fade_seconds=0.05)
+    np.testing.assert_allclose(stems.sum(0), mix, atol=1e-5)
+    edge = SR  # the handover at 1 s: both carry part of it, each gain ramps monotonically
+    gain0 = stems[0, edge - 400 : edge + 400] / np.where(
+        mix[edge - 400 : edge + 400] == 0, 1, mix[edge - 400 : edge + 400]
+    )
+    near = np.abs(mix[edge - 400 : edge + 400]) > 1e-3
+    assert gain0[near][0] == pytest.approx(1.0, abs=1e-4) and gain0[near][-1] == pytest.approx(
+        0.0, abs=1e-4
+    )
+    assert stems.shape == (2, t)
+
+
+def test_blocks_give_the_same_stems_as_one_pass(monkeypatch):
+    from separation_core.conversation import assembly
+
+    src, plan = _conversation()
+    whole = assemble(src.sum(0), SR, plan, separated=src)
+    monkeypatch.setattr(assembly, "BLOCK_SECONDS", 0.7)
+    np.testing.assert_allclose(assemble(src.sum(0), SR, plan, separated=src), whole, atol=1e-6)
+
+
+def test_a_plan_naming_missing_outputs_is_refused():
+    _, plan = _conversation()
+    with pytest.raises(ValueError, match="separated outputs"):
+        assemble(np.zeros(6 * SR, np.float32), SR, plan, separated=None)

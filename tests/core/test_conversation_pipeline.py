@@ -1,0 +1,158 @@
+"""Conversation mode end to end on espeak-ng voices with known turns: who talks when, one stem per
+person, the separator only where people overlap; and what it does with one voice or none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import DATA_DIR, espeak, needs_data, needs_espeak, si_sdr_reference
+from separation_core.checkpoints.catalog import default_model_id, load_model
+from separation_core.conversation.assembly import MIXTURE, SILENT, Plan
+from separation_core.conversation.people import SpeakerCount
+from separation_core.conversation.pipeline import (
+    ConversationOptions,
+    _people_notes,
+    separate_conversation,
+)
+from separation_core.errors import CocktailError
+from separation_core.evaluation.diarization import diarization_error_rate
+from separation_core.io.rttm import Turn
+
+SR = 16000
+LINES = [
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+]
+
+
+def _dialogue(voices=("en+m3", "en+f4"), overlap_at=(2, 5)):
+    """Turns of ``voices`` in order, a pause between turns, and turn k in ``overlap_at`` starting
+    1 s before the previous one ends: (sources [people, T], turns)."""
+    parts = [espeak(line, voices[k % len(voices)], SR) for k, line in enumerate(LINES)]
+    starts, t = [], 0.5
+    for k, x in enumerate(parts):
+        if k in overlap_at:
+            t -= 1.0 + 0.6
+        starts.append(t)
+        t += len(x) / SR + 0.6
+    n = int((t + 0.5) * SR)
+    people = len(set(voices))
+    sources = np.zeros((people, n), dtype=np.float32)
+    turns = []
+    for k, (x, s) in enumerate(zip(parts, starts)):
+        who = voices.index(voices[k % len(voices)])
+        a = int(s * SR)
+        sources[who, a : a + len(x)] += x
+        turns.append(Turn(who, s, s + len(x) / SR))
+    return sources, turns
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(default_model_id())
+
+
+@needs_espeak
+def test_two_people_get_a_stem_each_and_the_turns_are_found(model):
+    sources, turns = _dialogue()
+    mix = sources.sum(0)
+    result = separate_conversation(model, mix, SR)
+    assert result.waveforms.shape == sources.shape  # two people, the input's length
+    assert result.people == ["Person 1", "Person 2"]
+    order = [
+        int(np.argmax([abs(np.corrcoef(s, r)[0, 1]) for s in result.waveforms])) for r in sources
+    ]
+    assert sorted(order) == [0, 1]
+    for ref, k in zip(sources, order):
+        gain = si_sdr_reference(result.waveforms[k], ref) - si_sdr_reference(mix, ref)
+        assert gain > 6.0
+    der = diarization_error_rate(turns, result.turns, collar=0.25)["der"]
+    assert der < 0.25
+    assert 0 < sum(b - a for a, b in result.separated_spans) < 0.5 * len(mix) / SR
+
+
+@needs_data
+def test_one_voice_gives_one_stem_and_says_so(model):
+    """One speechocean762 reader, eight sentences with pauses (real speech: espeak-ng's voices
+    vary too much from sentence to sentence for a speaker encoder trained on people)."""
+    import soundfile as sf
+
+    from separation_core.io.audio_io import resample
+
+    folder = sorted((DATA_DIR / "speech" / "speechocean762").iterdir())[0]
+    parts = []
+    for path in sorted(folder.glob("*.ogg"))[:8]:
+        x, rate = sf.read(path, dtype="float32")
+        parts += [resample(x, rate, SR), np.zeros(SR // 2, dtype=np.float32)]
+    mix = np.concatenate(parts)
+    result = separate_conversation(model, mix, SR)
+    assert result.n_src == 1 and "one voice found: one stem" in result.notes
+    assert si_sdr_reference(result.waveforms[0], mix) > 15.0  # the mixture, but for its pauses
+
+
+def test_a_recording_without_speech_is_refused_in_one_line(model):
+    rng = np.random.default_rng(0)
+    tones = np.sin(2 * np.pi * 440 * np.arange(25 * SR) / SR).astype(np.float32) * 0.1
+    with pytest.raises(CocktailError, match="no speech"):
+        separate_conversation(
+            model, tones + 0.01 * rng.standard_normal(len(tones)).astype(np.float32), SR
+        )
+
+
+@needs_espeak
+def test_auto_mode_keeps_the_models_outputs_when_it_has_one_per_person(model):
+    sources, _ = _dialogue()
+    options = ConversationOptions(model_outputs_when_few=True)
+    result = separate_conversation(model, sources.sum(0), SR, options)
+    assert result.turns is None and result.waveforms.shape == sources.shape
+    assert any("its own outputs are kept" in note for note in result.notes)
+
+
+@needs_espeak
+def test_a_given_count_is_kept(model):
+    sources, _ = _dialogue()
+    options = ConversationOptions(speakers=SpeakerCount.parse("3"))
+    assert separate_conversation(model, sources.sum(0), SR, options).n_src == 3
+
+
+def test_people_who_talk_very_little_are_noted():
+    """Three people, the third for 1 s of 61 s of speech: the count may be too high."""
+    source = np.full((3, 6100), SILENT)
+    source[0, :3000] = MIXTURE
+    source[1, 3000:6000] = MIXTURE
+    source[2, 6000:] = MIXTURE
+    notes = _people_notes(Plan(source, 0.01))
+    assert len(notes) == 1 and "Person 3 (1.0 s)" in notes[0] and "fewer people" in notes[0]
+    source[2, 4000:6100] = MIXTURE  # now 21 s: no note
+    assert _people_notes(Plan(source, 0.01)) == []
+    assert _people_notes(Plan(source[:1], 0.01)) == ["one voice found: one stem"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("auto", (1, 8, None)), ("3", (3, 3, 3)), ("2-4", (2, 4, None)), (" 2 - 5 ", (2, 5, None))],
+)
+def test_speaker_counts_parse(text, expected):
+    c = SpeakerCount.parse(text)
+    assert (c.low, c.high, c.exact) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0", "1 to 8"),
+        ("9", "1 to 8"),
+        ("4-2", "minimum is above the maximum"),
+        ("many", "give auto"),
+    ],
+)
+def test_bad_speaker_counts_are_refused_in_one_line(text, message):
+    with pytest.raises(CocktailError, match=message):
+        SpeakerCount.parse(text)
