@@ -247,7 +247,8 @@ def separate_conversation(
     with cancel_scope(cancel):
         report(progress, 0.0, "voice activity")
         speech = speech_frames(x16)
-        if speech.sum() * HOP < MIN_SPEECH_SECONDS:
+        no_speech = speech.sum() * HOP < MIN_SPEECH_SECONDS
+        if no_speech and not options.model_outputs_when_few:
             raise CocktailError(
                 f"no speech found (under {MIN_SPEECH_SECONDS:g} s): nothing to separate into "
                 "people; --mode model runs the model on it anyway"
@@ -270,13 +271,20 @@ def separate_conversation(
         separated = separate(model, x16, RATE, engine, progress=sep_progress, cancel=cancel)
         outputs16 = separated.waveforms
         t_sep = time.perf_counter()
+        if no_speech:
+            note = f"no speech found (under {MIN_SPEECH_SECONDS:g} s): the model's outputs are kept"
+            return _model_result(separated, x, sample_rate, note, progress)
         report(progress, 0.8, "who talks when")
         plan, people, overlap = plan_people(
             x16, outputs16, speech, SpeakerEncoder.shared(), options.speakers, options.overlap_db
         )
         t_people = time.perf_counter()
         if options.model_outputs_when_few and 1 < people.count <= outputs16.shape[0]:
-            return _model_result(separated, x, sample_rate, people.count, progress)
+            note = (
+                f"{people.count} people found, as many as the model's outputs: its own outputs "
+                "are kept"
+            )
+            return _model_result(separated, x, sample_rate, note, progress)
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
@@ -304,16 +312,14 @@ def separate_conversation(
 
 
 def _model_result(
-    separated: SeparationResult, x: np.ndarray, sample_rate: int, people: int, progress
+    separated: SeparationResult, x: np.ndarray, sample_rate: int, note: str, progress
 ) -> SeparationResult:
     """The model's own outputs (at the input's rate and length), noted."""
     waves = separated.waveforms
     waves = resample(waves, RATE, sample_rate) if sample_rate != RATE else waves
     separated.waveforms = _fit(waves, x.shape[-1]).astype(np.float32, copy=False)
     separated.sample_rate = int(sample_rate)
-    separated.notes = list(separated.notes) + [
-        f"{people} people found, as many as the model's outputs: its own outputs are kept"
-    ]
+    separated.notes = list(separated.notes) + [note]
     report(progress, 1.0, "done")
     return separated
 

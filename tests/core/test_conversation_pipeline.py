@@ -97,13 +97,15 @@ def test_one_voice_gives_one_stem_and_says_so(model):
     assert si_sdr_reference(result.waveforms[0], mix) > 15.0  # the mixture, but for its pauses
 
 
-def test_a_recording_without_speech_is_refused_in_one_line(model):
+def test_a_recording_without_speech_is_refused_in_one_line_or_left_to_the_model(model):
     rng = np.random.default_rng(0)
     tones = np.sin(2 * np.pi * 440 * np.arange(25 * SR) / SR).astype(np.float32) * 0.1
+    tones += 0.01 * rng.standard_normal(len(tones)).astype(np.float32)
     with pytest.raises(CocktailError, match="no speech"):
-        separate_conversation(
-            model, tones + 0.01 * rng.standard_normal(len(tones)).astype(np.float32), SR
-        )
+        separate_conversation(model, tones, SR)
+    auto = separate_conversation(model, tones, SR, ConversationOptions(model_outputs_when_few=True))
+    assert auto.turns is None and auto.waveforms.shape == (2, len(tones))
+    assert any("no speech found" in note for note in auto.notes)
 
 
 @needs_espeak
