@@ -15,6 +15,7 @@ from separation_core.engine.result_notes import (
     BAND_EDGES_HZ,
     MIN_SECONDS,
     NO_SPEECH_DB,
+    ONE_VOICE_MAX_SECONDS,
     SAME_SYLLABLES,
     most_alike_stems,
     separation_notes,
@@ -77,6 +78,8 @@ def test_notes_name_what_is_amiss():
     (note,) = separation_notes(one, np.stack([one / 2, one / 2]), SR)
     assert note.startswith("stems 1 and 2 follow the same syllables (envelope correlation 1.00)")
     assert separation_notes(one, np.stack([one / 2, one / 2]), SR, speakers=False) == []
+    long_one = voice(seconds=ONE_VOICE_MAX_SECONDS + 1)  # a conversation's length: not judged
+    assert separation_notes(long_one, np.stack([long_one / 2, long_one / 2]), SR) == []
     assert separation_notes(mixture, sources, SR) == []
     assert separation_notes(mixture, mixture[None], SR) == [
         "one stem, and it is the mixture itself: nothing was separated"
