@@ -11,6 +11,7 @@ the two together told people apart better than either alone.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,10 +44,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+@functools.cache
+def _grid() -> FeatureGrid:
+    return FeatureGrid.at(RATE)
+
+
 def profile(wav16: np.ndarray) -> np.ndarray:
     """The whitened mean frame features ``[D]`` of the loud frames of a 16 kHz stretch."""
-    grid = FeatureGrid.at(RATE)
-    ceps, energy = grid.frames(np.asarray(wav16, dtype=np.float32)[None])
+    ceps, energy = _grid().frames(np.asarray(wav16, dtype=np.float32)[None])
     ceps, energy = ceps[0], energy[0]
     if energy.size == 0:
         return np.zeros(learnt_whitening().shape[1])
