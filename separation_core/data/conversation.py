@@ -40,6 +40,7 @@ from separation_core.data.mixing import (
     prepare_out,
     round6,
     write_json,
+    write_noise_track,
 )
 from separation_core.data.mixture_recipe import (
     DEFAULT_SNR_RANGE,
@@ -283,18 +284,7 @@ def build_conversation_set(
                 }
             )
         if comp.noise is not None:
-            save_audio(
-                out / "noise" / f"{mid}.wav",
-                comp.noise,
-                sample_rate,
-                subtype=SUBTYPE,
-                overwrite=True,
-            )
-            noise_info.update(
-                gain_db=round6(db(comp.noise_gain)),
-                level_db=round6(db(rms(comp.noise))),
-                snr_db=round6(snr),
-            )
+            write_noise_track(out, mid, comp, sample_rate, snr, noise_info)
         entries.append(
             {
                 "id": mid,

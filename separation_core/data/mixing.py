@@ -258,18 +258,7 @@ def build_mixture_set(
                 }
             )
         if comp.noise is not None:
-            save_audio(
-                out / "noise" / f"{mid}.wav",
-                comp.noise,
-                sample_rate,
-                subtype=SUBTYPE,
-                overwrite=True,
-            )
-            noise_info.update(
-                gain_db=round6(db(comp.noise_gain)),
-                level_db=round6(db(rms(comp.noise))),
-                snr_db=round6(snr),
-            )
+            write_noise_track(out, mid, comp, sample_rate, snr, noise_info)
         entries.append(
             {
                 "id": mid,
@@ -386,3 +375,18 @@ def load_mixture_set(
             )
         )
     return items
+
+
+def write_noise_track(out: Path, mid: str, comp, sample_rate: int, snr, info: dict) -> None:
+    """Write the noise of the composed recording ``comp`` as ``noise/<mid>.wav`` and record its
+    gain, level and SNR in ``info``."""
+    from separation_core.io.audio_save import save_audio
+
+    save_audio(
+        out / "noise" / f"{mid}.wav", comp.noise, sample_rate, subtype=SUBTYPE, overwrite=True
+    )
+    info.update(
+        gain_db=round6(db(comp.noise_gain)),
+        level_db=round6(db(rms(comp.noise))),
+        snr_db=round6(snr),
+    )
