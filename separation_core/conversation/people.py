@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from separation_core.conversation.voices import unit_rows
 from separation_core.errors import CocktailError
 
 MAX_PEOPLE = 8
@@ -74,16 +75,15 @@ class People:
         return int(self.centroids.shape[0])
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def _relabel(labels: np.ndarray, emb: np.ndarray, weights: np.ndarray) -> People:
     """Labels renumbered by first appearance, with their weighted mean centroids."""
     order = list(dict.fromkeys(labels.tolist()))
     labels = np.array([order.index(v) for v in labels], dtype=np.int64)
     centroids = np.stack(
-        [_unit((emb[labels == k] * weights[labels == k, None]).sum(0)) for k in range(len(order))]
+        [
+            unit_rows((emb[labels == k] * weights[labels == k, None]).sum(0))
+            for k in range(len(order))
+        ]
     )
     return People(labels, centroids)
 
@@ -100,7 +100,7 @@ def cluster_people(
     from scipy.cluster.hierarchy import fcluster, linkage
     from sklearn.metrics import silhouette_score
 
-    vectors = _unit(np.asarray(vectors, dtype=np.float64))
+    vectors = unit_rows(np.asarray(vectors, dtype=np.float64))
     n = vectors.shape[0]
     weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     if n == 0:

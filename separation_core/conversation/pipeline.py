@@ -29,7 +29,7 @@ from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assembl
 from separation_core.conversation.people import People, SpeakerCount, cluster_people
 from separation_core.conversation.turns import turns_from_activity
 from separation_core.conversation.voices import VoiceSpace, profile
-from separation_core.engine.inference import EngineOptions, separate
+from separation_core.engine.inference import EngineOptions, fit_length, separate
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
 from separation_core.models.result import SeparationResult
@@ -288,7 +288,7 @@ def separate_conversation(
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
-    stems = _fit(stems, x.shape[-1])
+    stems = fit_length(stems, x.shape[-1])
     turns = turns_from_activity(plan.active(), 1.0 / HOP)
     notes = list(separated.notes) + _people_notes(plan)
     result = SeparationResult(
@@ -317,7 +317,7 @@ def _model_result(
     """The model's own outputs (at the input's rate and length), noted."""
     waves = separated.waveforms
     waves = resample(waves, RATE, sample_rate) if sample_rate != RATE else waves
-    separated.waveforms = _fit(waves, x.shape[-1]).astype(np.float32, copy=False)
+    separated.waveforms = fit_length(waves, x.shape[-1]).astype(np.float32, copy=False)
     separated.sample_rate = int(sample_rate)
     separated.notes = list(separated.notes) + [note]
     report(progress, 1.0, "done")
@@ -337,9 +337,3 @@ def _people_notes(plan: Plan) -> list[str]:
         f"little speech for {', '.join(quiet)}: the recording may hold fewer people than "
         f"the {plan.n_people} found"
     ]
-
-
-def _fit(x: np.ndarray, n: int) -> np.ndarray:
-    if x.shape[-1] >= n:
-        return x[..., :n]
-    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])

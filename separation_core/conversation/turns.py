@@ -10,10 +10,6 @@ import numpy as np
 from separation_core.io.rttm import Turn, sorted_turns
 
 
-def people_of(turns: Iterable[Turn]) -> list[int]:
-    return sorted({t.speaker for t in turns})
-
-
 def activity(turns: Iterable[Turn], n_people: int, n_samples: int, sample_rate: int) -> np.ndarray:
     """Who talks at each sample: bool ``[n_people, n_samples]``."""
     out = np.zeros((n_people, n_samples), dtype=bool)

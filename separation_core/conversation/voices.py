@@ -36,11 +36,12 @@ class VoiceSpace:
     def vectors(self, embeddings: np.ndarray, profiles: np.ndarray) -> np.ndarray:
         """Joint unit vectors ``[W, 256 + D]`` of raw ``embeddings [W, 256]`` and ``profiles [W, D]``."""
         return np.hstack(
-            [_unit(embeddings - self.embedding_mean), _unit(profiles - self.profile_mean)]
+            [unit_rows(embeddings - self.embedding_mean), unit_rows(profiles - self.profile_mean)]
         ) / np.sqrt(2.0)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` scaled to unit length."""
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 

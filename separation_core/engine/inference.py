@@ -288,7 +288,7 @@ def separate(
     wave *= scale
     if msr != sample_rate:
         wave = resample(wave, msr, sample_rate)
-    wave = _fit_length(wave, n_in).astype(np.float32, copy=False)
+    wave = fit_length(wave, n_in).astype(np.float32, copy=False)
     if options.input_notes:
         notes += separation_notes(mixture, wave, sample_rate, speakers=model.outputs_are_voices)
     result = SeparationResult(
@@ -318,7 +318,8 @@ def separate(
     return result
 
 
-def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """``x [..., T]`` cut or zero-padded to ``n`` samples."""
     if x.shape[-1] >= n:
         return x[..., :n]
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])

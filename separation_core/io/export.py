@@ -24,6 +24,7 @@ from separation_core.io.export_plan import (
     refuse_existing,
 )
 from separation_core.io.filesets import ensure_writable_folder, write_file_set
+from separation_core.io.rttm import rttm_text
 
 if TYPE_CHECKING:  # only annotated: io writes results, it does not build them
     from separation_core.models.result import SeparationResult
@@ -147,8 +148,6 @@ def _audio_writer(path: Path, signal: np.ndarray, rate: int, subtype: str, gain:
 
 
 def _write_rttm(path: Path, result: SeparationResult, target: ExportTarget) -> None:
-    from separation_core.io.rttm import rttm_text
-
     with open(path, "w", encoding="utf-8") as f:
         f.write(rttm_text(result.turns, target.rttm.stem, result.people))
         f.flush()
