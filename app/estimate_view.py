@@ -1,6 +1,8 @@
 """Before a run: the expected time and memory of each ticked model on the open file, with the chunk
 length of the run options, under the model list (see ``separation_core.engine.run_estimate``), with
-a warning when a run would take over ten minutes."""
+a warning when a run would take over ten minutes. A run in conversation mode (the run options' Mode)
+is estimated whole: voice activity, overlaps, the separator on the expected share of overlap and
+speaker embeddings."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from separation_core.engine.run_estimate import (
+    CONVERSATION_READ_SHARE,
     DEFAULT_CHUNK_SECONDS,
     LONG_RUN_SECONDS,
     bench_machine,
+    estimate_conversation,
     estimate_run,
     human_duration,
     load_bench,
 )
+from separation_core.errors import CocktailError
 
 WARN_COLOUR = "#e0a030"
 
@@ -40,6 +45,7 @@ class RunEstimatesLabel(QLabel):
         panel.selection_changed.connect(self.refresh)
         panel.device.currentTextChanged.connect(self.refresh)
         panel.chunk.valueChanged.connect(self.refresh)
+        panel.mode.currentIndexChanged.connect(self.refresh)
         self.hide()
 
     @property
@@ -51,19 +57,7 @@ class RunEstimatesLabel(QLabel):
         panel = self.panel
         run = panel.settings()
         self.estimates = (
-            [
-                estimate_run(
-                    panel.entries[i],
-                    seconds,
-                    self.bench,
-                    device=run.device,
-                    known=panel.entries,
-                    chunk_seconds=run.chunk_seconds,
-                    default_chunk_seconds=panel.default_chunks.get(i, DEFAULT_CHUNK_SECONDS),
-                )
-                for i in panel.checked_ids()
-                if i in panel.entries
-            ]
+            [self._estimate(i, seconds, run) for i in panel.checked_ids() if i in panel.entries]
             if seconds > 0
             else []
         )
@@ -77,6 +71,12 @@ class RunEstimatesLabel(QLabel):
             line = f"{html.escape(e.model_id)}: {html.escape(e.text())}"
             lines.append(f"<span style='color:{WARN_COLOUR}'>⚠ {line}</span>" if e.warn else line)
         total = sum(e.seconds for e in self.estimates if e.seconds is not None)
+        if any(e.conversation for e in self.estimates):
+            lines.append(
+                "Conversation mode: the whole pipeline (voice activity, overlapped speech, the "
+                f"separator on an expected {CONVERSATION_READ_SHARE:.0%} of the audio, speaker "
+                "embeddings)."
+            )
         if self.warning:
             lines.append(
                 f"<span style='color:{WARN_COLOUR}'><b>⚠ A run over "
@@ -92,6 +92,26 @@ class RunEstimatesLabel(QLabel):
             "on a GPU only where the report has a GPU figure. Models the report does not list "
             "are scaled from one of the same kind by parameter count (rough). A chunk length "
             "other than the model's default scales the time by the audio the model computes "
-            "(chunks overlap)."
+            "(chunks overlap). Conversation mode: the separator's figure on the share of the "
+            "recording it is expected to read, plus the other stages' measured speed on the CPU."
         )
         self.show()
+
+    def _estimate(self, model_id: str, seconds: float, run):
+        """One ticked model's estimate: the whole conversation pipeline where the run options
+        make its run a conversation (as the separation job decides)."""
+        panel = self.panel
+        entry = panel.entries[model_id]
+        options = dict(
+            device=run.device,
+            known=panel.entries,
+            chunk_seconds=run.chunk_seconds,
+            default_chunk_seconds=panel.default_chunks.get(model_id, DEFAULT_CHUNK_SECONDS),
+        )
+        try:
+            conversation = run.conversation_for(entry, seconds)
+        except CocktailError:  # a model that cannot serve: the run says so, not the estimate
+            conversation = False
+        if conversation:
+            return estimate_conversation(entry, seconds, self.bench, **options)
+        return estimate_run(entry, seconds, self.bench, **options)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs import frozen_array
-from app.jobs.export import ExportItem, ExportJob, evaluation_dict
+from app.jobs.export import ExportItem, ExportJob, evaluation_dict, with_turns_only
 
 FORMATS = [
     ("wav16", "WAV 16-bit", ".wav", "PCM_16"),
@@ -166,6 +166,7 @@ class ExportDialog(QDialog):
                     timings=dict(rec.result.timings),
                     sample_rate=self._rate_for(rec),
                     target=target,
+                    corrections=tuple(rec.meeting.corrections()) if rec.meeting else (),
                 )
             )
         return out
@@ -202,8 +203,10 @@ class ExportDialog(QDialog):
             extension=ext,
             residual=self.residual.isChecked(),
             sidecar=self.sidecar.isChecked(),
+            rttm=True,
             collision_hint="put {stem} or {model} in the file names",
         )
+        targets = with_turns_only(targets, [s.results[key].result for key in self.chosen_keys()])
         return list(zip(requests, targets))
 
     def planned_paths(self) -> list[Path]:

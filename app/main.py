@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL[,MODEL...]",
         help="with --screenshot: tick these models in the model panel (their estimates show)",
     )
+    p.add_argument(
+        "--mode",
+        choices=("model", "conversation", "auto"),
+        help="the run option 'mode' for --run: the model's outputs, one stem per person "
+        "(conversation), or conversation for recordings of 20 s or more (auto)",
+    )
+    p.add_argument(
+        "--speakers",
+        metavar="N|MIN-MAX|auto",
+        help="the run option 'people' for --run in conversation mode",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before a script gives up")
     return p
 
@@ -132,6 +143,10 @@ class Script:
                 tick_models(w, run_specs(a.tick or a.run))
             if a.chunk_seconds:
                 w.panel.chunk.setValue(a.chunk_seconds)
+            if a.mode:
+                w.panel.mode.setCurrentIndex(w.panel.mode.findData(a.mode))
+            if a.speakers:
+                w.panel.people.setText(a.speakers)
             if a.run:
                 w.separate(run_specs(a.run))
                 self.wait_for(self.idle(w.separation.run_job), "the separation")

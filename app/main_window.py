@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
 from app import view_registry
 from app.controllers.export import ExportController
 from app.controllers.loading import LoadingController
+from app.controllers.meeting import MeetingController
 from app.controllers.metrics import MetricsController
 from app.controllers.models import ModelsController
 from app.controllers.playback import PlaybackController
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self.scoring = MetricsController(self)
         self.separation = SeparationController(self)
         self.exports = ExportController(self)
+        self.meeting = MeetingController(self)
         self.status = StatusController(
             self,
             run=self.separation.run_job,
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         build_actions(self)
         self.act_untrained.setChecked(self.panel.show_untrained.isChecked())
         build_menus(self)
+        self.meeting.install()
         build_toolbar(self)
         build_status(self)
         self.result_combo.currentTextChanged.connect(self.playback.select)
@@ -166,6 +169,7 @@ class MainWindow(QMainWindow):
         separation.finished.connect(status.update_busy)
         separation.finished.connect(self.run_finished)
         scoring.scored.connect(playback.auto_select)
+        self.meeting.corrected.connect(scoring.compute)
         scoring.finished.connect(self.metrics_finished)
         self.transport.unavailable.connect(status.playback_unavailable)
         self.panel.stop_requested.connect(status.stop)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -30,8 +31,27 @@ from app.messages import plain_lines
 
 COLUMNS = ["Model", "Rate", "Spk", "Size"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
+MODES = [("Model outputs", "model"), ("Conversation", "conversation"), ("Auto", "auto")]
 NEEDS_REFERENCES = "needs references: File ▸ Open references…"
 UNTRAINED_TIP = "Built-in architectures without trained weights: their output is close to noise"
+OPEN_MODEL_TIP = (
+    "Add a model: a Cocktail checkpoint (.pt), an Asteroid model (.pth, .ckpt, .bin), torchaudio's "
+    "Conv-TasNet (.pt), an ONNX graph (.onnx), or a SpeechBrain folder (its hyperparams.yaml). "
+    "Model files and folders can also be dropped on this panel."
+)
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".onnx")
+
+
+def dropped_model_paths(paths: list) -> list[str]:
+    """The paths of a drop that name models: model files, and folders (a SpeechBrain folder; the
+    catalog says why another folder is not one)."""
+    from pathlib import Path
+
+    return [
+        str(p)
+        for p in map(Path, paths)
+        if p.is_dir() or p.suffix.lower() in MODEL_FILE_SUFFIXES or p.name == "hyperparams.yaml"
+    ]
 
 
 def is_untrained_builtin(entry) -> bool:
@@ -52,6 +72,7 @@ class ModelPanel(QWidget):
     separate_requested = Signal()
     stop_requested = Signal()
     open_checkpoint_requested = Signal()
+    models_dropped = Signal(list)  # paths of model files or folders dropped on the panel
     selection_changed = Signal()
     show_untrained_changed = Signal(bool)
 
@@ -114,8 +135,32 @@ class ModelPanel(QWidget):
         form.addRow("", self.binary)
         form.addRow("Chunk", self.chunk)
         form.addRow("Device", self.device)
+        self.denoise = QCheckBox("Denoise first (GTCRN)", options)
+        self.denoise.setToolTip(
+            "Run the bundled speech enhancer (GTCRN, DNS Challenge 3 weights) on the mixture "
+            "first, and the models on its speech: for noisy recordings"
+        )
+        form.addRow("", self.denoise)
+        self.mode = QComboBox(options)
+        for label, value in MODES:
+            self.mode.addItem(label, value)
+        self.mode.setCurrentIndex(self.mode.findData(RunSettings().mode))  # auto, as the CLI
+        self.mode.setToolTip(
+            "Conversation: one stem per person found, the mixture where one person talks and "
+            "the model only where people overlap, with who talks when (corrections in the Meeting "
+            "menu). Auto: conversation for recordings of 20 s or more. Model outputs: the "
+            "model's own outputs"
+        )
+        self.people = QLineEdit("auto", options)
+        self.people.setToolTip(
+            "Conversation mode: how many people: auto (found), a number (3) or a range (2-4)"
+        )
+        form.addRow("Mode", self.mode)
+        form.addRow("People", self.people)
 
-        self.open_button = QPushButton("Open checkpoint…", self)
+        self.open_button = QPushButton("Open model…", self)
+        self.open_button.setToolTip(OPEN_MODEL_TIP)
+        self.setAcceptDrops(True)  # model files and SpeechBrain folders dropped here are opened
         self.separate_button = QPushButton("Separate", self)
         self.separate_button.setDefault(True)
         self.stop_button = QPushButton("Stop", self)
@@ -142,6 +187,25 @@ class ModelPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.open_button.clicked.connect(self.open_checkpoint_requested)
         self.set_can_run(False)
+
+    # --- drops: model files and folders ---------------------------------------------------------
+    def _dropped(self, event) -> list[str]:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        return dropped_model_paths([u.toLocalFile() for u in urls if u.isLocalFile()])
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()  # audio files go on to the window (open a mixture)
+
+    def dropEvent(self, event) -> None:
+        paths = self._dropped(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.models_dropped.emit(paths)
 
     # --- models --------------------------------------------------------------------------------
     def set_entries(self, entries: list, checked: tuple = ()) -> None:
@@ -305,6 +369,9 @@ class ModelPanel(QWidget):
             binary_masks=self.binary.isChecked(),
             chunk_seconds=self.chunk.value() or None,
             device=self.device.currentText(),
+            mode=self.mode.currentData(),
+            speakers=self.people.text().strip() or "auto",
+            denoise=self.denoise.isChecked(),
         )
 
     def set_settings(self, values: dict) -> None:
@@ -315,6 +382,11 @@ class ModelPanel(QWidget):
         self.chunk.setValue(float(values.get("chunk_seconds") or 0.0))
         if values.get("device") in DEVICES:
             self.device.setCurrentText(values["device"])
+        modes = [value for _, value in MODES]
+        if values.get("mode") in modes:
+            self.mode.setCurrentIndex(modes.index(values["mode"]))
+        self.people.setText(str(values.get("speakers") or "auto"))
+        self.denoise.setChecked(bool(values.get("denoise")))
 
     def waiting_for_references(self) -> list[str]:
         """The ticked models that cannot run until the references are open."""

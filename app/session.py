@@ -23,6 +23,7 @@ class ResultRecord:
     options: dict  # run options as plain values (for the sidecar)
     seconds: float = 0.0  # wall time of the run
     evaluation: Any = None  # separation_core.evaluation.scoring.Evaluation once computed
+    meeting: Any = None  # app.meeting.Meeting of a conversation result: its corrections
 
     @property
     def label(self) -> str:
@@ -111,6 +112,16 @@ class Session:
             self.selected = record.key
         self._next_serial(record.key)
         self._orders.pop(record.key, None)
+
+    def replace_result(self, key: str, result) -> None:
+        """Result ``key`` corrected (``app.meeting``): its scores, its order and the orders solved
+        against it go; it is no longer exported."""
+        record = self.results[key]
+        record.result = result
+        record.evaluation = None
+        self.exported.discard(key)
+        self._next_serial(key)
+        self._orders.pop(key, None)
 
     def remove_result(self, key: str) -> None:
         self.results.pop(key, None)

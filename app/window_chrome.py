@@ -51,10 +51,11 @@ def build_actions(w) -> None:
     )
     w.act_ckpt = _action(
         w,
-        "Open &checkpoint…",
+        "Open &model…",
         w.models.choose_checkpoint,
         tip="Add a model: a Cocktail checkpoint (.pt), an Asteroid model (.pth, .ckpt, "
-        ".bin) or an ONNX graph (.onnx)",
+        ".bin), torchaudio's Conv-TasNet (.pt), an ONNX graph (.onnx) or a SpeechBrain folder "
+        "(its hyperparams.yaml)",
     )
     w.act_export = _action(
         w, "&Export stems…", w.exports.show, "Ctrl+E", tip="Write the separated sources"

@@ -98,12 +98,18 @@ def main(argv=None) -> int:
         action="store_true",
         help="diagnosis: the true overlaps in place of the detector's (all else estimated)",
     )
+    ap.add_argument(
+        "--spans",
+        action="store_true",
+        help="separate each overlap with its context as the pipeline does (not the cached "
+        "whole-recording outputs)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set-param", action="append", default=[], metavar="MODULE.NAME=VALUE")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    for item in args.set_param:  # e.g. pipeline.OVERLAP_DB=-6, people.MERGE_DISTANCE=0.3
+    for item in args.set_param:  # e.g. pipeline.OVERLAP_THRESHOLD=0.4
         name, value = item.split("=", 1)
         module, attr = name.rsplit(".", 1)
         mod = {"pipeline": P, "people": sys.modules["separation_core.conversation.people"]}[module]
@@ -131,11 +137,15 @@ def main(argv=None) -> int:
                 continue
             if args.true_overlap:
                 act = activity(turns, refs.shape[0], len(speech) * int(P.HOP * P.RATE), P.RATE)
-                truth = act[:, :: int(P.HOP * P.RATE)].sum(0) >= 2
-                P.overlap_frames = lambda outputs, speech, overlap_db=None, truth=truth: (
-                    truth & speech
+                overlap = (act[:, :: int(P.HOP * P.RATE)].sum(0) >= 2) & speech
+            else:
+                overlap = P.overlap_frames(mix16, speech)
+            if args.spans:  # as the pipeline runs: the separator on the overlaps alone
+                engine = EngineOptions(
+                    keep_masks=False, max_embedding_points=0, speaker_order=False
                 )
-            plan, people, overlap = P.plan_people(mix16, outputs, speech, encoder, count)
+                outputs, _ = P.separate_overlaps(model, mix16, overlap, engine)
+            plan, people, overlap = P.plan_people(mix16, outputs, speech, overlap, encoder, count)
             stems = assemble(mix16, P.RATE, plan, separated=outputs)
             t2 = time.perf_counter()
             hyp = turns_from_activity(plan.active(), 1.0 / P.HOP)

@@ -2,8 +2,9 @@
 
     python scripts/screenshots.py [--speech DIR] [--out docs/screenshots] [--only NAME.png ...]
 
-Builds one two-speaker mixture of held-out LibriSpeech speakers with `cocktail mix --split test`
-(in a temporary folder: the audio is never written into the repository), then drives the desktop
+Builds one two-speaker mixture of held-out LibriSpeech speakers with `cocktail mix --split test`,
+and a three-minute three-person meeting with `cocktail mix --conversation 3 --people 3` (in a
+temporary folder: the audio is never written into the repository), then drives the desktop
 program in its scripted mode (`--run`, `--view`, `--screenshot`) once per picture, with a fresh
 settings folder so window size and choices are the defaults. Runs headless (Qt's offscreen platform).
 """
@@ -54,6 +55,12 @@ SHOTS = [
         ["--no-refs", "--tick", "convtasnet-rooms-16k,chimera-tcn-rooms-16k,dc-tcn-rooms-16k"],
     ),
 ]
+# The same on a three-minute, three-person meeting (``cocktail mix --conversation``), its turns
+# found in conversation mode.
+MEETING_SHOTS = [
+    ("11-meeting.png", "convtasnet-rooms-16k", "listen", ["--mode", "conversation"]),
+    ("12-meeting-masks.png", "convtasnet-rooms-16k", "masks", ["--mode", "conversation"]),
+]
 ONLY_HERE = ("--no-refs",)  # options of this script: the mixture is opened without its references
 
 
@@ -103,12 +110,21 @@ def main() -> int:
             ],
             env,
         )
-        item = json.loads((mixset / "metadata.json").read_text())["mixtures"][0]["files"]
-        mixture = mixset / item["mix"]
-        refs = [mixset / r for r in item["sources"]]
-        for name, models, view, extra in SHOTS:
+        meetings = tmp / "meeting"
+        if not a.only or any(name in a.only for name, *_ in MEETING_SHOTS):
+            run(
+                [sys.executable, "-m", "separation_core.cli", "mix", "--speech", a.speech]
+                + ["--out", meetings, "--num", "1", "--split", "test", "--seed", a.seed]
+                + ["--conversation", "3", "--people", "3", "--overlap-share", "0.12"],
+                env,
+            )
+        shots = [(mixset, shot) for shot in SHOTS] + [(meetings, shot) for shot in MEETING_SHOTS]
+        for folder, (name, models, view, extra) in shots:
             if a.only and name not in a.only:
                 continue
+            item = json.loads((folder / "metadata.json").read_text())["mixtures"][0]["files"]
+            mixture = folder / item["mix"]
+            refs = [folder / r for r in item["sources"]]
             with_refs = ["--refs", *refs] if "--no-refs" not in extra else []
             cmd = [
                 sys.executable,

@@ -11,10 +11,17 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.jobs.catalog import CatalogJob, ResolveModelJob
 from app.model_panel import is_untrained_builtin
-from app.runner import JobSlot
+from app.runner import JobHandle, JobSlot
 
 # Cocktail .pt, Asteroid serialize() files (.pth, .ckpt, a hub's pytorch_model.bin), ONNX graphs.
-MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx);;All files (*)"
+# SpeechBrain folders are opened by their hyperparams.yaml (or dropped on the model panel).
+MODEL_FILTER = "Models (*.pt *.pth *.ckpt *.bin *.onnx hyperparams.yaml);;All files (*)"
+
+
+def _model_path(path) -> Path:
+    """The model a chosen path names: a SpeechBrain folder for its ``hyperparams.yaml``."""
+    path = Path(path)
+    return path.parent if path.name == "hyperparams.yaml" else path
 
 
 class ModelsController(QObject):
@@ -31,6 +38,7 @@ class ModelsController(QObject):
         w.panel.selection_changed.connect(self._remember_ticks)
         w.panel.show_untrained_changed.connect(self.set_show_untrained)
         w.panel.open_checkpoint_requested.connect(self.choose_checkpoint)
+        w.panel.models_dropped.connect(self.open_models)
 
     def refresh(self) -> None:
         self.w.panel.status.setText("Loading models…")
@@ -91,7 +99,21 @@ class ModelsController(QObject):
         if path:
             self.open_checkpoint(path)
 
+    def open_models(self, paths: list) -> None:
+        """Model files and folders dropped on the panel, opened one after the other (each its own
+        job, so that one bad file does not hold back the rest)."""
+        for path in paths:
+            self.w.runner.submit(
+                JobHandle(
+                    ResolveModelJob(str(_model_path(path))),
+                    quiet=True,
+                    on_done=self._added,
+                    on_error=self.w.job_failed,
+                )
+            )
+
     def open_checkpoint(self, path):
+        path = _model_path(path)
         self.w.settings.set_last_folder("checkpoint", Path(path).parent)
         return self.checkpoint_job.start(
             ResolveModelJob(str(path)), quiet=True, on_done=self._added, on_error=self.w.job_failed

@@ -135,7 +135,12 @@ class SeparationController(QObject):
             return
         done: ModelDone = outcome
         record = ResultRecord(
-            done.entry.id, done.entry, done.result, done.settings.to_dict(), done.seconds
+            done.entry.id,
+            done.entry,
+            done.result,
+            done.settings.to_dict(),
+            done.seconds,
+            meeting=done.meeting,
         )
         s.add_result(record)
         if run["token"] is None:  # the run's first result: the anchor of its others

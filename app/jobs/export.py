@@ -22,6 +22,7 @@ class ExportItem:
     timings: Optional[dict] = None
     sample_rate: Optional[int] = None  # None: the result's (the input's) rate
     target: Any = None  # None: planned by the job
+    corrections: tuple = ()  # of who talks when (app.meeting): dicts, oldest first
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class ExportJob:
                 extension=self.extension,
                 residual=residual,
                 sidecar=self.sidecar,
+                rttm=True,
             )
+            targets = with_turns_only(targets, [it.result for it in self.items])
         source = None
         if self.sidecar and self.items:  # one input: hashed once, whatever the number of results
             first = self.items[0].result
@@ -82,6 +85,8 @@ class ExportJob:
                     timings=item.timings,
                     references=self.references,
                 )
+                if item.corrections:
+                    sidecar["corrections"] = [dict(c) for c in item.corrections]
             written += export.write_target(
                 item.result,
                 target,
@@ -94,6 +99,13 @@ class ExportJob:
             ctx.publish(item.entry.id)  # this result is saved
         ctx.progress(1.0, "exported")
         return written
+
+
+def with_turns_only(targets: list, results: list) -> list:
+    """Targets planned with an RTTM file, without it for results that have no turns."""
+    from dataclasses import replace
+
+    return [t if r.turns is not None else replace(t, rttm=None) for t, r in zip(targets, results)]
 
 
 def evaluation_dict(evaluation) -> Optional[dict]:

@@ -73,6 +73,35 @@ class RunSettings:
     binary_masks: bool = False
     chunk_seconds: Optional[float] = None
     device: str = "auto"
+    # "model": the model's own outputs; "conversation": one stem per person (the model only where
+    # people overlap); "auto": conversation for inputs of CONVERSATION_MIN_SECONDS or more with a
+    # separator of voices, as ``cocktail separate --mode`` does
+    mode: str = "auto"
+    speakers: str = "auto"  # conversation mode: how many people, "auto", "N" or "MIN-MAX"
+    denoise: bool = False  # a first stage: the bundled enhancer, as `cocktail separate --denoise`
+
+    def conversation_for(self, entry, seconds: float) -> bool:
+        """Whether a run of ``entry`` on ``seconds`` of audio is a conversation (one stem per
+        person): as ``cocktail separate --mode`` decides."""
+        from separation_core.commands.separate import CONVERSATION_MIN_SECONDS
+
+        fits = (
+            not entry.needs_references
+            and entry.n_src >= 2
+            and entry.outputs_are_voices
+            and self.num_speakers is None
+        )
+        if self.mode == "conversation" and not fits:
+            from separation_core.errors import CocktailError
+
+            raise CocktailError(
+                f"conversation mode needs a separator of voices with two or more outputs and "
+                f"the model's own speaker count; '{entry.id}' cannot serve"
+            )
+        return fits and (
+            self.mode == "conversation"
+            or (self.mode == "auto" and seconds >= CONVERSATION_MIN_SECONDS)
+        )
 
     def engine_options(self):
         from separation_core.engine.inference import EngineOptions
@@ -87,7 +116,17 @@ class RunSettings:
                 binary_masks=self.binary_masks,
             ),
             max_embedding_points=MAX_EMBEDDING_POINTS,
+            denoiser=self.denoiser(),
         )
+
+    def denoiser(self):
+        """The first stage's model when ``denoise`` is ticked (loaded afresh: 0.3 MB), else None."""
+        if not self.denoise:
+            return None
+        from separation_core.checkpoints.catalog import load_model
+        from separation_core.commands.separate import DENOISER
+
+        return load_model(DENOISER)
 
     def to_dict(self) -> dict:
         return {
@@ -96,6 +135,9 @@ class RunSettings:
             "binary_masks": self.binary_masks,
             "chunk_seconds": self.chunk_seconds,
             "device": self.device,
+            "mode": self.mode,
+            "speakers": self.speakers,
+            "denoise": self.denoise,
         }
 
 
@@ -106,6 +148,7 @@ class ModelDone:
     settings: RunSettings
     seconds: float
     order: Optional[tuple] = None  # against the job's anchor (see SeparationJob)
+    meeting: Any = None  # app.meeting.Meeting of a conversation result (its corrections)
 
 
 @dataclass(frozen=True)
@@ -157,23 +200,30 @@ class SeparationJob:
                 model = catalog.load_model(entry)
                 refs = self.references if entry.needs_references else None
                 t0 = time.perf_counter()
-                result = separate(
-                    model,
-                    self.mixture,
-                    self.sample_rate,
-                    self.settings.engine_options(),
-                    references=refs,
-                    progress=progress,
-                    cancel=ctx.cancel,
-                )
+                seconds = self.mixture.shape[-1] / self.sample_rate
+                if self.settings.conversation_for(entry, seconds):
+                    result = self._conversation(model, progress, ctx.cancel)
+                else:
+                    result = separate(
+                        model,
+                        self.mixture,
+                        self.sample_rate,
+                        self.settings.engine_options(),
+                        references=refs,
+                        progress=progress,
+                        cancel=ctx.cancel,
+                    )
                 del model  # its weights and buffers go before the next model loads
+                meeting = self._meeting(result)
+                if meeting is not None:
+                    result = meeting.result(result)
                 result = compact_for_display(result)
                 seconds = time.perf_counter() - t0
                 if anchor is None:
                     anchor, order = result.waveforms, tuple(range(result.n_src))
                 else:
                     order = tuple(align_sources(result.waveforms, anchor))
-                outcome = ModelDone(entry, result, self.settings, seconds, order)
+                outcome = ModelDone(entry, result, self.settings, seconds, order, meeting)
             except Cancelled:
                 raise
             except Exception as e:  # CocktailError, or a bug in one model: the others still run
@@ -183,3 +233,29 @@ class SeparationJob:
             outcomes.append(outcome)
             ctx.publish(outcome)
         return outcomes
+
+    def _conversation(self, model, progress, cancel):
+        """One stem per person (``separate_conversation``), with the run options' people."""
+        from separation_core.conversation.people import SpeakerCount
+        from separation_core.conversation.pipeline import (
+            ConversationOptions,
+            separate_conversation,
+        )
+
+        options = ConversationOptions(
+            speakers=SpeakerCount.parse(self.settings.speakers),
+            engine=self.settings.engine_options(),
+            model_outputs_when_few=self.settings.mode == "auto",
+        )
+        return separate_conversation(
+            model, self.mixture, self.sample_rate, options, progress=progress, cancel=cancel
+        )
+
+    def _meeting(self, result):
+        """The correctable meeting of a conversation result (None for others): its stems are
+        assembled again at the mixture's rate, so that corrections re-assemble the same samples."""
+        if result.plan_source is None:
+            return None
+        from app.meeting import Meeting
+
+        return Meeting.of_result(result, self.mixture)

@@ -35,6 +35,12 @@ DROP_HINT = (
 )
 
 
+def person_colours(order: list[int], n_people: int) -> list[str]:
+    """Each person's colour: their lane's (the column ``order`` shows them in)."""
+    column = {i: c for c, i in enumerate(order) if i >= 0}
+    return [source_colour(column.get(k, k)) for k in range(n_people)]
+
+
 class Lane(QWidget):
     """Header (name, S, M, gain in dB) beside a waveform over a spectrogram."""
 
@@ -174,6 +180,11 @@ class LanesView(QWidget):
         self.caption = ElidedLabel("", self)
         self.caption.setStyleSheet("color: #a0a0a0; padding: 3px;")
         layout.addWidget(self.caption)
+        from app.views.turns_row import TurnsRow  # which imports this module (HEADER_WIDTH)
+
+        self.turns_row = TurnsRow(axis, self)
+        self.turns_row.hide()
+        layout.addWidget(self.turns_row)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -190,6 +201,7 @@ class LanesView(QWidget):
         return self.mixture.plots() + [p for lane in self.visible_lanes() for p in lane.plots()]
 
     def set_mixture(self, samples: Optional[np.ndarray], sample_rate: int) -> None:
+        self.turns_row.hide()
         self.levels = spectrogram_levels(samples, sample_rate) if samples is not None else None
         self.hint.setVisible(samples is None)
         self.mixture.setVisible(samples is not None)
@@ -245,22 +257,36 @@ class LanesView(QWidget):
         record = session.selected_record()
         if record is None:
             self.set_sources([], [], session.sample_rate, "")
+            self.turns_row.hide()
             return
         order = session.order(record.key)
         sources = [record.result.waveforms[i] if i >= 0 else None for i in order]
         anchor = "the references" if session.references is not None else next(iter(session.results))
         aligned = "in the model's order" if anchor == record.key else f"aligned to {anchor} by PIT"
-        caption = (
-            f"{record.key}: {record.result.n_src} sources in {record.seconds:.1f} s, {aligned}"
-        )
+        what = "people" if record.result.turns is not None else "sources"
+        caption = f"{record.key}: {record.result.n_src} {what} in {record.seconds:.1f} s, {aligned}"
         states = {lane.name: lane.state() for lane, x in zip(self.lanes, sources) if x is not None}
-        self.set_sources(
-            sources,
-            [f"Source {c + 1}" for c in range(len(order))],
-            session.sample_rate,
-            caption,
-            states,
+        people = record.result.people
+        titles = [
+            people[i] if people and 0 <= i < len(people) else f"Source {c + 1}"
+            for c, i in enumerate(order)
+        ]
+        self.set_sources(sources, titles, session.sample_rate, caption, states)
+        self._show_turns(record.result, order)
+
+    def _show_turns(self, result, order: list[int]) -> None:
+        """Who talks when above the lanes (conversation results), each person in their lane's
+        colour."""
+        if result.turns is None:
+            self.turns_row.hide()
+            return
+        self.turns_row.set_people(
+            list(result.people),
+            person_colours(order, len(result.people)),
+            result.turns,
+            result.separated_spans,
         )
+        self.turns_row.show()
 
     def visible_lanes(self) -> list[Lane]:
         return [lane for lane in self.lanes if not lane.isHidden()]
@@ -271,5 +297,6 @@ class LanesView(QWidget):
     def set_playhead(self, t: float) -> None:
         """Every lane's line, hidden ones too: they show again with the next result."""
         self.playhead = t
+        self.turns_row.set_playhead(t)
         for plot in self.mixture.plots() + [p for lane in self.lanes for p in lane.plots()]:
             plot.link.set_playhead(t)

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from separation_core.checkpoints.cards_adapted import adapted_card
 from separation_core.checkpoints.cards_training import (
     SPEAKER_WORDS,
     augmentation_lines,
@@ -22,6 +23,7 @@ from separation_core.checkpoints.cards_training import (
     train_command,
 )
 from separation_core.checkpoints.importers.asteroid import imported_card
+from separation_core.checkpoints.importers.toolkit_card import toolkit_card
 from separation_core.checkpoints.store import load_checkpoint
 from separation_core.engine.inference import model_chunk_seconds
 from separation_core.errors import CocktailError
@@ -283,8 +285,12 @@ def write_card(checkpoint: Path, bench: Optional[Path] = None, out: Optional[Pat
     imported one takes none."""
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
-    if ckpt.get("imported"):
+    if (ckpt.get("imported") or {}).get("source_format"):  # SpeechBrain, torchaudio
+        text = toolkit_card(ckpt, checkpoint)
+    elif ckpt.get("imported"):
         text = imported_card(ckpt, checkpoint)
+    elif ckpt.get("adapted"):  # a model adapted to one recording: its card needs no benchmark
+        text = adapted_card(ckpt, checkpoint)
     elif bench is None:
         raise CocktailError(
             f"{checkpoint}: a Cocktail checkpoint's card needs the `cocktail bench --json` output "

@@ -16,6 +16,7 @@ from typing import Optional, Union
 
 import torch
 
+from separation_core.checkpoints.importers.speechbrain import is_speechbrain_folder
 from separation_core.checkpoints.store import load_checkpoint, model_from_checkpoint
 from separation_core.errors import CheckpointError, ModelError
 from separation_core.io.fileutil import unreadable_reason
@@ -52,6 +53,8 @@ class ModelEntry:
     )
     takes_num_speakers: bool = False  # the model's, see SeparationModel
     outputs_are_voices: bool = True  # the model's, see SeparationModel
+    source_format: str = ""  # an imported model's file format, e.g. a SpeechBrain folder
+    source_sha256: dict = field(default_factory=dict, compare=False, hash=False)  # its files'
 
     def to_dict(self) -> dict:
         return {
@@ -70,6 +73,8 @@ class ModelEntry:
             "imported_from": self.imported_from,
             "takes_num_speakers": self.takes_num_speakers,
             "outputs_are_voices": self.outputs_are_voices,
+            "source_format": self.source_format,
+            "source_sha256": self.source_sha256,
         }
 
 
@@ -97,6 +102,8 @@ def _read_entry(path: Path) -> ModelEntry:
         description=str(training.get("description") or cls.description),
         metrics=dict(ckpt.get("metrics") or {}),
         imported_from=_imported_label(ckpt),
+        source_format=str((ckpt.get("imported") or {}).get("source_format") or ""),
+        source_sha256=dict((ckpt.get("imported") or {}).get("files_sha256") or {}),
         takes_num_speakers=cls.takes_num_speakers,
         outputs_are_voices=cls.outputs_are_voices,
     )
@@ -112,6 +119,8 @@ def _imported_label(ckpt: dict) -> str:
     imported = ckpt.get("imported")
     if not isinstance(imported, dict):
         return ""
+    if imported.get("label"):  # the toolkit's own spelling: "SpeechBrain SepFormer"
+        return str(imported["label"])
     version = imported.get(f"{imported.get('from')}_version")
     return f"{str(imported.get('from', '?')).capitalize()} {imported.get('model_name', '?')}" + (
         f" ({imported.get('from')} {version})" if version else ""
@@ -140,6 +149,12 @@ def entry_from_checkpoint(path: Union[str, Path], origin: str = "path") -> Model
     except OSError as e:
         raise CheckpointError(f"{path}: cannot access the file ({e.strerror or e})") from None
     key = (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if path.is_dir():  # a SpeechBrain folder: its files' states too
+        key += tuple(
+            (p.name, p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(path.iterdir())
+            if p.is_file()
+        )
     with _CACHE_LOCK:
         found = _ENTRY_CACHE.get(key)
     if found is None:
@@ -167,7 +182,9 @@ def _builtin_entry(name: str) -> ModelEntry:
         checkpoint=None,
         origin="builtin",
         needs_references=cls.needs_references,
-        trained=not cls.trainable,
+        # parameter-free models need no training; a pretrained-only family (gtcrn) without its
+        # checkpoint has random weights
+        trained=not cls.trainable and model.num_parameters() == 0,
         description=cls.description,
         takes_num_speakers=cls.takes_num_speakers,
         outputs_are_voices=cls.outputs_are_voices,
@@ -181,7 +198,8 @@ def _scan(folder: Path, origin: str, problems: Optional[list]) -> list[ModelEntr
     for path in sorted(
         p
         for p in folder.iterdir()
-        if p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".")
+        if (p.suffix.lower() in MODEL_SUFFIXES or is_speechbrain_folder(p))
+        and not p.name.startswith(".")
     ):
         try:
             entries.append(entry_from_checkpoint(path, origin))
@@ -217,14 +235,13 @@ def resolve(spec: Union[str, Path, ModelEntry, None]) -> ModelEntry:
         spec = default_model_id()
     text = str(spec)
     path = Path(text).expanduser()
-    if path.is_file():
+    if path.is_file() or is_speechbrain_folder(path):
         return entry_from_checkpoint(path, "path")
     for folder, origin in ((bundled_models_dir(), "bundled"), (user_models_dir(), "user")):
         for candidate in (folder / f"{text}{CHECKPOINT_SUFFIX}", folder / text):
-            if (
-                candidate.suffix.lower() in MODEL_SUFFIXES
-                and "/" not in text
-                and candidate.is_file()
+            if "/" not in text and (
+                (candidate.suffix.lower() in MODEL_SUFFIXES and candidate.is_file())
+                or is_speechbrain_folder(candidate)
             ):
                 return entry_from_checkpoint(candidate, origin)
     if path.suffix.lower() in MODEL_SUFFIXES:

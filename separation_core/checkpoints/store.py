@@ -102,8 +102,13 @@ def load_checkpoint(path: Union[str, Path]) -> dict:
     """Read, validate and migrate a checkpoint; CheckpointError with a one-line reason otherwise.
 
     The file is vetted before torch reads it (see ``checkpoint_checks``): a regular readable file,
-    a zip archive of sane declared size or a legacy torch pickle, and nothing else."""
+    a zip archive of sane declared size or a legacy torch pickle, and nothing else. A folder with a
+    ``hyperparams.yaml`` is a SpeechBrain pretrained model (``importers.speechbrain``)."""
     path = Path(path)
+    from separation_core.checkpoints.importers import speechbrain
+
+    if speechbrain.is_speechbrain_folder(path):
+        return validate_checkpoint(speechbrain.folder_checkpoint(path), path)
     checks.check_file(path)
     checks.check_container(path)
     try:
@@ -133,9 +138,12 @@ def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:
     from separation_core.checkpoints.importers import (
         asteroid as _asteroid,  # an Asteroid serialize() dict: converted here
     )
+    from separation_core.checkpoints.importers import torchaudio as _torchaudio
 
     if _asteroid.is_asteroid_file(ckpt):
         ckpt = _asteroid.to_cocktail(ckpt, path)
+    elif _torchaudio.is_torchaudio_state_dict(ckpt):
+        ckpt = _torchaudio.to_cocktail(ckpt, path)
     ckpt = _migrate(ckpt, path)
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:

@@ -49,6 +49,16 @@ def add_parser(sub) -> None:
         "none: skip",
     )
     p.add_argument(
+        "--conversation-set",
+        action="append",
+        type=_named_set,
+        default=[],
+        metavar="[NAME=]DIR",
+        help="conversation set (`cocktail mix --conversation ...`, with its true turns), "
+        "repeatable: conversation mode's per-person SI-SDRi, right number of stems, DER and "
+        "speed with each model as its separator",
+    )
+    p.add_argument(
         "--limit",
         type=number_arg(int, 1),
         default=None,
@@ -102,8 +112,23 @@ def run(args: argparse.Namespace) -> int:
         "models": {},
     }
     sets = {}
-    if len({name for name, _ in args.test_set}) < len(args.test_set):
-        raise CocktailError("two --test-set share one name; name them NAME=DIR")
+    for flag, named in (
+        ("--test-set", args.test_set),
+        ("--conversation-set", args.conversation_set),
+    ):
+        if len({name for name, _ in named}) < len(named):
+            raise CocktailError(f"two {flag} share one name; name them NAME=DIR")
+    conversations = {}
+    if args.conversation_set:
+        from separation_core.data.mixing import load_mixture_set
+
+        conversations = {
+            name: load_mixture_set(path, limit=args.limit) for name, path in args.conversation_set
+        }
+        report["conversation_sets"] = {
+            name: {"path": str(path), "recordings": len(conversations[name])}
+            for name, path in args.conversation_set
+        }
     if args.test_set:
         from separation_core.data.mixing import load_mixture_set
 
@@ -136,6 +161,11 @@ def run(args: argparse.Namespace) -> int:
                 )
         if sets:
             row.update(_quality_rows(benchmark, model, sets))
+        if conversations and not model.needs_references:
+            row["conversation_by_set"] = {
+                name: benchmark.conversation_quality(model, items)
+                for name, items in conversations.items()
+            }
         report["models"][entry.id] = row
     if args.json:
         print(json.dumps(report, indent=2, default=float))
@@ -234,3 +264,22 @@ def _print_table(report: dict) -> None:
             )
         for name, info in report["test_sets"].items():
             print(f"{name}: {info['path']} ({info['mixtures']} mixtures)")
+    if report.get("conversation_sets"):
+        _print_conversations(report)
+
+
+def _print_conversations(report: dict) -> None:
+    print(
+        "\nconversation mode: SI-SDRi per person (dB) / right count / DER / x real time\n"
+        f"{'model':<28}{'set':<16}{'SI-SDRi':>9}{'count':>8}{'DER':>8}{'x RT':>8}"
+    )
+    for name, row in report["models"].items():
+        for set_name, q in row.get("conversation_by_set", {}).items():
+            print(
+                f"{name:<28}{set_name[:15]:<16}{_fmt(q['si_sdri']):>9}"
+                f"{_fmt(100 * q['right_count'], '.0f'):>7}%"
+                f"{_fmt(None if q['der'] is None else 100 * q['der'], '.1f'):>7}%"
+                f"{_fmt(q['speed_x_realtime'], '.1f'):>8}"
+            )
+    for name, info in report["conversation_sets"].items():
+        print(f"{name}: {info['path']} ({info['recordings']} recordings)")

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from separation_core.commands.adapting import adapt_budget, adapt_result, add_adapt_arguments
 from separation_core.commands.common import add_command, number_arg
 from separation_core.errors import CocktailError
 
@@ -19,6 +20,7 @@ FORMATS = {"wav": ".wav", "flac": ".flac"}
 MAX_SPEAKERS = 8  # clustering models: the most speakers asked for
 MIN_CHUNK_SECONDS = 0.25
 CONVERSATION_MIN_SECONDS = 20.0  # --mode auto: shorter inputs run the model alone  # shorter chunks are too short for the models' STFT windows
+DENOISER = "gtcrn-dns3-16k"  # --denoise (and the GUI's tick): a bundled enhancement model
 log = logging.getLogger(__name__)
 
 
@@ -83,6 +85,12 @@ def add_parser(sub) -> None:
         help="clustering models: each bin to one speaker (default: soft masks from the "
         "distances to the cluster centres)",
     )
+    p.add_argument(
+        "--denoise",
+        action="store_true",
+        help="a first stage: the bundled speech enhancer (GTCRN, DNS3 weights) removes noise "
+        "before the model runs",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument(
         "--chunk-seconds",
@@ -109,6 +117,7 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=sorted(FORMATS), default="wav")
     p.add_argument("--subtype", choices=("PCM_16", "PCM_24", "FLOAT"), default="PCM_16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_adapt_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -124,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     entry = resolve(args.model)
     n_model = output_count(entry, args.num_speakers, args.refs, args.clustering)
     conversation = conversation_possible(args, entry)
+    if adapt_budget(args) is not None and not conversation:
+        raise CocktailError(f"--adapt needs conversation mode; '{entry.id}' cannot serve")
     n_out = max(n_model, args.speakers.high if conversation else 0)
     targets = plan_outputs(args, n_out, rttm=conversation)
     ensure_writable_folder(args.out)
@@ -146,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             keep_masks=False,
             max_embedding_points=0,
+            denoiser=load_model(DENOISER) if args.denoise else None,
             run=RunOptions(
                 num_speakers=args.num_speakers,
                 clustering=args.clustering,
@@ -317,7 +329,7 @@ def _separate_one(path, target, args, entry, model, options, load_seconds, conve
                 ConversationOptions(
                     speakers=args.speakers,
                     engine=options,
-                    model_outputs_when_few=args.mode == "auto",
+                    model_outputs_when_few=args.mode == "auto" and adapt_budget(args) is None,
                 ),
                 progress=bar,
             )
@@ -339,6 +351,11 @@ def _separate_one(path, target, args, entry, model, options, load_seconds, conve
             f"{sum(b - a for a, b in result.separated_spans):.1f} s of overlap",
             file=sys.stderr,
         )
+    adaptation, budget = None, adapt_budget(args)
+    if budget is not None and as_conversation:
+        result, adaptation = adapt_result(path, audio, model, entry, result, args, budget)
+    elif budget is not None:
+        result.notes.append("not adapted: adaptation needs conversation mode (--mode conversation)")
     for note in result.notes:
         print(f"cocktail: note: {path}: {note}", file=sys.stderr)
     # result.timings' "prepare" is the engine's resampling; "load_input" reading the file
@@ -356,13 +373,17 @@ def _separate_one(path, target, args, entry, model, options, load_seconds, conve
         "clustering": args.clustering,
         "binary_masks": args.binary_masks,
         "device": args.device,
+        "denoise": DENOISER if args.denoise else None,
         "chunk_seconds": args.chunk_seconds,
         "overlap_seconds": args.overlap_seconds,
         "channel": args.channel,
+        "adapt": budget.to_dict() if budget is not None else None,
         **output_options(FORMATS[args.format], args.subtype),
     }
     source = describe_input(path, audio.sample_rate, len(audio.samples))
     sidecar = build_sidecar(
         source, entry, opts, timings=timings, references=args.refs or (), notes=result.notes
     )
+    if adaptation is not None:
+        sidecar["adaptation"] = adaptation
     write_target(result, target, subtype=args.subtype, overwrite=args.overwrite, sidecar=sidecar)

@@ -86,24 +86,62 @@ def assemble(
 ) -> np.ndarray:
     """Stems ``[people, time]`` float32 from ``mixture [time]`` and the separator's outputs
     ``separated [outputs, time]`` (same rate and length) by ``plan``."""
+    n = np.asarray(mixture).shape[-1]
+    return assemble_span(mixture, sample_rate, plan, separated, 0, n, fade_seconds)
+
+
+def assemble_span(
+    mixture: np.ndarray,
+    sample_rate: int,
+    plan: Plan,
+    separated: Optional[np.ndarray],
+    start: int,
+    stop: int,
+    fade_seconds: float = DEFAULT_FADE_SECONDS,
+) -> np.ndarray:
+    """Samples ``start:stop`` of ``assemble``'s stems: ``[people, stop - start]`` float32, the same
+    values (up to float rounding), so that a change of the plan re-assembles only what it changes
+    (``affected_samples``)."""
     mixture = np.asarray(mixture, dtype=np.float32)
     n = mixture.shape[-1]
+    start, stop = max(0, int(start)), min(n, int(stop))
     used = np.unique(plan.source[plan.source >= 0])
     if used.size and (separated is None or int(used.max()) >= separated.shape[0]):
         raise ValueError("the plan names separated outputs that were not given")
-    stems = np.zeros((plan.n_people, n), dtype=np.float32)
+    stems = np.zeros((plan.n_people, max(0, stop - start)), dtype=np.float32)
     fade = max(1, int(round(fade_seconds * sample_rate)))
-    source = _held_into_silence(plan.source, int(np.ceil(fade_seconds / 2 / plan.hop)))
+    source = _held_into_silence(plan.source, _hold_frames(fade_seconds, plan.hop))
     block = max(fade * 4, int(BLOCK_SECONDS * sample_rate))
-    for start in range(0, n, block):
+    for a in range(start, stop, block):
         check_current_cancel()
-        stop = min(n, start + block)
+        b = min(stop, a + block)
         for p in range(plan.n_people):
             row = source[p]
             for src in np.unique(row):
                 if src == SILENT:
                     continue
-                gain = _frame_gains(row == src, start, stop, sample_rate, plan.hop, fade)
+                gain = _frame_gains(row == src, a, b, sample_rate, plan.hop, fade)
                 signal = mixture if src == MIXTURE else separated[int(src)]
-                stems[p, start:stop] += gain * signal[start:stop]
+                stems[p, a - start : b - start] += gain * signal[a:b]
     return stems
+
+
+def _hold_frames(fade_seconds: float, hop: float) -> int:
+    return int(np.ceil(fade_seconds / 2 / hop))
+
+
+def affected_samples(
+    frames: tuple[int, int],
+    hop: float,
+    sample_rate: int,
+    n_samples: int,
+    fade_seconds: float = DEFAULT_FADE_SECONDS,
+) -> tuple[int, int]:
+    """The samples ``[start, stop)`` whose stems can change when the plan changes on ``frames``
+    ``[first, stop)``: the frames, the decisions held into the silence around them, and the fades."""
+    frame = sample_rate * hop
+    hold = _hold_frames(fade_seconds, hop) + 1
+    margin = int(round(fade_seconds * sample_rate)) + 2
+    start = int(np.floor((frames[0] - hold) * frame)) - margin
+    stop = int(np.ceil((frames[1] + hold) * frame)) + margin
+    return max(0, start), min(n_samples, stop)

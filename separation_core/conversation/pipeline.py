@@ -1,8 +1,8 @@
 """Conversation mode: one stem per person, the separator used only where people overlap.
 
-1. Speech activity of the mixture (silero-vad, ``activity``).
-2. The separator over the recording (``engine.inference.separate``, its outputs in chunk order):
-   where two outputs carry speech at comparable levels, people overlap (``overlap_frames``).
+1. Speech activity of the mixture (silero-vad, ``activity``), and where two people talk at once
+   (the trained overlap detector, ``overlap``).
+2. The separator (``engine.inference.separate``) on each overlap, with a little context around it.
 3. Speaker embeddings (``speakers``) of windows of the mixture where one person talks, clustered
    into people (``people``): the count given, bounded or estimated.
 4. Each frame where one person talks goes to the person its windows resemble; in an overlap each
@@ -17,7 +17,7 @@ input's rate and length.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -26,10 +26,16 @@ from scipy.optimize import linear_sum_assignment
 
 from separation_core.cancel import CancelToken, ProgressFn, cancel_scope, check_cancel, report
 from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
+from separation_core.conversation.masks import MaskKeeper, views_of_plan
 from separation_core.conversation.people import People, SpeakerCount, cluster_people
 from separation_core.conversation.turns import turns_from_activity
 from separation_core.conversation.voices import VoiceSpace, profile
-from separation_core.engine.inference import EngineOptions, fit_length, separate
+from separation_core.engine.inference import (
+    EngineOptions,
+    denoise_first,
+    fit_length,
+    separate,
+)
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
 from separation_core.models.result import SeparationResult
@@ -39,9 +45,10 @@ HOP = 0.01  # the plan's frame, seconds
 WINDOW_SECONDS = 1.5  # speaker embedding windows where one person talks
 WINDOW_HOP_SECONDS = 0.75
 MIN_WINDOW_SECONDS = 0.5  # a stretch of one voice shorter than this is not embedded alone
-OVERLAP_DB = -8.0  # the quieter output within this of the louder: both talk
+OVERLAP_THRESHOLD = 0.5  # the detector's probability of two or more people above which they overlap
 OVERLAP_SMOOTH_SECONDS = 0.25
 MIN_OVERLAP_SECONDS = 0.2
+SEPARATION_CONTEXT_SECONDS = 1.0  # audio each side of an overlap that the separator reads too
 ENERGY_WINDOW_SECONDS = 0.05
 MIN_SPEECH_SECONDS = 1.0  # less speech than this: no conversation to find
 MIN_PERSON_SECONDS = 2.0  # a person who talks less than this, or this share of the speech,
@@ -52,7 +59,7 @@ MIN_PERSON_SHARE = 0.03  # gets a note: the count may be too high
 class ConversationOptions:
     speakers: SpeakerCount = field(default_factory=SpeakerCount)
     engine: EngineOptions = field(default_factory=EngineOptions)
-    overlap_db: Optional[float] = None  # None: OVERLAP_DB
+    overlap_threshold: Optional[float] = None  # None: OVERLAP_THRESHOLD
     # Where no more people are found than the model has outputs, return the model's own outputs
     # (``cocktail separate --mode auto``): on two-person conversations they scored higher than
     # the stems (docs/conversations.md).
@@ -74,20 +81,72 @@ def _frame_energy(x: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def overlap_frames(
-    outputs: np.ndarray, speech: np.ndarray, overlap_db: Optional[float] = None
+    x16: np.ndarray, speech: np.ndarray, threshold: Optional[float] = None
 ) -> np.ndarray:
-    """Frames where people overlap: bool ``[frames]`` from the separator's ``outputs [S, T]`` (16
-    kHz) and the mixture's ``speech [frames]``: the two loudest outputs within ``overlap_db`` of
-    each other, smoothed, in stretches of at least MIN_OVERLAP_SECONDS."""
-    if outputs.shape[0] < 2:
-        return np.zeros_like(speech)
-    overlap_db = OVERLAP_DB if overlap_db is None else overlap_db
-    energy = np.sort(_frame_energy(outputs, speech.shape[0]), axis=0)
-    ratio = 10 * np.log10((energy[-2] + 1e-12) / (energy[-1] + 1e-12))
-    raw = speech & (ratio > overlap_db)
+    """Frames where people overlap: bool ``[frames]`` from the 16 kHz mixture ``x16`` and its
+    ``speech [frames]``: the detector's probability above ``threshold``, smoothed, within speech,
+    in stretches of at least MIN_OVERLAP_SECONDS."""
+    from separation_core.conversation.overlap import overlap_probability
+
+    threshold = OVERLAP_THRESHOLD if threshold is None else threshold
+    p = overlap_probability(x16)
+    n = speech.shape[0]
+    p = np.pad(p[:n], (0, max(0, n - len(p))), mode="edge")
+    raw = speech & (p > threshold)
     smooth = median_filter(raw.astype(np.uint8), size=int(OVERLAP_SMOOTH_SECONDS / HOP) | 1) > 0
     smooth &= speech
     return _drop_short(smooth, int(round(MIN_OVERLAP_SECONDS / HOP)))
+
+
+def separator_spans(overlap: np.ndarray, n_samples: int) -> list[tuple[int, int]]:
+    """Sample spans the separator reads: each run of ``overlap [frames]`` widened by
+    SEPARATION_CONTEXT_SECONDS on either side, merged where they meet."""
+    hop = int(HOP * RATE)
+    context = int(SEPARATION_CONTEXT_SECONDS * RATE)
+    spans: list[tuple[int, int]] = []
+    for a, b in _runs(overlap):
+        lo, hi = max(0, a * hop - context), min(n_samples, b * hop + context)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def separate_overlaps(
+    model,
+    x16: np.ndarray,
+    overlap: np.ndarray,
+    engine: EngineOptions,
+    progress=None,
+    cancel=None,
+    keeper: Optional[MaskKeeper] = None,
+) -> tuple[Optional[np.ndarray], list[str]]:
+    """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, zeros
+    elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
+    spans' masks and embedding samples."""
+    spans = separator_spans(overlap, x16.shape[-1])
+    total = sum(b - a for a, b in spans)
+    outputs, done, notes = None, 0, []
+    if keeper is not None:
+        keeper.expect(spans, x16.shape[-1])
+    for a, b in spans:
+        check_cancel(cancel)
+
+        def span_progress(fraction: float, stage: str, a=a, b=b, done=done) -> None:
+            report(progress, (done + fraction * (b - a)) / total, stage)
+
+        options = engine if keeper is None else keeper.options(engine, b - a)
+        result = separate(model, x16[a:b], RATE, options, progress=span_progress, cancel=cancel)
+        if keeper is not None:
+            keeper.add(a, result)
+        notes += [n for n in result.notes if n not in notes]
+        waves = fit_length(result.waveforms, b - a)
+        if outputs is None:
+            outputs = np.zeros((waves.shape[0], x16.shape[-1]), dtype=np.float32)
+        outputs[:, a:b] = waves
+        done += b - a
+    return outputs, notes
 
 
 def speech_frames(x16: np.ndarray) -> np.ndarray:
@@ -181,17 +240,49 @@ def _embed_spans(encoder, wav16: np.ndarray, spans: list) -> np.ndarray:
     return out
 
 
+def split_voices(x16: np.ndarray, talks: np.ndarray, solo: np.ndarray, encoder) -> np.ndarray:
+    """A second clustering of one person: their windows where they talk alone (``solo
+    [frames]`` of the 16 kHz mixture ``x16``) clustered in one or two, in a voice space of their
+    own, as people are counted -> ``labels [frames]``: 0 or 1 where they talk (``talks
+    [frames]``; a frame that no window labels takes the nearest labelled frame's; all 0 where one
+    voice is found), -1 elsewhere, 0 the voice heard first. CocktailError when they say too
+    little alone to tell two voices apart."""
+    spans = _windows(solo & talks)
+    if len(spans) < 2:
+        raise CocktailError(
+            f"too little speech alone to tell two voices apart (under "
+            f"{WINDOW_SECONDS + WINDOW_HOP_SECONDS:g} s in stretches of {MIN_WINDOW_SECONDS:g} s "
+            "or more)"
+        )
+    _space, vectors, embeddings = _solo_vectors(encoder, x16, spans)
+    weights = np.array([(b - a) * HOP for a, b in spans])
+    people = cluster_people(vectors, SpeakerCount(1, 2), weights, embeddings)
+    labels = _solo_labels(len(talks), solo & talks, spans, vectors @ people.centroids.T)
+    known = np.flatnonzero(labels >= 0)
+    if not known.size:
+        raise CocktailError("no stretch of speech alone to cluster")
+    at = np.flatnonzero(talks)
+    nearest = known[np.clip(np.searchsorted(known, at), 0, known.size - 1)]
+    before = known[np.clip(np.searchsorted(known, at) - 1, 0, known.size - 1)]
+    nearest = np.where(np.abs(before - at) < np.abs(nearest - at), before, nearest)
+    out = np.full(len(talks), -1, dtype=np.int64)
+    out[at] = labels[nearest]
+    return out
+
+
 def plan_people(
     mixture16: np.ndarray,
-    outputs16: np.ndarray,
+    outputs16: Optional[np.ndarray],
     speech: np.ndarray,
+    overlap: np.ndarray,
     encoder,
     count: SpeakerCount,
-    overlap_db: Optional[float] = None,
 ) -> tuple[Plan, People, np.ndarray]:
-    """The per-frame plan of who takes which signal -> (plan, people, overlap [frames])."""
+    """The per-frame plan of who takes which signal -> (plan, people, overlap [frames]): the
+    ``overlap`` frames where the separator's ``outputs16 [S, T]`` do not hold two voices are
+    taken out of it."""
     n_frames = speech.shape[0]
-    overlap = overlap_frames(outputs16, speech, overlap_db)
+    overlap = overlap.copy()
     solo = speech & ~overlap
     spans = _windows(solo)
     hop = int(HOP * RATE)
@@ -243,6 +334,9 @@ def separate_conversation(
 
     t0 = time.perf_counter()
     x = np.asarray(mixture, dtype=np.float32)
+    if options.engine.denoiser is not None:  # a first stage: people are found in its speech
+        report(progress, 0.0, "denoising")
+        x = denoise_first(options.engine.denoiser, x, sample_rate, options.engine, cancel=cancel)
     x16 = resample(x, sample_rate, RATE) if sample_rate != RATE else x
     with cancel_scope(cancel):
         report(progress, 0.0, "voice activity")
@@ -253,33 +347,53 @@ def separate_conversation(
                 f"no speech found (under {MIN_SPEECH_SECONDS:g} s): nothing to separate into "
                 "people; --mode model runs the model on it anyway"
             )
+        report(progress, 0.03, "overlapped speech")
+        overlap = overlap_frames(x16, speech, options.overlap_threshold)
         check_cancel(cancel)
         t_vad = time.perf_counter()
 
         def sep_progress(fraction: float, stage: str) -> None:
-            report(progress, 0.05 + 0.75 * fraction, f"separating: {stage}")
+            report(progress, 0.05 + 0.65 * fraction, f"separating: {stage}")
 
         engine = EngineOptions(
             chunk_seconds=options.engine.chunk_seconds,
             overlap_seconds=options.engine.overlap_seconds,
             device=options.engine.device,
+            run=options.engine.run,
             keep_masks=False,
             max_embedding_points=0,
-            speaker_order=options.model_outputs_when_few,
+            speaker_order=False,
             input_notes=False,
         )
-        separated = separate(model, x16, RATE, engine, progress=sep_progress, cancel=cancel)
-        outputs16 = separated.waveforms
-        t_sep = time.perf_counter()
+        # the model's own outputs over the recording, with its masks as in model mode
+        whole = replace(
+            engine,
+            speaker_order=True,
+            keep_masks=options.engine.keep_masks,
+            max_embedding_points=options.engine.max_embedding_points,
+        )
         if no_speech:
+            separated = separate(model, x16, RATE, whole, progress=sep_progress, cancel=cancel)
             note = f"no speech found (under {MIN_SPEECH_SECONDS:g} s): the model's outputs are kept"
             return _model_result(separated, x, sample_rate, note, progress)
-        report(progress, 0.8, "who talks when")
+        keeper = (
+            MaskKeeper(options.engine.max_embedding_points) if options.engine.keep_masks else None
+        )
+        reads = [[a / RATE, b / RATE] for a, b in separator_spans(overlap, x16.shape[-1])]
+        outputs16, engine_notes = separate_overlaps(
+            model, x16, overlap, engine, sep_progress, cancel, keeper
+        )
+        t_sep = time.perf_counter()
+        report(progress, 0.7, "who talks when")
         plan, people, overlap = plan_people(
-            x16, outputs16, speech, SpeakerEncoder.shared(), options.speakers, options.overlap_db
+            x16, outputs16, speech, overlap, SpeakerEncoder.shared(), options.speakers
         )
         t_people = time.perf_counter()
-        if options.model_outputs_when_few and 1 < people.count <= outputs16.shape[0]:
+        if options.model_outputs_when_few and 1 < people.count <= (
+            engine.run.num_speakers or model.n_src
+        ):
+            report(progress, 0.75, "separating the whole recording")
+            separated = separate(model, x16, RATE, whole, cancel=cancel)
             note = (
                 f"{people.count} people found, as many as the model's outputs: its own outputs "
                 "are kept"
@@ -290,15 +404,24 @@ def separate_conversation(
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
     stems = fit_length(stems, x.shape[-1])
     turns = turns_from_activity(plan.active(), 1.0 / HOP)
-    notes = list(separated.notes) + _people_notes(plan)
+    notes = engine_notes + _people_notes(plan)
+    kept = keeper.result() if keeper is not None else None
+    views = views_of_plan(plan.source, range(plan.n_people), plan.n_people, HOP, kept, np.float32)
     result = SeparationResult(
         waveforms=stems.astype(np.float32, copy=False),
         sample_rate=int(sample_rate),
         model_name=model.name,
+        **views,
+        separator_reads=reads,
+        plan_masks=kept,
         notes=notes,
         turns=turns,
         people=[f"Person {k + 1}" for k in range(plan.n_people)],
         separated_spans=[[a * HOP, b * HOP] for a, b in _runs(overlap)],
+        plan_source=plan.source,
+        plan_hop=plan.hop,
+        plan_outputs=outputs16,
+        plan_rate=RATE,
         timings={
             "activity": t_vad - t0,
             "separate": t_sep - t_vad,

@@ -214,13 +214,13 @@ def mel_filterbank(
 def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
     """resemblyzer's ``wav_to_mel_spectrogram``: 16 kHz ``wav [T]`` -> power mel frames
     ``[1 + T // HOP, N_MELS]`` float32, frame ``f`` centred on sample ``f * HOP``."""
-    padded = np.pad(np.asarray(wav, dtype=np.float64), N_FFT // 2)
+    padded = np.pad(np.asarray(wav, dtype=np.float32), N_FFT // 2)  # float64 block by block
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
     bank = mel_filterbank().astype(np.float64)
     out = np.empty((len(frames), N_MELS), dtype=np.float32)
     for a in range(0, len(frames), MEL_BLOCK):
-        spectrum = np.fft.rfft(frames[a : a + MEL_BLOCK] * window, axis=-1)
+        spectrum = np.fft.rfft(frames[a : a + MEL_BLOCK].astype(np.float64) * window, axis=-1)
         out[a : a + MEL_BLOCK] = (spectrum.real**2 + spectrum.imag**2) @ bank.T
     return out
 

@@ -61,6 +61,9 @@ class EngineOptions:
     max_embedding_points: int = 20000
     speaker_order: bool = True
     input_notes: bool = True  # notes on the input (too short, no speech, one voice; result_notes)
+    # A first stage (``denoise_first``): an enhancement model (outputs [speech, noise]) whose speech
+    # replaces the mixture before the model runs; None: none.
+    denoiser: Optional[SeparationModel] = None
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -217,6 +220,11 @@ def separate(
         raise ModelError(f"the mixture must be mono [time], got shape {tuple(mixture.shape)}")
     if model.needs_references and references is None:
         raise ModelError(f"model '{model.name}' needs reference sources (load them first)")
+    if options.denoiser is not None:
+        stage = _share(progress, 0.0, DENOISE_SHARE)
+        mixture = denoise_first(options.denoiser, mixture, sample_rate, options, stage, cancel)
+        progress = _share(progress, DENOISE_SHARE, 1.0)
+    t_denoised = time.perf_counter()
     n_in = len(mixture)
     report(progress, 0.0, "preparing")
     msr = model.sample_rate
@@ -230,7 +238,8 @@ def separate(
             )
         refs = resample(references, sample_rate, msr) if sample_rate != msr else references
         refs = refs[:, : len(x)]
-    scale = float(np.std(x)) or 1.0  # applied chunk by chunk (no full-length copy)
+    # applied chunk by chunk (no full-length copy)
+    scale = (float(np.std(x)) or 1.0) if getattr(model, "unit_level_input", True) else 1.0
     t_prep = time.perf_counter()
 
     chunk_s = options.chunk_seconds
@@ -269,7 +278,9 @@ def separate(
     wave, masks, emb, bins, labels = acc.result_arrays()
     solution, block = None, 0
     stitched = not model.needs_references
-    if stitched and options.speaker_order and len(x) >= stitching.MIN_REORDER_SECONDS * msr:
+    # speech and noise are no voices to re-order by speaker profiles
+    reorder = options.speaker_order and model.outputs_are_voices
+    if stitched and reorder and len(x) >= stitching.MIN_REORDER_SECONDS * msr:
         report(progress, 0.97, "ordering speakers")
         with cancel_scope(cancel):  # checked between groups of blocks and between solver rounds
             profiles = stitching.block_profiles(wave, msr)
@@ -304,7 +315,8 @@ def separate(
         notes=notes,
         stitching=records,
         timings={
-            "prepare": t_prep - t0,
+            **({"denoise": t_denoised - t0} if options.denoiser is not None else {}),
+            "prepare": t_prep - t_denoised,
             "separate": t_sep - t_prep,
             "finish": time.perf_counter() - t_sep,
             "total": time.perf_counter() - t0,
@@ -316,6 +328,47 @@ def separate(
     )
     report(progress, 1.0, "done")
     return result
+
+
+DENOISE_SHARE = 0.1  # of the progress bar, for the first stage of ``EngineOptions.denoiser``
+
+
+def _share(progress: Optional[ProgressFn], start: float, stop: float) -> Optional[ProgressFn]:
+    """``progress`` with its fractions mapped onto ``[start, stop]``."""
+    if progress is None:
+        return None
+    return lambda fraction, stage: progress(start + (stop - start) * fraction, stage)
+
+
+def denoise_first(
+    denoiser: SeparationModel,
+    mixture: np.ndarray,
+    sample_rate: int,
+    options: EngineOptions = EngineOptions(),
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> np.ndarray:
+    """The speech output (``[time]`` at ``sample_rate``) of the enhancement model ``denoiser`` on
+    ``mixture [time]``: the first stage of ``EngineOptions.denoiser``, on ``options``' device, in
+    the denoiser's own chunks."""
+    if denoiser.outputs_are_voices or denoiser.needs_references:
+        raise ModelError(
+            f"'{denoiser.name}' cannot denoise first: it is not an enhancement model "
+            "(outputs speech and noise)"
+        )
+    stage = EngineOptions(
+        device=options.device,
+        keep_masks=False,
+        max_embedding_points=0,
+        speaker_order=False,
+        input_notes=False,
+    )
+
+    def named(fraction: float, text: str) -> None:
+        report(progress, fraction, f"denoising: {text}")
+
+    result = separate(denoiser, mixture, sample_rate, stage, progress=named, cancel=cancel)
+    return result.waveforms[0]
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:

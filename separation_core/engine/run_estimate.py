@@ -15,6 +15,11 @@ From a ``cocktail bench`` report (``docs/bench.json``): per model, the real-time
 - the bench runs each model at its default chunk length; another chunk length scales the time by
   ``chunk_factor``: the audio the model computes (chunks overlap, the last one is padded) against
   the same at the default length.
+- conversation mode (``estimate_conversation``) runs the whole pipeline: voice activity and the
+  overlap detector over the recording, the separator on the overlaps with their context (an
+  expected ``CONVERSATION_READ_SHARE`` of the audio), speaker embeddings of the solo stretches
+  and the people: the separator's estimate on that share, plus the other stages at their measured
+  real-time factors (``CONVERSATION_STAGES_X_REALTIME``, on the CPU whatever the device).
 """
 
 from __future__ import annotations
@@ -37,6 +42,18 @@ MAX_OVERLAP_SECONDS = 2.0  # the engine's overlap: min(2 s, a quarter of the chu
 # model and length (denoise-wiener 10.3x at 60 s, 16.3x at 10 min; oracle-irm and oracle-ibm
 # 18.1x-44.0x). STFT, masks and inverse STFT are linear in the length.
 DSP_SPEED_X_REALTIME = {"classical": 10.0, "oracle": 18.0}
+# Conversation mode: the share of the recording the separator reads (the overlaps with 1 s of
+# context each side), and the real-time factors of the stages besides it on the bench machine:
+# scripts/conversation_speed.py on two recordings each of runs/conv-sets/three and two
+# (docs/conversations.md; 3-minute meetings, 12% overlapped speech), one thread on a loaded
+# machine, scaled by the separator's speed there against its bench figure: the separator read
+# 20.9% of the audio; voice activity and the overlap detector ran at 530x, speaker embeddings and
+# the people at 170x, rounded down to a quarter, 400x and 150x (the figures vary with the load).
+# The separator ran on its spans 1.5x faster a second than on a whole minute: the short input's
+# bench figure is on the safe side.
+CONVERSATION_READ_SHARE = 0.25
+SHORT_INPUT_SECONDS = 60.0  # the bench's short input (``cpu.seconds``)
+CONVERSATION_STAGES_X_REALTIME = {"voice activity and overlaps": 400.0, "speaker embeddings": 150.0}
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class RunEstimate:
     peak_mb: Optional[float] = None
     basis: str = ""  # "" measured; else e.g. "scaled from X by size"
     note: str = ""  # why there is no figure, e.g. "no GPU figure"
+    conversation: bool = False  # the whole conversation pipeline (``estimate_conversation``)
 
     @property
     def warn(self) -> bool:
@@ -53,12 +71,15 @@ class RunEstimate:
 
     def text(self) -> str:
         if self.seconds is None:
-            return self.note or "no estimate"
+            what = self.note or "no estimate"
+            return f"{what} (for its share of the conversation)" if self.conversation else what
         out = "< 1 s" if self.seconds < 1 else f"≈ {human_duration(self.seconds)}"
         if self.peak_mb is not None:
             out += f", ≈ {human_mb(self.peak_mb)}"
         if self.basis:
             out += f" (rough: {self.basis})"
+        if self.conversation:
+            out += f", conversation (the separator on ≈ {CONVERSATION_READ_SHARE:.0%} of the audio)"
         if self.warn:
             out += " — over 10 min"
         return out
@@ -274,3 +295,21 @@ def estimate_run(
     return RunEstimate(
         entry.id, base.seconds * scale, base.peak_mb, basis=f"scaled from {ref_id} by size"
     )
+
+
+def estimate_conversation(entry, duration: float, bench: Mapping, **options) -> RunEstimate:
+    """The whole conversation pipeline on ``duration`` s with separator ``entry`` (``options``
+    as ``estimate_run``'s): the separator's estimate on CONVERSATION_READ_SHARE of the audio (at
+    the speed of a short input: it runs on one overlap at a time), plus voice activity, the overlap detector and speaker embeddings over the whole recording at
+    CONVERSATION_STAGES_X_REALTIME; the memory of the separator's outputs over the whole recording
+    (the pipeline holds them, zeros where it did not run)."""
+    read = duration * CONVERSATION_READ_SHARE
+    # one overlap at a time, a few seconds each: the speed of a short input, whatever the total
+    unit = min(read, SHORT_INPUT_SECONDS)
+    separator = estimate_run(entry, unit, bench, **options)
+    if separator.seconds is None:
+        return replace(separator, conversation=True)
+    stages = sum(duration / speed for speed in CONVERSATION_STAGES_X_REALTIME.values())
+    whole = estimate_run(entry, duration, bench, **options)
+    seconds = separator.seconds * read / unit + stages
+    return replace(separator, seconds=seconds, peak_mb=whole.peak_mb, conversation=True)

@@ -247,8 +247,13 @@ def build_sidecar(
             "id": getattr(model_entry, "id", str(model_entry)),
             "name": getattr(model_entry, "model_name", str(model_entry)),
             "checkpoint": str(checkpoint) if checkpoint else None,
-            "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+            # a SpeechBrain folder is no one file: its files' hashes are in source_sha256
+            "checkpoint_sha256": (
+                file_sha256(checkpoint) if checkpoint and not Path(checkpoint).is_dir() else None
+            ),
             "imported_from": getattr(model_entry, "imported_from", "") or None,
+            "source_format": getattr(model_entry, "source_format", "") or None,
+            "source_sha256": dict(getattr(model_entry, "source_sha256", None) or {}) or None,
         },
         "options": dict(options),
         "versions": library_versions(),

@@ -127,27 +127,44 @@ class FreeFilterbank(nn.Module):
 
 
 class FreeEncoder(nn.Module):
-    """``[batch, time] -> [batch, n_filters, (time - K) // S + 1]``: a strided convolution."""
+    """``[batch, time] -> [batch, n_filters, (time + 2P - K) // S + 1]``: a strided convolution of
+    the input zero-padded by ``padding`` P on both sides."""
 
-    def __init__(self, n_filters: int, kernel_size: int, stride: int) -> None:
+    def __init__(self, n_filters: int, kernel_size: int, stride: int, padding: int = 0) -> None:
         super().__init__()
         self.filterbank = FreeFilterbank(n_filters, kernel_size, stride)
+        self.padding = padding
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         fb = self.filterbank
-        return F.conv1d(wav.unsqueeze(1), fb._filters, stride=fb.stride)
+        return F.conv1d(wav.unsqueeze(1), fb._filters, stride=fb.stride, padding=self.padding)
 
 
 class FreeDecoder(nn.Module):
-    """``[batch, n_filters, frames] -> [batch, (frames - 1) * S + K]``: overlap-add of the filters."""
+    """``[batch, n_filters, frames] -> [batch, (frames - 1) * S + K - 2P + output_padding]``:
+    overlap-add of the filters, ``padding`` P cut from both ends."""
 
-    def __init__(self, n_filters: int, kernel_size: int, stride: int) -> None:
+    def __init__(
+        self,
+        n_filters: int,
+        kernel_size: int,
+        stride: int,
+        padding: int = 0,
+        output_padding: int = 0,
+    ) -> None:
         super().__init__()
         self.filterbank = FreeFilterbank(n_filters, kernel_size, stride)
+        self.padding, self.output_padding = padding, output_padding
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         fb = self.filterbank
-        return F.conv_transpose1d(spec, fb._filters, stride=fb.stride).squeeze(1)
+        return F.conv_transpose1d(
+            spec,
+            fb._filters,
+            stride=fb.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+        ).squeeze(1)
 
 
 # -- Conv-TasNet's temporal convolutional network (asteroid.masknn.convolutional) ----------------

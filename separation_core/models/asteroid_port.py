@@ -45,7 +45,7 @@ from separation_core.models.registry import register
 # -- the models -----------------------------------------------------------------------------------
 
 
-class _AsteroidTasNet(TimeDomainModel):
+class AsteroidTasNet(TimeDomainModel):
     """Asteroid's ``BaseEncoderMaskerDecoder`` with the free filterbank: encoder, optional encoder
     activation, masker, masks times the encoder output, decoder, output fitted to the input length.
     Inference (mixture fit, effective masks) is ``TimeDomainModel``'s."""
@@ -66,6 +66,7 @@ class _AsteroidTasNet(TimeDomainModel):
                 f"(got {kernel_size}, {stride}, {n_filters})"
             )
         self.kernel_size, self.stride = int(kernel_size), stride
+        self.shortest_input = self.kernel_size  # samples the encoder needs for one frame
         self.encoder = FreeEncoder(n_filters, kernel_size, stride)
         self.decoder = FreeDecoder(n_filters, kernel_size, stride)
         self.enc_activation = make_activation(encoder_activation, "encoder_activation")
@@ -80,8 +81,8 @@ class _AsteroidTasNet(TimeDomainModel):
             )
         batch, length = mixture.shape
         x = mixture
-        if length < self.kernel_size:  # Asteroid cannot encode it at all; pad to one frame
-            x = F.pad(x, (0, self.kernel_size - length))
+        if length < self.shortest_input:  # Asteroid cannot encode it at all; pad to one frame
+            x = F.pad(x, (0, self.shortest_input - length))
         w = self.enc_activation(self.encoder(x))  # [B, N, frames]
         masked = self.masker(w) * w.unsqueeze(1)  # [B, n_src, N, frames]
         y = self.decoder(masked.reshape(batch * self.n_src, *masked.shape[-2:]))
@@ -89,7 +90,7 @@ class _AsteroidTasNet(TimeDomainModel):
         return {"waveforms": y.reshape(batch, self.n_src, length)}
 
 
-def _out_chan(out_chan: Optional[int], n_filters: int) -> int:
+def masks_out_chan(out_chan: Optional[int], n_filters: int) -> int:
     if out_chan and out_chan != n_filters:
         raise ModelError(
             f"out_chan={out_chan} differs from n_filters={n_filters}: the masks would "
@@ -98,13 +99,13 @@ def _out_chan(out_chan: Optional[int], n_filters: int) -> int:
     return n_filters
 
 
-def _in_chan(in_chan: Optional[int], n_filters: int) -> None:
+def check_in_chan(in_chan: Optional[int], n_filters: int) -> None:
     if in_chan is not None and in_chan != n_filters:
         raise ModelError(f"in_chan={in_chan} differs from n_filters={n_filters}")
 
 
 @register("asteroid-convtasnet")
-class AsteroidConvTasNet(_AsteroidTasNet):
+class AsteroidConvTasNet(AsteroidTasNet):
     """Asteroid's ``ConvTasNet`` (free filterbank), same arguments and defaults:
 
     n_filters N, kernel_size L, stride (L // 2 when None), encoder_activation (None: linear),
@@ -140,12 +141,12 @@ class AsteroidConvTasNet(_AsteroidTasNet):
         if causal and norm_type not in ("cgLN", "cLN"):
             norm_type = "cLN"
         super().__init__(sample_rate=sample_rate, n_src=n_src)
-        _in_chan(in_chan, n_filters)
+        check_in_chan(in_chan, n_filters)
         self._build_filterbanks(n_filters, kernel_size, stride, encoder_activation)
         self.masker = TDConvNet(
             n_filters,
             n_src,
-            _out_chan(out_chan, n_filters),
+            masks_out_chan(out_chan, n_filters),
             n_blocks,
             n_repeats,
             bn_chan,
@@ -159,7 +160,7 @@ class AsteroidConvTasNet(_AsteroidTasNet):
 
 
 @register("asteroid-dprnn")
-class AsteroidDPRNNTasNet(_AsteroidTasNet):
+class AsteroidDPRNNTasNet(AsteroidTasNet):
     """Asteroid's ``DPRNNTasNet`` (free filterbank), same arguments and defaults:
 
     n_filters, kernel_size, stride, encoder_activation, bn_chan, hid_size, chunk_size, hop_size
@@ -209,12 +210,12 @@ class AsteroidDPRNNTasNet(_AsteroidTasNet):
             raise ModelError(
                 f"chunk_size and hop_size must be positive (got {chunk_size}, {hop_size})"
             )
-        _in_chan(in_chan, n_filters)
+        check_in_chan(in_chan, n_filters)
         self._build_filterbanks(n_filters, kernel_size, stride, encoder_activation)
         self.masker = DPRNN(
             n_filters,
             n_src,
-            _out_chan(out_chan, n_filters),
+            masks_out_chan(out_chan, n_filters),
             bn_chan,
             hid_size,
             chunk_size,

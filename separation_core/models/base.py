@@ -67,6 +67,9 @@ class SeparationModel(nn.Module):
     trains_on_any_speaker_count: ClassVar[bool] = False
     # Its outputs are voices (a separator's), not speech and noise (an enhancer's).
     outputs_are_voices: ClassVar[bool] = True
+    # The engine feeds it the mixture scaled to unit standard deviation (as Cocktail trains);
+    # False: at the input's own level (ports of other toolkits' models, which take raw levels).
+    unit_level_input: ClassVar[bool] = True
     # What its masks mean (``models.result.MASK_*``).
     mask_kind: ClassVar[str] = MASK_ESTIMATED
     # The ONNX graph contract it exports to ("time-domain", "mask"), or "" when it cannot.

@@ -74,6 +74,22 @@ class SeparationResult:
     people: list = field(default_factory=list)  # a name per stem ("Person 1", ...)
     # [start, stop] seconds where the separator's outputs were used
     separated_spans: list = field(default_factory=list)
+    # What the stems were assembled from, kept so that corrections re-assemble them without a new
+    # separation: the plan (``conversation.assembly.Plan``: ``plan_source [people, frames]`` int,
+    # frames of ``plan_hop`` s) and the separator's outputs it names (``plan_outputs [outputs,
+    # time]`` float32 at ``plan_rate``).
+    plan_source: Optional[np.ndarray] = None
+    plan_hop: float = 0.0
+    plan_outputs: Optional[np.ndarray] = None
+    plan_rate: int = 0
+    # [start, stop] seconds of audio the separator read (each overlap with its context): with
+    # ``separated_spans``, where it ran, as the chunks view shows
+    separator_reads: list = field(default_factory=list)
+    # The separator's masks and embedding samples on those spans
+    # (``conversation.masks.SpanMasks``), from which ``masks`` follow the plan: per person, the
+    # mask of the output they take in an overlap, 1 where they talk alone, 0 where silent, on
+    # ``stft`` (its hop a multiple of the separator's on long recordings; see that module)
+    plan_masks: Optional[object] = None
 
     @property
     def n_src(self) -> int:

@@ -4,6 +4,7 @@ the action does what it says. Dialogs are patched."""
 
 import logging
 
+import numpy as np
 import pytest
 import soundfile as sf
 from PySide6.QtCore import QPoint, Qt
@@ -38,15 +39,29 @@ SHORTCUTS = [
     ("act_guide", "F1"),
     ("act_chunks", "Ctrl+K"),
     ("act_abx", "Ctrl+B"),
+    # the Meeting menu: corrections of a conversation result (tests/meeting_helpers.py)
+    ("meeting.act_undo", "Ctrl+Z"),
+    ("meeting.act_redo", "Ctrl+Shift+Z"),
+    ("meeting.act_redo", "Ctrl+Y"),
+    ("meeting.act_merge", "Ctrl+M"),
+    ("meeting.act_split", "Ctrl+Shift+T"),
+    ("meeting.act_move", "Ctrl+Shift+M"),
+    ("meeting.act_move_new", "Ctrl+Shift+N"),
+    ("meeting.act_nobody", "Del"),
+    ("meeting.act_rename", "F2"),
 ]
 MENU_ENTRIES = sorted(
-    {name for name, _ in SHORTCUTS} | {"act_ckpt", "act_about", "act_untrained", "act_timeline"}
+    {name for name, _ in SHORTCUTS}
+    | {"act_ckpt", "act_about", "act_untrained", "act_timeline"}
+    | {"meeting.act_open_rttm", "meeting.act_save_rttm"}
 )
 
 
 def action(window, name: str) -> QAction:
     if name.startswith("view:"):
         return window.view_actions[int(name[5:])]
+    if name.startswith("meeting."):
+        return getattr(window.meeting, name.split(".", 1)[1])
     return getattr(window, name)
 
 
@@ -67,6 +82,9 @@ class Scenario:
     def prepare(self, name: str, audio_files) -> None:
         w = self.w
         mix, refs = audio_files
+        if name.startswith("meeting."):
+            self.prepare_meeting(name.split(".", 1)[1])
+            return
         if name not in ("act_quit", "act_ckpt", "act_about", "act_guide", "act_untrained"):
             self.mixture(mix if name == "act_refs" else None)
         if name == "act_open":
@@ -111,10 +129,91 @@ class Scenario:
 
             self.mp.setattr(AbxDialog, "exec", lambda dialog: self.calls.append(dialog) or 0)
 
+    def stems(self):
+        return self.w.session.results["conv"].result.waveforms
+
+    def prepare_meeting(self, name: str) -> None:
+        """The synthetic meeting's conversation result selected, and what the correction needs:
+        a selected stretch, the answers of its dialogs, a correction to undo or redo."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from fakes import open_meeting
+
+        w = self.w
+        open_meeting(self.qtbot, w, self.tmp / "meeting")
+        self.before = self.stems().copy()
+        answers = {
+            "act_merge": ["Person 3", "Person 1"],  # merge this person, into that one
+            "act_move": ["Person 1"],
+        }.get(name, [])
+        self.mp.setattr(QInputDialog, "getItem", lambda *a, **k: (answers.pop(0), True))
+        self.mp.setattr(QInputDialog, "getText", lambda *a, **k: ("Grace", True))
+        rttm = self.tmp / "theirs.rttm"
+        rttm.write_text(
+            "SPEAKER meeting 1 0.000 3.000 <NA> <NA> ann <NA> <NA>\n"
+            "SPEAKER meeting 1 2.500 3.500 <NA> <NA> bob <NA> <NA>\n"
+            "SPEAKER meeting 1 6.500 2.500 <NA> <NA> cy <NA> <NA>\n"
+        )
+        self.mp.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(rttm), ""))
+        self.saved = self.tmp / "saved.rttm"
+        self.mp.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(self.saved), ""))
+        if name in ("act_undo", "act_redo"):
+            assert w.meeting.merge(0, 2)
+        if name == "act_redo":
+            assert w.meeting.undo()
+        stretch = {
+            "act_split": (0, 0.0, 3.0),
+            "act_move": (2, 7.0, 8.0),
+            "act_move_new": (1, 4.0, 5.0),
+            "act_nobody": (0, 0.5, 1.5),
+            "act_rename": (2, 7.0, 8.0),
+        }.get(name)
+        if stretch:
+            w.meeting.select(*stretch)  # as a click on a band of who talks when
+        w.transport.seek(5.0)  # the split's play head
+
+    def check_meeting(self, name: str) -> None:
+        """The correction's effect on the stems (``tests/meeting_helpers.py``: Person 1 talks
+        0-3 s and 9.5-11 s, Person 2 2.5-6 s, Person 3 6.5-9 s)."""
+        before, after = self.before, self.stems()
+        result = self.w.session.results["conv"].result
+        sr = result.sample_rate
+        if name == "act_undo":
+            np.testing.assert_array_equal(after, before)
+        elif name in ("act_redo", "act_merge"):
+            np.testing.assert_array_equal(after[0], before[0] + before[2])
+            assert result.people == ["Person 1", "Person 2"]
+        elif name == "act_split":  # from the play head (5 s) on, Person 1 is Person 4
+            assert result.people[-1] == "Person 4"
+            later = slice(int(9.5 * sr), 11 * sr)
+            np.testing.assert_allclose(after[3, later], before[0, later], atol=1e-6)
+            assert np.abs(after[0, later]).max() == 0.0
+        elif name == "act_move":  # Person 3's 7-8 s is Person 1's
+            inside = slice(int(7.05 * sr), int(7.95 * sr))
+            np.testing.assert_allclose(after[0, inside], before[2, inside], atol=1e-6)
+            assert np.abs(after[2, inside]).max() == 0.0
+        elif name == "act_move_new":
+            assert after.shape[0] == 4
+            np.testing.assert_allclose(after[1] + after[3], before[1], atol=1e-6)
+        elif name == "act_nobody":
+            assert np.abs(after[0, int(0.55 * sr) : int(1.45 * sr)]).max() == 0.0
+            np.testing.assert_array_equal(after[1:], before[1:])
+        elif name == "act_rename":
+            assert result.people == ["Person 1", "Person 2", "Grace"]
+            np.testing.assert_array_equal(after, before)
+        elif name == "act_open_rttm":
+            assert result.people == ["ann", "bob", "cy"]
+            assert np.abs(after[0, 10 * sr : int(10.5 * sr)]).max() == 0.0  # not in their file
+        elif name == "act_save_rttm":
+            lines = self.saved.read_text().splitlines()
+            assert len(lines) == 4 and " Person_3 " in lines[2]
+
     def check(self, name: str, audio_files) -> None:
         w, qtbot = self.w, self.qtbot
         span = w.axis.t1 - w.axis.t0
-        if name == "act_open":
+        if name.startswith("meeting."):
+            self.check_meeting(name.split(".", 1)[1])
+        elif name == "act_open":
             qtbot.waitUntil(lambda: w.session.path == audio_files[0], timeout=10000)
         elif name == "act_refs":
             qtbot.waitUntil(lambda: w.session.references is not None, timeout=10000)

@@ -94,6 +94,7 @@ def test_the_chunk_option_changes_the_estimate(qtbot, window, audio_files):
     label = w.estimates
     label.duration = lambda: 180.0  # a 3-minute file
     w.panel.device.setCurrentText("cpu")
+    w.panel.mode.setCurrentIndex(w.panel.mode.findData("model"))  # the model on the whole file
     w.panel.set_checked([DEFAULT])
     (default,) = label.estimates
     assert w.panel.default_chunks[DEFAULT] == 16.0
@@ -105,3 +106,28 @@ def test_the_chunk_option_changes_the_estimate(qtbot, window, audio_files):
     assert "4 s chunks" in label.text()
     w.panel.chunk.setValue(0.0)  # "model default"
     assert label.estimates[0].seconds == default.seconds
+
+
+def test_conversation_mode_estimates_the_whole_pipeline(qtbot, window, audio_files):
+    from separation_core.engine.run_estimate import estimate_conversation
+
+    w = window
+    open_mixture(qtbot, w, audio_files[0])
+    w.panel.set_checked([DEFAULT, "denoise-wiener"])
+    w.panel.device.setCurrentText("cpu")
+    label = w.estimates
+    w.panel.mode.setCurrentIndex(w.panel.mode.findData("conversation"))
+    duration = len(w.session.mixture) / SR
+    shown = {e.model_id: e for e in label.estimates}
+    entries = w.panel.entries
+    expected = estimate_conversation(
+        entries[DEFAULT], duration, load_bench(), device="cpu", known=entries
+    )
+    assert shown[DEFAULT] == expected and expected.conversation
+    assert expected.seconds > estimate_run(entries[DEFAULT], 0.25 * duration, load_bench()).seconds
+    assert not shown["denoise-wiener"].conversation  # not a separator of voices: its own run
+    assert "Conversation mode: the whole pipeline" in label.text()
+    assert html.escape(f"{DEFAULT}: {expected.text()}") in label.text()
+    w.panel.mode.setCurrentIndex(w.panel.mode.findData("model"))
+    assert not any(e.conversation for e in label.estimates)
+    assert "Conversation mode" not in label.text()

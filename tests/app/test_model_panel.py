@@ -75,3 +75,14 @@ def test_a_long_name_is_cut_and_the_columns_stay_in_view(qtbot, window):
     item = panel.item(long_id)
     assert item.text(3) and long_id in item.toolTip(0)  # the whole name on hover
     assert header.sectionSize(0) < tree.fontMetrics().horizontalAdvance(long_id)  # cut
+
+
+def test_the_default_mode_is_auto_as_the_cli(qtbot, window):
+    """Issue 32: conversation mode for inputs of 20 s or more, the model's outputs below."""
+    from separation_core.commands.separate import CONVERSATION_MIN_SECONDS
+
+    settings = window.panel.settings()
+    assert settings.mode == "auto" and window.panel.mode.currentText() == "Auto"
+    entry = window.panel.entries[window.models.default_id]
+    assert settings.conversation_for(entry, CONVERSATION_MIN_SECONDS)
+    assert not settings.conversation_for(entry, CONVERSATION_MIN_SECONDS - 0.1)

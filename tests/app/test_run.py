@@ -56,6 +56,7 @@ def test_stop_cancels_within_a_second(qtbot, window, tmp_path):
     sf.write(long, synthetic_sources(seconds=40.0).sum(0), SR)
     open_mixture(qtbot, window, long)
     window.panel.chunk.setValue(1.0)
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("model"))  # chunks, not people
     outcomes = []
     window.run_finished.connect(outcomes.append)
     window.separate(["convtasnet"])
@@ -162,6 +163,7 @@ def test_opening_another_file_drops_the_running_separation(qtbot, window, audio_
     sf.write(long, synthetic_sources(seconds=20.0).sum(0), SR)
     open_mixture(qtbot, window, long)
     window.panel.chunk.setValue(1.0)
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("model"))  # chunks, not people
     window.separate(["convtasnet"])
     qtbot.waitUntil(lambda: "chunk" in window.stage_label.text(), timeout=30000)
     open_mixture(qtbot, window, audio_files[0])

@@ -14,6 +14,7 @@ CONTROLLERS = {
     "exports",
     "status",
     "quality",
+    "meeting",
 }
 
 

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from helpers import voice
-from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
+from separation_core.conversation.assembly import (
+    MIXTURE,
+    SILENT,
+    Plan,
+    affected_samples,
+    assemble,
+    assemble_span,
+)
 
 SR = 8000
 HOP = 0.01
@@ -78,3 +85,27 @@ def test_a_plan_naming_missing_outputs_is_refused():
     _, plan = _conversation()
     with pytest.raises(ValueError, match="separated outputs"):
         assemble(np.zeros(6 * SR, np.float32), SR, plan, separated=None)
+
+
+def test_a_span_is_the_same_samples_as_the_whole():
+    src, plan = _conversation()
+    whole = assemble(src.sum(0), SR, plan, separated=src)
+    for start, stop in ((0, 100), (1234, 20000), (2 * SR - 7, 3 * SR + 11), (6 * SR - 50, 6 * SR)):
+        span = assemble_span(src.sum(0), SR, plan, src, start, stop)
+        assert span.shape == (2, stop - start)
+        np.testing.assert_allclose(span, whole[:, start:stop], atol=1e-6)
+
+
+def test_a_change_of_the_plan_changes_the_stems_only_in_its_affected_samples():
+    src, plan = _conversation()
+    mix = src.sum(0)
+    before = assemble(mix, SR, plan, separated=src)
+    frames = (_frames(3.5), _frames(4.0))  # person 1's solo stretch 3.5-4 s becomes nobody's
+    source = plan.source.copy()
+    source[:, frames[0] : frames[1]] = SILENT
+    after = assemble(mix, SR, Plan(source, HOP), separated=src)
+    start, stop = affected_samples(frames, HOP, SR, mix.shape[-1])
+    assert start < int(3.5 * SR) and stop > int(4.0 * SR) and stop - start < int(0.6 * SR)
+    changed = np.flatnonzero(np.abs(after - before).max(0) > 0)
+    assert changed.size and changed.min() >= start and changed.max() < stop
+    assert np.abs(after[1, int(3.55 * SR) : int(3.95 * SR)]).max() == 0.0

@@ -1,5 +1,6 @@
 """The models shipped in resources/models: a default, within the size budget, each trained, with a
-card whose figures are the checkpoint's own, each separating speech faster than real time."""
+card whose figures are the checkpoint's own (or trained elsewhere, with its source and licence on its
+card and the licence beside it), each separating speech faster than real time."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from separation_core.io.paths import bundled_models_dir
 
 MODELS = bundled_models_dir()
 CHECKPOINTS = sorted(MODELS.glob("*.pt"))
+# Models trained elsewhere (gtcrn-dns3-16k) carry their licence beside the weights.
+PRETRAINED = [p for p in CHECKPOINTS if p.with_suffix(".LICENSE").is_file()]
+TRAINED = [p for p in CHECKPOINTS if p not in PRETRAINED]
 
 
 def test_default_model_is_bundled_and_everything_fits_in_50_mb():
@@ -31,7 +35,7 @@ def test_default_model_is_bundled_and_everything_fits_in_50_mb():
     assert names & {"dc-blstm", "dc-tcn"} and names & {"chimera", "chimera-tcn", "blstm-mask"}
 
 
-@pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+@pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])
 def test_bundled_model_is_trained_and_its_card_tells_its_checkpoint(path):
     from separation_core.checkpoints.store import load_checkpoint
 
@@ -46,6 +50,23 @@ def test_bundled_model_is_trained_and_its_card_tells_its_checkpoint(path):
     )
     for oracle in ("oracle-ibm", "oracle-irm"):
         assert f"| {oracle} |" in card
+
+
+@pytest.mark.parametrize("path", PRETRAINED, ids=[p.stem for p in PRETRAINED])
+def test_pretrained_bundled_model_card_tells_its_source_and_licence(path):
+    from separation_core.checkpoints.store import load_checkpoint
+
+    source = load_checkpoint(path)["imported"]
+    card = path.with_suffix(".md").read_text()
+    for fact in (
+        source["repository"],
+        source["commit"],
+        source["source_sha256"],
+        source["licence"],
+    ):
+        assert fact in card
+    assert f"`{path.with_suffix('.LICENSE').name}`" in card
+    assert re.search(r"\| \d+ \| -?\d+\.\d\d \|", card), "no measured figures"
 
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])

@@ -158,3 +158,36 @@ def test_speaker_counts_parse(text, expected):
 def test_bad_speaker_counts_are_refused_in_one_line(text, message):
     with pytest.raises(CocktailError, match=message):
         SpeakerCount.parse(text)
+
+
+@needs_espeak
+def test_bench_scores_conversation_mode_on_a_set_with_true_turns(model, tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from separation_core.checkpoints.catalog import default_model_id
+    from separation_core.cli import main
+    from separation_core.data.mixing import FORMAT_NAME, FORMAT_VERSION
+
+    sources, turns = _dialogue()
+    files = {"mix": "mix/00000.wav", "sources": ["s1/00000.wav", "s2/00000.wav"], "noise": None}
+    for rel, x in zip([files["mix"], *files["sources"]], [sources.sum(0), *sources]):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        sf.write(tmp_path / rel, x, SR, subtype="FLOAT")
+    entry = {
+        "id": "00000",
+        "files": files,
+        "sources": [{"speaker": "m3"}, {"speaker": "f4"}],
+        "turns": [{"speaker": t.speaker, "start": t.start, "end": t.end} for t in turns],
+    }
+    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sample_rate": SR}
+    (tmp_path / "metadata.json").write_text(json.dumps(meta | {"mixtures": [entry]}))
+    args = ["bench", "--models", default_model_id(), "--seconds", "1", "--long-minutes", "0"]
+    assert main([*args, "--conversation-set", f"talk={tmp_path}", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["models"][default_model_id()]
+    q = row["conversation_by_set"]["talk"]
+    assert q["recordings"] == 1 and q["people"] == 2 and q["right_count"] == 1.0
+    assert q["si_sdri"] > 6.0 and q["der"] < 0.25 and q["speed_x_realtime"] > 0
+    assert main([*args, "--conversation-set", str(tmp_path)]) == 0
+    assert "conversation mode: SI-SDRi per person" in capsys.readouterr().out

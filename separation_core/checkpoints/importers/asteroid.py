@@ -1,15 +1,18 @@
 """Asteroid model files -> Cocktail checkpoints, in memory.
 
 Asteroid's ``BaseModel.serialize()`` writes ``{model_name, model_args, state_dict, infos}`` (saved
-as ``.pth``, ``.ckpt``, or a model hub's ``pytorch_model.bin``). ``ConvTasNet`` and
-``DPRNNTasNet`` with the free filterbank are imported onto Cocktail's exact ports
-(``asteroid-convtasnet``, ``asteroid-dprnn`` in ``models/asteroid_port.py``); the state dict keeps
-its key names. Every option that changes the weights or the computation is either carried over or
+as ``.pth``, ``.ckpt``, or a model hub's ``pytorch_model.bin``). These classes are imported onto
+Cocktail's exact ports (``SUPPORTED``): ``ConvTasNet`` and ``DPRNNTasNet`` (``asteroid_port``),
+``DPTNet`` (``asteroid_dptnet``), ``SuDORMRFNet`` and ``SuDORMRFImprovedNet``
+(``asteroid_sudormrf``), all with the free filterbank, and the enhancers ``DCUNet`` and ``DCCRNet``
+(``asteroid_dcunet``: speech, and mixture - speech as a second output). The state dict keeps its
+key names. Every option that changes the weights or the computation is either carried over or
 refused with one line naming the option and the file. Asteroid itself is never imported.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -23,20 +26,25 @@ from separation_core.models.blocks import ACTIVATIONS
 FORMAT_NAME = "cocktail-checkpoint"  # as checkpoints.FORMAT_NAME (not imported: no cycle)
 
 # Asteroid's model classes (exact case, as ``serialize()`` writes ``type(model).__name__``).
-SUPPORTED = {"ConvTasNet": "asteroid-convtasnet", "DPRNNTasNet": "asteroid-dprnn"}
+SUPPORTED = {
+    "ConvTasNet": "asteroid-convtasnet",
+    "DPRNNTasNet": "asteroid-dprnn",
+    "DPTNet": "asteroid-dptnet",
+    "SuDORMRFNet": "asteroid-sudormrf",
+    "SuDORMRFImprovedNet": "asteroid-sudormrf-improved",
+    "DCUNet": "asteroid-dcunet",
+    "DCCRNet": "asteroid-dccrnet",
+}
+ENHANCERS = ("DCUNet", "DCCRNet")  # one speech output; Cocktail adds the noise as a second
 OTHER_ASTEROID_MODELS = (
-    "DPTNet",
     "LSTMTasNet",
-    "SuDORMRFNet",
-    "SuDORMRFImprovedNet",
-    "DCCRNet",
-    "DCUNet",
     "DeMask",
     "FasNetTAC",
     "XUMX",
     "VADNet",
     "BaseModel",
 )
+SOURCE_FORMAT = "Asteroid serialize() file (model_name, model_args, state_dict, infos)"
 FREE_FILTERBANKS = ("free", "FreeFB")
 FILTERBANK_WORDS = {
     "stft": "the STFT filterbank",
@@ -48,12 +56,9 @@ FILTERBANK_WORDS = {
     "ParamSincFB": "the parametrised sinc filterbank",
 }
 
-_COMMON = {
+# The free filterbank's options and the masker's options that every family here shares.
+_FILTERBANK = {
     "n_src": "int",
-    "out_chan": "int?",
-    "bn_chan": "int",
-    "norm_type": "norm",
-    "mask_act": "act",
     "in_chan": "int?",
     "fb_name": "fb",
     "kernel_size": "int",
@@ -61,11 +66,18 @@ _COMMON = {
     "stride": "int?",
     "encoder_activation": "act?",
     "sample_rate": "rate",
+}
+_TASNET = {
+    **_FILTERBANK,
+    "out_chan": "int?",
+    "bn_chan": "int",
+    "norm_type": "norm",
+    "mask_act": "act",
     "n_repeats": "int",
 }
 OPTIONS = {
     "ConvTasNet": {
-        **_COMMON,
+        **_TASNET,
         "n_blocks": "int",
         "hid_chan": "int",
         "skip_chan": "int?",
@@ -73,7 +85,7 @@ OPTIONS = {
         "causal": "bool",
     },
     "DPRNNTasNet": {
-        **_COMMON,
+        **_TASNET,
         "hid_size": "int",
         "chunk_size": "int",
         "hop_size": "int?",
@@ -83,6 +95,49 @@ OPTIONS = {
         "dropout": "float",
         "use_mulcat": "bool",
     },
+    "DPTNet": {
+        **_FILTERBANK,
+        "norm_type": "norm",
+        "mask_act": "act",
+        "n_repeats": "int",
+        "n_heads": "int",
+        "ff_hid": "int",
+        "chunk_size": "int",
+        "hop_size": "int?",
+        "ff_activation": "act",
+        "bidirectional": "bool",
+        "dropout": "float",
+    },
+    "SuDORMRFNet": {
+        **_FILTERBANK,
+        "bn_chan": "int",
+        "num_blocks": "int",
+        "upsampling_depth": "int",
+        "mask_act": "act",
+    },
+}
+OPTIONS["SuDORMRFImprovedNet"] = OPTIONS["SuDORMRFNet"]
+_STFT = {
+    "stft_n_filters": "int",
+    "stft_kernel_size": "int",
+    "stft_stride": "int",
+    "sample_rate": "rate",
+    "n_src": "int",
+    "mask_bound": ("tanh", "BDT", "sigmoid", "BDSS", "UBD", None),
+}
+OPTIONS["DCUNet"] = {
+    **_STFT,
+    "architecture": ("DCUNet-10", "DCUNet-16", "DCUNet-20", "Large-DCUNet-20", "mini"),
+    "fix_length_mode": (None, "pad", "trim"),
+}
+OPTIONS["DCCRNet"] = {**_STFT, "architecture": ("DCCRN-CL", "mini"), "n_freqs": "int"}
+# Options the files record that Asteroid's constructors do not use: SuDORMRFNet's encoder is always
+# ReLU with stride kernel_size // 2, SuDORMRFImprovedNet's encoder always linear.
+_PADDED = ("SuDORMRFNet", "SuDORMRFImprovedNet")  # their _Padder saves the encoder's filters again
+ALIAS = "encoder.filterbank._filters"
+_UNUSED = {
+    "SuDORMRFNet": ("encoder_activation", "stride"),
+    "SuDORMRFImprovedNet": ("encoder_activation",),
 }
 # Filterbank options make_enc_dec takes but serialize() never records: refused unless neutral.
 _NEUTRAL = {"padding": 0, "output_padding": 0, "who_is_pinv": None}
@@ -113,6 +168,12 @@ class ImportRefused(ValueError):
 
 def _check_value(name: str, kind: str, value):
     """The option's value, normalised; ImportRefused naming the option otherwise."""
+    if isinstance(kind, tuple):
+        if value not in kind:
+            raise ImportRefused(
+                f"option {name}={value!r} is not supported (known: {', '.join(map(str, kind))})"
+            )
+        return value
     optional = kind.endswith("?")
     kind = kind.rstrip("?")
     if value is None and optional:
@@ -199,12 +260,29 @@ def convert_args(model_name: str, args: dict) -> dict:
     if "sample_rate" not in out:
         raise ImportRefused("option sample_rate is missing (the file does not say its sample rate)")
     out.pop("fb_name", None)
+    if model_name == "SuDORMRFNet" and out.get("stride") not in (
+        None,
+        out.get("kernel_size", 21) // 2,
+    ):
+        raise ImportRefused(
+            f"option stride={out['stride']} is not kernel_size // 2, the stride Asteroid's "
+            "SuDORMRFNet always uses"
+        )
+    for key in _UNUSED.get(model_name, ()):
+        out.pop(key, None)
     if model_name == "DPRNNTasNet" and port.NORMS.get(out.get("norm_type", "gLN")) is port.CumLN:
         raise ImportRefused(
             f"option norm_type={out['norm_type']!r} is not supported for "
             "DPRNNTasNet (cumulative norm on 4-D chunks: Asteroid cannot run it either)"
         )
-    n_filters = out.get("n_filters", 512 if model_name == "ConvTasNet" else 64)
+    if model_name in ENHANCERS:
+        if out.get("n_src", 1) != 1:
+            raise ImportRefused(
+                f"option n_src={out['n_src']} is not supported (Cocktail imports the one-output, "
+                f"enhancement {model_name})"
+            )
+        return out
+    n_filters = out.get("n_filters", _port_default(model_name, "n_filters"))
     for key in ("out_chan", "in_chan"):
         if out.get(key) and out[key] != n_filters:
             raise ImportRefused(
@@ -212,6 +290,14 @@ def convert_args(model_name: str, args: dict) -> dict:
                 "that do not fit the encoder output)"
             )
     return out
+
+
+def _port_default(model_name: str, arg: str):
+    """The default of ``arg`` in the port's constructor (Asteroid's default)."""
+    from separation_core.models.registry import get_model_class
+
+    cls = get_model_class(SUPPORTED[model_name])
+    return inspect.signature(cls.__init__).parameters[arg].default
 
 
 def safe_globals() -> list:
@@ -293,6 +379,18 @@ def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
     state = ckpt["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: Asteroid {name}: state_dict is not a dict of tensors")
+    state = dict(state)
+    if name in _PADDED and ALIAS in state and "encoder." + ALIAS in state:  # saved twice
+        alias, own = state.pop(ALIAS), state["encoder." + ALIAS]
+        if not (
+            isinstance(alias, torch.Tensor)
+            and isinstance(own, torch.Tensor)
+            and alias.shape == own.shape
+            and torch.equal(alias, own)
+        ):
+            raise CheckpointError(
+                f"{path}: Asteroid {name}: '{ALIAS}' is not a copy of 'encoder.{ALIAS}'"
+            )
     version = asteroid_version(ckpt)
     origin = f"Asteroid {name}" + (f" (asteroid {version})" if version else "")
     return {
@@ -300,9 +398,9 @@ def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
         "format_version": 1,
         "model_name": SUPPORTED[name],
         "model_args": args,
-        "state_dict": dict(state),
+        "state_dict": state,
         "sample_rate": args["sample_rate"],
-        "n_src": args.get("n_src", 2),
+        "n_src": 2 if name in ENHANCERS else args.get("n_src", 2),  # enhancers: speech, noise
         "stft": None,
         "training": {
             "description": f"Imported from {origin}, with the arguments the file gives "
@@ -312,6 +410,7 @@ def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
         "imported": {
             "from": "asteroid",
             "model_name": name,
+            "source_format": SOURCE_FORMAT,
             "asteroid_version": version,
             "model_args": plain(ckpt["model_args"]),
             "infos": plain(ckpt.get("infos") or {}),

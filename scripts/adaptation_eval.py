@@ -1,0 +1,235 @@
+"""Measure adapting the separator to the recording (issue 35) on conversation sets made by
+``cocktail mix --conversation`` (docs/conversations.md).
+
+Per recording: whole-file SI-SDRi per person and SI-SDRi on balanced overlaps (true overlaps of at
+least 0.25 s where the references are within 15 dB of each other) of the stems re-assembled with
+the stock separator and with its adapted copies, from the true turns or from the turns conversation
+mode estimates (the default pipeline's, from the cached separator outputs of
+``scripts/conversation_eval.py``). One fine-tuning per recording runs for the largest budget; the
+smaller budgets are the best weights validated by then in the same run (the learning rate is
+constant after the warm-up, so that is what a shorter run would have kept, validated less often).
+``--control`` also scores the copy adapted on the next recording of the set.
+
+    nice -n 10 python scripts/adaptation_eval.py runs/conv-sets/two-reverb --limit 4 \
+        --model convtasnet-rooms-16k --turns true --budgets 60,180 --json runs/adapt/x.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
+from separation_core.adaptation.budget import Budget  # noqa: E402
+from separation_core.adaptation.finetune import settings_for  # noqa: E402
+from separation_core.adaptation.recording import (  # noqa: E402
+    AdaptOptions,
+    adapt_model,
+    adapted_stems,
+)
+from separation_core.adaptation.saving import stock_training  # noqa: E402
+from separation_core.adaptation.solo import overlap_spans  # noqa: E402
+from separation_core.checkpoints.catalog import default_model_id, load_model, resolve  # noqa: E402
+from separation_core.conversation import pipeline as P  # noqa: E402
+from separation_core.conversation.assembly import assemble  # noqa: E402
+from separation_core.conversation.people import SpeakerCount  # noqa: E402
+from separation_core.conversation.speakers import SpeakerEncoder  # noqa: E402
+from separation_core.conversation.turns import turns_from_activity  # noqa: E402
+from separation_core.evaluation.metrics import si_sdr  # noqa: E402
+from separation_core.io.rttm import Turn  # noqa: E402
+
+BALANCED_DB = 15.0
+MIN_OVERLAP_SECONDS = 0.25
+
+
+def load_recording(folder: Path, entry: dict):
+    mix, sr = sf.read(folder / entry["files"]["mix"], dtype="float32")
+    refs = np.stack([sf.read(folder / s, dtype="float32")[0] for s in entry["files"]["sources"]])
+    turns = [Turn(int(t["speaker"]), float(t["start"]), float(t["end"])) for t in entry["turns"]]
+    return mix, refs, sr, turns
+
+
+def estimated_turns(folder: Path, entry: dict, mix16: np.ndarray, cache: Path):
+    """The default pipeline's turns, people, overlaps and stems from the cached separator outputs."""
+    z = np.load(cache / folder.name / f"{entry['id']}-{default_model_id()}.npz")
+    overlap = P.overlap_frames(mix16, z["speech"])
+    plan, people, overlap = P.plan_people(
+        mix16,
+        z["outputs"],
+        z["speech"],
+        overlap,
+        SpeakerEncoder.shared(),
+        SpeakerCount.parse("auto"),
+    )
+    stems = assemble(mix16, P.RATE, plan, separated=z["outputs"])
+    turns = turns_from_activity(plan.active(), 1.0 / P.HOP)
+    spans = [(a * P.HOP, b * P.HOP) for a, b in P._runs(overlap)]
+    return turns, plan.n_people, spans, stems
+
+
+def pairing(stems: np.ndarray, refs: np.ndarray) -> dict:
+    """Reference index -> stem index (Hungarian on whole-file SI-SDR)."""
+    score = np.array([[si_sdr(s, r) for s in stems] for r in refs])
+    rows, cols = linear_sum_assignment(-np.nan_to_num(score, nan=-100.0))
+    return dict(zip(rows.tolist(), cols.tolist()))
+
+
+def scores(stems, refs, mix, sr, true_turns) -> dict:
+    """Whole-file SI-SDRi per person (0 dB for a person without a stem) and the mean SI-SDRi on
+    balanced true overlaps."""
+    pair = pairing(stems, refs)
+    whole = []
+    for p in range(refs.shape[0]):
+        if p not in pair:
+            whole.append(0.0)
+            continue
+        whole.append(si_sdr(stems[pair[p]], refs[p]) - si_sdr(mix, refs[p]))
+    over = []
+    for a, b in overlap_spans(true_turns, refs.shape[0], len(mix) / sr):
+        if b - a < MIN_OVERLAP_SECONDS:
+            continue
+        seg = slice(int(a * sr), int(b * sr))
+        energy = (refs[:, seg] ** 2).sum(1)
+        who = np.flatnonzero(energy > 0)
+        top = np.sort(energy[who])[-2:]
+        if len(who) < 2 or 10 * np.log10(top[1] / max(top[0], 1e-12)) > BALANCED_DB:
+            continue
+        for p in who:
+            if p in pair:
+                est = stems[pair[p], seg]
+                over.append(si_sdr(est, refs[p, seg]) - si_sdr(mix[seg], refs[p, seg]))
+    return {
+        "whole": [round(float(v), 2) for v in whole],
+        "overlap": round(float(np.mean(over)), 2) if over else None,
+        "overlap_n": len(over),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sets", nargs="+", type=Path)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--turns", choices=("true", "estimated"), default="true")
+    ap.add_argument("--budgets", default="15,45", help="comma-separated, in --unit")
+    ap.add_argument(
+        "--unit",
+        choices=("steps", "seconds"),
+        default="steps",
+        help="steps (default): the same work on a loaded machine as on an idle one",
+    )
+    ap.add_argument("--limit", type=int, default=4)
+    ap.add_argument("--control", action="store_true")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--cache", type=Path, default=Path("runs/conv-cache"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    budgets = sorted(float(b) for b in args.budgets.split(","))
+    in_steps = args.unit == "steps"
+    model_id = args.model or default_model_id()
+    entry = resolve(model_id)
+    model = load_model(entry)
+    stock = stock_training(entry.checkpoint)
+    loss_options = stock.get("loss_options") or {}
+    lr = {} if args.lr is None else {"lr": args.lr}
+    if in_steps:  # validated at every budget asked for (multiples of the smallest)
+        settings = settings_for(stock, validations=int(budgets[-1] // budgets[0]), **lr)
+        budget = Budget(steps=int(budgets[-1]))
+    else:
+        settings, budget = settings_for(stock, **lr), Budget(seconds=budgets[-1])
+    options = AdaptOptions(budget, settings, device="cpu", loss_options=loss_options)
+    out = {
+        "model": model_id,
+        "turns": args.turns,
+        "budgets": budgets,
+        "unit": args.unit,
+        "lr": settings.lr,
+        "rows": [],
+    }
+    for folder in args.sets:
+        meta = json.loads((folder / "metadata.json").read_text())
+        entries = meta["mixtures"][: args.limit or None]
+        adapted_by_id = {}
+        for entry_ in entries:
+            mix, refs, sr, true_turns = load_recording(folder, entry_)
+            row = {"set": folder.name, "id": entry_["id"], "people": int(refs.shape[0])}
+            if args.turns == "true":
+                turns, n_people, exclude, pipeline_stems = true_turns, refs.shape[0], (), None
+            else:
+                turns, n_people, exclude, pipeline_stems = estimated_turns(
+                    folder, entry_, mix, args.cache
+                )
+                row["pipeline"] = scores(pipeline_stems, refs, mix, sr, true_turns)
+                row["people_found"] = n_people
+            t0 = time.perf_counter()
+            kept = []  # (step or seconds, state) each time the held-out figure improved
+
+            def keep(rep, net, kept=kept):
+                if rep.best_step == rep.history[-1][0]:
+                    when = rep.history[-1][0 if in_steps else 1]
+                    kept.append((when, copy.deepcopy(net.state_dict())))
+
+            adapted, record, solo = adapt_model(
+                model, mix, sr, turns, n_people, options, exclude=exclude, on_validation=keep
+            )
+            row["adapt_seconds"] = round(time.perf_counter() - t0, 1)
+            row["note"] = record.note
+            row["solo_seconds"] = [round(s, 1) for s in record.solo_seconds]
+            if record.report:
+                row["history"] = record.report.history
+            if not solo.valid or not any(solo.valid):
+                out["rows"].append(row)
+                print(json.dumps(row), flush=True)
+                continue
+            row["stock"] = scores(
+                adapted_stems(model, mix, sr, turns, n_people, solo, "cpu"),
+                refs,
+                mix,
+                sr,
+                true_turns,
+            )
+            for budget in budgets:
+                states = [s for t, s in kept if t <= budget]
+                if not states or adapted is None:
+                    row[f"adapted_{budget:g}"] = row["stock"]
+                    continue
+                net = copy.deepcopy(model)
+                net.load_state_dict(states[-1])
+                net.eval()
+                stems = adapted_stems(net, mix, sr, turns, n_people, solo, "cpu")
+                row[f"adapted_{budget:g}"] = scores(stems, refs, mix, sr, true_turns)
+                adapted_by_id[entry_["id"]] = (net, turns, n_people, solo)
+            out["rows"].append(row)
+            print(json.dumps(row), flush=True)
+        if args.control and len(adapted_by_id) >= 2:
+            ids = sorted(adapted_by_id)
+            for i, rid in enumerate(ids):  # the copy adapted on the next recording
+                other = adapted_by_id[ids[(i + 1) % len(ids)]][0]
+                entry_ = next(e for e in entries if e["id"] == rid)
+                mix, refs, sr, true_turns = load_recording(folder, entry_)
+                _, turns, n_people, solo = adapted_by_id[rid]
+                stems = adapted_stems(other, mix, sr, turns, n_people, solo, "cpu")
+                row = {"set": folder.name, "id": rid, "control_from": ids[(i + 1) % len(ids)]}
+                row["control"] = scores(stems, refs, mix, sr, true_turns)
+                out["rows"].append(row)
+                print(json.dumps(row), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

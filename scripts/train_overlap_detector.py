@@ -1,0 +1,185 @@
+"""Train the conversation engine's overlapped-speech detector (separation_core/conversation/overlap.py).
+
+Training data: conversation sets made by ``cocktail mix --conversation`` from train-split speakers
+(the recipe is in docs/conversations.md); validation: sets made the same way from valid-split
+speakers. The target of each 10 ms frame is how many people's turns cover it (0, 1, 2 or more),
+from each recording's ``metadata.json``. Features are cached under ``--cache``.
+
+    python scripts/train_overlap_detector.py --train runs/osd-train/* --valid runs/conv-dev/p2 \
+        runs/conv-dev/p3 runs/conv-dev/p2-reverb --steps 3000 --out runs/osd/overlap-detector-16k.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from separation_core.conversation.overlap import (
+    FEATURES,
+    MARGIN_FRAMES,
+    WINDOW_FRAMES,
+    OverlapNet,
+    features_of,
+    normalised_windows,
+    overlap_probability,
+    save_detector,
+)
+from separation_core.conversation.speakers import HOP, SAMPLE_RATE
+from separation_core.conversation.turns import activity
+from separation_core.io.rttm import Turn
+
+CLASS_WEIGHTS = (1.0, 1.0, 3.0)
+
+
+def recordings(folder: Path) -> list[dict]:
+    return json.loads((folder / "metadata.json").read_text())["mixtures"]
+
+
+def frame_counts(turns: list, n_people: int, n_frames: int) -> np.ndarray:
+    """People talking at each frame centre ``f * HOP``: int8 ``[n_frames]``, capped at 2."""
+    act = activity(turns, n_people, n_frames * HOP, SAMPLE_RATE)[:, ::HOP]
+    return np.minimum(act.sum(0), 2).astype(np.int8)
+
+
+def cached(folder: Path, entry: dict, cache: Path, kind: str):
+    """(features [frames, bins], counts [frames], mix path) of one recording, cached."""
+    path = cache / kind / folder.name / f"{entry['id']}.npz"
+    mix_path = folder / entry["files"]["mix"]
+    if path.is_file():
+        z = np.load(path)
+        return z["feats"], z["counts"], mix_path
+    mix, sr = sf.read(mix_path, dtype="float32")
+    assert sr == SAMPLE_RATE, f"{mix_path}: made at {sr} Hz, 16 kHz expected"
+    feats = features_of(mix, kind)
+    turns = [Turn(int(t["speaker"]), float(t["start"]), float(t["end"])) for t in entry["turns"]]
+    counts = frame_counts(turns, len(entry["files"]["sources"]), feats.shape[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, feats=feats, counts=counts)
+    return feats, counts, mix_path
+
+
+def load_sets(folders: list[Path], cache: Path, kind: str, limit: int = 0):
+    items = []
+    for folder in folders:
+        for entry in recordings(folder)[: limit or None]:
+            items.append(cached(folder, entry, cache, kind))
+    return items
+
+
+def batch(items, rng: np.random.Generator, size: int):
+    """``size`` random crops of WINDOW_FRAMES frames -> (features [B, F, M], targets [B, F])."""
+    feats, targets = [], []
+    for _ in range(size):
+        f, c, _ = items[rng.integers(len(items))]
+        a = int(rng.integers(0, f.shape[0] - WINDOW_FRAMES))
+        feats.append(f[a : a + WINDOW_FRAMES])
+        targets.append(c[a : a + WINDOW_FRAMES])
+    x = normalised_windows(torch.from_numpy(np.stack(feats)))
+    return x, torch.from_numpy(np.stack(targets).astype(np.int64))
+
+
+def scores(net: OverlapNet, items, threshold: float = 0.5) -> dict:
+    """Frame precision, recall and F1 of 'two or more' over the valid recordings, as the engine
+    reads them (whole recordings, windowed)."""
+    net.eval()
+    tp = fp = fn = 0
+    for _, counts, mix_path in items:
+        mix, _ = sf.read(mix_path, dtype="float32")
+        p = overlap_probability(mix, net)[: len(counts)]
+        pred, true = p > threshold, counts[: len(p)] >= 2
+        tp += int(np.sum(pred & true))
+        fp += int(np.sum(pred & ~true))
+        fn += int(np.sum(~pred & true))
+    net.train()
+    precision = tp / max(tp + fp, 1)
+    recall = tp / max(tp + fn, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train", nargs="+", type=Path, required=True)
+    ap.add_argument("--valid", nargs="+", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, default=Path("runs/osd-cache"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--features", choices=sorted(FEATURES), default="log-spectrum")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--valid-every", type=int, default=250)
+    ap.add_argument("--valid-limit", type=int, default=0, help="recordings per valid set")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    train = load_sets(args.train, args.cache, args.features)
+    valid = load_sets(args.valid, args.cache, args.features, args.valid_limit)
+    hours = sum(f.shape[0] for f, _, _ in train) * HOP / SAMPLE_RATE / 3600
+    share = np.mean(np.concatenate([c for _, c, _ in train]) >= 2)
+    print(
+        f"{len(train)} training recordings ({hours:.2f} h, {share:.1%} frames overlapped), "
+        f"{len(valid)} valid; features in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
+    net = OverlapNet(args.features)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS))
+    curve, best = [], None
+    t_train = time.perf_counter()
+    running = []
+    for step in range(1, args.steps + 1):
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = batch(train, rng, args.batch)
+        logits = net(x)
+        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        running.append(float(loss.detach()))
+        if step % args.valid_every == 0 or step == args.steps:
+            s = scores(net, valid)
+            row = {
+                "step": step,
+                "loss": round(float(np.mean(running)), 4),
+                **s,
+                "minutes": round((time.perf_counter() - t_train) / 60, 1),
+            }
+            running = []
+            curve.append(row)
+            print(json.dumps(row), flush=True)
+            if best is None or s["f1"] > best["f1"]:
+                best = row
+                info = {
+                    "trained_on": [str(p) for p in args.train],
+                    "validated_on": [str(p) for p in args.valid],
+                    "training_hours": round(hours, 2),
+                    "step": step,
+                    "steps": args.steps,
+                    "batch": args.batch,
+                    "window_frames": WINDOW_FRAMES,
+                    "margin_frames": MARGIN_FRAMES,
+                    "valid_at_0.5": s,
+                    "curve": curve,
+                }
+                save_detector(net, args.out, info)
+    print("best: " + json.dumps(best), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

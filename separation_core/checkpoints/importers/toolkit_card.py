@@ -1,0 +1,63 @@
+"""The model card of a model imported from SpeechBrain or torchaudio: what its files say of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Union
+
+import torch
+
+
+def _size(path: Path) -> float:
+    """MiB on disk: the file, or a folder's files."""
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def toolkit_card(ckpt: dict, path: Union[str, Path]) -> str:
+    """A Markdown card for a checkpoint that ``importers.speechbrain`` or ``importers.torchaudio``
+    made: its origin, the source format and files (with SHA-256), the arguments, the outputs."""
+    path = Path(path)
+    imp = ckpt["imported"]
+    n_params = sum(
+        t.numel()
+        for t in ckpt["state_dict"].values()
+        if isinstance(t, torch.Tensor) and t.is_floating_point()
+    )
+    outputs = (
+        "speech, then noise (the rest of the mixture)"
+        if ckpt["model_args"].get("num_spks") == 1
+        else f"{ckpt['n_src']} voices"
+    )
+    hashes = imp.get("files_sha256") or {}
+    lines = [
+        f"# {path.name if path.is_dir() else path.stem}",
+        "",
+        f"**Imported** from {imp.get('label')}: not trained or measured by Cocktail. Everything "
+        "below is what its files say.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | {imp.get('label')}, run on Cocktail's port `{ckpt['model_name']}` |",
+        f"| source format | {imp.get('source_format')} |",
+        f"| arguments | `{json.dumps(imp.get('model_args'), sort_keys=True)}` |",
+        f"| parameters | {n_params:,} |",
+        f"| sample rate, outputs | {ckpt['sample_rate']} Hz, {outputs} |",
+        f"| size | `{path.name}`, {_size(path):.1f} MiB |",
+        "",
+    ]
+    if hashes:
+        lines += ["## Files", "", "| file | SHA-256 |", "|---|---|"]
+        lines += [f"| `{name}` | `{digest}` |" for name, digest in hashes.items()]
+        lines.append("")
+    lines += [
+        "## Limits",
+        "",
+        "- Quality and speed are not known here: measure them with "
+        f"`cocktail bench --models {path} --test-set DIR`.",
+        "- Inputs at other sample rates are resampled to the model's on the way in and back on the "
+        "way out.",
+        "",
+    ]
+    return "\n".join(lines)
