@@ -13,6 +13,7 @@ from typing import Optional
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from separation_core.commands.separate import DENOISER
 from separation_core.engine.run_estimate import (
     CONVERSATION_READ_SHARE,
     DEFAULT_CHUNK_SECONDS,
@@ -22,6 +23,7 @@ from separation_core.engine.run_estimate import (
     estimate_run,
     human_duration,
     load_bench,
+    with_denoiser,
 )
 from separation_core.errors import CocktailError
 
@@ -46,6 +48,7 @@ class RunEstimatesLabel(QLabel):
         panel.device.currentTextChanged.connect(self.refresh)
         panel.chunk.valueChanged.connect(self.refresh)
         panel.mode.currentIndexChanged.connect(self.refresh)
+        panel.denoise.toggled.connect(self.refresh)
         self.hide()
 
     @property
@@ -99,7 +102,8 @@ class RunEstimatesLabel(QLabel):
 
     def _estimate(self, model_id: str, seconds: float, run):
         """One ticked model's estimate: the whole conversation pipeline where the run options
-        make its run a conversation (as the separation job decides)."""
+        make its run a conversation (as the separation job decides), after the denoiser where
+        the run options denoise first."""
         panel = self.panel
         entry = panel.entries[model_id]
         options = dict(
@@ -113,5 +117,12 @@ class RunEstimatesLabel(QLabel):
         except CocktailError:  # a model that cannot serve: the run says so, not the estimate
             conversation = False
         if conversation:
-            return estimate_conversation(entry, seconds, self.bench, **options)
-        return estimate_run(entry, seconds, self.bench, **options)
+            estimate = estimate_conversation(entry, seconds, self.bench, **options)
+        else:
+            estimate = estimate_run(entry, seconds, self.bench, **options)
+        denoiser = panel.entries.get(DENOISER) if run.denoise else None
+        if denoiser is None:
+            return estimate
+        return with_denoiser(
+            estimate, denoiser, seconds, self.bench, device=run.device, known=panel.entries
+        )

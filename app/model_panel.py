@@ -282,6 +282,7 @@ class ModelPanel(QWidget):
         tip = [
             e.id,
             f"{e.model_name} ({e.kind}), {e.origin}" + ("" if e.trained else ", untrained weights"),
+            "" if e.outputs_are_voices else "Outputs speech and noise (an enhancer)",
             e.description or "",
         ]
         if e.checkpoint:

@@ -129,6 +129,7 @@ def main(argv=None) -> int:
         help="steps (default): the same work on a loaded machine as on an idle one",
     )
     ap.add_argument("--limit", type=int, default=4)
+    ap.add_argument("--ids", default="", help="only these recordings (comma-separated ids)")
     ap.add_argument("--control", action="store_true")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--cache", type=Path, default=Path("runs/conv-cache"))
@@ -161,6 +162,8 @@ def main(argv=None) -> int:
     for folder in args.sets:
         meta = json.loads((folder / "metadata.json").read_text())
         entries = meta["mixtures"][: args.limit or None]
+        if args.ids:
+            entries = [e for e in meta["mixtures"] if e["id"] in args.ids.split(",")]
         adapted_by_id = {}
         for entry_ in entries:
             mix, refs, sr, true_turns = load_recording(folder, entry_)

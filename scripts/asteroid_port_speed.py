@@ -1,9 +1,11 @@
 """Speed of the Asteroid ports at their published sizes (docs/models.md): random weights, 10 s of
 input, no_grad, one run after a 1 s warm-up, on 1 and 2 torch threads; wall and CPU time.
 
-Run: ``nice -n 10 python scripts/asteroid_port_speed.py``
+Run: ``nice -n 10 python scripts/asteroid_port_speed.py [WORD ...]`` (only the configurations whose
+label holds one of the words, e.g. ``ConvTasNet DPRNN``).
 """
 
+import sys
 import time
 
 import torch
@@ -29,6 +31,39 @@ CONFIGS = {
             sample_rate=16000,
         ),
     ),
+    "ConvTasNet_Libri1Mix_enhsingle_16k": (
+        "asteroid-convtasnet",
+        dict(
+            n_src=1,
+            n_filters=512,
+            kernel_size=32,
+            stride=16,
+            bn_chan=128,
+            hid_chan=512,
+            skip_chan=128,
+            n_blocks=8,
+            n_repeats=3,
+            mask_act="relu",
+            sample_rate=16000,
+        ),
+    ),
+    "DPRNNTasNet-ks2_Libri1Mix_enhsingle_16k": (
+        "asteroid-dprnn",
+        dict(
+            n_src=1,
+            n_filters=64,
+            kernel_size=2,
+            stride=1,
+            bn_chan=128,
+            hid_size=128,
+            chunk_size=250,
+            hop_size=125,
+            n_repeats=6,
+            mask_act="sigmoid",
+            bidirectional=True,
+            sample_rate=16000,
+        ),
+    ),
     "SuDORMRFNet (Asteroid default, 1.0x)": ("asteroid-sudormrf", dict(n_src=2, sample_rate=8000)),
     "SuDORMRFImprovedNet (Asteroid default, 1.0x)": (
         "asteroid-sudormrf-improved",
@@ -50,7 +85,10 @@ CONFIGS = {
         dict(architecture="DCCRN-CL", sample_rate=16000),
     ),
 }
+wanted = sys.argv[1:]
 for label, (name, kw) in CONFIGS.items():
+    if wanted and not any(w in label for w in wanted):
+        continue
     torch.manual_seed(0)
     model = get_model_class(name)(**kw).eval()
     params = sum(p.numel() for p in model.parameters())

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from separation_core.checkpoints.catalog import default_model_id, load_model  # noqa: E402
+from separation_core.checkpoints.checks import trainable_parameters  # noqa: E402
 from separation_core.engine.inference import EngineOptions, separate  # noqa: E402
 from separation_core.evaluation.metrics import (  # noqa: E402
     pairwise_si_sdr,
@@ -139,7 +140,7 @@ def noise_names(folder: Path) -> list[str]:
 def card(report: dict, checkpoint: Path, folders: dict) -> str:
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     imp = ckpt["imported"]
-    n_params = sum(t.numel() for t in ckpt["state_dict"].values() if t.is_floating_point())
+    n_params = trainable_parameters(ckpt, checkpoint)  # not its batch-norm statistics
     sets, sp = report["sets"], report["speed"]
     lines = [
         f"# {NAME}",

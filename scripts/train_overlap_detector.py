@@ -23,11 +23,10 @@ import soundfile as sf
 import torch
 
 from separation_core.conversation.overlap import (
-    FEATURES,
     MARGIN_FRAMES,
     WINDOW_FRAMES,
     OverlapNet,
-    features_of,
+    log_mel,
     normalised_windows,
     overlap_probability,
     save_detector,
@@ -49,16 +48,16 @@ def frame_counts(turns: list, n_people: int, n_frames: int) -> np.ndarray:
     return np.minimum(act.sum(0), 2).astype(np.int8)
 
 
-def cached(folder: Path, entry: dict, cache: Path, kind: str):
-    """(features [frames, bins], counts [frames], mix path) of one recording, cached."""
-    path = cache / kind / folder.name / f"{entry['id']}.npz"
+def cached(folder: Path, entry: dict, cache: Path):
+    """(log-mel [frames, mels], counts [frames], mix path) of one recording, cached."""
+    path = cache / folder.name / f"{entry['id']}.npz"
     mix_path = folder / entry["files"]["mix"]
     if path.is_file():
         z = np.load(path)
         return z["feats"], z["counts"], mix_path
     mix, sr = sf.read(mix_path, dtype="float32")
     assert sr == SAMPLE_RATE, f"{mix_path}: made at {sr} Hz, 16 kHz expected"
-    feats = features_of(mix, kind)
+    feats = log_mel(mix)
     turns = [Turn(int(t["speaker"]), float(t["start"]), float(t["end"])) for t in entry["turns"]]
     counts = frame_counts(turns, len(entry["files"]["sources"]), feats.shape[0])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,11 +65,11 @@ def cached(folder: Path, entry: dict, cache: Path, kind: str):
     return feats, counts, mix_path
 
 
-def load_sets(folders: list[Path], cache: Path, kind: str, limit: int = 0):
+def load_sets(folders: list[Path], cache: Path, limit: int = 0):
     items = []
     for folder in folders:
         for entry in recordings(folder)[: limit or None]:
-            items.append(cached(folder, entry, cache, kind))
+            items.append(cached(folder, entry, cache))
     return items
 
 
@@ -111,7 +110,6 @@ def main(argv=None) -> int:
     ap.add_argument("--valid", nargs="+", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=Path("runs/osd-cache"))
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--features", choices=sorted(FEATURES), default="log-spectrum")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -124,8 +122,8 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    train = load_sets(args.train, args.cache, args.features)
-    valid = load_sets(args.valid, args.cache, args.features, args.valid_limit)
+    train = load_sets(args.train, args.cache)
+    valid = load_sets(args.valid, args.cache, args.valid_limit)
     hours = sum(f.shape[0] for f, _, _ in train) * HOP / SAMPLE_RATE / 3600
     share = np.mean(np.concatenate([c for _, c, _ in train]) >= 2)
     print(
@@ -133,7 +131,7 @@ def main(argv=None) -> int:
         f"{len(valid)} valid; features in {time.perf_counter() - t0:.0f} s",
         flush=True,
     )
-    net = OverlapNet(args.features)
+    net = OverlapNet()
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS))
     curve, best = [], None

@@ -2,7 +2,9 @@
 
 Every number on the card comes from one of the two files: training facts and validation figures from
 the checkpoint's `training` and `metrics`, test-set quality, speed and memory from the benchmark. An
-imported file (an Asteroid model) gets a card of what the file says of itself, with no benchmark.
+imported file (an Asteroid, SpeechBrain or torchaudio model, or a bundled model converted from its
+authors' files) gets a card of what the file says of itself, with no benchmark, and replaces another
+card only when told (``force``).
 """
 
 from __future__ import annotations
@@ -278,17 +280,23 @@ def read_bench(path: Path, model_id: str) -> dict:
     return bench
 
 
-def write_card(checkpoint: Path, bench: Optional[Path] = None, out: Optional[Path] = None) -> Path:
+def write_card(
+    checkpoint: Path, bench: Optional[Path] = None, out: Optional[Path] = None, force: bool = False
+) -> Path:
     """Write the card of ``checkpoint`` to ``out`` (default: beside it, with .md), atomically.
 
     A Cocktail checkpoint needs ``bench`` (the `cocktail bench --json` output naming it); an
-    imported one takes none."""
+    imported one takes none. The card of a model trained elsewhere is written from its files alone,
+    so an existing card that differs from it (one that also holds figures measured apart from the
+    file, as the bundled GTCRN's from ``scripts/gtcrn_measure.py``) is replaced only with
+    ``force``."""
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
-    if (ckpt.get("imported") or {}).get("source_format"):  # SpeechBrain, torchaudio
-        text = toolkit_card(ckpt, checkpoint)
-    elif ckpt.get("imported"):
+    imported = ckpt.get("imported") or {}
+    if imported.get("from") == "asteroid":
         text = imported_card(ckpt, checkpoint)
+    elif imported:  # SpeechBrain, torchaudio, a bundled model converted from its authors' files
+        text = toolkit_card(ckpt, checkpoint)
     elif ckpt.get("adapted"):  # a model adapted to one recording: its card needs no benchmark
         text = adapted_card(ckpt, checkpoint)
     elif bench is None:
@@ -299,6 +307,11 @@ def write_card(checkpoint: Path, bench: Optional[Path] = None, out: Optional[Pat
     else:
         text = trained_card(checkpoint, ckpt, read_bench(Path(bench), checkpoint.stem))
     out = Path(out) if out is not None else checkpoint.with_suffix(".md")
+    if imported and not force and out.is_file() and out.read_text(encoding="utf-8") != text:
+        raise CocktailError(
+            f"{out}: holds another card of this model, which was trained elsewhere (it may carry "
+            "figures measured apart from its files); give --force to replace it"
+        )
     try:
         with atomic_write(out, "w", encoding="utf-8") as f:
             f.write(text)

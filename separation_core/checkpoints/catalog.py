@@ -16,6 +16,7 @@ from typing import Optional, Union
 
 import torch
 
+from separation_core.checkpoints.checks import trainable_parameters
 from separation_core.checkpoints.importers.speechbrain import is_speechbrain_folder
 from separation_core.checkpoints.store import load_checkpoint, model_from_checkpoint
 from separation_core.errors import CheckpointError, ModelError
@@ -86,7 +87,7 @@ def _read_entry(path: Path) -> ModelEntry:
         return ModelEntry(checkpoint=path, origin="path", **onnx_entry_fields(path))
     ckpt = load_checkpoint(path)
     cls = get_model_class(ckpt["model_name"])
-    n_params = int(sum(t.numel() for t in ckpt["state_dict"].values() if t.is_floating_point()))
+    n_params = trainable_parameters(ckpt, path)
     training = ckpt.get("training") or {}
     return ModelEntry(
         id=entry_id(path),
@@ -105,7 +106,7 @@ def _read_entry(path: Path) -> ModelEntry:
         source_format=str((ckpt.get("imported") or {}).get("source_format") or ""),
         source_sha256=dict((ckpt.get("imported") or {}).get("files_sha256") or {}),
         takes_num_speakers=cls.takes_num_speakers,
-        outputs_are_voices=cls.outputs_are_voices,
+        outputs_are_voices=cls.voices_with(ckpt["model_args"]),
     )
 
 
@@ -187,7 +188,7 @@ def _builtin_entry(name: str) -> ModelEntry:
         trained=not cls.trainable and model.num_parameters() == 0,
         description=cls.description,
         takes_num_speakers=cls.takes_num_speakers,
-        outputs_are_voices=cls.outputs_are_voices,
+        outputs_are_voices=model.outputs_are_voices,
     )
 
 

@@ -169,7 +169,14 @@ def check_fields(ckpt: dict, path: PathLike) -> None:
     n_src = _positive_int(path, "n_src", ckpt["n_src"], MAX_SOURCES)
     args = _dict_field(path, ckpt, "model_args", optional=False)
     for key, top, limit in (("sample_rate", rate, MAX_SAMPLE_RATE), ("n_src", n_src, MAX_SOURCES)):
-        if key in args and _positive_int(path, f"model_args.{key}", args[key], limit) != top:
+        if key not in args:
+            continue
+        declared = _positive_int(path, f"model_args.{key}", args[key], limit)
+        if key == "n_src" and not get_model_class(name).voices_with(args):
+            if top != 2:  # an enhancer's outputs, whatever its model_args count (masks)
+                raise _fail(path, f"field 'n_src' is {top} but the model outputs speech and noise")
+            continue
+        if declared != top:
             raise _fail(path, f"field 'model_args.{key}' is {args[key]} but '{key}' is {top}")
     _check_state_dict(path, _dict_field(path, ckpt, "state_dict", optional=False))
     _check_stft(path, ckpt.get("stft"), rate)
@@ -261,15 +268,27 @@ def check_architecture(ckpt: dict, path: PathLike) -> None:
 
 
 def _declared_shapes(cls, args: dict, path: PathLike) -> dict:
-    """``{name: shape}`` of the state dict of ``cls(**args)``, built on the meta device (no memory);
-    on the CPU only when a model cannot be built there."""
+    """``{name: shape}`` of the state dict of ``cls(**args)``."""
+    return {k: tuple(v.shape) for k, v in declared_model(cls, args, path).state_dict().items()}
+
+
+def declared_model(cls, args: dict, path: PathLike):
+    """``cls(**args)`` built on the meta device (no memory), on the CPU only when a model cannot
+    be built there: its shapes and parameter count, never its values. CheckpointError naming
+    ``path`` when the arguments do not fit."""
     try:
         with torch.device("meta"):
-            model = cls(**args)
+            return cls(**args)
     except Exception:
         try:
-            model = cls(**args)
+            return cls(**args)
         except Exception as err:
             detail = " ".join(str(err).split())[:120] or type(err).__name__
             raise _fail(path, f"model_args do not fit '{cls.name}' ({detail})") from None
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def trainable_parameters(ckpt: dict, path: PathLike) -> int:
+    """The parameters of a validated checkpoint's model (its ``nn.Module`` parameters, each shared
+    tensor once): not its buffers (fixed STFT filters, batch-norm statistics, position tables)."""
+    cls = get_model_class(ckpt["model_name"])
+    return declared_model(cls, ckpt["model_args"], path).num_parameters()

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             notes.append("needs references")
         if not e.trained:
             notes.append("untrained")
+        if not e.outputs_are_voices:
+            notes.append("speech and noise")
         if getattr(e, "imported_from", ""):
             notes.append(f"imported: {e.imported_from}")
         if e.checkpoint:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from separation_core.cancel import check_current_cancel
-from separation_core.conversation.speakers import HOP, MEL_BLOCK, N_FFT, N_MELS, mel_spectrogram
+from separation_core.conversation.speakers import N_MELS, mel_spectrogram
 from separation_core.errors import CheckpointError
 from separation_core.io.paths import resources_dir
 
@@ -35,28 +35,18 @@ CLASSES = ("nobody", "one", "two or more")
 FORMAT = "cocktail-overlap-detector"
 
 
-SPECTRUM_BINS = 129  # 0-5.1 kHz of a 400-point FFT: 40 Hz apart, the harmonics of two voices
-FEATURES = {"log-mel": N_MELS, "log-spectrum": SPECTRUM_BINS}
-
-
 class OverlapNet(nn.Module):
-    """``features [B, frames, bins]`` (from ``normalised_windows``) -> logits ``[B, frames, 3]``."""
+    """``features [B, frames, N_MELS]`` (from ``normalised_windows``) -> logits ``[B, frames, 3]``."""
 
-    def __init__(self, features: str = "log-mel", channels: int = 96, hidden: int = 64):
+    def __init__(self, channels: int = 96, hidden: int = 64):
         super().__init__()
-        self.config = {"features": features, "channels": channels, "hidden": hidden}
-        bins = FEATURES[features]
-        if features == "log-spectrum":  # 2-D convolutions see harmonics move together
-            self.front = nn.Sequential(
-                _SpectrumFront(bins), nn.Linear(16 * (bins // 8), channels), nn.ReLU()
-            )
-        else:
-            self.front = nn.Sequential(
-                _Transposed(nn.Conv1d(bins, channels, 5, padding=2)),
-                nn.ReLU(),
-                _Transposed(nn.Conv1d(channels, channels, 5, padding=2)),
-                nn.ReLU(),
-            )
+        self.config = {"channels": channels, "hidden": hidden}
+        self.front = nn.Sequential(
+            _Transposed(nn.Conv1d(N_MELS, channels, 5, padding=2)),
+            nn.ReLU(),
+            _Transposed(nn.Conv1d(channels, channels, 5, padding=2)),
+            nn.ReLU(),
+        )
         self.gru = nn.GRU(channels, hidden, num_layers=2, batch_first=True, bidirectional=True)
         self.head = nn.Linear(2 * hidden, len(CLASSES))
 
@@ -76,45 +66,9 @@ class _Transposed(nn.Module):
         return self.conv(x.transpose(1, 2)).transpose(1, 2)
 
 
-class _SpectrumFront(nn.Module):
-    """``[B, frames, bins]`` -> ``[B, frames, 16 * (bins // 8)]``: three 3x3 convolutions, each
-    followed by halving the frequency axis."""
-
-    def __init__(self, bins: int):
-        super().__init__()
-        layers, channels = [], 1
-        for _ in range(3):
-            layers += [nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d((1, 2))]
-            channels = 16
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.net(x[:, None])  # [B, 16, frames, bins // 8]
-        return h.permute(0, 2, 1, 3).flatten(2)
-
-
 def log_mel(x16: np.ndarray) -> np.ndarray:
     """16 kHz ``x16 [T]`` -> log power mel frames ``[1 + T // HOP, N_MELS]`` float32."""
     return np.log(mel_spectrogram(x16) + 1e-8).astype(np.float32)
-
-
-def log_spectrum(x16: np.ndarray) -> np.ndarray:
-    """16 kHz ``x16 [T]`` -> log power spectrum frames ``[1 + T // HOP, SPECTRUM_BINS]`` float32
-    (25 ms Hann frames every 10 ms, centred as ``log_mel``'s)."""
-    padded = np.pad(np.asarray(x16, dtype=np.float32), N_FFT // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)
-    out = np.empty((len(frames), SPECTRUM_BINS), dtype=np.float32)
-    for a in range(0, len(frames), MEL_BLOCK):
-        spectrum = np.fft.rfft(frames[a : a + MEL_BLOCK].astype(np.float64) * window, axis=-1)
-        power = spectrum.real[:, :SPECTRUM_BINS] ** 2 + spectrum.imag[:, :SPECTRUM_BINS] ** 2
-        out[a : a + MEL_BLOCK] = np.log(power + 1e-8)
-    return out
-
-
-def features_of(x16: np.ndarray, kind: str) -> np.ndarray:
-    """The detector's input frames ``[frames, bins]`` of the 16 kHz ``x16``."""
-    return log_spectrum(x16) if kind == "log-spectrum" else log_mel(x16)
 
 
 def normalised_windows(windows: torch.Tensor) -> torch.Tensor:
@@ -162,7 +116,7 @@ def overlap_probability(x16: np.ndarray, net: OverlapNet | None = None) -> np.nd
     """16 kHz ``x16 [T]`` -> probability that two or more people talk, per 10 ms frame
     ``[1 + T // HOP]`` float32 (frame ``f`` centred on sample ``f * HOP``)."""
     net = bundled_detector() if net is None else net
-    feats = torch.from_numpy(features_of(x16, net.config["features"]))
+    feats = torch.from_numpy(log_mel(x16))
     n = feats.shape[0]
     step = WINDOW_FRAMES - 2 * MARGIN_FRAMES
     starts = list(range(0, n, step))

@@ -20,6 +20,8 @@ From a ``cocktail bench`` report (``docs/bench.json``): per model, the real-time
   expected ``CONVERSATION_READ_SHARE`` of the audio), speaker embeddings of the solo stretches
   and the people: the separator's estimate on that share, plus the other stages at their measured
   real-time factors (``CONVERSATION_STAGES_X_REALTIME``, on the CPU whatever the device).
+- denoising first (``--denoise``, the run options' tick; ``with_denoiser``) adds the denoiser's own
+  estimate on the whole input: it runs once, before the separator or the conversation pipeline.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ DSP_SPEED_X_REALTIME = {"classical": 10.0, "oracle": 18.0}
 # (docs/conversations.md; 3-minute meetings, 12% overlapped speech), one thread on a loaded
 # machine, scaled by the separator's speed there against its bench figure: the separator read
 # 20.9% of the audio; voice activity and the overlap detector ran at 530x, speaker embeddings and
-# the people at 170x, rounded down to a quarter, 400x and 150x (the figures vary with the load).
+# the people at 170x, taken about a quarter lower, 400x and 150x (the figures vary with the load).
 # The separator ran on its spans 1.5x faster a second than on a whole minute: the short input's
 # bench figure is on the safe side.
 CONVERSATION_READ_SHARE = 0.25
@@ -64,6 +66,7 @@ class RunEstimate:
     basis: str = ""  # "" measured; else e.g. "scaled from X by size"
     note: str = ""  # why there is no figure, e.g. "no GPU figure"
     conversation: bool = False  # the whole conversation pipeline (``estimate_conversation``)
+    denoiser: str = ""  # the first stage counted in (``with_denoiser``), e.g. "gtcrn-dns3-16k"
 
     @property
     def warn(self) -> bool:
@@ -79,7 +82,9 @@ class RunEstimate:
         if self.basis:
             out += f" (rough: {self.basis})"
         if self.conversation:
-            out += f", conversation (the separator on ≈ {CONVERSATION_READ_SHARE:.0%} of the audio)"
+            out += ", the whole conversation pipeline"
+        if self.denoiser:
+            out += f", {self.denoiser} first"
         if self.warn:
             out += " — over 10 min"
         return out
@@ -313,3 +318,32 @@ def estimate_conversation(entry, duration: float, bench: Mapping, **options) -> 
     whole = estimate_run(entry, duration, bench, **options)
     seconds = separator.seconds * read / unit + stages
     return replace(separator, seconds=seconds, peak_mb=whole.peak_mb, conversation=True)
+
+
+def with_denoiser(
+    estimate: RunEstimate,
+    denoiser,
+    duration: float,
+    bench: Mapping,
+    *,
+    device: str = "cpu",
+    known: Optional[Mapping] = None,
+) -> RunEstimate:
+    """``estimate`` (a separator's or the conversation pipeline's) with the first stage of
+    ``--denoise`` added: ``denoiser`` (its catalog entry) on the whole ``duration`` in its own
+    default chunks, once (conversation mode denoises the recording once too), before the rest;
+    the peak memory is the larger of the two. A denoiser without a figure is left out, and the
+    basis says so."""
+    if estimate.seconds is None:
+        return estimate
+    first = estimate_run(denoiser, duration, bench, device=device, known=known)
+    if first.seconds is None:
+        missing = f"{denoiser.id} first not counted: {first.note or 'no estimate'}"
+        return replace(estimate, basis="; ".join(b for b in (estimate.basis, missing) if b))
+    peaks = [p for p in (estimate.peak_mb, first.peak_mb) if p is not None]
+    return replace(
+        estimate,
+        seconds=estimate.seconds + first.seconds,
+        peak_mb=max(peaks) if peaks else None,
+        denoiser=denoiser.id,
+    )

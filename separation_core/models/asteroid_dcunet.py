@@ -17,7 +17,8 @@ tensors (the same arithmetic, and the graph exports to ONNX). The pipeline:
    the input length.
 
 The output is one enhanced speech; the noise (mixture - speech) is added as a second output, as
-Cocktail's enhancement models do. DCUNet needs ``frames - 1`` to be a multiple of its encoders' time
+Cocktail's enhancement models do (in ``separate_chunk`` after the speech's level is fitted to the
+mixture: Asteroid trains them scale-invariantly). DCUNet needs ``frames - 1`` to be a multiple of its encoders' time
 strides: Asteroid refuses other lengths unless ``fix_length_mode`` is "pad" or "trim"; Cocktail
 pads the frames then (as "pad": any length runs).
 """
@@ -35,11 +36,9 @@ from torch import nn
 from separation_core.errors import ModelError
 from separation_core.models.asteroid_blocks import BatchNorm, SingleRNN
 from separation_core.models.base import RunOptions
-from separation_core.models.blocks import TimeDomainModel
-from separation_core.models.masks import effective_masks
+from separation_core.models.blocks import TimeDomainModel, enhancer_chunk
 from separation_core.models.registry import register
 from separation_core.models.result import ChunkOutput
-from separation_core.models.transforms import stft
 
 KIND_COMPLEX_MASK = "complex-mask"  # label for people: complex STFT masks, one speech output
 MASK_BOUNDS = ("tanh", "BDT", "sigmoid", "BDSS", "UBD", None)
@@ -367,18 +366,9 @@ class _AsteroidComplexEnhancer(TimeDomainModel):
         references: Optional[torch.Tensor] = None,
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
-        """Speech and noise at their own level (trained on levels, not scale-invariantly): no
-        fit to the mixture, which they already sum to."""
-        if mixture.dim() != 1:
-            raise ModelError(
-                f"{self.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
-            )
-        param = next(self.parameters())
-        with torch.no_grad():
-            x = mixture.to(device=param.device, dtype=param.dtype)
-            waves = self.forward(x.unsqueeze(0))["waveforms"][0]  # [2, T]
-            masks = effective_masks(stft(waves, self.stft_params))
-        return ChunkOutput(waveforms=waves, masks=masks)
+        """Speech fitted to the mixture and the rest (``blocks.enhancer_chunk``): Asteroid trains
+        its enhancers scale-invariantly (the LibriMix recipes' SI-SDR loss)."""
+        return enhancer_chunk(self, mixture)
 
 
 @register("asteroid-dcunet")

@@ -39,8 +39,10 @@ from separation_core.models.asteroid_blocks import (
     FreeEncoder,
     TDConvNet,
 )
-from separation_core.models.blocks import TimeDomainModel, make_activation
+from separation_core.models.base import RunOptions
+from separation_core.models.blocks import TimeDomainModel, enhancer_chunk, make_activation
 from separation_core.models.registry import register
+from separation_core.models.result import ChunkOutput
 
 # -- the models -----------------------------------------------------------------------------------
 
@@ -48,9 +50,21 @@ from separation_core.models.registry import register
 class AsteroidTasNet(TimeDomainModel):
     """Asteroid's ``BaseEncoderMaskerDecoder`` with the free filterbank: encoder, optional encoder
     activation, masker, masks times the encoder output, decoder, output fitted to the input length.
-    Inference (mixture fit, effective masks) is ``TimeDomainModel``'s."""
+    Inference (mixture fit, effective masks) is ``TimeDomainModel``'s.
+
+    With one mask (``n_src=1``, Asteroid's enhancement recipes) the model is an enhancer: it
+    outputs speech and the rest of the mixture (``n_src`` 2, ``outputs_are_voices`` False)."""
 
     trainable = True
+
+    def __init__(self, sample_rate: int, n_src: int) -> None:
+        """``n_src``: the masker's outputs (Asteroid's argument)."""
+        super().__init__(sample_rate=sample_rate, n_src=2 if n_src == 1 else n_src)
+        self.outputs_are_voices = self.voices_with({"n_src": n_src})
+
+    @classmethod
+    def voices_with(cls, model_args: dict) -> bool:
+        return model_args.get("n_src", 2) != 1
 
     def _build_filterbanks(
         self,
@@ -84,10 +98,27 @@ class AsteroidTasNet(TimeDomainModel):
         if length < self.shortest_input:  # Asteroid cannot encode it at all; pad to one frame
             x = F.pad(x, (0, self.shortest_input - length))
         w = self.enc_activation(self.encoder(x))  # [B, N, frames]
-        masked = self.masker(w) * w.unsqueeze(1)  # [B, n_src, N, frames]
-        y = self.decoder(masked.reshape(batch * self.n_src, *masked.shape[-2:]))
+        masked = self.masker(w) * w.unsqueeze(1)  # [B, masks, N, frames]
+        y = self.decoder(masked.flatten(0, 1))
         y = F.pad(y, (0, max(0, length - y.shape[-1])))[:, :length]  # Asteroid's pad_x_to_y
-        return {"waveforms": y.reshape(batch, self.n_src, length)}
+        y = y.reshape(batch, -1, length)
+        if not self.outputs_are_voices:  # speech, and the rest of the mixture
+            y = torch.cat([y, mixture.unsqueeze(1) - y], dim=1)
+        return {"waveforms": y}
+
+    def separate_chunk(
+        self,
+        mixture: torch.Tensor,
+        *,
+        references: Optional[torch.Tensor] = None,
+        options: RunOptions = RunOptions(),
+    ) -> ChunkOutput:
+        """A separator's: ``TimeDomainModel``'s. An enhancer's speech is at the level of Asteroid's
+        scale-invariant training: its level is fitted to the mixture alone (``speech_and_noise``),
+        then the noise is the rest."""
+        if self.outputs_are_voices:
+            return super().separate_chunk(mixture, references=references, options=options)
+        return enhancer_chunk(self, mixture)
 
 
 def masks_out_chan(out_chan: Optional[int], n_filters: int) -> int:

@@ -65,7 +65,8 @@ class SeparationModel(nn.Module):
     takes_num_speakers: ClassVar[bool] = False
     # Trains on mixtures of any number of speakers (``--speakers`` need not be ``n_src``).
     trains_on_any_speaker_count: ClassVar[bool] = False
-    # Its outputs are voices (a separator's), not speech and noise (an enhancer's).
+    # Its outputs are voices (a separator's), not speech and noise (an enhancer's: two outputs).
+    # A family whose arguments decide it overrides ``voices_with`` and sets it on the instance.
     outputs_are_voices: ClassVar[bool] = True
     # The engine feeds it the mixture scaled to unit standard deviation (as Cocktail trains);
     # False: at the input's own level (ports of other toolkits' models, which take raw levels).
@@ -117,6 +118,13 @@ class SeparationModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    @classmethod
+    def voices_with(cls, model_args: dict) -> bool:
+        """``outputs_are_voices`` of the model ``cls(**model_args)`` would build, known without
+        building it (a checkpoint's entry): the class's, unless its arguments decide (an Asteroid
+        file with one output is an enhancer; such a model sets the attribute on itself too)."""
+        return cls.outputs_are_voices
 
     def init_new_layers(self, loaded: set[str]) -> None:
         """Called after a warm start loaded the ``state_dict`` keys in ``loaded`` from a smaller

@@ -20,7 +20,7 @@ from separation_core.models.base import (
 )
 from separation_core.models.features import stft_params_for
 from separation_core.models.masks import effective_masks
-from separation_core.models.mixture_fit import fit_to_mixture
+from separation_core.models.mixture_fit import fit_to_mixture, speech_and_noise
 from separation_core.models.result import MASK_EFFECTIVE, ChunkOutput
 from separation_core.models.transforms import StftParams, stft
 
@@ -160,3 +160,20 @@ class TimeDomainModel(SeparationModel):
             waves = fit_to_mixture(waves, x)
             masks = effective_masks(stft(waves, self.stft_params))  # [S, F, frames]
         return ChunkOutput(waveforms=waves, masks=masks)
+
+
+def enhancer_chunk(model: TimeDomainModel, mixture: torch.Tensor) -> ChunkOutput:
+    """``separate_chunk`` of a time-domain enhancer whose ``forward`` gives ``[B, 2, T]``, speech
+    first: ``mixture [time]`` -> speech fitted to the mixture and the rest (``speech_and_noise``),
+    with their effective masks ``[2, F, frames]``."""
+    if mixture.dim() != 1:
+        raise ModelError(
+            f"{model.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
+        )
+    param = next(model.parameters())
+    with torch.no_grad():
+        x = mixture.to(device=param.device, dtype=param.dtype)
+        speech = model.forward(x.unsqueeze(0))["waveforms"][0, 0]
+        waves = speech_and_noise(speech, x)
+        masks = effective_masks(stft(waves, model.stft_params))
+    return ChunkOutput(waveforms=waves, masks=masks)

@@ -35,3 +35,11 @@ def mixture_gains(estimates: torch.Tensor, mixture: torch.Tensor) -> torch.Tenso
 def fit_to_mixture(estimates: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
     """``estimates [S, T]`` scaled (and sign-corrected) by ``mixture_gains``; same shape."""
     return estimates * mixture_gains(estimates, mixture).unsqueeze(1)
+
+
+def speech_and_noise(speech: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+    """An enhancer's ``speech [T]`` -> ``[2, T]``: the speech at the level that best explains the
+    mixture (a model trained scale-invariantly gives it at any level), and the noise, the rest of
+    ``mixture [T]``, so that the two add up to it."""
+    speech = fit_to_mixture(speech.unsqueeze(0), mixture)[0]
+    return torch.stack([speech, mixture - speech])

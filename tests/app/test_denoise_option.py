@@ -53,3 +53,10 @@ def test_gtcrn_runs_in_the_window_with_its_own_masks(qtbot, window, audio_files)
     window.set_view("masks")
     qtbot.wait(30)
     assert "gtcrn-dns3-16k" in {c.key for c in window.masks.cells}
+
+
+def test_the_model_list_says_which_models_give_speech_and_noise(window):
+    panel = window.panel
+    assert "Outputs speech and noise" in panel.item("gtcrn-dns3-16k").toolTip(0)
+    default = next(i for i in panel.entries if panel.entries[i].outputs_are_voices)
+    assert "speech and noise" not in panel.item(default).toolTip(0)

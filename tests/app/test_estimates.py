@@ -131,3 +131,27 @@ def test_conversation_mode_estimates_the_whole_pipeline(qtbot, window, audio_fil
     w.panel.mode.setCurrentIndex(w.panel.mode.findData("model"))
     assert not any(e.conversation for e in label.estimates)
     assert "Conversation mode" not in label.text()
+
+
+def test_denoise_first_adds_the_denoisers_time(qtbot, window, audio_files):
+    from separation_core.commands.separate import DENOISER
+    from separation_core.engine.run_estimate import with_denoiser
+
+    w = window
+    open_mixture(qtbot, w, audio_files[0])
+    w.panel.set_checked([DEFAULT])
+    w.panel.device.setCurrentText("cpu")
+    label, entries = w.estimates, w.panel.entries
+    duration = len(w.session.mixture) / SR
+    (plain,) = label.estimates
+    w.panel.denoise.setChecked(True)  # the run options' "Denoise first (GTCRN)"
+    (shown,) = label.estimates
+    alone = estimate_run(entries[DENOISER], duration, load_bench(), device="cpu", known=entries)
+    assert shown == with_denoiser(
+        plain, entries[DENOISER], duration, load_bench(), device="cpu", known=entries
+    )
+    assert shown.seconds == pytest.approx(plain.seconds + alone.seconds)
+    assert html.escape(f"{DEFAULT}: {shown.text()}") in label.text()
+    assert f"{DENOISER} first" in label.text()
+    w.panel.denoise.setChecked(False)
+    assert label.estimates == [plain] and f"{DENOISER} first" not in label.text()

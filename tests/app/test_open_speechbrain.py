@@ -1,15 +1,19 @@
 """A SpeechBrain pretrained folder opens from the model panel (Open model… on its hyperparams.yaml, or
 the folder dropped on the panel), is listed beside the bundled models with its origin, separates the
-mixture and shows its masks; a folder that is not a model is refused in one line."""
+mixture and shows its effective masks (the cells' images and hover values are |S_k| / sum_j |S_j| of
+its outputs); a folder that is not a model is refused in one line."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from PySide6.QtCore import QMimeData, QPointF, QUrl, Qt
 from PySide6.QtGui import QDropEvent
 
 from app.jobs.separation import ModelDone
 from conftest import open_mixture, run_models
+from separation_core.models.transforms import stft
 
 HYPERPARAMS = """\
 sample_rate: 16000
@@ -109,8 +113,28 @@ def test_open_a_speechbrain_folder_run_it_and_see_its_masks(qtbot, window, audio
     assert result.waveforms.shape[0] == 2 and result.mask_kind == "effective"
     window.set_view("masks")
     qtbot.wait(50)
-    cells = [c for c in window.masks.cells if c.key == dropped.name]
-    assert len(cells) == 2  # one per output
+    view = window.masks
+    shown = [(c, img) for c, img in zip(view.cells, view.images) if c.key == dropped.name]
+    assert sorted(c.source for c, _ in shown) == [0, 1]  # one cell per output
+    # The effective masks of its outputs, |S_k| / sum_j |S_j| on their STFT (one chunk: the file
+    # is 1.5 s), are what the cells draw and what hovering reads (kept as float16).
+    spec = np.abs(stft(torch.from_numpy(result.waveforms), result.stft).numpy())
+    effective = spec / (spec.sum(0, keepdims=True) + 1e-8)
+    np.testing.assert_allclose(result.masks, effective, atol=1e-3)
+    seconds = result.waveforms.shape[-1] / result.stft.sample_rate
+    frames = effective.shape[-1]
+    for cell, image in shown:
+        image.refresh(0.0, seconds, 10 * frames)  # every frame, as the view asks for when zoomed
+        np.testing.assert_allclose(image.last.data, effective[cell.source], atol=1e-3)
+        np.testing.assert_array_equal(image.item.image, image.last.data)
+        for t, f in ((0.25, 500.0), (0.8, 2000.0), (1.2, 6000.0)):
+            k, b = (
+                round(t * result.stft.sample_rate / result.stft.hop),
+                round(f * result.stft.n_fft / result.stft.sample_rate),
+            )
+            assert view.value_at(cell, t, f) == pytest.approx(
+                effective[cell.source, b, k], abs=1e-4
+            )
 
 
 def test_a_folder_that_is_no_model_is_refused_in_one_line(qtbot, window, tmp_path):

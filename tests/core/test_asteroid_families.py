@@ -129,6 +129,14 @@ FAMILIES = {
     ),
 }
 ENHANCERS = ("DCUNet", "DCCRNet")  # Asteroid gives the speech; Cocktail adds mixture - speech
+
+
+def _enhancer(cls_name: str, options: dict) -> bool:
+    """DCUNet and DCCRNet, and a file of any other class with one output (Asteroid's enhancement
+    recipes): speech and noise."""
+    return cls_name in ENHANCERS or options.get("n_src") == 1
+
+
 CASES = [
     (c, label, opts) for c, (_, configs) in FAMILIES.items() for label, opts in configs.items()
 ]
@@ -143,7 +151,7 @@ def _si_sdr(ours: np.ndarray, theirs: np.ndarray) -> float:
 def _reference(theirs, cls_name: str, batch: torch.Tensor) -> torch.Tensor:
     """Asteroid's outputs ``[B, n_src, T]``; for an enhancer, speech and mixture - speech."""
     out = theirs(batch)
-    if cls_name in ENHANCERS:
+    if out.shape[1] == 1:
         out = torch.cat([out, batch.unsqueeze(1) - out], dim=1)
     return out
 
@@ -185,11 +193,19 @@ def test_imported_model_reproduces_asteroid_on_speech(
     with torch.no_grad():
         y = torch.from_numpy(mix / scale)
         outputs = _reference(theirs, cls_name, y.unsqueeze(0))[0]
-        fitted = (outputs if cls_name in ENHANCERS else fit_to_mixture(outputs, y)).numpy() * scale
+        if _enhancer(cls_name, options):  # the speech at the level that explains the mixture
+            gain = float(outputs[0] @ y / (outputs[0] @ outputs[0]))
+            outputs = torch.stack([gain * outputs[0], y - gain * outputs[0]])
+        fitted = outputs if _enhancer(cls_name, options) else fit_to_mixture(outputs, y)
+        fitted = fitted.numpy() * scale
     assert result.waveforms.shape == fitted.shape
     for ours_out, their_out in zip(result.waveforms, fitted):
         assert _si_sdr(ours_out, their_out) >= MIN_SI_SDR
     assert result.mask_kind == "effective" and result.masks.shape[0] == entry.n_src
+    assert entry.outputs_are_voices == ours.outputs_are_voices == (not _enhancer(cls_name, options))
+    if not entry.outputs_are_voices:
+        assert entry.n_src == 2
+        np.testing.assert_allclose(result.waveforms.sum(0), mix, atol=1e-5)  # the stems add up
 
 
 def _refused(path) -> str:
@@ -291,10 +307,9 @@ def test_imported_model_goes_everywhere_a_model_goes(
     capsys.readouterr()
     assert main(bench) == 0
     figures = json.loads(capsys.readouterr().out)["models"]["hub.bin"]
-    # The model list and bench count the file's floating-point tensors (STFT filters and
-    # batch-norm statistics included), Asteroid's once each.
-    own = load_model(path).state_dict().values()
-    assert figures["parameters"] == sum(t.numel() for t in own if t.is_floating_point())
+    # The model list and bench count Asteroid's trainable parameters (no STFT filters or
+    # batch-norm statistics).
+    assert figures["parameters"] == sum(p.numel() for p in theirs.parameters())
 
     out = tmp_path / "hub.onnx"
     assert main(["export-onnx", "hub.bin", str(out)]) == 0
@@ -305,3 +320,120 @@ def test_imported_model_goes_everywhere_a_model_goes(
     got = graph.forward(torch.from_numpy(mix).unsqueeze(0))["waveforms"][0].numpy()
     for ours_out, their_out in zip(got, expected):
         assert _si_sdr(ours_out, their_out) >= MIN_SI_SDR
+
+
+# One-output files of the separator classes (Asteroid's enhancement recipes, as the published
+# ``JorisCos/DPTNet_Libri1Mix_enhsingle_16k``): each opens as an enhancer, speech and noise.
+ONE_OUTPUT = {
+    "DPTNet": dict(n_src=1, n_filters=32, n_heads=4, ff_hid=16, chunk_size=10, n_repeats=1),
+    "ConvTasNet": dict(
+        n_src=1, n_filters=32, n_blocks=2, n_repeats=1, bn_chan=16, hid_chan=32, skip_chan=16
+    ),
+    "DPRNNTasNet": dict(n_src=1, n_filters=32, bn_chan=16, hid_size=16, chunk_size=20, n_repeats=1),
+}
+
+
+@pytest.mark.parametrize("cls_name", list(ONE_OUTPUT))
+def test_a_one_output_file_opens_as_speech_and_noise(
+    asteroid_models, tmp_path, monkeypatch, capsys, cls_name
+):
+    from separation_core.checkpoints.cards import write_card
+    from separation_core.checkpoints.store import load_checkpoint, save_checkpoint
+    from separation_core.models.registry import get_model_class
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(folder))
+    options = {**ONE_OUTPUT[cls_name], "sample_rate": 16000}
+    theirs = reference.build(asteroid_models, cls_name, options)
+    path = reference.save(theirs, folder / "enhsingle.bin")
+
+    entry = resolve(path)
+    ours = load_model(entry)
+    assert (entry.n_src, entry.outputs_are_voices) == (2, False)
+    assert (ours.n_src, ours.outputs_are_voices) == (2, False)
+    assert entry.num_parameters == sum(p.numel() for p in theirs.parameters())
+    # The class still describes its separators: a two-output file of it gives voices.
+    cls = get_model_class(entry.model_name)
+    assert cls.outputs_are_voices and cls.voices_with({"n_src": 2})
+    two = reference.save(
+        reference.build(asteroid_models, cls_name, {**options, "n_src": 2}), tmp_path / "two.bin"
+    )
+    assert resolve(two).outputs_are_voices and load_model(two).outputs_are_voices
+
+    assert main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("enhsingle.bin"))
+    assert "speech and noise" in line
+    assert (
+        "| sample rate, outputs | 16000 Hz, speech and noise"
+        in write_card(path, out=tmp_path / "card.md").read_text()
+    )
+
+    # Speech at the level that explains the mixture (Asteroid's training is scale-invariant),
+    # noise the rest: the stems add up to the input.
+    mix = 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    result = separate(ours, mix, 16000, EngineOptions(chunk_seconds=0))
+    with torch.no_grad():
+        speech = theirs(torch.from_numpy(mix / mix.std()).unsqueeze(0))[0, 0].numpy()
+    gain = float(speech @ mix / (speech @ speech))  # least squares (the engine's adds a 1e-4 ridge)
+    assert reference.close(result.waveforms[0], gain * speech) < 1e-3
+    np.testing.assert_allclose(result.waveforms.sum(0), mix, atol=1e-5)
+    assert result.masks.shape[0] == 2
+
+    # Written by Cocktail and read back: the arguments keep Asteroid's one mask.
+    saved = save_checkpoint(tmp_path / "saved.pt", ours)
+    assert load_checkpoint(saved)["model_args"]["n_src"] == 1
+    assert resolve(saved).outputs_are_voices is False
+
+
+# The published enhancers' configurations (their hub files' model_args) and their sizes as reported
+# (JorisCos/DCUNet_Libri1Mix_enhsingle_16k: Large-DCUNet-20, 7.66 M; the DCCRN-CL one, 3.67 M).
+PUBLISHED_SIZES = {
+    "DCUNet": (
+        dict(
+            architecture="Large-DCUNet-20",
+            stft_n_filters=1024,
+            stft_kernel_size=1024,
+            stft_stride=256,
+            sample_rate=16000,
+        ),
+        7.66,
+    ),
+    "DCCRNet": (
+        dict(
+            architecture="DCCRN-CL",
+            stft_n_filters=512,
+            stft_kernel_size=400,
+            stft_stride=100,
+            sample_rate=16000,
+        ),
+        3.67,
+    ),
+}
+
+
+@pytest.mark.parametrize("cls_name", list(PUBLISHED_SIZES))
+def test_parameters_are_the_trainable_ones_not_the_stft_filters_and_statistics(
+    asteroid_models, tmp_path, monkeypatch, capsys, cls_name
+):
+    import json
+
+    from separation_core.checkpoints.cards import write_card
+
+    options, millions = PUBLISHED_SIZES[cls_name]
+    theirs = getattr(asteroid_models, cls_name)(**options)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(folder))
+    path = reference.save(theirs, folder / "pytorch_model.bin")
+    trainable = sum(p.numel() for p in theirs.parameters())
+    stored = sum(t.numel() for t in theirs.state_dict().values() if t.is_floating_point())
+    assert stored > trainable  # the file also holds STFT filters and batch-norm statistics
+
+    entry = resolve(path)
+    assert entry.num_parameters == trainable and round(trainable / 1e6, 2) == millions
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["models"]
+    assert next(m for m in listed if m["id"] == "pytorch_model.bin")["parameters"] == trainable
+    card = write_card(path, out=tmp_path / "card.md").read_text()
+    assert f"| parameters | {trainable:,} |" in card

@@ -41,7 +41,7 @@ def test_the_whole_pipeline_is_the_separator_on_its_share_plus_the_stages():
     # the memory of the separator's outputs over the whole recording
     assert got.peak_mb == estimate_run(ENTRY, seconds, BENCH, device="cpu").peak_mb
     assert got.conversation and not alone.conversation
-    assert f"the separator on ≈ {CONVERSATION_READ_SHARE:.0%} of the audio" in got.text()
+    assert got.text().endswith(", the whole conversation pipeline")
     assert got.seconds < estimate_run(ENTRY, seconds, BENCH, device="cpu").seconds + stages
 
 

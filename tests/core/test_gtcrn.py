@@ -181,7 +181,7 @@ def test_bundled_checkpoint_loads_weights_only_and_round_trips(tmp_path):
     assert (entry.origin, entry.kind, entry.trained, entry.outputs_are_voices) == (
         "bundled", "enhancement", True, False,
     )  # fmt: skip
-    assert entry.num_parameters < 50_000
+    assert entry.num_parameters == 48_245  # the paper's 48.2 K (batch-norm statistics aside)
     model = _bundled()
     again = model_from_checkpoint(save_checkpoint(tmp_path / "copy.pt", model))
     x = torch.randn(SR, generator=torch.Generator().manual_seed(1)) * 0.1
@@ -318,6 +318,35 @@ def test_bundled_file_is_the_one_the_card_names():
     text = card.read_text()
     assert raw["imported"]["source_sha256"] in text and raw["imported"]["commit"] in text
     assert Path(BUNDLED.with_suffix(".LICENSE").name).name in text
+
+
+def test_cocktail_card_keeps_the_measured_card_unless_forced(tmp_path, capsys):
+    """The bundled card holds figures measured by scripts/gtcrn_measure.py that the checkpoint
+    does not: `cocktail card` refuses to replace it, and with --force writes the card of what the
+    file says (its source, licence, parameters, outputs), which it then leaves as it is."""
+    import shutil
+
+    from separation_core.cli import main
+
+    ckpt = Path(shutil.copy(BUNDLED, tmp_path / BUNDLED.name))
+    card = ckpt.with_suffix(".md")
+    card.write_text("# gtcrn-dns3-16k\n\n## Measured here\n\n| tap | 24 | 4.20 | 6.78 |\n")
+    measured = card.read_text()
+    assert main(["card", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{card}: holds another card" in err and "--force" in err
+    assert card.read_text() == measured
+
+    assert main(["card", str(ckpt), "--force"]) == 0
+    text = card.read_text()
+    raw = torch.load(BUNDLED, map_location="cpu", weights_only=True)
+    imp = raw["imported"]
+    assert f"| parameters | {GTCRN().num_parameters():,} |" in text
+    assert f"{imp['repository']} at commit `{imp['commit']}`" in text
+    assert f"| `{imp['model_name']}` | `{imp['source_sha256']}` |" in text
+    assert "| licence | MIT |" in text and "speech, then noise" in text
+    assert main(["card", str(ckpt)]) == 0  # the same text again: nothing to keep
+    assert card.read_text() == text
 
 
 def test_the_run_estimate_has_its_own_figures():

@@ -1,6 +1,6 @@
 """The overlapped-speech detector: the bundled weights load, long inputs read in windows give what
-one window gives, it finds two espeak-ng voices at once more than one voice, bad files are refused
-in one line; and the separator's spans around the overlaps."""
+one window gives, it finds two readers at once more than one reader (real speech), bad files are
+refused in one line; and the separator's spans around the overlaps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import espeak, needs_espeak
+from helpers import DATA_DIR, needs_data
 from separation_core.conversation import overlap as od
 from separation_core.conversation.pipeline import (
     HOP,
@@ -53,13 +53,23 @@ def test_the_level_of_the_recording_does_not_matter():
     np.testing.assert_allclose(od.overlap_probability(x), od.overlap_probability(8 * x), atol=2e-3)
 
 
-@needs_espeak
+@needs_data
 def test_two_voices_at_once_read_as_overlap_more_than_one_voice():
-    a = espeak("The birch canoe slid on the smooth planks of the old dock.", "en+m3", RATE)
-    b = espeak("Glue the sheet to the dark blue background of the picture.", "en+f4", RATE)
-    n = min(len(a), len(b))
+    """Two LibriSpeech readers at the same level, one after the other and at once."""
+    import soundfile as sf
+
+    from separation_core.io.audio_io import resample
+
+    folder = DATA_DIR / "speech" / "librispeech-train-clean-100"
+    voices = []
+    for name in ("103-1240-0000.flac", "1034-121119-0000.flac"):
+        x, rate = sf.read(folder / name, dtype="float32")
+        voices.append(resample(x, rate, RATE)[: 8 * RATE])
+    n = min(len(v) for v in voices)
+    a, b = (v[:n] for v in voices)
+    b = b * (np.std(a) / np.std(b))
     one = od.overlap_probability(np.concatenate([a, b]))
-    both = od.overlap_probability(a[:n] + b[:n])
+    both = od.overlap_probability(a + b)
     assert both.mean() > one.mean() + 0.1
 
 

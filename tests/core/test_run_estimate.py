@@ -11,8 +11,10 @@ from separation_core.engine.run_estimate import (
     LONG_RUN_SECONDS,
     RunEstimate,
     chunked_seconds,
+    estimate_conversation,
     estimate_run,
     load_bench,
+    with_denoiser,
 )
 
 
@@ -144,3 +146,42 @@ def test_classical_and_oracle_models_get_their_measured_speed():
     assert got.peak_mb is None and "measured speed of classical models" in got.text()
     oracle = estimate_run(entry("oracle-irm", kind="oracle", params=0), 120.0, BENCH, device="cuda")
     assert oracle.seconds == pytest.approx(120.0 / DSP_SPEED_X_REALTIME["oracle"])
+
+
+def test_denoising_first_adds_the_denoiser_once_on_the_whole_input():
+    bench = {
+        "models": {
+            **BENCH["models"],
+            "den": {
+                "sample_rate": 16000,
+                "n_src": 2,
+                "cpu": {"seconds": 60.0, "speed_x_realtime": 40.0},
+                "long": {"minutes": 10.0, "peak_mb": 1500.0, "speed_x_realtime": 50.0},
+            },
+        }
+    }
+    separator, denoiser = entry("m"), entry("den")
+    plain = estimate_run(separator, 30.0, bench)
+    got = with_denoiser(plain, denoiser, 30.0, bench)
+    assert got.seconds == pytest.approx(30.0 / 20.0 + 30.0 / 40.0)
+    den_peak = estimate_run(denoiser, 30.0, bench).peak_mb
+    assert den_peak > plain.peak_mb and got.peak_mb == den_peak  # the larger of the two stages
+    assert got.denoiser == "den" and got.text().endswith(", den first")
+    # conversation mode: the separator on its share, the denoiser once over the whole recording
+    talk = estimate_conversation(separator, 1800.0, bench)
+    both = with_denoiser(talk, denoiser, 1800.0, bench)
+    assert both.seconds == pytest.approx(talk.seconds + 1800.0 / 50.0) and both.conversation
+    # on a GPU the denoiser has no figure here: left out, and said
+    gpu = {
+        "models": {
+            **bench["models"],
+            "m": {**bench["models"]["m"], "gpu": {"speed_x_realtime": 200.0}},
+        }
+    }
+    on_gpu = with_denoiser(
+        estimate_run(separator, 60.0, gpu, device="cuda"), denoiser, 60.0, gpu, device="cuda"
+    )
+    assert on_gpu.seconds == pytest.approx(0.3) and not on_gpu.denoiser
+    assert "den first not counted: no GPU figure" in on_gpu.text()
+    unknown = estimate_run(entry("x", kind="other"), 60.0, bench)
+    assert with_denoiser(unknown, denoiser, 60.0, bench) == unknown  # nothing to add to

@@ -5,8 +5,10 @@ as ``.pth``, ``.ckpt``, or a model hub's ``pytorch_model.bin``). These classes a
 Cocktail's exact ports (``SUPPORTED``): ``ConvTasNet`` and ``DPRNNTasNet`` (``asteroid_port``),
 ``DPTNet`` (``asteroid_dptnet``), ``SuDORMRFNet`` and ``SuDORMRFImprovedNet``
 (``asteroid_sudormrf``), all with the free filterbank, and the enhancers ``DCUNet`` and ``DCCRNet``
-(``asteroid_dcunet``: speech, and mixture - speech as a second output). The state dict keeps its
-key names. Every option that changes the weights or the computation is either carried over or
+(``asteroid_dcunet``: speech, and mixture - speech as a second output). A file of the other
+classes with one output (``n_src: 1``, Asteroid's enhancement recipes, e.g.
+``JorisCos/DPTNet_Libri1Mix_enhsingle_16k``) is an enhancer too: speech and noise. The state dict
+keeps its key names. Every option that changes the weights or the computation is either carried over or
 refused with one line naming the option and the file. Asteroid itself is never imported.
 """
 
@@ -20,6 +22,7 @@ from typing import Optional, Union
 
 import torch
 
+from separation_core.checkpoints.checks import trainable_parameters
 from separation_core.models import asteroid_port as port
 from separation_core.models.blocks import ACTIVATIONS
 
@@ -292,12 +295,16 @@ def convert_args(model_name: str, args: dict) -> dict:
     return out
 
 
-def _port_default(model_name: str, arg: str):
-    """The default of ``arg`` in the port's constructor (Asteroid's default)."""
+def _port(model_name: str):
+    """The class of Cocktail's port of Asteroid's ``model_name``."""
     from separation_core.models.registry import get_model_class
 
-    cls = get_model_class(SUPPORTED[model_name])
-    return inspect.signature(cls.__init__).parameters[arg].default
+    return get_model_class(SUPPORTED[model_name])
+
+
+def _port_default(model_name: str, arg: str):
+    """The default of ``arg`` in the port's constructor (Asteroid's default)."""
+    return inspect.signature(_port(model_name).__init__).parameters[arg].default
 
 
 def safe_globals() -> list:
@@ -400,7 +407,7 @@ def to_cocktail(ckpt: dict, path: Union[str, Path] = "<checkpoint>") -> dict:
         "model_args": args,
         "state_dict": state,
         "sample_rate": args["sample_rate"],
-        "n_src": 2 if name in ENHANCERS else args.get("n_src", 2),  # enhancers: speech, noise
+        "n_src": args.get("n_src", 2) if _port(name).voices_with(args) else 2,  # speech, noise
         "stft": None,
         "training": {
             "description": f"Imported from {origin}, with the arguments the file gives "
@@ -422,10 +429,11 @@ def imported_card(ckpt: dict, path: Union[str, Path]) -> str:
     """A Markdown model card for an imported checkpoint: what the file says of itself."""
     path = Path(path)
     imp = ckpt.get("imported") or {}
-    n_params = sum(
-        t.numel()
-        for t in ckpt["state_dict"].values()
-        if isinstance(t, torch.Tensor) and t.is_floating_point()
+    n_params = trainable_parameters(ckpt, path)
+    outputs = (
+        f"{ckpt['n_src']} voices"
+        if _port(imp.get("model_name")).voices_with(ckpt["model_args"])
+        else "speech and noise (mixture - speech)"
     )
     size = path.stat().st_size / 2**20 if path.is_file() else float("nan")
     lines = [
@@ -441,7 +449,7 @@ def imported_card(ckpt: dict, path: Union[str, Path]) -> str:
         f"`{ckpt['model_name']}` |",
         f"| arguments (as in the file) | `{json.dumps(imp.get('model_args'), sort_keys=True)}` |",
         f"| parameters | {n_params:,} |",
-        f"| sample rate, speakers | {ckpt['sample_rate']} Hz, {ckpt['n_src']} |",
+        f"| sample rate, outputs | {ckpt['sample_rate']} Hz, {outputs} |",
         f"| file | `{path.name}`, {size:.1f} MiB |",
         "",
         "## Infos carried by the file",

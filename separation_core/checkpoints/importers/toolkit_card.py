@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Union
 
-import torch
+from separation_core.checkpoints.checks import trainable_parameters
+from separation_core.models.registry import get_model_class
 
 
 def _size(path: Path) -> float:
@@ -17,20 +18,26 @@ def _size(path: Path) -> float:
 
 def toolkit_card(ckpt: dict, path: Union[str, Path]) -> str:
     """A Markdown card for a checkpoint that ``importers.speechbrain`` or ``importers.torchaudio``
-    made: its origin, the source format and files (with SHA-256), the arguments, the outputs."""
+    made, or one converted from its authors' files (the bundled GTCRN: ``repository``, ``commit``,
+    ``source_sha256`` and ``licence``): its origin, the source format and files (with SHA-256),
+    the arguments, the outputs."""
     path = Path(path)
     imp = ckpt["imported"]
-    n_params = sum(
-        t.numel()
-        for t in ckpt["state_dict"].values()
-        if isinstance(t, torch.Tensor) and t.is_floating_point()
-    )
+    n_params = trainable_parameters(ckpt, path)
     outputs = (
-        "speech, then noise (the rest of the mixture)"
-        if ckpt["model_args"].get("num_spks") == 1
-        else f"{ckpt['n_src']} voices"
+        f"{ckpt['n_src']} voices"
+        if get_model_class(ckpt["model_name"]).voices_with(ckpt["model_args"])
+        else "speech, then noise (the rest of the mixture)"
     )
-    hashes = imp.get("files_sha256") or {}
+    hashes = imp.get("files_sha256") or (
+        {imp["model_name"]: imp["source_sha256"]} if imp.get("source_sha256") else {}
+    )
+    source = imp.get("source_format") or (
+        f"`{imp.get('model_name')}` of {imp['repository']}"
+        + (f" at commit `{imp['commit']}`" if imp.get("commit") else "")
+        if imp.get("repository")
+        else "not recorded"
+    )
     lines = [
         f"# {path.name if path.is_dir() else path.stem}",
         "",
@@ -40,8 +47,9 @@ def toolkit_card(ckpt: dict, path: Union[str, Path]) -> str:
         "| | |",
         "|---|---|",
         f"| architecture | {imp.get('label')}, run on Cocktail's port `{ckpt['model_name']}` |",
-        f"| source format | {imp.get('source_format')} |",
-        f"| arguments | `{json.dumps(imp.get('model_args'), sort_keys=True)}` |",
+        f"| source | {source} |",
+        *([f"| licence | {imp['licence']} |"] if imp.get("licence") else []),
+        f"| arguments | `{json.dumps(imp.get('model_args', ckpt['model_args']), sort_keys=True)}` |",
         f"| parameters | {n_params:,} |",
         f"| sample rate, outputs | {ckpt['sample_rate']} Hz, {outputs} |",
         f"| size | `{path.name}`, {_size(path):.1f} MiB |",
