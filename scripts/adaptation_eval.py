@@ -4,14 +4,13 @@
 Per recording: whole-file SI-SDRi per person and SI-SDRi on balanced overlaps (true overlaps of at
 least 0.25 s where the references are within 15 dB of each other) of the stems re-assembled with
 the stock separator and with its adapted copies, from the true turns or from the turns conversation
-mode estimates (the default pipeline's, from the cached separator outputs of
-``scripts/conversation_eval.py``). One fine-tuning per recording runs for the largest budget; the
-smaller budgets are the best weights validated by then in the same run (the learning rate is
-constant after the warm-up, so that is what a shorter run would have kept, validated less often).
+mode estimates (``separate_conversation`` with the default model). One fine-tuning per recording
+runs for the largest budget; the smaller budgets are the best weights validated by then in the same
+run (the learning rate is constant after the warm-up: what a shorter run would have kept).
 ``--control`` also scores the copy adapted on the next recording of the set.
 
     nice -n 10 python scripts/adaptation_eval.py runs/conv-sets/two-reverb --limit 4 \
-        --model convtasnet-rooms-16k --turns true --budgets 60,180 --json runs/adapt/x.json
+        --model convtasnet-rooms-16k --turns true --budgets 15,45 --json runs/adapt/x.json
 """
 
 from __future__ import annotations
@@ -42,10 +41,6 @@ from separation_core.adaptation.saving import stock_training  # noqa: E402
 from separation_core.adaptation.solo import overlap_spans  # noqa: E402
 from separation_core.checkpoints.catalog import default_model_id, load_model, resolve  # noqa: E402
 from separation_core.conversation import pipeline as P  # noqa: E402
-from separation_core.conversation.assembly import assemble  # noqa: E402
-from separation_core.conversation.people import SpeakerCount  # noqa: E402
-from separation_core.conversation.speakers import SpeakerEncoder  # noqa: E402
-from separation_core.conversation.turns import turns_from_activity  # noqa: E402
 from separation_core.evaluation.metrics import si_sdr  # noqa: E402
 from separation_core.io.rttm import Turn  # noqa: E402
 
@@ -60,22 +55,11 @@ def load_recording(folder: Path, entry: dict):
     return mix, refs, sr, turns
 
 
-def estimated_turns(folder: Path, entry: dict, mix16: np.ndarray, cache: Path):
-    """The default pipeline's turns, people, overlaps and stems from the cached separator outputs."""
-    z = np.load(cache / folder.name / f"{entry['id']}-{default_model_id()}.npz")
-    overlap = P.overlap_frames(mix16, z["speech"])
-    plan, people, overlap = P.plan_people(
-        mix16,
-        z["outputs"],
-        z["speech"],
-        overlap,
-        SpeakerEncoder.shared(),
-        SpeakerCount.parse("auto"),
-    )
-    stems = assemble(mix16, P.RATE, plan, separated=z["outputs"])
-    turns = turns_from_activity(plan.active(), 1.0 / P.HOP)
-    spans = [(a * P.HOP, b * P.HOP) for a, b in P._runs(overlap)]
-    return turns, plan.n_people, spans, stems
+def estimated_turns(pipeline_model, mix: np.ndarray, sr: int):
+    """Conversation mode's turns, people, separated spans and stems (the default pipeline, run
+    with ``pipeline_model``)."""
+    result = P.separate_conversation(pipeline_model, mix, sr, P.ConversationOptions())
+    return result.turns, result.n_src, result.separated_spans, result.waveforms
 
 
 def pairing(stems: np.ndarray, refs: np.ndarray) -> dict:
@@ -132,7 +116,6 @@ def main(argv=None) -> int:
     ap.add_argument("--ids", default="", help="only these recordings (comma-separated ids)")
     ap.add_argument("--control", action="store_true")
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--cache", type=Path, default=Path("runs/conv-cache"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -142,6 +125,7 @@ def main(argv=None) -> int:
     model_id = args.model or default_model_id()
     entry = resolve(model_id)
     model = load_model(entry)
+    pipeline_model = load_model(default_model_id()) if args.turns == "estimated" else None
     stock = stock_training(entry.checkpoint)
     loss_options = stock.get("loss_options") or {}
     lr = {} if args.lr is None else {"lr": args.lr}
@@ -171,9 +155,7 @@ def main(argv=None) -> int:
             if args.turns == "true":
                 turns, n_people, exclude, pipeline_stems = true_turns, refs.shape[0], (), None
             else:
-                turns, n_people, exclude, pipeline_stems = estimated_turns(
-                    folder, entry_, mix, args.cache
-                )
+                turns, n_people, exclude, pipeline_stems = estimated_turns(pipeline_model, mix, sr)
                 row["pipeline"] = scores(pipeline_stems, refs, mix, sr, true_turns)
                 row["people_found"] = n_people
             t0 = time.perf_counter()

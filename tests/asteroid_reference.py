@@ -1,6 +1,6 @@
 """Reference models built with Asteroid's own code, for the import tests: the package (skipped when
 absent), random weights away from their initial values, files as Asteroid's ``serialize()`` writes
-them, and spoken test mixtures.
+them, and one-line refusals.
 
 Import as ``from asteroid_reference import ...`` (tests/conftest.py puts this folder on sys.path).
 """
@@ -77,14 +77,13 @@ def close(ours, theirs) -> float:
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
 
-def spoken_mixture(sample_rate: int, seconds: float = 2.0) -> np.ndarray:
-    """Two espeak-ng voices saying different sentences, summed: ``[seconds * sample_rate]``."""
-    from helpers import espeak
+def refused(path) -> str:
+    """The one-line CheckpointError, naming the file, that opening ``path`` gives."""
+    from separation_core.checkpoints.catalog import resolve
+    from separation_core.errors import CheckpointError
 
-    n = int(seconds * sample_rate)
-    a = espeak("The quick brown fox jumps over the lazy dog.", "en+m3", sample_rate)
-    b = espeak("She sells sea shells by the sea shore today.", "en+f4", sample_rate)
-    out = np.zeros(n, np.float32)
-    for x in (a, b):
-        out[: min(n, len(x))] += x[:n]
-    return out
+    with pytest.raises(CheckpointError) as err:
+        resolve(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message
+    return message

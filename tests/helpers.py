@@ -133,3 +133,21 @@ def espeak(text: str, voice: str = "en", sample_rate: int = 16000) -> np.ndarray
         x, rate = sf.read(path, dtype="float32")
     x = resample(x, rate, sample_rate) if rate != sample_rate else x
     return (0.3 * x / max(float(np.abs(x).max()), 1e-9)).astype(np.float32)
+
+
+SPOKEN_LINES = (
+    ("The quick brown fox jumps over the lazy dog.", "en+m3"),
+    ("She sells sea shells by the sea shore today.", "en+f4"),
+    ("A large cat sat on the warm mat at noon.", "en+m7"),
+)
+
+
+def spoken_mixture(sample_rate: int, speakers: int = 2, seconds: float = 2.0) -> np.ndarray:
+    """The first ``speakers`` of ``SPOKEN_LINES`` (espeak-ng voices saying different sentences),
+    summed: ``[seconds * sample_rate]``."""
+    n = int(seconds * sample_rate)
+    out = np.zeros(n, np.float32)
+    for text, voice_name in SPOKEN_LINES[:speakers]:
+        x = espeak(text, voice_name, sample_rate)[:n]
+        out[: len(x)] += x
+    return out

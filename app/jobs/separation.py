@@ -245,7 +245,7 @@ class SeparationJob:
         options = ConversationOptions(
             speakers=SpeakerCount.parse(self.settings.speakers),
             engine=self.settings.engine_options(),
-            model_outputs_when_few=self.settings.mode == "auto",
+            model_outputs_without_speech=self.settings.mode == "auto",
         )
         return separate_conversation(
             model, self.mixture, self.sample_rate, options, progress=progress, cancel=cancel

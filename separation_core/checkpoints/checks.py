@@ -11,8 +11,10 @@ so no memory is spent on it).
 
 from __future__ import annotations
 
+import pickle
 import re
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
@@ -123,6 +125,26 @@ def unpickling_reason(err: Exception) -> str:
     return "not a PyTorch checkpoint (a pickle that torch.save did not write" + (
         f": {detail[:80]})" if detail and len(detail) < len(text) else ")"
     )
+
+
+def load_vetted(path: Path, allowed_globals: Sequence = ()):
+    """``torch.load(path, weights_only=True)`` of a file that passed ``check_file`` and
+    ``check_container``, with ``allowed_globals`` also allowed; any failure a one-line
+    CheckpointError naming the file."""
+    check_file(path)
+    check_container(path)
+    try:
+        with torch.serialization.safe_globals(list(allowed_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{path}: {unpickling_reason(err)}") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as err:
+        msg = " ".join(str(err).split()) or type(err).__name__
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
+    except Exception as err:  # any other loader failure is still a bad file, never a crash
+        raise CheckpointError(
+            f"{path}: cannot be read as a checkpoint ({type(err).__name__})"
+        ) from None
 
 
 # -- after torch.load ---------------------------------------------------------------------------
@@ -243,7 +265,17 @@ def check_architecture(ckpt: dict, path: PathLike) -> None:
     """The weights' names and shapes are those of the model its ``model_args`` declare."""
     cls = get_model_class(ckpt["model_name"])
     expected = _declared_shapes(cls, ckpt["model_args"], path)
-    state = ckpt["state_dict"]
+    misfit = weights_misfit(ckpt["state_dict"], expected, "the model needs")
+    if misfit:
+        raise _fail(
+            path,
+            f"weights do not fit the '{cls.name}' architecture its model_args declare: {misfit}",
+        )
+
+
+def weights_misfit(state: dict, expected: dict, needs: str) -> str:
+    """How the state dict's names and shapes differ from ``expected`` (``{name: shape}``), in a few
+    words (``needs`` introduces the expected shape: "the model needs"); "" when they fit."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
@@ -251,20 +283,15 @@ def check_architecture(ckpt: dict, path: PathLike) -> None:
             f"{len(missing)} missing (first '{missing[0]}')" if missing else "",
             f"{len(unexpected)} unexpected (first '{unexpected[0]}')" if unexpected else "",
         ]
-        raise _fail(
-            path,
-            f"weights do not fit the '{cls.name}' architecture its model_args "
-            f"declare: {', '.join(p for p in parts if p)}",
-        )
+        return ", ".join(p for p in parts if p)
     wrong = [k for k in expected if tuple(state[k].shape) != expected[k]]
     if wrong:
         k = wrong[0]
-        raise _fail(
-            path,
-            f"weights do not fit the '{cls.name}' architecture its model_args "
-            f"declare: '{k}' is {list(state[k].shape)}, the model needs "
-            f"{list(expected[k])} ({len(wrong)} tensor(s) differ)",
+        return (
+            f"'{k}' is {list(state[k].shape)}, {needs} {list(expected[k])} "
+            f"({len(wrong)} tensor(s) differ)"
         )
+    return ""
 
 
 def _declared_shapes(cls, args: dict, path: PathLike) -> dict:

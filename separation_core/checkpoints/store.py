@@ -20,8 +20,6 @@ Nothing in it is a pickled class, so it survives refactors and never runs code o
 from __future__ import annotations
 
 import datetime as _dt
-import pickle
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Union
@@ -109,25 +107,11 @@ def load_checkpoint(path: Union[str, Path]) -> dict:
 
     if speechbrain.is_speechbrain_folder(path):
         return validate_checkpoint(speechbrain.folder_checkpoint(path), path)
-    checks.check_file(path)
-    checks.check_container(path)
-    try:
-        from separation_core.checkpoints.importers.asteroid import (
-            safe_globals,  # torch.__version__, numpy scalars: no code
-        )
+    from separation_core.checkpoints.importers.asteroid import (
+        safe_globals,  # torch.__version__, numpy scalars: no code
+    )
 
-        with torch.serialization.safe_globals(safe_globals()):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: {checks.unpickling_reason(e)}") from None
-    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
-        msg = " ".join(str(e).split()) or type(e).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
-    except Exception as e:  # any other loader failure is still a bad file, never a crash
-        raise CheckpointError(
-            f"{path}: cannot be read as a checkpoint ({type(e).__name__})"
-        ) from None
-    return validate_checkpoint(ckpt, path)
+    return validate_checkpoint(checks.load_vetted(path, safe_globals()), path)
 
 
 def validate_checkpoint(ckpt, path: Union[str, Path] = "<checkpoint>") -> dict:

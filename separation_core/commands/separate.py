@@ -329,7 +329,7 @@ def _separate_one(path, target, args, entry, model, options, load_seconds, conve
                 ConversationOptions(
                     speakers=args.speakers,
                     engine=options,
-                    model_outputs_when_few=args.mode == "auto" and adapt_budget(args) is None,
+                    model_outputs_without_speech=args.mode == "auto" and adapt_budget(args) is None,
                 ),
                 progress=bar,
             )

@@ -36,6 +36,7 @@ from separation_core.engine.inference import (
     fit_length,
     separate,
 )
+from separation_core.engine.memory_check import return_freed_memory
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
 from separation_core.models.result import SeparationResult
@@ -62,10 +63,9 @@ class ConversationOptions:
     speakers: SpeakerCount = field(default_factory=SpeakerCount)
     engine: EngineOptions = field(default_factory=EngineOptions)
     overlap_threshold: Optional[float] = None  # None: OVERLAP_THRESHOLD
-    # Where no more people are found than the model has outputs, return the model's own outputs
-    # (``cocktail separate --mode auto``): on two-person conversations they scored higher than
-    # the stems (docs/conversations.md).
-    model_outputs_when_few: bool = False
+    # Where the recording holds no speech, return the model's own outputs instead of refusing it
+    # (``cocktail separate --mode auto``).
+    model_outputs_without_speech: bool = False
 
 
 def _frame_energy(x: np.ndarray, n_frames: int) -> np.ndarray:
@@ -148,6 +148,7 @@ def separate_overlaps(
             outputs = np.zeros((waves.shape[0], x16.shape[-1]), dtype=np.float32)
         outputs[:, a:b] = waves
         done += b - a
+        return_freed_memory()
     return outputs, notes
 
 
@@ -344,7 +345,7 @@ def separate_conversation(
         report(progress, 0.0, "voice activity")
         speech = speech_frames(x16)
         no_speech = speech.sum() * HOP < MIN_SPEECH_SECONDS
-        if no_speech and not options.model_outputs_when_few:
+        if no_speech and not options.model_outputs_without_speech:
             raise CocktailError(
                 f"no speech found (under {MIN_SPEECH_SECONDS:g} s): nothing to separate into "
                 "people; --mode model runs the model on it anyway"
@@ -367,14 +368,13 @@ def separate_conversation(
             speaker_order=False,
             input_notes=False,
         )
-        # the model's own outputs over the recording, with its masks as in model mode
-        whole = replace(
-            engine,
-            speaker_order=True,
-            keep_masks=options.engine.keep_masks,
-            max_embedding_points=options.engine.max_embedding_points,
-        )
-        if no_speech:
+        if no_speech:  # the model's own outputs over the recording, with masks as in model mode
+            whole = replace(
+                engine,
+                speaker_order=True,
+                keep_masks=options.engine.keep_masks,
+                max_embedding_points=options.engine.max_embedding_points,
+            )
             separated = separate(model, x16, RATE, whole, progress=sep_progress, cancel=cancel)
             note = f"no speech found (under {MIN_SPEECH_SECONDS:g} s): the model's outputs are kept"
             return _model_result(separated, x, sample_rate, note, progress)
@@ -391,16 +391,6 @@ def separate_conversation(
             x16, outputs16, speech, overlap, SpeakerEncoder.shared(), options.speakers
         )
         t_people = time.perf_counter()
-        if options.model_outputs_when_few and 1 < people.count <= (
-            engine.run.num_speakers or model.n_src
-        ):
-            report(progress, 0.75, "separating the whole recording")
-            separated = separate(model, x16, RATE, whole, cancel=cancel)
-            note = (
-                f"{people.count} people found, as many as the model's outputs: its own outputs "
-                "are kept"
-            )
-            return _model_result(separated, x, sample_rate, note, progress)
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16

@@ -12,6 +12,8 @@ and 80 s chunks grew by 1.8 (convtasnet), 2.0-2.5 (chimera-tcn), 2.3 (dc-tcn), 2
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -82,6 +84,23 @@ def available_memory_mb() -> Optional[float]:
         except (AttributeError, ValueError, OSError):
             pass
     return min(figures) if figures else None
+
+
+@functools.cache
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows, musl): nothing to hand back
+        return None
+
+
+def return_freed_memory() -> None:
+    """Hand the memory the C allocator holds freed back to the system (glibc's ``malloc_trim``;
+    elsewhere nothing). Separating many stretches of different lengths in a row otherwise leaves
+    their freed buffers resident: 1.8 GB against 0.6 GB on 20 minutes of conversation."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def resident_mb() -> float:

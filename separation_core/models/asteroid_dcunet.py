@@ -340,11 +340,7 @@ class _AsteroidComplexEnhancer(TimeDomainModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, 2, T]}``: speech, mixture - speech."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                f"{tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         length = mixture.shape[-1]
         x = mixture
         if length < self.kernel_size:  # Asteroid cannot transform it at all: pad to one frame

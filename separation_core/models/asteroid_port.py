@@ -88,11 +88,7 @@ class AsteroidTasNet(TimeDomainModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                f"{tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         batch, length = mixture.shape
         x = mixture
         if length < self.shortest_input:  # Asteroid cannot encode it at all; pad to one frame

@@ -10,6 +10,7 @@ from typing import ClassVar, Optional
 import torch
 from torch import nn
 
+from separation_core.errors import ModelError
 from separation_core.models.result import MASK_ESTIMATED, ChunkOutput
 from separation_core.models.transforms import StftParams
 
@@ -115,6 +116,27 @@ class SeparationModel(nn.Module):
         on the device of the model's parameters.
         """
         raise NotImplementedError
+
+    def check_batch(self, mixture: torch.Tensor) -> None:
+        """Refuse, in one line, a ``forward`` input that is not ``[batch, time]``."""
+        if mixture.dim() != 2:
+            raise ModelError(
+                f"{self.name} expects a batch of mixtures [batch, time], got shape "
+                f"{tuple(mixture.shape)}"
+            )
+
+    def mono_input(self, mixture: torch.Tensor) -> torch.Tensor:
+        """``separate_chunk``'s ``mixture [time]`` -> ``[time]`` on the device and in the dtype of
+        the model's parameters (float32 for a model with none); anything else refused in one line.
+        """
+        if mixture.dim() != 1:
+            raise ModelError(
+                f"{self.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
+            )
+        param = next(self.parameters(), None)
+        if param is None:
+            return mixture.float()
+        return mixture.to(device=param.device, dtype=param.dtype)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

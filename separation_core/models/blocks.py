@@ -131,11 +131,7 @@ class TimeDomainModel(SeparationModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                f"{tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         batch, length = mixture.shape
         w = self.encoder(mixture)  # [B, N, frames]
         masked = self.masks(w) * w.unsqueeze(1)  # [B, n_src, N, frames]
@@ -149,13 +145,8 @@ class TimeDomainModel(SeparationModel):
         references: Optional[torch.Tensor] = None,
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
-        if mixture.dim() != 1:
-            raise ModelError(
-                f"{self.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
-            )
-        param = next(self.parameters())
+        x = self.mono_input(mixture)
         with torch.no_grad():
-            x = mixture.to(device=param.device, dtype=param.dtype)
             waves = self.forward(x.unsqueeze(0))["waveforms"][0]  # [S, T]
             waves = fit_to_mixture(waves, x)
             masks = effective_masks(stft(waves, self.stft_params))  # [S, F, frames]
@@ -166,13 +157,8 @@ def enhancer_chunk(model: TimeDomainModel, mixture: torch.Tensor) -> ChunkOutput
     """``separate_chunk`` of a time-domain enhancer whose ``forward`` gives ``[B, 2, T]``, speech
     first: ``mixture [time]`` -> speech fitted to the mixture and the rest (``speech_and_noise``),
     with their effective masks ``[2, F, frames]``."""
-    if mixture.dim() != 1:
-        raise ModelError(
-            f"{model.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
-        )
-    param = next(model.parameters())
+    x = model.mono_input(mixture)
     with torch.no_grad():
-        x = mixture.to(device=param.device, dtype=param.dtype)
         speech = model.forward(x.unsqueeze(0))["waveforms"][0, 0]
         waves = speech_and_noise(speech, x)
         masks = effective_masks(stft(waves, model.stft_params))

@@ -74,11 +74,7 @@ class _TcnOnStftGrid(StftSeparationModel):
 
     def _trunk(self, mixture: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``mixture [B, time]`` -> (complex spectrum ``[B, F, T]``, features ``[B, T, width]``)."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                f"{tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         spec = stft(mixture, self.stft_params)
         frames = spec.shape[-1]
         x = self.input_conv(self.input_norm(self.encoder(mixture)))  # [B, B_ch, enc frames]

@@ -142,12 +142,8 @@ class WienerDenoiser(SeparationModel):
         references: Optional[torch.Tensor] = None,
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
-        if mixture.dim() != 1:
-            raise ModelError(
-                f"denoise-wiener expects a mono mixture [time], got shape {tuple(mixture.shape)}"
-            )
+        x = self.mono_input(mixture)
         with torch.no_grad():
-            x = mixture.float()
             spec = stft(x, self._stft)  # [F, frames]
             g = self.gains(spec)
             speech = istft(g * spec, self._stft, x.shape[-1])

@@ -392,10 +392,7 @@ class GTCRN(SeparationModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, 2, T]}`` (speech, mixture - speech)."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"gtcrn expects a batch of mixtures [batch, time], got shape {tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         speech, _ = self._speech_and_mask(mixture)
         return {"waveforms": torch.stack([speech, mixture - speech], dim=1)}
 
@@ -406,13 +403,8 @@ class GTCRN(SeparationModel):
         references: Optional[torch.Tensor] = None,
         options: RunOptions = RunOptions(),
     ) -> ChunkOutput:
-        if mixture.dim() != 1:
-            raise ModelError(
-                f"gtcrn expects a mono mixture [time], got shape {tuple(mixture.shape)}"
-            )
-        param = next(self.parameters())
+        x = self.mono_input(mixture).unsqueeze(0)
         with torch.no_grad():
-            x = mixture.to(device=param.device, dtype=param.dtype).unsqueeze(0)
             speech, mask = self._speech_and_mask(x)
             mask = mask[0, :, : self.stft_params.n_frames(x.shape[-1])]  # [2, frames, 257]
             gain = torch.sqrt(mask[0] ** 2 + mask[1] ** 2)

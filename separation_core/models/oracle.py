@@ -62,17 +62,13 @@ class OracleModel(SeparationModel):
                 f"{self.name} needs the reference sources: load one file per speaker "
                 "beside the mixture"
             )
-        if mixture.dim() != 1:
-            raise ModelError(
-                f"{self.name} expects a mono mixture [time], got shape {tuple(mixture.shape)}"
-            )
+        x = self.mono_input(mixture)
         if references.dim() != 2 or references.shape[-1] != mixture.shape[-1]:
             raise ModelError(
                 f"{self.name} expects references [n_src, {mixture.shape[-1]}], got "
                 f"shape {tuple(references.shape)}"
             )
         with torch.no_grad():
-            x = mixture.float()
             refs = references.to(device=x.device, dtype=x.dtype)
             mix_spec = stft(x, self._stft)  # [F, T]
             src_spec = stft(refs, self._stft)  # [n_src, F, T]

@@ -186,11 +186,7 @@ class SpeechBrainSeparator(TimeDomainModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                f"{tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         batch, length = mixture.shape
         x = mixture
         kernel = self.encoder.conv1d.kernel_size[0]

@@ -167,11 +167,7 @@ class TorchaudioConvTasNet(TimeDomainModel):
 
     def forward(self, mixture: torch.Tensor) -> dict:
         """``mixture [B, T]`` -> ``{"waveforms": [B, n_src, T]}``."""
-        if mixture.dim() != 2:
-            raise ModelError(
-                f"{self.name} expects a batch of mixtures [batch, time], got shape "
-                f"{tuple(mixture.shape)}"
-            )
+        self.check_batch(mixture)
         batch, length = mixture.shape
         padded = F.pad(mixture, (0, self._alignment_padding(length))).unsqueeze(1)
         feats = self.encoder(padded)  # [B, N, M]

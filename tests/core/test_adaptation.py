@@ -36,6 +36,7 @@ from separation_core.adaptation.solo import (
     split_held_out,
 )
 from separation_core.cancel import CancelToken
+from separation_core.checkpoints.cards import write_card
 from separation_core.checkpoints.catalog import list_models, load_model
 from separation_core.checkpoints.store import load_checkpoint
 from separation_core.engine.inference import EngineOptions, separate
@@ -257,6 +258,7 @@ def test_the_adapted_model_is_kept_listed_carded_and_separates(
         f"| held-out SI-SDRi after | {record.report.valid_after:.2f} dB |",
     ):
         assert text in card
+    assert write_card(path, out=tmp_path / "again.md").read_text() == card  # no bench needed
     loaded = load_model("small-adapted-meeting")
     assert weights_sha256(loaded) == weights_sha256(adapted)
     out = separate(loaded, mix[: 4 * SR], SR, EngineOptions(device="cpu", keep_masks=False))

@@ -13,11 +13,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from helpers import needs_espeak, si_sdr_reference
+from helpers import needs_espeak, si_sdr_reference, spoken_mixture
 from separation_core.checkpoints.catalog import load_model, resolve
 from separation_core.cli import main
 from separation_core.engine.inference import EngineOptions, separate
-from separation_core.errors import CheckpointError
 from separation_core.models.mixture_fit import fit_to_mixture
 
 MIN_SI_SDR = 30.0  # dB, Cocktail's output against Asteroid's (the bar)
@@ -175,7 +174,7 @@ def test_imported_model_reproduces_asteroid_on_speech(
     ours = load_model(entry)
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
 
-    mix = reference.spoken_mixture(entry.sample_rate, 2.0)
+    mix = spoken_mixture(entry.sample_rate, seconds=2.0)
     batch = torch.from_numpy(np.stack([mix, 0.5 * mix[::-1]]).copy())
     with torch.no_grad():
         expected = _reference(theirs, cls_name, batch).numpy()
@@ -208,14 +207,6 @@ def test_imported_model_reproduces_asteroid_on_speech(
         np.testing.assert_allclose(result.waveforms.sum(0), mix, atol=1e-5)  # the stems add up
 
 
-def _refused(path) -> str:
-    with pytest.raises(CheckpointError) as err:
-        resolve(path)
-    message = str(err.value)
-    assert "\n" not in message and str(path) in message
-    return message
-
-
 @pytest.mark.parametrize("cls_name", list(FAMILIES))
 def test_damaged_and_foreign_files_are_refused_in_one_line(
     asteroid_models, tmp_path, capsys, cls_name
@@ -242,21 +233,21 @@ def test_damaged_and_foreign_files_are_refused_in_one_line(
     }
     for name, (conf, words) in cases.items():
         torch.save(conf, tmp_path / name)
-        assert words in _refused(tmp_path / name), name
+        assert words in reference.refused(tmp_path / name), name
 
     whole = tmp_path / "whole.pth"
     torch.save(good, whole)
     (tmp_path / "empty.pth").write_bytes(b"")
     (tmp_path / "truncated.pth").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     torch.save({**good, "infos": {"hook": print}}, tmp_path / "payload.pth")  # a callable
-    assert "empty" in _refused(tmp_path / "empty.pth")
-    assert "truncated" in _refused(tmp_path / "truncated.pth")
-    assert "unsafe pickle" in _refused(tmp_path / "payload.pth")
+    assert "empty" in reference.refused(tmp_path / "empty.pth")
+    assert "truncated" in reference.refused(tmp_path / "truncated.pth")
+    assert "unsafe pickle" in reference.refused(tmp_path / "payload.pth")
     if cls_name.startswith("SuDORMRF"):  # Asteroid saves the encoder's filters twice
         state = dict(good["state_dict"])
         state["encoder.filterbank._filters"] = state["encoder.filterbank._filters"] + 1.0
         torch.save(dict(good, state_dict=state), tmp_path / "two-filterbanks.pth")
-        assert "is not a copy of" in _refused(tmp_path / "two-filterbanks.pth")
+        assert "is not a copy of" in reference.refused(tmp_path / "two-filterbanks.pth")
 
     wav = tmp_path / "mix.wav"
     sf.write(wav, np.zeros(8000, np.float32), 8000)
@@ -295,7 +286,7 @@ def test_imported_model_goes_everywhere_a_model_goes(
     assert f"imported: Asteroid {cls_name} (asteroid " in line and f" {rate} " in line
 
     wav = tmp_path / "talk.wav"
-    sf.write(wav, reference.spoken_mixture(rate, 1.5), rate)
+    sf.write(wav, spoken_mixture(rate, seconds=1.5), rate)
     assert main(["separate", str(wav), "--model", "hub.bin", "--out", str(tmp_path / "o")]) == 0
     sidecar = json.loads((tmp_path / "o" / "talk.json").read_text())
     assert sidecar["model"]["imported_from"].startswith(f"Asteroid {cls_name} (asteroid ")
@@ -314,7 +305,7 @@ def test_imported_model_goes_everywhere_a_model_goes(
     out = tmp_path / "hub.onnx"
     assert main(["export-onnx", "hub.bin", str(out)]) == 0
     graph = load_model(out)
-    mix = reference.spoken_mixture(rate, 1.3)
+    mix = spoken_mixture(rate, seconds=1.3)
     with torch.no_grad():
         expected = _reference(theirs, cls_name, torch.from_numpy(mix).unsqueeze(0))[0].numpy()
     got = graph.forward(torch.from_numpy(mix).unsqueeze(0))["waveforms"][0].numpy()

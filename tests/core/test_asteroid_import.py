@@ -14,7 +14,6 @@ import torch
 
 from separation_core.checkpoints.catalog import load_model, resolve
 from separation_core.engine.inference import EngineOptions, separate
-from separation_core.errors import CheckpointError
 from separation_core.models.mixture_fit import fit_to_mixture
 
 TOL = 1e-4  # max |Cocktail - Asteroid| relative to the output's peak
@@ -181,14 +180,6 @@ def test_no_asteroid_import_at_run_time(asteroid_models, tmp_path):
     assert "(2, 8000)" in out.stdout
 
 
-def _refused(path) -> str:
-    with pytest.raises(CheckpointError) as err:
-        resolve(path)
-    message = str(err.value)
-    assert "\n" not in message and str(path) in message
-    return message
-
-
 def test_unsupported_options_are_refused_in_one_line(asteroid_models, tmp_path):
     stft = asteroid_models.ConvTasNet(
         n_src=2,
@@ -201,7 +192,7 @@ def test_unsupported_options_are_refused_in_one_line(asteroid_models, tmp_path):
         kernel_size=64,
         stride=16,
     )
-    assert "fb_name='STFTFB'" in _refused(_save(stft, tmp_path / "stft.pth"))
+    assert "fb_name='STFTFB'" in reference.refused(_save(stft, tmp_path / "stft.pth"))
     good = _build(asteroid_models, "DPRNNTasNet", DPRNN["default-options"]).serialize()
     for change, word in (
         (dict(norm_type="cgLN"), "norm_type='cgLN'"),
@@ -215,10 +206,10 @@ def test_unsupported_options_are_refused_in_one_line(asteroid_models, tmp_path):
         conf = dict(good, model_args={**good["model_args"], **change})
         path = tmp_path / "bad.pth"
         torch.save(conf, path)
-        message = _refused(path)
+        message = reference.refused(path)
         assert word in message and "Asteroid DPRNNTasNet" in message, message
     torch.save(dict(good, model_name="LSTMTasNet"), tmp_path / "lstm.pth")
-    assert "'LSTMTasNet'" in _refused(tmp_path / "lstm.pth")
+    assert "'LSTMTasNet'" in reference.refused(tmp_path / "lstm.pth")
 
 
 def test_sidecar_card_and_listing_name_the_origin(asteroid_models, tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from meeting_helpers import LINES
 
 from helpers import DATA_DIR, espeak, needs_data, needs_espeak, si_sdr_reference
 from separation_core.checkpoints.catalog import default_model_id, load_model
@@ -20,16 +21,6 @@ from separation_core.evaluation.diarization import diarization_error_rate
 from separation_core.io.rttm import Turn
 
 SR = 16000
-LINES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-]
 
 
 def _dialogue(voices=("en+m3", "en+f4"), overlap_at=(2, 5)):
@@ -103,18 +94,20 @@ def test_a_recording_without_speech_is_refused_in_one_line_or_left_to_the_model(
     tones += 0.01 * rng.standard_normal(len(tones)).astype(np.float32)
     with pytest.raises(CocktailError, match="no speech"):
         separate_conversation(model, tones, SR)
-    auto = separate_conversation(model, tones, SR, ConversationOptions(model_outputs_when_few=True))
+    auto = separate_conversation(
+        model, tones, SR, ConversationOptions(model_outputs_without_speech=True)
+    )
     assert auto.turns is None and auto.waveforms.shape == (2, len(tones))
     assert any("no speech found" in note for note in auto.notes)
 
 
 @needs_espeak
-def test_auto_mode_keeps_the_models_outputs_when_it_has_one_per_person(model):
+def test_auto_mode_gives_one_stem_per_person_with_as_many_people_as_outputs(model):
     sources, _ = _dialogue()
-    options = ConversationOptions(model_outputs_when_few=True)
+    options = ConversationOptions(model_outputs_without_speech=True)
     result = separate_conversation(model, sources.sum(0), SR, options)
-    assert result.turns is None and result.waveforms.shape == sources.shape
-    assert any("its own outputs are kept" in note for note in result.notes)
+    assert result.turns is not None and result.waveforms.shape == sources.shape
+    assert result.people == ["Person 1", "Person 2"]
 
 
 @needs_espeak

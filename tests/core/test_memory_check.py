@@ -143,3 +143,21 @@ def test_cli_refuses_a_chunk_too_long_and_the_suggested_one_runs(
     assert 8 <= int(chunk) < 30
     assert main([*argv, "--chunk-seconds", chunk]) == 0
     assert np.isfinite(sf.read(tmp_path / "out" / "talk_s1.wav")[0]).all()
+
+
+def test_freed_memory_goes_back_through_malloc_trim_where_there_is_one(monkeypatch):
+    from separation_core.engine import memory_check
+
+    calls = []
+
+    class Libc:
+        def malloc_trim(self, pad):
+            calls.append(pad)
+            return 1
+
+    monkeypatch.setattr(memory_check, "_libc", lambda: Libc())
+    memory_check.return_freed_memory()
+    assert calls == [0]
+    monkeypatch.setattr(memory_check, "_libc", lambda: None)  # not glibc: nothing, no error
+    memory_check.return_freed_memory()
+    assert calls == [0]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import espeak, needs_espeak, si_sdr_reference
+from helpers import needs_espeak, si_sdr_reference, spoken_mixture
 from separation_core.checkpoints.catalog import load_model, resolve
 from separation_core.cli import main
 from separation_core.engine.inference import EngineOptions, separate
@@ -210,20 +210,12 @@ def reference_forward(hparams, mixture: np.ndarray) -> np.ndarray:
     return est[0].T.numpy()
 
 
-def spoken_mixture(rate: int, speakers: int, seconds: float = 2.0) -> np.ndarray:
-    """espeak-ng voices saying different sentences, summed (with noise for one speaker)."""
-    lines = (
-        ("The quick brown fox jumps over the lazy dog.", "en+m3"),
-        ("She sells sea shells by the sea shore today.", "en+f4"),
-        ("A large cat sat on the warm mat at noon.", "en+m7"),
-    )
-    n = int(seconds * rate)
-    out = np.zeros(n, np.float32)
-    for text, voice in lines[: max(speakers, 1)]:
-        x = espeak(text, voice, rate)[:n]
-        out[: len(x)] += x
+def noisy_mixture(rate: int, speakers: int) -> np.ndarray:
+    """``helpers.spoken_mixture`` of ``speakers`` voices; one voice comes with noise (what an
+    enhancer is given)."""
+    out = spoken_mixture(rate, max(speakers, 1))
     if speakers == 1:
-        out += 0.05 * np.random.default_rng(0).standard_normal(n).astype(np.float32)
+        out += 0.05 * np.random.default_rng(0).standard_normal(len(out)).astype(np.float32)
     return out
 
 
@@ -233,7 +225,7 @@ def test_folder_matches_speechbrain(speechbrain, layout, tmp_path):
     folder = tmp_path / layout
     hparams = write_folder(speechbrain, folder, LAYOUTS[layout])
     rate, spks = hparams["sample_rate"], hparams["num_spks"]
-    mixture = spoken_mixture(rate, spks)
+    mixture = noisy_mixture(rate, spks)
     theirs = reference_forward(hparams, mixture)
     entry = resolve(str(folder))
     assert (entry.id, entry.sample_rate, entry.checkpoint) == (layout, rate, folder.resolve())

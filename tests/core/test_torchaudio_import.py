@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchaudio_reference as reference
 
-from helpers import espeak, needs_espeak, si_sdr_reference
+from helpers import needs_espeak, si_sdr_reference, spoken_mixture
 from separation_core.checkpoints.catalog import load_model, resolve
 from separation_core.cli import main
 from separation_core.engine.inference import EngineOptions, separate
@@ -52,20 +52,6 @@ def build(options: dict) -> torch.nn.Module:
     return model.eval()
 
 
-def spoken_mixture(speakers: int, rate: int = 8000, seconds: float = 2.0) -> np.ndarray:
-    lines = (
-        ("The quick brown fox jumps over the lazy dog.", "en+m3"),
-        ("She sells sea shells by the sea shore today.", "en+f4"),
-        ("A large cat sat on the warm mat at noon.", "en+m7"),
-    )
-    n = int(seconds * rate)
-    out = np.zeros(n, np.float32)
-    for text, voice in lines[:speakers]:
-        x = espeak(text, voice, rate)[:n]
-        out[: len(x)] += x
-    return out
-
-
 @needs_espeak
 @pytest.mark.filterwarnings("ignore:divide by zero")  # outputs equal to the last bit: SI-SDR is inf
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -74,7 +60,7 @@ def test_state_dict_matches_torchaudio(case, tmp_path):
     path = tmp_path / f"{case}.pt"
     torch.save(theirs_model.state_dict(), path)
     n_src = theirs_model.num_sources
-    mixture = spoken_mixture(n_src)
+    mixture = spoken_mixture(8000, n_src)
     with torch.no_grad():
         theirs = theirs_model(torch.from_numpy(mixture).reshape(1, 1, -1))[0].numpy()
     entry = resolve(path)

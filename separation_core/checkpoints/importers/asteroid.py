@@ -23,6 +23,7 @@ from typing import Optional, Union
 import torch
 
 from separation_core.checkpoints.checks import trainable_parameters
+from separation_core.checkpoints.importers.toolkit_card import imported_limits
 from separation_core.models import asteroid_port as port
 from separation_core.models.blocks import ACTIVATIONS
 
@@ -458,12 +459,5 @@ def imported_card(ckpt: dict, path: Union[str, Path]) -> str:
         json.dumps(imp.get("infos") or {}, indent=2, sort_keys=True, default=str),
         "```",
         "",
-        "## Limits",
-        "",
-        "- Quality and speed are not known here: measure them with "
-        f"`cocktail bench --models {path} --test-set DIR`.",
-        "- Inputs at other sample rates are resampled to the model's on the way in and back on the "
-        "way out.",
-        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + imported_limits(path))

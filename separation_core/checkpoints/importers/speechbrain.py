@@ -20,9 +20,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import operator
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,21 @@ MAX_YAML_BYTES = 1 << 20  # published hyperparams are a few kB
 _DP = "speechbrain.lobes.models.dual_path."
 _RE = "speechbrain.lobes.models.resepformer."
 PRETRAINER = "speechbrain.utils.parameter_transfer.Pretrainer"  # lists the files; never built
+# ``SBTransformerBlock``'s arguments and defaults; ``SBTransformerBlock_wnormandskip`` adds four.
+_TRANSFORMER_BLOCK: dict[str, Any] = {
+    "num_layers": None,
+    "d_model": None,
+    "nhead": None,
+    "d_ffn": 2048,
+    "input_shape": None,
+    "kdim": None,
+    "vdim": None,
+    "dropout": 0.1,
+    "activation": "relu",
+    "use_positional_encoding": False,
+    "norm_before": False,
+    "attention_type": "regularMHA",
+}
 # The classes a `!new:` tag may name, with the arguments each takes and SpeechBrain's defaults
 # (``None``: no default). Arguments that only matter in training (dropout) are read and ignored.
 KNOWN_CLASSES: dict[str, dict[str, Any]] = {
@@ -73,20 +86,7 @@ KNOWN_CLASSES: dict[str, dict[str, Any]] = {
         "use_global_pos_enc": False,
         "max_length": 20000,
     },
-    _DP + "SBTransformerBlock": {
-        "num_layers": None,
-        "d_model": None,
-        "nhead": None,
-        "d_ffn": 2048,
-        "input_shape": None,
-        "kdim": None,
-        "vdim": None,
-        "dropout": 0.1,
-        "activation": "relu",
-        "use_positional_encoding": False,
-        "norm_before": False,
-        "attention_type": "regularMHA",
-    },
+    _DP + "SBTransformerBlock": _TRANSFORMER_BLOCK,
     _RE + "ResourceEfficientSeparator": {
         "input_dim": None,
         "causal": True,
@@ -101,18 +101,7 @@ KNOWN_CLASSES: dict[str, dict[str, Any]] = {
         "mem_model": None,
     },
     _RE + "SBTransformerBlock_wnormandskip": {
-        "num_layers": None,
-        "d_model": None,
-        "nhead": None,
-        "d_ffn": 2048,
-        "input_shape": None,
-        "kdim": None,
-        "vdim": None,
-        "dropout": 0.1,
-        "activation": "relu",
-        "use_positional_encoding": False,
-        "norm_before": False,
-        "attention_type": "regularMHA",
+        **_TRANSFORMER_BLOCK,
         "causal": False,
         "use_norm": True,
         "use_skip": True,
@@ -508,19 +497,7 @@ def _sha256(path: Path) -> str:
 def load_state_dict(path: Path) -> dict:
     """One ``.ckpt`` (a state dict that ``torch.save`` wrote), vetted and loaded with
     ``weights_only=True``; CheckpointError naming the file otherwise."""
-    checks.check_file(path)
-    checks.check_container(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path}: {checks.unpickling_reason(err)}") from None
-    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as err:
-        msg = " ".join(str(err).split()) or type(err).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
-    except Exception as err:  # any other loader failure is still a bad file, never a crash
-        raise CheckpointError(
-            f"{path}: cannot be read as a checkpoint ({type(err).__name__})"
-        ) from None
+    state = checks.load_vetted(path)
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
@@ -546,23 +523,10 @@ def _drop_positions(state: dict, path: Path) -> dict:
 
 def _check_fit(state: dict, expected: dict, path: Path, what: str) -> None:
     """One module's weights against the port's: names and shapes; CheckpointError naming the file."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = [
-            f"{len(missing)} missing (first '{missing[0]}')" if missing else "",
-            f"{len(unexpected)} unexpected (first '{unexpected[0]}')" if unexpected else "",
-        ]
+    misfit = checks.weights_misfit(state, expected, "the hyperparams give")
+    if misfit:
         raise CheckpointError(
-            f"{path}: weights do not fit the {what} that {HYPERPARAMS} describes: "
-            + ", ".join(p for p in parts if p)
-        )
-    wrong = [k for k in expected if tuple(state[k].shape) != expected[k]]
-    if wrong:
-        k = wrong[0]
-        raise CheckpointError(
-            f"{path}: weights do not fit the {what} that {HYPERPARAMS} describes: '{k}' is "
-            f"{list(state[k].shape)}, the hyperparams give {list(expected[k])}"
+            f"{path}: weights do not fit the {what} that {HYPERPARAMS} describes: {misfit}"
         )
 
 

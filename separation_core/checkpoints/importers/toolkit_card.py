@@ -59,7 +59,12 @@ def toolkit_card(ckpt: dict, path: Union[str, Path]) -> str:
         lines += ["## Files", "", "| file | SHA-256 |", "|---|---|"]
         lines += [f"| `{name}` | `{digest}` |" for name, digest in hashes.items()]
         lines.append("")
-    lines += [
+    return "\n".join(lines + imported_limits(path))
+
+
+def imported_limits(path: Path) -> list[str]:
+    """The Limits section of an imported model's card (Markdown lines): nothing measured here."""
+    return [
         "## Limits",
         "",
         "- Quality and speed are not known here: measure them with "
@@ -68,4 +73,3 @@ def toolkit_card(ckpt: dict, path: Union[str, Path]) -> str:
         "way out.",
         "",
     ]
-    return "\n".join(lines)
