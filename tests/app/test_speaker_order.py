@@ -75,6 +75,7 @@ def test_listen_and_metrics_show_the_one_order_solved_on_the_full_signals(
             waveforms=est.copy(), sample_rate=SR, model_name="interleaved"
         ),
     )
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("model"))  # the model's order
     done = []
     window.metrics_finished.connect(lambda: done.append(1))
     run_models(qtbot, window, ["ff-mask"])
