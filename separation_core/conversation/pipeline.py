@@ -46,9 +46,7 @@ HOP = 0.01  # the plan's frame, seconds
 WINDOW_SECONDS = 1.5  # speaker embedding windows where one person talks
 WINDOW_HOP_SECONDS = 0.75
 MIN_WINDOW_SECONDS = 0.5  # a stretch of one voice shorter than this is not embedded alone
-OVERLAP_THRESHOLD = (
-    0.35  # the detector's probability of two or more people above which they overlap
-)
+OVERLAP_THRESHOLD = 0.35  # the detector's probability of 2+ people above which they overlap
 OVERLAP_SMOOTH_SECONDS = 0.25
 MIN_OVERLAP_SECONDS = 0.2
 SEPARATION_CONTEXT_SECONDS = 1.0  # audio each side of an overlap that the separator reads too
