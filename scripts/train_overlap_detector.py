@@ -26,6 +26,7 @@ from separation_core.conversation.overlap import (
     MARGIN_FRAMES,
     WINDOW_FRAMES,
     OverlapNet,
+    load_detector,
     log_mel,
     normalised_windows,
     overlap_probability,
@@ -110,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--valid", nargs="+", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=Path("runs/osd-cache"))
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--init", type=Path, help="start from this detector's weights")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -131,7 +133,7 @@ def main(argv=None) -> int:
         f"{len(valid)} valid; features in {time.perf_counter() - t0:.0f} s",
         flush=True,
     )
-    net = OverlapNet()
+    net = load_detector(args.init).train() if args.init else OverlapNet()
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS))
     curve, best = [], None
@@ -164,6 +166,7 @@ def main(argv=None) -> int:
                 best = row
                 info = {
                     "trained_on": [str(p) for p in args.train],
+                    "started_from": str(args.init) if args.init else None,
                     "validated_on": [str(p) for p in args.valid],
                     "training_hours": round(hours, 2),
                     "step": step,
