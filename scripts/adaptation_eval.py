@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from conversation_eval import load_recording  # noqa: E402  (scripts/, beside this one)
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from separation_core.adaptation.budget import Budget  # noqa: E402
@@ -42,17 +42,9 @@ from separation_core.adaptation.solo import overlap_spans  # noqa: E402
 from separation_core.checkpoints.catalog import default_model_id, load_model, resolve  # noqa: E402
 from separation_core.conversation import pipeline as P  # noqa: E402
 from separation_core.evaluation.metrics import si_sdr  # noqa: E402
-from separation_core.io.rttm import Turn  # noqa: E402
 
 BALANCED_DB = 15.0
 MIN_OVERLAP_SECONDS = 0.25
-
-
-def load_recording(folder: Path, entry: dict):
-    mix, sr = sf.read(folder / entry["files"]["mix"], dtype="float32")
-    refs = np.stack([sf.read(folder / s, dtype="float32")[0] for s in entry["files"]["sources"]])
-    turns = [Turn(int(t["speaker"]), float(t["start"]), float(t["end"])) for t in entry["turns"]]
-    return mix, refs, sr, turns
 
 
 def estimated_turns(pipeline_model, mix: np.ndarray, sr: int):

@@ -78,25 +78,21 @@ class MeetingController(QObject):
         return True
 
     def undo(self) -> bool:
-        record = self._needed()
-        if record is None:
-            return False
-        change = record.meeting.undo()
-        if change is None:
-            self.w.notify("Nothing to undo", 4000)
-            return False
-        self._changed(record, f"Undone: {change.label}")
-        return True
+        return self._step("undo", "Undone")
 
     def redo(self) -> bool:
+        return self._step("redo", "Redone")
+
+    def _step(self, direction: str, done: str) -> bool:
+        """Undo or redo the last correction (``direction``: "undo" or "redo")."""
         record = self._needed()
         if record is None:
             return False
-        change = record.meeting.redo()
+        change = getattr(record.meeting, direction)()
         if change is None:
-            self.w.notify("Nothing to redo", 4000)
+            self.w.notify(f"Nothing to {direction}", 4000)
             return False
-        self._changed(record, f"Redone: {change.label}")
+        self._changed(record, f"{done}: {change.label}")
         return True
 
     def _changed(self, record, text: str) -> None:
