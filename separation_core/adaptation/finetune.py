@@ -63,6 +63,7 @@ class FineTuneReport:
     valid_after: float = math.nan
     best_step: int = 0
     history: list = field(default_factory=list)
+    finished_early: bool = False  # ``finish`` was set: the best copy so far was kept
 
     @property
     def improved(self) -> bool:
@@ -136,6 +137,7 @@ def fine_tune(
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
     on_validation: Optional[Callable[[FineTuneReport, SeparationModel], None]] = None,
+    finish: Optional[CancelToken] = None,
 ) -> tuple[SeparationModel, FineTuneReport]:
     """A fine-tuned copy of ``model`` (``model`` itself is left as it was) and its report.
 
@@ -145,7 +147,9 @@ def fine_tune(
     ``settings.validations`` times over the budget and at its end; the best validated weights are
     returned (the stock weights where nothing beat them). Seeded by ``settings.seed``: a budget in
     steps gives the same weights twice on the same machine. ``on_validation(report, model)`` is
-    called after each validation (the model holds the weights just validated). Raises Cancelled."""
+    called after each validation (the model holds the weights just validated). ``finish`` set:
+    stop stepping, validate the last step and keep the best copy so far (the studio's Stop); a
+    set ``cancel`` raises Cancelled instead."""
     reason = trainable_reason(model)
     if reason:
         raise ModelError(reason)
@@ -189,6 +193,9 @@ def fine_tune(
     step = 0
     while True:
         check_cancel(cancel)
+        if finish is not None and finish.cancelled:
+            rep.finished_early = True
+            break
         elapsed = time.perf_counter() - t0
         if budget.steps is not None and step >= budget.steps:
             break

@@ -116,10 +116,11 @@ def adapt_model(
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
     on_validation=None,
+    finish: Optional[CancelToken] = None,
 ) -> tuple[Optional[SeparationModel], Adaptation, SoloSpeech]:
     """Fine-tune a copy of ``model`` on the solo stretches of ``wav [T]`` that ``turns`` of
     ``n_people`` give (``exclude``: further ``[start, stop]`` second spans to keep clear, e.g. the
-    overlaps a pipeline found). -> (the adapted model, or None with the record's note saying why;
+    overlaps a pipeline found; ``finish``: see ``fine_tune``). -> (the adapted model, or None with the record's note saying why;
     the record; the solo stretches at the model's rate)."""
     t0 = time.perf_counter()
     record = Adaptation(from_model=model.name, budget=options.budget.text())
@@ -157,6 +158,7 @@ def adapt_model(
             progress=progress,
             cancel=cancel,
             on_validation=on_validation,
+            finish=finish,
         )
     except Cancelled:
         record.note = "adaptation stopped: the stock model's stems"
@@ -176,8 +178,9 @@ def adapt_model(
         )
         return None, record, solo
     record.adapted = True
+    stopped = "stopped after" if rep.finished_early else "adapted in"
     record.note = (
-        f"adapted in {rep.steps} steps ({record.seconds:.0f} s on {rep.device}): held-out "
+        f"{stopped} {rep.steps} steps ({record.seconds:.0f} s on {rep.device}): held-out "
         f"SI-SDRi {rep.valid_before:.2f} -> {rep.valid_after:.2f} dB"
     )
     return adapted, record, solo
@@ -228,10 +231,12 @@ def adapt_conversation(
     options: AdaptOptions,
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
+    finish: Optional[CancelToken] = None,
 ) -> tuple[SeparationResult, Optional[SeparationModel], Adaptation]:
     """Adapt ``model`` to the recording of a conversation-mode result ``stock`` (its ``turns``
     and ``separated_spans``) and re-make its stems -> (the result: ``stock`` with a note where the
-    adaptation did not happen; the adapted model or None; the record)."""
+    adaptation did not happen; the adapted model or None; the record). ``finish`` set while
+    fine-tuning: the best copy so far separates the overlaps (see ``fine_tune``)."""
     if stock.turns is None:
         record = Adaptation(from_model=model.name, budget=options.budget.text())
         record.note = "not adapted: the result has no turns (conversation mode only)"
@@ -251,6 +256,7 @@ def adapt_conversation(
         exclude=stock.separated_spans,
         progress=stage(0.0, 0.85),
         cancel=cancel,
+        finish=finish,
     )
     if adapted is None:
         return _noted(stock, record.note), None, record

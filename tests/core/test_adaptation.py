@@ -321,6 +321,29 @@ def test_a_stop_in_the_middle_leaves_the_stock_stems(conversation, small_model):
     assert record.note in result.notes
 
 
+def test_finish_keeps_the_best_copy_so_far(conversation, small_model):
+    """The studio's Stop while fine-tuning: no more steps, the last one validated, the best copy
+    so far kept and used for the stems (a cancel would give the stock stems)."""
+    mix, _, turns = conversation
+    finish = CancelToken()
+
+    def progress(fraction, stage):
+        if "step 14," in stage:
+            finish.cancel()
+
+    options = _options(200, validations=20)  # validated every 10 steps
+    result, adapted, record = adapt_conversation(
+        small_model, mix, SR, _stock(mix, turns), options, progress, finish=finish
+    )
+    rep = record.report
+    assert rep.finished_early and rep.steps == 14
+    assert [h[0] for h in rep.history] == [0, 10, 14]
+    assert adapted is not None and record.adapted, record.note
+    assert rep.valid_after == max(h[2] for h in rep.history) > rep.valid_before
+    assert record.note.startswith("stopped after 14 steps") and record.note in result.notes
+    assert result.model_name.endswith("(adapted)")
+
+
 def test_running_out_of_memory_is_a_note(conversation, small_model, monkeypatch):
     import separation_core.adaptation.recording as rec
 
