@@ -2,7 +2,7 @@
 length of the run options, under the model list (see ``separation_core.engine.run_estimate``), with
 a warning when a run would take over ten minutes. A run in conversation mode (the run options' Mode)
 is estimated whole: voice activity, overlaps, the separator on the expected share of overlap and
-speaker embeddings."""
+speaker embeddings. With "Adapt to this recording" ticked, a line adds the adaptation's budget."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Optional
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from app.model_panel import adapt_estimate_text
 from separation_core.commands.separate import DENOISER
 from separation_core.engine.run_estimate import (
     CONVERSATION_READ_SHARE,
@@ -28,6 +29,14 @@ from separation_core.engine.run_estimate import (
 from separation_core.errors import CocktailError
 
 WARN_COLOUR = "#e0a030"
+
+
+def adapt_line(seconds: float, device: str, models: int) -> str:
+    """The run estimate's line for "Adapt to this recording": the budget, per conversation model."""
+    if not models:
+        return "Adapt to this recording: conversation mode only, so not on this run."
+    which = "it" if models == 1 else f"each of the {models} models"
+    return f"Then adapting {which} to this recording: {adapt_estimate_text(seconds, device)}."
 
 
 class RunEstimatesLabel(QLabel):
@@ -49,6 +58,8 @@ class RunEstimatesLabel(QLabel):
         panel.chunk.valueChanged.connect(self.refresh)
         panel.mode.currentIndexChanged.connect(self.refresh)
         panel.denoise.toggled.connect(self.refresh)
+        panel.adapt.toggled.connect(self.refresh)
+        panel.adapt_budget.valueChanged.connect(self.refresh)
         self.hide()
 
     @property
@@ -80,6 +91,10 @@ class RunEstimatesLabel(QLabel):
                 f"separator on an expected {CONVERSATION_READ_SHARE:.0%} of the audio, speaker "
                 "embeddings)."
             )
+        if run.adapt_seconds is not None:
+            adapted = sum(e.conversation for e in self.estimates)
+            total += adapted * run.adapt_seconds
+            lines.append(html.escape(adapt_line(run.adapt_seconds, run.device, adapted)))
         if self.warning:
             lines.append(
                 f"<span style='color:{WARN_COLOUR}'><b>⚠ A run over "

@@ -4,6 +4,7 @@ and how many model files were skipped (their reasons one click away)."""
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from app.jobs.separation import RunSettings
 from app.messages import plain_lines
+from separation_core.adaptation.budget import DEFAULT_SECONDS, MAX_SECONDS
+from separation_core.engine.run_estimate import human_duration
 
 COLUMNS = ["Model", "Rate", "Spk", "Size"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -40,6 +43,22 @@ OPEN_MODEL_TIP = (
     "Model files and folders can also be dropped on this panel."
 )
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".onnx")
+MIN_ADAPT_SECONDS = 10  # the least budget offered: a few validations' worth
+ADAPT_TIP = (
+    "Conversation mode: fine-tune a copy of each model for the budget on mixtures of this "
+    "recording's own solo stretches (who talks when, as found), then separate the overlaps again "
+    "with it. The adapted model is kept as a user model under a new name, with its card, and its "
+    "result is shown beside the stock one. Progress shows the held-out figure as it improves; "
+    "Stop keeps the best copy so far (Stop again: the stock result only)."
+)
+
+
+def adapt_estimate_text(seconds: float, device: str) -> str:
+    """The adaptation's time in words, before it starts (the budget is wall-clock time)."""
+    where = {"auto": "on a GPU where there is one", "cpu": "on the CPU"}.get(
+        device, f"on the GPU ({device})"
+    )
+    return f"about {human_duration(seconds)} of fine-tuning {where}, then the overlaps again"
 
 
 def dropped_model_paths(paths: list) -> list[str]:
@@ -157,6 +176,30 @@ class ModelPanel(QWidget):
         )
         form.addRow("Mode", self.mode)
         form.addRow("People", self.people)
+        self.adapt = QCheckBox("Adapt to this recording", options)
+        self.adapt.setToolTip(ADAPT_TIP)
+        self.adapt_budget = QSpinBox(options)
+        self.adapt_budget.setRange(MIN_ADAPT_SECONDS, int(MAX_SECONDS))
+        self.adapt_budget.setValue(int(DEFAULT_SECONDS))
+        self.adapt_budget.setSingleStep(30)
+        self.adapt_budget.setSuffix(" s")
+        self.adapt_budget.setToolTip(
+            "How long the fine-tuning may run (wall clock, validation included), per model"
+        )
+        self.adapt_estimate = QLabel(options)
+        self.adapt_estimate.setWordWrap(True)
+        self.adapt_estimate.setStyleSheet("color: #a0a0a0;")
+        form.addRow("", self.adapt)
+        form.addRow("Budget", self.adapt_budget)
+        form.addRow("", self.adapt_estimate)
+        for changed in (
+            self.mode.currentIndexChanged,
+            self.adapt.toggled,
+            self.adapt_budget.valueChanged,
+            self.device.currentTextChanged,
+        ):
+            changed.connect(self._show_adapt_state)
+        self._show_adapt_state()
 
         self.open_button = QPushButton("Open model…", self)
         self.open_button.setToolTip(OPEN_MODEL_TIP)
@@ -373,7 +416,23 @@ class ModelPanel(QWidget):
             mode=self.mode.currentData(),
             speakers=self.people.text().strip() or "auto",
             denoise=self.denoise.isChecked(),
+            adapt_seconds=float(self.adapt_budget.value()) if self.adapts() else None,
         )
+
+    def adapts(self) -> bool:
+        """Whether "Adapt to this recording" is ticked, in a mode that can adapt."""
+        return self.adapt.isChecked() and self.mode.currentData() != "model"
+
+    def _show_adapt_state(self, *_args) -> None:
+        can = self.mode.currentData() != "model"
+        self.adapt.setEnabled(can)
+        self.adapt.setToolTip(
+            ADAPT_TIP if can else "Conversation mode only (Mode: Conversation or Auto)"
+        )
+        self.adapt_budget.setEnabled(self.adapts())
+        text = adapt_estimate_text(self.adapt_budget.value(), self.device.currentText())
+        self.adapt_estimate.setText(text if self.adapts() else "")
+        self.adapt_estimate.setVisible(self.adapts())
 
     def set_settings(self, values: dict) -> None:
         self.speakers.setValue(int(values.get("num_speakers") or 0))
@@ -388,6 +447,18 @@ class ModelPanel(QWidget):
             self.mode.setCurrentIndex(modes.index(values["mode"]))
         self.people.setText(str(values.get("speakers") or "auto"))
         self.denoise.setChecked(bool(values.get("denoise")))
+        adapt = values.get("adapt")
+        seconds = adapt.get("seconds") if isinstance(adapt, dict) else None
+        usable = (
+            isinstance(seconds, (int, float))
+            and not isinstance(seconds, bool)
+            and math.isfinite(seconds)
+            and seconds > 0
+        )
+        self.adapt.setChecked(usable)
+        if usable:
+            box = self.adapt_budget
+            box.setValue(round(min(max(seconds, box.minimum()), box.maximum())))
 
     def waiting_for_references(self) -> list[str]:
         """The ticked models that cannot run until the references are open."""

@@ -1,8 +1,10 @@
 """Running models: the ticked ones (asking first when some are untrained), the oracle once references
 are in; each result enters the session with its speaker order, solved by the job. A model that needs
 references when there are none is not run, and the status bar says why; when a run ends, the status
-bar holds the results' notes ("looks like one voice"). (Stop: the status controller, which stops the
-scoring too.)"""
+bar holds the results' notes ("looks like one voice"). With "Adapt to this recording" ticked, a
+model's adapted copy comes as a second result beside the stock one and joins the model list (not
+ticked); where none came, the stock result's notes say why. (Stop: the status controller, which
+stops the scoring too, and first ends an adaptation with the best copy so far.)"""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox
 
 from app.jobs import frozen_array
-from app.jobs.separation import ModelDone, ModelFailed, SeparationJob
+from app.jobs.catalog import default_chunk_seconds
+from app.jobs.separation import AdaptationNote, ModelDone, ModelFailed, SeparationJob
 from app.messages import plain_lines, plain_message
 from app.model_panel import NEEDS_REFERENCES, is_untrained_builtin
 from app.runner import JobSlot
@@ -92,6 +95,7 @@ class SeparationController(QObject):
             settings,
             frozen_array(s.references),
             frozen_array(anchor),
+            input_path=s.path,
         )
         return slot.start(
             job,
@@ -128,6 +132,9 @@ class SeparationController(QObject):
 
     def _published(self, outcome, run: dict) -> None:
         w, s = self.w, self.w.session
+        if isinstance(outcome, AdaptationNote):
+            self._not_adapted(outcome)
+            return
         if isinstance(outcome, ModelFailed):
             self.failures.append(outcome)
             log.warning("model %s failed: %s\n%s", outcome.spec, outcome.message, outcome.details)
@@ -147,9 +154,28 @@ class SeparationController(QObject):
             run["token"] = s.result_token(record.key)
         s.set_order(record.key, done.order, run["token"], record)
         self.result_added.emit(record.key)
-        if done.result.notes:
+        if done.adapted_from:
+            self._adapted(done)
+        elif done.result.notes:
             w.notify(f"{record.key}: " + "; ".join(done.result.notes), 10000)
         w.results_changed()
+
+    def _adapted(self, done: ModelDone) -> None:
+        """An adapted model, saved as a user model: listed (not ticked), and said."""
+        w, entry = self.w, done.entry
+        w.panel.default_chunks[entry.id] = default_chunk_seconds(entry)
+        w.panel.add_entry(entry, checked=False)
+        w.notify(
+            f"{entry.id}: {done.result.notes[-1]}; kept as a user model ({entry.checkpoint})", 15000
+        )
+
+    def _not_adapted(self, note: AdaptationNote) -> None:
+        """The adaptation gave no model: the stock result's notes say why, and the status bar."""
+        record = self.w.session.results.get(note.key)
+        if record is not None:
+            record.result.notes = [*record.result.notes, note.note]
+        self.w.notify(f"{note.key}: {note.note}", 15000)
+        self.w.results_changed()
 
     def _done(self, outcomes) -> None:
         done = [o for o in outcomes if isinstance(o, ModelDone)]

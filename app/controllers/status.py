@@ -1,6 +1,7 @@
 """The work the user waits for: its stage, progress and ETA in the status bar (not the quiet jobs':
-model list, checkpoints, quality timeline), Stop (the models' runs and the scoring), and which
-actions can run now (the A/B/X test only with an audio output)."""
+model list, checkpoints, quality timeline), Stop (the models' runs, an adaptation first ended with
+its best copy so far, and the scoring), and which actions can run now (the A/B/X test only with an
+audio output)."""
 
 from __future__ import annotations
 
@@ -56,11 +57,18 @@ class StatusController:
         self.update_enabled()
 
     def stop(self) -> None:
-        """Stop the models' runs and the scoring."""
+        """Stop the models' runs and the scoring. While a model adapts to the recording, the first
+        Stop ends its fine-tuning with the best copy so far (its result still comes); a second
+        Stop cancels the run."""
         for slot in (self.run, self.oracle, self.scoring):
-            if slot.busy:
-                slot.cancel()
-                self.w.notify("Stopping…", 5000)
+            if not slot.busy:
+                continue
+            finish_early = getattr(slot.handle.job, "finish_early", None)
+            if finish_early is not None and finish_early():
+                self.w.notify("Stopping the adaptation: keeping the best copy so far…", 15000)
+                continue
+            slot.cancel()
+            self.w.notify("Stopping…", 5000)
         self.update_busy()
 
     def update_busy(self) -> None:

@@ -1,20 +1,49 @@
 """Running models on the mixture: the run options, the job that runs several models in turn, and
-what it reports per model."""
+what it reports per model; in conversation mode, each model's adaptation to the recording when the
+run options ask for it (``separation_core.adaptation``)."""
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from separation_core.errors import Cancelled
+from separation_core.cancel import CancelToken
+from separation_core.errors import Cancelled, CocktailError
+
+log = logging.getLogger(__name__)
 
 MAX_EMBEDDING_POINTS = 60000  # enough for the scatter and for a dense selection mask
 # The engine reports a chunk once it is done: "separating: chunk 4/5" while the fifth one runs.
 ENGINE_CHUNK = re.compile(r"separating: chunk (\d+)/(\d+)")
+# Of a model's share of the progress bar when it adapts: its conversation run, then the adaptation
+# (the fine-tuning for the budget, then the overlaps separated again).
+SEPARATION_SHARE = 0.3
+NOT_CONVERSATION = (
+    "not adapted: adaptation needs conversation mode (Mode: Conversation, or Auto on a "
+    "recording of 20 s or more)"
+)
+TURNS_FROM = "conversation mode's estimate (Cocktail's window)"
+# What an adapted result does not keep of the stock one: the stock separator's plan, outputs and
+# masks describe the stock stems, not the adapted model's (the engine keeps neither of its own).
+STOCK_ONLY_FIELDS = dict(
+    masks=None,
+    mask_kind=None,
+    stft=None,
+    embeddings=None,
+    embedding_bins=None,
+    embedding_labels=None,
+    plan_source=None,
+    plan_outputs=None,
+    plan_masks=None,
+    separator_reads=[],
+)
 
 
 class ChunkStages:
@@ -79,6 +108,30 @@ class RunSettings:
     mode: str = "auto"
     speakers: str = "auto"  # conversation mode: how many people, "auto", "N" or "MIN-MAX"
     denoise: bool = False  # a first stage: the bundled enhancer, as `cocktail separate --denoise`
+    # conversation mode: fine-tune a copy of each model on the recording's own solo speech for this
+    # many seconds, then separate the overlaps again with it ("Adapt to this recording"); None: no
+    adapt_seconds: Optional[float] = None
+    # as `cocktail separate --adapt-steps`: a budget in training steps instead (the same weights
+    # twice on one machine); not offered in the panel
+    adapt_steps: Optional[int] = None
+
+    def adapt_budget(self):
+        """The adaptation's ``Budget`` (None: no adaptation); CocktailError, one line, for a budget
+        of 0, below, NaN, too large, or both kinds at once."""
+        from separation_core.adaptation.budget import Budget
+
+        if self.adapt_seconds is not None and self.adapt_steps is not None:
+            raise CocktailError("adaptation budget: seconds or steps, not both")
+        if self.adapt_steps is not None:
+            return Budget(steps=self.adapt_steps)
+        if self.adapt_seconds is not None:
+            return Budget(seconds=self.adapt_seconds)
+        return None
+
+    @property
+    def adapts(self) -> bool:
+        """Whether an adaptation is asked for (see ``adapt_budget``)."""
+        return self.adapt_seconds is not None or self.adapt_steps is not None
 
     def conversation_for(self, entry, seconds: float) -> bool:
         """Whether a run of ``entry`` on ``seconds`` of audio is a conversation (one stem per
@@ -138,6 +191,10 @@ class RunSettings:
             "mode": self.mode,
             "speakers": self.speakers,
             "denoise": self.denoise,
+            # the command line's sidecar key and value (``Budget.to_dict``)
+            "adapt": (
+                {"seconds": self.adapt_seconds, "steps": self.adapt_steps} if self.adapts else None
+            ),
         }
 
 
@@ -149,6 +206,15 @@ class ModelDone:
     seconds: float
     order: Optional[tuple] = None  # against the job's anchor (see SeparationJob)
     meeting: Any = None  # app.meeting.Meeting of a conversation result (its corrections)
+    adapted_from: str = ""  # the stock model's id when ``entry`` is its adaptation, just saved
+
+
+@dataclass(frozen=True)
+class AdaptationNote:
+    """Why the adaptation of stock result ``key`` gave no adapted model: one line (its notes)."""
+
+    key: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -164,7 +230,13 @@ class SeparationJob:
     Publishes a ModelDone or ModelFailed per model; returns the list of those.
 
     Each ModelDone carries its speaker order solved on the full signals against ``anchor`` (the
-    session's references or first result); without one, the first result is the anchor."""
+    session's references or first result); without one, the first result is the anchor.
+
+    With an adaptation budget in the run options, each conversation result's model is then adapted
+    to the recording: the stock ModelDone is published first, then a second one for the adapted
+    model (saved as a user model under a new name), or an AdaptationNote saying why there is none.
+    ``finish`` (``finish_early``, the first Stop while adapting) keeps the best copy so far and
+    leaves the models after it unrun; the cancel token still stops everything."""
 
     mixture: np.ndarray
     sample_rate: int
@@ -172,36 +244,50 @@ class SeparationJob:
     settings: RunSettings = field(default_factory=RunSettings)
     references: Optional[np.ndarray] = None
     anchor: Optional[np.ndarray] = None
+    input_path: Optional[Path] = None  # the session's file: the adapted model's card names it
+    finish: CancelToken = field(default_factory=CancelToken, compare=False)
+    adapting: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def finish_early(self) -> bool:
+        """Stop while a model adapts: its fine-tuning ends with the best copy so far, which then
+        separates the overlaps. True when that is what Stop does now (a second Stop cancels)."""
+        if not self.adapting.is_set() or self.finish.cancelled:
+            return False
+        self.finish.cancel()
+        return True
 
     def run(self, ctx) -> list:
         import traceback
 
-        from app.session import align_sources
         from separation_core.checkpoints import catalog
         from separation_core.engine.inference import separate
 
         leave_core_for_gui()
+        budget = self.settings.adapt_budget()  # a bad budget fails the run in one line, at once
 
         outcomes = []
         anchor = self.anchor
         n = len(self.models)
         for i, spec in enumerate(self.models):
+            if self.finish.cancelled:  # stopped while adapting: the models after it do not run
+                break
             name = getattr(spec, "id", str(spec))
             prefix = f"{name} ({i + 1}/{n})" if n > 1 else name
-            read = ChunkStages()
-
-            def progress(fraction: float, stage: str, i=i, prefix=prefix, read=read) -> None:
-                ctx.progress((i + fraction) / n, f"{prefix}: {read(fraction, stage)}")
+            progress = _part(ctx, i, n, prefix, 0.0, 1.0, ChunkStages())
 
             ctx.cancel.raise_if_cancelled()
             progress(0.0, "loading model")
+            stock = None  # a conversation result to adapt the model to
             try:
                 entry = catalog.resolve(spec)
                 model = catalog.load_model(entry)
                 refs = self.references if entry.needs_references else None
                 t0 = time.perf_counter()
                 seconds = self.mixture.shape[-1] / self.sample_rate
-                if self.settings.conversation_for(entry, seconds):
+                conversation = self.settings.conversation_for(entry, seconds)
+                if budget is not None and conversation:
+                    progress = _part(ctx, i, n, prefix, 0.0, SEPARATION_SHARE, ChunkStages())
+                if conversation:
                     result = self._conversation(model, progress, ctx.cancel)
                 else:
                     result = separate(
@@ -213,26 +299,52 @@ class SeparationJob:
                         progress=progress,
                         cancel=ctx.cancel,
                     )
-                del model  # its weights and buffers go before the next model loads
-                meeting = self._meeting(result)
-                if meeting is not None:
-                    result = meeting.result(result)
-                result = compact_for_display(result)
-                seconds = time.perf_counter() - t0
-                if anchor is None:
-                    anchor, order = result.waveforms, tuple(range(result.n_src))
+                if budget is not None and result.turns is None:
+                    result = replace(result, notes=[*result.notes, NOT_CONVERSATION])
+                if budget is not None and result.turns is not None:
+                    stock = result
                 else:
-                    order = tuple(align_sources(result.waveforms, anchor))
-                outcome = ModelDone(entry, result, self.settings, seconds, order, meeting)
+                    model = None  # its weights and buffers go before the next model loads
+                outcome, anchor = self._done(entry, result, time.perf_counter() - t0, anchor)
             except Cancelled:
                 raise
             except Exception as e:  # CocktailError, or a bug in one model: the others still run
+                stock = None
                 outcome = ModelFailed(
                     name, str(e) if str(e) else type(e).__name__, traceback.format_exc()
                 )
             outcomes.append(outcome)
             ctx.publish(outcome)
+            if stock is None:
+                continue
+            adapt_progress = _part(ctx, i, n, prefix, SEPARATION_SHARE, 1.0)
+            adapted, anchor = self._adapted(
+                ctx, model, entry, stock, budget, anchor, adapt_progress
+            )
+            model = stock = None
+            if isinstance(adapted, ModelDone):
+                outcomes.append(adapted)
+                ctx.publish(adapted)
+            else:  # the stock result says why there is no adapted one
+                noted = replace(outcome.result, notes=[*outcome.result.notes, adapted])
+                outcomes[-1] = replace(outcome, result=noted)
+                ctx.publish(AdaptationNote(entry.id, adapted))
         return outcomes
+
+    def _done(self, entry, result, seconds: float, anchor):
+        """A result as the window keeps it (its meeting, compacted, in order against ``anchor``,
+        or the anchor itself when there is none yet) -> (its ModelDone, the anchor)."""
+        from app.session import align_sources
+
+        meeting = self._meeting(result)
+        if meeting is not None:
+            result = meeting.result(result)
+        result = compact_for_display(result)
+        if anchor is None:
+            anchor, order = result.waveforms, tuple(range(result.n_src))
+        else:
+            order = tuple(align_sources(result.waveforms, anchor))
+        return ModelDone(entry, result, self.settings, seconds, order, meeting), anchor
 
     def _conversation(self, model, progress, cancel):
         """One stem per person (``separate_conversation``), with the run options' people."""
@@ -242,10 +354,12 @@ class SeparationJob:
             separate_conversation,
         )
 
+        s = self.settings
         options = ConversationOptions(
-            speakers=SpeakerCount.parse(self.settings.speakers),
-            engine=self.settings.engine_options(),
-            model_outputs_without_speech=self.settings.mode == "auto",
+            speakers=SpeakerCount.parse(s.speakers),
+            engine=s.engine_options(),
+            # an adaptation needs who talks when, as `cocktail separate --adapt` does
+            model_outputs_without_speech=s.mode == "auto" and not s.adapts,
         )
         return separate_conversation(
             model, self.mixture, self.sample_rate, options, progress=progress, cancel=cancel
@@ -259,3 +373,104 @@ class SeparationJob:
         from app.meeting import Meeting
 
         return Meeting.of_result(result, self.mixture)
+
+    def _adapted(self, ctx, model, entry, stock, budget, anchor, progress):
+        """``model`` adapted to the recording of its conversation result ``stock`` and kept as a
+        user model -> (the adapted model's ModelDone, the anchor), or (why there is none: one
+        line, the anchor). Cancelled (the second Stop) goes through."""
+        t0 = time.perf_counter()
+        self.adapting.set()
+        try:
+            made = self._adapt(ctx, model, entry, stock, budget, progress)
+        except Cancelled:
+            raise
+        except Exception as e:  # e.g. the models folder cannot be written: the stock result stays
+            log.warning("adapting %s failed", entry.id, exc_info=True)
+            message = (str(e) or type(e).__name__).splitlines()[0]
+            return f"not adapted: {message}; the stock model's stems", anchor
+        finally:
+            self.adapting.clear()
+        if isinstance(made, str):
+            return made, anchor
+        result, adapted_entry = made
+        result = replace(result, **STOCK_ONLY_FIELDS)
+        done, anchor = self._done(adapted_entry, result, time.perf_counter() - t0, anchor)
+        return replace(done, adapted_from=entry.id), anchor
+
+    def _adapt(self, ctx, model, entry, stock, budget, progress):
+        """As ``cocktail separate --adapt --keep-adapted`` (``commands.adapting.adapt_result``):
+        -> (the adapted result, the saved model's catalog entry), or the note saying why not."""
+        from separation_core.adaptation.finetune import loss_words, settings_for
+        from separation_core.adaptation.recording import (
+            AdaptOptions,
+            adapt_conversation,
+            adapted_record,
+        )
+        from separation_core.adaptation.saving import save_adapted, stock_training, weights_sha256
+        from separation_core.checkpoints.catalog import entry_from_checkpoint
+
+        training = stock_training(entry.checkpoint)
+        options = AdaptOptions(
+            budget,
+            settings_for(training),
+            device=self.settings.device,
+            loss_options=dict(training.get("loss_options") or {}),
+        )
+        result, adapted, record = adapt_conversation(
+            model,
+            self.mixture,
+            self.sample_rate,
+            stock,
+            options,
+            progress=progress,
+            cancel=ctx.cancel,
+            finish=self.finish,
+        )
+        ctx.cancel.raise_if_cancelled()  # the second Stop: the stock result, published, stays
+        if adapted is None:
+            return record.note
+        record.weights_sha256 = weights_sha256(adapted)
+        path = self.input_path
+        checkpoint = Path(entry.checkpoint) if entry.checkpoint else None
+        facts = adapted_record(
+            record,
+            options,
+            input_name=path.name if path else "the mixture",
+            input_sha256=_sha256_or_none(path),
+            from_sha256=_sha256_or_none(checkpoint),
+            turns_from=TURNS_FROM,
+            loss=loss_words(adapted, options.loss_options),
+        )
+        kept = dict(
+            training,
+            description=f"{entry.id} adapted to {path.name if path else 'a mixture'}",
+            steps=record.report.steps,
+            initialised_from=entry.id,
+        )
+        saved = save_adapted(
+            adapted, facts, kept, f"{entry.id}-adapted-{path.stem if path else 'mixture'}"
+        )
+        return result, entry_from_checkpoint(saved, "user")
+
+
+def _sha256_or_none(path: Optional[Path]) -> Optional[str]:
+    """The file's SHA-256; None without one (a folder model, a file gone since it was opened)."""
+    from separation_core.io.audio_io import file_sha256
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        return file_sha256(path)
+    except CocktailError:
+        return None
+
+
+def _part(ctx, i: int, n: int, prefix: str, lo: float, hi: float, read=None):
+    """The progress callback of model ``i`` of ``n`` for the part ``[lo, hi]`` of its share of the
+    bar, its stages prefixed with its name (and read by ``ChunkStages`` where given)."""
+
+    def progress(fraction: float, stage: str) -> None:
+        text = read(fraction, stage) if read is not None else stage
+        ctx.progress((i + lo + (hi - lo) * fraction) / n, f"{prefix}: {text}")
+
+    return progress
