@@ -400,22 +400,11 @@ class SeparationJob:
     def _adapt(self, ctx, model, entry, stock, budget, progress):
         """As ``cocktail separate --adapt --keep-adapted`` (``commands.adapting.adapt_result``):
         -> (the adapted result, the saved model's catalog entry), or the note saying why not."""
-        from separation_core.adaptation.finetune import loss_words, settings_for
-        from separation_core.adaptation.recording import (
-            AdaptOptions,
-            adapt_conversation,
-            adapted_record,
-        )
-        from separation_core.adaptation.saving import save_adapted, stock_training, weights_sha256
+        from separation_core.adaptation.recording import adapt_conversation
+        from separation_core.adaptation.saving import keep_adapted, stock_options, weights_sha256
         from separation_core.checkpoints.catalog import entry_from_checkpoint
 
-        training = stock_training(entry.checkpoint)
-        options = AdaptOptions(
-            budget,
-            settings_for(training),
-            device=self.settings.device,
-            loss_options=dict(training.get("loss_options") or {}),
-        )
+        options = stock_options(entry, budget, self.settings.device)
         result, adapted, record = adapt_conversation(
             model,
             self.mixture,
@@ -430,39 +419,8 @@ class SeparationJob:
         if adapted is None:
             return record.note
         record.weights_sha256 = weights_sha256(adapted)
-        path = self.input_path
-        checkpoint = Path(entry.checkpoint) if entry.checkpoint else None
-        facts = adapted_record(
-            record,
-            options,
-            input_name=path.name if path else "the mixture",
-            input_sha256=_sha256_or_none(path),
-            from_sha256=_sha256_or_none(checkpoint),
-            turns_from=TURNS_FROM,
-            loss=loss_words(adapted, options.loss_options),
-        )
-        kept = dict(
-            training,
-            description=f"{entry.id} adapted to {path.name if path else 'a mixture'}",
-            steps=record.report.steps,
-            initialised_from=entry.id,
-        )
-        saved = save_adapted(
-            adapted, facts, kept, f"{entry.id}-adapted-{path.stem if path else 'mixture'}"
-        )
+        saved = keep_adapted(adapted, record, options, entry, self.input_path, TURNS_FROM)
         return result, entry_from_checkpoint(saved, "user")
-
-
-def _sha256_or_none(path: Optional[Path]) -> Optional[str]:
-    """The file's SHA-256; None without one (a folder model, a file gone since it was opened)."""
-    from separation_core.io.audio_io import file_sha256
-
-    if path is None or not path.is_file():
-        return None
-    try:
-        return file_sha256(path)
-    except CocktailError:
-        return None
 
 
 def _part(ctx, i: int, n: int, prefix: str, lo: float, hi: float, read=None):

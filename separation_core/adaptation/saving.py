@@ -10,10 +10,14 @@ from typing import Optional
 
 import torch
 
+from separation_core.adaptation.budget import Budget
+from separation_core.adaptation.finetune import loss_words, settings_for
+from separation_core.adaptation.recording import AdaptOptions, Adaptation, adapted_record
 from separation_core.checkpoints.cards_adapted import adapted_card
 from separation_core.checkpoints.catalog import CHECKPOINT_SUFFIX
 from separation_core.checkpoints.store import load_checkpoint, save_checkpoint
 from separation_core.errors import CocktailError
+from separation_core.io.audio_io import file_sha256
 from separation_core.io.fileutil import atomic_write
 from separation_core.io.paths import user_models_dir
 from separation_core.models.base import SeparationModel
@@ -75,3 +79,59 @@ def save_adapted(
     except OSError as e:
         raise CocktailError(f"{path}: cannot write the adapted model ({e.strerror or e})") from None
     return path
+
+
+def stock_options(entry, budget: Budget, device: str) -> AdaptOptions:
+    """The adaptation of catalog model ``entry``: the learning rate and loss options its checkpoint
+    was trained with."""
+    stock = stock_training(entry.checkpoint)
+    return AdaptOptions(
+        budget,
+        settings_for(stock),
+        device=device,
+        loss_options=dict(stock.get("loss_options") or {}),
+    )
+
+
+def _sha256_or_none(path: Optional[Path]) -> Optional[str]:
+    """A file's SHA-256; None for no path, a folder model or a file gone since."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return file_sha256(path)
+    except CocktailError:
+        return None
+
+
+def keep_adapted(
+    adapted: SeparationModel,
+    record: Adaptation,
+    options: AdaptOptions,
+    entry,
+    input_path: Optional[Path],
+    turns_from: str,
+    folder: Optional[Path] = None,
+) -> Path:
+    """Save ``adapted``, adapted from catalog model ``entry`` to the recording ``input_path`` (None:
+    a mixture without a file), as a new user model ``<entry>-adapted-<file stem>`` with its card;
+    -> the path (also in ``record.saved``)."""
+    name = input_path.name if input_path is not None else "a mixture"
+    facts = adapted_record(
+        record,
+        options,
+        input_name=name,
+        input_sha256=_sha256_or_none(input_path),
+        from_sha256=_sha256_or_none(entry.checkpoint),
+        turns_from=turns_from,
+        loss=loss_words(adapted, options.loss_options),
+    )
+    training = dict(
+        stock_training(entry.checkpoint),
+        description=f"{entry.id} adapted to {name}",
+        steps=record.report.steps,
+        initialised_from=entry.id,
+    )
+    stem = input_path.stem if input_path is not None else "mixture"
+    saved = save_adapted(adapted, facts, training, f"{entry.id}-adapted-{stem}", folder)
+    record.saved = str(saved)
+    return saved

@@ -77,23 +77,11 @@ def estimate_text(entry, budget: Budget, device: str) -> str:
 def adapt_result(path: Path, audio, model, entry, result, args, budget: Budget):
     """Adapt ``model`` to one input's conversation ``result``; -> (the result to write, the
     sidecar's ``adaptation`` entry). Prints the estimate first and the outcome after."""
-    from separation_core.adaptation.finetune import loss_words, settings_for
-    from separation_core.adaptation.recording import (
-        AdaptOptions,
-        adapt_conversation,
-        adapted_record,
-    )
-    from separation_core.adaptation.saving import save_adapted, stock_training, weights_sha256
+    from separation_core.adaptation.recording import adapt_conversation
+    from separation_core.adaptation.saving import keep_adapted, stock_options, weights_sha256
     from separation_core.commands.common import ProgressBar
-    from separation_core.io.audio_io import file_sha256
 
-    stock = stock_training(entry.checkpoint)
-    options = AdaptOptions(
-        budget,
-        settings_for(stock),
-        device=args.device,
-        loss_options=dict(stock.get("loss_options") or {}),
-    )
+    options = stock_options(entry, budget, args.device)
     print(
         f"cocktail: {path.name}: adapting {entry.id} to this recording: "
         f"{estimate_text(entry, budget, args.device)}, then its "
@@ -110,23 +98,14 @@ def adapt_result(path: Path, audio, model, entry, result, args, budget: Budget):
     if adapted is not None:
         record.weights_sha256 = weights_sha256(adapted)
         if args.keep_adapted:
-            facts = adapted_record(
+            saved = keep_adapted(
+                adapted,
                 record,
                 options,
-                input_name=path.name,
-                input_sha256=file_sha256(path),
-                from_sha256=file_sha256(entry.checkpoint) if entry.checkpoint else None,
-                turns_from="conversation mode's estimate (`cocktail separate --adapt`)",
-                loss=loss_words(adapted, options.loss_options),
+                entry,
+                path,
+                "conversation mode's estimate (`cocktail separate --adapt`)",
             )
-            training = dict(
-                stock,
-                description=f"{entry.id} adapted to {path.name}",
-                steps=record.report.steps,
-                initialised_from=entry.id,
-            )
-            saved = save_adapted(adapted, facts, training, f"{entry.id}-adapted-{path.stem}")
-            record.saved = str(saved)
             print(
                 f"cocktail: {path.name}: adapted model kept as {saved.stem} ({saved})",
                 file=sys.stderr,
