@@ -171,7 +171,7 @@ def main(argv=None) -> int:
                 print(json.dumps(row), flush=True)
                 continue
             row["stock"] = scores(
-                adapted_stems(model, mix, sr, turns, n_people, solo, "cpu"),
+                adapted_stems(model, mix, sr, turns, n_people, solo, "cpu")[0],
                 refs,
                 mix,
                 sr,
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
                 net = copy.deepcopy(model)
                 net.load_state_dict(states[-1])
                 net.eval()
-                stems = adapted_stems(net, mix, sr, turns, n_people, solo, "cpu")
+                stems = adapted_stems(net, mix, sr, turns, n_people, solo, "cpu")[0]
                 row[f"adapted_{budget:g}"] = scores(stems, refs, mix, sr, true_turns)
                 adapted_by_id[entry_["id"]] = (net, turns, n_people, solo)
             out["rows"].append(row)
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
                 entry_ = next(e for e in entries if e["id"] == rid)
                 mix, refs, sr, true_turns = load_recording(folder, entry_)
                 _, turns, n_people, solo = adapted_by_id[rid]
-                stems = adapted_stems(other, mix, sr, turns, n_people, solo, "cpu")
+                stems = adapted_stems(other, mix, sr, turns, n_people, solo, "cpu")[0]
                 row = {"set": folder.name, "id": rid, "control_from": ids[(i + 1) % len(ids)]}
                 row["control"] = scores(stems, refs, mix, sr, true_turns)
                 out["rows"].append(row)

@@ -30,20 +30,6 @@ NOT_CONVERSATION = (
     "recording of 20 s or more)"
 )
 TURNS_FROM = "conversation mode's estimate (Cocktail's window)"
-# What an adapted result does not keep of the stock one: the stock separator's plan, outputs and
-# masks describe the stock stems, not the adapted model's (the engine keeps neither of its own).
-STOCK_ONLY_FIELDS = dict(
-    masks=None,
-    mask_kind=None,
-    stft=None,
-    embeddings=None,
-    embedding_bins=None,
-    embedding_labels=None,
-    plan_source=None,
-    plan_outputs=None,
-    plan_masks=None,
-    separator_reads=[],
-)
 
 
 class ChunkStages:
@@ -393,7 +379,6 @@ class SeparationJob:
         if isinstance(made, str):
             return made, anchor
         result, adapted_entry = made
-        result = replace(result, **STOCK_ONLY_FIELDS)
         done, anchor = self._done(adapted_entry, result, time.perf_counter() - t0, anchor)
         return replace(done, adapted_from=entry.id), anchor
 

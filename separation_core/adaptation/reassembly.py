@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from separation_core.adaptation.solo import FRAME_SECONDS, runs_of
 from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
-from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
+from separation_core.conversation.assembly import MIXTURE, SILENT, Plan
 from separation_core.engine.inference import EngineOptions, separate
 
 RATE = 16000
@@ -42,6 +42,15 @@ def _windows(overlaps: list[tuple[int, int]], n_frames: int) -> list[tuple[int, 
         else:
             out.append((lo, hi, [(a, b)]))
     return out
+
+
+def separator_reads(active: np.ndarray) -> list[list[float]]:
+    """The ``[start, stop]`` seconds the separator reads for ``active [people, frames]``."""
+    crowded = active.sum(0) >= 2
+    return [
+        [lo * FRAME_SECONDS, hi * FRAME_SECONDS]
+        for lo, hi, _ in _windows(runs_of(crowded), active.shape[1])
+    ]
 
 
 def separate_overlaps(
@@ -88,20 +97,3 @@ def separate_overlaps(
                 separated[p, s0:s1] = outputs[j, s0 - start : s1 - start]
     report(progress, 1.0, "separating the overlaps")
     return Plan(source, FRAME_SECONDS), separated
-
-
-def reassembled_stems(
-    model,
-    wav16: np.ndarray,
-    active: np.ndarray,
-    profiles: np.ndarray,
-    encoder,
-    device: str = "auto",
-    progress: Optional[ProgressFn] = None,
-    cancel: Optional[CancelToken] = None,
-) -> np.ndarray:
-    """Stems ``[people, T]`` at 16 kHz: ``separate_overlaps`` then ``assembly.assemble``."""
-    plan, separated = separate_overlaps(
-        model, wav16, active, profiles, encoder, device, progress, cancel
-    )
-    return assemble(wav16, RATE, plan, separated=separated)

@@ -24,7 +24,12 @@ from separation_core.adaptation.finetune import (
     fine_tune,
     trainable_reason,
 )
-from separation_core.adaptation.reassembly import RATE, reassembled_stems, voice_profiles
+from separation_core.adaptation.reassembly import (
+    RATE,
+    separate_overlaps,
+    separator_reads,
+    voice_profiles,
+)
 from separation_core.adaptation.solo import (
     FRAME_SECONDS,
     MARGIN_SECONDS,
@@ -35,6 +40,7 @@ from separation_core.adaptation.solo import (
     solo_speech,
 )
 from separation_core.cancel import CancelToken, ProgressFn, report
+from separation_core.conversation.assembly import Plan, assemble
 from separation_core.engine.inference import fit_length
 from separation_core.errors import Cancelled
 from separation_core.io.audio_io import resample
@@ -207,9 +213,10 @@ def adapted_stems(
     device: str = "auto",
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, Plan, np.ndarray]:
     """Stems ``[n_people, T]`` at ``sample_rate``: the overlaps of ``turns`` separated by
-    ``adapted``, the rest from the mixture (``reassembly``)."""
+    ``adapted``, the rest from the mixture (``reassembly``); with the plan and the separated
+    signals ``[n_people, T16]`` at 16 kHz it names (what the studio corrects)."""
     from separation_core.conversation.speakers import SpeakerEncoder
 
     x = np.asarray(wav, dtype=np.float32)
@@ -218,9 +225,12 @@ def adapted_stems(
     profiles = profiles_of(solo, x, sample_rate, encoder)
     n_frames = int(np.ceil(len(x16) / (FRAME_SECONDS * RATE)))
     active = frame_activity(turns, n_people, n_frames)
-    stems16 = reassembled_stems(adapted, x16, active, profiles, encoder, device, progress, cancel)
+    plan, separated = separate_overlaps(
+        adapted, x16, active, profiles, encoder, device, progress, cancel
+    )
+    stems16 = assemble(x16, RATE, plan, separated=separated)
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
-    return fit_length(stems, len(x)).astype(np.float32, copy=False)
+    return fit_length(stems, len(x)).astype(np.float32, copy=False), plan, separated
 
 
 def adapt_conversation(
@@ -261,7 +271,7 @@ def adapt_conversation(
     if adapted is None:
         return _noted(stock, record.note), None, record
     try:
-        stems = adapted_stems(
+        stems, plan, separated = adapted_stems(
             adapted,
             mixture,
             sample_rate,
@@ -280,6 +290,18 @@ def adapt_conversation(
         stock,
         waveforms=stems,
         model_name=f"{stock.model_name} (adapted)",
+        plan_source=plan.source,
+        plan_hop=plan.hop,
+        plan_outputs=separated,
+        plan_rate=RATE,
+        plan_masks=None,
+        separator_reads=separator_reads(
+            frame_activity(stock.turns, n_people, plan.source.shape[1])
+        ),
+        masks=None,
+        embeddings=None,
+        embedding_bins=None,
+        embedding_labels=None,
         notes=list(stock.notes) + [record.note],
         timings=dict(stock.timings, adaptation=record.seconds),
     )

@@ -281,6 +281,7 @@ def test_the_run_estimate_adds_the_budget(qtbot, window, tmp_path):
 
 def test_adapting_shows_the_stock_and_the_adapted_result_and_keeps_the_model(qtbot, talk, tmp_path):
     from app.jobs.separation import ModelDone
+    from app.meeting import Merge
     from separation_core.checkpoints.store import load_checkpoint
 
     w, path, mixture, sources, turns = talk
@@ -314,6 +315,14 @@ def test_adapting_shows_the_stock_and_the_adapted_result_and_keeps_the_model(qtb
         np.testing.assert_allclose(stems[p, alone[p]], mixture[alone[p]], atol=1e-4)
         assert np.abs(stems[1 - p, alone[p]]).max() < 1e-4
     assert not np.allclose(stems, w.session.results[MODEL].result.waveforms, atol=1e-3)
+    # its who talks when can be corrected like any conversation result: a merge sums the stems
+    meeting = w.session.results[key].meeting
+    assert meeting is not None
+    before = meeting.stems()
+    np.testing.assert_allclose(before, stems, atol=1e-4)
+    meeting.apply(Merge(0, 1))
+    np.testing.assert_array_equal(meeting.stems()[0], before[0] + before[1])
+    meeting.undo()
     assert w.session.order(key) is not None and w.session.order(MODEL) is not None
     # side by side: the "Listen to" box, the A/B/X test, the status bar
     assert [w.result_combo.itemText(i) for i in range(w.result_combo.count())] == [MODEL, key]

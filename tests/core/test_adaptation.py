@@ -31,6 +31,7 @@ from separation_core.adaptation.recording import (
 from separation_core.adaptation.saving import save_adapted, weights_sha256
 from separation_core.adaptation.solo import (
     FRAME_SECONDS,
+    frame_activity,
     overlap_spans,
     solo_speech,
     split_held_out,
@@ -39,7 +40,8 @@ from separation_core.cancel import CancelToken
 from separation_core.checkpoints.cards import write_card
 from separation_core.checkpoints.catalog import list_models, load_model
 from separation_core.checkpoints.store import load_checkpoint
-from separation_core.engine.inference import EngineOptions, separate
+from separation_core.conversation.assembly import assemble
+from separation_core.engine.inference import EngineOptions, fit_length, separate
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
 from separation_core.io.rttm import Turn
@@ -210,7 +212,7 @@ def test_a_few_steps_raise_the_held_out_figure_and_repeat_exactly(conversation, 
 def test_adapted_stems_follow_the_turns(conversation, small_model):
     mix, sources, turns = conversation
     adapted, record, solo = adapt_model(small_model, mix, SR, turns, 2, _options(4))
-    stems = adapted_stems(adapted, mix, SR, turns, 2, solo, "cpu")
+    stems, plan, separated = adapted_stems(adapted, mix, SR, turns, 2, solo, "cpu")
     assert stems.shape == (2, len(mix)) and stems.dtype == np.float32
     trip = resample(resample(mix, SR, 16000), 16000, SR)  # stems are assembled at 16 kHz
     for p in range(2):  # where one person talks alone their stem is the mixture, the other silent
@@ -218,6 +220,12 @@ def test_adapted_stems_follow_the_turns(conversation, small_model):
             mid = slice(a + SR // 10, b - SR // 10)
             np.testing.assert_allclose(stems[p, mid], trip[mid], atol=1e-4)
             assert np.abs(stems[1 - p, mid]).max() < 1e-4
+    # the plan and signals it returns (what the studio corrects) make the same stems again
+    again = assemble(resample(mix, SR, 16000), 16000, plan, separated=separated)
+    again = fit_length(resample(again, 16000, SR), len(mix))
+    np.testing.assert_allclose(again, stems, atol=1e-6)
+    both = frame_activity(turns, 2, plan.source.shape[1]).sum(0) >= 2
+    assert both.any() and (plan.source[:, both] == np.array([[0], [1]])).all()
 
 
 # -- the adapted model as a model -----------------------------------------------------------------
