@@ -23,6 +23,7 @@ from separation_core.adaptation.budget import Budget
 from separation_core.adaptation.examples import training_batch, validation_examples
 from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
 from separation_core.engine.inference import resolve_device
+from separation_core.engine.memory_check import return_freed_memory
 from separation_core.engine.run_estimate import human_duration
 from separation_core.errors import ModelError
 from separation_core.evaluation.scoring import PRIMARY_METRIC
@@ -239,4 +240,5 @@ def fine_tune(
     rep.seconds = time.perf_counter() - t0
     net.load_state_dict(best_state)
     net.eval()
+    return_freed_memory()  # the training's activations (GBs on a CPU) go back to the system
     return net.cpu(), rep
