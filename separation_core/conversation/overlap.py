@@ -67,8 +67,11 @@ class _Transposed(nn.Module):
 
 
 def log_mel(x16: np.ndarray) -> np.ndarray:
-    """16 kHz ``x16 [T]`` -> log power mel frames ``[1 + T // HOP, N_MELS]`` float32."""
-    return np.log(mel_spectrogram(x16) + 1e-8).astype(np.float32)
+    """16 kHz ``x16 [T]`` -> log power mel frames ``[1 + T // HOP, N_MELS]`` float32 (in place:
+    one array of frames on hour-long recordings)."""
+    mel = mel_spectrogram(x16)
+    mel += 1e-8
+    return np.log(mel, out=mel)
 
 
 def normalised_windows(windows: torch.Tensor) -> torch.Tensor:

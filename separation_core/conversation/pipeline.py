@@ -350,6 +350,7 @@ def separate_conversation(
             )
         report(progress, 0.03, "overlapped speech")
         overlap = overlap_frames(x16, speech, options.overlap_threshold)
+        return_freed_memory()  # the detector's features, so that the stages' peaks do not add up
         check_cancel(cancel)
         t_vad = time.perf_counter()
 
@@ -388,6 +389,7 @@ def separate_conversation(
         plan, people, overlap = plan_people(
             x16, outputs16, speech, overlap, SpeakerEncoder.shared(), options.speakers
         )
+        return_freed_memory()  # the mel frames and the many small buffers of the embeddings
         t_people = time.perf_counter()
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)

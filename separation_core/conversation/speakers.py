@@ -39,6 +39,7 @@ PARTIALS_PER_SECOND = 1.3
 MIN_COVERAGE = 0.75
 BATCH = 64  # windows per forward pass
 MEL_BLOCK = 8192  # frames per FFT block, bounding memory on long files
+SQUARES_BLOCK = 1 << 16  # samples squared in float64 at a time for the RMS
 INSTALL = "pip install --no-deps resemblyzer==0.1.4"
 
 
@@ -115,8 +116,8 @@ class SpeakerEncoder(nn.Module):
                 f"windows of {length} samples at {sample_rate} Hz are under one 10 ms frame"
             )
         start_frames = np.round(starts * frames_per_sample).astype(np.int64)
-        wav = normalize_volume(_at_16k(wav, sample_rate))
-        return self._embed_frames(wav, start_frames, n_frames, cancel)
+        wav = _at_16k(wav, sample_rate)
+        return self._embed_frames(wav, volume_gain(wav), start_frames, n_frames, cancel)
 
     def embed_segment(self, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         """One embedding ``[EMBEDDING_DIM]`` (unit norm) of a stretch ``wav [T]`` at
@@ -127,7 +128,7 @@ class SpeakerEncoder(nn.Module):
         if wav.size == 0:
             raise ValueError("cannot embed an empty stretch of audio")
         partials = self._embed_frames(
-            normalize_volume(wav), partial_starts(len(wav)), PARTIAL_FRAMES, None
+            wav, volume_gain(wav), partial_starts(len(wav)), PARTIAL_FRAMES, None
         )
         mean = partials.mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
@@ -135,16 +136,18 @@ class SpeakerEncoder(nn.Module):
     def _embed_frames(
         self,
         wav: np.ndarray,
+        gain: Optional[float],
         start_frames: np.ndarray,
         n_frames: int,
         cancel: Optional[CancelToken],
     ) -> np.ndarray:
-        """Normalised 16 kHz ``wav [T]`` -> embeddings ``[W, EMBEDDING_DIM]`` of the mel frames
-        ``start_frames[w] ... + n_frames``; the audio is zero-extended to cover the last window."""
+        """16 kHz ``wav [T]`` times ``gain`` (``volume_gain``) -> embeddings ``[W, EMBEDDING_DIM]``
+        of the mel frames ``start_frames[w] ... + n_frames``; the audio is zero-extended to cover
+        the last window."""
         if len(start_frames) == 0:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         end = int(start_frames.max()) + n_frames
-        mel = mel_spectrogram(np.pad(wav, (0, max(0, end * HOP - len(wav)))))
+        mel = mel_spectrogram(wav, length=end * HOP, gain=gain)
         out = np.empty((len(start_frames), EMBEDDING_DIM), dtype=np.float32)
         offsets = np.arange(n_frames)
         with torch.inference_mode():
@@ -211,29 +214,68 @@ def mel_filterbank(
     return bank
 
 
-def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
+def mel_spectrogram(
+    wav: np.ndarray, length: Optional[int] = None, gain: Optional[float] = None
+) -> np.ndarray:
     """resemblyzer's ``wav_to_mel_spectrogram``: 16 kHz ``wav [T]`` -> power mel frames
-    ``[1 + T // HOP, N_MELS]`` float32, frame ``f`` centred on sample ``f * HOP``."""
-    padded = np.pad(np.asarray(wav, dtype=np.float32), N_FFT // 2)  # float64 block by block
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    ``[1 + L // HOP, N_MELS]`` float32, frame ``f`` centred on sample ``f * HOP``; ``wav`` is read
+    as zero-extended to ``L = max(T, length)`` samples and times ``gain`` (in float32, as
+    ``normalize_volume`` scales) where one is given. Computed block by block from slices of
+    ``wav``: no copy of the whole audio is made, in float32 or float64."""
+    wav = np.asarray(wav, dtype=np.float32)
+    n_frames = 1 + max(len(wav), length or 0) // HOP
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
     bank = mel_filterbank().astype(np.float64)
-    out = np.empty((len(frames), N_MELS), dtype=np.float32)
-    for a in range(0, len(frames), MEL_BLOCK):
-        spectrum = np.fft.rfft(frames[a : a + MEL_BLOCK].astype(np.float64) * window, axis=-1)
-        out[a : a + MEL_BLOCK] = (spectrum.real**2 + spectrum.imag**2) @ bank.T
+    out = np.empty((n_frames, N_MELS), dtype=np.float32)
+    for a in range(0, n_frames, MEL_BLOCK):
+        count = min(MEL_BLOCK, n_frames - a)
+        piece = _zero_extended(wav, a * HOP - N_FFT // 2, (count - 1) * HOP + N_FFT)
+        if gain is not None:
+            piece = (piece * gain).astype(np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(piece, N_FFT)[::HOP]
+        spectrum = np.fft.rfft(frames.astype(np.float64) * window, axis=-1)
+        out[a : a + count] = (spectrum.real**2 + spectrum.imag**2) @ bank.T
     return out
+
+
+def _zero_extended(wav: np.ndarray, start: int, size: int) -> np.ndarray:
+    """Samples ``start .. start + size - 1`` of ``wav [T]``, zeros outside it -> ``[size]``."""
+    piece = np.zeros(size, dtype=np.float32)
+    lo, hi = max(start, 0), min(start + size, len(wav))
+    if hi > lo:
+        piece[lo - start : hi - start] = wav[lo:hi]
+    return piece
+
+
+def volume_gain(wav: np.ndarray) -> Optional[float]:
+    """The gain that brings ``wav`` up to an RMS of ``TARGET_DBFS`` (full scale = 1), None when it
+    is as loud already or silent."""
+    wav = np.asarray(wav, dtype=np.float32)
+    rms = math.sqrt(_sum_of_squares(wav) / wav.size) if wav.size else 0.0
+    target = 10.0 ** (TARGET_DBFS / 20.0)
+    if rms == 0.0 or rms >= target:
+        return None
+    return target / rms
 
 
 def normalize_volume(wav: np.ndarray) -> np.ndarray:
     """``wav`` scaled up to an RMS of ``TARGET_DBFS`` (full scale = 1) when quieter; louder or
     silent audio is returned as it is (float32)."""
     wav = np.asarray(wav, dtype=np.float32)
-    rms = math.sqrt(float(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
-    target = 10.0 ** (TARGET_DBFS / 20.0)
-    if rms == 0.0 or rms >= target:
-        return wav
-    return (wav * (target / rms)).astype(np.float32)
+    gain = volume_gain(wav)
+    return wav if gain is None else (wav * gain).astype(np.float32)
+
+
+def _sum_of_squares(x: np.ndarray) -> float:
+    """``np.sum(np.square(x, dtype=np.float64))`` of a 1-D ``x`` to the last bit, without its
+    float64 copy of ``x``: halves split as numpy's pairwise summation splits them, down to
+    pieces of SQUARES_BLOCK summed by numpy itself."""
+    n = len(x)
+    if n <= SQUARES_BLOCK:
+        return float(np.add.reduce(np.square(x, dtype=np.float64)))
+    half = n // 2
+    half -= half % 8  # numpy's pairwise sum keeps the halves to multiples of its 8-way unrolling
+    return _sum_of_squares(x[:half]) + _sum_of_squares(x[half:])
 
 
 def _at_16k(wav: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -90,11 +90,18 @@ def prepare_audio(
         )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise _save_error(path, f"samples must be real numbers, got {x.dtype}")
-    if not np.isfinite(x).all():
+    if not _all_finite(x):
         raise _save_error(path, "samples contain NaN or infinite values")
     if int(sample_rate) <= 0:
         raise _save_error(path, f"invalid sample rate {sample_rate}")
     return fmt, subtype, x
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether every sample of ``x [n_ch, time]`` is finite, checked block by block (no mask of
+    the whole signal)."""
+    block = max(MIN_BLOCK_FRAMES, BLOCK_SAMPLES // x.shape[0])
+    return all(np.isfinite(x[:, a : a + block]).all() for a in range(0, x.shape[1], block))
 
 
 class _KeepOSError:
@@ -127,9 +134,12 @@ class _KeepOSError:
         return self._call(self.fh.read, n)
 
 
-def encode_audio(path: Path, x: np.ndarray, sample_rate: int, subtype: str, fmt: str) -> None:
-    """Write ``x [n_ch, time]`` (from ``prepare_audio``) into the existing file ``path``, block by
-    block, and fsync it. A failing disk raises its own OSError (errno kept, e.g. ENOSPC)."""
+def encode_audio(
+    path: Path, x: np.ndarray, sample_rate: int, subtype: str, fmt: str, gain: float = 1.0
+) -> None:
+    """Write ``x [n_ch, time]`` (from ``prepare_audio``) times ``gain`` (in float32) into the
+    existing file ``path``, block by block, and fsync it. A failing disk raises its own OSError
+    (errno kept, e.g. ENOSPC)."""
     n_ch, n = x.shape
     block = max(MIN_BLOCK_FRAMES, BLOCK_SAMPLES // n_ch)
     with open(path, "r+b") as fh:
@@ -137,9 +147,10 @@ def encode_audio(path: Path, x: np.ndarray, sample_rate: int, subtype: str, fmt:
         try:
             with sf.SoundFile(out, "w", int(sample_rate), n_ch, subtype, format=fmt) as f:
                 for start in range(0, n, block):
-                    f.write(
-                        _to_file_dtype(x[:, start : start + block].T.astype(np.float64), subtype)
-                    )
+                    piece = x[:, start : start + block]
+                    if gain != 1.0:
+                        piece = piece * np.float32(gain)
+                    f.write(_to_file_dtype(piece.T.astype(np.float64), subtype))
         except OSError:
             raise
         except Exception as err:

@@ -132,9 +132,14 @@ def _stem_signals(
     rate = int(sample_rate or result.sample_rate)
     if rate != result.sample_rate:
         signals = [resample(signal, result.sample_rate, rate) for signal in signals]
-    peak = max((float(np.max(np.abs(signal))) for signal in signals if signal.size), default=0.0)
+    peak = max((_peak(signal) for signal in signals if signal.size), default=0.0)
     gain = PCM_PEAK / peak if subtype != "FLOAT" and peak > PCM_PEAK else 1.0
     return signals, rate, gain
+
+
+def _peak(signal: np.ndarray) -> float:
+    """``max |signal|`` without the copy ``np.abs`` makes (230 MB for a person-hour at 16 kHz)."""
+    return max(float(np.max(signal)), -float(np.min(signal)))
 
 
 def _audio_writer(path: Path, signal: np.ndarray, rate: int, subtype: str, gain: float):
@@ -142,7 +147,7 @@ def _audio_writer(path: Path, signal: np.ndarray, rate: int, subtype: str, gain:
     fmt, subtype, x = prepare_audio(path, signal, rate, subtype)
 
     def write(tmp: Path) -> None:
-        encode_audio(tmp, x * np.float32(gain) if gain != 1.0 else x, rate, subtype, fmt)
+        encode_audio(tmp, x, rate, subtype, fmt, gain=gain)
 
     return write
 
