@@ -53,7 +53,7 @@ MIN_SOLO_SECONDS = 10.0  # per person, below this there is too little to learn f
 # pipeline's own threshold is higher): an adapted separator, given a stretch where one person talks,
 # gives that person nearly all of it, so a false alarm costs little and a missed overlap much
 # (docs/conversations.md, issue 35, session 18).
-ADAPTED_OVERLAP_THRESHOLD = 0.05
+ADAPTED_OVERLAP_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
