@@ -36,7 +36,6 @@ from separation_core.adaptation.recording import (  # noqa: E402
     AdaptOptions,
     adapt_model,
     adapted_stems,
-    likely_overlaps,
 )
 from separation_core.adaptation.saving import stock_training  # noqa: E402
 from separation_core.adaptation.solo import overlap_spans  # noqa: E402
@@ -171,14 +170,8 @@ def main(argv=None) -> int:
                 out["rows"].append(row)
                 print(json.dumps(row), flush=True)
                 continue
-            # as adapt_conversation does from conversation mode's turns
-            crowded = (
-                likely_overlaps(mix, sr, turns, n_people) if args.turns == "estimated" else None
-            )
             row["stock"] = scores(
-                adapted_stems(model, mix, sr, turns, n_people, solo, "cpu", maybe_crowded=crowded)[
-                    0
-                ],
+                adapted_stems(model, mix, sr, turns, n_people, solo, "cpu")[0],
                 refs,
                 mix,
                 sr,
@@ -192,11 +185,9 @@ def main(argv=None) -> int:
                 net = copy.deepcopy(model)
                 net.load_state_dict(states[-1])
                 net.eval()
-                stems = adapted_stems(
-                    net, mix, sr, turns, n_people, solo, "cpu", maybe_crowded=crowded
-                )[0]
+                stems = adapted_stems(net, mix, sr, turns, n_people, solo, "cpu")[0]
                 row[f"adapted_{budget:g}"] = scores(stems, refs, mix, sr, true_turns)
-                adapted_by_id[entry_["id"]] = (net, turns, n_people, solo, crowded)
+                adapted_by_id[entry_["id"]] = (net, turns, n_people, solo)
             out["rows"].append(row)
             print(json.dumps(row), flush=True)
         if args.control and len(adapted_by_id) >= 2:
@@ -205,10 +196,8 @@ def main(argv=None) -> int:
                 other = adapted_by_id[ids[(i + 1) % len(ids)]][0]
                 entry_ = next(e for e in entries if e["id"] == rid)
                 mix, refs, sr, true_turns = load_recording(folder, entry_)
-                _, turns, n_people, solo, crowded = adapted_by_id[rid]
-                stems = adapted_stems(
-                    other, mix, sr, turns, n_people, solo, "cpu", maybe_crowded=crowded
-                )[0]
+                _, turns, n_people, solo = adapted_by_id[rid]
+                stems = adapted_stems(other, mix, sr, turns, n_people, solo, "cpu")[0]
                 row = {"set": folder.name, "id": rid, "control_from": ids[(i + 1) % len(ids)]}
                 row["control"] = scores(stems, refs, mix, sr, true_turns)
                 out["rows"].append(row)

@@ -49,11 +49,6 @@ from separation_core.models.base import SeparationModel
 from separation_core.models.result import SeparationResult
 
 MIN_SOLO_SECONDS = 10.0  # per person, below this there is too little to learn from
-# The overlap detector's probability above which the adapted separator reads a stretch again (the
-# pipeline's own threshold is higher): an adapted separator, given a stretch where one person talks,
-# gives that person nearly all of it, so a false alarm costs little and a missed overlap much
-# (docs/conversations.md, issue 35, session 18).
-ADAPTED_OVERLAP_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
@@ -218,13 +213,10 @@ def adapted_stems(
     device: str = "auto",
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
-    maybe_crowded: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, Plan, np.ndarray]:
     """Stems ``[n_people, T]`` at ``sample_rate``: the overlaps of ``turns`` separated by
     ``adapted``, the rest from the mixture (``reassembly``); with the plan and the separated
-    signals ``[n_people, T16]`` at 16 kHz it names (what the studio corrects).
-    ``maybe_crowded [frames]`` (FRAME_SECONDS frames): where anyone may talk besides, read by the
-    separator too, its outputs given by voice (``likely_overlaps``)."""
+    signals ``[n_people, T16]`` at 16 kHz it names (what the studio corrects)."""
     from separation_core.conversation.speakers import SpeakerEncoder
 
     x = np.asarray(wav, dtype=np.float32)
@@ -233,28 +225,12 @@ def adapted_stems(
     profiles = profiles_of(solo, x, sample_rate, encoder)
     n_frames = int(np.ceil(len(x16) / (FRAME_SECONDS * RATE)))
     active = frame_activity(turns, n_people, n_frames)
-    if maybe_crowded is not None:
-        active[:, maybe_crowded[:n_frames]] = True
     plan, separated = separate_overlaps(
         adapted, x16, active, profiles, encoder, device, progress, cancel
     )
     stems16 = assemble(x16, RATE, plan, separated=separated)
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
     return fit_length(stems, len(x)).astype(np.float32, copy=False), plan, separated
-
-
-def likely_overlaps(
-    wav: np.ndarray, sample_rate: int, turns: Sequence[Turn], n_people: int
-) -> np.ndarray:
-    """Frames ``[n_frames]`` (FRAME_SECONDS) within the speech of ``turns`` where the overlap
-    detector's probability exceeds ADAPTED_OVERLAP_THRESHOLD."""
-    from separation_core.conversation.pipeline import overlap_frames
-
-    x = np.asarray(wav, dtype=np.float32)
-    x16 = resample(x, sample_rate, RATE) if sample_rate != RATE else x
-    n_frames = int(np.ceil(len(x16) / (FRAME_SECONDS * RATE)))
-    speech = frame_activity(turns, n_people, n_frames).any(0)
-    return overlap_frames(x16, speech, ADAPTED_OVERLAP_THRESHOLD)
 
 
 def adapt_conversation(
@@ -294,7 +270,6 @@ def adapt_conversation(
     )
     if adapted is None:
         return _noted(stock, record.note), None, record
-    crowded = likely_overlaps(mixture, sample_rate, stock.turns, n_people)
     try:
         stems, plan, separated = adapted_stems(
             adapted,
@@ -306,7 +281,6 @@ def adapt_conversation(
             options.device,
             stage(0.85, 1.0),
             cancel,
-            crowded,
         )
     except Cancelled:
         record.adapted = False
@@ -322,7 +296,7 @@ def adapt_conversation(
         plan_rate=RATE,
         plan_masks=None,
         separator_reads=separator_reads(
-            frame_activity(stock.turns, n_people, plan.source.shape[1]) | crowded[None]
+            frame_activity(stock.turns, n_people, plan.source.shape[1])
         ),
         masks=None,
         embeddings=None,

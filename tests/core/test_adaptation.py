@@ -27,7 +27,6 @@ from separation_core.adaptation.recording import (
     adapt_model,
     adapted_record,
     adapted_stems,
-    likely_overlaps,
 )
 from separation_core.adaptation.saving import save_adapted, weights_sha256
 from separation_core.adaptation.solo import (
@@ -41,7 +40,7 @@ from separation_core.cancel import CancelToken
 from separation_core.checkpoints.cards import write_card
 from separation_core.checkpoints.catalog import list_models, load_model
 from separation_core.checkpoints.store import load_checkpoint
-from separation_core.conversation.assembly import MIXTURE, SILENT, assemble
+from separation_core.conversation.assembly import assemble
 from separation_core.engine.inference import EngineOptions, fit_length, separate
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
@@ -227,25 +226,6 @@ def test_adapted_stems_follow_the_turns(conversation, small_model):
     np.testing.assert_allclose(again, stems, atol=1e-6)
     both = frame_activity(turns, 2, plan.source.shape[1]).sum(0) >= 2
     assert both.any() and (plan.source[:, both] == np.array([[0], [1]])).all()
-
-
-def test_stretches_that_may_be_crowded_are_separated_too(conversation, small_model):
-    """Where the detector finds a likely overlap inside one person's turn, the separator reads it
-    too and its outputs go to both people by voice; ``likely_overlaps`` stays inside the speech."""
-    mix, _, turns = conversation
-    adapted, _, solo = adapt_model(small_model, mix, SR, turns, 2, _options(2))
-    n_frames = int(np.ceil(len(resample(mix, SR, 16000)) / 160))
-    a, b = solo.train[0][0]
-    lo, hi = int(a / SR / FRAME_SECONDS) + 20, int(a / SR / FRAME_SECONDS) + 60
-    crowded = np.zeros(n_frames, dtype=bool)
-    crowded[lo:hi] = True
-    _, plan, _ = adapted_stems(adapted, mix, SR, turns, 2, solo, "cpu", maybe_crowded=crowded)
-    assert sorted(np.unique(plan.source[:, lo:hi].T, axis=0).tolist()) in ([[0, 1]], [[1, 0]])
-    _, plain, _ = adapted_stems(adapted, mix, SR, turns, 2, solo, "cpu")
-    assert (plain.source[:, lo:hi] == np.array([[MIXTURE], [SILENT]])).all()
-    likely = likely_overlaps(mix, SR, turns, 2)
-    speech = frame_activity(turns, 2, n_frames).any(0)
-    assert likely.shape == (n_frames,) and likely.dtype == bool and not (likely & ~speech).any()
 
 
 # -- the adapted model as a model -----------------------------------------------------------------
