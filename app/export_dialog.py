@@ -167,6 +167,7 @@ class ExportDialog(QDialog):
                     sample_rate=self._rate_for(rec),
                     target=target,
                     corrections=tuple(rec.meeting.corrections()) if rec.meeting else (),
+                    adaptation=rec.adaptation,
                 )
             )
         return out

@@ -24,6 +24,7 @@ class ResultRecord:
     seconds: float = 0.0  # wall time of the run
     evaluation: Any = None  # separation_core.evaluation.scoring.Evaluation once computed
     meeting: Any = None  # app.meeting.Meeting of a conversation result: its corrections
+    adaptation: Optional[dict] = None  # the sidecar's "adaptation" entry (app.jobs.separation)
 
     @property
     def label(self) -> str:

@@ -4,7 +4,8 @@ references when there are none is not run, and the status bar says why; when a r
 bar holds the results' notes ("looks like one voice"). With "Adapt to this recording" ticked, a
 model's adapted copy comes as a second result beside the stock one and joins the model list (not
 ticked); where none came, the stock result's notes say why. (Stop: the status controller, which
-stops the scoring too, and first ends an adaptation with the best copy so far.)"""
+stops the scoring too, and first ends an adaptation with the best copy so far; the run's end then
+names the models left unrun.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.jobs import frozen_array
 from app.jobs.catalog import default_chunk_seconds
-from app.jobs.separation import AdaptationNote, ModelDone, ModelFailed, SeparationJob
+from app.jobs.separation import AdaptationNote, ModelDone, ModelFailed, NotRun, SeparationJob
 from app.messages import plain_lines, plain_message
 from app.model_panel import NEEDS_REFERENCES, is_untrained_builtin
 from app.runner import JobSlot
@@ -29,6 +30,11 @@ ORACLE_PREFERENCE = ("oracle-irm", "oracle-wiener", "oracle-psm", "oracle-ibm")
 def not_run_text(ids) -> str:
     """Why models that need references did not run: one line."""
     return f"{', '.join(ids)} not run: {NEEDS_REFERENCES}" if ids else ""
+
+
+def stopped_text(names) -> str:
+    """The models a Stop while adapting left unrun: one line."""
+    return f"Stopped: {', '.join(names)} not run"
 
 
 class SeparationController(QObject):
@@ -87,7 +93,7 @@ class SeparationController(QObject):
         when there is none yet, against the run's first result (which becomes the anchor)."""
         s = self.w.session
         anchor = s.anchor()
-        run = {"token": s.anchor_token()}
+        run = {"token": s.anchor_token(), "stopped": ()}  # stopped: NotRun's names
         job = SeparationJob(
             frozen_array(s.mixture),
             s.sample_rate,
@@ -100,7 +106,7 @@ class SeparationController(QObject):
         return slot.start(
             job,
             on_publish=lambda outcome: self._published(outcome, run),
-            on_done=self._done,
+            on_done=lambda outcomes: self._done(outcomes, run),
             on_error=self._failed,
             on_cancelled=lambda: self._cancelled(slot),
         )
@@ -135,6 +141,9 @@ class SeparationController(QObject):
         if isinstance(outcome, AdaptationNote):
             self._not_adapted(outcome)
             return
+        if isinstance(outcome, NotRun):  # said when the run ends
+            run["stopped"] = outcome.names
+            return
         if isinstance(outcome, ModelFailed):
             self.failures.append(outcome)
             log.warning("model %s failed: %s\n%s", outcome.spec, outcome.message, outcome.details)
@@ -148,6 +157,7 @@ class SeparationController(QObject):
             done.settings.to_dict(),
             done.seconds,
             meeting=done.meeting,
+            adaptation=done.adaptation,
         )
         s.add_result(record)
         if run["token"] is None:  # the run's first result: the anchor of its others
@@ -170,14 +180,16 @@ class SeparationController(QObject):
         )
 
     def _not_adapted(self, note: AdaptationNote) -> None:
-        """The adaptation gave no model: the stock result's notes say why, and the status bar."""
+        """The adaptation gave no model: the stock result's notes and sidecar say why, and the
+        status bar."""
         record = self.w.session.results.get(note.key)
         if record is not None:
             record.result.notes = [*record.result.notes, note.note]
+            record.adaptation = note.adaptation
         self.w.notify(f"{note.key}: {note.note}", 15000)
         self.w.results_changed()
 
-    def _done(self, outcomes) -> None:
+    def _done(self, outcomes, run: dict) -> None:
         done = [o for o in outcomes if isinstance(o, ModelDone)]
         failed = [o for o in outcomes if isinstance(o, ModelFailed)]
         msg = f"Separated with {len(done)} model(s)"
@@ -187,6 +199,7 @@ class SeparationController(QObject):
             self.w.show_error(lines, title="Some models failed", details=details)
         notes = [f"{d.entry.id}: {note}" for d in done for note in d.result.notes]
         notes += [not_run_text(self.not_run)] if self.not_run else []
+        notes += [stopped_text(run["stopped"])] if run["stopped"] else []
         self.w.notify("; ".join([msg] + notes), 15000 if notes else 8000)
         self.separated.emit(outcomes)
         self.finished.emit(outcomes)

@@ -23,6 +23,7 @@ class ExportItem:
     sample_rate: Optional[int] = None  # None: the result's (the input's) rate
     target: Any = None  # None: planned by the job
     corrections: tuple = ()  # of who talks when (app.meeting): dicts, oldest first
+    adaptation: Optional[dict] = None  # "Adapt to this recording": ``Adaptation.to_dict``
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,10 @@ class ExportJob:
                     metrics=item.metrics,
                     timings=item.timings,
                     references=self.references,
+                    notes=item.result.notes,
                 )
+                if item.adaptation is not None:  # as `cocktail separate --adapt` writes it
+                    sidecar["adaptation"] = dict(item.adaptation)
                 if item.corrections:
                     sidecar["corrections"] = [dict(c) for c in item.corrections]
             written += export.write_target(

@@ -193,14 +193,26 @@ class ModelDone:
     order: Optional[tuple] = None  # against the job's anchor (see SeparationJob)
     meeting: Any = None  # app.meeting.Meeting of a conversation result (its corrections)
     adapted_from: str = ""  # the stock model's id when ``entry`` is its adaptation, just saved
+    # the sidecar's "adaptation" entry (``Adaptation.to_dict``) of an adapted result, or of a stock
+    # one whose adaptation gave no model (``adapted: false`` and why); None: no adaptation
+    adaptation: Optional[dict] = None
 
 
 @dataclass(frozen=True)
 class AdaptationNote:
-    """Why the adaptation of stock result ``key`` gave no adapted model: one line (its notes)."""
+    """Why the adaptation of stock result ``key`` gave no adapted model: one line (its notes), and
+    the record of the attempt for its sidecar (``Adaptation.to_dict``, ``adapted: false``)."""
 
     key: str
     note: str
+    adaptation: dict
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """The models (names) a Stop while adapting left unrun: those after the one adapting."""
+
+    names: tuple
 
 
 @dataclass(frozen=True)
@@ -222,7 +234,7 @@ class SeparationJob:
     to the recording: the stock ModelDone is published first, then a second one for the adapted
     model (saved as a user model under a new name), or an AdaptationNote saying why there is none.
     ``finish`` (``finish_early``, the first Stop while adapting) keeps the best copy so far and
-    leaves the models after it unrun; the cancel token still stops everything."""
+    leaves the models after it unrun (a NotRun names them); the cancel token stops everything."""
 
     mixture: np.ndarray
     sample_rate: int
@@ -256,6 +268,7 @@ class SeparationJob:
         n = len(self.models)
         for i, spec in enumerate(self.models):
             if self.finish.cancelled:  # stopped while adapting: the models after it do not run
+                ctx.publish(NotRun(tuple(getattr(m, "id", str(m)) for m in self.models[i:])))
                 break
             name = getattr(spec, "id", str(spec))
             prefix = f"{name} ({i + 1}/{n})" if n > 1 else name
@@ -312,9 +325,9 @@ class SeparationJob:
                 outcomes.append(adapted)
                 ctx.publish(adapted)
             else:  # the stock result says why there is no adapted one
-                noted = replace(outcome.result, notes=[*outcome.result.notes, adapted])
-                outcomes[-1] = replace(outcome, result=noted)
-                ctx.publish(AdaptationNote(entry.id, adapted))
+                noted = replace(outcome.result, notes=[*outcome.result.notes, adapted.note])
+                outcomes[-1] = replace(outcome, result=noted, adaptation=adapted.adaptation)
+                ctx.publish(adapted)
         return outcomes
 
     def _done(self, entry, result, seconds: float, anchor):
@@ -362,29 +375,39 @@ class SeparationJob:
 
     def _adapted(self, ctx, model, entry, stock, budget, anchor, progress):
         """``model`` adapted to the recording of its conversation result ``stock`` and kept as a
-        user model -> (the adapted model's ModelDone, the anchor), or (why there is none: one
-        line, the anchor). Cancelled (the second Stop) goes through."""
+        user model -> (the adapted model's ModelDone, the anchor), or (an AdaptationNote: why
+        there is none, the anchor). Each carries the adaptation's record for the sidecar.
+        Cancelled (the second Stop) goes through."""
+        from separation_core.adaptation.recording import Adaptation
+
         t0 = time.perf_counter()
         self.adapting.set()
         try:
-            made = self._adapt(ctx, model, entry, stock, budget, progress)
+            made, record = self._adapt(ctx, model, entry, stock, budget, progress)
         except Cancelled:
             raise
         except Exception as e:  # e.g. the models folder cannot be written: the stock result stays
             log.warning("adapting %s failed", entry.id, exc_info=True)
             message = (str(e) or type(e).__name__).splitlines()[0]
-            return f"not adapted: {message}; the stock model's stems", anchor
+            record = Adaptation(
+                from_model=model.name,
+                budget=budget.text(),
+                note=f"not adapted: {message}; the stock model's stems",
+                seconds=time.perf_counter() - t0,
+            )
+            return AdaptationNote(entry.id, record.note, record.to_dict()), anchor
         finally:
             self.adapting.clear()
-        if isinstance(made, str):
-            return made, anchor
+        if made is None:
+            return AdaptationNote(entry.id, record.note, record.to_dict()), anchor
         result, adapted_entry = made
         done, anchor = self._done(adapted_entry, result, time.perf_counter() - t0, anchor)
-        return replace(done, adapted_from=entry.id), anchor
+        return replace(done, adapted_from=entry.id, adaptation=record.to_dict()), anchor
 
     def _adapt(self, ctx, model, entry, stock, budget, progress):
         """As ``cocktail separate --adapt --keep-adapted`` (``commands.adapting.adapt_result``):
-        -> (the adapted result, the saved model's catalog entry), or the note saying why not."""
+        -> ((the adapted result, the saved model's catalog entry) or None, the ``Adaptation``
+        record: its weights' hash and file once saved, else its note saying why not)."""
         from separation_core.adaptation.recording import adapt_conversation
         from separation_core.adaptation.saving import keep_adapted, stock_options, weights_sha256
         from separation_core.checkpoints.catalog import entry_from_checkpoint
@@ -402,10 +425,10 @@ class SeparationJob:
         )
         ctx.cancel.raise_if_cancelled()  # the second Stop: the stock result, published, stays
         if adapted is None:
-            return record.note
+            return None, record
         record.weights_sha256 = weights_sha256(adapted)
         saved = keep_adapted(adapted, record, options, entry, self.input_path, TURNS_FROM)
-        return result, entry_from_checkpoint(saved, "user")
+        return (result, entry_from_checkpoint(saved, "user")), record
 
 
 def _part(ctx, i: int, n: int, prefix: str, lo: float, hi: float, read=None):

@@ -11,6 +11,7 @@ the fine-tuning, the overlaps separated again, the saving, the window."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import replace
@@ -155,6 +156,34 @@ def open_talk(qtbot, w, tmp_path, monkeypatch, people: int, steps: int = STEPS):
 
 def adapted_files(tmp_path) -> list:
     return sorted(p.name for p in (tmp_path / "user-models").glob(f"{MODEL}-adapted-*"))
+
+
+def exported_sidecars(qtbot, w, out) -> dict:
+    """Every result exported through the window's export dialog (sidecars ticked) -> model id ->
+    its sidecar."""
+    from app.export_dialog import ExportDialog
+
+    dialog = ExportDialog(w)
+    qtbot.addWidget(dialog)
+    dialog.folder.setText(str(out))
+    dialog.sidecar.setChecked(True)
+    for i in range(dialog.results.count()):
+        dialog.results.item(i).setCheckState(Qt.CheckState.Checked)
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(dialog.written) or bool(dialog.error), timeout=20000)
+    assert not dialog.error, dialog.error
+    sidecars = [json.loads(p.read_text()) for p in dialog.written if p.suffix == ".json"]
+    return {sidecar["model"]["id"]: sidecar for sidecar in sidecars}
+
+
+def cli_sidecar(path, out, model: str = MODEL, steps: int = STEPS) -> dict:
+    """``cocktail separate --mode conversation --adapt-steps`` on ``path`` -> its sidecar."""
+    from separation_core.cli import main
+
+    args = ["separate", str(path), "--model", model, "--mode", "conversation"]
+    args += ["--adapt-steps", str(steps), "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    return json.loads((out / f"{path.stem}.json").read_text())
 
 
 def step_shown(w) -> int:
@@ -339,6 +368,34 @@ def test_adapting_shows_the_stock_and_the_adapted_result_and_keeps_the_model(qtb
     assert f"{key}-2" in w.panel.entries
 
 
+def test_the_exported_sidecar_records_the_adaptation_as_the_cli_does(qtbot, talk, tmp_path):
+    from separation_core.adaptation.saving import weights_sha256
+    from separation_core.checkpoints.catalog import load_model
+
+    w, path, *_ = talk
+    stock, adapted = run_models(qtbot, w, [MODEL], timeout=180000)
+    sidecars = exported_sidecars(qtbot, w, tmp_path / "stems")
+    key = f"{MODEL}-adapted-talk"
+    assert set(sidecars) == {MODEL, key}
+    record = sidecars[key]["adaptation"]
+    assert record["adapted"] is True and record["from_model"] == "convtasnet"
+    assert record["budget"] == f"{STEPS} steps" and record["steps"] == STEPS
+    assert 0 <= record["best_step"] <= STEPS and len(record["history"]) >= 1
+    assert record["valid_after_si_sdri"] > record["valid_before_si_sdri"]
+    assert record["note"] == sidecars[key]["notes"][-1] == adapted.result.notes[-1]
+    assert record["saved"] == str(adapted.entry.checkpoint)
+    assert record["weights_sha256"] == weights_sha256(load_model(adapted.entry))
+    assert sidecars[key]["model"]["checkpoint"] == record["saved"]
+    # the stock result's stems were not adapted; its sidecar is that of a run without adaptation
+    assert "adaptation" not in sidecars[MODEL]
+    # the command line writes the same entry, with the same keys beside it
+    cli = cli_sidecar(path, tmp_path / "cli")
+    assert set(cli) == set(sidecars[key]) and set(cli["adaptation"]) == set(record)
+    for name in ("from_model", "budget", "adapted", "steps", "solo_seconds"):
+        assert cli["adaptation"][name] == record[name], name
+    assert cli["adaptation"]["saved"] is None  # no --keep-adapted
+
+
 def solo_samples(turns, n: int) -> list:
     """Per person, the samples well inside their turns where nobody else talks (bool [T])."""
     own = np.zeros((2, n), dtype=bool)
@@ -378,6 +435,24 @@ def test_stop_while_adapting_keeps_the_best_copy_so_far(
     assert adapted_files(tmp_path) == [f"{key}.md", f"{key}.pt"] and not w.errors
 
 
+def test_stop_while_adapting_says_which_models_were_not_run(
+    qtbot, tiny_model, window, tmp_path, monkeypatch
+):
+    w, *_ = open_talk(qtbot, window, tmp_path, monkeypatch, people=2, steps=2000)
+    outcomes = []
+    w.run_finished.connect(outcomes.append)
+    w.separate([MODEL, "ff-mask", "denoise-wiener"])
+    qtbot.waitUntil(lambda: step_shown(w) >= 1, timeout=120000)
+    w.stop()
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=120000)
+    key = f"{MODEL}-adapted-talk"
+    assert [o.entry.id for o in outcomes[0]] == [MODEL, key]
+    assert list(w.session.results) == [MODEL, key] and not w.errors
+    message = w.statusBar().currentMessage()
+    assert message.startswith("Separated with 2 model(s)")
+    assert message.endswith("; Stopped: ff-mask, denoise-wiener not run")
+
+
 def test_stop_twice_cancels_and_the_stock_result_stays(
     qtbot, tiny_model, window, tmp_path, monkeypatch
 ):
@@ -413,6 +488,16 @@ def test_one_person_gives_the_stock_result_with_the_reason(
     assert reason in w.statusBar().currentMessage()
     assert reason in w.result_combo.itemData(0, Qt.ItemDataRole.ToolTipRole)  # "Listen to"
     assert adapted_files(tmp_path) == [] and not w.errors and w.act_separate.isEnabled()
+    # the exported sidecar says why, as the command line's does (but for the time taken)
+    sidecar = exported_sidecars(qtbot, w, tmp_path / "stems")[MODEL]
+    record = sidecar["adaptation"]
+    assert record["adapted"] is False and record["note"] == reason == sidecar["notes"][-1]
+    assert record["steps"] == 0 and record["weights_sha256"] is None and record["saved"] is None
+    assert outcomes[0].adaptation == record
+    cli = cli_sidecar(w.session.path, tmp_path / "cli")
+    assert {k: v for k, v in cli["adaptation"].items() if k != "seconds"} == {
+        k: v for k, v in record.items() if k != "seconds"
+    }
 
 
 def test_a_model_that_cannot_be_trained_gives_the_stock_result(
@@ -427,6 +512,7 @@ def test_a_model_that_cannot_be_trained_gives_the_stock_result(
     note = outcomes[0].result.notes[-1]
     assert note.startswith("not adapted: model ") and "cannot be trained" in note
     assert not list((tmp_path / "user-models").glob("*adapted*")) and not w.errors
+    assert outcomes[0].adaptation["adapted"] is False and outcomes[0].adaptation["note"] == note
 
 
 def test_a_run_that_gives_no_conversation_says_so(
@@ -441,6 +527,7 @@ def test_a_run_that_gives_no_conversation_says_so(
     window.panel.adapt.setChecked(True)
     outcomes = run_models(qtbot, window, [MODEL])
     assert len(outcomes) == 1 and outcomes[0].result.notes[-1] == NOT_CONVERSATION
+    assert outcomes[0].adaptation is None  # no attempt: the command line writes no entry either
     assert not window.errors and math.isfinite(outcomes[0].seconds)
 
 
@@ -457,3 +544,5 @@ def test_running_out_of_memory_gives_the_stock_result(qtbot, talk, tmp_path, mon
     assert len(outcomes) == 1 and outcomes[0].result.notes[-1] == reason
     assert list(w.session.results) == [MODEL] and reason in w.statusBar().currentMessage()
     assert adapted_files(tmp_path) == [] and not w.errors
+    record = w.session.results[MODEL].adaptation
+    assert record["adapted"] is False and record["note"] == reason and record["steps"] == 0

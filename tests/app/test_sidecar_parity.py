@@ -92,6 +92,7 @@ def test_cli_and_gui_sidecars_have_the_same_keys(tmp_path, monkeypatch):
         "output_sample_rate",
         "output_subtype",
         "output_gain_db",
+        "notes",  # the result's own (SeparationResult.notes)
     ):
         assert cli[key] == gui[key], key
     assert cli["sample_rate"] == RATE and cli["samples"] == RATE
