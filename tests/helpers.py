@@ -151,3 +151,44 @@ def spoken_mixture(sample_rate: int, speakers: int = 2, seconds: float = 2.0) ->
         x = espeak(text, voice_name, sample_rate)[:n]
         out[: len(x)] += x
     return out
+
+
+# A Conv-TasNet small enough to fine-tune in a test (8 kHz).
+SMALL_CONVTASNET = dict(
+    sample_rate=8000,
+    n_filters=32,
+    filter_length=16,
+    bottleneck=32,
+    hidden=64,
+    skip=32,
+    n_blocks=4,
+    n_repeats=1,
+)
+
+
+def turn_taking(seconds: float, sample_rate: int, seed: int = 0, people: int = 2):
+    """Two synthetic voices (110 Hz and 210 Hz) taking turns of 2.5-4.5 s, a pause or an overlap of
+    0.5-1.5 s between turns -> (mixture [T], sources [people, T], turns). One person: the first
+    voice's turns alone."""
+    from separation_core.io.rttm import Turn
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    sources = np.zeros((2, n), dtype=np.float32)
+    turns, t, who = [], 0.3, 0
+    while True:
+        length = float(rng.uniform(2.5, 4.5))
+        if t + length > seconds - 0.2:
+            break
+        a = int(t * sample_rate)
+        x = voice([110.0, 210.0][who], length, sample_rate, seed=int(rng.integers(1 << 30)))
+        sources[who, a : a + len(x)] += x
+        turns.append(Turn(who, a / sample_rate, (a + len(x)) / sample_rate))
+        gap = float(rng.uniform(-1.5, 0.6))
+        if -0.5 < gap < 0.2:
+            gap = 0.3
+        t += length + gap
+        who = 1 - who
+    if people == 1:
+        sources, turns = sources[:1], [t for t in turns if t.speaker == 0]
+    return sources.sum(0), sources, turns

@@ -23,49 +23,18 @@ import torch
 from PySide6.QtCore import Qt
 
 from conftest import open_mixture, run_models
-from helpers import voice
-from separation_core.io.rttm import Turn
+from helpers import SMALL_CONVTASNET, turn_taking
 
 SR = 16000
 SECONDS = 50.0  # 18-20 s of solo speech each, over the 10 s an adaptation needs per person
 MODEL = "tiny-convtasnet"
 STEPS = 6  # the tests' budget: steps, not seconds (the same run twice, and quick)
-SMALL = dict(
-    sample_rate=8000,
-    n_filters=32,
-    filter_length=16,
-    bottleneck=32,
-    hidden=64,
-    skip=32,
-    n_blocks=4,
-    n_repeats=1,
-)
+SMALL = SMALL_CONVTASNET
 
 
 def conversation(seconds: float = SECONDS, seed: int = 0, people: int = 2):
-    """Synthetic voices (110 Hz and 210 Hz) taking turns of 2.5-4.5 s, a pause or an overlap of
-    0.5-1.5 s between turns -> (mixture [T], sources [people, T], turns). One person: their turns
-    alone, the other's left out."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    sources = np.zeros((2, n), dtype=np.float32)
-    turns, t, who = [], 0.3, 0
-    while True:
-        length = float(rng.uniform(2.5, 4.5))
-        if t + length > seconds - 0.2:
-            break
-        a = int(t * SR)
-        x = voice([110.0, 210.0][who], length, SR, seed=int(rng.integers(1 << 30)))
-        sources[who, a : a + len(x)] += x
-        turns.append(Turn(who, a / SR, (a + len(x)) / SR))
-        gap = float(rng.uniform(-1.5, 0.6))
-        if -0.5 < gap < 0.2:
-            gap = 0.3
-        t += length + gap
-        who = 1 - who
-    if people == 1:
-        sources, turns = sources[:1], [t for t in turns if t.speaker == 0]
-    return sources.sum(0), sources, turns
+    """(mixture [T], sources [people, T], turns) at SR: ``helpers.turn_taking``."""
+    return turn_taking(seconds, SR, seed, people)
 
 
 def known_turns_pipeline(sources: np.ndarray, turns: list):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import espeak, needs_espeak, voice
+from helpers import SMALL_CONVTASNET, espeak, needs_espeak, turn_taking
 from separation_core.adaptation.budget import Budget
 from separation_core.adaptation.examples import (
     LEVEL_DB,
@@ -44,44 +44,16 @@ from separation_core.conversation.assembly import assemble
 from separation_core.engine.inference import EngineOptions, fit_length, separate
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
-from separation_core.io.rttm import Turn
 from separation_core.models.registry import get_model_class
 from separation_core.models.result import SeparationResult
 
 SR = 8000
-SMALL = dict(
-    sample_rate=SR,
-    n_filters=32,
-    filter_length=16,
-    bottleneck=32,
-    hidden=64,
-    skip=32,
-    n_blocks=4,
-    n_repeats=1,
-)
+SMALL = SMALL_CONVTASNET
 
 
 def _conversation(seconds: float = 60.0, seed: int = 0):
-    """Two synthetic voices (110 Hz and 210 Hz) taking turns of 2.5-4.5 s with a pause or an
-    overlap of 0.5-1.5 s between turns: (mixture [T], sources [2, T], turns)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    sources = np.zeros((2, n), dtype=np.float32)
-    turns, t, who = [], 0.3, 0
-    while True:
-        length = float(rng.uniform(2.5, 4.5))
-        if t + length > seconds - 0.2:
-            break
-        a = int(t * SR)
-        x = voice([110.0, 210.0][who], length, SR, seed=int(rng.integers(1 << 30)))
-        sources[who, a : a + len(x)] += x
-        turns.append(Turn(who, a / SR, (a + len(x)) / SR))
-        gap = float(rng.uniform(-1.5, 0.6))
-        if -0.5 < gap < 0.2:
-            gap = 0.3
-        t += length + gap
-        who = 1 - who
-    return sources.sum(0), sources, turns
+    """(mixture [T], sources [2, T], turns) at SR: ``helpers.turn_taking``."""
+    return turn_taking(seconds, SR, seed)
 
 
 @pytest.fixture(scope="module")
