@@ -36,7 +36,7 @@ from separation_core.engine.inference import (
     fit_length,
     separate,
 )
-from separation_core.engine.memory_check import return_freed_memory
+from separation_core.engine.memory_check import return_freed_memory, sparse_zeros
 from separation_core.errors import CocktailError
 from separation_core.io.audio_io import resample
 from separation_core.models.result import SeparationResult
@@ -124,7 +124,8 @@ def separate_overlaps(
 ) -> tuple[Optional[np.ndarray], list[str]]:
     """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, zeros
     elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
-    spans' masks and embedding samples."""
+    spans' masks and embedding samples. Only the spans' pages of the outputs are resident
+    (``sparse_zeros``): a third of them on an hour of conversation."""
     spans = separator_spans(overlap, x16.shape[-1])
     total = sum(b - a for a, b in spans)
     outputs, done, notes = None, 0, []
@@ -143,7 +144,7 @@ def separate_overlaps(
         notes += [n for n in result.notes if n not in notes]
         waves = fit_length(result.waveforms, b - a)
         if outputs is None:
-            outputs = np.zeros((waves.shape[0], x16.shape[-1]), dtype=np.float32)
+            outputs = sparse_zeros((waves.shape[0], x16.shape[-1]), np.float32)
         outputs[:, a:b] = waves
         done += b - a
         return_freed_memory()

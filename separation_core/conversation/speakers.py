@@ -39,7 +39,8 @@ PARTIALS_PER_SECOND = 1.3
 MIN_COVERAGE = 0.75
 BATCH = 64  # windows per forward pass
 MEL_BLOCK = 8192  # frames per FFT block, bounding memory on long files
-SQUARES_BLOCK = 1 << 16  # samples squared in float64 at a time for the RMS
+# samples squared in float64 at a time for the RMS; at least numpy's pairwise block (128)
+SQUARES_BLOCK = 1 << 16
 INSTALL = "pip install --no-deps resemblyzer==0.1.4"
 
 

@@ -161,3 +161,17 @@ def test_freed_memory_goes_back_through_malloc_trim_where_there_is_one(monkeypat
     monkeypatch.setattr(memory_check, "_libc", lambda: None)  # not glibc: nothing, no error
     memory_check.return_freed_memory()
     assert calls == [0]
+
+
+def test_sparse_zeros_are_zeros_resident_only_where_written():
+    from separation_core.engine.memory_check import resident_mb, sparse_zeros
+
+    z = sparse_zeros((2, 50_000_000), np.float32)  # 400 MB asked for
+    assert z.shape == (2, 50_000_000) and z.dtype == np.float32 and z.flags.writeable
+    before = resident_mb()
+    for a in range(0, z.shape[1], 5_000_000):  # ten stretches of 0.4 MB apart: 1 % of it
+        z[:, a : a + 50_000] = 1.0
+    assert z.sum() == 2 * 10 * 50_000 and not z[:, 50_000:5_000_000].any()  # all of it read
+    if before:  # Linux: huge pages, or reading a shared mapping, would make 40-400 MB resident
+        assert resident_mb() - before < 12
+    assert sparse_zeros((0, 3)).shape == (0, 3)

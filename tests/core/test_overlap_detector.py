@@ -16,6 +16,7 @@ from separation_core.conversation.pipeline import (
     SEPARATION_CONTEXT_SECONDS,
     separator_spans,
 )
+from separation_core.conversation.speakers import mel_spectrogram
 from separation_core.errors import CheckpointError
 
 
@@ -103,3 +104,11 @@ def test_separator_spans_widen_each_overlap_and_merge_those_that_meet():
     ctx = int(SEPARATION_CONTEXT_SECONDS * RATE)
     assert separator_spans(frames, n) == [(500 * hop - ctx, 750 * hop + ctx), (2950 * hop - ctx, n)]
     assert separator_spans(np.zeros(10, bool), 10 * hop) == []
+
+
+def test_log_mel_is_the_log_of_the_mel_frames():
+    x = (np.random.default_rng(5).standard_normal(16_000 * 3) * 0.1).astype(np.float32)
+    expected = np.log(mel_spectrogram(x) + np.float32(1e-8))
+    feats = od.log_mel(x)
+    assert feats.dtype == np.float32
+    np.testing.assert_array_equal(feats, expected)

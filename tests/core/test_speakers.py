@@ -205,3 +205,33 @@ def test_unusable_weights_are_checkpoint_errors(tmp_path):
             S.SpeakerEncoder.from_file(path)
         message = str(caught.value)
         assert message.startswith(f"{path}: ") and problem in message and "\n" not in message
+
+
+def test_mel_blocks_read_the_audio_as_one_padded_array(monkeypatch):
+    """Frames computed block by block from slices of the audio (zero-extended, scaled) are those of
+    the padded, scaled audio computed at once."""
+    wav = synthetic_voice(1.3, 150.0, seed=3)[:20_811]
+    whole = S.mel_spectrogram(wav)
+    monkeypatch.setattr(S, "MEL_BLOCK", 7)  # many blocks, edges inside the audio and its padding
+    np.testing.assert_allclose(S.mel_spectrogram(wav), whole, rtol=1e-6, atol=1e-9 * whole.max())
+    monkeypatch.undo()
+    gain = 3.7
+    extended = S.mel_spectrogram(wav, length=len(wav) + 1_000, gain=gain)
+    scaled = np.pad((wav * gain).astype(np.float32), (0, 1_000))
+    np.testing.assert_array_equal(extended, S.mel_spectrogram(scaled))
+    assert extended.shape == (1 + (len(wav) + 1_000) // S.HOP, S.N_MELS)
+    assert S.mel_spectrogram(wav, length=10).shape == whole.shape  # never shorter than the audio
+
+
+@pytest.mark.parametrize("n", [1, 129, 999, 1_000, 4_321, 65_536 + 17])
+def test_the_sum_of_squares_is_numpys_to_the_last_bit(monkeypatch, n):
+    monkeypatch.setattr(S, "SQUARES_BLOCK", 128)  # deep splits on small arrays
+    x = (np.random.default_rng(n).standard_normal(n) * 0.1).astype(np.float32)
+    assert S._sum_of_squares(x) == float(np.sum(np.square(x, dtype=np.float64)))
+
+
+def test_volume_gain_is_what_normalize_volume_applies():
+    quiet = synthetic_voice(1.0, 120.0, seed=4) * np.float32(0.01)
+    gain = S.volume_gain(quiet)
+    np.testing.assert_array_equal(S.normalize_volume(quiet), (quiet * gain).astype(np.float32))
+    assert S.volume_gain(quiet * np.float32(1000)) is None and S.volume_gain(np.zeros(9)) is None
