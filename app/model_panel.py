@@ -54,10 +54,16 @@ ADAPT_TIP = (
 
 
 def adapt_estimate_text(seconds: float, device: str) -> str:
-    """The adaptation's time in words, before it starts (the budget is wall-clock time)."""
-    where = {"auto": "on a GPU where there is one", "cpu": "on the CPU"}.get(
-        device, f"on the GPU ({device})"
-    )
+    """The adaptation's time in words, before it starts (the budget is wall-clock time), on the
+    device the run would use."""
+    from separation_core.engine.inference import resolve_device
+    from separation_core.errors import CocktailError
+
+    try:
+        kind = resolve_device(device).type
+    except CocktailError:
+        kind = device
+    where = "on the CPU" if kind == "cpu" else f"on the GPU ({kind})"
     return f"about {human_duration(seconds)} of fine-tuning {where}, then the overlaps again"
 
 
