@@ -268,9 +268,10 @@ def normalize_volume(wav: np.ndarray) -> np.ndarray:
 
 
 def _sum_of_squares(x: np.ndarray) -> float:
-    """``np.sum(np.square(x, dtype=np.float64))`` of a 1-D ``x`` to the last bit, without its
-    float64 copy of ``x``: halves split as numpy's pairwise summation splits them, down to
-    pieces of SQUARES_BLOCK summed by numpy itself."""
+    """``np.sum(np.square(x, dtype=np.float64))`` of a 1-D ``x`` without its float64 copy of
+    ``x``: halves split as numpy's pairwise summation splits them, down to pieces of
+    SQUARES_BLOCK summed by numpy itself (so the same to the last bit with numpy's present
+    order, and within rounding whatever it becomes)."""
     n = len(x)
     if n <= SQUARES_BLOCK:
         return float(np.add.reduce(np.square(x, dtype=np.float64)))
