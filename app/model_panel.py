@@ -436,9 +436,13 @@ class ModelPanel(QWidget):
             ADAPT_TIP if can else "Conversation mode only (Mode: Conversation or Auto)"
         )
         self.adapt_budget.setEnabled(self.adapts())
-        text = adapt_estimate_text(self.adapt_budget.value(), self.device.currentText())
-        self.adapt_estimate.setText(text if self.adapts() else "")
-        self.adapt_estimate.setVisible(self.adapts())
+        adapts = self.adapts()  # the estimate resolves the device (torch): only when shown
+        self.adapt_estimate.setText(
+            adapt_estimate_text(self.adapt_budget.value(), self.device.currentText())
+            if adapts
+            else ""
+        )
+        self.adapt_estimate.setVisible(adapts)
 
     def set_settings(self, values: dict) -> None:
         self.speakers.setValue(int(values.get("num_speakers") or 0))

@@ -122,14 +122,9 @@ class RunSettings:
     def conversation_for(self, entry, seconds: float) -> bool:
         """Whether a run of ``entry`` on ``seconds`` of audio is a conversation (one stem per
         person): as ``cocktail separate --mode`` decides."""
-        from separation_core.commands.separate import CONVERSATION_MIN_SECONDS
+        from separation_core.commands.separate import CONVERSATION_MIN_SECONDS, separates_voices
 
-        fits = (
-            not entry.needs_references
-            and entry.n_src >= 2
-            and entry.outputs_are_voices
-            and self.num_speakers is None
-        )
+        fits = separates_voices(entry, self.num_speakers)
         if self.mode == "conversation" and not fits:
             from separation_core.errors import CocktailError
 

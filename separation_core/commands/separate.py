@@ -240,15 +240,21 @@ def speaker_count(text: str):
         raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
 
 
-def conversation_possible(args: argparse.Namespace, entry) -> bool:
-    """Whether ``--mode`` may run conversation mode with ``entry``: a separator of voices with
-    two or more outputs, that needs no references; refuses --mode conversation otherwise."""
-    fits = (
+def separates_voices(entry, num_speakers: int | None) -> bool:
+    """Whether ``entry`` can serve conversation mode: a separator of voices with two or more
+    outputs, that needs no references, run with its own speaker count (the CLI and the window)."""
+    return (
         not entry.needs_references
         and entry.n_src >= 2
         and entry.outputs_are_voices
-        and args.num_speakers is None
+        and num_speakers is None
     )
+
+
+def conversation_possible(args: argparse.Namespace, entry) -> bool:
+    """Whether ``--mode`` may run conversation mode with ``entry`` (``separates_voices``);
+    refuses --mode conversation otherwise."""
+    fits = separates_voices(entry, args.num_speakers)
     if args.mode == "conversation" and not fits:
         raise CocktailError(
             f"--mode conversation needs a separator of voices with two or more outputs and no "
