@@ -104,6 +104,11 @@ def main(argv=None) -> int:
         help="separate each overlap with its context as the pipeline does (not the cached "
         "whole-recording outputs)",
     )
+    ap.add_argument(
+        "--no-handovers",
+        action="store_true",
+        help="separate only the detected overlaps, not the handovers between people",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set-param", action="append", default=[], metavar="MODULE.NAME=VALUE")
@@ -140,12 +145,19 @@ def main(argv=None) -> int:
                 overlap = (act[:, :: int(P.HOP * P.RATE)].sum(0) >= 2) & speech
             else:
                 overlap = P.overlap_frames(mix16, speech)
+            found = P.find_people(mix16, speech, overlap, encoder, count)
+            runs = P.handovers(found.labels, speech, overlap) if found.n_people > 1 else []
+            if args.no_handovers:
+                runs = []
             if args.spans:  # as the pipeline runs: the separator on the overlaps alone
                 engine = EngineOptions(
                     keep_masks=False, max_embedding_points=0, speaker_order=False
                 )
-                outputs, _ = P.separate_overlaps(model, mix16, overlap, engine)
-            plan, people, overlap = P.plan_people(mix16, outputs, speech, overlap, encoder, count)
+                separated = overlap | P.handover_frames(runs, len(speech))
+                outputs, _ = P.separate_overlaps(model, mix16, separated, engine)
+            plan, people, overlap = P.plan_people(
+                mix16, outputs, speech, overlap, encoder, found, runs
+            )
             stems = assemble(mix16, P.RATE, plan, separated=outputs)
             t2 = time.perf_counter()
             hyp = turns_from_activity(plan.active(), 1.0 / P.HOP)

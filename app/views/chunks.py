@@ -227,7 +227,7 @@ class ChunkOverlay:
                 f"Separator of {self.title}: ran on {len(self.runs)} stretch"
                 f"{'es' if len(self.runs) != 1 else ''}, {read:.1f} s read"
                 f"{share if self.duration > 0 else ''}; its outputs used on {used:.1f} s of "
-                "overlap (darker)"
+                "overlaps and handovers (darker)"
             )
         if not self.chunks:
             return (

@@ -353,8 +353,8 @@ def _separate_one(path, target, args, entry, model, options, load_seconds, conve
         who = ", ".join(result.people)
         print(
             f"cocktail: {path.name}: {result.n_src} {'person' if result.n_src == 1 else 'people'} "
-            f"({who}), {len(result.turns)} turns, the model used on "
-            f"{sum(b - a for a, b in result.separated_spans):.1f} s of overlap",
+            f"({who}), {len(result.turns)} turns, the model's outputs used on "
+            f"{sum(b - a for a, b in result.separated_spans):.1f} s (overlaps and handovers)",
             file=sys.stderr,
         )
     adaptation, budget = None, adapt_budget(args)

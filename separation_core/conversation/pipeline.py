@@ -2,11 +2,14 @@
 
 1. Speech activity of the mixture (silero-vad, ``activity``), and where two people talk at once
    (the trained overlap detector, ``overlap``).
-2. The separator (``engine.inference.separate``) on each overlap, with a little context around it.
-3. Speaker embeddings (``speakers``) of windows of the mixture where one person talks, clustered
-   into people (``people``): the count given, bounded or estimated.
-4. Each frame where one person talks goes to the person its windows resemble; in an overlap each
-   separator output goes to the person it resembles (one output each).
+2. Speaker embeddings (``speakers``) of windows of the mixture where one person talks, clustered
+   into people (``people``): the count given, bounded or estimated. Each frame where one person
+   talks goes to the person its windows resemble.
+3. The separator (``engine.inference.separate``) on each overlap, and on each handover (one person
+   to another with no pause: where the detector's missed overlaps mostly are), with a little
+   context around it.
+4. In an overlap each separator output goes to the person it resembles (one output each); in a
+   handover to one of the two people, where its outputs hold both.
 5. ``assembly.assemble``: the mixture where a person talks alone, their output where people
    overlap, silence elsewhere, crossfaded.
 
@@ -50,6 +53,16 @@ OVERLAP_THRESHOLD = 0.35  # the detector's probability of 2+ people above which 
 OVERLAP_SMOOTH_SECONDS = 0.25
 MIN_OVERLAP_SECONDS = 0.2
 SEPARATION_CONTEXT_SECONDS = 1.0  # audio each side of an overlap that the separator reads too
+# A handover: one person's solo frames followed by another's within HANDOVER_GAP_SECONDS of speech
+# (or a detected overlap); the separator also reads HANDOVER_SECONDS either side of it, and each
+# output must resemble its person by HANDOVER_MARGIN (cosine) more than the other (chosen on the
+# development sets, docs/conversations.md)
+HANDOVER_SECONDS = 1.5
+HANDOVER_GAP_SECONDS = 0.1
+HANDOVER_MARGIN = 0.05
+# where a person's separated output stays this far below the mixture, they are silent
+QUIET_OUTPUT_DB = 15.0
+QUIET_MIN_SECONDS = 0.1
 ENERGY_WINDOW_SECONDS = 0.05
 MIN_SPEECH_SECONDS = 1.0  # less speech than this: no conversation to find
 MIN_PERSON_SECONDS = 2.0  # a person who talks less than this, or this share of the speech,
@@ -272,44 +285,132 @@ def split_voices(x16: np.ndarray, talks: np.ndarray, solo: np.ndarray, encoder) 
     return out
 
 
+@dataclass(frozen=True)
+class SoloPeople:
+    """Who talks alone where: ``labels [frames]`` a person (-1 where nobody talks alone), the
+    ``people`` clustered from the solo windows and the recording's voice ``space`` (None when no
+    stretch was long enough to embed)."""
+
+    labels: np.ndarray
+    people: People
+    space: Optional[VoiceSpace]
+
+    @property
+    def n_people(self) -> int:
+        return max(1, self.people.count)
+
+
+def find_people(
+    mixture16: np.ndarray, speech: np.ndarray, overlap: np.ndarray, encoder, count: SpeakerCount
+) -> SoloPeople:
+    """The people of the 16 kHz mixture from its solo frames (``speech & ~overlap``, bool
+    ``[frames]``): their windows embedded and clustered with ``count``, each solo frame labelled."""
+    solo = speech & ~overlap
+    spans = _windows(solo)
+    if not spans:
+        return SoloPeople(
+            np.where(solo, 0, -1), People(np.zeros(0, np.int64), np.zeros((1, 1))), None
+        )
+    space, vectors, embeddings = _solo_vectors(encoder, mixture16, spans)
+    weights = np.array([(b - a) * HOP for a, b in spans])
+    people = cluster_people(vectors, count, weights, embeddings)
+    labels = _solo_labels(len(speech), solo, spans, vectors @ people.centroids.T)
+    return SoloPeople(labels, people, space)
+
+
+def handovers(
+    labels: np.ndarray, speech: np.ndarray, overlap: np.ndarray
+) -> list[tuple[int, int, int, int]]:
+    """Frame runs ``(a, b, before, after)`` around each change from one person's solo frames to
+    another's with no pause between: at most HANDOVER_GAP_SECONDS of speech that nobody was
+    given, or a detected ``overlap``, between them. Each run reaches HANDOVER_SECONDS beyond each
+    side's last solo frame, ending where a pause, another overlap or a third person's frames
+    begin; two runs that would meet split the frames between them. Most of the overlaps the
+    detector misses are there: the next person starts before the last one ends."""
+    gap = int(round(HANDOVER_GAP_SECONDS / HOP))
+    reach = int(round(HANDOVER_SECONDS / HOP))
+    free = speech & ~overlap
+    known = np.flatnonzero(labels >= 0)
+    out = []
+    for i, j in zip(known[:-1], known[1:]):
+        between = slice(i + 1, j)
+        if labels[i] == labels[j] or not speech[between].all():
+            continue
+        if (~overlap[between]).sum() > gap:
+            continue
+        a = i
+        while a > max(0, i - reach) and free[a - 1] and labels[a - 1] in (-1, labels[i]):
+            a -= 1
+        b = j + 1
+        while b < min(len(free), j + 1 + reach) and free[b] and labels[b] in (-1, labels[j]):
+            b += 1
+        if out and out[-1][1] > a:  # two handovers close together share the stretch between
+            middle = (a + out[-1][1]) // 2
+            out[-1] = (out[-1][0], middle) + out[-1][2:]
+            a = middle
+        out.append((int(a), int(b), int(labels[i]), int(labels[j])))
+    return out
+
+
+def handover_frames(runs: list, n_frames: int) -> np.ndarray:
+    """bool ``[n_frames]``: the frames of ``handovers`` runs."""
+    out = np.zeros(n_frames, dtype=bool)
+    for a, b, _, _ in runs:
+        out[a:b] = True
+    return out
+
+
 def plan_people(
     mixture16: np.ndarray,
     outputs16: Optional[np.ndarray],
     speech: np.ndarray,
     overlap: np.ndarray,
     encoder,
-    count: SpeakerCount,
+    found: SoloPeople,
+    handover_runs: list = (),
 ) -> tuple[Plan, People, np.ndarray]:
-    """The per-frame plan of who takes which signal -> (plan, people, overlap [frames]): the
-    ``overlap`` frames where the separator's ``outputs16 [S, T]`` do not hold two voices are
-    taken out of it."""
+    """The per-frame plan of who takes which signal -> (plan, people, separated [frames]): each
+    person the mixture where ``found`` labels them alone; in a ``handover_runs`` run the two
+    people of the handover take one of the separator's two loudest ``outputs16 [S, T]`` each,
+    where the outputs resemble one each (else the run is left to what follows); in the rest of an
+    ``overlap`` run each of the two loudest outputs goes to the person it resembles (a run where
+    both resemble one person is theirs alone). ``separated`` marks where outputs are used."""
     n_frames = speech.shape[0]
-    overlap = overlap.copy()
-    solo = speech & ~overlap
-    spans = _windows(solo)
     hop = int(HOP * RATE)
-    if spans:
-        space, solo_vectors, embeddings = _solo_vectors(encoder, mixture16, spans)
-        weights = np.array([(b - a) * HOP for a, b in spans])
-        people = cluster_people(solo_vectors, count, weights, embeddings)
-        similarity = solo_vectors @ people.centroids.T
-    else:
-        space, people, similarity = None, People(np.zeros(0, np.int64), np.zeros((1, 1))), None
-    n_people = max(1, people.count)
+    overlap = overlap.copy()
+    people, space = found.people, found.space
+    n_people = found.n_people
     source = np.full((n_people, n_frames), SILENT, dtype=np.int64)
-    labels = _solo_labels(n_frames, solo, spans, similarity) if spans else np.where(solo, 0, -1)
     for p in range(n_people):
-        source[p, labels == p] = MIXTURE
-    for a, b in _runs(overlap):
-        if n_people == 1:
-            source[0, a:b] = MIXTURE
-            continue
+        source[p, found.labels == p] = MIXTURE
+
+    def loudest_two(a: int, b: int):
+        """The two loudest outputs over frames [a, b) and their voice vectors ``[2, dim]``."""
         outs = np.argsort(_frame_energy(outputs16[:, a * hop : b * hop], b - a).sum(1))[-2:]
         pieces = [outputs16[j, a * hop : b * hop] for j in outs]
         vectors = space.vectors(
             np.stack([encoder.embed_segment(x) for x in pieces]),
             np.stack([profile(x) for x in pieces]),
         )
+        return outs, vectors
+
+    taken = np.zeros(n_frames, dtype=bool)
+    for a, b, before, after in handover_runs:
+        outs, vectors = loudest_two(a, b)
+        similarity = vectors @ people.centroids[[before, after]].T  # [2 outputs, 2 people]
+        first = int(similarity[:, 0].argmax())
+        prefers = similarity[[first, 1 - first], [0, 1]] - similarity[[first, 1 - first], [1, 0]]
+        if prefers.min() <= HANDOVER_MARGIN:
+            continue  # both outputs sound like one of them: the separator found no second voice
+        source[:, a:b] = SILENT
+        source[before, a:b] = outs[first]
+        source[after, a:b] = outs[1 - first]
+        taken[a:b] = True
+    for a, b in _runs(overlap & ~taken):
+        if n_people == 1:
+            source[0, a:b] = MIXTURE
+            continue
+        outs, vectors = loudest_two(a, b)
         similarity = vectors @ people.centroids.T  # [2 outputs, people]
         nearest = similarity.argmax(1)
         if nearest[0] == nearest[1]:  # one voice the separator split in two: not an overlap
@@ -319,7 +420,28 @@ def plan_people(
         rows, cols = linear_sum_assignment(-similarity)
         for r, c in zip(rows, cols):
             source[c, a:b] = outs[r]
+    overlap |= taken
+    _silence_quiet_outputs(source, outputs16, mixture16)
     return Plan(source, HOP), people, overlap
+
+
+def _silence_quiet_outputs(source: np.ndarray, outputs16, mixture16: np.ndarray) -> None:
+    """In place: SILENT where a person's separated output stays QUIET_OUTPUT_DB below the
+    mixture for QUIET_MIN_SECONDS or more (they are not talking there: what their output holds
+    is the separator's leak of the others)."""
+    hop = int(HOP * RATE)
+    shortest = int(round(QUIET_MIN_SECONDS / HOP))
+    for p in range(source.shape[0]):
+        for a, b in _runs(source[p] >= 0):
+            mix = _frame_energy(mixture16[a * hop : b * hop], b - a)
+            own = np.zeros(b - a)
+            for j in np.unique(source[p, a:b]):
+                at = source[p, a:b] == j
+                own[at] = _frame_energy(outputs16[j, a * hop : b * hop], b - a)[at]
+            quiet = own < mix * 10 ** (-QUIET_OUTPUT_DB / 10)
+            for lo, hi in _runs(quiet):
+                if hi - lo >= shortest:
+                    source[p, a + lo : a + hi] = SILENT
 
 
 def separate_conversation(
@@ -356,7 +478,7 @@ def separate_conversation(
         t_vad = time.perf_counter()
 
         def sep_progress(fraction: float, stage: str) -> None:
-            report(progress, 0.05 + 0.65 * fraction, f"separating: {stage}")
+            report(progress, 0.1 + 0.78 * fraction, f"separating: {stage}")
 
         engine = EngineOptions(
             chunk_seconds=options.engine.chunk_seconds,
@@ -378,20 +500,26 @@ def separate_conversation(
             separated = separate(model, x16, RATE, whole, progress=sep_progress, cancel=cancel)
             note = f"no speech found (under {MIN_SPEECH_SECONDS:g} s): the model's outputs are kept"
             return _model_result(separated, x, sample_rate, note, progress)
+        report(progress, 0.05, "who talks when")
+        found = find_people(x16, speech, overlap, SpeakerEncoder.shared(), options.speakers)
+        return_freed_memory()  # the mel frames and the many small buffers of the embeddings
+        runs = handovers(found.labels, speech, overlap) if found.n_people > 1 else []
+        separated = overlap | handover_frames(runs, len(speech))
+        t_people = time.perf_counter()
         keeper = (
             MaskKeeper(options.engine.max_embedding_points) if options.engine.keep_masks else None
         )
-        reads = [[a / RATE, b / RATE] for a, b in separator_spans(overlap, x16.shape[-1])]
+        reads = [[a / RATE, b / RATE] for a, b in separator_spans(separated, x16.shape[-1])]
         outputs16, engine_notes = separate_overlaps(
-            model, x16, overlap, engine, sep_progress, cancel, keeper
+            model, x16, separated, engine, sep_progress, cancel, keeper
         )
         t_sep = time.perf_counter()
-        report(progress, 0.7, "who talks when")
+        report(progress, 0.88, "who takes which voice")
         plan, people, overlap = plan_people(
-            x16, outputs16, speech, overlap, SpeakerEncoder.shared(), options.speakers
+            x16, outputs16, speech, overlap, SpeakerEncoder.shared(), found, runs
         )
-        return_freed_memory()  # the mel frames and the many small buffers of the embeddings
-        t_people = time.perf_counter()
+        return_freed_memory()  # the embeddings' buffers again, before the stems are made
+        t_assign = time.perf_counter()
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)
     stems = resample(stems16, RATE, sample_rate) if sample_rate != RATE else stems16
@@ -417,9 +545,9 @@ def separate_conversation(
         plan_rate=RATE,
         timings={
             "activity": t_vad - t0,
-            "separate": t_sep - t_vad,
-            "people": t_people - t_sep,
-            "assemble": time.perf_counter() - t_people,
+            "people": (t_people - t_vad) + (t_assign - t_sep),
+            "separate": t_sep - t_people,
+            "assemble": time.perf_counter() - t_assign,
             "total": time.perf_counter() - t0,
         },
     )

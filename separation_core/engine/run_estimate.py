@@ -44,16 +44,18 @@ MAX_OVERLAP_SECONDS = 2.0  # the engine's overlap: min(2 s, a quarter of the chu
 # model and length (denoise-wiener 10.3x at 60 s, 16.3x at 10 min; oracle-irm and oracle-ibm
 # 18.1x-44.0x). STFT, masks and inverse STFT are linear in the length.
 DSP_SPEED_X_REALTIME = {"classical": 10.0, "oracle": 18.0}
-# Conversation mode: the share of the recording the separator reads (the overlaps with 1 s of
-# context each side), and the real-time factors of the stages besides it on the bench machine:
+# Conversation mode: the share of the recording the separator reads (the overlaps and the
+# handovers between people with 1 s of context each side: 25-58% on the first recording of
+# interview, two, three and four, 42% on an hour of two people; it was 21% before the handovers,
+# session 19), and the real-time factors of the stages besides it on the bench machine:
 # scripts/conversation_speed.py on two recordings each of runs/conv-sets/three and two
 # (docs/conversations.md; 3-minute meetings, 12% overlapped speech), one thread on a loaded
-# machine, scaled by the separator's speed there against its bench figure: the separator read
-# 20.9% of the audio; voice activity and the overlap detector ran at 530x, speaker embeddings and
-# the people at 170x, taken about a quarter lower, 400x and 150x (the figures vary with the load).
+# machine, scaled by the separator's speed there against its bench figure: voice activity and the
+# overlap detector ran at 530x, speaker embeddings and the people at 170x, taken about a quarter
+# lower, 400x and 150x (the figures vary with the load).
 # The separator ran on its spans 1.5x faster a second than on a whole minute: the short input's
 # bench figure is on the safe side.
-CONVERSATION_READ_SHARE = 0.25
+CONVERSATION_READ_SHARE = 0.45
 SHORT_INPUT_SECONDS = 60.0  # the bench's short input (``cpu.seconds``)
 CONVERSATION_STAGES_X_REALTIME = {"voice activity and overlaps": 400.0, "speaker embeddings": 150.0}
 
@@ -305,7 +307,8 @@ def estimate_run(
 def estimate_conversation(entry, duration: float, bench: Mapping, **options) -> RunEstimate:
     """The whole conversation pipeline on ``duration`` s with separator ``entry`` (``options``
     as ``estimate_run``'s): the separator's estimate on CONVERSATION_READ_SHARE of the audio (at
-    the speed of a short input: it runs on one overlap at a time), plus voice activity, the overlap detector and speaker embeddings over the whole recording at
+    the speed of a short input: it runs on one overlap or handover at a time), plus voice
+    activity, the overlap detector and speaker embeddings over the whole recording at
     CONVERSATION_STAGES_X_REALTIME; the memory of the separator's outputs over the whole recording
     (the pipeline holds them, zeros where it did not run)."""
     read = duration * CONVERSATION_READ_SHARE

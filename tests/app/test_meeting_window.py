@@ -279,7 +279,7 @@ def test_the_chunks_view_shows_where_the_separator_ran(qtbot, meeting_window):
         .currentMessage()
         .startswith(
             "Separator of conv: ran on 1 stretch, 2.5 s read (21% of 12.0 s); its outputs used on "
-            "0.5 s of overlap"
+            "0.5 s of overlaps and handovers"
         )
     )
     vb = w.lanes.mixture.wave.getPlotItem().getViewBox()

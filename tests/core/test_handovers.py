@@ -1,0 +1,162 @@
+"""Handovers: where one person hands the floor to another with no pause, conversation mode also
+runs the separator, and the two people take one output each where its outputs hold both."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from meeting_helpers import LINES
+
+from helpers import espeak, needs_espeak, si_sdr_reference
+from separation_core.conversation import pipeline as P
+from separation_core.conversation.assembly import MIXTURE, SILENT, assemble
+from separation_core.conversation.people import SpeakerCount
+from separation_core.errors import CocktailError
+
+SR = 16000
+HOP = int(P.HOP * SR)
+REACH = int(round(P.HANDOVER_SECONDS / P.HOP))
+
+
+def _labels(*runs: tuple[int, int, int], n: int = 1000):
+    """labels [n]: person k on [a, b) for each (k, a, b), -1 elsewhere; speech where labelled."""
+    labels = np.full(n, -1)
+    for k, a, b in runs:
+        labels[a:b] = k
+    return labels, labels >= 0
+
+
+def test_a_handover_reaches_the_set_time_either_side():
+    labels, speech = _labels((0, 0, 400), (1, 400, 900))
+    runs = P.handovers(labels, speech, np.zeros(1000, bool))
+    assert runs == [(399 - REACH, 401 + REACH, 0, 1)]  # REACH frames beyond each side's last
+    frames = P.handover_frames(runs, 1000)
+    assert frames.sum() == 2 * REACH + 2 and frames[399 - REACH] and not frames[401 + REACH]
+
+
+def test_a_handover_stops_at_a_pause_and_the_edges():
+    labels, speech = _labels((0, 0, 300), (0, 330, 400), (1, 400, 450))
+    assert P.handovers(labels, speech, np.zeros(1000, bool)) == [(330, 450, 0, 1)]
+
+
+def test_a_short_unlabelled_stretch_of_speech_still_joins_two_people():
+    labels, speech = _labels((1, 100, 400), (0, 405, 700))
+    speech[400:405] = True  # speech nobody was given (e.g. too short a stretch)
+    gap = int(round(P.HANDOVER_GAP_SECONDS / P.HOP))
+    assert P.handovers(labels, speech, np.zeros(1000, bool)) == [(399 - REACH, 406 + REACH, 1, 0)]
+    labels, speech = _labels((1, 100, 400), (0, 402 + gap, 700))
+    speech[400 : 402 + gap] = True
+    assert P.handovers(labels, speech, np.zeros(1000, bool)) == []
+
+
+@pytest.mark.parametrize("case", ["pause", "long unlabelled speech", "same person"])
+def test_no_handover_across_a_pause_or_within_one_voice(case):
+    labels, speech = _labels((0, 100, 400), (1, 400, 700))
+    if case == "pause":
+        labels, speech = _labels((0, 100, 400), (1, 420, 700))
+    elif case == "long unlabelled speech":
+        labels[400:420] = -1
+    elif case == "same person":
+        labels[labels >= 0] = 0
+    assert P.handovers(labels, speech, np.zeros(1000, bool)) == []
+
+
+def test_a_detected_overlap_between_two_people_lies_inside_their_handover():
+    labels, speech = _labels((0, 100, 380), (1, 420, 700))
+    speech[380:420] = True
+    overlap = np.zeros(1000, bool)
+    overlap[380:420] = True
+    assert P.handovers(labels, speech, overlap) == [(379 - REACH, 421 + REACH, 0, 1)]
+
+
+def test_a_handover_stops_at_a_third_person_and_close_ones_share_the_frames_between():
+    labels, speech = _labels((2, 0, 300), (0, 300, 400), (1, 400, 450), (0, 450, 900))
+    runs = P.handovers(labels, speech, np.zeros(1000, bool))
+    assert [r[2:] for r in runs] == [(2, 0), (0, 1), (1, 0)]
+    assert runs[1][0] == runs[0][1] and runs[2][0] == runs[1][1]  # they meet, never overlap
+    assert runs[1][0] >= 300 and runs[1][1] <= 450  # 0 -> 1 reaches no frame of person 2
+    assert runs[0][0] == 299 - REACH and runs[2][1] == 451 + REACH
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from separation_core.conversation.speakers import SpeakerEncoder
+
+    try:
+        return SpeakerEncoder.shared()
+    except CocktailError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def handover():
+    """Two espeak-ng voices, the second starting 0.8 s before the first ends, which no overlap
+    detector reported: (sources [2, T], mixture, speech [frames], the frames of the overlap)."""
+    a = espeak(" ".join(LINES[:2]), "en+m3", SR)
+    b = espeak(" ".join(LINES[2:4]), "en+f4", SR)
+    start = len(a) + int(0.3 * SR) - int(0.8 * SR)
+    n = start + len(b) + int(0.3 * SR)
+    sources = np.zeros((2, n), np.float32)
+    sources[0, int(0.3 * SR) : int(0.3 * SR) + len(a)] = a
+    sources[1, start : start + len(b)] = b
+    frames = int(np.ceil(n / HOP))
+    speech = np.zeros(frames, bool)
+    speech[int(0.3 * SR) // HOP : (start + len(b)) // HOP] = True
+    both = np.zeros(frames, bool)
+    both[start // HOP : (int(0.3 * SR) + len(a)) // HOP] = True
+    return sources, sources.sum(0), speech, both
+
+
+@needs_espeak
+def test_the_two_people_of_a_missed_overlap_take_one_output_each(encoder, handover):
+    sources, mix, speech, both = handover
+    none = np.zeros_like(speech)
+    found = P.find_people(mix, speech, none, encoder, SpeakerCount.parse("2"))
+    assert found.n_people == 2
+    runs = P.handovers(found.labels, speech, none)
+    assert len(runs) == 1
+    a, b, before, after = runs[0]
+    assert a < np.flatnonzero(both)[0] and b > np.flatnonzero(both)[-1]  # it covers the overlap
+    # a separator that returns the two voices (in the other order, 5 % of the other left in)
+    outputs = np.zeros_like(sources)
+    outputs[:, a * HOP : b * HOP] = (0.95 * sources[::-1] + 0.05 * sources)[:, a * HOP : b * HOP]
+    plan, _, separated = P.plan_people(mix, outputs, speech, none, encoder, found, runs)
+    assert separated[a:b].all() and separated.sum() == b - a
+    # both talking: one output each; where one of them has stopped (or not yet begun) their
+    # output holds only the leak of the other, and they are silent
+    frames = np.pad(sources, ((0, 0), (0, len(speech) * HOP - sources.shape[1])))
+    mute = ~np.abs(frames.reshape(2, len(speech), HOP)).any(-1)
+    talking = ~mute[0] & ~mute[1]
+    assert talking[a:b].sum() > 30  # 0.3 s or more of both voices at once
+    assert (plan.source[before, talking] == 1).all() and (plan.source[after, talking] == 0).all()
+    for person, voice, output in ((before, 0, 1), (after, 1, 0)):
+        row = plan.source[person, a:b]
+        assert set(np.unique(row)) <= {output, SILENT}
+        quiet = mute[voice, a:b]
+        assert (row[quiet] == SILENT).mean() > 0.8 and (row[~quiet] == output).mean() > 0.9
+    assert (plan.source[:, :a] < 0).all() and (plan.source[:, b:] < 0).all()
+    stems = assemble(mix, SR, plan, separated=outputs)
+    without, _, _ = P.plan_people(mix, outputs, speech, none, encoder, found, [])
+    labels_only = assemble(mix, SR, without, separated=outputs)
+    for person, voice in ((before, 0), (after, 1)):
+        gained = si_sdr_reference(stems[person], sources[voice])
+        kept = si_sdr_reference(labels_only[person], sources[voice])
+        assert gained > kept + 3.0, (person, gained, kept)
+
+
+@needs_espeak
+def test_a_handover_whose_outputs_hold_one_voice_keeps_its_labels(encoder, handover):
+    sources, mix, speech, _ = handover
+    none = np.zeros_like(speech)
+    found = P.find_people(mix, speech, none, encoder, SpeakerCount.parse("2"))
+    runs = P.handovers(found.labels, speech, none)
+    a, b, before, _ = runs[0]
+    first = np.flatnonzero(found.labels == before)[0]
+    voice = int(np.argmax(np.abs(sources[:, first * HOP : (first + 50) * HOP]).sum(1)))
+    outputs = np.zeros_like(sources)
+    outputs[0, a * HOP : b * HOP] = sources[voice, a * HOP : b * HOP]
+    outputs[1, a * HOP : b * HOP] = 0.3 * sources[voice, a * HOP : b * HOP]
+    plan, _, separated = P.plan_people(mix, outputs, speech, none, encoder, found, runs)
+    assert not separated.any()
+    expected = np.where(found.labels[None, :] == np.arange(2)[:, None], MIXTURE, SILENT)
+    np.testing.assert_array_equal(plan.source, expected)
