@@ -262,17 +262,14 @@ def split_voices(x16: np.ndarray, talks: np.ndarray, solo: np.ndarray, encoder) 
     [frames]``; a frame that no window labels takes the nearest labelled frame's; all 0 where one
     voice is found), -1 elsewhere, 0 the voice heard first. CocktailError when they say too
     little alone to tell two voices apart."""
-    spans = _windows(solo & talks)
-    if len(spans) < 2:
+    if len(_windows(solo & talks)) < 2:
         raise CocktailError(
             f"too little speech alone to tell two voices apart (under "
             f"{WINDOW_SECONDS + WINDOW_HOP_SECONDS:g} s in stretches of {MIN_WINDOW_SECONDS:g} s "
             "or more)"
         )
-    _space, vectors, embeddings = _solo_vectors(encoder, x16, spans)
-    weights = np.array([(b - a) * HOP for a, b in spans])
-    people = cluster_people(vectors, SpeakerCount(1, 2), weights, embeddings)
-    labels = _solo_labels(len(talks), solo & talks, spans, vectors @ people.centroids.T)
+    alone = solo & talks
+    labels = find_people(x16, alone, np.zeros_like(alone), encoder, SpeakerCount(1, 2)).labels
     known = np.flatnonzero(labels >= 0)
     if not known.size:
         raise CocktailError("no stretch of speech alone to cluster")
