@@ -160,3 +160,9 @@ def test_a_handover_whose_outputs_hold_one_voice_keeps_its_labels(encoder, hando
     assert not separated.any()
     expected = np.where(found.labels[None, :] == np.arange(2)[:, None], MIXTURE, SILENT)
     np.testing.assert_array_equal(plan.source, expected)
+
+
+def test_nothing_to_hand_over_without_solo_frames():
+    assert P.handovers(np.full(50, -1), np.ones(50, bool), np.zeros(50, bool)) == []
+    assert P.handovers(np.zeros(0, int), np.zeros(0, bool), np.zeros(0, bool)) == []
+    assert not P.handover_frames([], 50).any()
