@@ -146,9 +146,7 @@ def main(argv=None) -> int:
             else:
                 overlap = P.overlap_frames(mix16, speech)
             found = P.find_people(mix16, speech, overlap, encoder, count)
-            runs = P.handovers(found.labels, speech, overlap) if found.n_people > 1 else []
-            if args.no_handovers:
-                runs = []
+            runs = [] if args.no_handovers else P.handovers(found.labels, speech, overlap)
             if args.spans:  # as the pipeline runs: the separator on the overlaps alone
                 engine = EngineOptions(
                     keep_masks=False, max_embedding_points=0, speaker_order=False

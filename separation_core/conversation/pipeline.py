@@ -138,7 +138,7 @@ def separate_overlaps(
     """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, zeros
     elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
     spans' masks and embedding samples. Only the spans' pages of the outputs are resident
-    (``sparse_zeros``): a third of them on an hour of conversation."""
+    (``sparse_zeros``): under half of them on an hour of conversation."""
     spans = separator_spans(overlap, x16.shape[-1])
     total = sum(b - a for a, b in spans)
     outputs, done, notes = None, 0, []
@@ -262,13 +262,13 @@ def split_voices(x16: np.ndarray, talks: np.ndarray, solo: np.ndarray, encoder) 
     [frames]``; a frame that no window labels takes the nearest labelled frame's; all 0 where one
     voice is found), -1 elsewhere, 0 the voice heard first. CocktailError when they say too
     little alone to tell two voices apart."""
-    if len(_windows(solo & talks)) < 2:
+    alone = solo & talks
+    if len(_windows(alone)) < 2:
         raise CocktailError(
             f"too little speech alone to tell two voices apart (under "
             f"{WINDOW_SECONDS + WINDOW_HOP_SECONDS:g} s in stretches of {MIN_WINDOW_SECONDS:g} s "
             "or more)"
         )
-    alone = solo & talks
     labels = find_people(x16, alone, np.zeros_like(alone), encoder, SpeakerCount(1, 2)).labels
     known = np.flatnonzero(labels >= 0)
     if not known.size:
@@ -500,7 +500,7 @@ def separate_conversation(
         report(progress, 0.05, "who talks when")
         found = find_people(x16, speech, overlap, SpeakerEncoder.shared(), options.speakers)
         return_freed_memory()  # the mel frames and the many small buffers of the embeddings
-        runs = handovers(found.labels, speech, overlap) if found.n_people > 1 else []
+        runs = handovers(found.labels, speech, overlap)
         separated = overlap | handover_frames(runs, len(speech))
         t_people = time.perf_counter()
         keeper = (
