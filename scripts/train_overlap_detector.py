@@ -2,8 +2,11 @@
 
 Training data: conversation sets made by ``cocktail mix --conversation`` from train-split speakers
 (the recipe is in docs/conversations.md); validation: sets made the same way from valid-split
-speakers. The target of each 10 ms frame is how many people's turns cover it (0, 1, 2 or more),
-from each recording's ``metadata.json``. Features are cached under ``--cache``.
+speakers. The target of each 10 ms frame is how many people talk there (0, 1, 2 or more):
+``--target turns`` counts the turns of each recording's ``metadata.json`` that cover the frame,
+``--target energy`` the sources that are heard there (``energy_counts``: a turn also covers the
+speaker's pauses between words and sentences, where nobody can hear a second voice). Features are
+cached under ``--cache``.
 
     python scripts/train_overlap_detector.py --train runs/osd-train/* --valid runs/conv-dev/p2 \
         runs/conv-dev/p3 runs/conv-dev/p2-reverb --steps 3000 --out runs/osd/overlap-detector-16k.pt
@@ -37,6 +40,10 @@ from separation_core.conversation.turns import activity
 from separation_core.io.rttm import Turn
 
 CLASS_WEIGHTS = (1.0, 1.0, 3.0)
+VOICED_DB = 30.0  # a source is heard where its level is within this of its own loud level
+MASKED_DB = 20.0  # ... and within this of the loudest source at that moment
+LEVEL_FRAMES = 5  # levels over 50 ms
+SILENCE_DB = -90.0  # below this (dB of full scale) nothing is heard
 
 
 def recordings(folder: Path) -> list[dict]:
@@ -49,9 +56,34 @@ def frame_counts(turns: list, n_people: int, n_frames: int) -> np.ndarray:
     return np.minimum(act.sum(0), 2).astype(np.int8)
 
 
-def cached(folder: Path, entry: dict, cache: Path):
+def energy_counts(sources: np.ndarray, n_frames: int) -> np.ndarray:
+    """Sources heard at each frame centre ``f * HOP`` of ``sources [S, T]`` (16 kHz), capped at 2:
+    int8 ``[n_frames]``. A source is heard where its power over LEVEL_FRAMES frames is within
+    VOICED_DB of its own 95th percentile over its sounding frames, within MASKED_DB of the loudest
+    source's and above SILENCE_DB."""
+    length = n_frames * HOP
+    padded = np.zeros((sources.shape[0], length), dtype=np.float64)
+    padded[:, : min(length, sources.shape[1])] = sources[:, :length]
+    power = (padded.reshape(len(padded), n_frames, HOP) ** 2).mean(-1)
+    kernel = np.ones(LEVEL_FRAMES) / LEVEL_FRAMES
+    power = np.stack([np.convolve(p, kernel, mode="same") for p in power])
+    level = 10 * np.log10(power + 1e-12)
+    loud = np.array(
+        [
+            [np.percentile(row[row > SILENCE_DB], 95) if (row > SILENCE_DB).any() else SILENCE_DB]
+            for row in level
+        ]
+    )
+    heard = (level > np.maximum(loud - VOICED_DB, SILENCE_DB)) & (
+        level > level.max(0, keepdims=True) - MASKED_DB
+    )
+    return np.minimum(heard.sum(0), 2).astype(np.int8)
+
+
+def cached(folder: Path, entry: dict, cache: Path, target: str = "turns"):
     """(log-mel [frames, mels], counts [frames], mix path) of one recording, cached."""
-    path = cache / folder.name / f"{entry['id']}.npz"
+    suffix = "" if target == "turns" else f"-{target}"
+    path = cache / folder.name / f"{entry['id']}{suffix}.npz"
     mix_path = folder / entry["files"]["mix"]
     if path.is_file():
         z = np.load(path)
@@ -59,18 +91,26 @@ def cached(folder: Path, entry: dict, cache: Path):
     mix, sr = sf.read(mix_path, dtype="float32")
     assert sr == SAMPLE_RATE, f"{mix_path}: made at {sr} Hz, 16 kHz expected"
     feats = log_mel(mix)
-    turns = [Turn(int(t["speaker"]), float(t["start"]), float(t["end"])) for t in entry["turns"]]
-    counts = frame_counts(turns, len(entry["files"]["sources"]), feats.shape[0])
+    if target == "energy":
+        sources = np.stack(
+            [sf.read(folder / name, dtype="float32")[0] for name in entry["files"]["sources"]]
+        )
+        counts = energy_counts(sources, feats.shape[0])
+    else:
+        turns = [
+            Turn(int(t["speaker"]), float(t["start"]), float(t["end"])) for t in entry["turns"]
+        ]
+        counts = frame_counts(turns, len(entry["files"]["sources"]), feats.shape[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, feats=feats, counts=counts)
     return feats, counts, mix_path
 
 
-def load_sets(folders: list[Path], cache: Path, limit: int = 0):
+def load_sets(folders: list[Path], cache: Path, limit: int = 0, target: str = "turns"):
     items = []
     for folder in folders:
         for entry in recordings(folder)[: limit or None]:
-            items.append(cached(folder, entry, cache))
+            items.append(cached(folder, entry, cache, target))
     return items
 
 
@@ -119,13 +159,16 @@ def main(argv=None) -> int:
     ap.add_argument("--valid-limit", type=int, default=0, help="recordings per valid set")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--channels", type=int, default=96, help="a new network's convolution width")
+    ap.add_argument("--hidden", type=int, default=64, help="a new network's GRU width")
+    ap.add_argument("--target", choices=("turns", "energy"), default="turns")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    train = load_sets(args.train, args.cache)
-    valid = load_sets(args.valid, args.cache, args.valid_limit)
+    train = load_sets(args.train, args.cache, target=args.target)
+    valid = load_sets(args.valid, args.cache, args.valid_limit, args.target)
     hours = sum(f.shape[0] for f, _, _ in train) * HOP / SAMPLE_RATE / 3600
     share = np.mean(np.concatenate([c for _, c, _ in train]) >= 2)
     print(
@@ -133,7 +176,7 @@ def main(argv=None) -> int:
         f"{len(valid)} valid; features in {time.perf_counter() - t0:.0f} s",
         flush=True,
     )
-    net = load_detector(args.init).train() if args.init else OverlapNet()
+    net = load_detector(args.init).train() if args.init else OverlapNet(args.channels, args.hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS))
     curve, best = [], None
@@ -167,6 +210,7 @@ def main(argv=None) -> int:
                 info = {
                     "trained_on": [str(p) for p in args.train],
                     "started_from": str(args.init) if args.init else None,
+                    "target": args.target,
                     "validated_on": [str(p) for p in args.valid],
                     "training_hours": round(hours, 2),
                     "step": step,

@@ -63,6 +63,7 @@ HANDOVER_MARGIN = 0.05
 # where a person's separated output stays this far below the mixture, they are silent
 QUIET_OUTPUT_DB = 15.0
 QUIET_MIN_SECONDS = 0.1
+PAUSE_BRIDGE_SECONDS = 0.5  # a pause of one person this short, nobody else talking, is theirs
 ENERGY_WINDOW_SECONDS = 0.05
 MIN_SPEECH_SECONDS = 1.0  # less speech than this: no conversation to find
 MIN_PERSON_SECONDS = 2.0  # a person who talks less than this, or this share of the speech,
@@ -419,7 +420,22 @@ def plan_people(
             source[c, a:b] = outs[r]
     overlap |= taken
     _silence_quiet_outputs(source, outputs16, mixture16)
+    _bridge_pauses(source, int(round(PAUSE_BRIDGE_SECONDS / HOP)))
     return Plan(source, HOP), people, overlap
+
+
+def _bridge_pauses(source: np.ndarray, frames: int) -> None:
+    """In place: where nobody talks for at most ``frames`` frames between two stretches of the
+    same person talking alone, that person takes the mixture: one turn, not two, and their stem
+    keeps the room's sound of their own voice between words."""
+    talking = source != SILENT
+    anyone = talking.any(axis=0)
+    for a, b in _runs(~anyone):
+        if b - a > frames or a == 0 or b == source.shape[1]:
+            continue
+        before, after = np.flatnonzero(talking[:, a - 1]), np.flatnonzero(talking[:, b])
+        if len(before) == 1 and before.tolist() == after.tolist():
+            source[before[0], a:b] = MIXTURE
 
 
 def _silence_quiet_outputs(source: np.ndarray, outputs16, mixture16: np.ndarray) -> None:
