@@ -372,7 +372,8 @@ def plan_people(
     people of the handover take one of the separator's two loudest ``outputs16 [S, T]`` each,
     where the outputs resemble one each (else the run is left to what follows); in the rest of an
     ``overlap`` run each of the two loudest outputs goes to the person it resembles (a run where
-    both resemble one person is theirs alone). ``separated`` marks where outputs are used."""
+    both resemble one person is theirs alone); a person's pauses of PAUSE_BRIDGE_SECONDS or less
+    are theirs. ``separated`` marks where outputs are used."""
     n_frames = speech.shape[0]
     hop = int(HOP * RATE)
     overlap = overlap.copy()
