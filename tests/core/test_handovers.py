@@ -162,6 +162,26 @@ def test_a_handover_whose_outputs_hold_one_voice_keeps_its_labels(encoder, hando
     np.testing.assert_array_equal(plan.source, expected)
 
 
+@needs_espeak
+def test_the_plan_keeps_a_short_pause_of_one_person_in_their_turn(encoder, handover, monkeypatch):
+    """The pipeline's own plan: a 0.3 s pause inside the first voice, which the activity did not
+    call speech, is that person's (the mixture); without the rule it is silent."""
+    sources, mix, speech, _ = handover
+    speech = speech.copy()
+    pause = slice(np.flatnonzero(speech)[0] + 150, np.flatnonzero(speech)[0] + 180)
+    speech[pause] = False
+    none = np.zeros_like(speech)
+    found = P.find_people(mix, speech, none, encoder, SpeakerCount.parse("2"))
+    person = found.labels[pause.start - 1]
+    assert person >= 0 and found.labels[pause.stop] == person
+    plan, _, _ = P.plan_people(mix, None, speech, none, encoder, found, [])
+    assert (plan.source[person, pause] == MIXTURE).all()
+    assert (plan.source[1 - person, pause] == SILENT).all()
+    monkeypatch.setattr(P, "PAUSE_BRIDGE_SECONDS", 0.0)
+    plan, _, _ = P.plan_people(mix, None, speech, none, encoder, found, [])
+    assert (plan.source[:, pause] == SILENT).all()
+
+
 def test_nothing_to_hand_over_without_solo_frames():
     assert P.handovers(np.full(50, -1), np.ones(50, bool), np.zeros(50, bool)) == []
     assert P.handovers(np.zeros(0, int), np.zeros(0, bool), np.zeros(0, bool)) == []
