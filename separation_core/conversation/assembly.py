@@ -8,7 +8,8 @@ raised-cosine window of ``fade`` seconds, so a person's gains over their signals
 inside a stretch and ramp over ``fade`` at its edges; where one person hands over to another with
 no pause, their ramps cross and the stems still add up to the mixture; at the edges of speech the
 decisions are held half a fade into the silence, so the ramps fade silence, not speech. Stems are built in blocks,
-so memory beyond the stems themselves stays bounded on hour-long recordings.
+so memory beyond the stems themselves stays bounded on hour-long recordings, and only where a
+person's gain is not zero: their silences stay unwritten and take no memory.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ def assemble_span(
     used = np.unique(plan.source[plan.source >= 0])
     if used.size and (separated is None or int(used.max()) >= separated.shape[0]):
         raise ValueError("the plan names separated outputs that were not given")
-    stems = np.zeros((plan.n_people, max(0, stop - start)), dtype=np.float32)
+    from separation_core.engine.memory_check import sparse_zeros  # not at import: it loads torch
+
+    stems = sparse_zeros((plan.n_people, max(0, stop - start)), dtype=np.float32)
     fade = max(1, int(round(fade_seconds * sample_rate)))
     source = _held_into_silence(plan.source, _hold_frames(fade_seconds, plan.hop))
     block = max(fade * 4, int(BLOCK_SECONDS * sample_rate))
@@ -122,8 +125,17 @@ def assemble_span(
                     continue
                 gain = _frame_gains(row == src, a, b, sample_rate, plan.hop, fade)
                 signal = mixture if src == MIXTURE else separated[int(src)]
-                stems[p, a - start : b - start] += gain * signal[a:b]
+                for lo, hi in _nonzero_runs(gain):
+                    stems[p, a - start + lo : a - start + hi] += (
+                        gain[lo:hi] * signal[a + lo : a + hi]
+                    )
     return stems
+
+
+def _nonzero_runs(gain: np.ndarray) -> list[tuple[int, int]]:
+    """The ``[lo, hi)`` runs where ``gain [n]`` is not zero."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (gain != 0).astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def _hold_frames(fade_seconds: float, hop: float) -> int:
