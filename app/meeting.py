@@ -28,7 +28,7 @@ from separation_core.conversation.assembly import (
     assemble_span,
 )
 from separation_core.conversation.masks import SpanMasks, views_of_plan
-from separation_core.conversation.turns import turns_from_activity
+from separation_core.conversation.turns import runs_of, turns_from_activity
 from separation_core.errors import CocktailError
 from separation_core.io.rttm import Turn
 
@@ -492,8 +492,7 @@ class Meeting:
     def separated_spans(self) -> list:
         """``[start, stop]`` seconds where someone takes a separated output."""
         used = (self.plan.rows >= 0).any(0)
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], used.astype(np.int8), [0]])))
-        return [[a * self.plan.hop, b * self.plan.hop] for a, b in zip(edges[::2], edges[1::2])]
+        return [[a * self.plan.hop, b * self.plan.hop] for a, b in runs_of(used)]
 
     def views(self) -> dict:
         """The people's masks and embedding labels for the current plan (float16, as drawn;

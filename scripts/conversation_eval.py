@@ -32,7 +32,7 @@ from separation_core.conversation import pipeline as P  # noqa: E402
 from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble  # noqa: E402
 from separation_core.conversation.people import SpeakerCount  # noqa: E402
 from separation_core.conversation.speakers import SpeakerEncoder  # noqa: E402
-from separation_core.conversation.turns import activity, turns_from_activity  # noqa: E402
+from separation_core.conversation.turns import activity, runs_of, turns_from_activity  # noqa: E402
 from separation_core.engine.inference import EngineOptions, separate  # noqa: E402
 from separation_core.evaluation.conversation_scores import (  # noqa: E402
     score_conversation,
@@ -69,7 +69,7 @@ def bound_stems(mix16, outputs, refs16, turns) -> np.ndarray:
     act = activity(turns, refs16.shape[0], n_frames * hop, P.RATE)[:, ::hop][:, :n_frames]
     source = np.where(act, MIXTURE, SILENT)
     both = act.sum(0) >= 2
-    for a, b in P._runs(both):
+    for a, b in runs_of(both):
         who = np.flatnonzero(act[:, a:b].any(1))
         seg = slice(a * hop, b * hop)
         score = np.array(

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
 from app.views.lanes import HEADER_WIDTH
 from app.views.timeplot import TimeAxis, TimePlot, clock
+from separation_core.conversation.turns import runs_of
 
 BAND_PIXELS = 22
 BAND_FILL = 0.72  # of a band's height
@@ -40,8 +41,7 @@ def overlaps(turns, duration: float, hop: float = 0.01) -> list[tuple[float, flo
     count = np.zeros(n, dtype=np.int32)
     for t in turns:
         count[int(round(t.start / hop)) : int(round(t.end / hop))] += 1
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (count > 1).astype(np.int8), [0]])))
-    return [(a * hop, b * hop) for a, b in zip(edges[::2], edges[1::2])]
+    return [(a * hop, b * hop) for a, b in runs_of(count > 1)]
 
 
 class TurnsRow(QWidget):

@@ -14,9 +14,10 @@ from typing import Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from separation_core.adaptation.solo import FRAME_SECONDS, runs_of
+from separation_core.adaptation.solo import FRAME_SECONDS
 from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
 from separation_core.conversation.assembly import MIXTURE, SILENT, Plan
+from separation_core.conversation.turns import runs_of
 from separation_core.engine.inference import EngineOptions, separate
 
 RATE = 16000

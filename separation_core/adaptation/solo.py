@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_dilation
 
+from separation_core.conversation.turns import runs_of
 from separation_core.io.rttm import Turn
 
 FRAME_SECONDS = 0.01
@@ -38,12 +39,6 @@ class SoloSpeech:
             (sum(b - a for a, b in t) + sum(b - a for a, b in v)) / self.sample_rate
             for t, v in zip(self.train, self.valid)
         ]
-
-
-def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
-    """The (start, stop) index spans where ``mask`` is True."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def frame_activity(turns: Iterable[Turn], n_people: int, n_frames: int) -> np.ndarray:

@@ -20,6 +20,8 @@ from typing import Optional
 import numpy as np
 
 from separation_core.cancel import check_current_cancel
+from separation_core.conversation.turns import runs_of
+from separation_core.engine.memory_check import sparse_zeros
 
 SILENT = -2
 MIXTURE = -1
@@ -109,8 +111,6 @@ def assemble_span(
     used = np.unique(plan.source[plan.source >= 0])
     if used.size and (separated is None or int(used.max()) >= separated.shape[0]):
         raise ValueError("the plan names separated outputs that were not given")
-    from separation_core.engine.memory_check import sparse_zeros  # not at import: it loads torch
-
     stems = sparse_zeros((plan.n_people, max(0, stop - start)), dtype=np.float32)
     fade = max(1, int(round(fade_seconds * sample_rate)))
     source = _held_into_silence(plan.source, _hold_frames(fade_seconds, plan.hop))
@@ -125,17 +125,11 @@ def assemble_span(
                     continue
                 gain = _frame_gains(row == src, a, b, sample_rate, plan.hop, fade)
                 signal = mixture if src == MIXTURE else separated[int(src)]
-                for lo, hi in _nonzero_runs(gain):
+                for lo, hi in runs_of(gain != 0):
                     stems[p, a - start + lo : a - start + hi] += (
                         gain[lo:hi] * signal[a + lo : a + hi]
                     )
     return stems
-
-
-def _nonzero_runs(gain: np.ndarray) -> list[tuple[int, int]]:
-    """The ``[lo, hi)`` runs where ``gain [n]`` is not zero."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (gain != 0).astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def _hold_frames(fade_seconds: float, hop: float) -> int:

@@ -31,7 +31,7 @@ from separation_core.cancel import CancelToken, ProgressFn, cancel_scope, check_
 from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
 from separation_core.conversation.masks import MaskKeeper, views_of_plan
 from separation_core.conversation.people import People, SpeakerCount, cluster_people
-from separation_core.conversation.turns import turns_from_activity
+from separation_core.conversation.turns import runs_of, turns_from_activity
 from separation_core.conversation.voices import VoiceSpace, profile
 from separation_core.engine.inference import (
     EngineOptions,
@@ -118,7 +118,7 @@ def separator_spans(overlap: np.ndarray, n_samples: int) -> list[tuple[int, int]
     hop = int(HOP * RATE)
     context = int(SEPARATION_CONTEXT_SECONDS * RATE)
     spans: list[tuple[int, int]] = []
-    for a, b in _runs(overlap):
+    for a, b in runs_of(overlap):
         lo, hi = max(0, a * hop - context), min(n_samples, b * hop + context)
         if spans and lo <= spans[-1][1]:
             spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
@@ -176,14 +176,9 @@ def speech_frames(x16: np.ndarray) -> np.ndarray:
     return vad[at]
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
 def _drop_short(mask: np.ndarray, frames: int) -> np.ndarray:
     out = mask.copy()
-    for a, b in _runs(mask):
+    for a, b in runs_of(mask):
         if b - a < frames:
             out[a:b] = False
     return out
@@ -195,7 +190,7 @@ def _windows(solo: np.ndarray) -> list[tuple[int, int]]:
     step = int(round(WINDOW_HOP_SECONDS / HOP))
     shortest = int(round(MIN_WINDOW_SECONDS / HOP))
     spans = []
-    for a, b in _runs(solo):
+    for a, b in runs_of(solo):
         if b - a < shortest:
             continue
         if b - a <= size:
@@ -221,7 +216,7 @@ def _solo_labels(
         score[a:b] += sim
         count[a:b] += 1
     labels = np.where(count > 0, score.argmax(1), -1)
-    for a, b in _runs(solo):
+    for a, b in runs_of(solo):
         covered = np.flatnonzero(labels[a:b] >= 0)
         if covered.size:
             idx = np.arange(a, b)
@@ -405,7 +400,7 @@ def plan_people(
         source[before, a:b] = outs[first]
         source[after, a:b] = outs[1 - first]
         taken[a:b] = True
-    for a, b in _runs(overlap & ~taken):
+    for a, b in runs_of(overlap & ~taken):
         if n_people == 1:
             source[0, a:b] = MIXTURE
             continue
@@ -431,7 +426,7 @@ def _bridge_pauses(source: np.ndarray, frames: int) -> None:
     keeps the room's sound of their own voice between words."""
     talking = source != SILENT
     anyone = talking.any(axis=0)
-    for a, b in _runs(~anyone):
+    for a, b in runs_of(~anyone):
         if b - a > frames or a == 0 or b == source.shape[1]:
             continue
         before, after = np.flatnonzero(talking[:, a - 1]), np.flatnonzero(talking[:, b])
@@ -446,14 +441,14 @@ def _silence_quiet_outputs(source: np.ndarray, outputs16, mixture16: np.ndarray)
     hop = int(HOP * RATE)
     shortest = int(round(QUIET_MIN_SECONDS / HOP))
     for p in range(source.shape[0]):
-        for a, b in _runs(source[p] >= 0):
+        for a, b in runs_of(source[p] >= 0):
             mix = _frame_energy(mixture16[a * hop : b * hop], b - a)
             own = np.zeros(b - a)
             for j in np.unique(source[p, a:b]):
                 at = source[p, a:b] == j
                 own[at] = _frame_energy(outputs16[j, a * hop : b * hop], b - a)[at]
             quiet = own < mix * 10 ** (-QUIET_OUTPUT_DB / 10)
-            for lo, hi in _runs(quiet):
+            for lo, hi in runs_of(quiet):
                 if hi - lo >= shortest:
                     source[p, a + lo : a + hi] = SILENT
 
@@ -552,7 +547,7 @@ def separate_conversation(
         notes=notes,
         turns=turns,
         people=[f"Person {k + 1}" for k in range(plan.n_people)],
-        separated_spans=[[a * HOP, b * HOP] for a, b in _runs(overlap)],
+        separated_spans=[[a * HOP, b * HOP] for a, b in runs_of(overlap)],
         plan_source=plan.source,
         plan_hop=plan.hop,
         plan_outputs=outputs16,

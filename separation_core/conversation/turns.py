@@ -21,11 +21,16 @@ def activity(turns: Iterable[Turn], n_people: int, n_samples: int, sample_rate: 
     return out
 
 
+def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` index spans where the bool ``mask [n]`` is True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def turns_from_activity(active: np.ndarray, rate: float) -> list[Turn]:
     """The turns of a bool ``[n_people, frames]`` activity at ``rate`` frames per second."""
     turns = []
     for k, row in enumerate(np.asarray(active, dtype=bool)):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in runs_of(row):
             turns.append(Turn(k, float(a / rate), float(b / rate)))
     return sorted_turns(turns)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 from separation_core.engine.run_estimate import audio_mb_per_minute, human_mb
 
@@ -33,6 +32,8 @@ PROBE_SECONDS = 1.0
 def largest_activation_mb_per_second(model) -> float:
     """The largest tensor a layer of ``model`` outputs on a ``PROBE_SECONDS`` chunk, in MB per
     second of chunk (0 for a model without learned layers: it holds little beyond the audio)."""
+    import torch  # not at import: the window and the assembly use this module without torch
+
     if not isinstance(model, torch.nn.Module) or next(model.parameters(), None) is None:
         return 0.0
     largest = [0]

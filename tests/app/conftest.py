@@ -3,6 +3,7 @@ synthetic signals and files, a window with a fake audio output."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -109,6 +110,9 @@ def window(qtbot):
     from app.views.style import setup_pyqtgraph
 
     setup_pyqtgraph()
+    # Collect the earlier tests' Qt objects now: a collection that starts inside a Qt disconnect
+    # while the window is built can deadlock in PySide6 (seen once in the whole suite).
+    gc.collect()
     w = MainWindow(Settings(), quiet=True, player_factory=FakePlayer)
     qtbot.addWidget(w)
     w.resize(1280, 800)
