@@ -91,7 +91,10 @@ def _frame_energy(x: np.ndarray, n_frames: int) -> np.ndarray:
     frames = power[..., : n_frames * hop].reshape(power.shape[:-1] + (n_frames, hop)).mean(-1)
     width = max(1, int(round(ENERGY_WINDOW_SECONDS / HOP)))
     kernel = np.ones(width) / width
-    return np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, frames)
+    lo = (width - 1) // 2  # "same" alignment, kept when the run is shorter than the window
+    return np.apply_along_axis(
+        lambda r: np.convolve(r, kernel, mode="full")[lo : lo + n_frames], -1, frames
+    )
 
 
 def overlap_frames(
