@@ -99,6 +99,12 @@ def main(argv=None) -> int:
         help="diagnosis: the true overlaps in place of the detector's (all else estimated)",
     )
     ap.add_argument(
+        "--heard-overlap",
+        action="store_true",
+        help="diagnosis: the frames where two references are heard (their levels) in place of "
+        "the detector's",
+    )
+    ap.add_argument(
         "--spans",
         action="store_true",
         help="separate each overlap with its context as the pipeline does (not the cached "
@@ -143,6 +149,10 @@ def main(argv=None) -> int:
             if args.true_overlap:
                 act = activity(turns, refs.shape[0], len(speech) * int(P.HOP * P.RATE), P.RATE)
                 overlap = (act[:, :: int(P.HOP * P.RATE)].sum(0) >= 2) & speech
+            elif args.heard_overlap:
+                from train_overlap_detector import energy_counts
+
+                overlap = (energy_counts(refs, len(speech)) >= 2) & speech
             else:
                 overlap = P.overlap_frames(mix16, speech)
             found = P.find_people(mix16, speech, overlap, encoder, count)

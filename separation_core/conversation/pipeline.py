@@ -61,6 +61,11 @@ HANDOVER_SECONDS = 1.5
 HANDOVER_GAP_SECONDS = 0.1
 HANDOVER_MARGIN = 0.05
 # where a person's separated output stays this far below the mixture, they are silent
+# in an overlap whose two outputs both sound like one person, an output carries a person where,
+# over that person's solo frames within the separator's context, it holds CARRIER_DB more energy
+# than the other output (for CARRIER_MIN_SECONDS or more of them)
+CARRIER_DB = 3.0
+CARRIER_MIN_SECONDS = 0.2
 QUIET_OUTPUT_DB = 15.0
 QUIET_MIN_SECONDS = 0.1
 PAUSE_BRIDGE_SECONDS = 0.5  # a pause of one person this short, nobody else talking, is theirs
@@ -369,8 +374,9 @@ def plan_people(
     person the mixture where ``found`` labels them alone; in a ``handover_runs`` run the two
     people of the handover take one of the separator's two loudest ``outputs16 [S, T]`` each,
     where the outputs resemble one each (else the run is left to what follows); in the rest of an
-    ``overlap`` run each of the two loudest outputs goes to the person it resembles (a run where
-    both resemble one person is theirs alone); a person's pauses of PAUSE_BRIDGE_SECONDS or less
+    ``overlap`` run each of the two loudest outputs goes to the person it resembles (where both
+    resemble one person, to the two people they carry in the context around the run, ``_carriers``;
+    else the run is that person's alone); a person's pauses of PAUSE_BRIDGE_SECONDS or less
     are theirs. ``separated`` marks where outputs are used."""
     n_frames = speech.shape[0]
     hop = int(HOP * RATE)
@@ -410,6 +416,12 @@ def plan_people(
         outs, vectors = loudest_two(a, b)
         similarity = vectors @ people.centroids.T  # [2 outputs, people]
         nearest = similarity.argmax(1)
+        if nearest[0] == nearest[1]:
+            carried = _carriers(outputs16, outs, found.labels, overlap, a, b)
+            if len(carried) == 2:  # each output goes on carrying a person it held next to the run
+                for j, p in carried.items():
+                    source[p, a:b] = outs[j]
+                continue
         if nearest[0] == nearest[1]:  # one voice the separator split in two: not an overlap
             overlap[a:b] = False
             source[nearest[0], a:b] = MIXTURE
@@ -421,6 +433,36 @@ def plan_people(
     _silence_quiet_outputs(source, outputs16, mixture16)
     _bridge_pauses(source, int(round(PAUSE_BRIDGE_SECONDS / HOP)))
     return Plan(source, HOP), people, overlap
+
+
+def _carriers(
+    outputs16: np.ndarray, outs, labels: np.ndarray, overlap: np.ndarray, a: int, b: int
+) -> dict[int, int]:
+    """index in ``outs`` -> person, for an overlap run on frames [a, b): which of the separator's
+    outputs ``outputs16[outs]`` (``outputs16 [S, T]``) carries which person in the context the
+    separator read around the run (the solo ``labels [frames]`` within SEPARATION_CONTEXT_SECONDS,
+    outside ``overlap``), where one clearly does. A separator keeps a voice in one output across
+    its input, so that output carries the person in the overlap too. Where one output carries two
+    people, the one with more frames there."""
+    hop = int(HOP * RATE)
+    ctx = int(round(SEPARATION_CONTEXT_SECONDS / HOP))
+    lo, hi = max(0, a - ctx), min(len(labels), b + ctx)
+    near = labels[lo:hi].copy()
+    near[a - lo : b - lo] = -1
+    near[overlap[lo:hi]] = -1
+    energy = _frame_energy(outputs16[outs, lo * hop : hi * hop], hi - lo)
+    carried: dict[int, tuple[int, int]] = {}
+    for p in np.unique(near[near >= 0]):
+        at = near == p
+        if at.sum() < CARRIER_MIN_SECONDS / HOP:
+            continue
+        e = energy[:, at].sum(1)
+        if e.max() < e.min() * 10 ** (CARRIER_DB / 10) or e.max() <= 0:
+            continue
+        j = int(e.argmax())
+        if j not in carried or at.sum() > carried[j][1]:
+            carried[j] = (int(p), int(at.sum()))
+    return {j: p for j, (p, _) in carried.items()}
 
 
 def _bridge_pauses(source: np.ndarray, frames: int) -> None:

@@ -186,3 +186,76 @@ def test_nothing_to_hand_over_without_solo_frames():
     assert P.handovers(np.full(50, -1), np.ones(50, bool), np.zeros(50, bool)) == []
     assert P.handovers(np.zeros(0, int), np.zeros(0, bool), np.zeros(0, bool)) == []
     assert not P.handover_frames([], 50).any()
+
+
+@needs_espeak
+def test_in_an_overlap_each_person_takes_the_output_that_carries_their_voice_next_to_it(
+    encoder, handover, monkeypatch
+):
+    """The separator reads an overlap with a second of context, where each person talks alone:
+    the output that carries a person's voice there carries it in the overlap too, even where the
+    outputs' voices cannot be told apart (here the voice vectors are made all alike)."""
+    sources, mix, speech, both = handover
+    found = P.find_people(mix, speech, both, encoder, SpeakerCount.parse("2"))
+    assert found.n_people == 2
+    lo, hi = np.flatnonzero(both)[[0, -1]]
+    first, second = found.labels[lo - 1], found.labels[hi + 1]
+    assert first >= 0 and second >= 0 and first != second
+    ctx = int(round(P.SEPARATION_CONTEXT_SECONDS / P.HOP))
+    span = slice((lo - ctx) * HOP, (hi + 1 + ctx) * HOP)
+    outputs = np.zeros_like(sources)  # the voices in the other order, 5 % of the other left in
+    outputs[:, span] = (0.95 * sources[::-1] + 0.05 * sources)[:, span]
+    monkeypatch.setattr(encoder, "embed_segment", lambda x: np.full(256, 256**-0.5, np.float32))
+    monkeypatch.setattr(P, "profile", lambda x: np.ones_like(found.space.profile_mean))
+    plan, _, separated = P.plan_people(mix, outputs, speech, both, encoder, found, [])
+    assert separated[both].all()
+    frames = np.pad(sources, ((0, 0), (0, len(speech) * HOP - sources.shape[1])))
+    talking = np.abs(frames.reshape(2, len(speech), HOP)).any(-1).all(0) & both
+    assert talking.sum() > 30
+    assert (plan.source[first, talking] == 1).all() and (plan.source[second, talking] == 0).all()
+    monkeypatch.setattr(P, "CARRIER_DB", 200.0)  # the voices alone: one voice, one person
+    plan, _, separated = P.plan_people(mix, outputs, speech, both, encoder, found, [])
+    assert not separated[both].any()
+    assert sorted({int(plan.source[0, talking][0]), int(plan.source[1, talking][0])}) == [
+        SILENT,
+        MIXTURE,
+    ]
+
+
+def test_carriers_are_the_outputs_loud_where_each_person_talks_alone_next_to_the_run():
+    rng = np.random.default_rng(1)
+    n = 400
+    labels = np.full(n, -1)
+    labels[100:200], labels[250:350] = 0, 1  # person 0 before the run [200, 250), 1 after
+    overlap = np.zeros(n, bool)
+    overlap[200:250] = True
+    voices = rng.standard_normal((2, n * HOP)).astype(np.float32)
+    outputs = np.zeros((3, n * HOP), np.float32)  # output 2 is quiet throughout
+    outputs[0, : 225 * HOP] = voices[0, : 225 * HOP]  # person 0's voice, 20 dB above the leak
+    outputs[1, : 225 * HOP] = 0.1 * voices[0, : 225 * HOP]
+    outputs[1, 225 * HOP :] = voices[1, 225 * HOP :]  # then person 1's, in the other output
+    outputs[0, 225 * HOP :] = 0.1 * voices[1, 225 * HOP :]
+    outs = np.array([1, 0])
+    assert P._carriers(outputs, outs, labels, overlap, 200, 250) == {1: 0, 0: 1}
+    # the context ends SEPARATION_CONTEXT_SECONDS from the run: person 1 from frame 360 is not in it
+    ctx = int(round(P.SEPARATION_CONTEXT_SECONDS / P.HOP))
+    far = labels.copy()
+    far[250:350] = -1
+    far[250 + ctx : 350] = 1
+    assert P._carriers(outputs, outs, far, overlap, 200, 250) == {1: 0}
+    # under CARRIER_MIN_SECONDS of a person alone, or outputs within CARRIER_DB: no carrier
+    short = labels.copy()
+    short[100:200] = -1
+    short[200 - int(P.CARRIER_MIN_SECONDS / P.HOP) + 1 : 200] = 0
+    assert P._carriers(outputs, outs, short, overlap, 200, 250) == {0: 1}
+    even = outputs.copy()
+    even[1, : 225 * HOP] = 0.9 * voices[0, : 225 * HOP]
+    assert P._carriers(even, outs, labels, overlap, 200, 250) == {0: 1}
+    # one output loud for both people: it carries the one with more frames next to the run
+    one = outputs.copy()
+    one[0] = voices.sum(0)
+    one[1] = 0.05 * voices.sum(0)
+    fewer_after, fewer_before = labels.copy(), labels.copy()
+    fewer_after[300:350], fewer_before[100:150] = -1, -1
+    assert P._carriers(one, outs, fewer_after, overlap, 200, 250) == {1: 0}
+    assert P._carriers(one, outs, fewer_before, overlap, 200, 250) == {1: 1}
