@@ -60,12 +60,12 @@ SEPARATION_CONTEXT_SECONDS = 1.0  # audio each side of an overlap that the separ
 HANDOVER_SECONDS = 1.5
 HANDOVER_GAP_SECONDS = 0.1
 HANDOVER_MARGIN = 0.05
-# where a person's separated output stays this far below the mixture, they are silent
 # in an overlap whose two outputs both sound like one person, an output carries a person where,
 # over that person's solo frames within the separator's context, it holds CARRIER_DB more energy
 # than the other output (for CARRIER_MIN_SECONDS or more of them)
 CARRIER_DB = 3.0
 CARRIER_MIN_SECONDS = 0.2
+# where a person's separated output stays this far below the mixture, they are silent
 QUIET_OUTPUT_DB = 15.0
 QUIET_MIN_SECONDS = 0.1
 PAUSE_BRIDGE_SECONDS = 0.5  # a pause of one person this short, nobody else talking, is theirs
@@ -422,7 +422,7 @@ def plan_people(
                 for j, p in carried.items():
                     source[p, a:b] = outs[j]
                 continue
-        if nearest[0] == nearest[1]:  # one voice the separator split in two: not an overlap
+            # one voice the separator split in two: not an overlap
             overlap[a:b] = False
             source[nearest[0], a:b] = MIXTURE
             continue
