@@ -67,6 +67,7 @@ CARRIER_DB = 3.0
 CARRIER_MIN_SECONDS = 0.2
 # where a person's separated output stays this far below the mixture, they are silent
 QUIET_OUTPUT_DB = 15.0
+QUIET_BESIDE_SOLO_DB = 5.0  # ... and this far where the clustering says another talks alone
 QUIET_MIN_SECONDS = 0.1
 PAUSE_BRIDGE_SECONDS = 0.5  # a pause of one person this short, nobody else talking, is theirs
 ENERGY_WINDOW_SECONDS = 0.05
@@ -430,7 +431,7 @@ def plan_people(
         for r, c in zip(rows, cols):
             source[c, a:b] = outs[r]
     overlap |= taken
-    _silence_quiet_outputs(source, outputs16, mixture16)
+    _silence_quiet_outputs(source, outputs16, mixture16, found.labels)
     _bridge_pauses(source, int(round(PAUSE_BRIDGE_SECONDS / HOP)))
     return Plan(source, HOP), people, overlap
 
@@ -479,10 +480,13 @@ def _bridge_pauses(source: np.ndarray, frames: int) -> None:
             source[before[0], a:b] = MIXTURE
 
 
-def _silence_quiet_outputs(source: np.ndarray, outputs16, mixture16: np.ndarray) -> None:
+def _silence_quiet_outputs(
+    source: np.ndarray, outputs16, mixture16: np.ndarray, labels: Optional[np.ndarray] = None
+) -> None:
     """In place: SILENT where a person's separated output stays QUIET_OUTPUT_DB below the
-    mixture for QUIET_MIN_SECONDS or more (they are not talking there: what their output holds
-    is the separator's leak of the others)."""
+    mixture for QUIET_MIN_SECONDS or more, or QUIET_BESIDE_SOLO_DB below it where the solo
+    ``labels [frames]`` say another person talks alone (they are not talking there: what their
+    output holds is the separator's leak of the others)."""
     hop = int(HOP * RATE)
     shortest = int(round(QUIET_MIN_SECONDS / HOP))
     for p in range(source.shape[0]):
@@ -493,6 +497,9 @@ def _silence_quiet_outputs(source: np.ndarray, outputs16, mixture16: np.ndarray)
                 at = source[p, a:b] == j
                 own[at] = _frame_energy(outputs16[j, a * hop : b * hop], b - a)[at]
             quiet = own < mix * 10 ** (-QUIET_OUTPUT_DB / 10)
+            if labels is not None:
+                another = (labels[a:b] >= 0) & (labels[a:b] != p)
+                quiet |= another & (own < mix * 10 ** (-QUIET_BESIDE_SOLO_DB / 10))
             for lo, hi in runs_of(quiet):
                 if hi - lo >= shortest:
                     source[p, a + lo : a + hi] = SILENT

@@ -122,18 +122,26 @@ def test_the_two_people_of_a_missed_overlap_take_one_output_each(encoder, handov
     outputs[:, a * HOP : b * HOP] = (0.95 * sources[::-1] + 0.05 * sources)[:, a * HOP : b * HOP]
     plan, _, separated = P.plan_people(mix, outputs, speech, none, encoder, found, runs)
     assert separated[a:b].all() and separated.sum() == b - a
-    # both talking: one output each; where one of them has stopped (or not yet begun) their
-    # output holds only the leak of the other, and they are silent
+    # both talking: one output each (where a voice is QUIET_BESIDE_SOLO_DB below the mixture
+    # and the clustering labelled the other voice alone, it may be taken for leak: silent);
+    # where one of them has stopped (or not yet begun) their output holds only the leak of the
+    # other, and they are silent
     frames = np.pad(sources, ((0, 0), (0, len(speech) * HOP - sources.shape[1])))
     mute = ~np.abs(frames.reshape(2, len(speech), HOP)).any(-1)
     talking = ~mute[0] & ~mute[1]
     assert talking[a:b].sum() > 30  # 0.3 s or more of both voices at once
-    assert (plan.source[before, talking] == 1).all() and (plan.source[after, talking] == 0).all()
+    level = P._frame_energy(np.vstack([frames, frames.sum(0)]), len(speech))
+    loud = (level[:2] > level[2] * 10 ** (-P.QUIET_BESIDE_SOLO_DB / 10)).all(0) & talking
+    assert loud[a:b].sum() >= 10  # 0.1 s or more where both are within that of the mixture
+    assert (plan.source[before, loud] == 1).all() and (plan.source[after, loud] == 0).all()
+    assert set(np.unique(plan.source[before, talking])) <= {1, SILENT}
+    assert set(np.unique(plan.source[after, talking])) <= {0, SILENT}
     for person, voice, output in ((before, 0, 1), (after, 1, 0)):
         row = plan.source[person, a:b]
         assert set(np.unique(row)) <= {output, SILENT}
         quiet = mute[voice, a:b]
-        assert (row[quiet] == SILENT).mean() > 0.8 and (row[~quiet] == output).mean() > 0.9
+        # (their voice's faint frames under the other's labelled solo speech count as leak)
+        assert (row[quiet] == SILENT).mean() > 0.8 and (row[~quiet] == output).mean() > 0.8
     assert (plan.source[:, :a] < 0).all() and (plan.source[:, b:] < 0).all()
     stems = assemble(mix, SR, plan, separated=outputs)
     without, _, _ = P.plan_people(mix, outputs, speech, none, encoder, found, [])

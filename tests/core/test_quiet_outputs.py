@@ -47,3 +47,24 @@ def test_a_person_whose_output_is_quiet_for_a_few_frames_is_silenced_only_there(
     assert silenced.min() >= 28 and silenced.max() <= 52  # within the window's blur of 30-50
     assert set(range(33, 47)) <= set(silenced.tolist())
     assert (source[1, 52:60] == 1).all()
+
+
+def test_an_output_10_db_down_is_leak_only_where_another_person_is_labelled_alone():
+    rng = np.random.default_rng(2)
+    n = 80
+    mixture = rng.standard_normal(n * HOP).astype(np.float32)
+    outputs = (mixture * 10 ** (-10 / 20))[None].astype(np.float32)  # 10 dB below the mixture
+    labels = np.full(n, -1)
+    labels[40:70] = 1  # person 1 talks alone there, says the clustering
+    source = np.full((2, n), SILENT, dtype=np.int64)
+    source[0, 10:70] = 0
+    kept = source.copy()
+    P._silence_quiet_outputs(kept, outputs, mixture)  # without labels: 15 dB is the bar
+    assert (kept[0, 10:70] == 0).all()
+    own = source.copy()
+    own_labels = np.where(labels == 1, 0, -1)  # person 0 themselves labelled there: kept
+    P._silence_quiet_outputs(own, outputs, mixture, own_labels)
+    assert (own[0, 10:70] == 0).all()
+    P._silence_quiet_outputs(source, outputs, mixture, labels)
+    assert (source[0, 10:40] == 0).all()
+    assert (source[0, 40:70] == SILENT).all()
