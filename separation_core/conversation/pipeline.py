@@ -455,14 +455,15 @@ def _carriers(
     carried: dict[int, tuple[int, int]] = {}
     for p in np.unique(near[near >= 0]):
         at = near == p
-        if at.sum() < CARRIER_MIN_SECONDS / HOP:
+        frames = int(at.sum())
+        if frames < CARRIER_MIN_SECONDS / HOP:
             continue
         e = energy[:, at].sum(1)
-        if e.max() < e.min() * 10 ** (CARRIER_DB / 10) or e.max() <= 0:
+        if e.max() <= 0 or e.max() < e.min() * 10 ** (CARRIER_DB / 10):
             continue
         j = int(e.argmax())
-        if j not in carried or at.sum() > carried[j][1]:
-            carried[j] = (int(p), int(at.sum()))
+        if j not in carried or frames > carried[j][1]:
+            carried[j] = (int(p), frames)
     return {j: p for j, (p, _) in carried.items()}
 
 
