@@ -1,0 +1,56 @@
+"""Counting people: the clustering of a recording's voice vectors, on synthetic vectors."""
+
+import numpy as np
+
+from separation_core.conversation import people as PE
+from separation_core.conversation.people import SpeakerCount, cluster_people
+from separation_core.conversation.voices import unit_rows
+
+
+def _voices(rng, centres: np.ndarray, per: int, spread: float):
+    """``per`` unit vectors around each of ``centres [k, dim]`` -> (vectors, true labels)."""
+    vectors = np.concatenate([c + spread * rng.standard_normal((per, c.size)) for c in centres])
+    return unit_rows(vectors), np.repeat(np.arange(len(centres)), per)
+
+
+def test_a_cut_is_refined_to_the_nearest_means():
+    rng = np.random.default_rng(0)
+    vectors, truth = _voices(rng, 3 * rng.standard_normal((2, 16)), 20, 0.5)
+    cut = truth.copy()
+    cut[[0, 1, 2]] = 1  # three windows of the first person joined the second
+    refined = PE._refined(vectors, cut)
+    np.testing.assert_array_equal(refined, truth)
+    np.testing.assert_array_equal(PE._refined(vectors, truth), truth)  # nothing to move
+
+
+def test_the_refinement_keeps_the_number_of_clusters():
+    rng = np.random.default_rng(1)
+    vectors, truth = _voices(rng, 3 * rng.standard_normal((2, 16)), 20, 0.3)
+    cut = truth * 2  # labels 0 and 2: renumbered 0 and 1
+    np.testing.assert_array_equal(PE._refined(vectors, cut), truth)
+    # three clusters cut from two people: the pass that would empty one is not taken
+    cut = truth.copy()
+    cut[:10] = 2
+    refined = PE._refined(vectors, cut)
+    assert sorted(np.unique(refined).tolist()) == [0, 1, 2]
+    assert (refined[truth == 1] == refined[truth == 1][0]).all()
+
+
+def test_people_are_counted_and_one_voice_is_one_person():
+    rng = np.random.default_rng(2)
+    centres = 3 * rng.standard_normal((3, 32))
+    vectors, truth = _voices(rng, centres, 25, 0.6)
+    found = cluster_people(vectors, SpeakerCount(), embeddings=vectors)
+    assert found.count == 3
+    # each found person is one true person
+    for k in range(3):
+        assert len(np.unique(truth[found.labels == k])) == 1
+    one, _ = _voices(rng, centres[:1], 60, 0.6)
+    assert cluster_people(one, SpeakerCount(), embeddings=one).count == 1
+
+
+def test_a_given_count_or_range_is_kept():
+    rng = np.random.default_rng(3)
+    vectors, _ = _voices(rng, 3 * rng.standard_normal((3, 32)), 25, 0.6)
+    assert cluster_people(vectors, SpeakerCount.parse("4"), embeddings=vectors).count == 4
+    assert cluster_people(vectors, SpeakerCount.parse("1-2"), embeddings=vectors).count == 2
