@@ -116,6 +116,9 @@ def main(argv=None) -> int:
         help="separate only the detected overlaps, not the handovers between people",
     )
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--encoder", type=Path, help="speaker encoder weights (resemblyzer's layout) to use instead"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set-param", action="append", default=[], metavar="MODULE.NAME=VALUE")
     args = ap.parse_args(argv)
@@ -127,7 +130,7 @@ def main(argv=None) -> int:
         setattr(mod, attr, type(getattr(mod, attr))(value))
     model_id = args.model or default_model_id()
     model = load_model(model_id)
-    encoder = SpeakerEncoder.shared()
+    encoder = SpeakerEncoder.from_file(args.encoder) if args.encoder else SpeakerEncoder.shared()
     count = SpeakerCount.parse(args.speakers)
     report = {"model": model_id, "speakers": args.speakers, "params": args.set_param, "sets": {}}
     for folder in args.sets:
