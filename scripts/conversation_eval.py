@@ -5,8 +5,8 @@ Per set: whole-file SI-SDRi per person (references matched to stems; a person wi
 turns, and the same separator with the true speech activity (the bound: the mixture where one
 person talks, the output that best matches each person where several do, silence elsewhere).
 
-The separator's outputs and the activity are cached per recording (``--cache``), so the stages
-after them can be tuned quickly.
+The separator's whole-recording outputs are cached per recording (``--cache``, one folder per set
+name), so the stages after them can be tuned quickly; the speech activity is computed each time.
 
     python scripts/conversation_eval.py runs/conv-sets/two runs/conv-sets/three --cache runs/conv-cache
 """
@@ -50,11 +50,12 @@ def load_recording(folder: Path, entry: dict):
 
 
 def cached_stages(model, mix16: np.ndarray, path: Path):
-    """(speech [frames], outputs [S, T]) of a recording, from ``path`` when cached."""
-    if path.is_file():
-        z = np.load(path)
-        return z["speech"], z["outputs"]
+    """(speech [frames], outputs [S, T]) of a recording: the speech activity computed as the
+    pipeline computes it now (a cached one would outlive a change of the activity stage), the
+    separator's whole-recording outputs from ``path`` when cached."""
     speech = P.speech_frames(mix16)
+    if path.is_file():
+        return speech, np.load(path)["outputs"]
     options = EngineOptions(keep_masks=False, max_embedding_points=0, speaker_order=False)
     outputs = separate(model, mix16, P.RATE, options).waveforms
     path.parent.mkdir(parents=True, exist_ok=True)
