@@ -6,12 +6,12 @@ docs/conversations.md (session 22).
 Each step draws ``--speakers`` train-split speakers and ``--windows`` 1.6 s crops of each (crops
 quieter than a tenth of the speaker's RMS are drawn again); each crop, independently: into a room
 with probability ``--room-prob`` (a simulated room of a seeded bank, or a measured training room;
-Surrey room A is kept out: it is the test sets' room), another train speaker beneath it at
--25..-10 dB with probability ``--leak-prob``, noise at 5..30 dB SNR with probability
-``--noise-prob``; brought to -30 dBFS and then +-4 dB. The GE2E loss (``encoder_training``), Adam.
-Every ``--valid-every`` steps the equal error rate of pairs of valid-split speakers of one corpus
-(the people of a recording share a corpus), dry and in held-out simulated rooms, on fixed crops;
-the weights with the lowest mean are kept. Resumes from ``OUT_DIR/state.pt``.
+Surrey room A is kept out: it is the test sets' room), another train speaker beneath it at -25..-10
+dB with probability ``--leak-prob``, noise (the train part of each file) at 5..30 dB SNR with
+probability ``--noise-prob``; brought to -30 dBFS and then +-4 dB. The GE2E loss
+(``encoder_training``), Adam. Every ``--valid-every`` steps the equal error rate of pairs of
+valid-split speakers of one corpus (the people of a recording share a corpus), dry and in held-out
+simulated rooms, on fixed crops; the weights with the lowest mean are kept. Resumes from ``OUT_DIR/state.pt``.
 
     python scripts/train_speaker_encoder.py --steps 600 --out-dir runs/spk-enc
 """
@@ -35,8 +35,9 @@ from separation_core.conversation.speakers import (  # noqa: E402
     mel_spectrogram,
     pretrained_weights_path,
 )
-from separation_core.data.rooms import measured_rooms, simulated_bank  # noqa: E402
-from separation_core.data.speakers import find_audio  # noqa: E402
+from separation_core.data.mixing import noise_files  # noqa: E402
+from separation_core.data.mixture_recipe import noise_region, rms  # noqa: E402
+from separation_core.data.rooms import measured_rooms, reverberate, simulated_bank  # noqa: E402
 from separation_core.data.splits import select_split  # noqa: E402
 from separation_core.io.audio_io import load_audio  # noqa: E402
 from separation_core.io.fileutil import atomic_write  # noqa: E402
@@ -70,25 +71,22 @@ def load_speakers(split: str, seconds: float) -> dict[str, np.ndarray]:
 
 def crop(rng: np.random.Generator, wav: np.ndarray) -> np.ndarray:
     """A 1.6 s crop of ``wav`` that is not mostly silence."""
-    floor = 0.1 * np.sqrt(np.mean(wav**2))
+    floor = 0.1 * rms(wav)
     for _ in range(10):
         a = int(rng.integers(0, len(wav) - CROP))
         piece = wav[a : a + CROP]
-        if np.sqrt(np.mean(piece**2)) >= floor:
+        if rms(piece) >= floor:
             break
     return piece
 
 
 def to_level(x: np.ndarray, dbfs: float) -> np.ndarray:
-    return x * (10 ** (dbfs / 20) / max(float(np.sqrt(np.mean(x**2))), 1e-9))
+    return x * (10 ** (dbfs / 20) / max(rms(x), 1e-9))
 
 
 def in_room(rng: np.random.Generator, x: np.ndarray, rooms) -> np.ndarray:
-    from scipy.signal import fftconvolve
-
     room = rooms[int(rng.integers(len(rooms)))]
-    h = room.rirs[int(rng.integers(room.rirs.shape[0]))]
-    return fftconvolve(x, h)[: len(x)].astype(np.float32)
+    return reverberate(x[None], room, [int(rng.integers(room.rirs.shape[0]))])[0]
 
 
 def augmented(rng, wav, others, rooms, noises, args) -> np.ndarray:
@@ -182,9 +180,10 @@ def main() -> int:
         [DATA / "rir" / r for r in TRAIN_ROOMS], RATE
     )
     valid_rooms = simulated_bank(8, RATE, seed=12, cache_dir=args.out_dir)
-    noises = [load_audio(f, sample_rate=RATE).samples for _, f in find_audio(DATA / "noise")]
+    noises = [load_audio(f, sample_rate=RATE).samples for f in noise_files(DATA / "noise")]
     noises = [n if n.ndim == 1 else n.mean(0) for n in noises]
-    noises = [n.astype(np.float32) for n in noises if len(n) > CROP + 1]
+    noises = [n[slice(*noise_region(len(n), "train"))].astype(np.float32) for n in noises]
+    noises = [n for n in noises if len(n) > CROP + 1]
     batches = valid_batches(valid, valid_rooms)
     names = sorted(train)
     wavs = [train[n] for n in names]
