@@ -49,11 +49,13 @@ def load_recording(folder: Path, entry: dict):
     return mix, refs, sr, turns
 
 
-def cached_stages(model, mix16: np.ndarray, path: Path):
+def cached_stages(model, mix16: np.ndarray, path: Path, outputs: bool = True):
     """(speech [frames], outputs [S, T]) of a recording: the speech activity computed as the
     pipeline computes it now (a cached one would outlive a change of the activity stage), the
-    separator's whole-recording outputs from ``path`` when cached."""
+    separator's whole-recording outputs from ``path`` when cached (None without ``outputs``)."""
     speech = P.speech_frames(mix16)
+    if not outputs:
+        return speech, None
     if path.is_file():
         return speech, np.load(path)["outputs"]
     options = EngineOptions(keep_masks=False, max_embedding_points=0, speaker_order=False)
@@ -144,7 +146,10 @@ def main(argv=None) -> int:
             assert mix16 is not None, "the sets are made at 16 kHz"
             t0 = time.perf_counter()
             speech, outputs = cached_stages(
-                model, mix16, args.cache / folder.name / f"{entry['id']}-{model_id}.npz"
+                model,
+                mix16,
+                args.cache / folder.name / f"{entry['id']}-{model_id}.npz",
+                outputs=not (args.spans and args.no_bound) or args.cache_only,
             )
             t1 = time.perf_counter()
             if args.cache_only:

@@ -60,6 +60,11 @@ SEPARATION_CONTEXT_SECONDS = 1.0  # audio each side of an overlap that the separ
 HANDOVER_SECONDS = 1.5
 HANDOVER_GAP_SECONDS = 0.1
 HANDOVER_MARGIN = 0.05
+# ... and on each person's solo frames in the run their output may be at most -HANDOVER_CARRIER_DB
+# below the other's: a separator that hears one voice at a time can keep both people in one output,
+# one after the other, and then the voices' similarity alone gives one of them the other's output
+# (chosen on the development sets, docs/conversations.md)
+HANDOVER_CARRIER_DB = -10.0
 # in an overlap whose two outputs both sound like one person, an output carries a person where,
 # over that person's solo frames within the separator's context, it holds CARRIER_DB more energy
 # than the other output (for CARRIER_MIN_SECONDS or more of them)
@@ -374,7 +379,8 @@ def plan_people(
     """The per-frame plan of who takes which signal -> (plan, people, separated [frames]): each
     person the mixture where ``found`` labels them alone; in a ``handover_runs`` run the two
     people of the handover take one of the separator's two loudest ``outputs16 [S, T]`` each,
-    where the outputs resemble one each (else the run is left to what follows); in the rest of an
+    where the outputs resemble one each and each carries its person where they talk alone
+    (``_carry_their_sides``; else the run is left to what follows); in the rest of an
     ``overlap`` run each of the two loudest outputs goes to the person it resembles (where both
     resemble one person, to the two people they carry in the context around the run, ``_carriers``;
     else the run is that person's alone); a person's pauses of PAUSE_BRIDGE_SECONDS or less
@@ -406,6 +412,10 @@ def plan_people(
         prefers = similarity[[first, 1 - first], [0, 1]] - similarity[[first, 1 - first], [1, 0]]
         if prefers.min() <= HANDOVER_MARGIN:
             continue  # both outputs sound like one of them: the separator found no second voice
+        if not _carry_their_sides(
+            outputs16, outs[[first, 1 - first]], found.labels, overlap, a, b, (before, after)
+        ):
+            continue  # one output carries both people, one after the other: no second voice
         source[:, a:b] = SILENT
         source[before, a:b] = outs[first]
         source[after, a:b] = outs[1 - first]
@@ -434,6 +444,25 @@ def plan_people(
     _silence_quiet_outputs(source, outputs16, mixture16, found.labels)
     _bridge_pauses(source, int(round(PAUSE_BRIDGE_SECONDS / HOP)))
     return Plan(source, HOP), people, overlap
+
+
+def _carry_their_sides(
+    outputs16: np.ndarray, outs, labels: np.ndarray, overlap: np.ndarray, a: int, b: int, people
+) -> bool:
+    """Whether, over frames [a, b), the energy of each of ``people`` (two)'s own output
+    ``outputs16[outs[i]]`` is above HANDOVER_CARRIER_DB (dB) relative to the other output's, on
+    the frames labelled theirs alone (``labels [frames]``, outside ``overlap``); a side with
+    under CARRIER_MIN_SECONDS of such frames is not checked."""
+    hop = int(HOP * RATE)
+    energy = _frame_energy(outputs16[list(outs), a * hop : b * hop], b - a)
+    for i, person in enumerate(people):
+        at = (labels[a:b] == person) & ~overlap[a:b]
+        if at.sum() < CARRIER_MIN_SECONDS / HOP:
+            continue
+        own, other = energy[i, at].sum(), energy[1 - i, at].sum()
+        if own <= other * 10 ** (HANDOVER_CARRIER_DB / 10):
+            return False
+    return True
 
 
 def _carriers(
