@@ -52,7 +52,7 @@ MIN_WINDOW_SECONDS = 0.5  # a stretch of one voice shorter than this is not embe
 OVERLAP_THRESHOLD = 0.35  # the detector's probability of 2+ people above which they overlap
 OVERLAP_SMOOTH_SECONDS = 0.25
 MIN_OVERLAP_SECONDS = 0.2
-SEPARATION_CONTEXT_SECONDS = 1.0  # audio each side of an overlap that the separator reads too
+SEPARATION_CONTEXT_SECONDS = 0.5  # audio each side of an overlap that the separator reads too
 # A handover: one person's solo frames followed by another's within HANDOVER_GAP_SECONDS of speech
 # (or a detected overlap); the separator also reads HANDOVER_SECONDS either side of it, and each
 # output must resemble its person by HANDOVER_MARGIN (cosine) more than the other (chosen on the

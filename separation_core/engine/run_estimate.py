@@ -45,9 +45,10 @@ MAX_OVERLAP_SECONDS = 2.0  # the engine's overlap: min(2 s, a quarter of the chu
 # 18.1x-44.0x). STFT, masks and inverse STFT are linear in the length.
 DSP_SPEED_X_REALTIME = {"classical": 10.0, "oracle": 18.0}
 # Conversation mode: the share of the recording the separator reads (the overlaps and the
-# handovers between people with 1 s of context each side: 25-58% on the first recording of
-# interview, two, three and four, 42% on an hour of two people; it was 21% before the handovers,
-# session 19), and the real-time factors of the stages besides it on the bench machine:
+# handovers between people with 0.5 s of context each side: 18-47% on the first recording of
+# interview, two, three and four, 33% on an hour of two people; with 1 s of context until session
+# 23 it was 25-58% and 42%, and 21% before the handovers, session 19), and the real-time factors of
+# the stages besides it on the bench machine:
 # scripts/conversation_speed.py on two recordings each of runs/conv-sets/three and two
 # (docs/conversations.md; 3-minute meetings, 12% overlapped speech), one thread on a loaded
 # machine, scaled by the separator's speed there against its bench figure: voice activity and the
@@ -55,7 +56,7 @@ DSP_SPEED_X_REALTIME = {"classical": 10.0, "oracle": 18.0}
 # lower, 400x and 150x (the figures vary with the load).
 # The separator ran on its spans 1.5x faster a second than on a whole minute: the short input's
 # bench figure is on the safe side.
-CONVERSATION_READ_SHARE = 0.45
+CONVERSATION_READ_SHARE = 0.36
 SHORT_INPUT_SECONDS = 60.0  # the bench's short input (``cpu.seconds``)
 CONVERSATION_STAGES_X_REALTIME = {"voice activity and overlaps": 400.0, "speaker embeddings": 150.0}
 

@@ -264,7 +264,8 @@ def test_carriers_are_the_outputs_loud_where_each_person_talks_alone_next_to_the
     one[0] = voices.sum(0)
     one[1] = 0.05 * voices.sum(0)
     fewer_after, fewer_before = labels.copy(), labels.copy()
-    fewer_after[300:350], fewer_before[100:150] = -1, -1
+    half = ctx // 2  # one person keeps half the frames of the context on their side
+    fewer_after[250 + half : 350], fewer_before[100 : 200 - half] = -1, -1
     assert P._carriers(one, outs, fewer_after, overlap, 200, 250) == {1: 0}
     assert P._carriers(one, outs, fewer_before, overlap, 200, 250) == {1: 1}
 
