@@ -26,6 +26,8 @@ from separation_core.cli import (  # light: argparse only, the commands load on 
     EXIT_STATUS,
 )
 
+log = logging.getLogger(__name__)
+
 EPILOG = (
     "Without --screenshot the window opens and stays open (--run starts the models once FILE "
     "is loaded). With --screenshot the run is scripted and headless-friendly: it exits 0, or "
@@ -279,10 +281,24 @@ def main(argv: Optional[list] = None) -> int:
         window.start_background()
         rc = Script(app, window, args).run()
         window.close()
+        _let_jobs_end(window)
         return rc
     QTimer.singleShot(0, window.start_background)
     start_interactive(window, args)
-    return app.exec()
+    rc = app.exec()
+    _let_jobs_end(window)
+    return rc
+
+
+EXIT_WAIT_MS = 60000
+
+
+def _let_jobs_end(window) -> None:
+    """After the window closed (its jobs cancelled, silenced and waited for briefly): wait for
+    any job still on a pool thread, such as the model list importing torch, before the interpreter
+    ends; a thread still inside Python when the process exits can crash it."""
+    if not window.runner.wait(EXIT_WAIT_MS):
+        log.warning("a background job did not end within %d s of closing", EXIT_WAIT_MS // 1000)
 
 
 if __name__ == "__main__":

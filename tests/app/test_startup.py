@@ -4,6 +4,7 @@ no Qt, and the scripted mode: open, run, view, screenshot, exit status."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,48 @@ def test_the_run_models_are_the_ticked_ones_afterwards(qtbot, monkeypatch, audio
         app.setPalette(palette)
         app.setStyleSheet(style_sheet)
     assert seen == {"ticked": ran, "estimated": ran, "remembered": ran}
+
+
+def test_a_scripted_run_returns_only_after_its_background_jobs_end(audio_files, monkeypatch):
+    """A job the window's close could not stop in time (the model list importing torch, on a
+    loaded machine) ends before main returns: a pool thread still inside Python when the
+    interpreter exits can crash the process (it once exited -11 instead of 2)."""
+    import threading
+
+    from app import main as entry
+    from app.main_window import MainWindow
+
+    closing, ended = threading.Event(), threading.Event()
+    started, close = MainWindow.start_background, MainWindow.closeEvent
+
+    def stubborn(ctx):  # runs on past the window's 2 s wait on close
+        closing.wait(60)
+        time.sleep(3.0)
+        ended.set()
+
+    def with_a_stubborn_job(self):
+        started(self)
+        self.runner.start(stubborn, quiet=True)
+
+    def close_event(self, event):
+        closing.set()
+        close(self, event)
+
+    monkeypatch.setattr(MainWindow, "start_background", with_a_stubborn_job)
+    monkeypatch.setattr(MainWindow, "closeEvent", close_event)
+    mix, _ = audio_files
+    args = [
+        str(mix),
+        "--run",
+        "ff-mask",
+        "--refs",
+        "missing.wav",
+        "--screenshot",
+        str(mix) + ".png",
+    ]
+    assert entry.main(args) == 2 and ended.is_set()
+    monkeypatch.setattr(entry, "EXIT_WAIT_MS", 0)  # without the wait main returns first
+    closing.clear()
+    ended.clear()
+    assert entry.main(args) == 2 and not ended.is_set()
+    assert ended.wait(10)
