@@ -9,7 +9,7 @@
    to another with no pause: where the detector's missed overlaps mostly are), with a little
    context around it.
 4. In an overlap each separator output goes to the person it resembles (one output each); in a
-   handover to one of the two people, where its outputs hold both.
+   handover to one of the two people, where its outputs hold both (not one after the other).
 5. ``assembly.assemble``: the mixture where a person talks alone, their output where people
    overlap, silence elsewhere, crossfaded.
 
