@@ -455,13 +455,12 @@ def _carry_their_sides(
     under CARRIER_MIN_SECONDS of such frames is not checked."""
     hop = int(HOP * RATE)
     energy = _frame_energy(outputs16[list(outs), a * hop : b * hop], b - a)
+    alone = _energy_alone(energy, np.where(overlap[a:b], -1, labels[a:b]))
     for i, person in enumerate(people):
-        at = (labels[a:b] == person) & ~overlap[a:b]
-        if at.sum() < CARRIER_MIN_SECONDS / HOP:
-            continue
-        own, other = energy[i, at].sum(), energy[1 - i, at].sum()
-        if own <= other * 10 ** (HANDOVER_CARRIER_DB / 10):
-            return False
+        if person in alone:
+            own, other = alone[person][0][[i, 1 - i]]
+            if own <= other * 10 ** (HANDOVER_CARRIER_DB / 10):
+                return False
     return True
 
 
@@ -482,18 +481,25 @@ def _carriers(
     near[overlap[lo:hi]] = -1
     energy = _frame_energy(outputs16[outs, lo * hop : hi * hop], hi - lo)
     carried: dict[int, tuple[int, int]] = {}
-    for p in np.unique(near[near >= 0]):
-        at = near == p
-        frames = int(at.sum())
-        if frames < CARRIER_MIN_SECONDS / HOP:
-            continue
-        e = energy[:, at].sum(1)
+    for p, (e, frames) in _energy_alone(energy, near).items():
         if e.max() <= 0 or e.max() < e.min() * 10 ** (CARRIER_DB / 10):
             continue
         j = int(e.argmax())
         if j not in carried or frames > carried[j][1]:
-            carried[j] = (int(p), frames)
+            carried[j] = (p, frames)
     return {j: p for j, (p, _) in carried.items()}
+
+
+def _energy_alone(energy: np.ndarray, alone: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:
+    """person -> (the outputs' ``energy [outputs, frames]`` summed over the frames that ``alone
+    [frames]`` gives that person ``[outputs]``, how many frames), for each person with
+    CARRIER_MIN_SECONDS or more of them (-1 in ``alone``: nobody's)."""
+    out = {}
+    for p in np.unique(alone[alone >= 0]):
+        at = alone == p
+        if at.sum() >= CARRIER_MIN_SECONDS / HOP:
+            out[int(p)] = (energy[:, at].sum(1), int(at.sum()))
+    return out
 
 
 def _bridge_pauses(source: np.ndarray, frames: int) -> None:
