@@ -85,7 +85,7 @@ def _check_range(name: str, bounds: Sequence[float], low: float = 0.0) -> tuple[
     return float(bounds[0]), float(bounds[1])
 
 
-def _corpus(key: str, default: str) -> str:
+def corpus_of(key: str, default: str) -> str:
     return key.split("/", 1)[0] if "/" in key else default
 
 
@@ -207,7 +207,7 @@ def build_conversation_set(
             f"{MIN_SPEAKER_SECONDS:g} s of audio; a conversation of {people} people needs {people}"
         )
     ids = sorted(files)
-    corpora = [_corpus(s, speech_list[0].name) for s in ids]
+    corpora = [corpus_of(s, speech_list[0].name) for s in ids]
     noises = noise_files(noise_dirs) if noise_dirs else []
     out = Path(out_dir)
     prepare_out(out, speech_list, overwrite)
@@ -255,7 +255,7 @@ def build_conversation_set(
                     "region": list(region),
                     "crop_start": start,
                 }
-        comp = on_pcm24_grid(_compose(tracks, turns, levels, excerpt, snr))
+        comp = on_pcm24_grid(compose_levelled(tracks, turns, levels, excerpt, snr))
 
         mid = f"{i:05d}"
         save_audio(
@@ -275,7 +275,7 @@ def build_conversation_set(
                 {
                     "name": stems[k],
                     "speaker": s,
-                    "corpus": _corpus(s, speech_list[0].name),
+                    "corpus": corpus_of(s, speech_list[0].name),
                     "paths": [str(p.resolve()) for p in files[s]],
                     "turns": len(own),
                     "talk_seconds": round6(sum(t.stop - t.start for t in own) / sample_rate),
@@ -354,7 +354,7 @@ def build_conversation_set(
     return path
 
 
-def _compose(
+def compose_levelled(
     tracks: np.ndarray,
     turns: Sequence[PlacedTurn],
     levels: np.ndarray,
