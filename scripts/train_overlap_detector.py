@@ -1,7 +1,9 @@
 """Train the conversation engine's overlapped-speech detector (separation_core/conversation/overlap.py).
 
 Training data: conversation sets made by ``cocktail mix --conversation`` from train-split speakers
-(the recipe is in docs/conversations.md); validation: sets made the same way from valid-split
+(the recipe is in docs/conversations.md), or with ``--stream`` conversations of 12 s drawn on the fly
+from the train split (``separation_core.data.conversation_stream``; a pool of ``--pool`` of them, of
+which ``--fresh`` are replaced at every step); validation: sets made the same way from valid-split
 speakers. The target of each 10 ms frame is how many people talk there (0, 1, 2 or more):
 ``--target turns`` counts the turns of each recording's ``metadata.json`` that cover the frame,
 ``--target energy`` the sources that are heard there (``energy_counts``: a turn also covers the
@@ -10,6 +12,9 @@ cached under ``--cache``.
 
     python scripts/train_overlap_detector.py --train runs/osd-train/* --valid runs/conv-dev/p2 \
         runs/conv-dev/p3 runs/conv-dev/p2-reverb --steps 3000 --out runs/osd/overlap-detector-16k.pt
+    python scripts/train_overlap_detector.py --stream ../shared/data/speech/librispeech-train-clean-100 \
+        ../shared/data/speech/speechocean762 ... --stream-noise ../shared/data/noise/esc10 ... \
+        --stream-rir ../shared/data/rir/bbc-listening-room ... --valid ... --out ...
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from separation_core.conversation.overlap import (
 )
 from separation_core.conversation.speakers import HOP, SAMPLE_RATE
 from separation_core.conversation.turns import activity
+from separation_core.data.conversation_stream import ConversationStream
+from separation_core.data.rooms import ReverbOptions, measured_rooms, simulated_bank
 from separation_core.io.rttm import Turn
 
 CLASS_WEIGHTS = (1.0, 1.0, 3.0)
@@ -114,6 +121,29 @@ def load_sets(folders: list[Path], cache: Path, limit: int = 0, target: str = "t
     return items
 
 
+def stream_of(args) -> ConversationStream:
+    """The on-the-fly conversations of ``--stream`` (rooms: a simulated bank and ``--stream-rir``)."""
+    rooms = simulated_bank(args.stream_rooms, SAMPLE_RATE, args.seed, cache_dir=args.cache)
+    measured = measured_rooms(args.stream_rir, SAMPLE_RATE) if args.stream_rir else []
+    reverb = ReverbOptions(
+        simulated=tuple(rooms), measured=tuple(measured), prob=args.room_prob, measured_prob=0.4
+    )
+    return ConversationStream(
+        args.stream, noise_dirs=args.stream_noise or None, reverb=reverb, noise_prob=0.3
+    )
+
+
+def streamed_item(stream: ConversationStream, rng: np.random.Generator, target: str):
+    """(log-mel [frames, mels], counts [frames], None) of one drawn conversation."""
+    c = stream.draw(rng)
+    feats = log_mel(c.mixture)
+    if target == "energy":
+        counts = energy_counts(c.sources, feats.shape[0])
+    else:
+        counts = np.minimum(c.talking(HOP, feats.shape[0]), 2)
+    return feats, counts, None
+
+
 def batch(items, rng: np.random.Generator, size: int):
     """``size`` random crops of WINDOW_FRAMES frames -> (features [B, F, M], targets [B, F])."""
     feats, targets = [], []
@@ -147,7 +177,16 @@ def scores(net: OverlapNet, items, threshold: float = 0.5) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", nargs="+", type=Path, required=True)
+    ap.add_argument("--train", nargs="+", type=Path, default=[])
+    ap.add_argument(
+        "--stream", nargs="+", type=Path, default=[], help="speech folders to draw from"
+    )
+    ap.add_argument("--stream-noise", nargs="+", type=Path, default=[])
+    ap.add_argument("--stream-rir", nargs="+", type=Path, default=[], help="measured rooms")
+    ap.add_argument("--stream-rooms", type=int, default=48, help="simulated rooms")
+    ap.add_argument("--room-prob", type=float, default=0.5)
+    ap.add_argument("--pool", type=int, default=512, help="streamed conversations held at once")
+    ap.add_argument("--fresh", type=int, default=4, help="streamed conversations replaced a step")
     ap.add_argument("--valid", nargs="+", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=Path("runs/osd-cache"))
     ap.add_argument("--out", type=Path, required=True)
@@ -163,16 +202,23 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=64, help="a new network's GRU width")
     ap.add_argument("--target", choices=("turns", "energy"), default="turns")
     args = ap.parse_args(argv)
+    if bool(args.train) == bool(args.stream):
+        ap.error("give either --train sets or --stream speech folders")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    train = load_sets(args.train, args.cache, target=args.target)
+    stream = stream_of(args) if args.stream else None
+    if stream is not None:
+        train = [streamed_item(stream, rng, args.target) for _ in range(args.pool)]
+    else:
+        train = load_sets(args.train, args.cache, target=args.target)
     valid = load_sets(args.valid, args.cache, args.valid_limit, args.target)
     hours = sum(f.shape[0] for f, _, _ in train) * HOP / SAMPLE_RATE / 3600
     share = np.mean(np.concatenate([c for _, c, _ in train]) >= 2)
     print(
-        f"{len(train)} training recordings ({hours:.2f} h, {share:.1%} frames overlapped), "
+        f"{len(train)} training recordings ({hours:.2f} h, {share:.1%} frames overlapped"
+        f"{'; streamed, ' + str(args.fresh) + ' new a step' if stream else ''}), "
         f"{len(valid)} valid; features in {time.perf_counter() - t0:.0f} s",
         flush=True,
     )
@@ -180,12 +226,18 @@ def main(argv=None) -> int:
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS))
     curve, best = [], None
+    if args.init:
+        curve.append({"step": 0, **scores(net, valid)})
+        print(json.dumps(curve[-1]), flush=True)
     t_train = time.perf_counter()
     running = []
     for step in range(1, args.steps + 1):
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for group in opt.param_groups:
             group["lr"] = lr
+        if stream is not None:
+            for k in rng.integers(len(train), size=args.fresh):
+                train[k] = streamed_item(stream, rng, args.target)
         x, y = batch(train, rng, args.batch)
         logits = net(x)
         loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
@@ -208,7 +260,19 @@ def main(argv=None) -> int:
             if best is None or s["f1"] > best["f1"]:
                 best = row
                 info = {
-                    "trained_on": [str(p) for p in args.train],
+                    "trained_on": [str(p) for p in args.train or args.stream],
+                    "streamed": (
+                        {
+                            "pool": args.pool,
+                            "fresh_per_step": args.fresh,
+                            "noise": [str(p) for p in args.stream_noise],
+                            "measured_rooms": [str(p) for p in args.stream_rir],
+                            "simulated_rooms": args.stream_rooms,
+                            "room_prob": args.room_prob,
+                        }
+                        if stream
+                        else None
+                    ),
                     "started_from": str(args.init) if args.init else None,
                     "target": args.target,
                     "validated_on": [str(p) for p in args.valid],
