@@ -122,6 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--encoder", type=Path, help="speaker encoder weights (resemblyzer's layout) to use instead"
     )
+    ap.add_argument("--detector", type=Path, help="overlap detector weights to use instead")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set-param", action="append", default=[], metavar="MODULE.NAME=VALUE")
     args = ap.parse_args(argv)
@@ -131,11 +132,22 @@ def main(argv=None) -> int:
         module, attr = name.rsplit(".", 1)
         mod = {"pipeline": P, "people": sys.modules["separation_core.conversation.people"]}[module]
         setattr(mod, attr, type(getattr(mod, attr))(value))
+    if args.detector:
+        from separation_core.conversation import overlap as overlap_module
+
+        detector = overlap_module.load_detector(args.detector)
+        overlap_module.bundled_detector = lambda: detector
     model_id = args.model or default_model_id()
     model = load_model(model_id)
     encoder = SpeakerEncoder.from_file(args.encoder) if args.encoder else SpeakerEncoder.shared()
     count = SpeakerCount.parse(args.speakers)
-    report = {"model": model_id, "speakers": args.speakers, "params": args.set_param, "sets": {}}
+    report = {
+        "model": model_id,
+        "speakers": args.speakers,
+        "params": args.set_param,
+        "detector": str(args.detector) if args.detector else None,
+        "sets": {},
+    }
     for folder in args.sets:
         meta = json.loads((folder / "metadata.json").read_text())
         entries = meta["mixtures"][: args.limit or None]
