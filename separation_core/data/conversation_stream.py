@@ -104,8 +104,9 @@ class ConversationStream:
         }
         self.noise_prob = check_probability("the noise probability", noise_prob)
         self.reverb = reverb or ReverbOptions()
-        speech = [speech_dirs] if isinstance(speech_dirs, (str, bytes)) else speech_dirs
-        files = eligible_speakers(select_split(speech, split, fractions=fractions), sample_rate)
+        files = eligible_speakers(
+            select_split(speech_dirs, split, fractions=fractions), sample_rate
+        )
         if len(files) < people[-1]:
             raise CocktailError(
                 f"the {split} split has {len(files)} speaker(s) with enough audio; conversations "
