@@ -6,7 +6,7 @@ makes its test sets (``separation_core.data.conversation``: people of one corpus
 recording: the number of people from ``people_weights``, the overlap share from
 ``overlap_share_range``, noise with probability ``noise_prob``, a room with the probability of
 ``reverb``. All speech is decoded once. Fixed sets on disk give the detector a few thousand
-overlaps to learn by heart; a stream never shows the same one twice.
+overlaps to learn by heart; a stream keeps drawing new ones.
 """
 
 from __future__ import annotations
