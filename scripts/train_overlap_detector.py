@@ -140,7 +140,7 @@ def streamed_item(stream: ConversationStream, rng: np.random.Generator, target: 
     if target == "energy":
         counts = energy_counts(c.sources, feats.shape[0])
     else:
-        counts = np.minimum(c.talking(HOP, feats.shape[0]), 2)
+        counts = frame_counts(c.turns, len(c.sources), feats.shape[0])
     return feats, counts, None
 
 

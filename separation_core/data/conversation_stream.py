@@ -31,27 +31,21 @@ from separation_core.data.mixture_recipe import draw_levels, noise_excerpt, nois
 from separation_core.data.rooms import ReverbOptions, check_probability, reverberate
 from separation_core.data.speakers import PathLike
 from separation_core.data.splits import DEFAULT_FRACTIONS, select_split
-from separation_core.data.turn_taking import PlacedTurn, draw_turns
+from separation_core.data.turn_taking import draw_turns
 from separation_core.errors import CocktailError
+from separation_core.io.rttm import Turn
 
 DEFAULT_PEOPLE_WEIGHTS = {1: 0.1, 2: 0.45, 3: 0.3, 4: 0.15}
 
 
 @dataclass(frozen=True)
 class StreamedConversation:
-    """One drawn recording: ``mixture [T]`` float32, the people's ``sources [P, T]`` and the turns."""
+    """One drawn recording: ``mixture [T]`` float32, the people's ``sources [P, T]`` and who talks
+    when (``turns``, seconds, as a set's metadata.json gives them)."""
 
     mixture: np.ndarray
     sources: np.ndarray
-    turns: list[PlacedTurn]
-
-    def talking(self, hop: int, n_frames: int) -> np.ndarray:
-        """People talking at each frame centre ``f * hop`` by the turns: int8 ``[n_frames]``."""
-        count = np.zeros(n_frames, dtype=np.int8)
-        for t in self.turns:
-            a, b = -(-t.start // hop), -(-t.stop // hop)  # frames with start <= f * hop < stop
-            count[a : min(b, n_frames)] += 1
-        return count
+    turns: list[Turn]
 
 
 class ConversationStream:
@@ -95,7 +89,7 @@ class ConversationStream:
             raise CocktailError(f"the overlap share range must lie in 0..0.5, got {(lo, hi)}")
         self.people, self.weights = people, weights / weights.sum()
         self.length = int(round(seconds * sample_rate))
-        self.sample_rate, self.split = int(sample_rate), split
+        self.sample_rate = int(sample_rate)
         self.share_range, self.sir_range, self.snr_range = (lo, hi), sir_range, snr_range
         self.ranges = {
             "turn_range": turn_range,
@@ -148,4 +142,7 @@ class ConversationStream:
             excerpt = noise_excerpt(noise, region, int(rng.integers(*region)), self.length)
             snr = float(rng.uniform(*self.snr_range))
         comp = compose_levelled(tracks, turns, levels, excerpt, snr)
-        return StreamedConversation(comp.mixture, comp.sources, turns)
+        seconds = [
+            Turn(t.speaker, t.start / self.sample_rate, t.stop / self.sample_rate) for t in turns
+        ]
+        return StreamedConversation(comp.mixture, comp.sources, seconds)

@@ -1,16 +1,19 @@
-"""scripts/train_overlap_detector.py with ``--stream``: a few steps on conversations drawn on the fly
-from synthetic voices, validated on a conversation set of the valid split; the detector it saves
-loads and says what it was trained on."""
+"""scripts/train_overlap_detector.py with ``--stream``: the frame targets of a conversation drawn on
+the fly against a count by hand; a few steps on such conversations from synthetic voices, validated
+on a conversation set of the valid split; the detector it saves loads and says what it was trained
+on."""
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from helpers import voice
 from separation_core.conversation.overlap import load_detector
 from separation_core.data.conversation import build_conversation_set
+from separation_core.data.conversation_stream import ConversationStream
 from separation_core.data.splits import select_split
 from separation_core.io.audio_save import save_audio
 
@@ -36,6 +39,23 @@ def speech(tmp_path_factory):
             save_audio(root / f"{3000 + k}-1-{u:04d}.flac", x, SR)
     assert len(select_split([root], "valid")) >= 2
     return root
+
+
+def test_the_frame_targets_are_the_turns_at_each_frame_centre(speech):
+    stream = ConversationStream(
+        [speech], seconds=10.0, people_weights={2: 1}, overlap_share_range=(0.2, 0.3)
+    )
+    c = stream.draw(np.random.default_rng(7))
+    hop = 160
+    frames = 1 + len(c.mixture) // hop
+    talking = np.zeros(len(c.mixture), dtype=int)
+    for t in c.turns:
+        talking[round(t.start * SR) : round(t.end * SR)] += 1
+    expected = talking[np.minimum(np.arange(frames) * hop, len(talking) - 1)]
+    expected[np.arange(frames) * hop >= len(talking)] = 0
+    counts = _script().frame_counts(c.turns, len(c.sources), frames)
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.max() == 2  # the share asked for makes two people overlap somewhere
 
 
 def test_streamed_training_saves_a_detector_that_loads_and_records_its_data(speech, tmp_path):
