@@ -2,7 +2,8 @@
 talks alone, the separator's output that sounds like them where people overlap, silence elsewhere.
 
 Each overlap is separated in a window reaching ``CONTEXT_SECONDS`` either side (windows that
-touch are merged), and the outputs are given to the people who talk there by their voices: the
+touch are merged; its outputs made to add up to the mixture, ``consistent_outputs``), and the
+outputs are given to the people who talk there by their voices: the
 speaker embedding of each output over its window against each person's, from their solo speech.
 Everything runs at 16 kHz, the rate of the speaker encoder and of the conversation pipeline."""
 
@@ -16,9 +17,9 @@ from scipy.optimize import linear_sum_assignment
 
 from separation_core.adaptation.solo import FRAME_SECONDS
 from separation_core.cancel import CancelToken, ProgressFn, check_cancel, report
-from separation_core.conversation.assembly import MIXTURE, SILENT, Plan
+from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, consistent_outputs
 from separation_core.conversation.turns import runs_of
-from separation_core.engine.inference import EngineOptions, separate
+from separation_core.engine.inference import EngineOptions, fit_length, separate
 
 RATE = 16000
 CONTEXT_SECONDS = 1.0
@@ -87,6 +88,7 @@ def separate_overlaps(
         report(progress, i / max(1, len(windows)), "separating the overlaps")
         start, stop = lo * hop, min(len(wav16), hi * hop)
         outputs = separate(model, wav16[start:stop], RATE, options, cancel=cancel).waveforms
+        outputs = consistent_outputs(wav16[start:stop], fit_length(outputs, stop - start), RATE)
         voices = np.stack([encoder.embed_segment(o) for o in outputs])  # [outputs, dim]
         for a, b in spans:
             who = np.flatnonzero(active[:, a:b].any(1))

@@ -27,6 +27,8 @@ SILENT = -2
 MIXTURE = -1
 DEFAULT_FADE_SECONDS = 0.02
 BLOCK_SECONDS = 30.0
+SHARE_FRAME_SECONDS = 0.01  # ``consistent_outputs`` shares the remainder by the outputs' power in
+SHARE_SMOOTH_FRAMES = 5  # frames of this length, averaged over this many
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,32 @@ def _held_into_silence(source: np.ndarray, frames: int) -> np.ndarray:
     held = source.copy()
     held[:, near] = source[:, take[near]]
     return held
+
+
+def consistent_outputs(mixture: np.ndarray, outputs: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The separator's ``outputs [S, T]`` on ``mixture [T]`` made to add up to it: what they leave
+    out (the mixture minus their sum) is shared among them in proportion to their power in each
+    SHARE_FRAME_SECONDS frame (averaged over SHARE_SMOOTH_FRAMES; equal shares where all are
+    silent) -> ``[S, T]`` float32. A mask separator's sigmoid masks need not add up to one; where
+    each output goes to one person the stems then add up to the mixture there too, and on the
+    development conversations the stems came closer to the people (docs/conversations.md)."""
+    mixture = np.asarray(mixture, dtype=np.float64)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.ndim != 2 or outputs.shape[-1] != mixture.shape[-1]:
+        raise ValueError(f"outputs {outputs.shape} do not match a mixture of {mixture.shape[-1]}")
+    n, t = outputs.shape
+    hop = max(1, int(round(SHARE_FRAME_SECONDS * sample_rate)))
+    frames = -(-t // hop)
+    power = np.zeros((n, frames * hop))
+    power[:, :t] = outputs**2
+    power = power.reshape(n, frames, hop).mean(-1)
+    kernel = np.ones(SHARE_SMOOTH_FRAMES) / SHARE_SMOOTH_FRAMES
+    lo = (SHARE_SMOOTH_FRAMES - 1) // 2  # "same" alignment, kept when there are fewer frames
+    power = np.stack([np.convolve(row, kernel, mode="full")[lo : lo + frames] for row in power])
+    total = power.sum(0, keepdims=True)
+    share = np.where(total > 0, power / np.where(total > 0, total, 1.0), 1.0 / n)
+    share = np.repeat(share, hop, axis=1)[:, :t]
+    return (outputs + share * (mixture - outputs.sum(0))).astype(np.float32)
 
 
 def assemble(

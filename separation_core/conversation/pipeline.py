@@ -28,7 +28,13 @@ from scipy.ndimage import median_filter
 from scipy.optimize import linear_sum_assignment
 
 from separation_core.cancel import CancelToken, ProgressFn, cancel_scope, check_cancel, report
-from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble
+from separation_core.conversation.assembly import (
+    MIXTURE,
+    SILENT,
+    Plan,
+    assemble,
+    consistent_outputs,
+)
 from separation_core.conversation.masks import MaskKeeper, views_of_plan
 from separation_core.conversation.people import People, SpeakerCount, cluster_people
 from separation_core.conversation.turns import runs_of, turns_from_activity
@@ -150,8 +156,8 @@ def separate_overlaps(
     cancel=None,
     keeper: Optional[MaskKeeper] = None,
 ) -> tuple[Optional[np.ndarray], list[str]]:
-    """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, zeros
-    elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
+    """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, made to add
+    up to the mixture there (``consistent_outputs``), zeros elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
     spans' masks and embedding samples. Only the spans' pages of the outputs are resident
     (``sparse_zeros``): under half of them on an hour of conversation."""
     spans = separator_spans(overlap, x16.shape[-1])
@@ -170,7 +176,7 @@ def separate_overlaps(
         if keeper is not None:
             keeper.add(a, result)
         notes += [n for n in result.notes if n not in notes]
-        waves = fit_length(result.waveforms, b - a)
+        waves = consistent_outputs(x16[a:b], fit_length(result.waveforms, b - a), RATE)
         if outputs is None:
             outputs = sparse_zeros((waves.shape[0], x16.shape[-1]), np.float32)
         outputs[:, a:b] = waves

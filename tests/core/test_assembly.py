@@ -14,6 +14,7 @@ from separation_core.conversation.assembly import (
     affected_samples,
     assemble,
     assemble_span,
+    consistent_outputs,
 )
 
 SR = 8000
@@ -109,3 +110,35 @@ def test_a_change_of_the_plan_changes_the_stems_only_in_its_affected_samples():
     changed = np.flatnonzero(np.abs(after - before).max(0) > 0)
     assert changed.size and changed.min() >= start and changed.max() < stop
     assert np.abs(after[1, int(3.55 * SR) : int(3.95 * SR)]).max() == 0.0
+
+
+def test_consistent_outputs_add_up_to_the_mixture_and_share_by_power():
+    rng = np.random.default_rng(0)
+    t = SR  # 100 frames of 10 ms
+    a, b = rng.standard_normal(t), rng.standard_normal(t)
+    a[t // 2 :] = 0.0  # the second half: only output 1 sounds
+    mixture = a + b + 0.3 * rng.standard_normal(t)
+    outputs = np.stack([0.8 * a, 0.5 * b]).astype(np.float32)
+    out = consistent_outputs(mixture, outputs, SR)
+    assert out.shape == outputs.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out.sum(0), mixture, atol=1e-4)
+    rest = mixture - outputs.sum(0)
+    late = slice(t // 2 + 3 * SR // 100, t)  # past the 5-frame smoothing of the first half
+    np.testing.assert_allclose(out[0, late], 0.0, atol=1e-6)  # all of it to the one that sounds
+    np.testing.assert_allclose(out[1, late], outputs[1, late] + rest[late], atol=1e-4)
+    early = slice(0, t // 2 - 3 * SR // 100)  # both sound: each takes part, in proportion
+    gained = (out - outputs)[:, early] / rest[early]
+    assert np.all((gained > 0.0) & (gained < 1.0))
+
+
+def test_consistent_outputs_keep_outputs_that_already_add_up_and_split_silence_evenly():
+    rng = np.random.default_rng(1)
+    outputs = rng.standard_normal((3, 400)).astype(np.float32)
+    np.testing.assert_allclose(consistent_outputs(outputs.sum(0), outputs, SR), outputs, atol=1e-5)
+    mixture = rng.standard_normal(400)
+    even = consistent_outputs(mixture, np.zeros((2, 400), np.float32), SR)
+    np.testing.assert_allclose(even, np.stack([mixture, mixture]) / 2, atol=1e-6)
+    short = consistent_outputs(mixture[:30], np.zeros((2, 30), np.float32), SR)  # under a frame
+    assert short.shape == (2, 30)
+    with pytest.raises(ValueError, match="do not match"):
+        consistent_outputs(mixture, np.zeros((2, 399), np.float32), SR)

@@ -67,6 +67,11 @@ def test_two_people_get_a_stem_each_and_the_turns_are_found(model):
     der = diarization_error_rate(turns, result.turns, collar=0.25)["der"]
     assert der < 0.25
     assert 0 < sum(b - a for a, b in result.separated_spans) < 0.5 * len(mix) / SR
+    both = (result.plan_source >= 0).all(0)  # each takes a separated output: they add up to the mix
+    inner = both & np.roll(both, 3) & np.roll(both, -3)  # away from the crossfades
+    at = np.repeat(inner, int(result.plan_hop * SR))[: len(mix)]
+    assert at.sum() > 0.1 * SR
+    np.testing.assert_allclose(result.waveforms.sum(0)[at], mix[at], atol=1e-4)
 
 
 @needs_data
