@@ -187,6 +187,8 @@ def main(argv=None) -> int:
             plan, people, overlap = P.plan_people(
                 mix16, outputs, speech, overlap, encoder, found, runs
             )
+            if args.spans:
+                P.add_up_in_spans(mix16, outputs, separated)
             stems = assemble(mix16, P.RATE, plan, separated=outputs)
             t2 = time.perf_counter()
             hyp = turns_from_activity(plan.active(), 1.0 / P.HOP)

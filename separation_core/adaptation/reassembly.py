@@ -88,8 +88,9 @@ def separate_overlaps(
         report(progress, i / max(1, len(windows)), "separating the overlaps")
         start, stop = lo * hop, min(len(wav16), hi * hop)
         outputs = separate(model, wav16[start:stop], RATE, options, cancel=cancel).waveforms
-        outputs = consistent_outputs(wav16[start:stop], fit_length(outputs, stop - start), RATE)
+        outputs = fit_length(outputs, stop - start)
         voices = np.stack([encoder.embed_segment(o) for o in outputs])  # [outputs, dim]
+        outputs = consistent_outputs(wav16[start:stop], outputs, RATE)  # heard as separated
         for a, b in spans:
             who = np.flatnonzero(active[:, a:b].any(1))
             rows, cols = linear_sum_assignment(-(voices @ profiles[who].T))

@@ -156,8 +156,8 @@ def separate_overlaps(
     cancel=None,
     keeper: Optional[MaskKeeper] = None,
 ) -> tuple[Optional[np.ndarray], list[str]]:
-    """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, made to add
-    up to the mixture there (``consistent_outputs``), zeros elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
+    """The separator's outputs ``[S, T]`` (16 kHz, float32) on ``separator_spans``, zeros
+    elsewhere (None where nobody overlaps), and the engine's notes; ``keeper`` collects the
     spans' masks and embedding samples. Only the spans' pages of the outputs are resident
     (``sparse_zeros``): under half of them on an hour of conversation."""
     spans = separator_spans(overlap, x16.shape[-1])
@@ -176,13 +176,23 @@ def separate_overlaps(
         if keeper is not None:
             keeper.add(a, result)
         notes += [n for n in result.notes if n not in notes]
-        waves = consistent_outputs(x16[a:b], fit_length(result.waveforms, b - a), RATE)
+        waves = fit_length(result.waveforms, b - a)
         if outputs is None:
             outputs = sparse_zeros((waves.shape[0], x16.shape[-1]), np.float32)
         outputs[:, a:b] = waves
         done += b - a
         return_freed_memory()
     return outputs, notes
+
+
+def add_up_in_spans(x16: np.ndarray, outputs: Optional[np.ndarray], separated: np.ndarray) -> None:
+    """In place: the separator's ``outputs [S, T]`` made to add up to the 16 kHz mixture on each
+    span it read (``separator_spans`` of ``separated [frames]``; ``consistent_outputs``). Done
+    after the plan, which was chosen on the outputs as the separator gave them."""
+    if outputs is None:
+        return
+    for a, b in separator_spans(separated, x16.shape[-1]):
+        outputs[:, a:b] = consistent_outputs(x16[a:b], outputs[:, a:b], RATE)
 
 
 def speech_frames(x16: np.ndarray) -> np.ndarray:
@@ -622,6 +632,7 @@ def separate_conversation(
             x16, outputs16, speech, overlap, SpeakerEncoder.shared(), found, runs
         )
         return_freed_memory()  # the embeddings' buffers again, before the stems are made
+        add_up_in_spans(x16, outputs16, separated)
         t_assign = time.perf_counter()
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)
