@@ -246,7 +246,10 @@ def adapt_conversation(
     """Adapt ``model`` to the recording of a conversation-mode result ``stock`` (its ``turns``
     and ``separated_spans``) and re-make its stems -> (the result: ``stock`` with a note where the
     adaptation did not happen; the adapted model or None; the record). ``finish`` set while
-    fine-tuning: the best copy so far separates the overlaps (see ``fine_tune``)."""
+    fine-tuning: the best copy so far separates the overlaps (see ``fine_tune``). Where ``stock``
+    keeps who talks when as conversation mode found it (``found_talk``), conversation mode runs
+    again from there with the adapted copy as its separator; else the overlaps of its turns are
+    separated again (``adapted_stems``)."""
     if stock.turns is None:
         record = Adaptation(from_model=model.name, budget=options.budget.text())
         record.note = "not adapted: the result has no turns (conversation mode only)"
@@ -270,7 +273,19 @@ def adapt_conversation(
     )
     if adapted is None:
         return _noted(stock, record.note), None, record
+    talk = stock.found_talk
     try:
+        if talk is not None and not talk.denoised:
+            again = _separated_again(
+                adapted, mixture, sample_rate, stock, options, stage(0.85, 1), cancel
+            )
+            result = replace(
+                again,
+                model_name=f"{stock.model_name} (adapted)",
+                notes=list(again.notes) + [record.note],
+                timings=dict(again.timings, adaptation=record.seconds),
+            )
+            return result, adapted, record
         stems, plan, separated = adapted_stems(
             adapted,
             mixture,
@@ -306,6 +321,32 @@ def adapt_conversation(
         timings=dict(stock.timings, adaptation=record.seconds),
     )
     return result, adapted, record
+
+
+def _separated_again(
+    adapted: SeparationModel,
+    mixture: np.ndarray,
+    sample_rate: int,
+    stock: SeparationResult,
+    options: AdaptOptions,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> SeparationResult:
+    """Conversation mode again with ``adapted`` as the separator, who talks when taken from
+    ``stock`` (its ``found_talk``): the same people and spans, the adapted outputs, a new plan."""
+    from separation_core.conversation.pipeline import ConversationOptions, separate_conversation
+    from separation_core.engine.inference import EngineOptions
+
+    engine = EngineOptions(device=options.device, keep_masks=stock.plan_masks is not None)
+    return separate_conversation(
+        adapted,
+        mixture,
+        sample_rate,
+        ConversationOptions(engine=engine),
+        progress,
+        cancel,
+        found=stock.found_talk,
+    )
 
 
 def _noted(result: SeparationResult, note: str) -> SeparationResult:

@@ -557,6 +557,27 @@ def _silence_quiet_outputs(
                     source[p, a + lo : a + hi] = SILENT
 
 
+@dataclass(frozen=True)
+class FoundTalk:
+    """Who talks when, as found before the separator runs (HOP frames at 16 kHz): ``speech``
+    and ``overlap`` bool ``[frames]``, the people ``found`` where one talks alone, the
+    ``handover_runs``; ``n_samples`` at 16 kHz; ``denoised`` when found in a denoiser's output.
+    Another separator can take over from here (``separate_conversation(..., found=)``): the
+    same people and the same spans separated."""
+
+    speech: np.ndarray
+    overlap: np.ndarray
+    found: SoloPeople
+    handover_runs: list
+    n_samples: int
+    denoised: bool = False
+
+    @property
+    def separated(self) -> np.ndarray:
+        """bool ``[frames]``: where the separator runs (the overlaps and the handovers)."""
+        return self.overlap | handover_frames(self.handover_runs, len(self.speech))
+
+
 def separate_conversation(
     model,
     mixture: np.ndarray,
@@ -564,30 +585,43 @@ def separate_conversation(
     options: ConversationOptions = ConversationOptions(),
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
+    found: Optional[FoundTalk] = None,
 ) -> SeparationResult:
     """``mixture [time]`` at ``sample_rate`` -> a SeparationResult with one stem per person
-    (``waveforms [people, time]``), ``turns`` (who talks when) and ``people``."""
+    (``waveforms [people, time]``), ``turns`` (who talks when), ``people`` and ``found_talk``.
+    With ``found`` (a result's ``found_talk`` on the same mixture, found without a denoiser),
+    who talks when is taken from it and only ``model`` runs: the same spans, a new plan."""
     from separation_core.conversation.speakers import SpeakerEncoder
 
     t0 = time.perf_counter()
     x = np.asarray(mixture, dtype=np.float32)
+    if found is not None and (found.denoised or options.engine.denoiser is not None):
+        raise ValueError("who talks when is taken over on the mixture as it is, not denoised")
     if options.engine.denoiser is not None:  # a first stage: people are found in its speech
         report(progress, 0.0, "denoising")
         x = denoise_first(options.engine.denoiser, x, sample_rate, options.engine, cancel=cancel)
     x16 = resample(x, sample_rate, RATE) if sample_rate != RATE else x
+    if found is not None and found.n_samples != x16.shape[-1]:
+        raise ValueError(
+            f"who talks when was found on {found.n_samples} samples at 16 kHz, not "
+            f"{x16.shape[-1]}: another recording"
+        )
     with cancel_scope(cancel):
-        report(progress, 0.0, "voice activity")
-        speech = speech_frames(x16)
-        no_speech = speech.sum() * HOP < MIN_SPEECH_SECONDS
-        if no_speech and not options.model_outputs_without_speech:
-            raise CocktailError(
-                f"no speech found (under {MIN_SPEECH_SECONDS:g} s): nothing to separate into "
-                "people; --mode model runs the model on it anyway"
-            )
-        report(progress, 0.03, "overlapped speech")
-        overlap = overlap_frames(x16, speech, options.overlap_threshold)
-        return_freed_memory()  # the detector's features, so that the stages' peaks do not add up
-        check_cancel(cancel)
+        if found is None:
+            report(progress, 0.0, "voice activity")
+            speech = speech_frames(x16)
+            no_speech = speech.sum() * HOP < MIN_SPEECH_SECONDS
+            if no_speech and not options.model_outputs_without_speech:
+                raise CocktailError(
+                    f"no speech found (under {MIN_SPEECH_SECONDS:g} s): nothing to separate into "
+                    "people; --mode model runs the model on it anyway"
+                )
+            report(progress, 0.03, "overlapped speech")
+            overlap = overlap_frames(x16, speech, options.overlap_threshold)
+            return_freed_memory()  # the detector's features: the stages' peaks do not add up
+            check_cancel(cancel)
+        else:
+            speech, overlap, no_speech = found.speech, found.overlap, False
         t_vad = time.perf_counter()
 
         def sep_progress(fraction: float, stage: str) -> None:
@@ -613,11 +647,16 @@ def separate_conversation(
             separated = separate(model, x16, RATE, whole, progress=sep_progress, cancel=cancel)
             note = f"no speech found (under {MIN_SPEECH_SECONDS:g} s): the model's outputs are kept"
             return _model_result(separated, x, sample_rate, note, progress)
-        report(progress, 0.05, "who talks when")
-        found = find_people(x16, speech, overlap, SpeakerEncoder.shared(), options.speakers)
-        return_freed_memory()  # the mel frames and the many small buffers of the embeddings
-        runs = handovers(found.labels, speech, overlap)
-        separated = overlap | handover_frames(runs, len(speech))
+        if found is None:
+            report(progress, 0.05, "who talks when")
+            people_found = find_people(
+                x16, speech, overlap, SpeakerEncoder.shared(), options.speakers
+            )
+            return_freed_memory()  # the mel frames and the many small buffers of the embeddings
+            runs = handovers(people_found.labels, speech, overlap)
+            denoised = options.engine.denoiser is not None
+            found = FoundTalk(speech, overlap, people_found, runs, x16.shape[-1], denoised)
+        separated = found.separated
         t_people = time.perf_counter()
         keeper = (
             MaskKeeper(options.engine.max_embedding_points) if options.engine.keep_masks else None
@@ -629,7 +668,13 @@ def separate_conversation(
         t_sep = time.perf_counter()
         report(progress, 0.88, "who takes which voice")
         plan, people, overlap = plan_people(
-            x16, outputs16, speech, overlap, SpeakerEncoder.shared(), found, runs
+            x16,
+            outputs16,
+            speech,
+            overlap,
+            SpeakerEncoder.shared(),
+            found.found,
+            found.handover_runs,
         )
         return_freed_memory()  # the embeddings' buffers again, before the stems are made
         add_up_in_spans(x16, outputs16, separated)
@@ -649,6 +694,7 @@ def separate_conversation(
         **views,
         separator_reads=reads,
         plan_masks=kept,
+        found_talk=found,
         notes=notes,
         turns=turns,
         people=[f"Person {k + 1}" for k in range(plan.n_people)],

@@ -90,6 +90,9 @@ class SeparationResult:
     # mask of the output they take in an overlap, 1 where they talk alone, 0 where silent, on
     # ``stft`` (its hop a multiple of the separator's on long recordings; see that module)
     plan_masks: Optional[object] = None
+    # Who talks when as found before the separator ran (``conversation.pipeline.FoundTalk``), so
+    # that another separator (a copy adapted to the recording) can take over from there
+    found_talk: Optional[object] = None
 
     @property
     def n_src(self) -> int:

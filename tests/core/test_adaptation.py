@@ -414,17 +414,8 @@ LINES = [
 ]
 
 
-@needs_espeak
-def test_separate_adapt_writes_the_adaptation_in_the_sidecar(tmp_path, monkeypatch, capsys):
-    """Two espeak-ng voices taking 16 turns, four of them overlapping the one before."""
-    import json
-
-    import soundfile as sf
-
-    from separation_core.cli import main
-
-    monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(tmp_path / "models"))
-    rate = 16000
+def _espeak_talk(rate: int = 16000) -> np.ndarray:
+    """Two espeak-ng voices taking 16 turns, four of them overlapping the one before: ``[T]``."""
     parts = [espeak(line, ("en+m3", "en+f4")[k % 2], rate) for k, line in enumerate(LINES)]
     n = sum(len(x) for x in parts) + rate * 12
     mix, t = np.zeros(n, dtype=np.float32), int(0.5 * rate)
@@ -433,8 +424,20 @@ def test_separate_adapt_writes_the_adaptation_in_the_sidecar(tmp_path, monkeypat
             t -= int(1.0 * rate)
         mix[t : t + len(x)] += x
         t += len(x) + int(0.5 * rate)
+    return mix[: t + rate]
+
+
+@needs_espeak
+def test_separate_adapt_writes_the_adaptation_in_the_sidecar(tmp_path, monkeypatch, capsys):
+    import json
+
+    import soundfile as sf
+
+    from separation_core.cli import main
+
+    monkeypatch.setenv("COCKTAIL_MODELS_DIR", str(tmp_path / "models"))
     path = tmp_path / "talk.wav"
-    sf.write(path, mix[: t + rate], rate)
+    sf.write(path, _espeak_talk(), 16000)
     args = ["separate", str(path), "--out", str(tmp_path / "o"), "--quiet"]
     args += ["--model", "convtasnet-rooms-16k", "--mode", "conversation"]
     assert main([*args, "--adapt-steps", "2", "--keep-adapted"]) == 0
@@ -451,3 +454,50 @@ def test_separate_adapt_writes_the_adaptation_in_the_sidecar(tmp_path, monkeypat
         assert weights_sha256(load_model(str(kept))) == adaptation["weights_sha256"]
     else:
         assert "did not raise the held-out SI-SDRi" in adaptation["note"]
+
+
+@needs_espeak
+def test_a_conversation_result_is_separated_again_from_who_talks_when_it_found(
+    small_model, monkeypatch
+):
+    """A result of conversation mode keeps who talks when (``found_talk``): the adapted copy
+    takes over from there, without finding people again, and separates the same spans."""
+    from separation_core.conversation import pipeline as P
+
+    rate = 16000
+    mix = _espeak_talk(rate)
+    engine = EngineOptions(device="cpu", keep_masks=False)
+    stock = P.separate_conversation(small_model, mix, rate, P.ConversationOptions(engine=engine))
+    assert stock.n_src == 2 and stock.found_talk is not None
+
+    def found_again(*args, **kwargs):
+        raise AssertionError("who talks when was looked for again")
+
+    monkeypatch.setattr(P, "speech_frames", found_again)
+    monkeypatch.setattr(P, "find_people", found_again)
+    result, adapted, record = adapt_conversation(small_model, mix, rate, stock, _options(4))
+    assert adapted is not None and record.adapted, record.note
+    assert result.found_talk is stock.found_talk and result.n_src == stock.n_src
+    assert result.separator_reads == stock.separator_reads
+    assert result.model_name == f"{stock.model_name} (adapted)" and record.note in result.notes
+    assert result.waveforms.shape == stock.waveforms.shape
+    read = np.zeros(len(mix), dtype=bool)
+    for a, b in result.separator_reads:
+        read[int(a * rate) : int(b * rate)] = True
+    assert read.any()
+    new, old = result.plan_outputs[:, read], stock.plan_outputs[:, read]  # the adapted outputs
+    assert new.shape == old.shape and not np.allclose(new, old, atol=1e-3)
+    apart = ~np.convolve(read, np.ones(rate // 10), mode="same").astype(bool)  # past the fades
+    np.testing.assert_allclose(result.waveforms[:, apart], stock.waveforms[:, apart], atol=1e-5)
+
+
+@needs_espeak
+def test_who_talks_when_is_taken_over_on_the_same_recording_only(small_model):
+    from separation_core.conversation import pipeline as P
+
+    mix = _espeak_talk(16000)
+    engine = EngineOptions(device="cpu", keep_masks=False)
+    options = P.ConversationOptions(engine=engine)
+    stock = P.separate_conversation(small_model, mix, 16000, options)
+    with pytest.raises(ValueError, match="another recording"):
+        P.separate_conversation(small_model, mix[:-1600], 16000, options, found=stock.found_talk)
