@@ -3,8 +3,10 @@
 
 Per recording: whole-file SI-SDRi per person and SI-SDRi on balanced overlaps (true overlaps of at
 least 0.25 s where the references are within 15 dB of each other) of the stems re-assembled with
-the stock separator and with its adapted copies, from the true turns or from the turns conversation
-mode estimates (``separate_conversation`` with the default model). One fine-tuning per recording
+the stock separator and of its adapted copies' stems, from the true turns (the overlaps of the
+turns separated again) or from conversation mode's estimate (``separate_conversation`` with the
+default model; the adapted copies' stems are conversation mode again with the copy as its
+separator, as ``adapt_conversation`` makes them). One fine-tuning per recording
 runs for the largest budget; the smaller budgets are the best weights validated by then in the same
 run (the learning rate is constant after the warm-up: what a shorter run would have kept).
 ``--control`` also scores the copy adapted on the next recording of the set.
@@ -41,6 +43,7 @@ from separation_core.adaptation.saving import stock_training  # noqa: E402
 from separation_core.adaptation.solo import overlap_spans  # noqa: E402
 from separation_core.checkpoints.catalog import default_model_id, load_model, resolve  # noqa: E402
 from separation_core.conversation import pipeline as P  # noqa: E402
+from separation_core.engine.inference import EngineOptions  # noqa: E402
 from separation_core.evaluation.metrics import si_sdr  # noqa: E402
 
 BALANCED_DB = 15.0
@@ -48,10 +51,21 @@ MIN_OVERLAP_SECONDS = 0.25
 
 
 def estimated_turns(pipeline_model, mix: np.ndarray, sr: int):
-    """Conversation mode's turns, people, separated spans and stems (the default pipeline, run
-    with ``pipeline_model``)."""
+    """Conversation mode's turns, people, separated spans, stems and who talks when as it found
+    it (the default pipeline, run with ``pipeline_model``)."""
     result = P.separate_conversation(pipeline_model, mix, sr, P.ConversationOptions())
-    return result.turns, result.n_src, result.separated_spans, result.waveforms
+    return result.turns, result.n_src, result.separated_spans, result.waveforms, result.found_talk
+
+
+def adapted_result_stems(net, mix, sr, turns, n_people, solo, found) -> np.ndarray:
+    """The adapted copy's stems as ``adapt_conversation`` makes them: conversation mode again
+    from who talks when it ``found`` (estimated turns), else the overlaps of ``turns``
+    separated again (true turns)."""
+    if found is None:
+        return adapted_stems(net, mix, sr, turns, n_people, solo, "cpu")[0]
+    engine = EngineOptions(device="cpu", keep_masks=False)
+    options = P.ConversationOptions(engine=engine)
+    return P.separate_conversation(net, mix, sr, options, found=found).waveforms
 
 
 def pairing(stems: np.ndarray, refs: np.ndarray) -> dict:
@@ -145,9 +159,11 @@ def main(argv=None) -> int:
             mix, refs, sr, true_turns = load_recording(folder, entry_)
             row = {"set": folder.name, "id": entry_["id"], "people": int(refs.shape[0])}
             if args.turns == "true":
-                turns, n_people, exclude, pipeline_stems = true_turns, refs.shape[0], (), None
+                turns, n_people, exclude, found = true_turns, refs.shape[0], (), None
             else:
-                turns, n_people, exclude, pipeline_stems = estimated_turns(pipeline_model, mix, sr)
+                turns, n_people, exclude, pipeline_stems, found = estimated_turns(
+                    pipeline_model, mix, sr
+                )
                 row["pipeline"] = scores(pipeline_stems, refs, mix, sr, true_turns)
                 row["people_found"] = n_people
             t0 = time.perf_counter()
@@ -185,9 +201,9 @@ def main(argv=None) -> int:
                 net = copy.deepcopy(model)
                 net.load_state_dict(states[-1])
                 net.eval()
-                stems = adapted_stems(net, mix, sr, turns, n_people, solo, "cpu")[0]
+                stems = adapted_result_stems(net, mix, sr, turns, n_people, solo, found)
                 row[f"adapted_{budget:g}"] = scores(stems, refs, mix, sr, true_turns)
-                adapted_by_id[entry_["id"]] = (net, turns, n_people, solo)
+                adapted_by_id[entry_["id"]] = (net, turns, n_people, solo, found)
             out["rows"].append(row)
             print(json.dumps(row), flush=True)
         if args.control and len(adapted_by_id) >= 2:
@@ -196,8 +212,8 @@ def main(argv=None) -> int:
                 other = adapted_by_id[ids[(i + 1) % len(ids)]][0]
                 entry_ = next(e for e in entries if e["id"] == rid)
                 mix, refs, sr, true_turns = load_recording(folder, entry_)
-                _, turns, n_people, solo = adapted_by_id[rid]
-                stems = adapted_stems(other, mix, sr, turns, n_people, solo, "cpu")[0]
+                _, turns, n_people, solo, found = adapted_by_id[rid]
+                stems = adapted_result_stems(other, mix, sr, turns, n_people, solo, found)
                 row = {"set": folder.name, "id": rid, "control_from": ids[(i + 1) % len(ids)]}
                 row["control"] = scores(stems, refs, mix, sr, true_turns)
                 out["rows"].append(row)
