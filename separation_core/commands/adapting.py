@@ -84,8 +84,8 @@ def adapt_result(path: Path, audio, model, entry, result, args, budget: Budget):
     options = stock_options(entry, budget, args.device)
     print(
         f"cocktail: {path.name}: adapting {entry.id} to this recording: "
-        f"{estimate_text(entry, budget, args.device)}, then the overlaps of its turns separated "
-        "again",
+        f"{estimate_text(entry, budget, args.device)}, then the overlaps separated again by the "
+        "adapted copy",
         file=sys.stderr,
     )
     bar = ProgressBar(f"{path.name} (adapting)", enabled=not args.quiet)
