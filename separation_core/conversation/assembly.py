@@ -89,23 +89,26 @@ def consistent_outputs(mixture: np.ndarray, outputs: np.ndarray, sample_rate: in
     silent) -> ``[S, T]`` float32. A mask separator's sigmoid masks need not add up to one; where
     each output goes to one person the stems then add up to the mixture there too, and on the
     development conversations the stems came closer to the people (docs/conversations.md)."""
-    mixture = np.asarray(mixture, dtype=np.float64)
-    outputs = np.asarray(outputs, dtype=np.float64)
+    mixture = np.asarray(mixture, dtype=np.float32)
+    outputs = np.asarray(outputs, dtype=np.float32)
     if outputs.ndim != 2 or outputs.shape[-1] != mixture.shape[-1]:
         raise ValueError(f"outputs {outputs.shape} do not match a mixture of {mixture.shape[-1]}")
     n, t = outputs.shape
     hop = max(1, int(round(SHARE_FRAME_SECONDS * sample_rate)))
     frames = -(-t // hop)
-    power = np.zeros((n, frames * hop))
-    power[:, :t] = outputs**2
-    power = power.reshape(n, frames, hop).mean(-1)
+    padded = np.zeros((n, frames * hop), dtype=np.float32)  # frames of samples: [S, frames, hop]
+    padded[:, :t] = outputs
+    padded = padded.reshape(n, frames, hop)
+    rest = np.zeros(frames * hop, dtype=np.float32)
+    rest[:t] = mixture - outputs.sum(0)
+    power = np.square(padded, dtype=np.float64).mean(-1)  # [S, frames]
     kernel = np.ones(SHARE_SMOOTH_FRAMES) / SHARE_SMOOTH_FRAMES
     lo = (SHARE_SMOOTH_FRAMES - 1) // 2  # "same" alignment, kept when there are fewer frames
     power = np.stack([np.convolve(row, kernel, mode="full")[lo : lo + frames] for row in power])
     total = power.sum(0, keepdims=True)
     share = np.where(total > 0, power / np.where(total > 0, total, 1.0), 1.0 / n)
-    share = np.repeat(share, hop, axis=1)[:, :t]
-    return (outputs + share * (mixture - outputs.sum(0))).astype(np.float32)
+    padded += share.astype(np.float32)[..., None] * rest.reshape(frames, hop)
+    return padded.reshape(n, frames * hop)[:, :t]
 
 
 def assemble(

@@ -678,6 +678,7 @@ def separate_conversation(
         )
         return_freed_memory()  # the embeddings' buffers again, before the stems are made
         add_up_in_spans(x16, outputs16, separated)
+        return_freed_memory()  # its buffers, span by span
         t_assign = time.perf_counter()
         report(progress, 0.92, "assembling the stems")
         stems16 = assemble(x16, RATE, plan, separated=outputs16)
