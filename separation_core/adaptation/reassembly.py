@@ -2,9 +2,9 @@
 talks alone, the separator's output that sounds like them where people overlap, silence elsewhere.
 
 Each overlap is separated in a window reaching ``CONTEXT_SECONDS`` either side (windows that
-touch are merged; its outputs made to add up to the mixture, ``consistent_outputs``), and the
-outputs are given to the people who talk there by their voices: the
-speaker embedding of each output over its window against each person's, from their solo speech.
+touch are merged), and the outputs are given to the people who talk there by their voices (the
+speaker embedding of each output over its window against each person's, from their solo speech),
+then made to add up to the mixture (``consistent_outputs``).
 Everything runs at 16 kHz, the rate of the speaker encoder and of the conversation pipeline."""
 
 from __future__ import annotations
