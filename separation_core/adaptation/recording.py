@@ -41,7 +41,8 @@ from separation_core.adaptation.solo import (
 )
 from separation_core.cancel import CancelToken, ProgressFn, report
 from separation_core.conversation.assembly import Plan, assemble
-from separation_core.engine.inference import fit_length
+from separation_core.conversation.pipeline import ConversationOptions, separate_conversation
+from separation_core.engine.inference import EngineOptions, fit_length
 from separation_core.errors import Cancelled
 from separation_core.io.audio_io import resample
 from separation_core.io.rttm import Turn
@@ -334,9 +335,6 @@ def _separated_again(
 ) -> SeparationResult:
     """Conversation mode again with ``adapted`` as the separator, who talks when taken from
     ``stock`` (its ``found_talk``): the same people and spans, the adapted outputs, a new plan."""
-    from separation_core.conversation.pipeline import ConversationOptions, separate_conversation
-    from separation_core.engine.inference import EngineOptions
-
     engine = EngineOptions(device=options.device, keep_masks=stock.plan_masks is not None)
     return separate_conversation(
         adapted,
