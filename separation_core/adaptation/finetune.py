@@ -38,6 +38,10 @@ WARMUP_STEPS = 5
 BATCH_SIZE = 4
 VALIDATIONS = 6  # per budget, besides the one before any step
 VALID_SHARE_OF_TIME = 0.25  # a budget in seconds validates at most this share of its time
+# Crops of varying length fragment the C allocator's heap: without handing freed memory back, the
+# resident size grew from 3.0 to 6.4 GB over 84 steps of chimera-tcn-rooms-16k; every 5 steps it
+# stays under 4.5 GB for about 6% more time per step (every step: 3.2 GB, 20% more).
+RETURN_MEMORY_EVERY_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,8 @@ def fine_tune(
             break
         if budget.seconds is not None and elapsed + valid_cost >= budget.seconds:
             break
+        if step % RETURN_MEMORY_EVERY_STEPS == 0:
+            return_freed_memory()
         mix, src = training_batch(train_pools, size, cfg.batch_size, step, model.sample_rate, rng)
         scale = mix.std(dim=-1, keepdim=True).clamp_min(1e-5)  # as the trainer and the engine do
         mix, src = (mix / scale).to(run_device), (src / scale.unsqueeze(1)).to(run_device)
