@@ -194,7 +194,9 @@ def main(argv=None) -> int:
                 true_turns,
             )
             for budget in budgets:
-                states = [s for t, s in kept if t <= budget]
+                # the largest budget is the run's own end (a seconds budget's last validation
+                # ends just past it), the smaller ones the best copy validated by then
+                states = [s for t, s in kept if t <= budget or budget == budgets[-1]]
                 if not states or adapted is None:
                     row[f"adapted_{budget:g}"] = row["stock"]
                     continue

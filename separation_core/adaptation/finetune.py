@@ -39,8 +39,9 @@ BATCH_SIZE = 4
 VALIDATIONS = 6  # per budget, besides the one before any step
 VALID_SHARE_OF_TIME = 0.25  # a budget in seconds validates at most this share of its time
 # Crops of varying length fragment the C allocator's heap: without handing freed memory back, the
-# resident size grew from 3.0 to 6.4 GB over 84 steps of chimera-tcn-rooms-16k; every 5 steps it
-# stays under 4.5 GB for about 6% more time per step (every step: 3.2 GB, 20% more).
+# resident size of chimera-tcn-rooms-16k's fine-tuning kept growing (3.0 to 6.4 GB over 84 steps,
+# 13 GB seen after more); every 5 steps it stays bounded, at 5-7 GB, for about 6% more time per
+# step (every step: 3.2 GB, but 20% more time per step, so fewer steps in a budget in seconds).
 RETURN_MEMORY_EVERY_STEPS = 5
 
 

@@ -343,8 +343,8 @@ def test_fine_tune_refuses_too_few_people(small_model):
 
 
 def test_fine_tuning_hands_freed_memory_back_every_few_steps(small_model, monkeypatch):
-    """Crops of varying length fragment the heap; without this the resident size grew by about
-    3 GB over 84 steps of the bundled model (tests/benchmarks/bench_adaptation_memory.py)."""
+    """Crops of varying length fragment the heap; without this the resident size of the bundled
+    model's fine-tuning kept growing (tests/benchmarks/bench_adaptation_memory.py)."""
     import separation_core.adaptation.finetune as ft
 
     stepped, returned = [], []
