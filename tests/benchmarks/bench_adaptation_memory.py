@@ -14,29 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_conversation_memory import _child, _duration  # noqa: E402
-
-from separation_core.evaluation.benchmark import _PEAK_WRAPPER  # noqa: E402
+from bench_conversation_memory import _duration, cli_peak  # noqa: E402
 
 
 def adaptation_peak(recordings: list, steps: int, threads: int) -> dict:
     """Peak resident memory (MB) and wall time of one ``cocktail separate --adapt-steps``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = ["separate", *map(str, recordings), "--out", tmp, "--quiet"]
-        argv += ["--mode", "conversation", "--adapt-steps", str(steps)]
-        t0 = time.perf_counter()
-        proc = _child(_PEAK_WRAPPER, argv, threads)
-        wall = time.perf_counter() - t0
-    peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_KB ")]
-    if proc.returncode != 0 or not peak:
-        raise SystemExit(f"cocktail separate --adapt-steps failed: {proc.stderr[-2000:]}")
-    return {"peak_mb": round(int(peak[-1].split()[1]) / 1024), "wall_s": round(wall, 1)}
+    argv = [*map(str, recordings), "--mode", "conversation", "--adapt-steps", str(steps)]
+    return cli_peak(argv, threads)
 
 
 def main(argv=None) -> int:

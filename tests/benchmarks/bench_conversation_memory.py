@@ -61,20 +61,22 @@ print("STAGES", json.dumps(rows), file=sys.stderr)
 
 def command_line_peak(recording: Path, threads: int) -> dict:
     """Peak resident memory (MB) and speed of ``cocktail separate --mode conversation``."""
-    seconds = _duration(recording)
+    run = cli_peak([str(recording), "--mode", "conversation"], threads)
+    return {**run, "speed_x_realtime": round(_duration(recording) / run["wall_s"], 1)}
+
+
+def cli_peak(separate_args: list, threads: int) -> dict:
+    """Peak resident memory (MB) and wall time of ``cocktail separate ARGS --out TMP --quiet`` in
+    a child process."""
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["separate", str(recording), "--mode", "conversation", "--out", tmp, "--quiet"]
+        argv = ["separate", *separate_args, "--out", tmp, "--quiet"]
         t0 = time.perf_counter()
         proc = _child(_PEAK_WRAPPER, argv, threads)
         wall = time.perf_counter() - t0
     peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_KB ")]
     if proc.returncode != 0 or not peak:
         raise SystemExit(f"cocktail separate failed: {proc.stderr[-2000:]}")
-    return {
-        "peak_mb": round(int(peak[-1].split()[1]) / 1024),
-        "wall_s": round(wall, 1),
-        "speed_x_realtime": round(seconds / wall, 1),
-    }
+    return {"peak_mb": round(int(peak[-1].split()[1]) / 1024), "wall_s": round(wall, 1)}
 
 
 def stage_profile(recording: Path, keep_masks: bool, threads: int) -> list:
