@@ -122,6 +122,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--encoder", type=Path, help="speaker encoder weights (resemblyzer's layout) to use instead"
     )
+    ap.add_argument(
+        "--judge",
+        type=Path,
+        help="weights (resemblyzer's layout) of the encoder that decides which clusters are one "
+        "person, instead of the bundled judge",
+    )
     ap.add_argument("--detector", type=Path, help="overlap detector weights to use instead")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set-param", action="append", default=[], metavar="MODULE.NAME=VALUE")
@@ -140,12 +146,14 @@ def main(argv=None) -> int:
     model_id = args.model or default_model_id()
     model = load_model(model_id)
     encoder = SpeakerEncoder.from_file(args.encoder) if args.encoder else SpeakerEncoder.shared()
+    judge = SpeakerEncoder.from_file(args.judge) if args.judge else SpeakerEncoder.judge()
     count = SpeakerCount.parse(args.speakers)
     report = {
         "model": model_id,
         "speakers": args.speakers,
         "params": args.set_param,
         "detector": str(args.detector) if args.detector else None,
+        "judge": str(args.judge) if args.judge else None,
         "sets": {},
     }
     for folder in args.sets:
@@ -176,7 +184,7 @@ def main(argv=None) -> int:
                 overlap = (energy_counts(refs, len(speech)) >= 2) & speech
             else:
                 overlap = P.overlap_frames(mix16, speech)
-            found = P.find_people(mix16, speech, overlap, encoder, count)
+            found = P.find_people(mix16, speech, overlap, encoder, count, judge)
             runs = [] if args.no_handovers else P.handovers(found.labels, speech, overlap)
             if args.spans:  # as the pipeline runs: the separator on the overlaps alone
                 engine = EngineOptions(

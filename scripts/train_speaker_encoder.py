@@ -1,7 +1,7 @@
 """Fine-tune resemblyzer's speaker encoder on train-split speakers, in rooms; the best validated
 weights go to ``OUT_DIR/best.pt`` in resemblyzer's checkpoint layout (``{"model_state": ...}``), which
-``SpeakerEncoder.from_file`` and ``scripts/conversation_eval.py --encoder`` read. Not shipped: see
-docs/conversations.md (session 22).
+``SpeakerEncoder.from_file`` and ``scripts/conversation_eval.py --judge`` read. The bundled judge
+(``resources/conversation/speaker-judge-16k.pt``, its card beside it) was trained this way.
 
 Each step draws ``--speakers`` train-split speakers and ``--windows`` 1.6 s crops of each (crops
 quieter than a tenth of the speaker's RMS are drawn again); each crop, independently: into a room

@@ -2,13 +2,15 @@
 
 The count is given (``SpeakerCount.exact``), or estimated within ``[min, max]`` by
 average-linkage agglomerative clustering of the joint voice vectors (``voices``) on cosine
-distances. Two clusters are one person when their windows' speaker embeddings (resemblyzer's, not
-centred) are, across them, nearly as alike as within each (``SAME_PERSON_RATIO``). One person when
-the first split is one person; else the tree is cut at each count in range, each cut refined by
-moving windows to their nearest cluster mean (``_refined``), the count with the best silhouette
-kept, clusters too small to be a person join the one they resemble and clusters that are one
-person are joined. On the test conversations a person split in two kept a ratio of
-0.92-0.95 between the halves, two people 0.66-0.85 (docs/conversations.md).
+distances. Two clusters are one person when their windows' speaker embeddings (the judge's,
+``SpeakerEncoder.judge``; not centred) are, across them, nearly as alike as within each
+(``SAME_PERSON_RATIO``). One person when the first split is one person; else the tree is cut at
+each count in range, each cut refined by moving windows to their nearest cluster mean
+(``_refined``), the count with the best silhouette kept, clusters too small to be a person join
+the one they resemble and clusters that are one person are joined. On 86 development
+conversations, with the judge, one person split in two kept a ratio of 0.88-0.97 between the
+halves; two people 0.30-0.82 (5th-95th percentile), 2% of pairs above 0.86
+(docs/conversations.md, session 27).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from separation_core.conversation.voices import unit_rows
 from separation_core.errors import CocktailError
 
 MAX_PEOPLE = 8
-SAME_PERSON_RATIO = 0.90  # cross / within similarity of two clusters above which they are one
+SAME_PERSON_RATIO = 0.86  # cross / within similarity of two clusters above which they are one
 MIN_WINDOWS = 5  # a cluster of fewer windows (7.5 s) is no person of its own
 REFINE_ROUNDS = 10  # at most this many passes moving windows to their nearest cluster mean
 

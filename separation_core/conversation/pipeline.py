@@ -256,13 +256,12 @@ def _solo_labels(
 
 
 def _solo_vectors(encoder, wav16: np.ndarray, spans: list):
-    """The recording's voice space, the joint vectors ``[W, dim]`` of its solo windows and their
-    speaker embeddings ``[W, 256]``."""
+    """The recording's voice space and the joint vectors ``[W, dim]`` of its solo windows."""
     hop = int(HOP * RATE)
     embeddings = _embed_spans(encoder, wav16, spans)
     profiles = np.stack([profile(wav16[a * hop : b * hop]) for a, b in spans])
     space = VoiceSpace.of(embeddings, profiles)
-    return space, space.vectors(embeddings, profiles), embeddings
+    return space, space.vectors(embeddings, profiles)
 
 
 def _embed_spans(encoder, wav16: np.ndarray, spans: list) -> np.ndarray:
@@ -324,19 +323,34 @@ class SoloPeople:
 
 
 def find_people(
-    mixture16: np.ndarray, speech: np.ndarray, overlap: np.ndarray, encoder, count: SpeakerCount
+    mixture16: np.ndarray,
+    speech: np.ndarray,
+    overlap: np.ndarray,
+    encoder,
+    count: SpeakerCount,
+    judge=None,
 ) -> SoloPeople:
     """The people of the 16 kHz mixture from its solo frames (``speech & ~overlap``, bool
-    ``[frames]``): their windows embedded and clustered with ``count``, each solo frame labelled."""
+    ``[frames]``): their windows embedded with ``encoder`` and clustered with ``count``, each solo
+    frame labelled. When the count is not given, the ``judge``'s embeddings of the windows
+    (default ``SpeakerEncoder.judge()``, which ``people.SAME_PERSON_RATIO`` was set for) decide
+    which clusters are one person."""
     solo = speech & ~overlap
     spans = _windows(solo)
     if not spans:
         return SoloPeople(
             np.where(solo, 0, -1), People(np.zeros(0, np.int64), np.zeros((1, 1))), None
         )
-    space, vectors, embeddings = _solo_vectors(encoder, mixture16, spans)
+    space, vectors = _solo_vectors(encoder, mixture16, spans)
     weights = np.array([(b - a) * HOP for a, b in spans])
-    people = cluster_people(vectors, count, weights, embeddings)
+    judged = None
+    if count.exact is None:
+        if judge is None:
+            from separation_core.conversation.speakers import SpeakerEncoder
+
+            judge = SpeakerEncoder.judge()
+        judged = _embed_spans(judge, mixture16, spans)
+    people = cluster_people(vectors, count, weights, judged)
     labels = _solo_labels(len(speech), solo, spans, vectors @ people.centroids.T)
     return SoloPeople(labels, people, space)
 

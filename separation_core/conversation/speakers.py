@@ -2,6 +2,10 @@
 Apache-2.0), rebuilt here so that running it needs neither resemblyzer's code nor its librosa and
 webrtcvad; only its weights file ``resemblyzer/pretrained.pt`` (``INSTALL``).
 
+``SpeakerEncoder.judge()`` is the same network fine-tuned here on train-split speakers in rooms
+(``resources/conversation/speaker-judge-16k.md``): it decides whether two clusters of a recording
+are one person (``people``); resemblyzer's own weights describe the voices everywhere else.
+
 Features as resemblyzer computes them: audio at 16 kHz, brought up to -30 dBFS when quieter, then
 a power (not log) mel spectrogram of 40 Slaney bands over 25 ms Hann frames every 10 ms, centred
 with zero padding (librosa.feature.melspectrogram's defaults).
@@ -24,6 +28,7 @@ from torch import nn
 from separation_core.cancel import CancelToken, check_cancel
 from separation_core.errors import CheckpointError, CocktailError
 from separation_core.io.audio_io import resample
+from separation_core.io.paths import resources_dir
 
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms frames
@@ -42,6 +47,7 @@ MEL_BLOCK = 8192  # frames per FFT block, bounding memory on long files
 # samples squared in float64 at a time for the RMS; at least numpy's pairwise block (128)
 SQUARES_BLOCK = 1 << 16
 INSTALL = "pip install --no-deps resemblyzer==0.1.4"
+JUDGE_FILE = "conversation/speaker-judge-16k.pt"
 
 
 class SpeakerEncoder(nn.Module):
@@ -89,6 +95,13 @@ class SpeakerEncoder(nn.Module):
     def shared() -> SpeakerEncoder:
         """The pretrained encoder, loaded once per process (eval mode, CPU)."""
         return SpeakerEncoder.from_file(pretrained_weights_path())
+
+    @staticmethod
+    @functools.cache
+    def judge() -> SpeakerEncoder:
+        """The fine-tuned copy shipped in resources/ that tells whether two stretches are one
+        person, loaded once per process (eval mode, CPU)."""
+        return SpeakerEncoder.from_file(resources_dir() / JUDGE_FILE)
 
     def embed_windows(
         self,

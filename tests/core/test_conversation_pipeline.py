@@ -74,6 +74,38 @@ def test_two_people_get_a_stem_each_and_the_turns_are_found(model):
     np.testing.assert_allclose(result.waveforms.sum(0)[at], mix[at], atol=1e-4)
 
 
+class _HearsOneVoice:
+    """A judge to whom every stretch sounds alike."""
+
+    def embed_windows(self, wav, starts, length):
+        return np.ones((len(starts), 256), np.float32) / 16.0
+
+    def embed_segment(self, wav):
+        return np.ones(256, np.float32) / 16.0
+
+
+class _NotToBeAsked:
+    def embed_windows(self, wav, starts, length):
+        raise AssertionError("the judge was asked although the count was given")
+
+    embed_segment = embed_windows
+
+
+@needs_espeak
+def test_the_judge_decides_whether_two_clusters_are_one_person():
+    from separation_core.conversation import pipeline as P
+    from separation_core.conversation.speakers import SpeakerEncoder
+
+    mix = _dialogue()[0].sum(0)
+    speech = P.speech_frames(mix)
+    none = np.zeros_like(speech)
+    voices = SpeakerEncoder.shared()
+    assert P.find_people(mix, speech, none, voices, SpeakerCount()).n_people == 2
+    assert P.find_people(mix, speech, none, voices, SpeakerCount(), _HearsOneVoice()).n_people == 1
+    given = P.find_people(mix, speech, none, voices, SpeakerCount.parse("2"), _NotToBeAsked())
+    assert given.n_people == 2
+
+
 @needs_data
 def test_one_voice_gives_one_stem_and_says_so(model):
     """One speechocean762 reader, eight sentences with pauses (real speech: espeak-ng's voices

@@ -238,3 +238,23 @@ def test_volume_gain_is_what_normalize_volume_applies():
     gain = S.volume_gain(quiet)
     np.testing.assert_array_equal(S.normalize_volume(quiet), (quiet * gain).astype(np.float32))
     assert S.volume_gain(quiet * np.float32(1000)) is None and S.volume_gain(np.zeros(9)) is None
+
+
+@needs_espeak
+def test_the_bundled_judge_is_a_fine_tuned_copy_of_the_encoder(encoder):
+    """The judge loads from resources/ (weights_only), once per process, in eval mode; it embeds
+    like resemblyzer's network (unit vectors, same size) but is not resemblyzer's weights, and it
+    still hears one voice as more alike than two."""
+    from separation_core.io.paths import resources_dir
+
+    judge = S.SpeakerEncoder.judge()
+    assert S.SpeakerEncoder.judge() is judge and not judge.training and judge is not encoder
+    info = torch.load(resources_dir() / S.JUDGE_FILE, weights_only=True)["info"]
+    assert (resources_dir() / S.JUDGE_FILE).with_name(info["card"]).is_file()
+    a1, a2 = (espeak(text, "en+m3", SR) for text in ("Good morning to you.", "See you later."))
+    b = espeak("Good morning to you.", "en+f4", SR)
+    mine = np.stack([judge.embed_segment(x) for x in (a1, a2, b)])
+    np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)
+    theirs = np.stack([encoder.embed_segment(x) for x in (a1, a2, b)])
+    assert max(cosine(m, t) for m, t in zip(mine, theirs)) < 0.999
+    assert cosine(mine[0], mine[1]) > cosine(mine[0], mine[2])
