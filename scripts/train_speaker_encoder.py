@@ -3,8 +3,9 @@ weights go to ``OUT_DIR/best.pt`` in resemblyzer's checkpoint layout (``{"model_
 ``SpeakerEncoder.from_file`` and ``scripts/conversation_eval.py --judge`` read. The bundled judge
 (``resources/conversation/speaker-judge-16k.pt``, its card beside it) was trained this way.
 
-Each step draws ``--speakers`` train-split speakers and ``--windows`` 1.6 s crops of each (crops
-quieter than a tenth of the speaker's RMS are drawn again); each crop, independently: into a room
+Each step draws ``--speakers`` train-split speakers (with probability ``--one-corpus`` all of one
+corpus) and ``--windows`` 1.6 s crops of each (crops quieter than a tenth of the speaker's RMS are
+drawn again); each crop, independently: into a room
 with probability ``--room-prob`` (a simulated room of a seeded bank, or a measured training room;
 Surrey room A is kept out: it is the test sets' room), another train speaker beneath it at -25..-10
 dB with probability ``--leak-prob``, noise (the train part of each file) at 5..30 dB SNR with
@@ -47,6 +48,7 @@ CROP = PARTIAL_FRAMES * 160  # 1.6 s
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPORA = ("librispeech-train-clean-100", "speechocean762", "commonvoice-en", "vctk-excerpts")
 TRAIN_ROOMS = ("bbc-listening-room", "seminar-room-clap")
+MIN_CORPUS_SPEAKERS = 8  # a corpus with fewer train speakers makes no batch of its own
 
 
 def load_speakers(split: str, seconds: float) -> dict[str, np.ndarray]:
@@ -67,6 +69,22 @@ def load_speakers(split: str, seconds: float) -> dict[str, np.ndarray]:
             if len(wav) >= 6 * RATE:
                 out[f"{corpus}/{speaker}"] = wav
     return out
+
+
+def draw_speakers(
+    rng: np.random.Generator, corpora: np.ndarray, n: int, one_corpus: float
+) -> np.ndarray:
+    """Indices of ``n`` distinct speakers (``corpora [speakers]`` each one's corpus index): from
+    all corpora, or with probability ``one_corpus`` all from one corpus (drawn in proportion to
+    its speakers, among those with at least MIN_CORPUS_SPEAKERS; fewer than ``n`` when it has
+    fewer), as the people of one recording share a corpus."""
+    if rng.uniform() >= one_corpus:
+        return rng.choice(len(corpora), n, replace=False)
+    ids, sizes = np.unique(corpora, return_counts=True)
+    ids, sizes = ids[sizes >= MIN_CORPUS_SPEAKERS], sizes[sizes >= MIN_CORPUS_SPEAKERS]
+    corpus = rng.choice(ids, p=sizes / sizes.sum())
+    members = np.flatnonzero(corpora == corpus)
+    return rng.choice(members, min(n, len(members)), replace=False)
 
 
 def crop(rng: np.random.Generator, wav: np.ndarray) -> np.ndarray:
@@ -165,6 +183,12 @@ def main() -> int:
     p.add_argument("--room-prob", type=float, default=0.5)
     p.add_argument("--leak-prob", type=float, default=0.2)
     p.add_argument("--noise-prob", type=float, default=0.2)
+    p.add_argument(
+        "--one-corpus",
+        type=float,
+        default=0.0,
+        help="probability that a step's speakers all come from one corpus",
+    )
     p.add_argument("--valid-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -187,6 +211,7 @@ def main() -> int:
     batches = valid_batches(valid, valid_rooms)
     names = sorted(train)
     wavs = [train[n] for n in names]
+    corpora = np.array([CORPORA.index(n.split("/")[0]) for n in names])
     print(
         f"{len(names)} train speakers, {len(valid)} valid, {len(rooms)} rooms, {len(noises)} "
         f"noises, loaded in {time.time() - t0:.0f} s",
@@ -214,7 +239,7 @@ def main() -> int:
     rng = np.random.default_rng([args.seed, step])
     losses = []
     while step < args.steps:
-        pick = rng.choice(len(wavs), args.speakers, replace=False)
+        pick = draw_speakers(rng, corpora, args.speakers, args.one_corpus)
         batch = np.stack(
             [
                 mels(augmented(rng, wavs[i], wavs, rooms, noises, args))
@@ -222,7 +247,7 @@ def main() -> int:
                 for _ in range(args.windows)
             ]
         )
-        emb = encoder(torch.from_numpy(batch)).reshape(args.speakers, args.windows, -1)
+        emb = encoder(torch.from_numpy(batch)).reshape(len(pick), args.windows, -1)
         loss = loss_fn(emb)
         opt.zero_grad()
         loss.backward()
