@@ -80,3 +80,30 @@ def test_equal_error_rate_of_one_distribution_is_a_half():
 def test_equal_error_rate_needs_both_kinds_of_pair():
     with pytest.raises(ValueError, match="both same- and different-speaker pairs"):
         equal_error_rate(np.array([0.1, 0.2]), np.array([True, True]))
+
+
+def _training_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "train_speaker_encoder.py"
+    spec = importlib.util.spec_from_file_location("train_speaker_encoder", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_batch_of_one_corpus_draws_distinct_speakers_of_a_corpus_big_enough():
+    draw = _training_script().draw_speakers
+    corpora = np.array([0] * 40 + [1] * 12 + [2] * 3)  # corpus 2 is too small for a batch
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(50):
+        pick = draw(rng, corpora, 32, 1.0)
+        assert len(set(pick)) == len(pick) and len(set(corpora[pick])) == 1
+        assert corpora[pick[0]] != 2 and len(pick) == min(32, (corpora == corpora[pick[0]]).sum())
+        seen.add(int(corpora[pick[0]]))
+    assert seen == {0, 1}
+    mixed = [draw(rng, corpora, 20, 0.0) for _ in range(20)]
+    assert all(len(set(p)) == 20 for p in mixed)
+    assert any(len(set(corpora[p])) > 1 for p in mixed)
