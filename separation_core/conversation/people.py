@@ -7,9 +7,10 @@ distances. Two clusters are one person when their windows' speaker embeddings (t
 (``SAME_PERSON_RATIO``). One person when the first split is one person; else the tree is cut at
 each count in range, each cut refined by moving windows to their nearest cluster mean
 (``_refined``), the count with the best silhouette kept, clusters too small to be a person join
-the one they resemble and clusters that are one person are joined. On 86 development
-conversations, with the judge, one person split in two kept a ratio of 0.88-0.97 between the
-halves; two people 0.30-0.82 (5th-95th percentile), 2% of pairs above 0.86
+the one they resemble and clusters that are one person are joined; then the count grows while the
+tree's next cut holds big clusters that are all clearly different people (``_grown``). On 86
+development conversations, with the judge, one person split in two kept a ratio of 0.88-0.97
+between the halves; two people 0.30-0.82 (5th-95th percentile), 2% of pairs above 0.86
 (docs/conversations.md, session 27).
 """
 
@@ -28,6 +29,8 @@ MAX_PEOPLE = 8
 SAME_PERSON_RATIO = 0.86  # cross / within similarity of two clusters above which they are one
 MIN_WINDOWS = 5  # a cluster of fewer windows (7.5 s) is no person of its own
 REFINE_ROUNDS = 10  # at most this many passes moving windows to their nearest cluster mean
+GROW_RATIO = 0.85  # one more person when every two clusters of the next cut are below this ratio
+GROW_MIN_WINDOWS = 30  # ... and each holds this many windows (about 24 s of speech alone)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ def cluster_people(
         return _relabel(np.zeros(n, dtype=np.int64), vectors, weights)
     labels = best[1]
     if count.exact is None and embeddings is not None:
-        labels = _merge_same_people(labels, np.asarray(embeddings, np.float64), low)
+        embeddings = np.asarray(embeddings, np.float64)
+        labels = _merge_same_people(labels, embeddings, low)
+        labels = _grown(vectors, tree, labels, embeddings, high)
     people = _relabel(labels, vectors, weights)
     return People(people.labels, people.centroids, best[0] if people.count > 1 else None)
 
@@ -150,6 +155,40 @@ def _refined(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
             break
         labels = moved
     return labels
+
+
+def _grown(
+    vectors: np.ndarray, tree: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, high: int
+) -> np.ndarray:
+    """``labels`` of two or more people, or the tree's next cut (refined) while that cut's
+    clusters all hold GROW_MIN_WINDOWS windows and every two of them are clearly two people
+    (ratio below GROW_RATIO): where people sound alike, the silhouette prefers fewer clusters
+    than there are people."""
+    from scipy.cluster.hierarchy import fcluster
+
+    sim = embeddings @ embeddings.T
+    count = len(np.unique(labels))
+    while 2 <= count < high:
+        cut = _refined(vectors, fcluster(tree, count + 1, criterion="maxclust") - 1)
+        masks = [cut == k for k in np.unique(cut)]
+        if len(masks) != count + 1 or min(m.sum() for m in masks) < GROW_MIN_WINDOWS:
+            break
+        if _same_person_ratios(sim, masks).max() >= GROW_RATIO:
+            break
+        labels, count = cut, count + 1
+    return labels
+
+
+def _same_person_ratios(sim: np.ndarray, masks: list) -> np.ndarray:
+    """``[clusters, clusters]`` the mean cross similarity of each two clusters (``masks``, bool
+    ``[windows]``, of 2 or more windows each) over the geometric mean of their mean within
+    similarities (``sim [windows, windows]``, unit embeddings' dot products); -inf on the diagonal."""
+    sizes = np.array([m.sum() for m in masks])
+    cross = np.array([[sim[np.ix_(a, b)].mean() for b in masks] for a in masks])
+    within = np.array([(sim[np.ix_(m, m)].sum() - n) / (n * (n - 1)) for m, n in zip(masks, sizes)])
+    ratio = cross / np.sqrt(np.outer(within, within))
+    np.fill_diagonal(ratio, -np.inf)
+    return ratio
 
 
 def _merge_same_people(labels: np.ndarray, embeddings: np.ndarray, low: int) -> np.ndarray:
@@ -172,11 +211,7 @@ def _merge_same_people(labels: np.ndarray, embeddings: np.ndarray, low: int) -> 
             row[i] = -np.inf
             labels[masks[i]] = ids[int(np.argmax(row))]
             continue
-        within = np.array(
-            [(sim[np.ix_(m, m)].sum() - n) / (n * (n - 1)) for m, n in zip(masks, sizes)]
-        )
-        ratio = cross / np.sqrt(np.outer(within, within))
-        np.fill_diagonal(ratio, -np.inf)
+        ratio = _same_person_ratios(sim, masks)
         i, j = np.unravel_index(np.argmax(ratio), ratio.shape)
         if ratio[i, j] <= SAME_PERSON_RATIO:
             break

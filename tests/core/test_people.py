@@ -54,3 +54,37 @@ def test_a_given_count_or_range_is_kept():
     vectors, _ = _voices(rng, 3 * rng.standard_normal((3, 32)), 25, 0.6)
     assert cluster_people(vectors, SpeakerCount.parse("4"), embeddings=vectors).count == 4
     assert cluster_people(vectors, SpeakerCount.parse("1-2"), embeddings=vectors).count == 2
+
+
+def _two_alike_and_one_apart(rng, per: int):
+    """Voice vectors of three people, the first two close (the silhouette prefers two clusters),
+    and judge embeddings that tell all three apart -> (vectors, judge, true labels)."""
+    near, far = 3 * rng.standard_normal((2, 32))
+    centres = np.stack([near, near + rng.standard_normal(32), far])
+    vectors, truth = _voices(rng, centres, per, 0.4)
+    judge, _ = _voices(rng, 3 * rng.standard_normal((3, 32)), per, 0.6)
+    return vectors, judge, truth
+
+
+def test_the_count_grows_while_the_judge_hears_different_people_in_big_enough_clusters():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(4)
+    vectors, judge, truth = _two_alike_and_one_apart(rng, 40)
+    tree = linkage(vectors, method="average", metric="cosine")
+    cuts = {k: PE._refined(vectors, fcluster(tree, k, criterion="maxclust") - 1) for k in (2, 3)}
+    silhouette = {k: silhouette_score(vectors, cut, metric="cosine") for k, cut in cuts.items()}
+    assert silhouette[2] > silhouette[3]  # the silhouette alone would say two
+    found = cluster_people(vectors, SpeakerCount(), embeddings=judge)
+    assert found.count == 3
+    assert all(len(np.unique(truth[found.labels == k])) == 1 for k in range(3))
+    # the judge hears the first two as one person: two
+    alike = judge.copy()
+    alike[40:80] = unit_rows(judge[:40] + 0.05 * rng.standard_normal((40, 32)))
+    assert cluster_people(vectors, SpeakerCount(), embeddings=alike).count == 2
+    # a maximum is kept
+    assert cluster_people(vectors, SpeakerCount.parse("1-2"), embeddings=judge).count == 2
+    # too little speech in each cluster to add a person on
+    small, judge_small, _ = _two_alike_and_one_apart(rng, PE.GROW_MIN_WINDOWS - 5)
+    assert cluster_people(small, SpeakerCount(), embeddings=judge_small).count == 2
