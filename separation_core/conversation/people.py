@@ -30,7 +30,8 @@ SAME_PERSON_RATIO = 0.86  # cross / within similarity of two clusters above whic
 MIN_WINDOWS = 5  # a cluster of fewer windows (7.5 s) is no person of its own
 REFINE_ROUNDS = 10  # at most this many passes moving windows to their nearest cluster mean
 GROW_RATIO = 0.85  # one more person when every two clusters of the next cut are below this ratio
-GROW_MIN_WINDOWS = 30  # ... and each holds this many windows (about 24 s of speech alone)
+GROW_MIN_SHARE = 0.12  # ... and each holds this share of the windows
+GROW_MIN_WINDOWS = 10  # ... and at least this many
 
 
 @dataclass(frozen=True)
@@ -161,17 +162,18 @@ def _grown(
     vectors: np.ndarray, tree: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, high: int
 ) -> np.ndarray:
     """``labels`` of two or more people, or the tree's next cut (refined) while that cut's
-    clusters all hold GROW_MIN_WINDOWS windows and every two of them are clearly two people
-    (ratio below GROW_RATIO): where people sound alike, the silhouette prefers fewer clusters
-    than there are people."""
+    clusters all hold GROW_MIN_SHARE of the windows (and GROW_MIN_WINDOWS) and every two of them
+    are clearly two people (ratio below GROW_RATIO): where people sound alike, the silhouette
+    prefers fewer clusters than there are people."""
     from scipy.cluster.hierarchy import fcluster
 
     sim = embeddings @ embeddings.T
+    smallest = max(GROW_MIN_WINDOWS, int(np.ceil(GROW_MIN_SHARE * len(labels))))
     count = len(np.unique(labels))
     while 2 <= count < high:
         cut = _refined(vectors, fcluster(tree, count + 1, criterion="maxclust") - 1)
         masks = [cut == k for k in np.unique(cut)]
-        if len(masks) != count + 1 or min(m.sum() for m in masks) < GROW_MIN_WINDOWS:
+        if len(masks) != count + 1 or min(m.sum() for m in masks) < smallest:
             break
         if _same_person_ratios(sim, masks).max() >= GROW_RATIO:
             break

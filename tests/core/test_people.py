@@ -56,14 +56,18 @@ def test_a_given_count_or_range_is_kept():
     assert cluster_people(vectors, SpeakerCount.parse("1-2"), embeddings=vectors).count == 2
 
 
-def _two_alike_and_one_apart(rng, per: int):
-    """Voice vectors of three people, the first two close (the silhouette prefers two clusters),
-    and judge embeddings that tell all three apart -> (vectors, judge, true labels)."""
+def _two_alike_and_one_apart(rng, per: int, second: int = 0):
+    """Voice vectors of three people, ``per`` windows each (``second`` for the second when given),
+    the first two close (the silhouette prefers two clusters), and judge embeddings that tell all
+    three apart -> (vectors, judge, true labels)."""
     near, far = 3 * rng.standard_normal((2, 32))
     centres = np.stack([near, near + rng.standard_normal(32), far])
-    vectors, truth = _voices(rng, centres, per, 0.4)
-    judge, _ = _voices(rng, 3 * rng.standard_normal((3, 32)), per, 0.6)
-    return vectors, judge, truth
+    sizes = [per, second or per, per]
+    vectors = np.concatenate([_voices(rng, c[None], n, 0.4)[0] for c, n in zip(centres, sizes)])
+    judge = np.concatenate(
+        [_voices(rng, 3 * rng.standard_normal((1, 32)), n, 0.6)[0] for n in sizes]
+    )
+    return vectors, judge, np.repeat(np.arange(3), sizes)
 
 
 def test_the_count_grows_while_the_judge_hears_different_people_in_big_enough_clusters():
@@ -85,6 +89,10 @@ def test_the_count_grows_while_the_judge_hears_different_people_in_big_enough_cl
     assert cluster_people(vectors, SpeakerCount(), embeddings=alike).count == 2
     # a maximum is kept
     assert cluster_people(vectors, SpeakerCount.parse("1-2"), embeddings=judge).count == 2
-    # too little speech in each cluster to add a person on
-    small, judge_small, _ = _two_alike_and_one_apart(rng, PE.GROW_MIN_WINDOWS - 5)
+    # too little speech in a cluster to add a person on: too few windows, or too small a share
+    small, judge_small, _ = _two_alike_and_one_apart(rng, PE.GROW_MIN_WINDOWS - 2)
     assert cluster_people(small, SpeakerCount(), embeddings=judge_small).count == 2
+    few = int(PE.GROW_MIN_SHARE * 200) - 4  # of about 200 windows, at least GROW_MIN_WINDOWS
+    assert few >= PE.GROW_MIN_WINDOWS
+    rare, judge_rare, _ = _two_alike_and_one_apart(rng, 100, second=few)
+    assert cluster_people(rare, SpeakerCount(), embeddings=judge_rare).count == 2
