@@ -206,10 +206,9 @@ def _merge_same_people(labels: np.ndarray, embeddings: np.ndarray, low: int) -> 
         ids = np.unique(labels)
         masks = [labels == k for k in ids]
         sizes = np.array([m.sum() for m in masks])
-        cross = np.array([[sim[np.ix_(a, b)].mean() for b in masks] for a in masks])
         if sizes.min() < MIN_WINDOWS:
             i = int(np.argmin(sizes))
-            row = cross[i].copy()
+            row = np.array([sim[np.ix_(masks[i], m)].mean() for m in masks])
             row[i] = -np.inf
             labels[masks[i]] = ids[int(np.argmax(row))]
             continue
