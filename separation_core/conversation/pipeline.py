@@ -76,6 +76,13 @@ HANDOVER_CARRIER_DB = -10.0
 # than the other output (for CARRIER_MIN_SECONDS or more of them)
 CARRIER_DB = 3.0
 CARRIER_MIN_SECONDS = 0.2
+# ... and where no output carries a person there, the output that resembles that one person less
+# than SECOND_VOICE_RATIO as clearly as the other does (its similarity's margin over the next
+# person) is a second voice, given to the next person, when both outputs are within
+# SECOND_VOICE_FLOOR_DB of the mixture: a separator that splits one voice gives two halves of it
+# that sound alike (chosen on the development sets, docs/conversations.md)
+SECOND_VOICE_RATIO = 0.5
+SECOND_VOICE_FLOOR_DB = 12.0
 # where a person's separated output stays this far below the mixture, they are silent
 QUIET_OUTPUT_DB = 15.0
 QUIET_BESIDE_SOLO_DB = 5.0  # ... and this far where the clustering says another talks alone
@@ -413,8 +420,9 @@ def plan_people(
     (``_carry_their_sides``; else the run is left to what follows); in the rest of an
     ``overlap`` run each of the two loudest outputs goes to the person it resembles (where both
     resemble one person, to the two people they carry in the context around the run, ``_carriers``;
-    else the run is that person's alone); a person's pauses of PAUSE_BRIDGE_SECONDS or less
-    are theirs. ``separated`` marks where outputs are used."""
+    else, where one resembles that person far less clearly than the other, to that person and the
+    next, ``_second_voice``; else the run is that person's alone); a person's pauses of
+    PAUSE_BRIDGE_SECONDS or less are theirs. ``separated`` marks where outputs are used."""
     n_frames = speech.shape[0]
     hop = int(HOP * RATE)
     overlap = overlap.copy()
@@ -461,6 +469,11 @@ def plan_people(
             carried = _carriers(outputs16, outs, found.labels, overlap, a, b)
             if len(carried) == 2:  # each output goes on carrying a person it held next to the run
                 for j, p in carried.items():
+                    source[p, a:b] = outs[j]
+                continue
+            second = _second_voice(similarity, _levels_db(outputs16[outs], mixture16, a, b))
+            if second is not None:
+                for j, p in enumerate(second):
                     source[p, a:b] = outs[j]
                 continue
             # one voice the separator split in two: not an overlap
@@ -518,6 +531,33 @@ def _carriers(
         if j not in carried or frames > carried[j][1]:
             carried[j] = (p, frames)
     return {j: p for j, (p, _) in carried.items()}
+
+
+def _levels_db(outputs16: np.ndarray, mixture16: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``[outputs]`` each output's energy over frames [a, b) relative to the mixture's, in dB."""
+    hop = int(HOP * RATE)
+    own = (np.asarray(outputs16[:, a * hop : b * hop], np.float64) ** 2).sum(-1)
+    mix = (np.asarray(mixture16[a * hop : b * hop], np.float64) ** 2).sum()
+    return 10 * np.log10(np.maximum(own, 1e-12) / max(mix, 1e-12))
+
+
+def _second_voice(similarity: np.ndarray, levels_db: np.ndarray) -> Optional[tuple[int, int]]:
+    """The person of each of two outputs in an overlap whose outputs both resemble one person
+    most (``similarity [2 outputs, people]``, ``levels_db [2]`` against the mixture), where the
+    one that resembles them less clearly (margin over the next person, below SECOND_VOICE_RATIO
+    of the other's) is a second voice: that one goes to its next person. None where it is not
+    (one voice the separator split) or an output is SECOND_VOICE_FLOOR_DB below the mixture."""
+    person = int(similarity[0].argmax())
+    others = [p for p in range(similarity.shape[1]) if p != person]
+    if not others or levels_db.min() < -SECOND_VOICE_FLOOR_DB:
+        return None
+    margins = similarity[:, person] - similarity[:, others].max(1)
+    weak = int(margins.argmin())
+    if margins[weak] >= SECOND_VOICE_RATIO * margins[1 - weak]:
+        return None
+    out = [person, person]
+    out[weak] = others[int(similarity[weak, others].argmax())]
+    return out[0], out[1]
 
 
 def _energy_alone(energy: np.ndarray, alone: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:

@@ -270,6 +270,21 @@ def test_carriers_are_the_outputs_loud_where_each_person_talks_alone_next_to_the
     assert P._carriers(one, outs, fewer_before, overlap, 200, 250) == {1: 1}
 
 
+def test_an_output_that_barely_resembles_the_one_person_both_resemble_is_a_second_voice():
+    """In an overlap whose two outputs both sound most like one person, the output that does so
+    far less clearly than the other is the next person's voice; two halves of one voice are not."""
+    sim = np.array([[0.6, -0.6], [0.1, -0.05]])  # margins over the next person: 1.2 and 0.15
+    assert P._second_voice(sim, np.array([-2.0, -6.0])) == (0, 1)
+    assert P._second_voice(sim[::-1], np.array([-6.0, -2.0])) == (1, 0)
+    halves = np.array([[0.6, -0.6], [0.5, -0.45]])  # both clearly person 0: one voice split
+    assert P._second_voice(halves, np.array([-3.0, -4.0])) is None
+    quiet = np.array([-1.0, -P.SECOND_VOICE_FLOOR_DB - 1])  # far below the mixture: a leak
+    assert P._second_voice(sim, quiet) is None
+    three = np.array([[0.6, -0.6, 0.0], [0.2, -0.3, 0.15]])  # to the person it resembles next
+    assert P._second_voice(three, np.array([-2.0, -5.0])) == (0, 2)
+    assert P._second_voice(np.array([[0.5], [0.1]]), np.array([-2.0, -3.0])) is None
+
+
 def test_a_handover_output_must_carry_its_person_where_they_talk_alone_in_the_run(monkeypatch):
     rng = np.random.default_rng(2)
     n = 300
