@@ -471,7 +471,7 @@ def plan_people(
                 for j, p in carried.items():
                     source[p, a:b] = outs[j]
                 continue
-            second = _second_voice(similarity, _levels_db(outputs16[outs], mixture16, a, b))
+            second = _second_voice(similarity, _levels_db(outputs16, outs, mixture16, a, b))
             if second is not None:
                 for j, p in enumerate(second):
                     source[p, a:b] = outs[j]
@@ -533,10 +533,11 @@ def _carriers(
     return {j: p for j, (p, _) in carried.items()}
 
 
-def _levels_db(outputs16: np.ndarray, mixture16: np.ndarray, a: int, b: int) -> np.ndarray:
-    """``[outputs]`` each output's energy over frames [a, b) relative to the mixture's, in dB."""
+def _levels_db(outputs16: np.ndarray, outs, mixture16: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``[len(outs)]`` the energy of each of ``outputs16[outs]`` over frames [a, b) relative to
+    the mixture's, in dB (sliced first: the outputs span the whole recording)."""
     hop = int(HOP * RATE)
-    own = (np.asarray(outputs16[:, a * hop : b * hop], np.float64) ** 2).sum(-1)
+    own = (np.asarray(outputs16[:, a * hop : b * hop][list(outs)], np.float64) ** 2).sum(-1)
     mix = (np.asarray(mixture16[a * hop : b * hop], np.float64) ** 2).sum()
     return 10 * np.log10(np.maximum(own, 1e-12) / max(mix, 1e-12))
 
