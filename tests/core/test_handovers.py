@@ -283,6 +283,11 @@ def test_an_output_that_barely_resembles_the_one_person_both_resemble_is_a_secon
     three = np.array([[0.6, -0.6, 0.0], [0.2, -0.3, 0.15]])  # to the person it resembles next
     assert P._second_voice(three, np.array([-2.0, -5.0])) == (0, 2)
     assert P._second_voice(np.array([[0.5], [0.1]]), np.array([-2.0, -3.0])) is None
+    mixture = np.random.default_rng(3).standard_normal(100 * HOP)
+    outputs = np.stack([0.5 * mixture, np.zeros_like(mixture), mixture])
+    outputs[0, 50 * HOP :] = 0  # the levels are those of frames [10, 40) alone
+    levels = P._levels_db(outputs, [2, 0], mixture, 10, 40)
+    assert levels == pytest.approx([0.0, 20 * np.log10(0.5)], abs=1e-9)
 
 
 def test_a_handover_output_must_carry_its_person_where_they_talk_alone_in_the_run(monkeypatch):
