@@ -118,9 +118,13 @@ def cluster_people(
     if n == 1 or high == 1:
         return _relabel(np.zeros(n, dtype=np.int64), vectors, weights)
     tree = linkage(vectors, method="average", metric="cosine")
-    if count.exact is None and low <= 1 and embeddings is not None:
+    judged = count.exact is None and embeddings is not None
+    if judged:  # the embeddings' similarities, [windows, windows], shared by the rules below
+        embeddings = np.asarray(embeddings, np.float64)
+        sim = embeddings @ embeddings.T
+    if judged and low <= 1:
         halves = _refined(vectors, fcluster(tree, 2, criterion="maxclust") - 1)
-        if len(np.unique(_merge_same_people(halves, np.asarray(embeddings, np.float64), 1))) == 1:
+        if len(np.unique(_merge_same_people(halves, sim, 1))) == 1:
             return _relabel(np.zeros(n, dtype=np.int64), vectors, weights)  # one person
     best: Optional[tuple[float, np.ndarray]] = None
     for k in range(max(2, low), high + 1):
@@ -133,10 +137,9 @@ def cluster_people(
     if best is None:
         return _relabel(np.zeros(n, dtype=np.int64), vectors, weights)
     labels = best[1]
-    if count.exact is None and embeddings is not None:
-        embeddings = np.asarray(embeddings, np.float64)
-        labels = _merge_same_people(labels, embeddings, low)
-        labels = _grown(vectors, tree, labels, embeddings, high)
+    if judged:
+        labels = _merge_same_people(labels, sim, low)
+        labels = _grown(vectors, tree, labels, sim, high)
     people = _relabel(labels, vectors, weights)
     return People(people.labels, people.centroids, best[0] if people.count > 1 else None)
 
@@ -159,15 +162,15 @@ def _refined(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _grown(
-    vectors: np.ndarray, tree: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, high: int
+    vectors: np.ndarray, tree: np.ndarray, labels: np.ndarray, sim: np.ndarray, high: int
 ) -> np.ndarray:
     """``labels`` of two or more people, or the tree's next cut (refined) while that cut's
     clusters all hold GROW_MIN_SHARE of the windows (and GROW_MIN_WINDOWS) and every two of them
     are clearly two people (ratio below GROW_RATIO): where people sound alike, the silhouette
-    prefers fewer clusters than there are people."""
+    prefers fewer clusters than there are people. ``sim [windows, windows]``: the judge's
+    embeddings' dot products."""
     from scipy.cluster.hierarchy import fcluster
 
-    sim = embeddings @ embeddings.T
     smallest = max(GROW_MIN_WINDOWS, int(np.ceil(GROW_MIN_SHARE * len(labels))))
     count = len(np.unique(labels))
     while 2 <= count < high:
@@ -193,15 +196,15 @@ def _same_person_ratios(sim: np.ndarray, masks: list) -> np.ndarray:
     return ratio
 
 
-def _merge_same_people(labels: np.ndarray, embeddings: np.ndarray, low: int) -> np.ndarray:
+def _merge_same_people(labels: np.ndarray, sim: np.ndarray, low: int) -> np.ndarray:
     """Join clusters that are one person, while more than ``low`` remain: first any cluster of
     fewer than MIN_WINDOWS windows (too little to tell a person by) into the one it resembles most,
     then the two whose windows are, across them, most nearly as alike as within each (the ratio of
     their mean cross similarity to the geometric mean of their mean within similarities), while
     that ratio is above SAME_PERSON_RATIO. Unlike the similarity of the clusters' means, the ratio
-    does not fall with the clusters' sizes."""
+    does not fall with the clusters' sizes. ``sim [windows, windows]``: the judge's embeddings'
+    dot products."""
     labels = labels.copy()
-    sim = embeddings @ embeddings.T
     while len(np.unique(labels)) > max(1, low):
         ids = np.unique(labels)
         masks = [labels == k for k in ids]
