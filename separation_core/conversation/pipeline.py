@@ -88,6 +88,10 @@ QUIET_OUTPUT_DB = 15.0
 QUIET_BESIDE_SOLO_DB = 5.0  # ... and this far where the clustering says another talks alone
 QUIET_MIN_SECONDS = 0.1
 PAUSE_BRIDGE_SECONDS = 0.5  # a pause of one person this short, nobody else talking, is theirs
+# A person's turn given the mixture starts and ends this much inside each stretch of speech: the
+# activity's pad (activity.PAD, 0.3 s) serves the people stage; turns as long as it reach past
+# where people talk (docs/conversations.md, session 29).
+TURN_TRIM_SECONDS = 0.1
 ENERGY_WINDOW_SECONDS = 0.05
 MIN_SPEECH_SECONDS = 1.0  # less speech than this: no conversation to find
 MIN_PERSON_SECONDS = 2.0  # a person who talks less than this, or this share of the speech,
@@ -421,7 +425,8 @@ def plan_people(
     ``overlap`` run each of the two loudest outputs goes to the person it resembles (where both
     resemble one person, to the two people they carry in the context around the run, ``_carriers``;
     else, where one resembles that person far less clearly than the other, to that person and the
-    next, ``_second_voice``; else the run is that person's alone); a person's pauses of
+    next, ``_second_voice``; else the run is that person's alone); turns given the mixture end
+    TURN_TRIM_SECONDS inside each stretch of ``speech``; a person's pauses of
     PAUSE_BRIDGE_SECONDS or less are theirs. ``separated`` marks where outputs are used."""
     n_frames = speech.shape[0]
     hop = int(HOP * RATE)
@@ -485,6 +490,7 @@ def plan_people(
             source[c, a:b] = outs[r]
     overlap |= taken
     _silence_quiet_outputs(source, outputs16, mixture16, found.labels)
+    _trim_turns(source, speech, int(round(TURN_TRIM_SECONDS / HOP)))
     _bridge_pauses(source, int(round(PAUSE_BRIDGE_SECONDS / HOP)))
     return Plan(source, HOP), people, overlap
 
@@ -571,6 +577,18 @@ def _energy_alone(energy: np.ndarray, alone: np.ndarray) -> dict[int, tuple[np.n
         if at.sum() >= CARRIER_MIN_SECONDS / HOP:
             out[int(p)] = (energy[:, at].sum(1), int(at.sum()))
     return out
+
+
+def _trim_turns(source: np.ndarray, speech: np.ndarray, frames: int) -> None:
+    """In place: SILENT where a person takes the mixture within ``frames`` of either end of a
+    stretch of ``speech [frames]`` (not at the recording's ends, which cut the pad already)."""
+    for a, b in runs_of(speech):
+        edges = ([slice(a, a + frames)] if a > 0 else []) + (
+            [slice(max(b - frames, a), b)] if b < speech.shape[0] else []
+        )
+        for edge in edges:
+            part = source[:, edge]
+            part[part == MIXTURE] = SILENT
 
 
 def _bridge_pauses(source: np.ndarray, frames: int) -> None:

@@ -153,7 +153,8 @@ def test_the_two_people_of_a_missed_overlap_take_one_output_each(encoder, handov
 
 
 @needs_espeak
-def test_a_handover_whose_outputs_hold_one_voice_keeps_its_labels(encoder, handover):
+def test_a_handover_whose_outputs_hold_one_voice_keeps_its_labels(encoder, handover, monkeypatch):
+    monkeypatch.setattr(P, "TURN_TRIM_SECONDS", 0.0)  # the labels as they are, edges and all
     sources, mix, speech, _ = handover
     none = np.zeros_like(speech)
     found = P.find_people(mix, speech, none, encoder, SpeakerCount.parse("2"))
@@ -172,11 +173,14 @@ def test_a_handover_whose_outputs_hold_one_voice_keeps_its_labels(encoder, hando
 
 @needs_espeak
 def test_the_plan_keeps_a_short_pause_of_one_person_in_their_turn(encoder, handover, monkeypatch):
-    """The pipeline's own plan: a 0.3 s pause inside the first voice, which the activity did not
-    call speech, is that person's (the mixture); without the rule it is silent."""
+    """The pipeline's own plan: a pause inside the first voice, which the activity did not call
+    speech and which the turns' trim widens to PAUSE_BRIDGE_SECONDS, is that person's (the
+    mixture); without the rule it is silent."""
     sources, mix, speech, _ = handover
     speech = speech.copy()
-    pause = slice(np.flatnonzero(speech)[0] + 150, np.flatnonzero(speech)[0] + 180)
+    trim = int(round(P.TURN_TRIM_SECONDS / P.HOP))
+    width = int(round(P.PAUSE_BRIDGE_SECONDS / P.HOP)) - 2 * trim
+    pause = slice(np.flatnonzero(speech)[0] + 150, np.flatnonzero(speech)[0] + 150 + width)
     speech[pause] = False
     none = np.zeros_like(speech)
     found = P.find_people(mix, speech, none, encoder, SpeakerCount.parse("2"))
@@ -339,6 +343,7 @@ def test_a_handover_whose_one_output_holds_both_people_in_turn_keeps_its_labels(
     outputs[0, a * HOP : b * HOP] = mix[a * HOP : b * HOP]
     outputs[1, a * HOP : b * HOP] = 0.01 * mix[a * HOP : b * HOP]
     monkeypatch.setattr(P, "HANDOVER_MARGIN", -2.0)  # the voices' similarity lets any run through
+    monkeypatch.setattr(P, "TURN_TRIM_SECONDS", 0.0)  # the labels as they are, edges and all
     plan, _, separated = P.plan_people(mix, outputs, speech, none, encoder, found, runs)
     assert not separated.any()
     expected = np.where(found.labels[None, :] == np.arange(2)[:, None], MIXTURE, SILENT)
