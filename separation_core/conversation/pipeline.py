@@ -84,7 +84,7 @@ CARRIER_MIN_SECONDS = 0.2
 SECOND_VOICE_RATIO = 0.5
 SECOND_VOICE_FLOOR_DB = 12.0
 # where a person's separated output stays this far below the mixture, they are silent
-QUIET_OUTPUT_DB = 15.0
+QUIET_OUTPUT_DB = 20.0
 QUIET_BESIDE_SOLO_DB = 5.0  # ... and this far where the clustering says another talks alone
 QUIET_MIN_SECONDS = 0.1
 PAUSE_BRIDGE_SECONDS = 0.5  # a pause of one person this short, nobody else talking, is theirs

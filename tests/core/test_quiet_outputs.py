@@ -59,7 +59,7 @@ def test_an_output_10_db_down_is_leak_only_where_another_person_is_labelled_alon
     source = np.full((2, n), SILENT, dtype=np.int64)
     source[0, 10:70] = 0
     kept = source.copy()
-    P._silence_quiet_outputs(kept, outputs, mixture)  # without labels: 15 dB is the bar
+    P._silence_quiet_outputs(kept, outputs, mixture)  # without labels: QUIET_OUTPUT_DB is the bar
     assert (kept[0, 10:70] == 0).all()
     own = source.copy()
     own_labels = np.where(labels == 1, 0, -1)  # person 0 themselves labelled there: kept
