@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from separation_core.checkpoints.catalog import default_model_id, load_model  # noqa: E402
+from separation_core.conversation import activity as A  # noqa: E402
 from separation_core.conversation import pipeline as P  # noqa: E402
 from separation_core.conversation.assembly import MIXTURE, SILENT, Plan, assemble  # noqa: E402
 from separation_core.conversation.people import SpeakerCount  # noqa: E402
@@ -136,7 +137,11 @@ def main(argv=None) -> int:
     for item in args.set_param:  # e.g. pipeline.OVERLAP_THRESHOLD=0.4
         name, value = item.split("=", 1)
         module, attr = name.rsplit(".", 1)
-        mod = {"pipeline": P, "people": sys.modules["separation_core.conversation.people"]}[module]
+        mod = {
+            "pipeline": P,
+            "people": sys.modules["separation_core.conversation.people"],
+            "activity": A,
+        }[module]
         setattr(mod, attr, type(getattr(mod, attr))(value))
     if args.detector:
         from separation_core.conversation import overlap as overlap_module

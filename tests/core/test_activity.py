@@ -76,11 +76,12 @@ def leveled(wav: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(wav * np.float32(A.loudness_gain(wav)))
 
 
-def package_probabilities(model, wav: np.ndarray) -> np.ndarray:
+def package_probabilities(model, wav: np.ndarray, gain=None) -> np.ndarray:
     """The package's loop (as get_speech_timestamps runs it): 512-sample windows in order, the
-    last one zero-padded, the state carried."""
+    last one zero-padded, the state carried; ``wav`` times ``gain`` (default: its own level)."""
     model.reset_states()
-    x = torch.nn.functional.pad(leveled(wav), (0, -len(wav) % A.WINDOW))
+    x = leveled(wav) if gain is None else torch.from_numpy(wav * np.float32(gain))
+    x = torch.nn.functional.pad(x, (0, -len(wav) % A.WINDOW))
     with torch.no_grad():
         return np.array(
             [model(x[i : i + A.WINDOW], SR).item() for i in range(0, len(x), A.WINDOW)],
@@ -102,6 +103,7 @@ def test_probabilities_equal_the_packages_streaming_model(
     package, dialogue, monkeypatch, block_frames
 ):
     monkeypatch.setattr(A, "BLOCK_FRAMES", block_frames)  # 37: the state crosses many blocks
+    monkeypatch.setattr(A, "COLD_START_SECONDS", 0.0)  # the file read forwards only
     wav = resample(*dialogue, SR)
     probs, frame_seconds = A.speech_probability(wav, SR)
     assert frame_seconds == pytest.approx(0.032)
@@ -110,8 +112,35 @@ def test_probabilities_equal_the_packages_streaming_model(
 
 
 @needs_espeak
+def test_the_first_second_is_also_read_backwards(package, dialogue):
+    # the recording starts mid-sentence: the first 0.7 s of silence and 0.2 s of speech cut
+    wav = resample(*dialogue, SR)[int(0.9 * SR) :]
+    probs, _ = A.speech_probability(wav, SR)
+    gain = A.loudness_gain(wav)
+    forward = package_probabilities(package.model, wav, gain)
+    head = int(A.BACKWARD_SECONDS * SR) // A.WINDOW * A.WINDOW
+    backward = package_probabilities(package.model, np.ascontiguousarray(wav[:head][::-1]), gain)
+    backward = backward[::-1]
+    cold = round(A.COLD_START_SECONDS * SR / A.WINDOW)
+    np.testing.assert_allclose(probs[:cold], np.maximum(forward[:cold], backward[:cold]), atol=1e-6)
+    np.testing.assert_allclose(probs[cold:], forward[cold:], atol=1e-6)
+    assert (backward[:cold] > forward[:cold] + 0.1).any()  # the backward read changed something
+
+
+def test_speech_cut_by_the_recordings_start_or_end_is_kept_however_short():
+    p = np.array([0.6, 0.6, 0.1, 0.1, 0.1, 0.6, 0.6, 0.1, 0.1, 0.1, 0.1, 0.6], np.float32)
+    # min_speech 0.1 s (3 frames): the 2 frames in the middle go, those at either end stay
+    kept = A.speech_regions(p, FRAME, 0.5, 0.05, 0.1, 0.0).nonzero()[0].tolist()
+    assert kept == [0, 1, 11]
+    assert not A.speech_regions(p[1:-1], FRAME, 0.5, 0.05, 0.1, 0.0)[2:].any()
+
+
+@needs_espeak
 @pytest.mark.parametrize("threshold, min_silence_ms", [(0.5, 100), (0.3, 300), (0.2, 60)])
-def test_regions_equal_get_speech_timestamps(package, dialogue, threshold, min_silence_ms):
+def test_regions_equal_get_speech_timestamps(
+    package, dialogue, threshold, min_silence_ms, monkeypatch
+):
+    monkeypatch.setattr(A, "COLD_START_SECONDS", 0.0)  # the file read forwards, as silero reads it
     wav = resample(*dialogue, SR)
     probs, frame_seconds = A.speech_probability(wav, SR)
     theirs = package.timestamps(
