@@ -10,7 +10,8 @@ onnxruntime and 4-7x faster than the package's own loop (an hour of speech in 8-
 The network hears speech only after about a second of it from its initial state, so over the
 first ``COLD_START_SECONDS`` the probability is also taken from the first ``BACKWARD_SECONDS``
 read backwards, and the larger of the two kept: a recording that starts mid-sentence keeps its
-first words.
+first words. Read forwards, its state also misses a loud word now and then that the recording
+read backwards hears (``backward_probability``); ``add_missed`` adds such speech.
 
 The regions follow silero's ``get_speech_timestamps``: speech starts on a frame at or above the
 threshold and ends where the probability fell below ``threshold - 0.15`` and stayed below the
@@ -29,7 +30,7 @@ from typing import Optional
 import numpy as np
 
 from separation_core.cancel import ProgressFn, check_current_cancel, report
-from separation_core.conversation.turns import turns_from_activity
+from separation_core.conversation.turns import runs_of, turns_from_activity
 from separation_core.errors import CheckpointError, CocktailError
 from separation_core.io.audio_io import resample
 
@@ -149,6 +150,31 @@ def speech_probability(
         probs[:cold] = np.maximum(probs[:cold], backward[:cold])
     report(progress, 1.0, "voice activity")
     return probs, WINDOW / SAMPLE_RATE
+
+
+def backward_probability(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """silero-vad's speech probability of ``wav [time]`` read backwards, from its end, on the
+    frames of ``speech_probability`` -> ``[frames]`` float32 (the same loudness; the last frame
+    zero-padded before the reversal, so that each frame covers the same samples both ways)."""
+    x = np.asarray(wav, dtype=np.float32)
+    if x.ndim != 1:
+        raise CocktailError(f"speech activity needs one channel [time], got shape {x.shape}")
+    if sample_rate != SAMPLE_RATE:
+        x = resample(x, sample_rate, SAMPLE_RATE)
+    padded = np.zeros(-(-len(x) // WINDOW) * WINDOW, dtype=np.float32)
+    padded[: len(x)] = x
+    return _forward_probability(padded[::-1].copy(), loudness_gain(x))[::-1].copy()
+
+
+def add_missed(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``mask [frames]`` (bool speech regions) with each region of ``other [frames]`` that
+    touches none of its regions added: speech one read missed whole, the edges of the speech it
+    found left as they were."""
+    out = np.asarray(mask, dtype=bool).copy()
+    for a, b in runs_of(np.asarray(other, dtype=bool)):
+        if not mask[max(a - 1, 0) : b + 1].any():
+            out[a:b] = True
+    return out
 
 
 def _forward_probability(

@@ -207,11 +207,18 @@ def add_up_in_spans(x16: np.ndarray, outputs: Optional[np.ndarray], separated: n
 
 
 def speech_frames(x16: np.ndarray) -> np.ndarray:
-    """Where the 16 kHz mixture holds speech: bool ``[frames]`` on the HOP grid."""
-    from separation_core.conversation.activity import speech_probability, speech_regions
+    """Where the 16 kHz mixture holds speech: bool ``[frames]`` on the HOP grid. The speech
+    found reading the recording forwards, and the speech that only its backward read finds."""
+    from separation_core.conversation.activity import (
+        add_missed,
+        backward_probability,
+        speech_probability,
+        speech_regions,
+    )
 
     probs, frame_seconds = speech_probability(x16, RATE)
-    vad = speech_regions(probs, frame_seconds)
+    backward = speech_regions(backward_probability(x16, RATE), frame_seconds)
+    vad = add_missed(speech_regions(probs, frame_seconds), backward)
     n_frames = int(np.ceil(x16.shape[-1] / (HOP * RATE)))
     at = np.minimum((np.arange(n_frames) * HOP / frame_seconds).astype(int), len(vad) - 1)
     return vad[at]

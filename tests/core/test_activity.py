@@ -127,6 +127,47 @@ def test_the_first_second_is_also_read_backwards(package, dialogue):
     assert (backward[:cold] > forward[:cold] + 0.1).any()  # the backward read changed something
 
 
+@needs_espeak
+def test_the_backward_read_is_the_packages_model_on_the_reversed_recording(package, dialogue):
+    wav = resample(*dialogue, SR)[: 5 * SR + 300]  # the last frame partial
+    padded = np.pad(wav, (0, -len(wav) % A.WINDOW))
+    theirs = package_probabilities(
+        package.model, np.ascontiguousarray(padded[::-1]), A.loudness_gain(wav)
+    )[::-1]
+    backward = A.backward_probability(wav, SR)
+    assert len(backward) == len(A.speech_probability(wav, SR)[0])
+    np.testing.assert_allclose(backward, theirs, atol=1e-6)
+
+
+def test_add_missed_adds_only_the_regions_that_touch_no_found_speech():
+    found = np.array([0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    other = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1], bool)
+    # (2, 5) overlaps found speech: its edges stay; (7, 9) and (11, 12) were missed whole
+    assert A.add_missed(found, other).nonzero()[0].tolist() == [1, 2, 7, 8, 11]
+    assert A.add_missed(found, np.roll(found, 2)).nonzero()[0].tolist() == [1, 2]  # touching
+    assert not A.add_missed(np.zeros(4, bool), np.zeros(4, bool)).any()
+
+
+def test_the_pipeline_s_speech_holds_what_only_the_backward_read_hears(monkeypatch):
+    from separation_core.conversation import pipeline as P
+
+    frames = 200  # 6.4 s
+    forward = np.zeros(frames, np.float32)
+    forward[20:60] = 0.9
+    backward = forward.copy()
+    backward[120:150] = 0.9  # a word the forward read missed
+    backward[15:20] = 0.9  # an earlier onset of found speech: not taken
+    monkeypatch.setattr(A, "speech_probability", lambda x, rate: (forward, FRAME))
+    monkeypatch.setattr(A, "backward_probability", lambda x, rate: backward)
+    speech = P.speech_frames(np.zeros(frames * A.WINDOW, np.float32))
+    at = (np.arange(len(speech)) * P.HOP / FRAME).astype(int)  # each 10 ms frame's VAD frame
+    expected = A.speech_regions(forward, FRAME) | A.speech_regions(
+        np.where(np.arange(frames) >= 100, backward, 0), FRAME
+    )
+    np.testing.assert_array_equal(speech, expected[np.minimum(at, frames - 1)])
+    assert speech[int(135 * FRAME / P.HOP)] and not speech[int(10 * FRAME / P.HOP)]
+
+
 def test_speech_cut_by_the_recordings_start_or_end_is_kept_however_short():
     p = np.array([0.6, 0.6, 0.1, 0.1, 0.1, 0.6, 0.6, 0.1, 0.1, 0.1, 0.1, 0.6], np.float32)
     # min_speech 0.1 s (3 frames): the 2 frames in the middle go, those at either end stay
