@@ -135,11 +135,7 @@ def speech_probability(
     over the first COLD_START_SECONDS, the larger of that and the probability of the first
     BACKWARD_SECONDS read backwards. Cancellable between blocks of ``BLOCK_FRAMES`` frames
     (``cancel_scope``)."""
-    x = np.asarray(wav, dtype=np.float32)
-    if x.ndim != 1:
-        raise CocktailError(f"speech activity needs one channel [time], got shape {x.shape}")
-    if sample_rate != SAMPLE_RATE:
-        x = resample(x, sample_rate, SAMPLE_RATE)
+    x = _mono_16k(wav, sample_rate)
     gain = loudness_gain(x)
     probs = _forward_probability(x, gain, progress)
     # whole windows, so that the frames read backwards fall on those read forwards
@@ -156,11 +152,7 @@ def backward_probability(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     """silero-vad's speech probability of ``wav [time]`` read backwards, from its end, on the
     frames of ``speech_probability`` -> ``[frames]`` float32 (the same loudness; the last frame
     zero-padded before the reversal, so that each frame covers the same samples both ways)."""
-    x = np.asarray(wav, dtype=np.float32)
-    if x.ndim != 1:
-        raise CocktailError(f"speech activity needs one channel [time], got shape {x.shape}")
-    if sample_rate != SAMPLE_RATE:
-        x = resample(x, sample_rate, SAMPLE_RATE)
+    x = _mono_16k(wav, sample_rate)
     padded = np.zeros(-(-len(x) // WINDOW) * WINDOW, dtype=np.float32)
     padded[: len(x)] = x
     return _forward_probability(padded[::-1].copy(), loudness_gain(x))[::-1].copy()
@@ -170,11 +162,20 @@ def add_missed(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
     """``mask [frames]`` (bool speech regions) with each region of ``other [frames]`` that
     touches none of its regions added: speech one read missed whole, the edges of the speech it
     found left as they were."""
-    out = np.asarray(mask, dtype=bool).copy()
+    found = np.asarray(mask, dtype=bool)
+    out = found.copy()
     for a, b in runs_of(np.asarray(other, dtype=bool)):
-        if not mask[max(a - 1, 0) : b + 1].any():
+        if not found[max(a - 1, 0) : b + 1].any():
             out[a:b] = True
     return out
+
+
+def _mono_16k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``wav [time]`` as float32 at 16 kHz; CocktailError for more than one channel."""
+    x = np.asarray(wav, dtype=np.float32)
+    if x.ndim != 1:
+        raise CocktailError(f"speech activity needs one channel [time], got shape {x.shape}")
+    return resample(x, sample_rate, SAMPLE_RATE) if sample_rate != SAMPLE_RATE else x
 
 
 def _forward_probability(
