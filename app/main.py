@@ -253,7 +253,6 @@ def main(argv: Optional[list] = None) -> int:
     if args.run and not args.file:
         parser.error("--run needs a FILE to open")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.theme import apply_dark_theme
@@ -271,6 +270,18 @@ def main(argv: Optional[list] = None) -> int:
         app.setWindowIcon(QIcon(str(icon)))
     setup_pyqtgraph()
     apply_dark_theme(app)
+    from app.gui_gc import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    try:
+        return _run_window(app, args)
+    finally:
+        collector.stop()  # the closed window is collected here, on this thread
+
+
+def _run_window(app, args) -> int:
+    from PySide6.QtCore import QTimer
+
     from app.main_window import MainWindow
 
     scripted = bool(args.screenshot)
@@ -281,11 +292,10 @@ def main(argv: Optional[list] = None) -> int:
         window.start_background()
         rc = Script(app, window, args).run()
         window.close()
-        _let_jobs_end(window)
-        return rc
-    QTimer.singleShot(0, window.start_background)
-    start_interactive(window, args)
-    rc = app.exec()
+    else:
+        QTimer.singleShot(0, window.start_background)
+        start_interactive(window, args)
+        rc = app.exec()
     _let_jobs_end(window)
     return rc
 

@@ -16,6 +16,23 @@ import soundfile as sf  # noqa: E402
 SR = 16000
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gui_thread_collector(qapp):
+    """Garbage collected on the GUI thread only, as in the program (``app.gui_gc``): a window of an
+    earlier test collected on a job's pool thread once crashed a later test."""
+    from app.gui_gc import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test(gui_thread_collector):
+    yield
+    gui_thread_collector.check()
+
+
 @pytest.fixture(autouse=True)
 def no_unexpected_questions(monkeypatch):
     """A question box that a test did not patch would wait forever for a click: fail at once instead."""

@@ -148,6 +148,7 @@ def test_the_run_models_are_the_ticked_ones_afterwards(qtbot, monkeypatch, audio
     line spoke of it."""
     from PySide6.QtWidgets import QApplication
 
+    from app import gui_gc
     from app import main as app_main
     from app.main_window import MainWindow
     from app.settings import Settings
@@ -166,6 +167,7 @@ def test_the_run_models_are_the_ticked_ones_afterwards(qtbot, monkeypatch, audio
             ticked=w.panel.checked_ids(),
             estimated=[e.model_id for e in w.estimates.estimates],
             remembered=Settings().checked_models(),
+            collectors=len(gui_gc._running),  # main()'s own beside the test session's
         )
         w.quiet = True  # unexported results: no question on closing
         w.close()
@@ -180,7 +182,8 @@ def test_the_run_models_are_the_ticked_ones_afterwards(qtbot, monkeypatch, audio
         app.setStyle(style)
         app.setPalette(palette)
         app.setStyleSheet(style_sheet)
-    assert seen == {"ticked": ran, "estimated": ran, "remembered": ran}
+    assert seen == {"ticked": ran, "estimated": ran, "remembered": ran, "collectors": 2}
+    assert len(gui_gc._running) == 1
 
 
 def test_a_scripted_run_returns_only_after_its_background_jobs_end(audio_files, monkeypatch):
