@@ -349,11 +349,23 @@ def _separate_one(path, target, args, entry, model, options, load_seconds, conve
     as_conversation = as_conversation and result.turns is not None
     if not as_conversation:
         target = replace(target, rttm=None)
+        short = conversation and args.mode == "auto" and seconds < CONVERSATION_MIN_SECONDS
+        why = (
+            f" (conversation mode starts at {CONVERSATION_MIN_SECONDS:g} s; "
+            "--mode conversation asks for it)"
+            if short
+            else ""
+        )
+        print(
+            f"cocktail: {path.name}: {result.n_src} stems, the model's own outputs{why}",
+            file=sys.stderr,
+        )
     else:
         who = ", ".join(result.people)
+        turns = f"{len(result.turns)} turn{'' if len(result.turns) == 1 else 's'}"
         print(
             f"cocktail: {path.name}: {result.n_src} {'person' if result.n_src == 1 else 'people'} "
-            f"({who}), {len(result.turns)} turns, the model's outputs used on "
+            f"({who}), {turns}, the model's outputs used on "
             f"{sum(b - a for a, b in result.separated_spans):.1f} s (overlaps and handovers)",
             file=sys.stderr,
         )

@@ -152,6 +152,20 @@ def test_bad_input_is_one_line_and_the_others_still_run(mixture_files, tmp_path,
     assert (tmp_path / "o" / "talk_s1.wav").exists() and (tmp_path / "o" / "talk_s2.wav").exists()
 
 
+def test_a_short_input_in_auto_mode_states_its_stems_and_why(mixture_files, tmp_path, capsys):
+    """Under 20 s, --mode auto keeps the model's own outputs: the line says how many and why."""
+    paths, _, _ = mixture_files
+    out = tmp_path / "o"
+    args = ["separate", str(paths["mix"]), "--model", "convtasnet-libri-16k", "--out", str(out)]
+    assert main([*args, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "talk.wav: 2 stems, the model's own outputs (conversation mode starts at 20 s" in err
+    assert sorted(p.name for p in out.glob("*.wav")) == ["talk_s1.wav", "talk_s2.wav"]
+    assert main([*args, "--mode", "model", "--overwrite", "--quiet"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert "cocktail: talk.wav: 2 stems, the model's own outputs" in lines
+
+
 def test_errors_exit_nonzero_without_traceback(tmp_path):
     missing = tmp_path / "nope.wav"
     proc = subprocess.run(
