@@ -154,6 +154,16 @@ def test_a_given_count_is_kept(model):
     assert separate_conversation(model, sources.sum(0), SR, options).n_src == 3
 
 
+@needs_espeak
+def test_a_two_second_recording_gets_stems_of_its_length_and_its_people(model):
+    sources, _ = _dialogue()
+    mix = sources.sum(0)[: 2 * SR]  # 1.5 s of the first voice
+    result = separate_conversation(model, mix, SR)
+    assert result.waveforms.shape == (result.n_src, len(mix)) and result.n_src == 1
+    assert result.people == ["Person 1"] and len(result.turns) >= 1
+    assert "one voice found: one stem" in result.notes
+
+
 def test_people_who_talk_very_little_are_noted():
     """Three people, the third for 1 s of 61 s of speech: the count may be too high."""
     source = np.full((3, 6100), SILENT)
