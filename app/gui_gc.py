@@ -2,7 +2,7 @@
 
 Automatic collection runs in whichever thread happens to allocate when a threshold is passed: a
 job's pool thread or the audio callback can then destroy GUI objects held in reference cycles (a
-closed window, a replaced view), and Qt crashes in the GUI thread's next event. While a
+closed window, a replaced view), off the thread that owns them, and Qt may crash. While a
 ``GuiThreadCollector`` runs, automatic collection is off and a timer on the GUI thread collects
 with the interpreter's own thresholds (calibre's GarbageCollector does the same).
 """

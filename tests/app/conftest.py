@@ -18,8 +18,9 @@ SR = 16000
 
 @pytest.fixture(scope="session", autouse=True)
 def gui_thread_collector(qapp):
-    """Garbage collected on the GUI thread only, as in the program (``app.gui_gc``): a window of an
-    earlier test collected on a job's pool thread once crashed a later test."""
+    """Garbage collected on the GUI thread only, as in the program (``app.gui_gc``): a closed
+    window of an earlier test, collected on a job's pool thread, may crash Qt (the likely cause of
+    one segfault of the whole suite, in test_startup while two jobs ran)."""
     from app.gui_gc import GuiThreadCollector
 
     collector = GuiThreadCollector()
